@@ -1,0 +1,358 @@
+//! Profiles and links (the seed's data model, camelCase on the wire), and the inputs that create
+//! and edit them.
+//!
+//! A `Profile` holds every link, enabled or not, in position order; `PublicProfile` is what the
+//! world may see: enabled links only. Inputs are parsed here, each error naming its field.
+
+use crate::error::{FieldError, ValidationErrors};
+use crate::theme::Theme;
+use crate::username::Username;
+use crate::{text, url};
+use serde::{Deserialize, Deserializer, Serialize};
+use time::OffsetDateTime;
+use uuid::Uuid;
+
+/// The most links one profile may hold.
+pub const MAX_LINKS: usize = 100;
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Link {
+    pub id: Uuid,
+    pub title: String,
+    pub url: String,
+    pub position: u32,
+    pub click_count: u64,
+    pub enabled: bool,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Profile {
+    pub id: Uuid,
+    pub username: Username,
+    pub display_name: String,
+    pub bio: String,
+    pub avatar_url: Option<String>,
+    /// All links, in position order (positions are 0..n).
+    pub links: Vec<Link>,
+    pub theme: Theme,
+    #[serde(with = "time::serde::rfc3339")]
+    pub last_modified: OffsetDateTime,
+    /// Bumped by every write; writers use it to detect a concurrent change.
+    #[serde(skip)]
+    pub version: i64,
+}
+
+/// The public face of a profile: what `GET /api/profiles/{username}` and the page show.
+#[derive(Debug, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct PublicProfile<'a> {
+    pub id: Uuid,
+    pub username: &'a Username,
+    pub display_name: &'a str,
+    pub bio: &'a str,
+    pub avatar_url: Option<&'a str>,
+    pub links: Vec<&'a Link>,
+    pub theme: &'a Theme,
+    #[serde(with = "time::serde::rfc3339")]
+    pub last_modified: OffsetDateTime,
+}
+
+impl Profile {
+    /// Enabled links only, in position order.
+    pub fn public(&self) -> PublicProfile<'_> {
+        let mut links: Vec<&Link> = self.links.iter().filter(|l| l.enabled).collect();
+        links.sort_by_key(|l| l.position);
+        PublicProfile {
+            id: self.id,
+            username: &self.username,
+            display_name: &self.display_name,
+            bio: &self.bio,
+            avatar_url: self.avatar_url.as_deref(),
+            links,
+            theme: &self.theme,
+            last_modified: self.last_modified,
+        }
+    }
+}
+
+/// The current time at millisecond precision, as `lastModified` is stored and shown.
+pub fn now_millis() -> OffsetDateTime {
+    let now = OffsetDateTime::now_utc();
+    now.replace_nanosecond(now.nanosecond() / 1_000_000 * 1_000_000)
+        .unwrap_or(now)
+}
+
+/// A link as a client creates it.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct NewLink {
+    pub title: String,
+    pub url: String,
+    #[serde(default)]
+    pub enabled: Option<bool>,
+}
+
+impl NewLink {
+    /// A validated link with a fresh id; errors are named relative to the link (`title`, `url`).
+    pub fn into_link(self, position: u32) -> Result<Link, ValidationErrors> {
+        let mut errs = ValidationErrors::default();
+        let title = errs.check(text::link_title(&self.title));
+        let url = errs.check(url::link_url(&self.url));
+        match (title, url) {
+            (Some(title), Some(url)) if errs.is_empty() => Ok(Link {
+                id: Uuid::now_v7(),
+                title,
+                url,
+                position,
+                click_count: 0,
+                enabled: self.enabled.unwrap_or(true),
+            }),
+            _ => Err(errs),
+        }
+    }
+}
+
+/// The body of `POST /api/profiles`.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct CreateProfile {
+    pub username: String,
+    #[serde(default)]
+    pub display_name: Option<String>,
+    #[serde(default)]
+    pub bio: Option<String>,
+    #[serde(default)]
+    pub avatar_url: Option<String>,
+    #[serde(default)]
+    pub theme: Option<Theme>,
+    #[serde(default)]
+    pub links: Vec<NewLink>,
+}
+
+impl CreateProfile {
+    /// A complete new profile with fresh ids, or every field error at once.
+    pub fn into_profile(self, now: OffsetDateTime) -> Result<Profile, ValidationErrors> {
+        let mut errs = ValidationErrors::default();
+        let username = errs.check(Username::parse(&self.username));
+        let display_name = match &self.display_name {
+            Some(d) => errs.check(text::display_name(d)),
+            None => Some(self.username.clone()),
+        };
+        let bio = match &self.bio {
+            Some(b) => errs.check(text::bio(b)),
+            None => Some(String::new()),
+        };
+        let avatar_url = match &self.avatar_url {
+            Some(a) => errs.check(url::avatar_url(a)).map(Some),
+            None => Some(None),
+        };
+        if self.links.len() > MAX_LINKS {
+            errs.push(FieldError::new(
+                "links",
+                format!("a profile holds at most {MAX_LINKS} links"),
+            ));
+        }
+        let mut links = Vec::with_capacity(self.links.len().min(MAX_LINKS));
+        for (i, l) in self.links.into_iter().take(MAX_LINKS).enumerate() {
+            match l.into_link(i as u32) {
+                Ok(l) => links.push(l),
+                Err(e) => errs
+                    .0
+                    .extend(e.0.into_iter().map(|f| f.under(&format!("links[{i}]")))),
+            }
+        }
+        match (username, display_name, bio, avatar_url) {
+            (Some(username), Some(display_name), Some(bio), Some(avatar_url))
+                if errs.is_empty() =>
+            {
+                Ok(Profile {
+                    id: Uuid::now_v7(),
+                    username,
+                    display_name,
+                    bio,
+                    avatar_url,
+                    links,
+                    theme: self.theme.unwrap_or_default(),
+                    last_modified: now,
+                    version: 1,
+                })
+            }
+            _ => Err(errs),
+        }
+    }
+}
+
+/// `Some(None)` for an explicit `null`, `None` for an absent field (with `#[serde(default)]`).
+fn nullable<'de, D, T>(d: D) -> Result<Option<Option<T>>, D::Error>
+where
+    D: Deserializer<'de>,
+    T: Deserialize<'de>,
+{
+    Option::<T>::deserialize(d).map(Some)
+}
+
+/// The body of `PATCH /api/profiles/{profile}`: absent fields stay as they are; `null` clears
+/// `bio` and `avatarUrl`.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct ProfilePatch {
+    #[serde(default)]
+    pub username: Option<String>,
+    #[serde(default)]
+    pub display_name: Option<String>,
+    #[serde(default, deserialize_with = "nullable")]
+    pub bio: Option<Option<String>>,
+    #[serde(default, deserialize_with = "nullable")]
+    pub avatar_url: Option<Option<String>>,
+    #[serde(default)]
+    pub theme: Option<Theme>,
+}
+
+impl ProfilePatch {
+    /// The profile with this patch applied (unchanged when the patch changes nothing).
+    pub fn apply(&self, p: &Profile) -> Result<Profile, ValidationErrors> {
+        let mut errs = ValidationErrors::default();
+        let mut out = p.clone();
+        if let Some(u) = &self.username {
+            if let Some(u) = errs.check(Username::parse(u)) {
+                out.username = u;
+            }
+        }
+        if let Some(d) = &self.display_name {
+            if let Some(d) = errs.check(text::display_name(d)) {
+                out.display_name = d;
+            }
+        }
+        if let Some(b) = &self.bio {
+            let b = b.as_deref().unwrap_or("");
+            if let Some(b) = errs.check(text::bio(b)) {
+                out.bio = b;
+            }
+        }
+        if let Some(a) = &self.avatar_url {
+            match a {
+                None => out.avatar_url = None,
+                Some(a) => {
+                    if let Some(a) = errs.check(url::avatar_url(a)) {
+                        out.avatar_url = Some(a);
+                    }
+                }
+            }
+        }
+        if let Some(t) = &self.theme {
+            out.theme = t.clone();
+        }
+        errs.into_result(out)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn create(json: &str) -> Result<Profile, ValidationErrors> {
+        serde_json::from_str::<CreateProfile>(json)
+            .unwrap()
+            .into_profile(now_millis())
+    }
+
+    #[test]
+    fn creates_a_profile_with_defaults() {
+        let p = create(
+            r#"{"username":"Jane.Doe","links":[{"title":"Site","url":"https://jane.example"}]}"#,
+        )
+        .unwrap();
+        assert_eq!(p.username.as_str(), "Jane.Doe");
+        assert_eq!(p.display_name, "Jane.Doe");
+        assert_eq!(p.bio, "");
+        assert_eq!(p.links.len(), 1);
+        assert!(p.links[0].enabled);
+        assert_eq!(p.links[0].url, "https://jane.example/");
+        assert_eq!(p.id.get_version_num(), 7);
+    }
+
+    #[test]
+    fn reports_every_bad_field_by_its_path() {
+        let e = create(
+            r#"{"username":"ab","displayName":"","avatarUrl":"javascript:x",
+                "links":[{"title":"ok","url":"https://ok.example"},{"title":"","url":"data:text/html,x"}]}"#,
+        )
+        .unwrap_err();
+        let fields: Vec<&str> = e.0.iter().map(|f| f.field.as_str()).collect();
+        assert_eq!(
+            fields,
+            [
+                "username",
+                "displayName",
+                "avatarUrl",
+                "links[1].title",
+                "links[1].url"
+            ]
+        );
+    }
+
+    #[test]
+    fn caps_the_number_of_links() {
+        let links: Vec<String> = (0..=MAX_LINKS)
+            .map(|i| format!(r#"{{"title":"l{i}","url":"https://e.example/{i}"}}"#))
+            .collect();
+        let e = create(&format!(
+            r#"{{"username":"many","links":[{}]}}"#,
+            links.join(",")
+        ))
+        .unwrap_err();
+        assert_eq!(e.0[0].field, "links");
+    }
+
+    #[test]
+    fn unknown_fields_are_refused() {
+        assert!(
+            serde_json::from_str::<CreateProfile>(r#"{"username":"abc","displayname":"x"}"#)
+                .is_err()
+        );
+    }
+
+    #[test]
+    fn patch_distinguishes_absent_from_null() {
+        let p = create(r#"{"username":"abc","bio":"hi","avatarUrl":"https://a.example/x.png"}"#)
+            .unwrap();
+        let keep: ProfilePatch = serde_json::from_str(r#"{"displayName":"New"}"#).unwrap();
+        let q = keep.apply(&p).unwrap();
+        assert_eq!((q.display_name.as_str(), q.bio.as_str()), ("New", "hi"));
+        assert!(q.avatar_url.is_some());
+        let clear: ProfilePatch = serde_json::from_str(r#"{"bio":null,"avatarUrl":null}"#).unwrap();
+        let q = clear.apply(&p).unwrap();
+        assert_eq!(q.bio, "");
+        assert_eq!(q.avatar_url, None);
+        let empty: ProfilePatch = serde_json::from_str("{}").unwrap();
+        assert_eq!(empty.apply(&p).unwrap(), p);
+    }
+
+    #[test]
+    fn public_view_hides_disabled_links_and_orders_by_position() {
+        let mut p = create(
+            r#"{"username":"abc","links":[{"title":"a","url":"https://a.example"},
+                {"title":"b","url":"https://b.example","enabled":false},{"title":"c","url":"https://c.example"}]}"#,
+        )
+        .unwrap();
+        p.links.reverse();
+        let titles: Vec<&str> = p.public().links.iter().map(|l| l.title.as_str()).collect();
+        assert_eq!(titles, ["a", "c"]);
+        let json = serde_json::to_value(p.public()).unwrap();
+        for key in [
+            "id",
+            "username",
+            "displayName",
+            "bio",
+            "avatarUrl",
+            "links",
+            "theme",
+            "lastModified",
+        ] {
+            assert!(json.get(key).is_some(), "{key}");
+        }
+        assert!(json["links"][0].get("clickCount").is_some());
+    }
+}

@@ -1,0 +1,229 @@
+//! Usernames: what may name a public page at `/{username}`.
+//!
+//! 3 to 30 characters of ASCII letters, digits, `_` and `.`; no leading, trailing or doubled dot.
+//! Unique without regard to case: `JaneDoe` is stored as written and found as `janedoe` (its key).
+//! Words that name our own routes or files a browser asks for are reserved.
+
+use crate::error::FieldError;
+use std::fmt;
+
+pub const MIN_LEN: usize = 3;
+pub const MAX_LEN: usize = 30;
+
+/// Lowercase words no profile may take: they name routes (`/api`, `/r`, `/metrics`...) or files
+/// browsers and crawlers ask every site for.
+pub const RESERVED: &[&str] = &[
+    "about",
+    "account",
+    "admin",
+    "api",
+    "app",
+    "assets",
+    "auth",
+    "cdn",
+    "dashboard",
+    "docs",
+    "edit",
+    "explore",
+    "favicon.ico",
+    "healthz",
+    "help",
+    "home",
+    "index",
+    "index.html",
+    "link",
+    "linkleaf",
+    "links",
+    "login",
+    "logout",
+    "mail",
+    "media",
+    "metrics",
+    "new",
+    "null",
+    "oauth",
+    "openapi.json",
+    "privacy",
+    "profile",
+    "profiles",
+    "public",
+    "r",
+    "readyz",
+    "register",
+    "robots.txt",
+    "root",
+    "search",
+    "security",
+    "settings",
+    "signup",
+    "sitemap.xml",
+    "static",
+    "status",
+    "support",
+    "terms",
+    "undefined",
+    "webhooks",
+    "www",
+];
+
+/// A valid username, as its owner wrote it.
+#[derive(Clone, PartialEq, Eq, Hash, serde::Serialize)]
+#[serde(transparent)]
+pub struct Username(String);
+
+impl Username {
+    /// Checks a username offered by a client. `field` names it in the error.
+    pub fn parse(raw: &str) -> Result<Self, FieldError> {
+        Self::check_syntax(raw).map_err(|m| FieldError::new("username", m))?;
+        let key = raw.to_ascii_lowercase();
+        if RESERVED.contains(&key.as_str()) {
+            return Err(FieldError::new("username", format!("'{raw}' is reserved")));
+        }
+        Ok(Self(raw.to_owned()))
+    }
+
+    /// For a value read back from our own store, which only ever holds parsed usernames.
+    pub fn from_stored(s: String) -> Self {
+        Self(s)
+    }
+
+    /// The lookup key: the username in ASCII lowercase.
+    pub fn key(&self) -> String {
+        self.0.to_ascii_lowercase()
+    }
+
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+
+    /// The lookup key of a name in a request path, if it could name a profile at all (syntax and
+    /// reserved words). Borrows when the name is already lowercase, the common case, so the hot
+    /// read path allocates nothing.
+    pub fn lookup_key(raw: &str) -> Option<std::borrow::Cow<'_, str>> {
+        Self::check_syntax(raw).ok()?;
+        let key = if raw.bytes().any(|b| b.is_ascii_uppercase()) {
+            std::borrow::Cow::Owned(raw.to_ascii_lowercase())
+        } else {
+            std::borrow::Cow::Borrowed(raw)
+        };
+        if RESERVED.contains(&key.as_ref()) {
+            return None;
+        }
+        Some(key)
+    }
+
+    fn check_syntax(raw: &str) -> Result<(), String> {
+        let len = raw.len();
+        if len < MIN_LEN || len > MAX_LEN {
+            return Err(format!("must be {MIN_LEN} to {MAX_LEN} characters long"));
+        }
+        if let Some(c) = raw
+            .chars()
+            .find(|c| !(c.is_ascii_alphanumeric() || *c == '_' || *c == '.'))
+        {
+            return Err(format!(
+                "may hold only letters a-z, digits, '_' and '.', not {:?}",
+                c
+            ));
+        }
+        if raw.starts_with('.') || raw.ends_with('.') || raw.contains("..") {
+            return Err("may not start or end with '.' or hold '..'".into());
+        }
+        Ok(())
+    }
+}
+
+impl fmt::Display for Username {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+impl fmt::Debug for Username {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "Username({})", self.0)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use proptest::prelude::*;
+
+    #[test]
+    fn accepts_ordinary_names_and_keeps_their_case() {
+        for ok in [
+            "alice",
+            "Jane.Doe",
+            "x_y",
+            "abc",
+            "a1b2c3",
+            "a".repeat(30).as_str(),
+        ] {
+            let u = Username::parse(ok).unwrap_or_else(|e| panic!("{ok}: {e}"));
+            assert_eq!(u.as_str(), ok);
+            assert_eq!(u.key(), ok.to_ascii_lowercase());
+        }
+    }
+
+    #[test]
+    fn refuses_bad_syntax_naming_the_field() {
+        for bad in [
+            "",
+            "ab",
+            "a b",
+            "alice!",
+            "../etc",
+            ".alice",
+            "alice.",
+            "a..b",
+            "émile",
+            "al\0ce",
+            "<script>",
+            "a/b",
+            "a%2e",
+            &"a".repeat(31),
+            "-abc",
+        ] {
+            let e = Username::parse(bad).expect_err(bad);
+            assert_eq!(e.field, "username");
+        }
+    }
+
+    #[test]
+    fn refuses_reserved_words_in_any_case() {
+        for r in [
+            "api",
+            "API",
+            "Admin",
+            "metrics",
+            "static",
+            "robots.txt",
+            "healthz",
+        ] {
+            let e = Username::parse(r).expect_err(r);
+            assert!(e.message.contains("reserved"), "{r}: {}", e.message);
+            assert!(Username::lookup_key(r).is_none());
+        }
+    }
+
+    #[test]
+    fn lookup_key_borrows_lowercase_and_folds_uppercase() {
+        assert!(matches!(
+            Username::lookup_key("alice"),
+            Some(std::borrow::Cow::Borrowed("alice"))
+        ));
+        assert_eq!(Username::lookup_key("AliCe").as_deref(), Some("alice"));
+        assert_eq!(Username::lookup_key("al%69ce"), None);
+    }
+
+    proptest! {
+        #[test]
+        fn never_panics_and_accepted_names_are_url_safe(s in "\\PC{0,40}") {
+            if let Ok(u) = Username::parse(&s) {
+                prop_assert!(u.as_str().bytes().all(|b| b.is_ascii_alphanumeric() || b == b'_' || b == b'.'));
+                prop_assert_eq!(Username::lookup_key(&s).map(|k| k.into_owned()), Some(u.key()));
+            }
+        }
+    }
+}
