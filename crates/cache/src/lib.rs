@@ -1,0 +1,395 @@
+//! The read cache: cache-aside in front of an origin, holding finished values.
+//!
+//! Owns the rules of the read path: one origin load per key however many requests miss at once
+//! (single-flight), a fresh period and then a stale period during which the entry is served while
+//! one background load refreshes it (stale-while-revalidate, and stale-if-error: a failed refresh
+//! keeps the old entry), short negative entries for keys the origin does not have, and
+//! invalidation by key and by owner id that cannot be undone by a load already in flight.
+//!
+//! It is generic over the cached value and the `Loader` that fetches it; it knows nothing of
+//! profiles, HTML or databases. A shared second tier (Redis) slots in as a `Loader` that wraps
+//! the origin's; invalidations from other instances arrive through `invalidate`.
+//! Must not: block on the hot path (a hit takes no lock), or serve an entry past its stale limit.
+
+use async_trait::async_trait;
+use futures_util::FutureExt;
+use futures_util::future::{BoxFuture, Shared};
+use metrics::{Counter, Histogram};
+use std::collections::HashMap;
+use std::hash::{BuildHasher, Hash, Hasher};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::{Arc, Mutex, MutexGuard};
+use std::time::Duration;
+use tokio::time::Instant;
+use uuid::Uuid;
+
+/// How long entries live.
+#[derive(Debug, Clone)]
+pub struct Policy {
+    /// Served as a hit for this long after a load.
+    pub fresh: Duration,
+    /// Then served as stale, while one background load refreshes it, for this much longer.
+    pub stale: Duration,
+    /// How long "no such key" is remembered.
+    pub negative: Duration,
+    /// After a failed refresh, the stale entry is not retried for this long.
+    pub retry_after_error: Duration,
+    /// Total weight (bytes, as the values report) the cache may hold.
+    pub max_weight: u64,
+}
+
+/// What a value costs to keep, in bytes.
+pub trait Weigh {
+    fn weight(&self) -> u32;
+}
+
+/// A value the origin has, and the id of what owns it (a profile id for profile pages), so the
+/// entry can be dropped by owner as well as by key.
+pub struct Loaded<V> {
+    pub owner: Uuid,
+    pub value: V,
+}
+
+#[derive(Debug, Clone, thiserror::Error)]
+#[error("{0}")]
+pub struct LoadError(pub Arc<str>);
+
+impl LoadError {
+    pub fn new(msg: impl std::fmt::Display) -> Self {
+        Self(msg.to_string().into())
+    }
+}
+
+/// Fetches one key from the origin: `Ok(None)` when it does not exist.
+#[async_trait]
+pub trait Loader<V>: Send + Sync + 'static {
+    async fn load(&self, key: &str) -> Result<Option<Loaded<V>>, LoadError>;
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Status {
+    Hit,
+    Miss,
+    Stale,
+}
+
+impl Status {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Hit => "HIT",
+            Self::Miss => "MISS",
+            Self::Stale => "STALE",
+        }
+    }
+}
+
+/// One cached answer: a value, or the knowledge that there is none.
+pub struct Entry<V> {
+    found: Option<Loaded<V>>,
+    fresh_until: Instant,
+    stale_until: Instant,
+    lifetime: Duration,
+    refreshing: AtomicBool,
+    /// Milliseconds after `Inner::epoch` before which no refresh is attempted.
+    retry_at_ms: AtomicU64,
+}
+
+impl<V> Entry<V> {
+    pub fn value(&self) -> Option<&V> {
+        self.found.as_ref().map(|l| &l.value)
+    }
+
+    pub fn owner(&self) -> Option<Uuid> {
+        self.found.as_ref().map(|l| l.owner)
+    }
+}
+
+/// What a read returns.
+pub struct Read<V> {
+    pub entry: Arc<Entry<V>>,
+    pub status: Status,
+}
+
+/// What a write changed: the keys it touched and, when known, the owner whose entries go.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Invalidation {
+    pub keys: Vec<String>,
+    pub owner: Option<Uuid>,
+}
+
+/// Counters and timings, registered once so the hot path only touches atomics.
+#[derive(Clone)]
+pub struct CacheMetrics {
+    hits: Counter,
+    misses: Counter,
+    stale: Counter,
+    loads_found: Counter,
+    loads_missing: Counter,
+    loads_failed: Counter,
+    load_seconds: Histogram,
+}
+
+impl CacheMetrics {
+    /// Registers this cache's metrics with `recorder`, labelled `cache = name`.
+    pub fn register(recorder: &dyn metrics::Recorder, name: &'static str) -> Self {
+        metrics::with_local_recorder(recorder, || Self {
+            hits: metrics::counter!("linkleaf_cache_hits_total", "cache" => name),
+            misses: metrics::counter!("linkleaf_cache_misses_total", "cache" => name),
+            stale: metrics::counter!("linkleaf_cache_stale_total", "cache" => name),
+            loads_found: metrics::counter!("linkleaf_origin_loads_total", "cache" => name, "outcome" => "found"),
+            loads_missing: metrics::counter!("linkleaf_origin_loads_total", "cache" => name, "outcome" => "not_found"),
+            loads_failed: metrics::counter!("linkleaf_origin_loads_total", "cache" => name, "outcome" => "error"),
+            load_seconds: metrics::histogram!("linkleaf_origin_load_seconds", "cache" => name),
+        })
+    }
+
+    /// Metrics that go nowhere (for tests of the cache itself).
+    pub fn noop() -> Self {
+        Self::register(&metrics::NoopRecorder, "noop")
+    }
+}
+
+type Flight<V> = Shared<BoxFuture<'static, Result<Arc<Entry<V>>, LoadError>>>;
+
+/// Invalidation generations are kept for this many shards of the key space: a load whose
+/// shard was invalidated while it ran does not store its (possibly older) result.
+const SHARDS: usize = 1024;
+
+struct Inner<V> {
+    l1: moka::sync::Cache<Arc<str>, Arc<Entry<V>>>,
+    owners: moka::sync::Cache<Uuid, Arc<str>>,
+    /// Loads in flight, each with an id so a finished load removes only itself.
+    inflight: Mutex<HashMap<Arc<str>, (u64, Flight<V>)>>,
+    next_flight: AtomicU64,
+    /// Held while storing a loaded entry and while invalidating: the two never interleave.
+    generations: Mutex<Box<[u64; SHARDS]>>,
+    hasher: std::collections::hash_map::RandomState,
+    loader: Arc<dyn Loader<V>>,
+    policy: Policy,
+    epoch: Instant,
+    metrics: CacheMetrics,
+}
+
+/// The cache. Cloning is cheap and shares it.
+pub struct ReadCache<V> {
+    inner: Arc<Inner<V>>,
+}
+
+impl<V> Clone for ReadCache<V> {
+    fn clone(&self) -> Self {
+        Self { inner: self.inner.clone() }
+    }
+}
+
+struct LifetimeExpiry;
+
+impl<V> moka::Expiry<Arc<str>, Arc<Entry<V>>> for LifetimeExpiry {
+    fn expire_after_create(&self, _: &Arc<str>, v: &Arc<Entry<V>>, _: std::time::Instant) -> Option<Duration> {
+        Some(v.lifetime)
+    }
+    fn expire_after_update(
+        &self,
+        _: &Arc<str>,
+        v: &Arc<Entry<V>>,
+        _: std::time::Instant,
+        _: Option<Duration>,
+    ) -> Option<Duration> {
+        Some(v.lifetime)
+    }
+}
+
+fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
+    // A panic while holding one of these locks leaves plain data behind, still consistent.
+    m.lock().unwrap_or_else(|p| p.into_inner())
+}
+
+impl<V: Weigh + Send + Sync + 'static> ReadCache<V> {
+    pub fn new(policy: Policy, loader: Arc<dyn Loader<V>>, metrics: CacheMetrics) -> Self {
+        let l1 = moka::sync::Cache::builder()
+            .max_capacity(policy.max_weight)
+            .weigher(|k: &Arc<str>, v: &Arc<Entry<V>>| {
+                let value = v.found.as_ref().map_or(0, |l| l.value.weight());
+                (k.len() as u32).saturating_add(value).saturating_add(96)
+            })
+            .expire_after(LifetimeExpiry)
+            .build();
+        let owners = moka::sync::Cache::builder()
+            .max_capacity(1_000_000)
+            .time_to_live(policy.fresh + policy.stale)
+            .build();
+        Self {
+            inner: Arc::new(Inner {
+                l1,
+                owners,
+                inflight: Mutex::new(HashMap::new()),
+                next_flight: AtomicU64::new(0),
+                generations: Mutex::new(Box::new([0; SHARDS])),
+                hasher: Default::default(),
+                loader,
+                policy,
+                epoch: Instant::now(),
+                metrics,
+            }),
+        }
+    }
+
+    /// The entry for `key`: from memory when fresh (or stale, refreshing it in the background),
+    /// else from one shared origin load. Fails only when the origin fails and nothing servable
+    /// is held.
+    pub async fn get(&self, key: &str) -> Result<Read<V>, LoadError> {
+        let inner = &self.inner;
+        if let Some(entry) = inner.l1.get(key) {
+            let now = Instant::now();
+            if now < entry.fresh_until {
+                inner.metrics.hits.increment(1);
+                return Ok(Read { entry, status: Status::Hit });
+            }
+            if now < entry.stale_until {
+                inner.metrics.stale.increment(1);
+                self.refresh(key, &entry, now);
+                return Ok(Read { entry, status: Status::Stale });
+            }
+        }
+        inner.metrics.misses.increment(1);
+        let entry = self.flight(key).await?;
+        Ok(Read { entry, status: Status::Miss })
+    }
+
+    /// Drops the entries of `inv` (its keys, and whatever key its owner is cached under), and
+    /// makes any load in flight for them start over instead of storing what it read.
+    pub fn invalidate(&self, inv: &Invalidation) {
+        let inner = &self.inner;
+        let mut keys: Vec<Arc<str>> = inv.keys.iter().map(|k| Arc::from(k.as_str())).collect();
+        if let Some(owner) = inv.owner {
+            if let Some(k) = inner.owners.remove(&owner) {
+                keys.push(k);
+            }
+        }
+        let mut gens = lock(&inner.generations);
+        let mut inflight = lock(&inner.inflight);
+        for k in &keys {
+            gens[inner.shard(k)] += 1;
+            inner.l1.invalidate(k);
+            inflight.remove(k);
+        }
+    }
+
+    /// Drops everything (used when this instance cannot tell what it missed).
+    pub fn clear(&self) {
+        let mut gens = lock(&self.inner.generations);
+        let mut inflight = lock(&self.inner.inflight);
+        for g in gens.iter_mut() {
+            *g += 1;
+        }
+        self.inner.l1.invalidate_all();
+        self.inner.owners.invalidate_all();
+        inflight.clear();
+    }
+
+    fn refresh(&self, key: &str, entry: &Arc<Entry<V>>, now: Instant) {
+        let now_ms = now.duration_since(self.inner.epoch).as_millis() as u64;
+        if now_ms < entry.retry_at_ms.load(Ordering::Relaxed) {
+            return;
+        }
+        if entry.refreshing.swap(true, Ordering::AcqRel) {
+            return;
+        }
+        // The flight runs as its own task: dropping its handle does not cancel it.
+        drop(self.flight(key));
+    }
+
+    /// Joins the load in flight for `key`, or starts one.
+    fn flight(&self, key: &str) -> Flight<V> {
+        let mut inflight = lock(&self.inner.inflight);
+        if let Some((_, f)) = inflight.get(key) {
+            return f.clone();
+        }
+        let key: Arc<str> = Arc::from(key);
+        let id = self.inner.next_flight.fetch_add(1, Ordering::Relaxed);
+        let task = tokio::spawn(self.inner.clone().load_and_store(key.clone(), id));
+        let flight = async move {
+            task.await.unwrap_or_else(|e| Err(LoadError::new(format!("loader task failed: {e}"))))
+        }
+        .boxed()
+        .shared();
+        inflight.insert(key, (id, flight.clone()));
+        flight
+    }
+}
+
+impl<V: Weigh + Send + Sync + 'static> Inner<V> {
+    fn shard(&self, key: &str) -> usize {
+        let mut h = self.hasher.build_hasher();
+        key.hash(&mut h);
+        (h.finish() as usize) % SHARDS
+    }
+
+    async fn load_and_store(self: Arc<Self>, key: Arc<str>, flight: u64) -> Result<Arc<Entry<V>>, LoadError> {
+        let shard = self.shard(&key);
+        let mut attempt = 0;
+        let result = loop {
+            attempt += 1;
+            let generation = lock(&self.generations)[shard];
+            let started = Instant::now();
+            let loaded = self.loader.load(&key).await;
+            self.metrics.load_seconds.record(started.elapsed().as_secs_f64());
+            let found = match loaded {
+                Ok(found) => found,
+                Err(e) => {
+                    self.metrics.loads_failed.increment(1);
+                    tracing::warn!(key = %key, error = %e, "origin load failed");
+                    break Err(e);
+                }
+            };
+            if found.is_some() {
+                self.metrics.loads_found.increment(1);
+            } else {
+                self.metrics.loads_missing.increment(1);
+            }
+            let entry = Arc::new(self.entry(found));
+            let gens = lock(&self.generations);
+            if gens[shard] == generation {
+                self.l1.insert(key.clone(), entry.clone());
+                if let Some(owner) = entry.owner() {
+                    self.owners.insert(owner, key.clone());
+                }
+                break Ok(entry);
+            }
+            drop(gens);
+            // Invalidated while loading: what was read may predate the write. Read again; after
+            // a few tries under constant writes, answer the waiters without storing.
+            if attempt == 3 {
+                break Ok(entry);
+            }
+        };
+        let mut inflight = lock(&self.inflight);
+        if inflight.get(&key).is_some_and(|(id, _)| *id == flight) {
+            inflight.remove(&key);
+        }
+        drop(inflight);
+        if result.is_err() {
+            if let Some(old) = self.l1.get(&key) {
+                let retry = Instant::now() + self.policy.retry_after_error;
+                old.retry_at_ms.store(retry.duration_since(self.epoch).as_millis() as u64, Ordering::Relaxed);
+                old.refreshing.store(false, Ordering::Release);
+            }
+        }
+        result
+    }
+
+    fn entry(&self, found: Option<Loaded<V>>) -> Entry<V> {
+        let now = Instant::now();
+        let (fresh, stale) = match found {
+            Some(_) => (self.policy.fresh, self.policy.stale),
+            None => (self.policy.negative, Duration::ZERO),
+        };
+        Entry {
+            found,
+            fresh_until: now + fresh,
+            stale_until: now + fresh + stale,
+            lifetime: fresh + stale,
+            refreshing: AtomicBool::new(false),
+            retry_at_ms: AtomicU64::new(0),
+        }
+    }
+}
