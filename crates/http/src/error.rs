@@ -1,0 +1,211 @@
+//! The one error type of the HTTP layer and its RFC 9457 rendering.
+//!
+//! Clients get `application/problem+json`: `{type, title, status, detail, code, errors?}` where
+//! `code` is stable snake_case and `errors` names each offending field. Causes of 5xx answers go
+//! to the log, never to the client. Storage errors become HTTP answers here and nowhere else.
+
+use axum::http::{HeaderValue, StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use linkleaf_domain::{FieldError, Scope, ValidationErrors};
+use linkleaf_store::StoreError;
+use serde::Serialize;
+
+pub const PROBLEM_JSON: HeaderValue = HeaderValue::from_static("application/problem+json");
+
+#[derive(Debug, thiserror::Error)]
+pub enum AppError {
+    #[error("validation failed")]
+    Validation(ValidationErrors),
+    #[error("malformed JSON: {0}")]
+    MalformedJson(String),
+    #[error("unsupported media type")]
+    UnsupportedMediaType,
+    #[error("payload too large")]
+    PayloadTooLarge(usize),
+    #[error("unauthorized: {0}")]
+    Unauthorized(&'static str),
+    #[error("insufficient scope")]
+    Forbidden(Scope),
+    #[error("rate limited")]
+    RateLimited { retry_after_secs: u64 },
+    #[error("not found: {0}")]
+    NotFound(String),
+    #[error("no such route")]
+    NoRoute,
+    #[error("method not allowed")]
+    MethodNotAllowed,
+    #[error("username taken")]
+    UsernameTaken,
+    #[error("concurrent update")]
+    Conflict,
+    #[error("unavailable: {0}")]
+    Unavailable(String),
+    #[error("internal error: {0}")]
+    Internal(String),
+}
+
+#[derive(Serialize)]
+struct Problem<'a> {
+    #[serde(rename = "type")]
+    kind: String,
+    title: &'a str,
+    status: u16,
+    detail: String,
+    code: &'a str,
+    #[serde(skip_serializing_if = "<[FieldError]>::is_empty")]
+    errors: &'a [FieldError],
+}
+
+impl AppError {
+    pub fn not_found_profile(what: &str) -> Self {
+        Self::NotFound(format!("no profile '{what}'"))
+    }
+
+    fn parts(&self) -> (StatusCode, &'static str, &'static str, String) {
+        use StatusCode as S;
+        match self {
+            Self::Validation(e) => (
+                S::UNPROCESSABLE_ENTITY,
+                "validation_failed",
+                "Invalid input",
+                match e.0.as_slice() {
+                    [one] => format!("{one}"),
+                    many => format!("{} fields are invalid", many.len()),
+                },
+            ),
+            Self::MalformedJson(d) => (S::BAD_REQUEST, "malformed_json", "Malformed JSON", d.clone()),
+            Self::UnsupportedMediaType => (
+                S::UNSUPPORTED_MEDIA_TYPE,
+                "unsupported_media_type",
+                "Unsupported media type",
+                "send the body as application/json".into(),
+            ),
+            Self::PayloadTooLarge(limit) => (
+                S::PAYLOAD_TOO_LARGE,
+                "payload_too_large",
+                "Payload too large",
+                format!("the body may be at most {limit} bytes"),
+            ),
+            Self::Unauthorized(why) => (S::UNAUTHORIZED, "unauthorized", "Unauthorized", (*why).into()),
+            Self::Forbidden(scope) => (
+                S::FORBIDDEN,
+                "insufficient_scope",
+                "Forbidden",
+                format!("this API key lacks the scope '{scope}'"),
+            ),
+            Self::RateLimited { retry_after_secs } => (
+                S::TOO_MANY_REQUESTS,
+                "rate_limited",
+                "Too many requests",
+                format!("this API key's rate limit is exhausted; retry in {retry_after_secs} s"),
+            ),
+            Self::NotFound(d) => (S::NOT_FOUND, "not_found", "Not found", d.clone()),
+            Self::NoRoute => (S::NOT_FOUND, "not_found", "Not found", "no such route".into()),
+            Self::MethodNotAllowed => (
+                S::METHOD_NOT_ALLOWED,
+                "method_not_allowed",
+                "Method not allowed",
+                "this route does not accept this method".into(),
+            ),
+            Self::UsernameTaken => (
+                S::CONFLICT,
+                "username_taken",
+                "Username taken",
+                "username: is already taken (usernames are unique without regard to case)".into(),
+            ),
+            Self::Conflict => (
+                S::CONFLICT,
+                "concurrent_update",
+                "Concurrent update",
+                "the profile kept changing while this request ran; retry".into(),
+            ),
+            Self::Unavailable(_) => (
+                S::SERVICE_UNAVAILABLE,
+                "unavailable",
+                "Service unavailable",
+                "the data store cannot be reached; retry shortly".into(),
+            ),
+            Self::Internal(_) => (
+                S::INTERNAL_SERVER_ERROR,
+                "internal_error",
+                "Internal server error",
+                "something went wrong on our side; it has been logged".into(),
+            ),
+        }
+    }
+}
+
+impl From<ValidationErrors> for AppError {
+    fn from(e: ValidationErrors) -> Self {
+        Self::Validation(e)
+    }
+}
+
+impl From<StoreError> for AppError {
+    fn from(e: StoreError) -> Self {
+        match e {
+            StoreError::NotFound => Self::NotFound("no such profile".into()),
+            StoreError::UsernameTaken => Self::UsernameTaken,
+            StoreError::Conflict => Self::Conflict,
+            StoreError::Unavailable(_) => Self::Unavailable(e.to_string()),
+            StoreError::Other(_) | StoreError::Corrupt(_) => Self::Internal(e.to_string()),
+        }
+    }
+}
+
+/// Builds a problem+json response; shared by `AppError` and the prebuilt negative answers.
+pub fn problem(status: StatusCode, code: &str, title: &str, detail: String, errors: &[FieldError]) -> Response {
+    let body = Problem {
+        kind: format!("urn:linkleaf:problem:{code}"),
+        title,
+        status: status.as_u16(),
+        detail,
+        code,
+        errors,
+    };
+    let bytes = serde_json::to_vec(&body).unwrap_or_default();
+    let mut res = (status, bytes).into_response();
+    res.headers_mut().insert(header::CONTENT_TYPE, PROBLEM_JSON);
+    res.headers_mut().insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
+    res
+}
+
+impl IntoResponse for AppError {
+    fn into_response(self) -> Response {
+        let (status, code, title, detail) = self.parts();
+        match &self {
+            Self::Internal(cause) => tracing::error!(%cause, "internal error"),
+            Self::Unavailable(cause) => tracing::warn!(%cause, "unavailable"),
+            _ => tracing::debug!(error = %self, "request refused"),
+        }
+        let errors: Vec<FieldError> = match &self {
+            Self::Validation(e) => e.0.clone(),
+            Self::UsernameTaken => vec![FieldError::new("username", "is already taken")],
+            _ => vec![],
+        };
+        let mut res = problem(status, code, title, detail, &errors);
+        let h = res.headers_mut();
+        match &self {
+            Self::RateLimited { retry_after_secs } => {
+                h.insert(header::RETRY_AFTER, HeaderValue::from(*retry_after_secs));
+            }
+            Self::Unavailable(_) => {
+                h.insert(header::RETRY_AFTER, HeaderValue::from_static("1"));
+            }
+            Self::Unauthorized(_) => {
+                h.insert(
+                    header::WWW_AUTHENTICATE,
+                    HeaderValue::from_static("Bearer realm=\"linkleaf\", error=\"invalid_token\""),
+                );
+            }
+            Self::Forbidden(scope) => {
+                let v = format!("Bearer realm=\"linkleaf\", error=\"insufficient_scope\", scope=\"{scope}\"");
+                if let Ok(v) = HeaderValue::from_str(&v) {
+                    h.insert(header::WWW_AUTHENTICATE, v);
+                }
+            }
+            _ => {}
+        }
+        res
+    }
+}

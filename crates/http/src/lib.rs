@@ -1,0 +1,18 @@
+//! linkleaf's HTTP surface: the axum routers, their shared state, the one error type and the
+//! extractors that turn bad input into clear problem+json answers.
+//!
+//! Owns: routing, auth and rate limits, rendering profiles into cached bytes, HTTP caching
+//! headers. Must not: hold business rules (linkleaf-domain), talk SQL (linkleaf-store), or
+//! decide cache freshness (linkleaf-cache).
+
+pub mod auth;
+pub mod error;
+pub mod extract;
+pub mod metrics;
+pub mod render;
+pub mod routes;
+pub mod state;
+
+pub use error::AppError;
+pub use routes::{ops_router, router};
+pub use state::{AppState, Settings};

@@ -1,0 +1,67 @@
+//! Per-route request metrics with handles resolved when the router is built, so a request
+//! touches only atomics: `linkleaf_http_requests_total{route,method,status}` (status as a class,
+//! `2xx`...) and `linkleaf_http_request_duration_seconds{route,method}`. Labels come from the
+//! route templates, never from raw paths. Writes and server errors also get one log line.
+
+use axum::extract::{Request, State};
+use axum::http::Method;
+use axum::middleware::Next;
+use axum::response::Response;
+use metrics::{Counter, Histogram};
+use std::sync::Arc;
+use std::time::Instant;
+
+struct MethodHandles {
+    method: Method,
+    duration: Histogram,
+    /// 1xx..5xx
+    by_class: [Counter; 5],
+}
+
+#[derive(Clone)]
+pub struct RouteMetrics {
+    route: &'static str,
+    handles: Arc<[MethodHandles]>,
+}
+
+impl RouteMetrics {
+    pub fn new(recorder: &dyn metrics::Recorder, route: &'static str, methods: &[Method]) -> Self {
+        let handles = metrics::with_local_recorder(recorder, || {
+            methods
+                .iter()
+                .map(|m| {
+                    let method = m.as_str().to_owned();
+                    let class = |c: &'static str| {
+                        metrics::counter!("linkleaf_http_requests_total",
+                            "route" => route, "method" => method.clone(), "status" => c)
+                    };
+                    MethodHandles {
+                        method: m.clone(),
+                        duration: metrics::histogram!("linkleaf_http_request_duration_seconds",
+                            "route" => route, "method" => method.clone()),
+                        by_class: [class("1xx"), class("2xx"), class("3xx"), class("4xx"), class("5xx")],
+                    }
+                })
+                .collect()
+        });
+        Self { route, handles }
+    }
+}
+
+pub async fn track(State(m): State<RouteMetrics>, req: Request, next: Next) -> Response {
+    let start = Instant::now();
+    let method = req.method().clone();
+    let res = next.run(req).await;
+    let elapsed = start.elapsed();
+    let counted = if method == Method::HEAD { &Method::GET } else { &method };
+    if let Some(h) = m.handles.iter().find(|h| h.method == *counted) {
+        h.duration.record(elapsed.as_secs_f64());
+        let class = (res.status().as_u16() / 100).clamp(1, 5) as usize - 1;
+        h.by_class[class].increment(1);
+    }
+    let status = res.status().as_u16();
+    if status >= 500 || !(method == Method::GET || method == Method::HEAD) {
+        tracing::info!(route = m.route, %method, status, micros = elapsed.as_micros() as u64, "request");
+    }
+    res
+}

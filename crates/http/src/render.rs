@@ -1,0 +1,194 @@
+//! Turns a profile into the finished bytes the read path serves: its public JSON and its HTML
+//! page, each with a strong ETag, built once when the cache is filled so a hit does no work.
+//!
+//! Everything user-written passes through askama's HTML escaping; links and avatars were
+//! restricted to safe schemes when they came in (linkleaf-domain).
+
+use askama::Template;
+use axum::http::HeaderValue;
+use bytes::Bytes;
+use linkleaf_cache::Weigh;
+use linkleaf_domain::{ButtonStyle, Link, Profile};
+use sha2::{Digest, Sha256};
+use time::OffsetDateTime;
+use time::macros::format_description;
+
+/// One finished representation.
+pub struct Variant {
+    pub body: Bytes,
+    pub etag: HeaderValue,
+}
+
+/// What the profile cache holds for one username.
+pub struct RenderedPage {
+    pub json: Variant,
+    pub html: Variant,
+    pub last_modified: HeaderValue,
+}
+
+impl Weigh for RenderedPage {
+    fn weight(&self) -> u32 {
+        (self.json.body.len() + self.html.body.len() + 256) as u32
+    }
+}
+
+#[derive(Template)]
+#[template(path = "profile.html")]
+struct ProfilePage<'a> {
+    username: &'a str,
+    display_name: &'a str,
+    bio: &'a str,
+    description: String,
+    avatar_url: Option<&'a str>,
+    page_url: String,
+    links: Vec<&'a Link>,
+    palette: [&'static str; 5],
+    accent: &'a str,
+    radius: &'static str,
+    outline: bool,
+}
+
+#[derive(Template)]
+#[template(path = "message.html")]
+struct MessagePage<'a> {
+    title: &'a str,
+    text: &'a str,
+}
+
+/// A plain page with a title and a sentence (404, 503).
+pub fn message_page(title: &str, text: &str) -> Bytes {
+    Bytes::from(MessagePage { title, text }.render().unwrap_or_else(|_| title.to_owned()))
+}
+
+/// A strong ETag: a quoted digest of the bytes.
+pub fn etag(body: &[u8]) -> HeaderValue {
+    let d = Sha256::digest(body);
+    let mut s = String::with_capacity(34);
+    s.push('"');
+    for b in &d[..16] {
+        s.push_str(&format!("{b:02x}"));
+    }
+    s.push('"');
+    HeaderValue::from_str(&s).unwrap_or(HeaderValue::from_static("\"0\""))
+}
+
+/// `Last-Modified` in IMF-fixdate form.
+pub fn http_date(t: OffsetDateTime) -> HeaderValue {
+    let fmt = format_description!(
+        "[weekday repr:short], [day] [month repr:short] [year] [hour]:[minute]:[second] GMT"
+    );
+    let s = t.to_offset(time::UtcOffset::UTC).format(&fmt).unwrap_or_default();
+    HeaderValue::from_str(&s).unwrap_or(HeaderValue::from_static("Thu, 01 Jan 1970 00:00:00 GMT"))
+}
+
+pub struct Renderer {
+    /// The public origin pages are served from, for canonical and OpenGraph URLs.
+    pub public_url: String,
+}
+
+impl Renderer {
+    pub fn render(&self, p: &Profile) -> Result<RenderedPage, String> {
+        let public = p.public();
+        let json = serde_json::to_vec(&public).map_err(|e| e.to_string())?;
+        let description = if p.bio.is_empty() {
+            format!("Links of {}", p.display_name)
+        } else {
+            p.bio.chars().take(160).collect()
+        };
+        let palette = p.theme.preset.palette();
+        let page = ProfilePage {
+            username: p.username.as_str(),
+            display_name: &p.display_name,
+            bio: &p.bio,
+            description,
+            avatar_url: p.avatar_url.as_deref(),
+            page_url: format!("{}/{}", self.public_url.trim_end_matches('/'), p.username.key()),
+            links: public.links,
+            palette,
+            accent: p.theme.accent_color.as_ref().map_or(palette[1], |c| c.as_str()),
+            radius: match p.theme.button_style {
+                ButtonStyle::Rounded | ButtonStyle::Outline => "12px",
+                ButtonStyle::Pill => "999px",
+                ButtonStyle::Square => "0",
+            },
+            outline: p.theme.button_style == ButtonStyle::Outline,
+        };
+        let html = page.render().map_err(|e| e.to_string())?;
+        Ok(RenderedPage {
+            json: Variant { etag: etag(&json), body: Bytes::from(json) },
+            html: Variant { etag: etag(html.as_bytes()), body: Bytes::from(html) },
+            last_modified: http_date(p.last_modified),
+        })
+    }
+}
+
+/// Whether an `If-None-Match` value matches `etag` (weak comparison, RFC 9110 §13.1.2),
+/// without allocating.
+pub fn etag_matches(if_none_match: &[u8], etag: &[u8]) -> bool {
+    if_none_match.split(|b| *b == b',').any(|t| {
+        let t = t.trim_ascii();
+        t == b"*" || t.strip_prefix(b"W/").unwrap_or(t) == etag
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use linkleaf_domain::{CreateProfile, now_millis};
+
+    fn profile(json: &str) -> Profile {
+        serde_json::from_str::<CreateProfile>(json).unwrap().into_profile(now_millis()).unwrap()
+    }
+
+    #[test]
+    fn etags_compare_weakly_and_in_lists() {
+        let e = br#""abc""#;
+        assert!(etag_matches(br#""abc""#, e));
+        assert!(etag_matches(br#"W/"abc""#, e));
+        assert!(etag_matches(br#""x", "abc" , "y""#, e));
+        assert!(etag_matches(b"*", e));
+        assert!(!etag_matches(br#""abcd""#, e));
+        assert!(!etag_matches(b"abc", e));
+        assert!(!etag_matches(b"", e));
+    }
+
+    #[test]
+    fn http_dates_are_imf_fixdate() {
+        let t = OffsetDateTime::from_unix_timestamp(784111777).unwrap();
+        assert_eq!(http_date(t), "Sun, 06 Nov 1994 08:49:37 GMT");
+    }
+
+    #[test]
+    fn everything_user_written_is_escaped() {
+        let p = profile(
+            r#"{"username":"evil","displayName":"<script>alert(1)</script>","bio":"\"><img src=x onerror=alert(1)>",
+                "links":[{"title":"<b onmouseover=x>t</b>","url":"https://e.example/?q=\"><script>"}]}"#,
+        );
+        let r = Renderer { public_url: "http://localhost:3000".into() }.render(&p).unwrap();
+        let html = std::str::from_utf8(&r.html.body).unwrap();
+        assert!(!html.contains("<script>alert"), "{html}");
+        assert!(!html.contains("<img src=x"));
+        assert!(!html.contains("<b onmouseover"));
+        assert!(html.contains("&#60;script&#62;alert(1)&#60;/script&#62;"), "{html}");
+        assert!(!html.contains("\"><script>"), "quotes in URLs cannot break out of href");
+    }
+
+    #[test]
+    fn pages_show_enabled_links_in_order_with_social_tags() {
+        let p = profile(
+            r#"{"username":"Jane","displayName":"Jane D","avatarUrl":"https://a.example/j.png",
+                "links":[{"title":"first","url":"https://1.example"},{"title":"hidden","url":"https://h.example","enabled":false},
+                         {"title":"second","url":"mailto:j@d.example"}]}"#,
+        );
+        let r = Renderer { public_url: "https://ll.example/".into() }.render(&p).unwrap();
+        let html = std::str::from_utf8(&r.html.body).unwrap();
+        assert!(html.find("first").unwrap() < html.find("second").unwrap());
+        assert!(!html.contains("hidden"));
+        assert!(html.contains(r#"<meta property="og:url" content="https://ll.example/jane">"#));
+        assert!(html.contains(r#"<meta property="og:image" content="https://a.example/j.png">"#));
+        assert!(html.contains(r#"<meta name="twitter:card" content="summary">"#));
+        let json: serde_json::Value = serde_json::from_slice(&r.json.body).unwrap();
+        assert_eq!(json["links"].as_array().unwrap().len(), 2);
+        assert_ne!(r.json.etag, r.html.etag);
+    }
+}

@@ -1,0 +1,210 @@
+//! The admin API: create, read, list, edit and delete profiles, edit links, invalidate caches.
+//!
+//! Every handler starts with `Auth<Scope>` (key, rate limit, scope), parses its body through
+//! `ApiJson`, applies the change in the domain (pure), writes with optimistic concurrency
+//! (re-reading and re-applying when another write got there first), then invalidates the cache
+//! by id and by every username involved before answering, so a read that starts after the answer
+//! sees the write.
+
+use crate::auth::{Auth, CacheWrite, LinksWrite, ProfileRead, ProfileWrite};
+use crate::error::AppError;
+use crate::extract::{ApiJson, ApiPath};
+use crate::routes::public::API_PROFILES;
+use crate::state::AppState;
+use axum::Json;
+use axum::extract::{Query, State};
+use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use linkleaf_domain::{CreateProfile, LinksPatch, Profile, ProfilePatch, Scope, Username, now_millis};
+use linkleaf_store::StoreError;
+use serde::{Deserialize, Serialize};
+use uuid::Uuid;
+
+const NO_STORE: HeaderValue = HeaderValue::from_static("no-store");
+const WRITE_ATTEMPTS: usize = 5;
+
+fn admin_json<T: Serialize>(status: StatusCode, body: &T) -> Response {
+    let mut res = (status, Json(body)).into_response();
+    res.headers_mut().insert(header::CACHE_CONTROL, NO_STORE);
+    res
+}
+
+/// A profile named by id (UUID) or by username.
+async fn resolve(st: &AppState, reference: &str) -> Result<Profile, AppError> {
+    let found = if let Ok(id) = Uuid::try_parse(reference) {
+        st.profiles().profile_by_id(id).await?
+    } else if let Some(key) = Username::lookup_key(reference) {
+        st.profiles().profile_by_username(&key).await?
+    } else {
+        None
+    };
+    found.ok_or_else(|| AppError::not_found_profile(&reference.chars().take(64).collect::<String>()))
+}
+
+/// Reads, changes and writes a profile, retrying when a concurrent write moved its version.
+async fn modify<F>(st: &AppState, reference: &str, change: F) -> Result<Profile, AppError>
+where
+    F: Fn(&Profile) -> Result<Profile, AppError>,
+{
+    for _ in 0..WRITE_ATTEMPTS {
+        let before = resolve(st, reference).await?;
+        let after = change(&before)?;
+        if after == before {
+            return Ok(before);
+        }
+        match st.profiles().update_profile(&after, before.version).await {
+            Ok(stored) => {
+                st.invalidate_profile(Some(&before), &stored);
+                return Ok(stored);
+            }
+            Err(StoreError::Conflict) => continue,
+            Err(e) => return Err(e.into()),
+        }
+    }
+    Err(AppError::Conflict)
+}
+
+/// `GET /api/profiles/{id}` with a key: the whole profile, disabled links included.
+pub async fn read_by_id(st: &AppState, headers: &HeaderMap, id: Uuid) -> Result<Response, AppError> {
+    st.authenticate(headers).await?.require(Scope::ProfileRead)?;
+    let p = st.profiles().profile_by_id(id).await?.ok_or_else(|| AppError::not_found_profile(&id.to_string()))?;
+    Ok(admin_json(StatusCode::OK, &p))
+}
+
+/// `POST /api/profiles`
+pub async fn create(
+    State(st): State<AppState>,
+    _: Auth<ProfileWrite>,
+    ApiJson(body): ApiJson<CreateProfile>,
+) -> Result<Response, AppError> {
+    let p = body.into_profile(now_millis())?;
+    let stored = st.profiles().create_profile(&p).await?;
+    st.invalidate_profile(None, &stored);
+    let mut res = admin_json(StatusCode::CREATED, &stored);
+    if let Ok(loc) = HeaderValue::from_str(&format!("{API_PROFILES}{}", stored.id)) {
+        res.headers_mut().insert(header::LOCATION, loc);
+    }
+    Ok(res)
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ListParams {
+    pub limit: Option<u32>,
+    pub after: Option<String>,
+}
+
+#[derive(Serialize)]
+#[serde(rename_all = "camelCase")]
+struct Summary {
+    id: Uuid,
+    username: Username,
+    display_name: String,
+    link_count: u32,
+    #[serde(with = "time::serde::rfc3339")]
+    last_modified: time::OffsetDateTime,
+}
+
+#[derive(Serialize)]
+struct Page {
+    items: Vec<Summary>,
+    /// Pass as `after` for the next page; absent on the last.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    next: Option<String>,
+}
+
+pub const LIST_MAX: u32 = 100;
+
+/// `GET /api/profiles?limit=&after=`: profiles by username, a page at a time.
+pub async fn list(
+    State(st): State<AppState>,
+    _: Auth<ProfileRead>,
+    params: Result<Query<ListParams>, axum::extract::rejection::QueryRejection>,
+) -> Result<Response, AppError> {
+    let Query(params) = params.map_err(|e| {
+        AppError::Validation(linkleaf_domain::ValidationErrors::single("query", e.body_text()))
+    })?;
+    let limit = params.limit.unwrap_or(50);
+    if !(1..=LIST_MAX).contains(&limit) {
+        return Err(AppError::Validation(linkleaf_domain::ValidationErrors::single(
+            "limit",
+            format!("must be between 1 and {LIST_MAX}"),
+        )));
+    }
+    let after = params.after.as_deref().map(str::to_ascii_lowercase);
+    let rows = st.profiles().list_profiles(after.as_deref(), limit).await?;
+    let next = (rows.len() == limit as usize).then(|| rows.last().map(|r| r.username.key())).flatten();
+    let items = rows
+        .into_iter()
+        .map(|r| Summary {
+            id: r.id,
+            username: r.username,
+            display_name: r.display_name,
+            link_count: r.link_count,
+            last_modified: r.last_modified,
+        })
+        .collect();
+    Ok(admin_json(StatusCode::OK, &Page { items, next }))
+}
+
+/// `PATCH /api/profiles/{profile}`
+pub async fn update(
+    State(st): State<AppState>,
+    _: Auth<ProfileWrite>,
+    ApiPath(reference): ApiPath,
+    ApiJson(patch): ApiJson<ProfilePatch>,
+) -> Result<Response, AppError> {
+    let p = modify(&st, &reference, |p| Ok(patch.apply(p)?)).await?;
+    Ok(admin_json(StatusCode::OK, &p))
+}
+
+/// `PATCH /api/profiles/{profile}/links`: all operations or none.
+pub async fn patch_links(
+    State(st): State<AppState>,
+    _: Auth<LinksWrite>,
+    ApiPath(reference): ApiPath,
+    ApiJson(patch): ApiJson<LinksPatch>,
+) -> Result<Response, AppError> {
+    let p = modify(&st, &reference, |p| {
+        let mut next = p.clone();
+        next.links = patch.apply(&p.links)?;
+        Ok(next)
+    })
+    .await?;
+    Ok(admin_json(StatusCode::OK, &p))
+}
+
+/// `DELETE /api/profiles/{profile}`
+pub async fn delete(
+    State(st): State<AppState>,
+    _: Auth<ProfileWrite>,
+    ApiPath(reference): ApiPath,
+) -> Result<Response, AppError> {
+    let p = resolve(&st, &reference).await?;
+    match st.profiles().delete_profile(p.id).await? {
+        Some(username) => {
+            st.invalidate(Some(p.id), &[&username, &p.username]);
+            let mut res = StatusCode::NO_CONTENT.into_response();
+            res.headers_mut().insert(header::CACHE_CONTROL, NO_STORE);
+            Ok(res)
+        }
+        None => Err(AppError::not_found_profile(&reference)),
+    }
+}
+
+#[derive(Serialize)]
+struct Invalidated {
+    invalidated: Vec<String>,
+}
+
+/// `POST /api/cache/invalidate/{username}`: drops the cached page of a username (whether or
+/// not a profile has it, so a negative entry goes too).
+pub async fn invalidate(
+    State(st): State<AppState>,
+    _: Auth<CacheWrite>,
+    ApiPath(name): ApiPath,
+) -> Result<Response, AppError> {
+    let username = Username::parse(&name).map_err(linkleaf_domain::ValidationErrors::from)?;
+    st.invalidate(None, &[&username]);
+    Ok(admin_json(StatusCode::OK, &Invalidated { invalidated: vec![username.key()] }))
+}

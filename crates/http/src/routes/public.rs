@@ -1,0 +1,197 @@
+//! The hot read path: `GET /{username}` (HTML) and `GET /api/profiles/{username}` (JSON).
+//!
+//! A hit copies prebuilt bytes and headers out of the cache: no serialization, no database, no
+//! new body. Handlers take the whole `Request` (cheaper than extracting a cloned `HeaderMap`)
+//! and read the name from the path without allocating when it is already lowercase.
+
+use crate::error::{AppError, problem};
+use crate::render::{Variant, etag_matches};
+use crate::routes::admin;
+use crate::state::AppState;
+use axum::body::Body;
+use axum::extract::{Request, State};
+use axum::http::{HeaderName, HeaderValue, StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use linkleaf_cache::Status;
+use linkleaf_domain::Username;
+use std::borrow::Cow;
+use uuid::Uuid;
+
+pub const API_PROFILES: &str = "/api/profiles/";
+
+static X_CACHE: HeaderName = HeaderName::from_static("x-cache");
+const HIT: HeaderValue = HeaderValue::from_static("HIT");
+const MISS: HeaderValue = HeaderValue::from_static("MISS");
+const STALE: HeaderValue = HeaderValue::from_static("STALE");
+const HTML: HeaderValue = HeaderValue::from_static("text/html; charset=utf-8");
+const JSON: HeaderValue = HeaderValue::from_static("application/json");
+const NOSNIFF: HeaderValue = HeaderValue::from_static("nosniff");
+const CSP: HeaderValue = HeaderValue::from_static(
+    "default-src 'none'; style-src 'unsafe-inline'; img-src https: http:; base-uri 'none'; \
+     form-action 'none'; frame-ancestors 'none'",
+);
+const REFERRER_POLICY: HeaderValue = HeaderValue::from_static("strict-origin-when-cross-origin");
+const ANY_ORIGIN: HeaderValue = HeaderValue::from_static("*");
+const NO_CACHE: HeaderValue = HeaderValue::from_static("no-cache");
+
+fn x_cache(s: Status) -> HeaderValue {
+    match s {
+        Status::Hit => HIT,
+        Status::Miss => MISS,
+        Status::Stale => STALE,
+    }
+}
+
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Kind {
+    Html,
+    Json,
+}
+
+fn security_headers(h: &mut axum::http::HeaderMap, kind: Kind) {
+    h.insert(header::X_CONTENT_TYPE_OPTIONS, NOSNIFF);
+    match kind {
+        Kind::Html => {
+            h.insert(header::CONTENT_SECURITY_POLICY, CSP);
+            h.insert(header::REFERRER_POLICY, REFERRER_POLICY);
+        }
+        Kind::Json => {
+            h.insert(header::ACCESS_CONTROL_ALLOW_ORIGIN, ANY_ORIGIN);
+        }
+    }
+}
+
+/// The last path segment after `prefix`, percent-decoded; `None` when it is not UTF-8.
+fn segment<'a>(path: &'a str, prefix: &str) -> Option<Cow<'a, str>> {
+    let raw = path.get(prefix.len()..)?;
+    if raw.contains('%') {
+        percent_encoding::percent_decode_str(raw).decode_utf8().ok()
+    } else {
+        Some(Cow::Borrowed(raw))
+    }
+}
+
+/// A cached answer: 304 when `If-None-Match` matches, else the prebuilt bytes.
+fn cached(st: &AppState, req: &Request, v: &Variant, last_modified: &HeaderValue, status: Status, kind: Kind) -> Response {
+    let fresh = req
+        .headers()
+        .get(header::IF_NONE_MATCH)
+        .is_some_and(|inm| etag_matches(inm.as_bytes(), v.etag.as_bytes()));
+    let mut res = if fresh {
+        let mut r = Response::new(Body::empty());
+        *r.status_mut() = StatusCode::NOT_MODIFIED;
+        r
+    } else {
+        let mut r = Response::new(Body::from(v.body.clone()));
+        r.headers_mut().insert(header::CONTENT_TYPE, if kind == Kind::Html { HTML } else { JSON });
+        r
+    };
+    let h = res.headers_mut();
+    h.insert(header::ETAG, v.etag.clone());
+    h.insert(header::LAST_MODIFIED, last_modified.clone());
+    h.insert(header::CACHE_CONTROL, st.prebuilt().public_cache_control.clone());
+    h.insert(X_CACHE.clone(), x_cache(status));
+    security_headers(h, kind);
+    res
+}
+
+fn html_message(status: StatusCode, body: &bytes::Bytes, cache: Option<Status>) -> Response {
+    let mut res = Response::new(Body::from(body.clone()));
+    *res.status_mut() = status;
+    let h = res.headers_mut();
+    h.insert(header::CONTENT_TYPE, HTML);
+    h.insert(header::CACHE_CONTROL, NO_CACHE);
+    if let Some(s) = cache {
+        h.insert(X_CACHE.clone(), x_cache(s));
+    }
+    if status == StatusCode::SERVICE_UNAVAILABLE {
+        h.insert(header::RETRY_AFTER, HeaderValue::from_static("1"));
+    }
+    security_headers(h, Kind::Html);
+    res
+}
+
+/// `GET /{username}`: the public page.
+pub async fn page(State(st): State<AppState>, req: Request) -> Response {
+    let name = segment(req.uri().path(), "/");
+    let Some(key) = name.as_deref().and_then(Username::lookup_key) else {
+        return html_message(StatusCode::NOT_FOUND, &st.prebuilt().not_found_html, None);
+    };
+    match st.pages().get(&key).await {
+        Ok(read) => match read.entry.value() {
+            Some(p) => cached(&st, &req, &p.html, &p.last_modified, read.status, Kind::Html),
+            None => html_message(StatusCode::NOT_FOUND, &st.prebuilt().not_found_html, Some(read.status)),
+        },
+        Err(_) => html_message(StatusCode::SERVICE_UNAVAILABLE, &st.prebuilt().unavailable_html, None),
+    }
+}
+
+fn json_not_found(name: &str, cache: Option<Status>) -> Response {
+    let shown: String = name.chars().take(64).collect();
+    let mut res = problem(
+        StatusCode::NOT_FOUND,
+        "profile_not_found",
+        "Not found",
+        format!("no profile is named '{shown}'"),
+        &[],
+    );
+    if let Some(s) = cache {
+        res.headers_mut().insert(X_CACHE.clone(), x_cache(s));
+    }
+    res.headers_mut().insert(header::ACCESS_CONTROL_ALLOW_ORIGIN, ANY_ORIGIN);
+    res
+}
+
+/// `GET /api/profiles/{profile}`: by username, the public JSON (cached); by id, the whole
+/// profile with disabled links too, for a key with `profile:read` (never cached).
+pub async fn profile_json(State(st): State<AppState>, req: Request) -> Response {
+    let Some(name) = segment(req.uri().path(), API_PROFILES) else {
+        return AppError::NotFound("no such profile".into()).into_response();
+    };
+    if let Ok(id) = Uuid::try_parse(&name) {
+        return admin::read_by_id(&st, req.headers(), id).await.into_response();
+    }
+    let Some(key) = Username::lookup_key(&name) else {
+        return json_not_found(&name, None);
+    };
+    match st.pages().get(&key).await {
+        Ok(read) => match read.entry.value() {
+            Some(p) => cached(&st, &req, &p.json, &p.last_modified, read.status, Kind::Json),
+            None => json_not_found(&name, Some(read.status)),
+        },
+        Err(e) => AppError::Unavailable(e.to_string()).into_response(),
+    }
+}
+
+/// `GET /`: what this server is.
+pub async fn index() -> Response {
+    const INDEX: &str = include_str!("../../templates/index.html");
+    ([(header::CONTENT_TYPE, HTML), (header::CACHE_CONTROL, NO_CACHE)], INDEX).into_response()
+}
+
+/// Anything no route matched: a problem under `/api/`, the friendly page elsewhere.
+pub async fn fallback(State(st): State<AppState>, req: Request) -> Response {
+    if req.uri().path().starts_with("/api/") || req.uri().path() == "/api" {
+        AppError::NoRoute.into_response()
+    } else {
+        html_message(StatusCode::NOT_FOUND, &st.prebuilt().not_found_html, None)
+    }
+}
+
+pub async fn method_not_allowed() -> AppError {
+    AppError::MethodNotAllowed
+}
+
+#[cfg(test)]
+mod tests {
+    use super::segment;
+
+    #[test]
+    fn segments_decode_percent_escapes_and_refuse_bad_utf8() {
+        assert_eq!(segment("/alice", "/").as_deref(), Some("alice"));
+        assert_eq!(segment("/al%69ce", "/").as_deref(), Some("alice"));
+        assert_eq!(segment("/%2e%2e%2fetc", "/").as_deref(), Some("../etc"));
+        assert_eq!(segment("/%ff", "/"), None);
+        assert_eq!(segment("/api/profiles/bob", "/api/profiles/").as_deref(), Some("bob"));
+    }
+}
