@@ -14,8 +14,8 @@ use std::time::Instant;
 struct MethodHandles {
     method: Method,
     duration: Histogram,
-    /// 1xx..5xx
-    by_class: [Counter; 5],
+    /// 2xx..5xx (a handler never answers 1xx)
+    by_class: [Counter; 4],
 }
 
 #[derive(Clone)]
@@ -39,7 +39,7 @@ impl RouteMetrics {
                         method: m.clone(),
                         duration: metrics::histogram!("linkleaf_http_request_duration_seconds",
                             "route" => route, "method" => method.clone()),
-                        by_class: [class("1xx"), class("2xx"), class("3xx"), class("4xx"), class("5xx")],
+                        by_class: [class("2xx"), class("3xx"), class("4xx"), class("5xx")],
                     }
                 })
                 .collect()
@@ -56,7 +56,7 @@ pub async fn track(State(m): State<RouteMetrics>, req: Request, next: Next) -> R
     let counted = if method == Method::HEAD { &Method::GET } else { &method };
     if let Some(h) = m.handles.iter().find(|h| h.method == *counted) {
         h.duration.record(elapsed.as_secs_f64());
-        let class = (res.status().as_u16() / 100).clamp(1, 5) as usize - 1;
+        let class = (res.status().as_u16() / 100).clamp(2, 5) as usize - 2;
         h.by_class[class].increment(1);
     }
     let status = res.status().as_u16();

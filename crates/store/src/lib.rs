@@ -15,6 +15,8 @@ use time::OffsetDateTime;
 use uuid::Uuid;
 
 pub use sqlite::SqliteStore;
+/// The driver error type, for callers that build `StoreError`s themselves (test doubles).
+pub use sqlx::Error as SqlxError;
 
 /// What can go wrong in storage, sorted by what a caller should do about it.
 #[derive(Debug, thiserror::Error)]

@@ -1,0 +1,11 @@
+//! The linkleaf service as a library: configuration, the application (listeners, state, graceful
+//! shutdown), the demo profile and key management. `main.rs` is a thin clap front over it, and
+//! the test kit builds the same `Application` the binary runs.
+
+pub mod app;
+pub mod config;
+pub mod demo;
+pub mod keys;
+
+pub use app::{Application, open_stores, shutdown_signal};
+pub use config::Config;

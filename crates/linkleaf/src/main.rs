@@ -1,0 +1,150 @@
+//! `linkleaf`: one binary, a subcommand per role.
+
+use clap::{Parser, Subcommand};
+use linkleaf::{Application, Config, demo, keys, open_stores, shutdown_signal};
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+/// A fast, self-hostable link-in-bio service: a public page per username, served from memory.
+#[derive(Parser)]
+#[command(name = "linkleaf", version, propagate_version = true)]
+struct Cli {
+    /// A TOML configuration file (default: ./linkleaf.toml when present). LINKLEAF_* environment
+    /// variables override it, e.g. LINKLEAF_SERVER__LISTEN=0.0.0.0:8080.
+    #[arg(long, short, global = true, env = "LINKLEAF_CONFIG", value_name = "FILE")]
+    config: Option<PathBuf>,
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Run the server (creates and migrates the database on start).
+    Serve {
+        /// Load the example profile at /demo first.
+        #[arg(long)]
+        demo: bool,
+    },
+    /// Load the example profile at /demo, then run the server.
+    Demo,
+    /// Create or upgrade the database schema, then exit.
+    Migrate,
+    /// Manage admin API keys.
+    #[command(subcommand)]
+    Keys(KeysCommand),
+    /// Print the built-in configuration defaults (a starting linkleaf.toml).
+    DefaultConfig,
+}
+
+#[derive(Subcommand)]
+enum KeysCommand {
+    /// Create a key and print it once, on standard output.
+    Create {
+        /// What the key is for (shown by `keys list`).
+        #[arg(long)]
+        name: String,
+        /// Comma-separated scopes: profile:read, profile:write, links:write, cache:write.
+        #[arg(long)]
+        scopes: String,
+    },
+    /// List keys (never their secrets).
+    List,
+    /// Revoke a key by id or prefix.
+    Revoke {
+        /// The key's id or its prefix (lk_...).
+        key: String,
+    },
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    if let Command::DefaultConfig = cli.command {
+        print!("{}", linkleaf::config::DEFAULTS);
+        return ExitCode::SUCCESS;
+    }
+    let cfg = match Config::load(cli.config.as_deref()) {
+        Ok(c) => c,
+        Err(e) => {
+            eprintln!("linkleaf: {e}");
+            return ExitCode::from(2);
+        }
+    };
+    tracing_subscriber::fmt()
+        .with_env_filter(tracing_subscriber::EnvFilter::new(&cfg.log.filter))
+        .with_writer(std::io::stderr)
+        .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
+        .init();
+    let serving = matches!(cli.command, Command::Serve { .. } | Command::Demo);
+    let mut rt = if serving {
+        let mut b = tokio::runtime::Builder::new_multi_thread();
+        b.worker_threads(cfg.workers());
+        b
+    } else {
+        tokio::runtime::Builder::new_current_thread()
+    };
+    let rt = match rt.enable_all().build() {
+        Ok(rt) => rt,
+        Err(e) => {
+            eprintln!("linkleaf: cannot start the runtime: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
+    match rt.block_on(run(cli.command, cfg)) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("linkleaf: {e:#}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+async fn run(command: Command, cfg: Config) -> anyhow::Result<()> {
+    match command {
+        Command::Serve { demo: false } => serve(cfg, false).await,
+        Command::Serve { demo: true } | Command::Demo => serve(cfg, true).await,
+        Command::Migrate => {
+            open_stores(&cfg).await?;
+            eprintln!("database is up to date");
+            Ok(())
+        }
+        Command::Keys(k) => {
+            let stores = open_stores(&cfg).await?;
+            match k {
+                KeysCommand::Create { name, scopes } => {
+                    let (rec, token) = keys::create(stores.keys.as_ref(), &name, &scopes).await?;
+                    eprintln!("created key {} ({}) with scopes: {}", rec.id, rec.name, rec.scopes);
+                    eprintln!("this is the only time the key is shown; store it now:");
+                    println!("{}", token.expose());
+                }
+                KeysCommand::List => print!("{}", keys::table(&stores.keys.list_keys().await?)),
+                KeysCommand::Revoke { key } => {
+                    if stores.keys.revoke_key(&key, linkleaf_domain::now_millis()).await? {
+                        eprintln!("revoked {key}");
+                    } else {
+                        anyhow::bail!("no active key has the id or prefix '{key}'");
+                    }
+                }
+            }
+            Ok(())
+        }
+        Command::DefaultConfig => Ok(()),
+    }
+}
+
+async fn serve(cfg: Config, with_demo: bool) -> anyhow::Result<()> {
+    let stores = open_stores(&cfg).await?;
+    if with_demo && demo::ensure(stores.profiles.as_ref()).await? {
+        tracing::info!("loaded the demo profile");
+    }
+    let app = Application::build_with(&cfg, stores).await?;
+    tracing::info!(
+        "linkleaf listening on http://{} (metrics and health on http://{}), {} worker(s)",
+        app.addr(),
+        app.ops_addr(),
+        cfg.workers()
+    );
+    if with_demo {
+        tracing::info!("the demo page is at http://{}/{}", app.addr(), demo::USERNAME);
+    }
+    app.run_until_stopped(shutdown_signal()).await
+}

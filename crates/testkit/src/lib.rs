@@ -1,0 +1,193 @@
+//! `TestApp::spawn()`: the real linkleaf application on 127.0.0.1:0 (and an ops listener on
+//! another free port) over a fresh SQLite file in its own temporary directory, driven over HTTP.
+//!
+//! The profile store is wrapped in `ObservedStore`, which counts username reads (the origin
+//! reads of the read path) and can be made slow or failing, so tests can prove single-flight and
+//! origin-failure behaviour. Nothing else is replaced.
+
+use async_trait::async_trait;
+use linkleaf::{Application, Config};
+use linkleaf_domain::{Profile, Username};
+use linkleaf_store::{ProfileStore, ProfileSummary, Result, StoreError, Stores};
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
+use std::time::Duration;
+use uuid::Uuid;
+
+/// A real store with a counter on its read path and two switches.
+pub struct ObservedStore {
+    inner: Arc<dyn ProfileStore>,
+    pub username_reads: AtomicUsize,
+    /// Added before each username read.
+    pub delay_ms: AtomicU64,
+    /// When set, username reads fail as if the database were unreachable.
+    pub failing: AtomicBool,
+}
+
+#[async_trait]
+impl ProfileStore for ObservedStore {
+    async fn migrate(&self) -> Result<()> {
+        self.inner.migrate().await
+    }
+    async fn ping(&self) -> Result<()> {
+        self.inner.ping().await
+    }
+    async fn profile_by_username(&self, key: &str) -> Result<Option<Profile>> {
+        self.username_reads.fetch_add(1, Ordering::SeqCst);
+        let delay = self.delay_ms.load(Ordering::SeqCst);
+        if delay > 0 {
+            tokio::time::sleep(Duration::from_millis(delay)).await;
+        }
+        if self.failing.load(Ordering::SeqCst) {
+            return Err(StoreError::Unavailable(linkleaf_store::SqlxError::PoolTimedOut));
+        }
+        self.inner.profile_by_username(key).await
+    }
+    async fn profile_by_id(&self, id: Uuid) -> Result<Option<Profile>> {
+        self.inner.profile_by_id(id).await
+    }
+    async fn list_profiles(&self, after: Option<&str>, limit: u32) -> Result<Vec<ProfileSummary>> {
+        self.inner.list_profiles(after, limit).await
+    }
+    async fn create_profile(&self, p: &Profile) -> Result<Profile> {
+        self.inner.create_profile(p).await
+    }
+    async fn update_profile(&self, p: &Profile, expected_version: i64) -> Result<Profile> {
+        self.inner.update_profile(p, expected_version).await
+    }
+    async fn delete_profile(&self, id: Uuid) -> Result<Option<Username>> {
+        self.inner.delete_profile(id).await
+    }
+}
+
+pub struct TestApp {
+    pub addr: SocketAddr,
+    pub ops_addr: SocketAddr,
+    pub client: reqwest::Client,
+    pub store: Arc<ObservedStore>,
+    pub stores: Stores,
+    pub config: Config,
+    stop: Option<tokio::sync::oneshot::Sender<()>>,
+    task: Option<tokio::task::JoinHandle<std::result::Result<(), String>>>,
+    _dir: tempfile::TempDir,
+}
+
+impl TestApp {
+    /// The application with default settings.
+    pub async fn spawn() -> Self {
+        Self::spawn_with(|_| {}).await
+    }
+
+    /// The application with settings changed by `tweak` (ports and database are the kit's).
+    pub async fn spawn_with(tweak: impl FnOnce(&mut Config)) -> Self {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let mut config = Config::defaults();
+        tweak(&mut config);
+        config.server.listen = "127.0.0.1:0".parse().expect("addr");
+        config.server.ops_listen = "127.0.0.1:0".parse().expect("addr");
+        config.server.shutdown_grace_secs = 2;
+        let db = format!("sqlite://{}", dir.path().join("linkleaf.db").display());
+        let real = linkleaf_store::open(&db, &config.store_options()).await.expect("open the test database");
+        real.profiles.migrate().await.expect("migrate");
+        let store = Arc::new(ObservedStore {
+            inner: real.profiles,
+            username_reads: AtomicUsize::new(0),
+            delay_ms: AtomicU64::new(0),
+            failing: AtomicBool::new(false),
+        });
+        let stores = Stores { profiles: store.clone(), keys: real.keys };
+        let app = Application::build_with(&config, stores.clone()).await.expect("build the application");
+        let (addr, ops_addr) = (app.addr(), app.ops_addr());
+        let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+        let task = tokio::spawn(async move {
+            app.run_until_stopped(async {
+                let _ = stopped.await;
+            })
+            .await
+            .map_err(|e| format!("{e:#}"))
+        });
+        let client = reqwest::Client::builder()
+            .redirect(reqwest::redirect::Policy::none())
+            .build()
+            .expect("http client");
+        Self { addr, ops_addr, client, store, stores, config, stop: Some(stop), task: Some(task), _dir: dir }
+    }
+
+    pub fn url(&self, path: &str) -> String {
+        format!("http://{}{}", self.addr, path)
+    }
+
+    pub async fn get(&self, path: &str) -> reqwest::Response {
+        self.client.get(self.url(path)).send().await.expect("GET")
+    }
+
+    /// A request with `Authorization: Bearer key`.
+    pub fn admin(&self, method: reqwest::Method, path: &str, key: &str) -> reqwest::RequestBuilder {
+        self.client.request(method, self.url(path)).bearer_auth(key)
+    }
+
+    /// A new API key with these scopes (comma-separated), as `linkleaf keys create` makes it.
+    pub async fn key(&self, scopes: &str) -> String {
+        let (_, token) = linkleaf::keys::create(self.stores.keys.as_ref(), "test", scopes).await.expect("create key");
+        token.expose().to_owned()
+    }
+
+    /// A key with every scope.
+    pub async fn root_key(&self) -> String {
+        self.key("profile:read,profile:write,links:write,cache:write").await
+    }
+
+    /// Creates a profile through the API and returns its JSON.
+    pub async fn create_profile(&self, key: &str, body: serde_json::Value) -> serde_json::Value {
+        let res = self.admin(reqwest::Method::POST, "/api/profiles", key).json(&body).send().await.expect("POST");
+        let status = res.status();
+        let json: serde_json::Value = res.json().await.expect("JSON body");
+        assert_eq!(status, 201, "create failed: {json}");
+        json
+    }
+
+    /// The origin reads (username lookups) made since the last reset.
+    pub fn origin_reads(&self) -> usize {
+        self.store.username_reads.load(Ordering::SeqCst)
+    }
+
+    pub fn reset_origin_reads(&self) {
+        self.store.username_reads.store(0, Ordering::SeqCst);
+    }
+
+    /// The Prometheus text of the ops listener.
+    pub async fn metrics_text(&self) -> String {
+        let res = self.client.get(format!("http://{}/metrics", self.ops_addr)).send().await.expect("scrape");
+        assert_eq!(res.status(), 200);
+        res.text().await.expect("metrics text")
+    }
+
+    /// The value of one sample, by its exact name and labels as printed
+    /// (`linkleaf_cache_hits_total{cache="profile"}`); 0 when absent.
+    pub async fn metric(&self, series: &str) -> f64 {
+        let text = self.metrics_text().await;
+        text.lines()
+            .find_map(|l| l.strip_prefix(series).and_then(|rest| rest.strip_prefix(' ')))
+            .map_or(0.0, |v| v.trim().parse().expect("a number"))
+    }
+
+    /// Stops the server (graceful, like SIGTERM) and returns what its run ended with.
+    pub async fn stop(mut self) -> std::result::Result<(), String> {
+        if let Some(s) = self.stop.take() {
+            let _ = s.send(());
+        }
+        match self.task.take() {
+            Some(t) => t.await.map_err(|e| e.to_string())?,
+            None => Ok(()),
+        }
+    }
+}
+
+impl Drop for TestApp {
+    fn drop(&mut self) {
+        if let Some(s) = self.stop.take() {
+            let _ = s.send(());
+        }
+    }
+}
