@@ -177,14 +177,21 @@ pub struct ReadCache<V> {
 
 impl<V> Clone for ReadCache<V> {
     fn clone(&self) -> Self {
-        Self { inner: self.inner.clone() }
+        Self {
+            inner: self.inner.clone(),
+        }
     }
 }
 
 struct LifetimeExpiry;
 
 impl<V> moka::Expiry<Arc<str>, Arc<Entry<V>>> for LifetimeExpiry {
-    fn expire_after_create(&self, _: &Arc<str>, v: &Arc<Entry<V>>, _: std::time::Instant) -> Option<Duration> {
+    fn expire_after_create(
+        &self,
+        _: &Arc<str>,
+        v: &Arc<Entry<V>>,
+        _: std::time::Instant,
+    ) -> Option<Duration> {
         Some(v.lifetime)
     }
     fn expire_after_update(
@@ -242,17 +249,26 @@ impl<V: Weigh + Send + Sync + 'static> ReadCache<V> {
             let now = Instant::now();
             if now < entry.fresh_until {
                 inner.metrics.hits.increment(1);
-                return Ok(Read { entry, status: Status::Hit });
+                return Ok(Read {
+                    entry,
+                    status: Status::Hit,
+                });
             }
             if now < entry.stale_until {
                 inner.metrics.stale.increment(1);
                 self.refresh(key, &entry, now);
-                return Ok(Read { entry, status: Status::Stale });
+                return Ok(Read {
+                    entry,
+                    status: Status::Stale,
+                });
             }
         }
         inner.metrics.misses.increment(1);
         let entry = self.flight(key).await?;
-        Ok(Read { entry, status: Status::Miss })
+        Ok(Read {
+            entry,
+            status: Status::Miss,
+        })
     }
 
     /// Drops the entries of `inv` (its keys, and whatever key its owner is cached under), and
@@ -308,7 +324,8 @@ impl<V: Weigh + Send + Sync + 'static> ReadCache<V> {
         let id = self.inner.next_flight.fetch_add(1, Ordering::Relaxed);
         let task = tokio::spawn(self.inner.clone().load_and_store(key.clone(), id));
         let flight = async move {
-            task.await.unwrap_or_else(|e| Err(LoadError::new(format!("loader task failed: {e}"))))
+            task.await
+                .unwrap_or_else(|e| Err(LoadError::new(format!("loader task failed: {e}"))))
         }
         .boxed()
         .shared();
@@ -324,7 +341,11 @@ impl<V: Weigh + Send + Sync + 'static> Inner<V> {
         (h.finish() as usize) % SHARDS
     }
 
-    async fn load_and_store(self: Arc<Self>, key: Arc<str>, flight: u64) -> Result<Arc<Entry<V>>, LoadError> {
+    async fn load_and_store(
+        self: Arc<Self>,
+        key: Arc<str>,
+        flight: u64,
+    ) -> Result<Arc<Entry<V>>, LoadError> {
         let shard = self.shard(&key);
         let mut attempt = 0;
         let result = loop {
@@ -332,7 +353,9 @@ impl<V: Weigh + Send + Sync + 'static> Inner<V> {
             let generation = lock(&self.generations)[shard];
             let started = Instant::now();
             let loaded = self.loader.load(&key).await;
-            self.metrics.load_seconds.record(started.elapsed().as_secs_f64());
+            self.metrics
+                .load_seconds
+                .record(started.elapsed().as_secs_f64());
             let found = match loaded {
                 Ok(found) => found,
                 Err(e) => {
@@ -370,7 +393,10 @@ impl<V: Weigh + Send + Sync + 'static> Inner<V> {
         if result.is_err() {
             if let Some(old) = self.l1.get(&key) {
                 let retry = Instant::now() + self.policy.retry_after_error;
-                old.retry_at_ms.store(retry.duration_since(self.epoch).as_millis() as u64, Ordering::Relaxed);
+                old.retry_at_ms.store(
+                    retry.duration_since(self.epoch).as_millis() as u64,
+                    Ordering::Relaxed,
+                );
                 old.refreshing.store(false, Ordering::Release);
             }
         }

@@ -29,7 +29,10 @@ struct Origin {
 
 impl Origin {
     fn put(&self, k: &str, owner: Uuid, v: &str) {
-        self.data.lock().unwrap().insert(k.into(), (owner, v.into()));
+        self.data
+            .lock()
+            .unwrap()
+            .insert(k.into(), (owner, v.into()));
     }
     fn loads(&self) -> usize {
         self.loads.load(Ordering::SeqCst)
@@ -55,7 +58,10 @@ impl Loader<Val> for Origin {
         if failing {
             return Err(LoadError::new("origin down"));
         }
-        Ok(found.map(|(owner, v)| Loaded { owner, value: Val(v) }))
+        Ok(found.map(|(owner, v)| Loaded {
+            owner,
+            value: Val(v),
+        }))
     }
 }
 
@@ -106,7 +112,11 @@ async fn a_hundred_concurrent_misses_make_one_origin_load() {
     let tasks: Vec<_> = (0..100)
         .map(|_| {
             let c = c.clone();
-            tokio::spawn(async move { c.get("alice").await.map(|r| (r.status, val(&r).map(str::to_owned))) })
+            tokio::spawn(async move {
+                c.get("alice")
+                    .await
+                    .map(|r| (r.status, val(&r).map(str::to_owned)))
+            })
         })
         .collect();
     // hold the origin until the first load has started, then let it finish
@@ -120,7 +130,11 @@ async fn a_hundred_concurrent_misses_make_one_origin_load() {
         assert_eq!(v.as_deref(), Some("v1"));
         assert_ne!(status, Status::Stale);
     }
-    assert_eq!(o.loads(), 1, "single-flight: one load for one hundred misses");
+    assert_eq!(
+        o.loads(),
+        1,
+        "single-flight: one load for one hundred misses"
+    );
 }
 
 #[tokio::test(start_paused = true)]
@@ -137,7 +151,11 @@ async fn stale_entries_are_served_at_once_while_one_refresh_runs() {
         assert_eq!((r.status, val(&r)), (Status::Stale, Some("v1")));
     }
     settle().await;
-    assert_eq!(o.loads(), 2, "one background refresh, however many stale reads");
+    assert_eq!(
+        o.loads(),
+        2,
+        "one background refresh, however many stale reads"
+    );
     gate.add_permits(1);
     settle().await;
     let r = c.get("alice").await.unwrap();
@@ -185,7 +203,11 @@ async fn unknown_keys_are_remembered_briefly() {
     o.put("ghost", Uuid::now_v7(), "now here");
     tokio::time::advance(NEGATIVE + Duration::from_secs(1)).await;
     let r = c.get("ghost").await.unwrap();
-    assert_eq!((r.status, val(&r)), (Status::Miss, Some("now here")), "negative entries are never served stale");
+    assert_eq!(
+        (r.status, val(&r)),
+        (Status::Miss, Some("now here")),
+        "negative entries are never served stale"
+    );
 }
 
 #[tokio::test(start_paused = true)]
@@ -200,14 +222,32 @@ async fn invalidation_by_key_and_by_owner() {
     c.get("ghost").await.unwrap();
 
     o.put("alice", id, "v2");
-    c.invalidate(&Invalidation { keys: vec![], owner: Some(id) });
+    c.invalidate(&Invalidation {
+        keys: vec![],
+        owner: Some(id),
+    });
     let r = c.get("alice").await.unwrap();
-    assert_eq!((r.status, val(&r)), (Status::Miss, Some("v2")), "found by owner id");
-    assert_eq!(c.get("bob").await.unwrap().status, Status::Hit, "others untouched");
+    assert_eq!(
+        (r.status, val(&r)),
+        (Status::Miss, Some("v2")),
+        "found by owner id"
+    );
+    assert_eq!(
+        c.get("bob").await.unwrap().status,
+        Status::Hit,
+        "others untouched"
+    );
 
     o.put("ghost", Uuid::now_v7(), "created");
-    c.invalidate(&Invalidation { keys: vec!["ghost".into()], owner: None });
-    assert_eq!(val(&c.get("ghost").await.unwrap()), Some("created"), "negative entries go too");
+    c.invalidate(&Invalidation {
+        keys: vec!["ghost".into()],
+        owner: None,
+    });
+    assert_eq!(
+        val(&c.get("ghost").await.unwrap()),
+        Some("created"),
+        "negative entries go too"
+    );
 
     c.clear();
     assert_eq!(c.get("bob").await.unwrap().status, Status::Miss);
@@ -230,7 +270,10 @@ async fn a_load_racing_a_write_does_not_store_what_it_read_before_the_write() {
     // The load has read "old" and is slow to answer. Meanwhile a write commits, then invalidates.
     *o.gate.lock().unwrap() = None;
     o.put("alice", id, "new");
-    c.invalidate(&Invalidation { keys: vec!["alice".into()], owner: Some(id) });
+    c.invalidate(&Invalidation {
+        keys: vec!["alice".into()],
+        owner: Some(id),
+    });
     // A request arriving after the write must not join the old flight.
     let after = tokio::time::timeout(Duration::from_secs(1), c.get("alice"))
         .await
@@ -238,8 +281,16 @@ async fn a_load_racing_a_write_does_not_store_what_it_read_before_the_write() {
         .unwrap();
     assert_eq!(val(&after), Some("new"));
     gate.add_permits(1);
-    assert_eq!(reader.await.unwrap().unwrap().as_deref(), Some("new"), "the racing load read again");
+    assert_eq!(
+        reader.await.unwrap().unwrap().as_deref(),
+        Some("new"),
+        "the racing load read again"
+    );
     settle().await;
     let r = c.get("alice").await.unwrap();
-    assert_eq!((r.status, val(&r)), (Status::Hit, Some("new")), "the old flight stored nothing stale");
+    assert_eq!(
+        (r.status, val(&r)),
+        (Status::Hit, Some("new")),
+        "the old flight stored nothing stale"
+    );
 }

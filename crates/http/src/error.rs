@@ -36,8 +36,6 @@ pub enum AppError {
     MethodNotAllowed,
     #[error("username taken")]
     UsernameTaken,
-    #[error("concurrent update")]
-    Conflict,
     #[error("unavailable: {0}")]
     Unavailable(String),
     #[error("internal error: {0}")]
@@ -73,7 +71,12 @@ impl AppError {
                     many => format!("{} fields are invalid", many.len()),
                 },
             ),
-            Self::MalformedJson(d) => (S::BAD_REQUEST, "malformed_json", "Malformed JSON", d.clone()),
+            Self::MalformedJson(d) => (
+                S::BAD_REQUEST,
+                "malformed_json",
+                "Malformed JSON",
+                d.clone(),
+            ),
             Self::UnsupportedMediaType => (
                 S::UNSUPPORTED_MEDIA_TYPE,
                 "unsupported_media_type",
@@ -86,7 +89,12 @@ impl AppError {
                 "Payload too large",
                 format!("the body may be at most {limit} bytes"),
             ),
-            Self::Unauthorized(why) => (S::UNAUTHORIZED, "unauthorized", "Unauthorized", (*why).into()),
+            Self::Unauthorized(why) => (
+                S::UNAUTHORIZED,
+                "unauthorized",
+                "Unauthorized",
+                (*why).into(),
+            ),
             Self::Forbidden(scope) => (
                 S::FORBIDDEN,
                 "insufficient_scope",
@@ -100,7 +108,12 @@ impl AppError {
                 format!("this API key's rate limit is exhausted; retry in {retry_after_secs} s"),
             ),
             Self::NotFound(d) => (S::NOT_FOUND, "not_found", "Not found", d.clone()),
-            Self::NoRoute => (S::NOT_FOUND, "not_found", "Not found", "no such route".into()),
+            Self::NoRoute => (
+                S::NOT_FOUND,
+                "not_found",
+                "Not found",
+                "no such route".into(),
+            ),
             Self::MethodNotAllowed => (
                 S::METHOD_NOT_ALLOWED,
                 "method_not_allowed",
@@ -112,12 +125,6 @@ impl AppError {
                 "username_taken",
                 "Username taken",
                 "username: is already taken (usernames are unique without regard to case)".into(),
-            ),
-            Self::Conflict => (
-                S::CONFLICT,
-                "concurrent_update",
-                "Concurrent update",
-                "the profile kept changing while this request ran; retry".into(),
             ),
             Self::Unavailable(_) => (
                 S::SERVICE_UNAVAILABLE,
@@ -141,12 +148,20 @@ impl From<ValidationErrors> for AppError {
     }
 }
 
+impl From<linkleaf_store::ModifyError> for AppError {
+    fn from(e: linkleaf_store::ModifyError) -> Self {
+        match e {
+            linkleaf_store::ModifyError::Invalid(v) => Self::Validation(v),
+            linkleaf_store::ModifyError::Store(s) => s.into(),
+        }
+    }
+}
+
 impl From<StoreError> for AppError {
     fn from(e: StoreError) -> Self {
         match e {
             StoreError::NotFound => Self::NotFound("no such profile".into()),
             StoreError::UsernameTaken => Self::UsernameTaken,
-            StoreError::Conflict => Self::Conflict,
             StoreError::Unavailable(_) => Self::Unavailable(e.to_string()),
             StoreError::Other(_) | StoreError::Corrupt(_) => Self::Internal(e.to_string()),
         }
@@ -154,7 +169,13 @@ impl From<StoreError> for AppError {
 }
 
 /// Builds a problem+json response; shared by `AppError` and the prebuilt negative answers.
-pub fn problem(status: StatusCode, code: &str, title: &str, detail: String, errors: &[FieldError]) -> Response {
+pub fn problem(
+    status: StatusCode,
+    code: &str,
+    title: &str,
+    detail: String,
+    errors: &[FieldError],
+) -> Response {
     let body = Problem {
         kind: format!("urn:linkleaf:problem:{code}"),
         title,
@@ -166,7 +187,8 @@ pub fn problem(status: StatusCode, code: &str, title: &str, detail: String, erro
     let bytes = serde_json::to_vec(&body).unwrap_or_default();
     let mut res = (status, bytes).into_response();
     res.headers_mut().insert(header::CONTENT_TYPE, PROBLEM_JSON);
-    res.headers_mut().insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
+    res.headers_mut()
+        .insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
     res
 }
 
@@ -199,7 +221,9 @@ impl IntoResponse for AppError {
                 );
             }
             Self::Forbidden(scope) => {
-                let v = format!("Bearer realm=\"linkleaf\", error=\"insufficient_scope\", scope=\"{scope}\"");
+                let v = format!(
+                    "Bearer realm=\"linkleaf\", error=\"insufficient_scope\", scope=\"{scope}\""
+                );
                 if let Ok(v) = HeaderValue::from_str(&v) {
                     h.insert(header::WWW_AUTHENTICATE, v);
                 }

@@ -7,8 +7,8 @@
 use crate::error::AppError;
 use crate::state::AppState;
 use axum::extract::{FromRequest, FromRequestParts, Path, Request};
-use axum::http::request::Parts;
 use axum::http::header;
+use axum::http::request::Parts;
 use http_body_util::{BodyExt, LengthLimitError, Limited};
 use linkleaf_domain::{FieldError, ValidationErrors};
 use serde::de::DeserializeOwned;
@@ -31,26 +31,39 @@ impl FromRequestParts<AppState> for ApiPath {
 }
 
 fn is_json(ct: &str) -> bool {
-    let essence = ct.split(';').next().unwrap_or("").trim().to_ascii_lowercase();
-    essence == "application/json" || (essence.starts_with("application/") && essence.ends_with("+json"))
+    let essence = ct
+        .split(';')
+        .next()
+        .unwrap_or("")
+        .trim()
+        .to_ascii_lowercase();
+    essence == "application/json"
+        || (essence.starts_with("application/") && essence.ends_with("+json"))
 }
 
 impl<T: DeserializeOwned> FromRequest<AppState> for ApiJson<T> {
     type Rejection = AppError;
 
     async fn from_request(req: Request, state: &AppState) -> Result<Self, AppError> {
-        let ct = req.headers().get(header::CONTENT_TYPE).and_then(|v| v.to_str().ok()).unwrap_or("");
+        let ct = req
+            .headers()
+            .get(header::CONTENT_TYPE)
+            .and_then(|v| v.to_str().ok())
+            .unwrap_or("");
         if !is_json(ct) {
             return Err(AppError::UnsupportedMediaType);
         }
         let limit = state.settings().max_body_bytes;
-        let body = Limited::new(req.into_body(), limit).collect().await.map_err(|e| {
-            if e.downcast_ref::<LengthLimitError>().is_some() {
-                AppError::PayloadTooLarge(limit)
-            } else {
-                AppError::MalformedJson(format!("the body could not be read: {e}"))
-            }
-        })?;
+        let body = Limited::new(req.into_body(), limit)
+            .collect()
+            .await
+            .map_err(|e| {
+                if e.downcast_ref::<LengthLimitError>().is_some() {
+                    AppError::PayloadTooLarge(limit)
+                } else {
+                    AppError::MalformedJson(format!("the body could not be read: {e}"))
+                }
+            })?;
         parse(&body.to_bytes()).map(ApiJson)
     }
 }
@@ -59,7 +72,10 @@ impl<T: DeserializeOwned> FromRequest<AppState> for ApiJson<T> {
 pub fn parse<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, AppError> {
     let mut de = serde_json::Deserializer::from_slice(bytes);
     match serde_path_to_error::deserialize::<_, T>(&mut de) {
-        Ok(v) => de.end().map(|()| v).map_err(|e| AppError::MalformedJson(e.to_string())),
+        Ok(v) => de
+            .end()
+            .map(|()| v)
+            .map_err(|e| AppError::MalformedJson(e.to_string())),
         Err(e) => {
             let path = e.path().to_string();
             let inner = e.into_inner();
@@ -67,7 +83,9 @@ pub fn parse<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, AppError> {
                 serde_json::error::Category::Data => {
                     let msg = inner.to_string();
                     let msg = msg.split(" at line ").next().unwrap_or(&msg).to_owned();
-                    Err(AppError::Validation(ValidationErrors(vec![field_error(&path, msg)])))
+                    Err(AppError::Validation(ValidationErrors(vec![field_error(
+                        &path, msg,
+                    )])))
                 }
                 _ => Err(AppError::MalformedJson(inner.to_string())),
             }
@@ -80,8 +98,15 @@ pub fn parse<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, AppError> {
 fn field_error(path: &str, msg: String) -> FieldError {
     let path = if path == "." { "" } else { path };
     // serde's path stops at the object for a missing field, and includes an unknown one.
-    if let Some(name) = msg.strip_prefix("missing field `").and_then(|r| r.split('`').next()) {
-        let field = if path.is_empty() { name.to_owned() } else { format!("{path}.{name}") };
+    if let Some(name) = msg
+        .strip_prefix("missing field `")
+        .and_then(|r| r.split('`').next())
+    {
+        let field = if path.is_empty() {
+            name.to_owned()
+        } else {
+            format!("{path}.{name}")
+        };
         return FieldError::new(field, msg);
     }
     FieldError::new(if path.is_empty() { "body" } else { path }, msg)
@@ -101,32 +126,76 @@ mod tests {
 
     #[test]
     fn content_types() {
-        for ok in ["application/json", "application/json; charset=utf-8", "Application/JSON", "application/merge-patch+json"] {
+        for ok in [
+            "application/json",
+            "application/json; charset=utf-8",
+            "Application/JSON",
+            "application/merge-patch+json",
+        ] {
             assert!(is_json(ok), "{ok}");
         }
-        for bad in ["", "text/plain", "application/x-www-form-urlencoded", "application/jsonp", "json"] {
+        for bad in [
+            "",
+            "text/plain",
+            "application/x-www-form-urlencoded",
+            "application/jsonp",
+            "json",
+        ] {
             assert!(!is_json(bad), "{bad}");
         }
     }
 
     #[test]
     fn syntax_errors_are_400_and_value_errors_name_their_field() {
-        for bad in [&b""[..], b"{", b"{\"username\":\"abc\"} trailing", b"\xff\xfe", b"{\"username\":\"\xff\"}", b"nul"] {
-            assert!(matches!(parse::<CreateProfile>(bad), Err(AppError::MalformedJson(_))), "{bad:?}");
+        for bad in [
+            &b""[..],
+            b"{",
+            b"{\"username\":\"abc\"} trailing",
+            b"\xff\xfe",
+            b"{\"username\":\"\xff\"}",
+            b"nul",
+        ] {
+            assert!(
+                matches!(parse::<CreateProfile>(bad), Err(AppError::MalformedJson(_))),
+                "{bad:?}"
+            );
         }
-        assert_eq!(fields(parse::<CreateProfile>(b"{}").unwrap_err()), ["username"]);
-        assert_eq!(fields(parse::<CreateProfile>(br#"{"username":5}"#).unwrap_err()), ["username"]);
-        assert_eq!(fields(parse::<CreateProfile>(br#"{"username":"a","bogus":1}"#).unwrap_err()), ["bogus"]);
         assert_eq!(
-            fields(parse::<CreateProfile>(br#"{"username":"a","links":[{"title":"t","url":"u"},{"title":1}]}"#).unwrap_err()),
+            fields(parse::<CreateProfile>(b"{}").unwrap_err()),
+            ["username"]
+        );
+        assert_eq!(
+            fields(parse::<CreateProfile>(br#"{"username":5}"#).unwrap_err()),
+            ["username"]
+        );
+        assert_eq!(
+            fields(parse::<CreateProfile>(br#"{"username":"a","bogus":1}"#).unwrap_err()),
+            ["bogus"]
+        );
+        assert_eq!(
+            fields(
+                parse::<CreateProfile>(
+                    br#"{"username":"a","links":[{"title":"t","url":"u"},{"title":1}]}"#
+                )
+                .unwrap_err()
+            ),
             ["links[1].title"]
         );
         assert_eq!(
-            fields(parse::<CreateProfile>(br#"{"username":"a","theme":{"accentColor":"red"}}"#).unwrap_err()),
+            fields(
+                parse::<CreateProfile>(br#"{"username":"a","theme":{"accentColor":"red"}}"#)
+                    .unwrap_err()
+            ),
             ["theme.accentColor"]
         );
-        assert_eq!(fields(parse::<LinksPatch>(br#"{"ops":[{"op":"nope"}]}"#).unwrap_err()), ["ops[0].op"]);
-        assert!(matches!(parse::<CreateProfile>(b"[]"), Err(AppError::Validation(_))));
+        assert_eq!(
+            fields(parse::<LinksPatch>(br#"{"ops":[{"op":"nope"}]}"#).unwrap_err()),
+            ["ops[0].op"]
+        );
+        assert!(matches!(
+            parse::<CreateProfile>(b"[]"),
+            Err(AppError::Validation(_))
+        ));
     }
 
     #[test]

@@ -53,7 +53,11 @@ pub async fn track(State(m): State<RouteMetrics>, req: Request, next: Next) -> R
     let method = req.method().clone();
     let res = next.run(req).await;
     let elapsed = start.elapsed();
-    let counted = if method == Method::HEAD { &Method::GET } else { &method };
+    let counted = if method == Method::HEAD {
+        &Method::GET
+    } else {
+        &method
+    };
     if let Some(h) = m.handles.iter().find(|h| h.method == *counted) {
         h.duration.record(elapsed.as_secs_f64());
         let class = (res.status().as_u16() / 100).clamp(2, 5) as usize - 2;

@@ -57,7 +57,11 @@ struct MessagePage<'a> {
 
 /// A plain page with a title and a sentence (404, 503).
 pub fn message_page(title: &str, text: &str) -> Bytes {
-    Bytes::from(MessagePage { title, text }.render().unwrap_or_else(|_| title.to_owned()))
+    Bytes::from(
+        MessagePage { title, text }
+            .render()
+            .unwrap_or_else(|_| title.to_owned()),
+    )
 }
 
 /// A strong ETag: a quoted digest of the bytes.
@@ -77,7 +81,10 @@ pub fn http_date(t: OffsetDateTime) -> HeaderValue {
     let fmt = format_description!(
         "[weekday repr:short], [day] [month repr:short] [year] [hour]:[minute]:[second] GMT"
     );
-    let s = t.to_offset(time::UtcOffset::UTC).format(&fmt).unwrap_or_default();
+    let s = t
+        .to_offset(time::UtcOffset::UTC)
+        .format(&fmt)
+        .unwrap_or_default();
     HeaderValue::from_str(&s).unwrap_or(HeaderValue::from_static("Thu, 01 Jan 1970 00:00:00 GMT"))
 }
 
@@ -102,10 +109,18 @@ impl Renderer {
             bio: &p.bio,
             description,
             avatar_url: p.avatar_url.as_deref(),
-            page_url: format!("{}/{}", self.public_url.trim_end_matches('/'), p.username.key()),
+            page_url: format!(
+                "{}/{}",
+                self.public_url.trim_end_matches('/'),
+                p.username.key()
+            ),
             links: public.links,
             palette,
-            accent: p.theme.accent_color.as_ref().map_or(palette[1], |c| c.as_str()),
+            accent: p
+                .theme
+                .accent_color
+                .as_ref()
+                .map_or(palette[1], |c| c.as_str()),
             radius: match p.theme.button_style {
                 ButtonStyle::Rounded | ButtonStyle::Outline => "12px",
                 ButtonStyle::Pill => "999px",
@@ -115,8 +130,14 @@ impl Renderer {
         };
         let html = page.render().map_err(|e| e.to_string())?;
         Ok(RenderedPage {
-            json: Variant { etag: etag(&json), body: Bytes::from(json) },
-            html: Variant { etag: etag(html.as_bytes()), body: Bytes::from(html) },
+            json: Variant {
+                etag: etag(&json),
+                body: Bytes::from(json),
+            },
+            html: Variant {
+                etag: etag(html.as_bytes()),
+                body: Bytes::from(html),
+            },
             last_modified: http_date(p.last_modified),
         })
     }
@@ -137,7 +158,10 @@ mod tests {
     use linkleaf_domain::{CreateProfile, now_millis};
 
     fn profile(json: &str) -> Profile {
-        serde_json::from_str::<CreateProfile>(json).unwrap().into_profile(now_millis()).unwrap()
+        serde_json::from_str::<CreateProfile>(json)
+            .unwrap()
+            .into_profile(now_millis())
+            .unwrap()
     }
 
     #[test]
@@ -164,13 +188,23 @@ mod tests {
             r#"{"username":"evil","displayName":"<script>alert(1)</script>","bio":"\"><img src=x onerror=alert(1)>",
                 "links":[{"title":"<b onmouseover=x>t</b>","url":"https://e.example/?q=\"><script>"}]}"#,
         );
-        let r = Renderer { public_url: "http://localhost:3000".into() }.render(&p).unwrap();
+        let r = Renderer {
+            public_url: "http://localhost:3000".into(),
+        }
+        .render(&p)
+        .unwrap();
         let html = std::str::from_utf8(&r.html.body).unwrap();
         assert!(!html.contains("<script>alert"), "{html}");
         assert!(!html.contains("<img src=x"));
         assert!(!html.contains("<b onmouseover"));
-        assert!(html.contains("&#60;script&#62;alert(1)&#60;/script&#62;"), "{html}");
-        assert!(!html.contains("\"><script>"), "quotes in URLs cannot break out of href");
+        assert!(
+            html.contains("&#60;script&#62;alert(1)&#60;/script&#62;"),
+            "{html}"
+        );
+        assert!(
+            !html.contains("\"><script>"),
+            "quotes in URLs cannot break out of href"
+        );
     }
 
     #[test]
@@ -180,7 +214,11 @@ mod tests {
                 "links":[{"title":"first","url":"https://1.example"},{"title":"hidden","url":"https://h.example","enabled":false},
                          {"title":"second","url":"mailto:j@d.example"}]}"#,
         );
-        let r = Renderer { public_url: "https://ll.example/".into() }.render(&p).unwrap();
+        let r = Renderer {
+            public_url: "https://ll.example/".into(),
+        }
+        .render(&p)
+        .unwrap();
         let html = std::str::from_utf8(&r.html.body).unwrap();
         assert!(html.find("first").unwrap() < html.find("second").unwrap());
         assert!(!html.contains("hidden"));

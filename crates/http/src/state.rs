@@ -76,7 +76,12 @@ struct PageLoader {
 #[async_trait]
 impl Loader<RenderedPage> for PageLoader {
     async fn load(&self, key: &str) -> Result<Option<Loaded<RenderedPage>>, LoadError> {
-        let Some(p) = self.profiles.profile_by_username(key).await.map_err(LoadError::new)? else {
+        let Some(p) = self
+            .profiles
+            .profile_by_username(key)
+            .await
+            .map_err(LoadError::new)?
+        else {
             return Ok(None);
         };
         let value = self.renderer.render(&p).map_err(LoadError::new)?;
@@ -89,14 +94,17 @@ impl AppState {
     pub fn new(stores: Stores, settings: Settings, recorder: &dyn metrics::Recorder) -> Self {
         let loader = PageLoader {
             profiles: stores.profiles.clone(),
-            renderer: Renderer { public_url: settings.public_url.clone() },
+            renderer: Renderer {
+                public_url: settings.public_url.clone(),
+            },
         };
         let pages = ReadCache::new(
             settings.cache.clone(),
             Arc::new(loader),
             CacheMetrics::register(recorder, "profile"),
         );
-        let per_minute = NonZeroU32::new(settings.rate_limit_per_minute.max(1)).unwrap_or(NonZeroU32::MIN);
+        let per_minute =
+            NonZeroU32::new(settings.rate_limit_per_minute.max(1)).unwrap_or(NonZeroU32::MIN);
         let burst = NonZeroU32::new(settings.rate_limit_burst.max(1)).unwrap_or(NonZeroU32::MIN);
         let limiter = RateLimiter::keyed(Quota::per_minute(per_minute).allow_burst(burst));
         let prebuilt = Prebuilt {
@@ -162,7 +170,10 @@ impl AppState {
     /// Announces a write: every cache entry of this profile, under each of its usernames (old
     /// and new, for a rename) and under its id, goes.
     pub fn invalidate(&self, owner: Option<Uuid>, usernames: &[&Username]) {
-        let inv = Invalidation { keys: usernames.iter().map(|u| u.key()).collect(), owner };
+        let inv = Invalidation {
+            keys: usernames.iter().map(|u| u.key()).collect(),
+            owner,
+        };
         self.0.pages.invalidate(&inv);
         self.0.invalidations.increment(1);
     }
@@ -183,14 +194,20 @@ impl AppState {
     pub async fn authenticate(&self, headers: &HeaderMap) -> Result<Caller, AppError> {
         let raw = headers
             .get(header::AUTHORIZATION)
-            .ok_or(AppError::Unauthorized("an API key is required: Authorization: Bearer <key>"))?;
-        let raw = raw.to_str().map_err(|_| AppError::Unauthorized("malformed Authorization header"))?;
+            .ok_or(AppError::Unauthorized(
+                "an API key is required: Authorization: Bearer <key>",
+            ))?;
+        let raw = raw
+            .to_str()
+            .map_err(|_| AppError::Unauthorized("malformed Authorization header"))?;
         let token = raw
             .strip_prefix("Bearer ")
             .or_else(|| raw.strip_prefix("bearer "))
             .map(str::trim)
             .and_then(ApiKeyToken::parse)
-            .ok_or(AppError::Unauthorized("malformed API key: expected Authorization: Bearer lk_..."))?;
+            .ok_or(AppError::Unauthorized(
+                "malformed API key: expected Authorization: Bearer lk_...",
+            ))?;
         let rec = self.0.keys.key_by_prefix(token.prefix()).await?;
         let rec = match rec {
             Some(r) if token.matches(&r.digest) && r.revoked_at.is_none() => r,
@@ -199,14 +216,24 @@ impl AppState {
         if let Err(not_until) = self.0.limiter.check_key(&rec.id) {
             self.0.rate_limited.increment(1);
             let wait = not_until.wait_time_from(governor::clock::DefaultClock::default().now());
-            return Err(AppError::RateLimited { retry_after_secs: wait.as_secs_f64().ceil().max(1.0) as u64 });
+            return Err(AppError::RateLimited {
+                retry_after_secs: wait.as_secs_f64().ceil().max(1.0) as u64,
+            });
         }
-        Ok(Caller { key_id: rec.id, name: rec.name, scopes: rec.scopes })
+        Ok(Caller {
+            key_id: rec.id,
+            name: rec.name,
+            scopes: rec.scopes,
+        })
     }
 }
 
 impl Caller {
     pub fn require(&self, scope: Scope) -> Result<(), AppError> {
-        if self.scopes.contains(scope) { Ok(()) } else { Err(AppError::Forbidden(scope)) }
+        if self.scopes.contains(scope) {
+            Ok(())
+        } else {
+            Err(AppError::Forbidden(scope))
+        }
     }
 }

@@ -16,7 +16,8 @@ use tokio::net::TcpListener;
 use tokio_util::sync::CancellationToken;
 
 const LATENCY_BUCKETS: &[f64] = &[
-    0.000_05, 0.000_1, 0.000_25, 0.000_5, 0.001, 0.002_5, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5,
+    0.000_05, 0.000_1, 0.000_25, 0.000_5, 0.001, 0.002_5, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5,
+    1.0, 2.5,
 ];
 
 pub struct Application {
@@ -34,7 +35,11 @@ pub async fn open_stores(cfg: &Config) -> anyhow::Result<Stores> {
     let stores = linkleaf_store::open(cfg.database.url.expose(), &cfg.store_options())
         .await
         .context("opening the database (database.url)")?;
-    stores.profiles.migrate().await.context("migrating the database")?;
+    stores
+        .profiles
+        .migrate()
+        .await
+        .context("migrating the database")?;
     Ok(stores)
 }
 
@@ -75,11 +80,15 @@ impl Application {
     }
 
     pub fn addr(&self) -> SocketAddr {
-        self.listener.local_addr().expect("a bound listener has an address")
+        self.listener
+            .local_addr()
+            .expect("a bound listener has an address")
     }
 
     pub fn ops_addr(&self) -> SocketAddr {
-        self.ops_listener.local_addr().expect("a bound listener has an address")
+        self.ops_listener
+            .local_addr()
+            .expect("a bound listener has an address")
     }
 
     pub fn state(&self) -> &AppState {
@@ -87,7 +96,10 @@ impl Application {
     }
 
     /// Serves until `shutdown` resolves, then drains with a deadline.
-    pub async fn run_until_stopped(self, shutdown: impl Future<Output = ()> + Send + 'static) -> anyhow::Result<()> {
+    pub async fn run_until_stopped(
+        self,
+        shutdown: impl Future<Output = ()> + Send + 'static,
+    ) -> anyhow::Result<()> {
         let stop = CancellationToken::new();
         let upkeep = tokio::spawn({
             let (handle, stop) = (self.prometheus.clone(), stop.clone());
@@ -103,7 +115,9 @@ impl Application {
         });
         let serve = |listener, router: axum::Router, stop: CancellationToken| {
             tokio::spawn(async move {
-                axum::serve(listener, router).with_graceful_shutdown(stop.cancelled_owned()).await
+                axum::serve(listener, router)
+                    .with_graceful_shutdown(stop.cancelled_owned())
+                    .await
             })
         };
         let mut main = serve(self.listener, self.router, stop.clone());
@@ -128,7 +142,10 @@ impl Application {
                 tracing::info!("drained; stopped");
             }
             Err(_) => {
-                tracing::warn!(grace_secs = self.grace.as_secs(), "drain deadline passed; closing remaining connections");
+                tracing::warn!(
+                    grace_secs = self.grace.as_secs(),
+                    "drain deadline passed; closing remaining connections"
+                );
                 main.abort();
                 ops.abort();
             }

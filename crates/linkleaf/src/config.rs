@@ -94,7 +94,10 @@ pub enum ConfigError {
 }
 
 fn invalid(key: &'static str, message: impl Into<String>) -> ConfigError {
-    ConfigError::Invalid { key, message: message.into() }
+    ConfigError::Invalid {
+        key,
+        message: message.into(),
+    }
 }
 
 impl Config {
@@ -104,9 +107,13 @@ impl Config {
     }
 
     /// As `load`, with the environment given (for tests).
-    pub fn load_from(file: Option<&Path>, env: impl Iterator<Item = (String, String)>) -> Result<Self, ConfigError> {
+    pub fn load_from(
+        file: Option<&Path>,
+        env: impl Iterator<Item = (String, String)>,
+    ) -> Result<Self, ConfigError> {
         use config::{Environment, File, FileFormat};
-        let mut b = config::Config::builder().add_source(File::from_str(DEFAULTS, FileFormat::Toml));
+        let mut b =
+            config::Config::builder().add_source(File::from_str(DEFAULTS, FileFormat::Toml));
         match file {
             Some(f) => b = b.add_source(File::from(f).format(FileFormat::Toml).required(true)),
             None => b = b.add_source(File::new("linkleaf.toml", FileFormat::Toml).required(false)),
@@ -150,25 +157,42 @@ impl Config {
             return Err(invalid("rate_limit.burst", "must be greater than 0"));
         }
         if self.database.max_connections == 0 {
-            return Err(invalid("database.max_connections", "must be greater than 0"));
+            return Err(invalid(
+                "database.max_connections",
+                "must be greater than 0",
+            ));
         }
         if self.server.workers > 1024 {
-            return Err(invalid("server.workers", "must be at most 1024 (0 = one per core)"));
+            return Err(invalid(
+                "server.workers",
+                "must be at most 1024 (0 = one per core)",
+            ));
         }
         if self.server.max_body_bytes < 1024 {
             return Err(invalid("server.max_body_bytes", "must be at least 1024"));
         }
         match url::Url::parse(&self.server.public_url) {
             Ok(u) if matches!(u.scheme(), "http" | "https") && u.host_str().is_some() => {}
-            _ => return Err(invalid("server.public_url", "must be an http(s) URL such as https://links.example.com")),
+            _ => {
+                return Err(invalid(
+                    "server.public_url",
+                    "must be an http(s) URL such as https://links.example.com",
+                ));
+            }
         }
         let db = self.database.url.expose();
         if !db.starts_with("sqlite:") {
             let scheme = db.split(':').next().unwrap_or_default();
-            return Err(invalid("database.url", format!("unsupported scheme '{scheme}': use sqlite://PATH")));
+            return Err(invalid(
+                "database.url",
+                format!("unsupported scheme '{scheme}': use sqlite://PATH"),
+            ));
         }
         if tracing_subscriber::EnvFilter::try_new(&self.log.filter).is_err() {
-            return Err(invalid("log.filter", format!("'{}' is not a valid tracing filter", self.log.filter)));
+            return Err(invalid(
+                "log.filter",
+                format!("'{}' is not a valid tracing filter", self.log.filter),
+            ));
         }
         Ok(())
     }
@@ -194,7 +218,9 @@ impl Config {
                 max_weight: c.max_bytes,
             },
             browser_max_age: Duration::from_secs(c.browser_max_age_secs),
-            browser_stale_while_revalidate: Duration::from_secs(c.browser_stale_while_revalidate_secs),
+            browser_stale_while_revalidate: Duration::from_secs(
+                c.browser_stale_while_revalidate_secs,
+            ),
             rate_limit_per_minute: self.rate_limit.per_minute,
             rate_limit_burst: self.rate_limit.burst,
         }
@@ -214,7 +240,11 @@ mod tests {
     use super::*;
 
     fn env(pairs: &[(&str, &str)]) -> impl Iterator<Item = (String, String)> {
-        pairs.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect::<Vec<_>>().into_iter()
+        pairs
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect::<Vec<_>>()
+            .into_iter()
     }
 
     #[test]
@@ -231,16 +261,27 @@ mod tests {
     fn file_then_env_and_env_wins() {
         let dir = tempfile::tempdir().unwrap();
         let f = dir.path().join("c.toml");
-        std::fs::write(&f, "[server]\nlisten = \"127.0.0.1:4000\"\nworkers = 3\n[cache]\nprofile_ttl_secs = 60\n").unwrap();
+        std::fs::write(
+            &f,
+            "[server]\nlisten = \"127.0.0.1:4000\"\nworkers = 3\n[cache]\nprofile_ttl_secs = 60\n",
+        )
+        .unwrap();
         let c = Config::load_from(
             Some(&f),
-            env(&[("LINKLEAF_SERVER__LISTEN", "127.0.0.1:5000"), ("LINKLEAF_CONFIG", "ignored"), ("OTHER", "x")]),
+            env(&[
+                ("LINKLEAF_SERVER__LISTEN", "127.0.0.1:5000"),
+                ("LINKLEAF_CONFIG", "ignored"),
+                ("OTHER", "x"),
+            ]),
         )
         .unwrap();
         assert_eq!(c.server.listen.port(), 5000, "env wins over the file");
         assert_eq!(c.server.workers, 3, "the file wins over defaults");
         assert_eq!(c.cache.profile_ttl_secs, 60);
-        assert_eq!(c.cache.links_ttl_secs, 120, "untouched keys keep their default");
+        assert_eq!(
+            c.cache.links_ttl_secs, 120,
+            "untouched keys keep their default"
+        );
     }
 
     fn err(pairs: &[(&str, &str)]) -> String {
@@ -252,7 +293,10 @@ mod tests {
         let e = err(&[("LINKLEAF_CACHE__PROFILE_TTL_SECS", "soon")]);
         assert!(e.contains("cache.profile_ttl_secs"), "{e}");
         let e = err(&[("LINKLEAF_CACHE__PROFILE_TTL_SECS", "0")]);
-        assert!(e.contains("cache.profile_ttl_secs") && e.contains("greater than 0"), "{e}");
+        assert!(
+            e.contains("cache.profile_ttl_secs") && e.contains("greater than 0"),
+            "{e}"
+        );
         let e = err(&[("LINKLEAF_SERVER__LISTEN", "nowhere")]);
         assert!(e.contains("server.listen"), "{e}");
         let e = err(&[("LINKLEAF_SERVER__PUBLIC_URL", "javascript:x")]);
@@ -260,12 +304,19 @@ mod tests {
         let e = err(&[("LINKLEAF_DATABASE__URL", "mysql://root:hunter2@db/x")]);
         assert!(e.contains("database.url") && !e.contains("hunter2"), "{e}");
         let e = err(&[("LINKLEAF_CACHE__PROFILE_TLL_SECS", "5")]);
-        assert!(e.contains("profile_tll_secs"), "a misspelt key is named: {e}");
+        assert!(
+            e.contains("profile_tll_secs"),
+            "a misspelt key is named: {e}"
+        );
     }
 
     #[test]
     fn secrets_do_not_print() {
-        let c = Config::load_from(None, env(&[("LINKLEAF_DATABASE__URL", "sqlite:///tmp/s3cret.db")])).unwrap();
+        let c = Config::load_from(
+            None,
+            env(&[("LINKLEAF_DATABASE__URL", "sqlite:///tmp/s3cret.db")]),
+        )
+        .unwrap();
         assert!(!format!("{c:?}").contains("s3cret"));
     }
 }

@@ -25,7 +25,9 @@ pub async fn ensure(store: &dyn ProfileStore) -> anyhow::Result<bool> {
         return Ok(false);
     }
     let input: CreateProfile = serde_json::from_str(PROFILE)?;
-    let profile = input.into_profile(now_millis()).map_err(|e| anyhow::anyhow!("demo profile: {e}"))?;
+    let profile = input
+        .into_profile(now_millis())
+        .map_err(|e| anyhow::anyhow!("demo profile: {e}"))?;
     match store.create_profile(&profile).await {
         Ok(_) => Ok(true),
         Err(StoreError::UsernameTaken) => Ok(false),

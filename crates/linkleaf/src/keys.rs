@@ -6,7 +6,11 @@ use linkleaf_store::{ApiKeyRecord, KeyStore};
 use uuid::Uuid;
 
 /// Creates a key and returns the token (the only time it exists in clear).
-pub async fn create(store: &dyn KeyStore, name: &str, scopes: &str) -> anyhow::Result<(ApiKeyRecord, ApiKeyToken)> {
+pub async fn create(
+    store: &dyn KeyStore,
+    name: &str,
+    scopes: &str,
+) -> anyhow::Result<(ApiKeyRecord, ApiKeyToken)> {
     let name = name.trim();
     if name.is_empty() || name.chars().count() > 100 || name.chars().any(char::is_control) {
         anyhow::bail!("--name: give a key a name of 1 to 100 printable characters");
@@ -31,9 +35,16 @@ pub async fn create(store: &dyn KeyStore, name: &str, scopes: &str) -> anyhow::R
 /// The key table as text, one key per line.
 pub fn table(keys: &[ApiKeyRecord]) -> String {
     let fmt = time::format_description::well_known::Rfc3339;
-    let mut out = format!("{:<36}  {:<19}  {:<20}  {:<24}  {:<8}  {}\n", "ID", "PREFIX", "NAME", "CREATED", "STATUS", "SCOPES");
+    let mut out = format!(
+        "{:<36}  {:<19}  {:<20}  {:<24}  {:<8}  {}\n",
+        "ID", "PREFIX", "NAME", "CREATED", "STATUS", "SCOPES"
+    );
     for k in keys {
-        let status = if k.revoked_at.is_some() { "revoked" } else { "active" };
+        let status = if k.revoked_at.is_some() {
+            "revoked"
+        } else {
+            "active"
+        };
         let created = k.created_at.format(&fmt).unwrap_or_default();
         let name: String = k.name.chars().take(20).collect();
         out.push_str(&format!(

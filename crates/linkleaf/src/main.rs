@@ -11,7 +11,13 @@ use std::process::ExitCode;
 struct Cli {
     /// A TOML configuration file (default: ./linkleaf.toml when present). LINKLEAF_* environment
     /// variables override it, e.g. LINKLEAF_SERVER__LISTEN=0.0.0.0:8080.
-    #[arg(long, short, global = true, env = "LINKLEAF_CONFIG", value_name = "FILE")]
+    #[arg(
+        long,
+        short,
+        global = true,
+        env = "LINKLEAF_CONFIG",
+        value_name = "FILE"
+    )]
     config: Option<PathBuf>,
     #[command(subcommand)]
     command: Command,
@@ -112,13 +118,20 @@ async fn run(command: Command, cfg: Config) -> anyhow::Result<()> {
             match k {
                 KeysCommand::Create { name, scopes } => {
                     let (rec, token) = keys::create(stores.keys.as_ref(), &name, &scopes).await?;
-                    eprintln!("created key {} ({}) with scopes: {}", rec.id, rec.name, rec.scopes);
+                    eprintln!(
+                        "created key {} ({}) with scopes: {}",
+                        rec.id, rec.name, rec.scopes
+                    );
                     eprintln!("this is the only time the key is shown; store it now:");
                     println!("{}", token.expose());
                 }
                 KeysCommand::List => print!("{}", keys::table(&stores.keys.list_keys().await?)),
                 KeysCommand::Revoke { key } => {
-                    if stores.keys.revoke_key(&key, linkleaf_domain::now_millis()).await? {
+                    if stores
+                        .keys
+                        .revoke_key(&key, linkleaf_domain::now_millis())
+                        .await?
+                    {
                         eprintln!("revoked {key}");
                     } else {
                         anyhow::bail!("no active key has the id or prefix '{key}'");
@@ -144,7 +157,11 @@ async fn serve(cfg: Config, with_demo: bool) -> anyhow::Result<()> {
         cfg.workers()
     );
     if with_demo {
-        tracing::info!("the demo page is at http://{}/{}", app.addr(), demo::USERNAME);
+        tracing::info!(
+            "the demo page is at http://{}/{}",
+            app.addr(),
+            demo::USERNAME
+        );
     }
     app.run_until_stopped(shutdown_signal()).await
 }

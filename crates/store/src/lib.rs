@@ -8,7 +8,7 @@
 mod sqlite;
 
 use async_trait::async_trait;
-use linkleaf_domain::{Profile, Scopes, Username};
+use linkleaf_domain::{Profile, Scopes, Username, ValidationErrors};
 use std::sync::Arc;
 use std::time::Duration;
 use time::OffsetDateTime;
@@ -26,9 +26,6 @@ pub enum StoreError {
     /// Another profile already holds this username (compared without case).
     #[error("username is taken")]
     UsernameTaken,
-    /// The row changed since it was read: read again and retry.
-    #[error("changed concurrently")]
-    Conflict,
     /// The database cannot be reached or is overloaded: worth retrying later.
     #[error("database unavailable: {0}")]
     Unavailable(#[source] sqlx::Error),
@@ -58,6 +55,40 @@ impl From<sqlx::Error> for StoreError {
 
 pub type Result<T, E = StoreError> = std::result::Result<T, E>;
 
+/// Names a profile: by id, or by lowercase username key.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ProfileRef<'a> {
+    Id(Uuid),
+    Key(&'a str),
+}
+
+/// A change to a profile, computed from its current state (pure: it may run while a write
+/// lock is held).
+pub type Change<'a> =
+    &'a (dyn Fn(&Profile) -> std::result::Result<Profile, ValidationErrors> + Send + Sync);
+
+/// A profile before and after a change.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Modified {
+    pub before: Profile,
+    pub after: Profile,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum ModifyError {
+    /// The change refused the current profile.
+    #[error(transparent)]
+    Invalid(ValidationErrors),
+    #[error(transparent)]
+    Store(#[from] StoreError),
+}
+
+impl From<sqlx::Error> for ModifyError {
+    fn from(e: sqlx::Error) -> Self {
+        Self::Store(e.into())
+    }
+}
+
 /// One line of `GET /api/profiles`.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ProfileSummary {
@@ -81,10 +112,16 @@ pub trait ProfileStore: Send + Sync + 'static {
     async fn list_profiles(&self, after: Option<&str>, limit: u32) -> Result<Vec<ProfileSummary>>;
     /// Inserts a new profile and its links. `UsernameTaken` when the name is in use.
     async fn create_profile(&self, p: &Profile) -> Result<Profile>;
-    /// Writes the profile's fields and links (adding, updating and removing links to match)
-    /// if its stored version is still `expected_version`; bumps the version and `lastModified`.
-    /// Link click counters are left as they are. `Conflict` when the version moved on.
-    async fn update_profile(&self, p: &Profile, expected_version: i64) -> Result<Profile>;
+    /// Reads a profile, applies `change` and writes the result, in one write transaction, so
+    /// concurrent changes to one profile apply one after the other and none is lost. Writes the
+    /// fields and links (adding, updating and removing links to match), bumps the version and
+    /// `lastModified`; link click counters are left as they are. Nothing is written when
+    /// `change` returns the profile unchanged. `Ok(None)` when there is no such profile.
+    async fn modify_profile(
+        &self,
+        which: ProfileRef<'_>,
+        change: Change<'_>,
+    ) -> Result<Option<Modified>, ModifyError>;
     /// Deletes a profile and its links; returns the username it had, if it existed.
     async fn delete_profile(&self, id: Uuid) -> Result<Option<Username>>;
 }

@@ -3,8 +3,8 @@
 //! mid-transaction.
 
 use crate::{
-    ApiKeyRecord, KeyStore, ProfileStore, ProfileSummary, Result, StoreError, StoreOptions,
-    from_millis, millis,
+    ApiKeyRecord, Change, KeyStore, Modified, ModifyError, ProfileRef, ProfileStore,
+    ProfileSummary, Result, StoreError, StoreOptions, from_millis, millis,
 };
 use async_trait::async_trait;
 use linkleaf_domain::{Link, Profile, Scopes, Theme, Username, now_millis};
@@ -125,17 +125,17 @@ async fn read_profile(conn: &mut SqliteConnection, by: By<'_>) -> Result<Option<
     }))
 }
 
-async fn write_links(conn: &mut SqliteConnection, p: &Profile) -> Result<()> {
-    let keep: Vec<String> = p.links.iter().map(|l| l.id.to_string()).collect();
+async fn write_links(conn: &mut SqliteConnection, profile: Uuid, links: &[Link]) -> Result<()> {
+    let keep: Vec<String> = links.iter().map(|l| l.id.to_string()).collect();
     let keep = serde_json::to_string(&keep).map_err(|e| StoreError::Corrupt(e.to_string()))?;
     sqlx::query(
         "DELETE FROM links WHERE profile_id = ? AND id NOT IN (SELECT value FROM json_each(?))",
     )
-    .bind(p.id.to_string())
+    .bind(profile.to_string())
     .bind(keep)
     .execute(&mut *conn)
     .await?;
-    for l in &p.links {
+    for l in links {
         sqlx::query(
             "INSERT INTO links (id, profile_id, position, title, url, enabled) VALUES (?, ?, ?, ?, ?, ?)
              ON CONFLICT (id) DO UPDATE SET position = excluded.position, title = excluded.title,
@@ -143,7 +143,7 @@ async fn write_links(conn: &mut SqliteConnection, p: &Profile) -> Result<()> {
              WHERE links.profile_id = excluded.profile_id",
         )
         .bind(l.id.to_string())
-        .bind(p.id.to_string())
+        .bind(profile.to_string())
         .bind(i64::from(l.position))
         .bind(&l.title)
         .bind(&l.url)
@@ -229,7 +229,7 @@ impl ProfileStore for SqliteStore {
         .bind(now)
         .execute(&mut *tx)
         .await?;
-        write_links(&mut tx, p).await?;
+        write_links(&mut tx, p.id, &p.links).await?;
         let stored = read_profile(&mut tx, By::Id(p.id))
             .await?
             .ok_or(StoreError::NotFound)?;
@@ -237,42 +237,48 @@ impl ProfileStore for SqliteStore {
         Ok(stored)
     }
 
-    async fn update_profile(&self, p: &Profile, expected_version: i64) -> Result<Profile> {
+    async fn modify_profile(
+        &self,
+        which: ProfileRef<'_>,
+        change: Change<'_>,
+    ) -> Result<Option<Modified>, ModifyError> {
+        // IMMEDIATE takes the write lock before the read: concurrent modifications queue here.
         let mut tx = self.pool.begin_with("BEGIN IMMEDIATE").await?;
-        let done = sqlx::query(
+        let by = match which {
+            ProfileRef::Id(id) => By::Id(id),
+            ProfileRef::Key(k) => By::Key(k),
+        };
+        let Some(before) = read_profile(&mut tx, by).await? else {
+            return Ok(None);
+        };
+        let next = change(&before).map_err(ModifyError::Invalid)?;
+        if next == before {
+            return Ok(Some(Modified {
+                after: before.clone(),
+                before,
+            }));
+        }
+        sqlx::query(
             "UPDATE profiles SET username = ?, username_key = ?, display_name = ?, bio = ?,
                     avatar_url = ?, theme = ?, version = version + 1, updated_at = ?
-             WHERE id = ? AND version = ?",
+             WHERE id = ?",
         )
-        .bind(p.username.as_str())
-        .bind(p.username.key())
-        .bind(&p.display_name)
-        .bind(&p.bio)
-        .bind(&p.avatar_url)
-        .bind(theme_json(p)?)
+        .bind(next.username.as_str())
+        .bind(next.username.key())
+        .bind(&next.display_name)
+        .bind(&next.bio)
+        .bind(&next.avatar_url)
+        .bind(theme_json(&next)?)
         .bind(millis(now_millis()))
-        .bind(p.id.to_string())
-        .bind(expected_version)
+        .bind(before.id.to_string())
         .execute(&mut *tx)
         .await?;
-        if done.rows_affected() == 0 {
-            let exists = sqlx::query("SELECT 1 FROM profiles WHERE id = ?")
-                .bind(p.id.to_string())
-                .fetch_optional(&mut *tx)
-                .await?
-                .is_some();
-            return Err(if exists {
-                StoreError::Conflict
-            } else {
-                StoreError::NotFound
-            });
-        }
-        write_links(&mut tx, p).await?;
-        let stored = read_profile(&mut tx, By::Id(p.id))
+        write_links(&mut tx, before.id, &next.links).await?;
+        let after = read_profile(&mut tx, By::Id(before.id))
             .await?
             .ok_or(StoreError::NotFound)?;
         tx.commit().await?;
-        Ok(stored)
+        Ok(Some(Modified { before, after }))
     }
 
     async fn delete_profile(&self, id: Uuid) -> Result<Option<Username>> {

@@ -1,11 +1,16 @@
 //! One story every backend must tell the same way. Today it runs against SQLite; each new
 //! backend adds a `#[tokio::test]` that opens itself and calls `story`.
 
-use linkleaf_domain::{CreateProfile, LinksPatch, ProfilePatch, Scopes, now_millis};
-use linkleaf_store::{ApiKeyRecord, StoreError, StoreOptions, Stores, open};
+use linkleaf_domain::{
+    CreateProfile, LinksPatch, Profile, ProfilePatch, Scopes, Username, ValidationErrors,
+    now_millis,
+};
+use linkleaf_store::{
+    ApiKeyRecord, ModifyError, ProfileRef, StoreError, StoreOptions, Stores, open,
+};
 use uuid::Uuid;
 
-fn new_profile(json: &str) -> linkleaf_domain::Profile {
+fn new_profile(json: &str) -> Profile {
     serde_json::from_str::<CreateProfile>(json)
         .unwrap()
         .into_profile(now_millis())
@@ -40,16 +45,25 @@ async fn story(s: Stores) {
         Err(StoreError::UsernameTaken)
     ));
 
-    // update fields and links together; version moves on
+    // update fields and links together, in one transaction; version moves on
     let patch: ProfilePatch = serde_json::from_str(r#"{"username":"jane","bio":null}"#).unwrap();
-    let mut next = patch.apply(&created).unwrap();
     let ops: LinksPatch = serde_json::from_str(&format!(
         r#"{{"ops":[{{"op":"remove","id":"{}"}},{{"op":"add","title":"c","url":"mailto:j@d.example","position":0}}]}}"#,
         created.links[0].id
     ))
     .unwrap();
-    next.links = ops.apply(&created.links).unwrap();
-    let updated = db.update_profile(&next, created.version).await.unwrap();
+    let change = |p: &Profile| {
+        let mut next = patch.apply(p)?;
+        next.links = ops.apply(&p.links)?;
+        Ok(next)
+    };
+    let m = db
+        .modify_profile(ProfileRef::Key("jane.doe"), &change)
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(m.before, created);
+    let updated = m.after;
     assert_eq!(updated.version, 2);
     assert_eq!(updated.username.as_str(), "jane");
     assert_eq!(updated.bio, "");
@@ -69,30 +83,67 @@ async fn story(s: Stores) {
         updated
     );
 
-    // a stale version is a conflict and changes nothing
-    assert!(matches!(
-        db.update_profile(&next, created.version).await,
-        Err(StoreError::Conflict)
-    ));
+    // a change that changes nothing writes nothing; a refused change writes nothing
+    let same = db
+        .modify_profile(ProfileRef::Id(p.id), &|p| Ok(p.clone()))
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!((same.before.version, same.after.version), (2, 2));
+    let refused = db
+        .modify_profile(ProfileRef::Id(p.id), &|_| {
+            Err(ValidationErrors::single("bio", "no"))
+        })
+        .await;
+    assert!(matches!(refused, Err(ModifyError::Invalid(_))));
     assert_eq!(db.profile_by_id(p.id).await.unwrap().unwrap(), updated);
-    let mut ghost = next.clone();
-    ghost.id = Uuid::now_v7();
-    assert!(matches!(
-        db.update_profile(&ghost, 1).await,
-        Err(StoreError::NotFound)
-    ));
+    let ghost = db
+        .modify_profile(ProfileRef::Id(Uuid::now_v7()), &|p| Ok(p.clone()))
+        .await
+        .unwrap();
+    assert!(ghost.is_none());
 
-    // renaming onto a taken name fails
+    // renaming onto a taken name fails and changes nothing
     let other = db
         .create_profile(&new_profile(r#"{"username":"other"}"#))
         .await
         .unwrap();
-    let mut clash = other.clone();
-    clash.username = updated.username.clone();
+    let clash = db
+        .modify_profile(ProfileRef::Id(other.id), &|p| {
+            let mut n = p.clone();
+            n.username = Username::parse("JANE").unwrap();
+            Ok(n)
+        })
+        .await;
     assert!(matches!(
-        db.update_profile(&clash, other.version).await,
-        Err(StoreError::UsernameTaken)
+        clash,
+        Err(ModifyError::Store(StoreError::UsernameTaken))
     ));
+    assert_eq!(db.profile_by_id(other.id).await.unwrap().unwrap(), other);
+
+    // concurrent modifications of one profile queue: none is lost
+    let adds = (0..16).map(|i| {
+        let db = db.clone();
+        tokio::spawn(async move {
+            let op: LinksPatch = serde_json::from_str(&format!(
+                r#"{{"ops":[{{"op":"add","title":"t{i}","url":"https://e.example"}}]}}"#
+            ))
+            .unwrap();
+            db.modify_profile(ProfileRef::Key("other"), &|p| {
+                let mut n = p.clone();
+                n.links = op.apply(&p.links)?;
+                Ok(n)
+            })
+            .await
+            .map(|_| ())
+        })
+    });
+    for a in adds.collect::<Vec<_>>() {
+        a.await.unwrap().unwrap();
+    }
+    let other = db.profile_by_id(other.id).await.unwrap().unwrap();
+    assert_eq!(other.links.len(), 16);
+    assert_eq!(other.version, 17);
 
     // listing pages by username
     let page = db.list_profiles(None, 1).await.unwrap();

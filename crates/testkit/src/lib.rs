@@ -8,7 +8,10 @@
 use async_trait::async_trait;
 use linkleaf::{Application, Config};
 use linkleaf_domain::{Profile, Username};
-use linkleaf_store::{ProfileStore, ProfileSummary, Result, StoreError, Stores};
+use linkleaf_store::{
+    Change, Modified, ModifyError, ProfileRef, ProfileStore, ProfileSummary, Result, StoreError,
+    Stores,
+};
 use std::net::SocketAddr;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
@@ -40,7 +43,9 @@ impl ProfileStore for ObservedStore {
             tokio::time::sleep(Duration::from_millis(delay)).await;
         }
         if self.failing.load(Ordering::SeqCst) {
-            return Err(StoreError::Unavailable(linkleaf_store::SqlxError::PoolTimedOut));
+            return Err(StoreError::Unavailable(
+                linkleaf_store::SqlxError::PoolTimedOut,
+            ));
         }
         self.inner.profile_by_username(key).await
     }
@@ -53,8 +58,12 @@ impl ProfileStore for ObservedStore {
     async fn create_profile(&self, p: &Profile) -> Result<Profile> {
         self.inner.create_profile(p).await
     }
-    async fn update_profile(&self, p: &Profile, expected_version: i64) -> Result<Profile> {
-        self.inner.update_profile(p, expected_version).await
+    async fn modify_profile(
+        &self,
+        which: ProfileRef<'_>,
+        change: Change<'_>,
+    ) -> std::result::Result<Option<Modified>, ModifyError> {
+        self.inner.modify_profile(which, change).await
     }
     async fn delete_profile(&self, id: Uuid) -> Result<Option<Username>> {
         self.inner.delete_profile(id).await
@@ -88,7 +97,9 @@ impl TestApp {
         config.server.ops_listen = "127.0.0.1:0".parse().expect("addr");
         config.server.shutdown_grace_secs = 2;
         let db = format!("sqlite://{}", dir.path().join("linkleaf.db").display());
-        let real = linkleaf_store::open(&db, &config.store_options()).await.expect("open the test database");
+        let real = linkleaf_store::open(&db, &config.store_options())
+            .await
+            .expect("open the test database");
         real.profiles.migrate().await.expect("migrate");
         let store = Arc::new(ObservedStore {
             inner: real.profiles,
@@ -96,8 +107,13 @@ impl TestApp {
             delay_ms: AtomicU64::new(0),
             failing: AtomicBool::new(false),
         });
-        let stores = Stores { profiles: store.clone(), keys: real.keys };
-        let app = Application::build_with(&config, stores.clone()).await.expect("build the application");
+        let stores = Stores {
+            profiles: store.clone(),
+            keys: real.keys,
+        };
+        let app = Application::build_with(&config, stores.clone())
+            .await
+            .expect("build the application");
         let (addr, ops_addr) = (app.addr(), app.ops_addr());
         let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
         let task = tokio::spawn(async move {
@@ -111,7 +127,17 @@ impl TestApp {
             .redirect(reqwest::redirect::Policy::none())
             .build()
             .expect("http client");
-        Self { addr, ops_addr, client, store, stores, config, stop: Some(stop), task: Some(task), _dir: dir }
+        Self {
+            addr,
+            ops_addr,
+            client,
+            store,
+            stores,
+            config,
+            stop: Some(stop),
+            task: Some(task),
+            _dir: dir,
+        }
     }
 
     pub fn url(&self, path: &str) -> String {
@@ -129,18 +155,26 @@ impl TestApp {
 
     /// A new API key with these scopes (comma-separated), as `linkleaf keys create` makes it.
     pub async fn key(&self, scopes: &str) -> String {
-        let (_, token) = linkleaf::keys::create(self.stores.keys.as_ref(), "test", scopes).await.expect("create key");
+        let (_, token) = linkleaf::keys::create(self.stores.keys.as_ref(), "test", scopes)
+            .await
+            .expect("create key");
         token.expose().to_owned()
     }
 
     /// A key with every scope.
     pub async fn root_key(&self) -> String {
-        self.key("profile:read,profile:write,links:write,cache:write").await
+        self.key("profile:read,profile:write,links:write,cache:write")
+            .await
     }
 
     /// Creates a profile through the API and returns its JSON.
     pub async fn create_profile(&self, key: &str, body: serde_json::Value) -> serde_json::Value {
-        let res = self.admin(reqwest::Method::POST, "/api/profiles", key).json(&body).send().await.expect("POST");
+        let res = self
+            .admin(reqwest::Method::POST, "/api/profiles", key)
+            .json(&body)
+            .send()
+            .await
+            .expect("POST");
         let status = res.status();
         let json: serde_json::Value = res.json().await.expect("JSON body");
         assert_eq!(status, 201, "create failed: {json}");
@@ -158,7 +192,12 @@ impl TestApp {
 
     /// The Prometheus text of the ops listener.
     pub async fn metrics_text(&self) -> String {
-        let res = self.client.get(format!("http://{}/metrics", self.ops_addr)).send().await.expect("scrape");
+        let res = self
+            .client
+            .get(format!("http://{}/metrics", self.ops_addr))
+            .send()
+            .await
+            .expect("scrape");
         assert_eq!(res.status(), 200);
         res.text().await.expect("metrics text")
     }
@@ -168,7 +207,10 @@ impl TestApp {
     pub async fn metric(&self, series: &str) -> f64 {
         let text = self.metrics_text().await;
         text.lines()
-            .find_map(|l| l.strip_prefix(series).and_then(|rest| rest.strip_prefix(' ')))
+            .find_map(|l| {
+                l.strip_prefix(series)
+                    .and_then(|rest| rest.strip_prefix(' '))
+            })
             .map_or(0.0, |v| v.trim().parse().expect("a number"))
     }
 

@@ -21,7 +21,10 @@ async fn app_with_alice() -> (TestApp, String, serde_json::Value) {
 }
 
 fn header<'a>(r: &'a reqwest::Response, name: &str) -> &'a str {
-    r.headers().get(name).and_then(|v| v.to_str().ok()).unwrap_or("")
+    r.headers()
+        .get(name)
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or("")
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -31,15 +34,36 @@ async fn json_and_page_are_served_then_cached() {
     assert_eq!(r.status(), 200);
     assert_eq!(header(&r, "x-cache"), "MISS");
     assert_eq!(header(&r, "content-type"), "application/json");
-    assert_eq!(header(&r, "cache-control"), "public, max-age=30, stale-while-revalidate=300");
+    assert_eq!(
+        header(&r, "cache-control"),
+        "public, max-age=30, stale-while-revalidate=300"
+    );
     assert!(header(&r, "etag").starts_with('"'));
     assert!(header(&r, "last-modified").ends_with(" GMT"));
     let body: serde_json::Value = r.json().await.unwrap();
     assert_eq!(body["id"], created["id"]);
     assert_eq!(body["username"], "Alice");
-    let titles: Vec<&str> = body["links"].as_array().unwrap().iter().map(|l| l["title"].as_str().unwrap()).collect();
-    assert_eq!(titles, ["Site", "Mail"], "public JSON holds enabled links only, in order");
-    for k in ["id", "username", "displayName", "bio", "avatarUrl", "links", "theme", "lastModified"] {
+    let titles: Vec<&str> = body["links"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|l| l["title"].as_str().unwrap())
+        .collect();
+    assert_eq!(
+        titles,
+        ["Site", "Mail"],
+        "public JSON holds enabled links only, in order"
+    );
+    for k in [
+        "id",
+        "username",
+        "displayName",
+        "bio",
+        "avatarUrl",
+        "links",
+        "theme",
+        "lastModified",
+    ] {
         assert!(body.get(k).is_some(), "{k}");
     }
 
@@ -52,16 +76,31 @@ async fn json_and_page_are_served_then_cached() {
     let page = app.get("/alice").await;
     assert_eq!(page.status(), 200);
     assert_eq!(header(&page, "content-type"), "text/html; charset=utf-8");
-    assert_eq!(header(&page, "x-cache"), "HIT", "the page was rendered with the JSON on the first miss");
+    assert_eq!(
+        header(&page, "x-cache"),
+        "HIT",
+        "the page was rendered with the JSON on the first miss"
+    );
     assert!(header(&page, "content-security-policy").contains("default-src 'none'"));
     let html = page.text().await.unwrap();
     assert!(html.contains("<h1>Alice A.</h1>"));
     assert!(html.contains(r#"href="https://alice.example/""#));
-    assert!(!html.contains("draft.example"), "disabled links are not shown");
+    assert!(
+        !html.contains("draft.example"),
+        "disabled links are not shown"
+    );
     assert!(html.contains(r#"property="og:title""#));
     assert_eq!(app.origin_reads(), 1, "one origin read served all of it");
-    assert_eq!(app.metric(r#"linkleaf_cache_hits_total{cache="profile"}"#).await, 3.0);
-    assert_eq!(app.metric(r#"linkleaf_cache_misses_total{cache="profile"}"#).await, 1.0);
+    assert_eq!(
+        app.metric(r#"linkleaf_cache_hits_total{cache="profile"}"#)
+            .await,
+        3.0
+    );
+    assert_eq!(
+        app.metric(r#"linkleaf_cache_misses_total{cache="profile"}"#)
+            .await,
+        1.0
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -70,15 +109,33 @@ async fn etags_answer_if_none_match_with_304() {
     for path in ["/api/profiles/alice", "/alice"] {
         let r = app.get(path).await;
         let etag = header(&r, "etag").to_owned();
-        let r = app.client.get(app.url(path)).header("if-none-match", &etag).send().await.unwrap();
+        let r = app
+            .client
+            .get(app.url(path))
+            .header("if-none-match", &etag)
+            .send()
+            .await
+            .unwrap();
         assert_eq!(r.status(), 304, "{path}");
         assert_eq!(header(&r, "etag"), etag);
         assert!(header(&r, "cache-control").contains("max-age"));
         assert!(r.bytes().await.unwrap().is_empty());
         let weak_list = format!("\"nope\", W/{etag}");
-        let r = app.client.get(app.url(path)).header("if-none-match", weak_list).send().await.unwrap();
+        let r = app
+            .client
+            .get(app.url(path))
+            .header("if-none-match", weak_list)
+            .send()
+            .await
+            .unwrap();
         assert_eq!(r.status(), 304, "weak comparison in a list");
-        let r = app.client.get(app.url(path)).header("if-none-match", "\"other\"").send().await.unwrap();
+        let r = app
+            .client
+            .get(app.url(path))
+            .header("if-none-match", "\"other\"")
+            .send()
+            .await
+            .unwrap();
         assert_eq!(r.status(), 200);
     }
     // HEAD answers like GET, without a body
@@ -95,15 +152,31 @@ async fn unknown_names_are_negatively_cached_and_friendly() {
     assert_eq!(header(&r, "content-type"), "application/problem+json");
     assert_eq!(header(&r, "x-cache"), "MISS");
     let p: serde_json::Value = r.json().await.unwrap();
-    assert_eq!((p["status"].as_u64(), p["code"].as_str()), (Some(404), Some("profile_not_found")));
+    assert_eq!(
+        (p["status"].as_u64(), p["code"].as_str()),
+        (Some(404), Some("profile_not_found"))
+    );
     let r = app.get("/nobody").await;
     assert_eq!((r.status().as_u16(), header(&r, "x-cache")), (404, "HIT"));
     let html = r.text().await.unwrap();
     assert!(html.contains("Nothing here") && html.contains("<a href=\"/\">"));
-    assert_eq!(app.origin_reads(), 1, "the second ask was answered from the negative entry");
+    assert_eq!(
+        app.origin_reads(),
+        1,
+        "the second ask was answered from the negative entry"
+    );
 
     // names that cannot exist never reach the origin
-    for path in ["/favicon.ico", "/x", "/api", "/robots.txt", "/a%20b", "/%ff", "/..%2f..%2fetc%2fpasswd", "/alice/extra"] {
+    for path in [
+        "/favicon.ico",
+        "/x",
+        "/api",
+        "/robots.txt",
+        "/a%20b",
+        "/%ff",
+        "/..%2f..%2fetc%2fpasswd",
+        "/alice/extra",
+    ] {
         let r = app.get(path).await;
         assert_eq!(r.status(), 404, "{path}");
     }
@@ -116,18 +189,39 @@ async fn a_hundred_concurrent_misses_make_one_origin_read() {
     app.store.delay_ms.store(200, Ordering::SeqCst);
     app.reset_origin_reads();
     let reqs = (0..100).map(|i| {
-        let (client, url) = (app.client.clone(), app.url(if i % 2 == 0 { "/api/profiles/alice" } else { "/alice" }));
+        let (client, url) = (
+            app.client.clone(),
+            app.url(if i % 2 == 0 {
+                "/api/profiles/alice"
+            } else {
+                "/alice"
+            }),
+        );
         async move {
             let r = client.get(url).send().await.unwrap();
-            (r.status().as_u16(), r.headers()["x-cache"].to_str().unwrap().to_owned())
+            (
+                r.status().as_u16(),
+                r.headers()["x-cache"].to_str().unwrap().to_owned(),
+            )
         }
     });
     let results = futures_util::future::join_all(reqs).await;
     assert!(results.iter().all(|(s, _)| *s == 200), "{results:?}");
-    assert_eq!(app.origin_reads(), 1, "single-flight: exactly one origin read for 100 concurrent misses");
+    assert_eq!(
+        app.origin_reads(),
+        1,
+        "single-flight: exactly one origin read for 100 concurrent misses"
+    );
     let misses = results.iter().filter(|(_, c)| c == "MISS").count();
-    assert!(misses > 1, "the requests really did overlap the load ({misses} waited on it)");
-    assert_eq!(app.metric(r#"linkleaf_origin_loads_total{cache="profile",outcome="found"}"#).await, 1.0);
+    assert!(
+        misses > 1,
+        "the requests really did overlap the load ({misses} waited on it)"
+    );
+    assert_eq!(
+        app.metric(r#"linkleaf_origin_loads_total{cache="profile",outcome="found"}"#)
+            .await,
+        1.0
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -145,7 +239,11 @@ async fn when_the_origin_fails_cached_pages_still_serve_and_misses_say_503() {
     let r = app.get("/bob").await;
     assert_eq!(r.status(), 503);
     assert!(r.text().await.unwrap().contains("Back in a moment"));
-    assert_eq!(app.metric(r#"linkleaf_origin_loads_total{cache="profile",outcome="error"}"#).await, 2.0);
+    assert_eq!(
+        app.metric(r#"linkleaf_origin_loads_total{cache="profile",outcome="error"}"#)
+            .await,
+        2.0
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -155,8 +253,20 @@ async fn health_readiness_and_metrics() {
     let r = app.get("/readyz").await;
     assert_eq!(r.status(), 200);
     let ops = format!("http://{}", app.ops_addr);
-    assert_eq!(app.client.get(format!("{ops}/readyz")).send().await.unwrap().status(), 200);
-    assert_eq!(app.get("/metrics").await.status(), 404, "metrics live on the ops listener only");
+    assert_eq!(
+        app.client
+            .get(format!("{ops}/readyz"))
+            .send()
+            .await
+            .unwrap()
+            .status(),
+        200
+    );
+    assert_eq!(
+        app.get("/metrics").await.status(),
+        404,
+        "metrics live on the ops listener only"
+    );
     app.get("/nobody").await;
     let text = app.metrics_text().await;
     for name in [
@@ -170,7 +280,9 @@ async fn health_readiness_and_metrics() {
     }
     assert!(
         // `/metrics` on the main listener and `/nobody` both matched `/{username}` and were 404
-        text.contains(r#"linkleaf_http_requests_total{route="/{username}",method="GET",status="4xx"} 2"#),
+        text.contains(
+            r#"linkleaf_http_requests_total{route="/{username}",method="GET",status="4xx"} 2"#
+        ),
         "labelled by the matched route, not the raw path:\n{text}"
     );
     assert!(!text.contains("nobody"));
@@ -185,7 +297,12 @@ async fn the_index_and_unknown_routes() {
     let r = app.get("/api/nothing/here").await;
     assert_eq!(r.status(), 404);
     assert_eq!(header(&r, "content-type"), "application/problem+json");
-    let r = app.client.put(app.url("/api/profiles/alice")).send().await.unwrap();
+    let r = app
+        .client
+        .put(app.url("/api/profiles/alice"))
+        .send()
+        .await
+        .unwrap();
     assert_eq!(r.status(), 405);
     assert_eq!(header(&r, "content-type"), "application/problem+json");
 }

@@ -15,13 +15,14 @@ use axum::Json;
 use axum::extract::{Query, State};
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
-use linkleaf_domain::{CreateProfile, LinksPatch, Profile, ProfilePatch, Scope, Username, now_millis};
-use linkleaf_store::StoreError;
+use linkleaf_domain::{
+    CreateProfile, LinksPatch, Profile, ProfilePatch, Scope, Username, now_millis,
+};
+use linkleaf_store::{Change, ProfileRef};
 use serde::{Deserialize, Serialize};
 use uuid::Uuid;
 
 const NO_STORE: HeaderValue = HeaderValue::from_static("no-store");
-const WRITE_ATTEMPTS: usize = 5;
 
 fn admin_json<T: Serialize>(status: StatusCode, body: &T) -> Response {
     let mut res = (status, Json(body)).into_response();
@@ -29,45 +30,46 @@ fn admin_json<T: Serialize>(status: StatusCode, body: &T) -> Response {
     res
 }
 
-/// A profile named by id (UUID) or by username.
-async fn resolve(st: &AppState, reference: &str) -> Result<Profile, AppError> {
-    let found = if let Ok(id) = Uuid::try_parse(reference) {
-        st.profiles().profile_by_id(id).await?
-    } else if let Some(key) = Username::lookup_key(reference) {
-        st.profiles().profile_by_username(&key).await?
-    } else {
-        None
-    };
-    found.ok_or_else(|| AppError::not_found_profile(&reference.chars().take(64).collect::<String>()))
+fn not_found(raw: &str) -> AppError {
+    AppError::not_found_profile(&raw.chars().take(64).collect::<String>())
 }
 
-/// Reads, changes and writes a profile, retrying when a concurrent write moved its version.
-async fn modify<F>(st: &AppState, reference: &str, change: F) -> Result<Profile, AppError>
-where
-    F: Fn(&Profile) -> Result<Profile, AppError>,
-{
-    for _ in 0..WRITE_ATTEMPTS {
-        let before = resolve(st, reference).await?;
-        let after = change(&before)?;
-        if after == before {
-            return Ok(before);
+/// Applies `change` to the profile `raw` names, in one store transaction, and invalidates
+/// what it touched before returning.
+async fn modify(st: &AppState, raw: &str, change: Change<'_>) -> Result<Profile, AppError> {
+    let key;
+    let which = match Uuid::try_parse(raw) {
+        Ok(id) => ProfileRef::Id(id),
+        Err(_) => {
+            key = Username::lookup_key(raw).ok_or_else(|| not_found(raw))?;
+            ProfileRef::Key(&key)
         }
-        match st.profiles().update_profile(&after, before.version).await {
-            Ok(stored) => {
-                st.invalidate_profile(Some(&before), &stored);
-                return Ok(stored);
-            }
-            Err(StoreError::Conflict) => continue,
-            Err(e) => return Err(e.into()),
-        }
+    };
+    let m = st
+        .profiles()
+        .modify_profile(which, change)
+        .await?
+        .ok_or_else(|| not_found(raw))?;
+    if m.after != m.before {
+        st.invalidate_profile(Some(&m.before), &m.after);
     }
-    Err(AppError::Conflict)
+    Ok(m.after)
 }
 
 /// `GET /api/profiles/{id}` with a key: the whole profile, disabled links included.
-pub async fn read_by_id(st: &AppState, headers: &HeaderMap, id: Uuid) -> Result<Response, AppError> {
-    st.authenticate(headers).await?.require(Scope::ProfileRead)?;
-    let p = st.profiles().profile_by_id(id).await?.ok_or_else(|| AppError::not_found_profile(&id.to_string()))?;
+pub async fn read_by_id(
+    st: &AppState,
+    headers: &HeaderMap,
+    id: Uuid,
+) -> Result<Response, AppError> {
+    st.authenticate(headers)
+        .await?
+        .require(Scope::ProfileRead)?;
+    let p = st
+        .profiles()
+        .profile_by_id(id)
+        .await?
+        .ok_or_else(|| AppError::not_found_profile(&id.to_string()))?;
     Ok(admin_json(StatusCode::OK, &p))
 }
 
@@ -122,18 +124,25 @@ pub async fn list(
     params: Result<Query<ListParams>, axum::extract::rejection::QueryRejection>,
 ) -> Result<Response, AppError> {
     let Query(params) = params.map_err(|e| {
-        AppError::Validation(linkleaf_domain::ValidationErrors::single("query", e.body_text()))
+        AppError::Validation(linkleaf_domain::ValidationErrors::single(
+            "query",
+            e.body_text(),
+        ))
     })?;
     let limit = params.limit.unwrap_or(50);
     if !(1..=LIST_MAX).contains(&limit) {
-        return Err(AppError::Validation(linkleaf_domain::ValidationErrors::single(
-            "limit",
-            format!("must be between 1 and {LIST_MAX}"),
-        )));
+        return Err(AppError::Validation(
+            linkleaf_domain::ValidationErrors::single(
+                "limit",
+                format!("must be between 1 and {LIST_MAX}"),
+            ),
+        ));
     }
     let after = params.after.as_deref().map(str::to_ascii_lowercase);
     let rows = st.profiles().list_profiles(after.as_deref(), limit).await?;
-    let next = (rows.len() == limit as usize).then(|| rows.last().map(|r| r.username.key())).flatten();
+    let next = (rows.len() == limit as usize)
+        .then(|| rows.last().map(|r| r.username.key()))
+        .flatten();
     let items = rows
         .into_iter()
         .map(|r| Summary {
@@ -154,7 +163,7 @@ pub async fn update(
     ApiPath(reference): ApiPath,
     ApiJson(patch): ApiJson<ProfilePatch>,
 ) -> Result<Response, AppError> {
-    let p = modify(&st, &reference, |p| Ok(patch.apply(p)?)).await?;
+    let p = modify(&st, &reference, &|p| patch.apply(p)).await?;
     Ok(admin_json(StatusCode::OK, &p))
 }
 
@@ -165,7 +174,7 @@ pub async fn patch_links(
     ApiPath(reference): ApiPath,
     ApiJson(patch): ApiJson<LinksPatch>,
 ) -> Result<Response, AppError> {
-    let p = modify(&st, &reference, |p| {
+    let p = modify(&st, &reference, &|p| {
         let mut next = p.clone();
         next.links = patch.apply(&p.links)?;
         Ok(next)
@@ -180,16 +189,30 @@ pub async fn delete(
     _: Auth<ProfileWrite>,
     ApiPath(reference): ApiPath,
 ) -> Result<Response, AppError> {
-    let p = resolve(&st, &reference).await?;
-    match st.profiles().delete_profile(p.id).await? {
+    let id = match reference_id(&st, &reference).await? {
+        Some(id) => id,
+        None => return Err(not_found(&reference)),
+    };
+    match st.profiles().delete_profile(id).await? {
         Some(username) => {
-            st.invalidate(Some(p.id), &[&username, &p.username]);
+            st.invalidate(Some(id), &[&username]);
             let mut res = StatusCode::NO_CONTENT.into_response();
             res.headers_mut().insert(header::CACHE_CONTROL, NO_STORE);
             Ok(res)
         }
-        None => Err(AppError::not_found_profile(&reference)),
+        None => Err(not_found(&reference)),
     }
+}
+
+/// The id of the profile a path names.
+async fn reference_id(st: &AppState, raw: &str) -> Result<Option<Uuid>, AppError> {
+    if let Ok(id) = Uuid::try_parse(raw) {
+        return Ok(Some(id));
+    }
+    let Some(key) = Username::lookup_key(raw) else {
+        return Ok(None);
+    };
+    Ok(st.profiles().profile_by_username(&key).await?.map(|p| p.id))
 }
 
 #[derive(Serialize)]
@@ -206,5 +229,10 @@ pub async fn invalidate(
 ) -> Result<Response, AppError> {
     let username = Username::parse(&name).map_err(linkleaf_domain::ValidationErrors::from)?;
     st.invalidate(None, &[&username]);
-    Ok(admin_json(StatusCode::OK, &Invalidated { invalidated: vec![username.key()] }))
+    Ok(admin_json(
+        StatusCode::OK,
+        &Invalidated {
+            invalidated: vec![username.key()],
+        },
+    ))
 }

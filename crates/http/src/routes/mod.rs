@@ -35,14 +35,20 @@ pub fn router(state: AppState, recorder: &dyn metrics::Recorder) -> Router {
         timed(
             "/api/profiles/{profile}",
             &[Method::GET, Method::PATCH, Method::DELETE],
-            get(public::profile_json).patch(admin::update).delete(admin::delete),
+            get(public::profile_json)
+                .patch(admin::update)
+                .delete(admin::delete),
         ),
         timed(
             "/api/profiles/{profile}/links",
             &[Method::PATCH],
             axum::routing::patch(admin::patch_links),
         ),
-        timed("/api/cache/invalidate/{username}", &[Method::POST], post(admin::invalidate)),
+        timed(
+            "/api/cache/invalidate/{username}",
+            &[Method::POST],
+            post(admin::invalidate),
+        ),
     ];
     let mut r = Router::new();
     for (path, mr) in routes {
@@ -59,5 +65,8 @@ pub fn ops_router(state: AppState, handle: PrometheusHandle) -> Router {
         .route("/healthz", get(health::healthz))
         .route("/readyz", get(health::readyz))
         .with_state(state);
-    Router::new().route("/metrics", get(health::metrics)).with_state(handle).merge(health)
+    Router::new()
+        .route("/metrics", get(health::metrics))
+        .with_state(handle)
+        .merge(health)
 }

@@ -72,7 +72,14 @@ fn segment<'a>(path: &'a str, prefix: &str) -> Option<Cow<'a, str>> {
 }
 
 /// A cached answer: 304 when `If-None-Match` matches, else the prebuilt bytes.
-fn cached(st: &AppState, req: &Request, v: &Variant, last_modified: &HeaderValue, status: Status, kind: Kind) -> Response {
+fn cached(
+    st: &AppState,
+    req: &Request,
+    v: &Variant,
+    last_modified: &HeaderValue,
+    status: Status,
+    kind: Kind,
+) -> Response {
     let fresh = req
         .headers()
         .get(header::IF_NONE_MATCH)
@@ -83,13 +90,19 @@ fn cached(st: &AppState, req: &Request, v: &Variant, last_modified: &HeaderValue
         r
     } else {
         let mut r = Response::new(Body::from(v.body.clone()));
-        r.headers_mut().insert(header::CONTENT_TYPE, if kind == Kind::Html { HTML } else { JSON });
+        r.headers_mut().insert(
+            header::CONTENT_TYPE,
+            if kind == Kind::Html { HTML } else { JSON },
+        );
         r
     };
     let h = res.headers_mut();
     h.insert(header::ETAG, v.etag.clone());
     h.insert(header::LAST_MODIFIED, last_modified.clone());
-    h.insert(header::CACHE_CONTROL, st.prebuilt().public_cache_control.clone());
+    h.insert(
+        header::CACHE_CONTROL,
+        st.prebuilt().public_cache_control.clone(),
+    );
     h.insert(X_CACHE.clone(), x_cache(status));
     security_headers(h, kind);
     res
@@ -119,10 +132,25 @@ pub async fn page(State(st): State<AppState>, req: Request) -> Response {
     };
     match st.pages().get(&key).await {
         Ok(read) => match read.entry.value() {
-            Some(p) => cached(&st, &req, &p.html, &p.last_modified, read.status, Kind::Html),
-            None => html_message(StatusCode::NOT_FOUND, &st.prebuilt().not_found_html, Some(read.status)),
+            Some(p) => cached(
+                &st,
+                &req,
+                &p.html,
+                &p.last_modified,
+                read.status,
+                Kind::Html,
+            ),
+            None => html_message(
+                StatusCode::NOT_FOUND,
+                &st.prebuilt().not_found_html,
+                Some(read.status),
+            ),
         },
-        Err(_) => html_message(StatusCode::SERVICE_UNAVAILABLE, &st.prebuilt().unavailable_html, None),
+        Err(_) => html_message(
+            StatusCode::SERVICE_UNAVAILABLE,
+            &st.prebuilt().unavailable_html,
+            None,
+        ),
     }
 }
 
@@ -138,7 +166,8 @@ fn json_not_found(name: &str, cache: Option<Status>) -> Response {
     if let Some(s) = cache {
         res.headers_mut().insert(X_CACHE.clone(), x_cache(s));
     }
-    res.headers_mut().insert(header::ACCESS_CONTROL_ALLOW_ORIGIN, ANY_ORIGIN);
+    res.headers_mut()
+        .insert(header::ACCESS_CONTROL_ALLOW_ORIGIN, ANY_ORIGIN);
     res
 }
 
@@ -149,14 +178,23 @@ pub async fn profile_json(State(st): State<AppState>, req: Request) -> Response 
         return AppError::NotFound("no such profile".into()).into_response();
     };
     if let Ok(id) = Uuid::try_parse(&name) {
-        return admin::read_by_id(&st, req.headers(), id).await.into_response();
+        return admin::read_by_id(&st, req.headers(), id)
+            .await
+            .into_response();
     }
     let Some(key) = Username::lookup_key(&name) else {
         return json_not_found(&name, None);
     };
     match st.pages().get(&key).await {
         Ok(read) => match read.entry.value() {
-            Some(p) => cached(&st, &req, &p.json, &p.last_modified, read.status, Kind::Json),
+            Some(p) => cached(
+                &st,
+                &req,
+                &p.json,
+                &p.last_modified,
+                read.status,
+                Kind::Json,
+            ),
             None => json_not_found(&name, Some(read.status)),
         },
         Err(e) => AppError::Unavailable(e.to_string()).into_response(),
@@ -166,7 +204,14 @@ pub async fn profile_json(State(st): State<AppState>, req: Request) -> Response 
 /// `GET /`: what this server is.
 pub async fn index() -> Response {
     const INDEX: &str = include_str!("../../templates/index.html");
-    ([(header::CONTENT_TYPE, HTML), (header::CACHE_CONTROL, NO_CACHE)], INDEX).into_response()
+    (
+        [
+            (header::CONTENT_TYPE, HTML),
+            (header::CACHE_CONTROL, NO_CACHE),
+        ],
+        INDEX,
+    )
+        .into_response()
 }
 
 /// Anything no route matched: a problem under `/api/`, the friendly page elsewhere.
@@ -192,6 +237,9 @@ mod tests {
         assert_eq!(segment("/al%69ce", "/").as_deref(), Some("alice"));
         assert_eq!(segment("/%2e%2e%2fetc", "/").as_deref(), Some("../etc"));
         assert_eq!(segment("/%ff", "/"), None);
-        assert_eq!(segment("/api/profiles/bob", "/api/profiles/").as_deref(), Some("bob"));
+        assert_eq!(
+            segment("/api/profiles/bob", "/api/profiles/").as_deref(),
+            Some("bob")
+        );
     }
 }
