@@ -16,7 +16,7 @@ use futures_util::FutureExt;
 use futures_util::future::{BoxFuture, Shared};
 use metrics::{Counter, Histogram};
 use std::collections::HashMap;
-use std::hash::{BuildHasher, Hash, Hasher};
+use std::hash::BuildHasher;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::Duration;
@@ -150,6 +150,8 @@ impl CacheMetrics {
 }
 
 type Flight<V> = Shared<BoxFuture<'static, Result<Arc<Entry<V>>, LoadError>>>;
+/// Loads in flight by key, each with an id so a finished load removes only itself.
+type Flights<V> = HashMap<Arc<str>, (u64, Flight<V>)>;
 
 /// Invalidation generations are kept for this many shards of the key space: a load whose
 /// shard was invalidated while it ran does not store its (possibly older) result.
@@ -158,8 +160,7 @@ const SHARDS: usize = 1024;
 struct Inner<V> {
     l1: moka::sync::Cache<Arc<str>, Arc<Entry<V>>>,
     owners: moka::sync::Cache<Uuid, Arc<str>>,
-    /// Loads in flight, each with an id so a finished load removes only itself.
-    inflight: Mutex<HashMap<Arc<str>, (u64, Flight<V>)>>,
+    inflight: Mutex<Flights<V>>,
     next_flight: AtomicU64,
     /// Held while storing a loaded entry and while invalidating: the two never interleave.
     generations: Mutex<Box<[u64; SHARDS]>>,
@@ -276,10 +277,10 @@ impl<V: Weigh + Send + Sync + 'static> ReadCache<V> {
     pub fn invalidate(&self, inv: &Invalidation) {
         let inner = &self.inner;
         let mut keys: Vec<Arc<str>> = inv.keys.iter().map(|k| Arc::from(k.as_str())).collect();
-        if let Some(owner) = inv.owner {
-            if let Some(k) = inner.owners.remove(&owner) {
-                keys.push(k);
-            }
+        if let Some(owner) = inv.owner
+            && let Some(k) = inner.owners.remove(&owner)
+        {
+            keys.push(k);
         }
         let mut gens = lock(&inner.generations);
         let mut inflight = lock(&inner.inflight);
@@ -336,9 +337,7 @@ impl<V: Weigh + Send + Sync + 'static> ReadCache<V> {
 
 impl<V: Weigh + Send + Sync + 'static> Inner<V> {
     fn shard(&self, key: &str) -> usize {
-        let mut h = self.hasher.build_hasher();
-        key.hash(&mut h);
-        (h.finish() as usize) % SHARDS
+        (self.hasher.hash_one(key) as usize) % SHARDS
     }
 
     async fn load_and_store(
@@ -390,15 +389,15 @@ impl<V: Weigh + Send + Sync + 'static> Inner<V> {
             inflight.remove(&key);
         }
         drop(inflight);
-        if result.is_err() {
-            if let Some(old) = self.l1.get(&key) {
-                let retry = Instant::now() + self.policy.retry_after_error;
-                old.retry_at_ms.store(
-                    retry.duration_since(self.epoch).as_millis() as u64,
-                    Ordering::Relaxed,
-                );
-                old.refreshing.store(false, Ordering::Release);
-            }
+        if result.is_err()
+            && let Some(old) = self.l1.get(&key)
+        {
+            let retry = Instant::now() + self.policy.retry_after_error;
+            old.retry_at_ms.store(
+                retry.duration_since(self.epoch).as_millis() as u64,
+                Ordering::Relaxed,
+            );
+            old.refreshing.store(false, Ordering::Release);
         }
         result
     }

@@ -1,5 +1,7 @@
 //! The read path's rules, driven with a scripted origin and tokio's paused clock (no sleeps).
 
+#![allow(clippy::unwrap_used)] // a test that cannot proceed should stop right there
+
 use async_trait::async_trait;
 use linkleaf_cache::*;
 use std::collections::HashMap;

@@ -215,15 +215,15 @@ impl ProfilePatch {
     pub fn apply(&self, p: &Profile) -> Result<Profile, ValidationErrors> {
         let mut errs = ValidationErrors::default();
         let mut out = p.clone();
-        if let Some(u) = &self.username {
-            if let Some(u) = errs.check(Username::parse(u)) {
-                out.username = u;
-            }
+        if let Some(u) = &self.username
+            && let Some(u) = errs.check(Username::parse(u))
+        {
+            out.username = u;
         }
-        if let Some(d) = &self.display_name {
-            if let Some(d) = errs.check(text::display_name(d)) {
-                out.display_name = d;
-            }
+        if let Some(d) = &self.display_name
+            && let Some(d) = errs.check(text::display_name(d))
+        {
+            out.display_name = d;
         }
         if let Some(b) = &self.bio {
             let b = b.as_deref().unwrap_or("");

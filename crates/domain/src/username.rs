@@ -114,7 +114,7 @@ impl Username {
 
     fn check_syntax(raw: &str) -> Result<(), String> {
         let len = raw.len();
-        if len < MIN_LEN || len > MAX_LEN {
+        if !(MIN_LEN..=MAX_LEN).contains(&len) {
             return Err(format!("must be {MIN_LEN} to {MAX_LEN} characters long"));
         }
         if let Some(c) = raw

@@ -70,6 +70,13 @@ impl<T: DeserializeOwned> FromRequest<AppState> for ApiJson<T> {
 
 /// Parses a JSON document into `T`, telling syntax errors from wrong values.
 pub fn parse<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, AppError> {
+    // Syntax first, on its own: a typed parse may stop at a wrong value before it reaches a
+    // syntax error later in the document, and a malformed document should say so.
+    // JSON is UTF-8 (RFC 8259), all of it, including strings a skipping parser would not look at.
+    let text = std::str::from_utf8(bytes)
+        .map_err(|e| AppError::MalformedJson(format!("the body is not UTF-8: {e}")))?;
+    serde_json::from_str::<serde::de::IgnoredAny>(text)
+        .map_err(|e| AppError::MalformedJson(e.to_string()))?;
     let mut de = serde_json::Deserializer::from_slice(bytes);
     match serde_path_to_error::deserialize::<_, T>(&mut de) {
         Ok(v) => de
@@ -154,6 +161,8 @@ mod tests {
             b"\xff\xfe",
             b"{\"username\":\"\xff\"}",
             b"nul",
+            b"{\"bogus\":}",
+            b"{\"bogus\":\"\xc3\x28\"}",
         ] {
             assert!(
                 matches!(parse::<CreateProfile>(bad), Err(AppError::MalformedJson(_))),

@@ -181,10 +181,10 @@ impl AppState {
     /// Invalidates after a write that produced `after` from `before`.
     pub fn invalidate_profile(&self, before: Option<&Profile>, after: &Profile) {
         let mut names = vec![&after.username];
-        if let Some(b) = before {
-            if b.username.key() != after.username.key() {
-                names.push(&b.username);
-            }
+        if let Some(b) = before
+            && b.username.key() != after.username.key()
+        {
+            names.push(&b.username);
         }
         self.invalidate(Some(after.id), &names);
     }

@@ -1,6 +1,8 @@
 //! One story every backend must tell the same way. Today it runs against SQLite; each new
 //! backend adds a `#[tokio::test]` that opens itself and calls `story`.
 
+#![allow(clippy::unwrap_used)] // a test that cannot proceed should stop right there
+
 use linkleaf_domain::{
     CreateProfile, LinksPatch, Profile, ProfilePatch, Scopes, Username, ValidationErrors,
     now_millis,

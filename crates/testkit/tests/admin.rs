@@ -1,6 +1,8 @@
 //! The admin API over HTTP: every operation, invalidation after every kind of write, the auth
 //! and scope matrix, and the per-key rate limit.
 
+#![allow(clippy::unwrap_used)] // a test that cannot proceed should stop right there
+
 use linkleaf_testkit::TestApp;
 use reqwest::Method;
 use serde_json::{Value, json};

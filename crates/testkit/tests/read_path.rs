@@ -1,6 +1,8 @@
 //! The public read path over HTTP: pages and JSON, cache status, ETags, negative entries,
 //! single-flight and origin failure.
 
+#![allow(clippy::unwrap_used)] // a test that cannot proceed should stop right there
+
 use linkleaf_testkit::TestApp;
 use serde_json::json;
 use std::sync::atomic::Ordering;
