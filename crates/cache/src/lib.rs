@@ -272,6 +272,20 @@ impl<V: Weigh + Send + Sync + 'static> ReadCache<V> {
         })
     }
 
+    /// The entry for `key` when it holds a value and is fresh at `now` (the caller's clock
+    /// reading, so a request reads the clock once), counted as a hit; `None` in every
+    /// other case (absent, stale, negative), without counting or loading anything: for a fast
+    /// path that falls back to `get`.
+    pub fn get_fresh(&self, key: &str, now: Instant) -> Option<Arc<Entry<V>>> {
+        let entry = self.inner.l1.get(key)?;
+        if entry.found.is_some() && now < entry.fresh_until {
+            self.inner.metrics.hits.increment(1);
+            Some(entry)
+        } else {
+            None
+        }
+    }
+
     /// Drops the entries of `inv` (its keys, and whatever key its owner is cached under), and
     /// makes any load in flight for them start over instead of storing what it read.
     pub fn invalidate(&self, inv: &Invalidation) {

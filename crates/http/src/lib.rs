@@ -8,11 +8,12 @@
 pub mod auth;
 pub mod error;
 pub mod extract;
+pub mod fast;
 pub mod metrics;
 pub mod render;
 pub mod routes;
 pub mod state;
 
 pub use error::AppError;
-pub use routes::{ops_router, router};
+pub use routes::{ops_router, router, service};
 pub use state::{AppState, Settings};

@@ -48,24 +48,29 @@ impl RouteMetrics {
     }
 }
 
+impl RouteMetrics {
+    /// Counts one answered request that began at `start`.
+    pub fn record(&self, method: &Method, status: u16, start: Instant) {
+        let elapsed = start.elapsed();
+        let counted = if *method == Method::HEAD {
+            &Method::GET
+        } else {
+            method
+        };
+        if let Some(h) = self.handles.iter().find(|h| h.method == *counted) {
+            h.duration.record(elapsed.as_secs_f64());
+            h.by_class[(status / 100).clamp(2, 5) as usize - 2].increment(1);
+        }
+        if status >= 500 || !(*method == Method::GET || *method == Method::HEAD) {
+            tracing::info!(route = self.route, %method, status, micros = elapsed.as_micros() as u64, "request");
+        }
+    }
+}
+
 pub async fn track(State(m): State<RouteMetrics>, req: Request, next: Next) -> Response {
     let start = Instant::now();
     let method = req.method().clone();
     let res = next.run(req).await;
-    let elapsed = start.elapsed();
-    let counted = if method == Method::HEAD {
-        &Method::GET
-    } else {
-        &method
-    };
-    if let Some(h) = m.handles.iter().find(|h| h.method == *counted) {
-        h.duration.record(elapsed.as_secs_f64());
-        let class = (res.status().as_u16() / 100).clamp(2, 5) as usize - 2;
-        h.by_class[class].increment(1);
-    }
-    let status = res.status().as_u16();
-    if status >= 500 || !(method == Method::GET || method == Method::HEAD) {
-        tracing::info!(route = m.route, %method, status, micros = elapsed.as_micros() as u64, "request");
-    }
+    m.record(&method, res.status().as_u16(), start);
     res
 }

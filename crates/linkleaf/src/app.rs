@@ -24,7 +24,7 @@ pub struct Application {
     state: AppState,
     listener: TcpListener,
     ops_listener: TcpListener,
-    router: axum::Router,
+    service: linkleaf_http::fast::FastPath,
     ops_router: axum::Router,
     prometheus: PrometheusHandle,
     grace: Duration,
@@ -56,7 +56,7 @@ impl Application {
             .context("metric buckets")?
             .build_recorder();
         let state = AppState::new(stores, cfg.http_settings(), &recorder);
-        let router = linkleaf_http::router(state.clone(), &recorder);
+        let service = linkleaf_http::service(state.clone(), &recorder);
         let prometheus = recorder.handle();
         let ops_router = linkleaf_http::ops_router(state.clone(), prometheus.clone());
         let listener = TcpListener::bind(cfg.server.listen)
@@ -72,7 +72,7 @@ impl Application {
             state,
             listener,
             ops_listener,
-            router,
+            service,
             ops_router,
             prometheus,
             grace: Duration::from_secs(cfg.server.shutdown_grace_secs),
@@ -113,15 +113,28 @@ impl Application {
                 }
             }
         });
-        let serve = |listener, router: axum::Router, stop: CancellationToken| {
-            tokio::spawn(async move {
-                axum::serve(listener, router)
-                    .with_graceful_shutdown(stop.cancelled_owned())
-                    .await
-            })
-        };
-        let mut main = serve(self.listener, self.router, stop.clone());
-        let mut ops = serve(self.ops_listener, self.ops_router, stop.clone());
+        use axum::ServiceExt;
+        use axum::serve::ListenerExt;
+        let main_svc = self.service.into_make_service();
+        let (main_stop, ops_stop) = (stop.clone(), stop.clone());
+        // Answers are written whole, in one writev: there is nothing for Nagle to coalesce, only
+        // a delayed-ACK stall to risk.
+        let listener = self.listener.tap_io(|tcp| {
+            if let Err(e) = tcp.set_nodelay(true) {
+                tracing::debug!(error = %e, "TCP_NODELAY");
+            }
+        });
+        let mut main = tokio::spawn(async move {
+            axum::serve(listener, main_svc)
+                .with_graceful_shutdown(main_stop.cancelled_owned())
+                .await
+        });
+        let (ops_listener, ops_router) = (self.ops_listener, self.ops_router);
+        let mut ops = tokio::spawn(async move {
+            axum::serve(ops_listener, ops_router)
+                .with_graceful_shutdown(ops_stop.cancelled_owned())
+                .await
+        });
         tokio::select! {
             () = shutdown => tracing::info!("shutdown requested: draining"),
             r = &mut main => { stop.cancel(); return r.context("server task")?.context("server"); }

@@ -5,6 +5,10 @@ use linkleaf::{Application, Config, demo, keys, open_stores, shutdown_signal};
 use std::path::PathBuf;
 use std::process::ExitCode;
 
+// mimalloc: measured faster than glibc malloc on the hot read path (BENCHMARKS.md).
+#[global_allocator]
+static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 /// A fast, self-hostable link-in-bio service: a public page per username, served from memory.
 #[derive(Parser)]
 #[command(name = "linkleaf", version, propagate_version = true)]

@@ -308,3 +308,36 @@ async fn the_index_and_unknown_routes() {
     assert_eq!(r.status(), 405);
     assert_eq!(header(&r, "content-type"), "application/problem+json");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn shutdown_lets_in_flight_requests_finish() {
+    let (app, _, _) = app_with_alice().await;
+    app.store.delay_ms.store(300, Ordering::SeqCst);
+    let slow = tokio::spawn({
+        let (client, url) = (app.client.clone(), app.url("/alice"));
+        async move { client.get(url).send().await.map(|r| r.status().as_u16()) }
+    });
+    while app.origin_reads() == 0 {
+        tokio::task::yield_now().await;
+    }
+    let addr = app.addr;
+    let state_ready = app
+        .client
+        .get(format!("http://{}/readyz", app.ops_addr))
+        .send()
+        .await
+        .unwrap()
+        .status();
+    assert_eq!(state_ready, 200);
+    app.stop().await.expect("a clean stop");
+    assert_eq!(
+        slow.await
+            .unwrap()
+            .expect("the in-flight request was answered"),
+        200
+    );
+    assert!(
+        tokio::net::TcpStream::connect(addr).await.is_err(),
+        "no new connections after the stop"
+    );
+}

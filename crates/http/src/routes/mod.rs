@@ -16,6 +16,15 @@ use axum::middleware::from_fn_with_state;
 use axum::routing::{MethodRouter, get, post};
 use metrics_exporter_prometheus::PrometheusHandle;
 
+pub const PAGE_ROUTE: &str = "/{username}";
+pub const PROFILE_ROUTE: &str = "/api/profiles/{profile}";
+
+/// The main service: the fast path for cached reads in front of the router.
+pub fn service(state: AppState, recorder: &dyn metrics::Recorder) -> crate::fast::FastPath {
+    let r = router(state.clone(), recorder);
+    crate::fast::FastPath::new(state, r, recorder)
+}
+
 /// The main router. Route metrics are registered with `recorder` here, once.
 pub fn router(state: AppState, recorder: &dyn metrics::Recorder) -> Router {
     let timed = |route: &'static str, methods: &[Method], mr: MethodRouter<AppState>| {
@@ -26,14 +35,14 @@ pub fn router(state: AppState, recorder: &dyn metrics::Recorder) -> Router {
         timed("/", &[Method::GET], get(public::index)),
         timed("/healthz", &[Method::GET], get(health::healthz)),
         timed("/readyz", &[Method::GET], get(health::readyz)),
-        timed("/{username}", &[Method::GET], get(public::page)),
+        timed(PAGE_ROUTE, &[Method::GET], get(public::page)),
         timed(
             "/api/profiles",
             &[Method::GET, Method::POST],
             get(admin::list).post(admin::create),
         ),
         timed(
-            "/api/profiles/{profile}",
+            PROFILE_ROUTE,
             &[Method::GET, Method::PATCH, Method::DELETE],
             get(public::profile_json)
                 .patch(admin::update)

@@ -1,0 +1,131 @@
+#!/usr/bin/env bash
+# The read-path benchmark: linkleaf's hot JSON and HTML reads against nginx serving the very same
+# bytes as static files, alternated in one run, on loopback.
+#
+#   bench/run.sh                 # 3 rounds of 8 s per server and representation, 64 connections
+#   ROUNDS=5 DURATION=10 CONNS=64 WORKERS=1 bench/run.sh
+#
+# Installs wrk and nginx from Debian's packages when missing (needs root or sudo). Prints, per
+# representation, the median req/s and p99 of each server and the ratio linkleaf / nginx.
+# Absolute figures drift on shared machines: only the ratios of one run mean anything.
+set -euo pipefail
+
+ROUNDS=${ROUNDS:-3}
+DURATION=${DURATION:-8}
+CONNS=${CONNS:-64}
+THREADS=${THREADS:-1}
+WORKERS=${WORKERS:-1}          # linkleaf's tokio workers (wrk takes the other core)
+LINKS=${LINKS:-16}             # links on the benchmark profile (16 gives ~3.4 KB of JSON)
+PORT=${PORT:-3900}
+NGINX_PORT=${NGINX_PORT:-3902}
+
+root=$(cd "$(dirname "$0")/.." && pwd)
+need() { command -v "$1" >/dev/null 2>&1; }
+install() {
+    local sudo=""; [ "$(id -u)" = 0 ] || sudo=sudo
+    $sudo env DEBIAN_FRONTEND=noninteractive apt-get install -y -q "$@" >/dev/null
+}
+need wrk || install wrk
+need nginx || [ -x /usr/sbin/nginx ] || install nginx-light || install nginx
+NGINX=$(command -v nginx || echo /usr/sbin/nginx)
+
+echo "building linkleaf (release)..." >&2
+(cd "$root" && cargo build --release -q -p linkleaf)
+BIN="$root/target/release/linkleaf"
+
+work=$(mktemp -d)
+pids=()
+cleanup() {
+    for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done
+    [ -f "$work/nginx.pid" ] && kill "$(cat "$work/nginx.pid")" 2>/dev/null || true
+    rm -rf "$work"
+}
+trap cleanup EXIT
+
+export LINKLEAF_DATABASE__URL="sqlite://$work/bench.db"
+export LINKLEAF_SERVER__LISTEN="127.0.0.1:$PORT"
+export LINKLEAF_SERVER__OPS_LISTEN="127.0.0.1:$((PORT + 1))"
+export LINKLEAF_SERVER__WORKERS="$WORKERS"
+export LINKLEAF_LOG__FILTER=warn
+"$BIN" migrate 2>/dev/null
+KEY=$("$BIN" keys create --name bench --scopes profile:write 2>/dev/null)
+"$BIN" serve 2>"$work/linkleaf.log" &
+pids+=($!)
+for _ in $(seq 100); do curl -fs "http://127.0.0.1:$PORT/healthz" >/dev/null && break; sleep 0.1; done
+
+# A profile like a real one: a bio, an avatar, a theme and $LINKS links.
+links=$(for i in $(seq 1 "$LINKS"); do
+    printf '{"title":"Link number %d: something worth reading","url":"https://example.com/articles/%d/a-reasonably-long-path"},' "$i" "$i"
+done)
+body=$(printf '{"username":"bench","displayName":"Benchmark Profile","bio":"A profile of typical size, used by bench/run.sh.","avatarUrl":"https://cdn.example.com/avatars/bench.png","theme":{"preset":"dark","accentColor":"#ff8800"},"links":[%s]}' "${links%,}")
+curl -fs -o /dev/null -X POST "http://127.0.0.1:$PORT/api/profiles" -H "authorization: Bearer $KEY" \
+    -H 'content-type: application/json' -d "$body"
+
+mkdir -p "$work/www/api/profiles"
+curl -fs "http://127.0.0.1:$PORT/api/profiles/bench" -o "$work/www/api/profiles/bench"
+curl -fs "http://127.0.0.1:$PORT/bench" -o "$work/www/bench"
+json_bytes=$(wc -c <"$work/www/api/profiles/bench")
+html_bytes=$(wc -c <"$work/www/bench")
+
+cat >"$work/nginx.conf" <<NGINX
+worker_processes 1;
+pid $work/nginx.pid;
+error_log $work/nginx-error.log warn;
+events { worker_connections 4096; }
+http {
+    access_log off;
+    sendfile on;
+    tcp_nopush on;
+    keepalive_requests 1000000;
+    server {
+        listen 127.0.0.1:$NGINX_PORT;
+        root $work/www;
+        location = /api/profiles/bench { default_type application/json; }
+        location = /bench { default_type text/html; }
+    }
+}
+NGINX
+"$NGINX" -c "$work/nginx.conf" -p "$work"
+for _ in $(seq 50); do curl -fs -o /dev/null "http://127.0.0.1:$NGINX_PORT/bench" && break; sleep 0.1; done
+
+# one wrk run: prints "req_per_sec p99_ms"
+measure() {
+    wrk -t"$THREADS" -c"$CONNS" -d"${DURATION}s" --latency "$1" | awk '
+        /Requests\/sec/ { rps = $2 }
+        /^ +99%/ { v = $2; if (v ~ /us$/) { sub(/us$/, "", v); v /= 1000 } else if (v ~ /ms$/) { sub(/ms$/, "", v) } else if (v ~ /s$/) { sub(/s$/, "", v); v *= 1000 }; p99 = v }
+        END { printf "%.0f %.3f\n", rps, p99 }'
+}
+median() { sort -g | awk '{ a[NR] = $1 } END { print a[int((NR + 1) / 2)] }'; }
+
+declare -A rps p99
+targets=(
+    "json nginx http://127.0.0.1:$NGINX_PORT/api/profiles/bench"
+    "json linkleaf http://127.0.0.1:$PORT/api/profiles/bench"
+    "html nginx http://127.0.0.1:$NGINX_PORT/bench"
+    "html linkleaf http://127.0.0.1:$PORT/bench"
+)
+# warm both servers
+for t in "${targets[@]}"; do set -- $t; wrk -t1 -c8 -d1s "$3" >/dev/null; done
+for r in $(seq 1 "$ROUNDS"); do
+    for t in "${targets[@]}"; do
+        set -- $t
+        read -r q l < <(measure "$3")
+        rps[$1.$2]+="$q "
+        p99[$1.$2]+="$l "
+        echo "round $r: $1 $2 $q req/s p99 ${l} ms" >&2
+    done
+done
+
+hits=$(curl -fs "http://127.0.0.1:$((PORT + 1))/metrics" | awk '/^linkleaf_cache_hits_total/ { print $2 }')
+echo
+echo "linkleaf read path vs nginx static, $(date -u +%Y-%m-%d), $(nproc) cores, wrk -t$THREADS -c$CONNS -d${DURATION}s, $ROUNDS rounds (medians), linkleaf workers=$WORKERS"
+echo "JSON body $json_bytes bytes, HTML body $html_bytes bytes; linkleaf cache hits during the run: $hits"
+printf '%-6s %-9s %12s %10s %8s\n' repr server req/s p99_ms ratio
+for repr in json html; do
+    n=$(tr ' ' '\n' <<<"${rps[$repr.nginx]}" | grep . | median)
+    for s in nginx linkleaf; do
+        q=$(tr ' ' '\n' <<<"${rps[$repr.$s]}" | grep . | median)
+        l=$(tr ' ' '\n' <<<"${p99[$repr.$s]}" | grep . | median)
+        printf '%-6s %-9s %12s %10s %8.2f\n' "$repr" "$s" "$q" "$l" "$(awk -v a="$q" -v b="$n" 'BEGIN { print a / b }')"
+    done
+done

@@ -1,0 +1,186 @@
+//! The binary as a user runs it: subcommands, key management, configuration errors, and a real
+//! `serve` stopped by SIGTERM.
+
+#![allow(clippy::unwrap_used)] // a test that cannot proceed should stop right there
+
+use std::io::{BufRead, BufReader, Read, Write};
+use std::net::TcpStream;
+use std::process::{Command, Output, Stdio};
+use std::sync::mpsc;
+use std::time::{Duration, Instant};
+
+fn linkleaf(dir: &std::path::Path) -> Command {
+    let mut c = Command::new(env!("CARGO_BIN_EXE_linkleaf"));
+    c.current_dir(dir)
+        .env_remove("LINKLEAF_CONFIG")
+        .env(
+            "LINKLEAF_DATABASE__URL",
+            format!("sqlite://{}", dir.join("cli.db").display()),
+        )
+        .env("LINKLEAF_LOG__FILTER", "info");
+    c
+}
+
+fn run(c: &mut Command) -> Output {
+    c.output().unwrap()
+}
+
+fn text(b: &[u8]) -> String {
+    String::from_utf8_lossy(b).into_owned()
+}
+
+#[test]
+fn help_names_every_role() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = run(linkleaf(dir.path()).arg("--help"));
+    assert!(out.status.success());
+    let help = text(&out.stdout);
+    for cmd in ["serve", "demo", "migrate", "keys", "default-config"] {
+        assert!(help.contains(cmd), "{cmd} missing from:\n{help}");
+    }
+    let keys = text(&run(linkleaf(dir.path()).args(["keys", "--help"])).stdout);
+    for cmd in ["create", "list", "revoke"] {
+        assert!(keys.contains(cmd), "{keys}");
+    }
+}
+
+#[test]
+fn keys_are_shown_once_listed_without_secrets_and_revoked() {
+    let dir = tempfile::tempdir().unwrap();
+    assert!(run(linkleaf(dir.path()).arg("migrate")).status.success());
+    let out = run(linkleaf(dir.path()).args([
+        "keys",
+        "create",
+        "--name",
+        "ci",
+        "--scopes",
+        "profile:read,links:write",
+    ]));
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    let token = text(&out.stdout).trim().to_owned();
+    assert_eq!(token.lines().count(), 1, "stdout holds the key alone");
+    assert!(token.starts_with("lk_") && token.len() == 84, "{token}");
+    assert!(text(&out.stderr).contains("only time"));
+
+    let list = text(&run(linkleaf(dir.path()).args(["keys", "list"])).stdout);
+    assert!(
+        list.contains("ci") && list.contains("profile:read links:write") && list.contains("active"),
+        "{list}"
+    );
+    assert!(list.contains(&token[..19]), "the prefix is listed");
+    assert!(!list.contains(&token[20..]), "the secret is not");
+
+    assert!(
+        run(linkleaf(dir.path()).args(["keys", "revoke", &token[..19]]))
+            .status
+            .success()
+    );
+    assert!(text(&run(linkleaf(dir.path()).args(["keys", "list"])).stdout).contains("revoked"));
+    let again = run(linkleaf(dir.path()).args(["keys", "revoke", &token[..19]]));
+    assert!(!again.status.success());
+
+    let bad = run(linkleaf(dir.path()).args(["keys", "create", "--name", "x", "--scopes", "root"]));
+    assert!(!bad.status.success());
+    assert!(
+        text(&bad.stderr).contains("--scopes: unknown scope 'root'"),
+        "{}",
+        text(&bad.stderr)
+    );
+}
+
+#[test]
+fn bad_configuration_fails_at_start_naming_the_key() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = run(linkleaf(dir.path())
+        .arg("migrate")
+        .env("LINKLEAF_CACHE__PROFILE_TTL_SECS", "forever"));
+    assert_eq!(out.status.code(), Some(2));
+    assert!(
+        text(&out.stderr).contains("cache.profile_ttl_secs"),
+        "{}",
+        text(&out.stderr)
+    );
+
+    std::fs::write(
+        dir.path().join("linkleaf.toml"),
+        "[server]\nlisten = \"127.0.0.1:4000\"\nlsten = 1\n",
+    )
+    .unwrap();
+    let out = run(linkleaf(dir.path()).arg("migrate"));
+    assert_eq!(out.status.code(), Some(2));
+    assert!(text(&out.stderr).contains("lsten"), "{}", text(&out.stderr));
+
+    let out = run(linkleaf(dir.path()).args(["--config", "/nonexistent/linkleaf.toml", "migrate"]));
+    assert_eq!(out.status.code(), Some(2));
+
+    let defaults = run(linkleaf(dir.path()).arg("default-config"));
+    assert!(text(&defaults.stdout).contains("profile_ttl_secs = 300"));
+}
+
+fn http_get(addr: &str, path: &str) -> String {
+    let mut s = TcpStream::connect(addr).unwrap();
+    write!(
+        s,
+        "GET {path} HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\n\r\n"
+    )
+    .unwrap();
+    let mut out = String::new();
+    s.read_to_string(&mut out).unwrap();
+    out
+}
+
+#[test]
+fn serve_with_the_demo_then_stop_on_sigterm() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut child = linkleaf(dir.path())
+        .args(["serve", "--demo"])
+        .env("LINKLEAF_SERVER__LISTEN", "127.0.0.1:0")
+        .env("LINKLEAF_SERVER__OPS_LISTEN", "127.0.0.1:0")
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let (tx, rx) = mpsc::channel();
+    let stderr = child.stderr.take().unwrap();
+    std::thread::spawn(move || {
+        for line in BufReader::new(stderr).lines() {
+            let Ok(line) = line else { break };
+            if tx.send(line).is_err() {
+                break;
+            }
+        }
+    });
+    let deadline = Instant::now() + Duration::from_secs(30);
+    let addr = loop {
+        let line = rx
+            .recv_timeout(deadline - Instant::now())
+            .expect("the server announces its address");
+        if let Some(rest) = line.split("listening on http://").nth(1) {
+            break rest.split_whitespace().next().unwrap().to_owned();
+        }
+    };
+    let page = http_get(&addr, "/demo");
+    assert!(page.starts_with("HTTP/1.1 200"), "{page}");
+    assert!(page.contains("Demo Leaf"));
+    let json = http_get(&addr, "/api/profiles/demo");
+    assert!(json.contains("\"username\":\"demo\""));
+
+    let status = Command::new("kill")
+        .args(["-TERM", &child.id().to_string()])
+        .status()
+        .unwrap();
+    assert!(status.success());
+    let started = Instant::now();
+    let exit = loop {
+        if let Some(s) = child.try_wait().unwrap() {
+            break s;
+        }
+        assert!(
+            started.elapsed() < Duration::from_secs(15),
+            "did not stop after SIGTERM"
+        );
+        std::thread::sleep(Duration::from_millis(20));
+    };
+    assert!(exit.success(), "{exit:?}");
+    let rest: Vec<String> = rx.try_iter().collect();
+    assert!(rest.iter().any(|l| l.contains("drained")), "{rest:?}");
+}
