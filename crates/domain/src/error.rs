@@ -4,9 +4,12 @@
 use std::fmt;
 
 /// One rejected field and why, in words meant for the person who sent it.
-#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, utoipa::ToSchema)]
 pub struct FieldError {
+    /// The field's path in the request, such as `links[2].url`.
+    #[schema(example = "links[2].url")]
     pub field: String,
+    #[schema(example = "scheme 'javascript' is not allowed: use http, https, mailto or tel")]
     pub message: String,
 }
 

@@ -9,17 +9,29 @@ use crate::profile::{Link, MAX_LINKS, NewLink};
 use crate::{text, url};
 use serde::Deserialize;
 use std::collections::HashSet;
+use utoipa::ToSchema;
 use uuid::Uuid;
 
 /// The most operations one request may carry.
 pub const MAX_OPS: usize = 200;
 
-#[derive(Debug, Clone, Deserialize)]
+/// One change to a profile's links.
+#[derive(Debug, Clone, Deserialize, ToSchema)]
 #[serde(tag = "op", rename_all = "camelCase", deny_unknown_fields)]
 pub enum LinkOp {
     /// Adds a link, at `position` (0 = first) or at the end.
     Add {
+        #[schema(
+            min_length = 1,
+            max_length = 100,
+            pattern = r"^[^\x00-\x1f\x7f-\x9f]+$"
+        )]
         title: String,
+        #[schema(
+            min_length = 1,
+            max_length = 2048,
+            pattern = r"^(https?://[^\s/?#@]+([/?#]\S*)?|mailto:[^\s@/]+@[^\s@/]+|tel:\+?[0-9]{3,20})$"
+        )]
         url: String,
         #[serde(default)]
         enabled: Option<bool>,
@@ -30,8 +42,18 @@ pub enum LinkOp {
     Edit {
         id: Uuid,
         #[serde(default)]
+        #[schema(
+            min_length = 1,
+            max_length = 100,
+            pattern = r"^[^\x00-\x1f\x7f-\x9f]+$"
+        )]
         title: Option<String>,
         #[serde(default)]
+        #[schema(
+            min_length = 1,
+            max_length = 2048,
+            pattern = r"^(https?://[^\s/?#@]+([/?#]\S*)?|mailto:[^\s@/]+@[^\s@/]+|tel:\+?[0-9]{3,20})$"
+        )]
         url: Option<String>,
         #[serde(default)]
         enabled: Option<bool>,
@@ -56,9 +78,17 @@ pub enum LinkOp {
     },
 }
 
-#[derive(Debug, Clone, Deserialize)]
+/// The body of `PATCH /api/profiles/{profile}/links`: operations applied in order, all or none.
+#[derive(Debug, Clone, Deserialize, ToSchema)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
+#[schema(example = json!({"ops": [
+    {"op": "add", "title": "New talk", "url": "https://talks.example/1", "position": 0},
+    {"op": "edit", "id": "01a210f4-1703-70b5-8418-a878b07f190b", "title": "My blog (new)"},
+    {"op": "move", "id": "01a210f4-1703-70b5-8418-a879ecd5d087", "position": 1},
+    {"op": "disable", "id": "01a210f4-1703-70b5-8418-a879ecd5d087"}
+]}))]
 pub struct LinksPatch {
+    #[schema(min_items = 1, max_items = 200)]
     pub ops: Vec<LinkOp>,
 }
 

@@ -10,34 +10,63 @@ use crate::username::Username;
 use crate::{text, url};
 use serde::{Deserialize, Deserializer, Serialize};
 use time::OffsetDateTime;
+use utoipa::ToSchema;
 use uuid::Uuid;
 
 /// The most links one profile may hold.
 pub const MAX_LINKS: usize = 100;
 
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+/// A link on a profile.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, ToSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct Link {
     pub id: Uuid,
+    #[schema(min_length = 1, max_length = 100)]
     pub title: String,
+    /// An `http`, `https`, `mailto` or `tel` URL.
+    #[schema(min_length = 1, max_length = 2048)]
     pub url: String,
+    /// 0 for the first link; positions are 0..n.
     pub position: u32,
+    /// Clicks counted on this link.
     pub click_count: u64,
+    /// Disabled links are kept but not shown publicly.
     pub enabled: bool,
 }
 
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+/// A profile. Publicly (`GET /api/profiles/{username}`) `links` holds the enabled links only;
+/// with a `profile:read` key (`GET /api/profiles/{id}`) and in write answers it holds all of them.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, ToSchema)]
 #[serde(rename_all = "camelCase")]
+#[schema(example = json!({
+    "id": "01a210f4-1703-70b5-8418-a87c7c63c8c4",
+    "username": "jane",
+    "displayName": "Jane Doe",
+    "bio": "Writer and runner.",
+    "avatarUrl": "https://example.com/jane.png",
+    "links": [
+        {"id": "01a210f4-1703-70b5-8418-a878b07f190b", "title": "My blog", "url": "https://jane.example/",
+         "position": 0, "clickCount": 0, "enabled": true},
+        {"id": "01a210f4-1703-70b5-8418-a879ecd5d087", "title": "Mail me", "url": "mailto:jane@example.com",
+         "position": 1, "clickCount": 0, "enabled": true}
+    ],
+    "theme": {"preset": "sunset", "buttonStyle": "pill"},
+    "lastModified": "2026-11-25T04:26:01.859Z"
+}))]
 pub struct Profile {
     pub id: Uuid,
+    #[schema(value_type = String, min_length = 3, max_length = 30, pattern = r"^[A-Za-z0-9_]+(\.[A-Za-z0-9_]+)*$")]
     pub username: Username,
+    #[schema(min_length = 1, max_length = 80)]
     pub display_name: String,
+    #[schema(max_length = 280)]
     pub bio: String,
     pub avatar_url: Option<String>,
-    /// All links, in position order (positions are 0..n).
+    /// Links in position order (positions are 0..n).
     pub links: Vec<Link>,
     pub theme: Theme,
     #[serde(with = "time::serde::rfc3339")]
+    #[schema(value_type = String, format = DateTime)]
     pub last_modified: OffsetDateTime,
     /// Bumped by every write; writers use it to detect a concurrent change.
     #[serde(skip)]
@@ -85,11 +114,23 @@ pub fn now_millis() -> OffsetDateTime {
 }
 
 /// A link as a client creates it.
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Deserialize, ToSchema)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct NewLink {
+    #[schema(
+        min_length = 1,
+        max_length = 100,
+        pattern = r"^[^\x00-\x1f\x7f-\x9f]+$"
+    )]
     pub title: String,
+    /// `http`, `https`, `mailto` or `tel` only.
+    #[schema(
+        min_length = 1,
+        max_length = 2048,
+        pattern = r"^(https?://[^\s/?#@]+([/?#]\S*)?|mailto:[^\s@/]+@[^\s@/]+|tel:\+?[0-9]{3,20})$"
+    )]
     pub url: String,
+    /// Defaults to true.
     #[serde(default)]
     pub enabled: Option<bool>,
 }
@@ -115,19 +156,47 @@ impl NewLink {
 }
 
 /// The body of `POST /api/profiles`.
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Deserialize, ToSchema)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
+#[schema(example = json!({
+    "username": "jane",
+    "displayName": "Jane Doe",
+    "bio": "Writer and runner.",
+    "avatarUrl": "https://example.com/jane.png",
+    "theme": {"preset": "sunset", "buttonStyle": "pill"},
+    "links": [
+        {"title": "My blog", "url": "https://jane.example"},
+        {"title": "Mail me", "url": "mailto:jane@example.com"}
+    ]
+}))]
 pub struct CreateProfile {
+    /// Unique without regard to case; some words (api, admin, r, static, metrics...) are reserved.
+    #[schema(
+        min_length = 3,
+        max_length = 30,
+        pattern = r"^[A-Za-z0-9_]+(\.[A-Za-z0-9_]+)*$"
+    )]
     pub username: String,
+    /// Defaults to the username.
     #[serde(default)]
+    #[schema(min_length = 1, max_length = 80, pattern = r"^[^\x00-\x1f\x7f-\x9f]+$")]
     pub display_name: Option<String>,
+    /// Line breaks allowed.
     #[serde(default)]
+    #[schema(max_length = 280, pattern = r"^[^\x00-\x09\x0b-\x1f\x7f-\x9f]*$")]
     pub bio: Option<String>,
+    /// `http` or `https`.
     #[serde(default)]
+    #[schema(
+        min_length = 1,
+        max_length = 2048,
+        pattern = r"^https?://[^\s/?#@]+([/?#]\S*)?$"
+    )]
     pub avatar_url: Option<String>,
     #[serde(default)]
     pub theme: Option<Theme>,
     #[serde(default)]
+    #[schema(max_items = 100)]
     pub links: Vec<NewLink>,
 }
 
@@ -195,16 +264,27 @@ where
 
 /// The body of `PATCH /api/profiles/{profile}`: absent fields stay as they are; `null` clears
 /// `bio` and `avatarUrl`.
-#[derive(Debug, Clone, Default, Deserialize)]
+#[derive(Debug, Clone, Default, Deserialize, ToSchema)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
+#[schema(example = json!({"displayName": "Jane D.", "bio": null, "theme": {"preset": "dark"}}))]
 pub struct ProfilePatch {
     #[serde(default)]
+    #[schema(
+        min_length = 3,
+        max_length = 30,
+        pattern = r"^[A-Za-z0-9_]+(\.[A-Za-z0-9_]+)*$"
+    )]
     pub username: Option<String>,
     #[serde(default)]
+    #[schema(min_length = 1, max_length = 80, pattern = r"^[^\x00-\x1f\x7f-\x9f]+$")]
     pub display_name: Option<String>,
+    /// `null` clears it.
     #[serde(default, deserialize_with = "nullable")]
+    #[schema(value_type = Option<String>, max_length = 280, pattern = r"^[^\x00-\x09\x0b-\x1f\x7f-\x9f]*$")]
     pub bio: Option<Option<String>>,
+    /// `null` clears it.
     #[serde(default, deserialize_with = "nullable")]
+    #[schema(value_type = Option<String>, min_length = 1, max_length = 2048, pattern = r"^https?://[^\s/?#@]+([/?#]\S*)?$")]
     pub avatar_url: Option<Option<String>>,
     #[serde(default)]
     pub theme: Option<Theme>,

@@ -28,6 +28,19 @@ fn precheck(field: &str, raw: &str) -> Result<(), FieldError> {
     Ok(())
 }
 
+/// The normalized form, which may be longer than what came in (`http://0?q` becomes
+/// `http://0.0.0.0/?q`): the limit holds for what is kept.
+fn kept(field: &str, url: url::Url) -> Result<String, FieldError> {
+    let s: String = url.into();
+    if s.len() > URL_MAX {
+        return Err(FieldError::new(
+            field,
+            format!("must be at most {URL_MAX} bytes once normalized"),
+        ));
+    }
+    Ok(s)
+}
+
 fn parse_web(field: &str, url: url::Url) -> Result<String, FieldError> {
     if url.host_str().is_none_or(str::is_empty) {
         return Err(FieldError::new(field, "must name a host"));
@@ -38,7 +51,7 @@ fn parse_web(field: &str, url: url::Url) -> Result<String, FieldError> {
             "may not contain a user name or password",
         ));
     }
-    Ok(url.into())
+    kept(field, url)
 }
 
 /// A link target: `http(s)://host/...`, `mailto:someone@example.com` or `tel:+15551234567`.
@@ -56,7 +69,7 @@ pub fn link_url(raw: &str) -> Result<String, FieldError> {
                 .split_once('@')
                 .is_some_and(|(l, d)| !l.is_empty() && !d.is_empty());
             if ok {
-                Ok(url.into())
+                kept(FIELD, url)
             } else {
                 Err(FieldError::new(FIELD, "mailto: needs an address"))
             }
@@ -68,7 +81,7 @@ pub fn link_url(raw: &str) -> Result<String, FieldError> {
                 .bytes()
                 .all(|b| b.is_ascii_digit() || b"+-().".contains(&b));
             if charset_ok && (3..=20).contains(&digits) && num.len() <= 32 {
-                Ok(url.into())
+                kept(FIELD, url)
             } else {
                 Err(FieldError::new(
                     FIELD,
@@ -159,9 +172,19 @@ mod tests {
     }
 
     #[test]
-    fn refuses_oversized() {
+    fn refuses_oversized_before_and_after_normalizing() {
         let long = format!("https://example.com/{}", "a".repeat(URL_MAX));
         assert!(link_url(&long).unwrap_err().message.contains("at most"));
+        // found by schemathesis: 2,048 bytes in, 2,056 out
+        let grows = format!("http://0?{}", "0".repeat(URL_MAX - 9));
+        assert_eq!(grows.len(), URL_MAX);
+        assert!(
+            link_url(&grows)
+                .unwrap_err()
+                .message
+                .contains("once normalized")
+        );
+        assert!(avatar_url(&grows).is_err());
     }
 
     proptest! {
@@ -173,6 +196,7 @@ mod tests {
             }
             if let Ok(u) = avatar_url(&s) {
                 prop_assert!(u.starts_with("http:") || u.starts_with("https:"));
+                prop_assert!(u.len() <= URL_MAX);
             }
         }
     }

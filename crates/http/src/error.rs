@@ -42,15 +42,28 @@ pub enum AppError {
     Internal(String),
 }
 
-#[derive(Serialize)]
-struct Problem<'a> {
+/// An RFC 9457 problem: what went wrong, for people (`title`, `detail`) and for programs
+/// (`code`, stable snake_case), with every offending field for bad input.
+#[derive(Serialize, utoipa::ToSchema)]
+#[schema(as = Problem, example = json!({
+    "type": "urn:linkleaf:problem:validation_failed", "title": "Invalid input", "status": 422,
+    "detail": "links[0].url: scheme 'javascript' is not allowed: use http, https, mailto or tel",
+    "code": "validation_failed",
+    "errors": [{"field": "links[0].url", "message": "scheme 'javascript' is not allowed: use http, https, mailto or tel"}]
+}))]
+pub struct Problem<'a> {
+    /// `urn:linkleaf:problem:<code>`
     #[serde(rename = "type")]
     kind: String,
     title: &'a str,
+    /// The HTTP status code.
     status: u16,
     detail: String,
+    /// Stable and machine-readable: `validation_failed`, `unauthorized`, `rate_limited`...
     code: &'a str,
+    /// For bad input: each offending field.
     #[serde(skip_serializing_if = "<[FieldError]>::is_empty")]
+    #[schema(required = false)]
     errors: &'a [FieldError],
 }
 

@@ -10,10 +10,12 @@ pub mod error;
 pub mod extract;
 pub mod fast;
 pub mod metrics;
+pub mod openapi;
 pub mod render;
 pub mod routes;
 pub mod state;
 
 pub use error::AppError;
+pub use openapi::{openapi, openapi_json};
 pub use routes::{ops_router, router, service};
 pub use state::{AppState, Settings};

@@ -20,12 +20,13 @@ struct MethodHandles {
 
 #[derive(Clone)]
 pub struct RouteMetrics {
-    route: &'static str,
+    route: Arc<str>,
     handles: Arc<[MethodHandles]>,
 }
 
 impl RouteMetrics {
-    pub fn new(recorder: &dyn metrics::Recorder, route: &'static str, methods: &[Method]) -> Self {
+    pub fn new(recorder: &dyn metrics::Recorder, route: &str, methods: &[Method]) -> Self {
+        let route: Arc<str> = Arc::from(route);
         let handles = metrics::with_local_recorder(recorder, || {
             methods
                 .iter()
@@ -33,12 +34,12 @@ impl RouteMetrics {
                     let method = m.as_str().to_owned();
                     let class = |c: &'static str| {
                         metrics::counter!("linkleaf_http_requests_total",
-                            "route" => route, "method" => method.clone(), "status" => c)
+                            "route" => route.to_string(), "method" => method.clone(), "status" => c)
                     };
                     MethodHandles {
                         method: m.clone(),
                         duration: metrics::histogram!("linkleaf_http_request_duration_seconds",
-                            "route" => route, "method" => method.clone()),
+                            "route" => route.to_string(), "method" => method.clone()),
                         by_class: [class("2xx"), class("3xx"), class("4xx"), class("5xx")],
                     }
                 })
@@ -62,7 +63,7 @@ impl RouteMetrics {
             h.by_class[(status / 100).clamp(2, 5) as usize - 2].increment(1);
         }
         if status >= 500 || !(*method == Method::GET || *method == Method::HEAD) {
-            tracing::info!(route = self.route, %method, status, micros = elapsed.as_micros() as u64, "request");
+            tracing::info!(route = &*self.route, %method, status, micros = elapsed.as_micros() as u64, "request");
         }
     }
 }

@@ -44,6 +44,8 @@ enum Command {
     Keys(KeysCommand),
     /// Print the built-in configuration defaults (a starting linkleaf.toml).
     DefaultConfig,
+    /// Print the OpenAPI 3.1 description of the API (what /api/openapi.json serves).
+    Openapi,
 }
 
 #[derive(Subcommand)]
@@ -68,9 +70,16 @@ enum KeysCommand {
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
-    if let Command::DefaultConfig = cli.command {
-        print!("{}", linkleaf::config::DEFAULTS);
-        return ExitCode::SUCCESS;
+    match cli.command {
+        Command::DefaultConfig => {
+            print!("{}", linkleaf::config::DEFAULTS);
+            return ExitCode::SUCCESS;
+        }
+        Command::Openapi => {
+            print!("{}", String::from_utf8_lossy(linkleaf_http::openapi_json()));
+            return ExitCode::SUCCESS;
+        }
+        _ => {}
     }
     let cfg = match Config::load(cli.config.as_deref()) {
         Ok(c) => c,
@@ -144,7 +153,7 @@ async fn run(command: Command, cfg: Config) -> anyhow::Result<()> {
             }
             Ok(())
         }
-        Command::DefaultConfig => Ok(()),
+        Command::DefaultConfig | Command::Openapi => Ok(()),
     }
 }
 

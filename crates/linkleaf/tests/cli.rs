@@ -35,13 +35,37 @@ fn help_names_every_role() {
     let out = run(linkleaf(dir.path()).arg("--help"));
     assert!(out.status.success());
     let help = text(&out.stdout);
-    for cmd in ["serve", "demo", "migrate", "keys", "default-config"] {
+    for cmd in [
+        "serve",
+        "demo",
+        "migrate",
+        "keys",
+        "default-config",
+        "openapi",
+    ] {
         assert!(help.contains(cmd), "{cmd} missing from:\n{help}");
     }
     let keys = text(&run(linkleaf(dir.path()).args(["keys", "--help"])).stdout);
     for cmd in ["create", "list", "revoke"] {
         assert!(keys.contains(cmd), "{keys}");
     }
+}
+
+#[test]
+fn openapi_prints_the_committed_description() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = run(linkleaf(dir.path()).arg("openapi"));
+    assert!(out.status.success());
+    let committed =
+        std::fs::read(concat!(env!("CARGO_MANIFEST_DIR"), "/../../openapi.json")).unwrap();
+    assert!(
+        out.stdout == committed,
+        "run  cargo run -q -- openapi > openapi.json"
+    );
+    assert!(
+        !dir.path().join("cli.db").exists(),
+        "printing the description touches no database"
+    );
 }
 
 #[test]

@@ -9,6 +9,10 @@
 use crate::auth::{Auth, CacheWrite, LinksWrite, ProfileRead, ProfileWrite};
 use crate::error::AppError;
 use crate::extract::{ApiJson, ApiPath};
+use crate::openapi::{
+    BadRequest, Forbidden, NotFound, PayloadTooLarge, RateLimited, Unauthorized, Unavailable,
+    UnsupportedMediaType, UsernameTaken, ValidationFailed,
+};
 use crate::routes::public::API_PROFILES;
 use crate::state::AppState;
 use axum::Json;
@@ -20,6 +24,7 @@ use linkleaf_domain::{
 };
 use linkleaf_store::{Change, ProfileRef};
 use serde::{Deserialize, Serialize};
+use utoipa::{IntoParams, ToSchema};
 use uuid::Uuid;
 
 const NO_STORE: HeaderValue = HeaderValue::from_static("no-store");
@@ -73,7 +78,25 @@ pub async fn read_by_id(
     Ok(admin_json(StatusCode::OK, &p))
 }
 
-/// `POST /api/profiles`
+/// Create a profile
+///
+/// Links are created enabled unless `enabled` is false. Every field error is reported at once.
+#[utoipa::path(post, path = "/api/profiles", operation_id = "createProfile", tag = "admin",
+    security(("api_key" = ["profile:write"])),
+    request_body(content = CreateProfile, content_type = "application/json"),
+    responses(
+        (status = 201, description = "Created", body = Profile, headers(
+            ("Location" = String, description = "`/api/profiles/{id}`"))),
+        (status = 400, response = BadRequest),
+        (status = 401, response = Unauthorized),
+        (status = 403, response = Forbidden),
+        (status = 409, response = UsernameTaken),
+        (status = 413, response = PayloadTooLarge),
+        (status = 415, response = UnsupportedMediaType),
+        (status = 422, response = ValidationFailed),
+        (status = 429, response = RateLimited),
+        (status = 503, response = Unavailable),
+    ))]
 pub async fn create(
     State(st): State<AppState>,
     _: Auth<ProfileWrite>,
@@ -89,35 +112,59 @@ pub async fn create(
     Ok(res)
 }
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, IntoParams)]
 #[serde(deny_unknown_fields)]
+#[into_params(parameter_in = Query)]
 pub struct ListParams {
+    /// How many profiles to return (1 to 100, default 50).
+    #[param(minimum = 1, maximum = 100)]
     pub limit: Option<u32>,
+    /// Start after this username (the `next` of the previous page).
     pub after: Option<String>,
 }
 
-#[derive(Serialize)]
+/// One profile in a list.
+#[derive(Serialize, ToSchema)]
 #[serde(rename_all = "camelCase")]
+#[schema(as = ProfileSummary)]
 struct Summary {
     id: Uuid,
+    #[schema(value_type = String)]
     username: Username,
     display_name: String,
     link_count: u32,
     #[serde(with = "time::serde::rfc3339")]
+    #[schema(value_type = String, format = DateTime)]
     last_modified: time::OffsetDateTime,
 }
 
-#[derive(Serialize)]
+/// A page of profiles.
+#[derive(Serialize, ToSchema)]
+#[schema(as = ProfilePage)]
 struct Page {
     items: Vec<Summary>,
     /// Pass as `after` for the next page; absent on the last.
     #[serde(skip_serializing_if = "Option::is_none")]
+    #[schema(required = false)]
     next: Option<String>,
 }
 
 pub const LIST_MAX: u32 = 100;
 
-/// `GET /api/profiles?limit=&after=`: profiles by username, a page at a time.
+/// List profiles
+///
+/// By username, a page at a time: pass the answer's `next` as `after` for the next page.
+#[utoipa::path(get, path = "/api/profiles", operation_id = "listProfiles", tag = "admin",
+    security(("api_key" = ["profile:read"])),
+    params(ListParams),
+    responses(
+        (status = 200, description = "A page of profiles", body = Page),
+        (status = 401, response = Unauthorized),
+        (status = 403, response = Forbidden),
+        (status = 422, response = ValidationFailed),
+        (status = 429, response = RateLimited),
+        (status = 503, response = Unavailable),
+    ))]
 pub async fn list(
     State(st): State<AppState>,
     _: Auth<ProfileRead>,
@@ -156,7 +203,27 @@ pub async fn list(
     Ok(admin_json(StatusCode::OK, &Page { items, next }))
 }
 
-/// `PATCH /api/profiles/{profile}`
+/// Edit a profile
+///
+/// Absent fields stay as they are; `null` clears `bio` and `avatarUrl`. Renaming frees the old
+/// name at once.
+#[utoipa::path(patch, path = "/api/profiles/{profile}", operation_id = "updateProfile", tag = "admin",
+    params(("profile" = String, Path, description = "The profile's id (UUID) or username", pattern = r"^[A-Za-z0-9_.-]+$")),
+    security(("api_key" = ["profile:write"])),
+    request_body(content = ProfilePatch, content_type = "application/json"),
+    responses(
+        (status = 200, description = "The profile as it now is", body = Profile),
+        (status = 400, response = BadRequest),
+        (status = 401, response = Unauthorized),
+        (status = 403, response = Forbidden),
+        (status = 404, response = NotFound),
+        (status = 409, response = UsernameTaken),
+        (status = 413, response = PayloadTooLarge),
+        (status = 415, response = UnsupportedMediaType),
+        (status = 422, response = ValidationFailed),
+        (status = 429, response = RateLimited),
+        (status = 503, response = Unavailable),
+    ))]
 pub async fn update(
     State(st): State<AppState>,
     _: Auth<ProfileWrite>,
@@ -167,7 +234,27 @@ pub async fn update(
     Ok(admin_json(StatusCode::OK, &p))
 }
 
-/// `PATCH /api/profiles/{profile}/links`: all operations or none.
+/// Edit a profile's links
+///
+/// Operations apply in order, all or none: `add`, `edit`, `move`, `reorder` (every link, in the
+/// new order), `enable`, `disable`, `remove`. Positions are renumbered 0..n afterwards.
+/// Concurrent edits of one profile apply one after the other.
+#[utoipa::path(patch, path = "/api/profiles/{profile}/links", operation_id = "editLinks", tag = "admin",
+    params(("profile" = String, Path, description = "The profile's id (UUID) or username", pattern = r"^[A-Za-z0-9_.-]+$")),
+    security(("api_key" = ["links:write"])),
+    request_body(content = LinksPatch, content_type = "application/json"),
+    responses(
+        (status = 200, description = "The profile with its links as they now are", body = Profile),
+        (status = 400, response = BadRequest),
+        (status = 401, response = Unauthorized),
+        (status = 403, response = Forbidden),
+        (status = 404, response = NotFound),
+        (status = 413, response = PayloadTooLarge),
+        (status = 415, response = UnsupportedMediaType),
+        (status = 422, response = ValidationFailed),
+        (status = 429, response = RateLimited),
+        (status = 503, response = Unavailable),
+    ))]
 pub async fn patch_links(
     State(st): State<AppState>,
     _: Auth<LinksWrite>,
@@ -183,7 +270,20 @@ pub async fn patch_links(
     Ok(admin_json(StatusCode::OK, &p))
 }
 
-/// `DELETE /api/profiles/{profile}`
+/// Delete a profile
+///
+/// Its page and JSON answer 404 from the next request on.
+#[utoipa::path(delete, path = "/api/profiles/{profile}", operation_id = "deleteProfile", tag = "admin",
+    params(("profile" = String, Path, description = "The profile's id (UUID) or username", pattern = r"^[A-Za-z0-9_.-]+$")),
+    security(("api_key" = ["profile:write"])),
+    responses(
+        (status = 204, description = "Deleted"),
+        (status = 401, response = Unauthorized),
+        (status = 403, response = Forbidden),
+        (status = 404, response = NotFound),
+        (status = 429, response = RateLimited),
+        (status = 503, response = Unavailable),
+    ))]
 pub async fn delete(
     State(st): State<AppState>,
     _: Auth<ProfileWrite>,
@@ -215,13 +315,28 @@ async fn reference_id(st: &AppState, raw: &str) -> Result<Option<Uuid>, AppError
     Ok(st.profiles().profile_by_username(&key).await?.map(|p| p.id))
 }
 
-#[derive(Serialize)]
+/// What was dropped from the cache.
+#[derive(Serialize, ToSchema)]
 struct Invalidated {
+    /// The lowercase username keys dropped.
     invalidated: Vec<String>,
 }
 
-/// `POST /api/cache/invalidate/{username}`: drops the cached page of a username (whether or
-/// not a profile has it, so a negative entry goes too).
+/// Drop a cached page
+///
+/// Whether or not a profile has the name (a remembered "not found" goes too). Writes through
+/// this API invalidate by themselves; this is for changes made elsewhere.
+#[utoipa::path(post, path = "/api/cache/invalidate/{username}", operation_id = "invalidateCache", tag = "admin",
+    params(("username" = String, Path, description = "A username, in any case", min_length = 3, max_length = 30, pattern = r"^[A-Za-z0-9_]+(\.[A-Za-z0-9_]+)*$")),
+    security(("api_key" = ["cache:write"])),
+    responses(
+        (status = 200, description = "Dropped", body = Invalidated),
+        (status = 401, response = Unauthorized),
+        (status = 403, response = Forbidden),
+        (status = 404, response = NotFound),
+        (status = 422, response = ValidationFailed),
+        (status = 429, response = RateLimited),
+    ))]
 pub async fn invalidate(
     State(st): State<AppState>,
     _: Auth<CacheWrite>,

@@ -1,10 +1,14 @@
-//! Every route of the service, in two routers: the public one (pages, public JSON, the admin
-//! API) and the operations one (metrics, health), which listens on its own address.
+//! Every route of the service, in two routers: the API one (pages, public JSON, the admin API,
+//! the API description) and the operations one (metrics, health), which listens on its own
+//! address and is not part of the API description.
 //!
-//! Public reads carry no admin middleware: auth, rate limits and body limits live in the admin
-//! handlers' extractors.
+//! API routes are registered only through utoipa-axum's `routes!`, which takes each handler's
+//! `#[utoipa::path]`: a route cannot join the router without joining `openapi.json`. Public reads
+//! carry no admin middleware: auth, rate limits and body limits live in the admin handlers'
+//! extractors.
 
 pub mod admin;
+pub mod docs;
 pub mod health;
 pub mod public;
 
@@ -13,8 +17,11 @@ use crate::state::AppState;
 use axum::Router;
 use axum::http::Method;
 use axum::middleware::from_fn_with_state;
-use axum::routing::{MethodRouter, get, post};
+use axum::routing::get;
 use metrics_exporter_prometheus::PrometheusHandle;
+use utoipa::OpenApi;
+use utoipa_axum::router::{OpenApiRouter, UtoipaMethodRouter};
+use utoipa_axum::routes;
 
 pub const PAGE_ROUTE: &str = "/{username}";
 pub const PROFILE_ROUTE: &str = "/api/profiles/{profile}";
@@ -25,45 +32,56 @@ pub fn service(state: AppState, recorder: &dyn metrics::Recorder) -> crate::fast
     crate::fast::FastPath::new(state, r, recorder)
 }
 
+/// Puts per-route metrics (registered with `recorder`, labelled by the route template and the
+/// methods the description gives it) around one registration.
+fn timed(
+    recorder: &dyn metrics::Recorder,
+    r: UtoipaMethodRouter<AppState>,
+) -> UtoipaMethodRouter<AppState> {
+    let (schemas, paths, method_router) = r;
+    let Some((route, item)) = paths.paths.iter().next() else {
+        return (schemas, paths, method_router);
+    };
+    let methods: Vec<Method> = [
+        (Method::GET, item.get.is_some()),
+        (Method::POST, item.post.is_some()),
+        (Method::PUT, item.put.is_some()),
+        (Method::PATCH, item.patch.is_some()),
+        (Method::DELETE, item.delete.is_some()),
+    ]
+    .into_iter()
+    .filter_map(|(m, present)| present.then_some(m))
+    .collect();
+    let m = RouteMetrics::new(recorder, route, &methods);
+    (
+        schemas,
+        paths,
+        method_router.layer(from_fn_with_state(m, track)),
+    )
+}
+
+/// The API routes with their description, not yet given a state.
+pub fn api_router(recorder: &dyn metrics::Recorder) -> OpenApiRouter<AppState> {
+    OpenApiRouter::with_openapi(crate::openapi::ApiDoc::openapi())
+        .routes(timed(recorder, routes!(public::index)))
+        .routes(timed(recorder, routes!(public::page)))
+        .routes(timed(recorder, routes!(admin::list, admin::create)))
+        .routes(timed(
+            recorder,
+            routes!(public::profile_json, admin::update, admin::delete),
+        ))
+        .routes(timed(recorder, routes!(admin::patch_links)))
+        .routes(timed(recorder, routes!(admin::invalidate)))
+        .routes(timed(recorder, routes!(docs::spec)))
+        .routes(timed(recorder, routes!(docs::page)))
+        .routes(timed(recorder, routes!(docs::asset)))
+}
+
 /// The main router. Route metrics are registered with `recorder` here, once.
 pub fn router(state: AppState, recorder: &dyn metrics::Recorder) -> Router {
-    let timed = |route: &'static str, methods: &[Method], mr: MethodRouter<AppState>| {
-        let m = RouteMetrics::new(recorder, route, methods);
-        (route, mr.layer(from_fn_with_state(m, track)))
-    };
-    let routes = [
-        timed("/", &[Method::GET], get(public::index)),
-        timed("/healthz", &[Method::GET], get(health::healthz)),
-        timed("/readyz", &[Method::GET], get(health::readyz)),
-        timed(PAGE_ROUTE, &[Method::GET], get(public::page)),
-        timed(
-            "/api/profiles",
-            &[Method::GET, Method::POST],
-            get(admin::list).post(admin::create),
-        ),
-        timed(
-            PROFILE_ROUTE,
-            &[Method::GET, Method::PATCH, Method::DELETE],
-            get(public::profile_json)
-                .patch(admin::update)
-                .delete(admin::delete),
-        ),
-        timed(
-            "/api/profiles/{profile}/links",
-            &[Method::PATCH],
-            axum::routing::patch(admin::patch_links),
-        ),
-        timed(
-            "/api/cache/invalidate/{username}",
-            &[Method::POST],
-            post(admin::invalidate),
-        ),
-    ];
-    let mut r = Router::new();
-    for (path, mr) in routes {
-        r = r.route(path, mr);
-    }
-    r.fallback(public::fallback)
+    let (router, _) = api_router(recorder).split_for_parts();
+    router
+        .fallback(public::fallback)
         .method_not_allowed_fallback(public::method_not_allowed)
         .with_state(state)
 }

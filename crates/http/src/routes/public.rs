@@ -5,6 +5,7 @@
 //! and read the name from the path without allocating when it is already lowercase.
 
 use crate::error::{AppError, problem};
+use crate::openapi::{CacheStatus, Forbidden, NotFound, RateLimited, Unauthorized, Unavailable};
 use crate::render::{Variant, etag_matches};
 use crate::routes::admin;
 use crate::state::AppState;
@@ -13,7 +14,7 @@ use axum::extract::{Request, State};
 use axum::http::{HeaderMap, HeaderName, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use linkleaf_cache::Status;
-use linkleaf_domain::Username;
+use linkleaf_domain::{Profile, Username};
 use std::borrow::Cow;
 use uuid::Uuid;
 
@@ -125,7 +126,26 @@ fn html_message(status: StatusCode, body: &bytes::Bytes, cache: Option<Status>) 
     res
 }
 
-/// `GET /{username}`: the public page.
+/// The public page of a profile
+///
+/// Themed, mobile-first HTML with the enabled links in order, OpenGraph and Twitter tags; a
+/// friendly page when no profile has the name. Served from cache (`X-Cache`), with an `ETag`
+/// answering `If-None-Match`.
+#[utoipa::path(get, path = "/{username}", operation_id = "getPage", tag = "public",
+    params(("username" = String, Path, description = "A username, in any case", min_length = 3, max_length = 30, pattern = r"^[A-Za-z0-9_]+(\.[A-Za-z0-9_]+)*$")),
+    responses(
+        (status = 200, description = "The page", content_type = "text/html", body = String, headers(
+            ("ETag" = String, description = "Strong validator of this page"),
+            ("Last-Modified" = String, description = "When the profile last changed"),
+            ("Cache-Control" = String, description = "`public, max-age=.., stale-while-revalidate=..`"),
+            ("X-Cache" = CacheStatus, description = "Where the answer came from"))),
+        (status = 304, description = "Not modified: the `If-None-Match` ETag is current", headers(
+            ("ETag" = String), ("X-Cache" = CacheStatus))),
+        (status = 404, description = "No profile has this name", content_type = "text/html", body = String),
+        (status = 503, description = "The store cannot be reached and the page is not cached",
+            content_type = "text/html", body = String,
+            headers(("Retry-After" = u64, description = "Seconds to wait"))),
+    ))]
 pub async fn page(State(st): State<AppState>, req: Request) -> Response {
     let name = segment(req.uri().path(), "/");
     let Some(key) = name.as_deref().and_then(Username::lookup_key) else {
@@ -172,8 +192,28 @@ fn json_not_found(name: &str, cache: Option<Status>) -> Response {
     res
 }
 
-/// `GET /api/profiles/{profile}`: by username, the public JSON (cached); by id, the whole
-/// profile with disabled links too, for a key with `profile:read` (never cached).
+/// Read a profile
+///
+/// By username, no key needed: the public profile, enabled links only, served from cache
+/// (`X-Cache`) with an `ETag` answering `If-None-Match`. By id, with a `profile:read` key: the
+/// whole profile, disabled links included, never cached.
+#[utoipa::path(get, path = "/api/profiles/{profile}", operation_id = "getProfile", tag = "public",
+    params(("profile" = String, Path, description = "A username (any case), or a profile id (UUID, needs a key)", pattern = r"^[A-Za-z0-9_.-]+$")),
+    security((), ("api_key" = ["profile:read"])),
+    responses(
+        (status = 200, description = "The profile", body = Profile, headers(
+            ("ETag" = String, description = "Strong validator of this JSON (public reads)"),
+            ("Last-Modified" = String, description = "When the profile last changed (public reads)"),
+            ("Cache-Control" = String, description = "`public, ...` for public reads, `no-store` by id"),
+            ("X-Cache" = CacheStatus, description = "Where the answer came from (public reads)"))),
+        (status = 304, description = "Not modified: the `If-None-Match` ETag is current", headers(
+            ("ETag" = String), ("X-Cache" = CacheStatus))),
+        (status = 401, response = Unauthorized),
+        (status = 403, response = Forbidden),
+        (status = 404, response = NotFound),
+        (status = 429, response = RateLimited),
+        (status = 503, response = Unavailable),
+    ))]
 pub async fn profile_json(State(st): State<AppState>, req: Request) -> Response {
     let Some(name) = segment(req.uri().path(), API_PROFILES) else {
         return AppError::NotFound("no such profile".into()).into_response();
@@ -202,7 +242,9 @@ pub async fn profile_json(State(st): State<AppState>, req: Request) -> Response 
     }
 }
 
-/// `GET /`: what this server is.
+/// What this server is
+#[utoipa::path(get, path = "/", operation_id = "index", tag = "meta",
+    responses((status = 200, description = "A short HTML page", content_type = "text/html", body = String)))]
 pub async fn index() -> Response {
     const INDEX: &str = include_str!("../../templates/index.html");
     (
