@@ -28,6 +28,14 @@ fn precheck(field: &str, raw: &str) -> Result<(), FieldError> {
     Ok(())
 }
 
+/// Any absolute URL, trimmed and checked for size and characters before parsing.
+fn parse_absolute(field: &str, raw: &str) -> Result<url::Url, FieldError> {
+    let raw = raw.trim();
+    precheck(field, raw)?;
+    url::Url::parse(raw)
+        .map_err(|e| FieldError::new(field, format!("is not a valid absolute URL ({e})")))
+}
+
 /// The normalized form, which may be longer than what came in (`http://0?q` becomes
 /// `http://0.0.0.0/?q`): the limit holds for what is kept.
 fn kept(field: &str, url: url::Url) -> Result<String, FieldError> {
@@ -57,10 +65,7 @@ fn parse_web(field: &str, url: url::Url) -> Result<String, FieldError> {
 /// A link target: `http(s)://host/...`, `mailto:someone@example.com` or `tel:+15551234567`.
 pub fn link_url(raw: &str) -> Result<String, FieldError> {
     const FIELD: &str = "url";
-    let raw = raw.trim();
-    precheck(FIELD, raw)?;
-    let url = url::Url::parse(raw)
-        .map_err(|e| FieldError::new(FIELD, format!("is not a valid absolute URL ({e})")))?;
+    let url = parse_absolute(FIELD, raw)?;
     match url.scheme() {
         "http" | "https" => parse_web(FIELD, url),
         "mailto" => {
@@ -99,10 +104,7 @@ pub fn link_url(raw: &str) -> Result<String, FieldError> {
 /// An avatar image: `http` or `https` only.
 pub fn avatar_url(raw: &str) -> Result<String, FieldError> {
     const FIELD: &str = "avatarUrl";
-    let raw = raw.trim();
-    precheck(FIELD, raw)?;
-    let url = url::Url::parse(raw)
-        .map_err(|e| FieldError::new(FIELD, format!("is not a valid absolute URL ({e})")))?;
+    let url = parse_absolute(FIELD, raw)?;
     match url.scheme() {
         "http" | "https" => parse_web(FIELD, url),
         other => Err(FieldError::new(

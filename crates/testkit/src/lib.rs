@@ -70,6 +70,14 @@ impl ProfileStore for ObservedStore {
     }
 }
 
+/// A response header as text ("" when absent or not text).
+pub fn header<'a>(r: &'a reqwest::Response, name: &str) -> &'a str {
+    r.headers()
+        .get(name)
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or("")
+}
+
 pub struct TestApp {
     pub addr: SocketAddr,
     pub ops_addr: SocketAddr,

@@ -3,16 +3,9 @@
 
 #![allow(clippy::unwrap_used)] // a test that cannot proceed should stop right there
 
-use linkleaf_testkit::TestApp;
+use linkleaf_testkit::{TestApp, header};
 use reqwest::Method;
 use serde_json::{Value, json};
-
-fn header<'a>(r: &'a reqwest::Response, name: &str) -> &'a str {
-    r.headers()
-        .get(name)
-        .and_then(|v| v.to_str().ok())
-        .unwrap_or("")
-}
 
 async fn send(
     app: &TestApp,

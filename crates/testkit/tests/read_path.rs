@@ -3,7 +3,7 @@
 
 #![allow(clippy::unwrap_used)] // a test that cannot proceed should stop right there
 
-use linkleaf_testkit::TestApp;
+use linkleaf_testkit::{TestApp, header};
 use serde_json::json;
 use std::sync::atomic::Ordering;
 
@@ -20,13 +20,6 @@ async fn app_with_alice() -> (TestApp, String, serde_json::Value) {
         )
         .await;
     (app, key, p)
-}
-
-fn header<'a>(r: &'a reqwest::Response, name: &str) -> &'a str {
-    r.headers()
-        .get(name)
-        .and_then(|v| v.to_str().ok())
-        .unwrap_or("")
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
