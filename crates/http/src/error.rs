@@ -30,6 +30,9 @@ pub enum AppError {
     RateLimited { retry_after_secs: u64 },
     #[error("not found: {0}")]
     NotFound(String),
+    /// No profile has this username or id (the name as asked, shortened for the answer).
+    #[error("no such profile: {0}")]
+    ProfileNotFound(String),
     #[error("no such route")]
     NoRoute,
     #[error("method not allowed")]
@@ -68,8 +71,9 @@ pub struct Problem<'a> {
 }
 
 impl AppError {
+    /// The one answer for a profile that is not there, by name or id, public or admin.
     pub fn not_found_profile(what: &str) -> Self {
-        Self::NotFound(format!("no profile '{what}'"))
+        Self::ProfileNotFound(what.chars().take(64).collect())
     }
 
     fn parts(&self) -> (StatusCode, &'static str, &'static str, String) {
@@ -121,6 +125,12 @@ impl AppError {
                 format!("this API key's rate limit is exhausted; retry in {retry_after_secs} s"),
             ),
             Self::NotFound(d) => (S::NOT_FOUND, "not_found", "Not found", d.clone()),
+            Self::ProfileNotFound(what) => (
+                S::NOT_FOUND,
+                "profile_not_found",
+                "Not found",
+                format!("no profile is named '{what}'"),
+            ),
             Self::NoRoute => (
                 S::NOT_FOUND,
                 "not_found",
@@ -173,7 +183,7 @@ impl From<linkleaf_store::ModifyError> for AppError {
 impl From<StoreError> for AppError {
     fn from(e: StoreError) -> Self {
         match e {
-            StoreError::NotFound => Self::NotFound("no such profile".into()),
+            StoreError::NotFound => Self::ProfileNotFound(String::new()),
             StoreError::UsernameTaken => Self::UsernameTaken,
             StoreError::Unavailable(_) => Self::Unavailable(e.to_string()),
             StoreError::Other(_) | StoreError::Corrupt(_) => Self::Internal(e.to_string()),

@@ -186,26 +186,29 @@ async fn create_read_list_update_delete() {
         .await
         .unwrap();
     assert_eq!(r.status(), 204);
-    let (s, _) = send(
-        &app,
-        Method::DELETE,
-        &format!("/api/profiles/{id}"),
-        &key,
-        None,
-    )
-    .await;
-    assert_eq!(s, 404);
-    let (s, _) = send(&app, Method::GET, &location, &key, None).await;
-    assert_eq!(s, 404);
-    let (s, _) = send(
-        &app,
-        Method::PATCH,
-        "/api/profiles/ghost",
-        &key,
-        Some(json!({"bio": "x"})),
-    )
-    .await;
-    assert_eq!(s, 404);
+    // a missing profile is the same problem everywhere, admin or public
+    for (m, path, body) in [
+        (Method::DELETE, format!("/api/profiles/{id}"), None),
+        (Method::GET, location.clone(), None),
+        (
+            Method::PATCH,
+            "/api/profiles/ghost".into(),
+            Some(json!({"bio": "x"})),
+        ),
+        (
+            Method::PATCH,
+            "/api/profiles/ghost/links".into(),
+            Some(json!({"ops": [{"op": "remove", "id": id}]})),
+        ),
+        (Method::GET, "/api/profiles/ghost".into(), None),
+    ] {
+        let (s, e) = send(&app, m.clone(), &path, &key, body).await;
+        assert_eq!(
+            (s, e["code"].as_str()),
+            (404, Some("profile_not_found")),
+            "{m} {path}"
+        );
+    }
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

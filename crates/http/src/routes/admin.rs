@@ -35,10 +35,6 @@ fn admin_json<T: Serialize>(status: StatusCode, body: &T) -> Response {
     res
 }
 
-fn not_found(raw: &str) -> AppError {
-    AppError::not_found_profile(&raw.chars().take(64).collect::<String>())
-}
-
 /// Applies `change` to the profile `raw` names, in one store transaction, and invalidates
 /// what it touched before returning.
 async fn modify(st: &AppState, raw: &str, change: Change<'_>) -> Result<Profile, AppError> {
@@ -46,7 +42,7 @@ async fn modify(st: &AppState, raw: &str, change: Change<'_>) -> Result<Profile,
     let which = match Uuid::try_parse(raw) {
         Ok(id) => ProfileRef::Id(id),
         Err(_) => {
-            key = Username::lookup_key(raw).ok_or_else(|| not_found(raw))?;
+            key = Username::lookup_key(raw).ok_or_else(|| AppError::not_found_profile(raw))?;
             ProfileRef::Key(&key)
         }
     };
@@ -54,7 +50,7 @@ async fn modify(st: &AppState, raw: &str, change: Change<'_>) -> Result<Profile,
         .profiles()
         .modify_profile(which, change)
         .await?
-        .ok_or_else(|| not_found(raw))?;
+        .ok_or_else(|| AppError::not_found_profile(raw))?;
     if m.after != m.before {
         st.invalidate_profile(Some(&m.before), &m.after);
     }
@@ -291,7 +287,7 @@ pub async fn delete(
 ) -> Result<Response, AppError> {
     let id = match reference_id(&st, &reference).await? {
         Some(id) => id,
-        None => return Err(not_found(&reference)),
+        None => return Err(AppError::not_found_profile(&reference)),
     };
     match st.profiles().delete_profile(id).await? {
         Some(username) => {
@@ -300,7 +296,7 @@ pub async fn delete(
             res.headers_mut().insert(header::CACHE_CONTROL, NO_STORE);
             Ok(res)
         }
-        None => Err(not_found(&reference)),
+        None => Err(AppError::not_found_profile(&reference)),
     }
 }
 

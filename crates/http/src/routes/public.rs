@@ -4,7 +4,7 @@
 //! new body. Handlers take the whole `Request` (cheaper than extracting a cloned `HeaderMap`)
 //! and read the name from the path without allocating when it is already lowercase.
 
-use crate::error::{AppError, problem};
+use crate::error::AppError;
 use crate::openapi::{CacheStatus, Forbidden, NotFound, RateLimited, Unauthorized, Unavailable};
 use crate::render::{Variant, etag_matches};
 use crate::routes::admin;
@@ -175,15 +175,9 @@ pub async fn page(State(st): State<AppState>, req: Request) -> Response {
     }
 }
 
+/// A profile that is not there, with the public read's headers.
 fn json_not_found(name: &str, cache: Option<Status>) -> Response {
-    let shown: String = name.chars().take(64).collect();
-    let mut res = problem(
-        StatusCode::NOT_FOUND,
-        "profile_not_found",
-        "Not found",
-        format!("no profile is named '{shown}'"),
-        &[],
-    );
+    let mut res = AppError::not_found_profile(name).into_response();
     if let Some(s) = cache {
         res.headers_mut().insert(X_CACHE.clone(), x_cache(s));
     }
@@ -216,7 +210,7 @@ fn json_not_found(name: &str, cache: Option<Status>) -> Response {
     ))]
 pub async fn profile_json(State(st): State<AppState>, req: Request) -> Response {
     let Some(name) = segment(req.uri().path(), API_PROFILES) else {
-        return AppError::NotFound("no such profile".into()).into_response();
+        return AppError::not_found_profile("").into_response();
     };
     if let Ok(id) = Uuid::try_parse(&name) {
         return admin::read_by_id(&st, req.headers(), id)
