@@ -68,7 +68,7 @@ pub struct Profile {
     #[serde(with = "time::serde::rfc3339")]
     #[schema(value_type = String, format = DateTime)]
     pub last_modified: OffsetDateTime,
-    /// Bumped by every write; writers use it to detect a concurrent change.
+    /// Bumped by every write that changes the profile.
     #[serde(skip)]
     pub version: i64,
 }

@@ -9,6 +9,7 @@ mod sqlite;
 
 use async_trait::async_trait;
 use linkleaf_domain::{Profile, Scopes, Username, ValidationErrors};
+use std::borrow::Cow;
 use std::sync::Arc;
 use std::time::Duration;
 use time::OffsetDateTime;
@@ -56,10 +57,21 @@ impl From<sqlx::Error> for StoreError {
 pub type Result<T, E = StoreError> = std::result::Result<T, E>;
 
 /// Names a profile: by id, or by lowercase username key.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub enum ProfileRef<'a> {
     Id(Uuid),
-    Key(&'a str),
+    Key(Cow<'a, str>),
+}
+
+impl<'a> ProfileRef<'a> {
+    /// What a path segment names: a profile id (a UUID) or a username (its lowercase key,
+    /// borrowed when already lowercase); `None` when it can name no profile.
+    pub fn parse(raw: &'a str) -> Option<Self> {
+        match Uuid::try_parse(raw) {
+            Ok(id) => Some(Self::Id(id)),
+            Err(_) => Username::lookup_key(raw).map(Self::Key),
+        }
+    }
 }
 
 /// A change to a profile, computed from its current state (pure: it may run while a write
@@ -122,8 +134,9 @@ pub trait ProfileStore: Send + Sync + 'static {
         which: ProfileRef<'_>,
         change: Change<'_>,
     ) -> Result<Option<Modified>, ModifyError>;
-    /// Deletes a profile and its links; returns the username it had, if it existed.
-    async fn delete_profile(&self, id: Uuid) -> Result<Option<Username>>;
+    /// Deletes a profile and its links, in one statement; returns the id and username it had,
+    /// if it existed.
+    async fn delete_profile(&self, which: ProfileRef<'_>) -> Result<Option<(Uuid, Username)>>;
 }
 
 /// An API key as stored: never the token, only its digest.

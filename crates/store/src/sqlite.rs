@@ -83,18 +83,15 @@ const PROFILE_BY_ID: &str = "SELECT id, username, display_name, bio, avatar_url,
 const PROFILE_BY_KEY: &str = "SELECT id, username, display_name, bio, avatar_url, theme, version, \
      updated_at FROM profiles WHERE username_key = ?";
 
-/// Which profile to read.
-enum By<'a> {
-    Id(Uuid),
-    Key(&'a str),
-}
-
 /// Reads one profile and its links on one connection (inside the caller's transaction, so the
 /// two reads see the same snapshot).
-async fn read_profile(conn: &mut SqliteConnection, by: By<'_>) -> Result<Option<Profile>> {
-    let row = match by {
-        By::Id(id) => sqlx::query(PROFILE_BY_ID).bind(id.to_string()),
-        By::Key(key) => sqlx::query(PROFILE_BY_KEY).bind(key),
+async fn read_profile(
+    conn: &mut SqliteConnection,
+    which: &ProfileRef<'_>,
+) -> Result<Option<Profile>> {
+    let row = match which {
+        ProfileRef::Id(id) => sqlx::query(PROFILE_BY_ID).bind(id.to_string()),
+        ProfileRef::Key(key) => sqlx::query(PROFILE_BY_KEY).bind(key.as_ref()),
     }
     .fetch_optional(&mut *conn)
     .await?;
@@ -174,14 +171,14 @@ impl ProfileStore for SqliteStore {
 
     async fn profile_by_username(&self, key: &str) -> Result<Option<Profile>> {
         let mut tx = self.pool.begin().await?;
-        let p = read_profile(&mut tx, By::Key(key)).await?;
+        let p = read_profile(&mut tx, &ProfileRef::Key(key.into())).await?;
         tx.commit().await?;
         Ok(p)
     }
 
     async fn profile_by_id(&self, id: Uuid) -> Result<Option<Profile>> {
         let mut tx = self.pool.begin().await?;
-        let p = read_profile(&mut tx, By::Id(id)).await?;
+        let p = read_profile(&mut tx, &ProfileRef::Id(id)).await?;
         tx.commit().await?;
         Ok(p)
     }
@@ -230,7 +227,7 @@ impl ProfileStore for SqliteStore {
         .execute(&mut *tx)
         .await?;
         write_links(&mut tx, p.id, &p.links).await?;
-        let stored = read_profile(&mut tx, By::Id(p.id))
+        let stored = read_profile(&mut tx, &ProfileRef::Id(p.id))
             .await?
             .ok_or(StoreError::NotFound)?;
         tx.commit().await?;
@@ -244,11 +241,7 @@ impl ProfileStore for SqliteStore {
     ) -> Result<Option<Modified>, ModifyError> {
         // IMMEDIATE takes the write lock before the read: concurrent modifications queue here.
         let mut tx = self.pool.begin_with("BEGIN IMMEDIATE").await?;
-        let by = match which {
-            ProfileRef::Id(id) => By::Id(id),
-            ProfileRef::Key(k) => By::Key(k),
-        };
-        let Some(before) = read_profile(&mut tx, by).await? else {
+        let Some(before) = read_profile(&mut tx, &which).await? else {
             return Ok(None);
         };
         let next = change(&before).map_err(ModifyError::Invalid)?;
@@ -274,20 +267,33 @@ impl ProfileStore for SqliteStore {
         .execute(&mut *tx)
         .await?;
         write_links(&mut tx, before.id, &next.links).await?;
-        let after = read_profile(&mut tx, By::Id(before.id))
+        let after = read_profile(&mut tx, &ProfileRef::Id(before.id))
             .await?
             .ok_or(StoreError::NotFound)?;
         tx.commit().await?;
         Ok(Some(Modified { before, after }))
     }
 
-    async fn delete_profile(&self, id: Uuid) -> Result<Option<Username>> {
-        let row = sqlx::query("DELETE FROM profiles WHERE id = ? RETURNING username")
-            .bind(id.to_string())
-            .fetch_optional(&self.pool)
-            .await?;
-        row.map(|r| Ok(Username::from_stored(r.try_get("username")?)))
-            .transpose()
+    async fn delete_profile(&self, which: ProfileRef<'_>) -> Result<Option<(Uuid, Username)>> {
+        let row = match which {
+            ProfileRef::Id(id) => {
+                sqlx::query("DELETE FROM profiles WHERE id = ? RETURNING id, username")
+                    .bind(id.to_string())
+            }
+            ProfileRef::Key(key) => {
+                sqlx::query("DELETE FROM profiles WHERE username_key = ? RETURNING id, username")
+                    .bind(key.into_owned())
+            }
+        }
+        .fetch_optional(&self.pool)
+        .await?;
+        row.map(|r| {
+            Ok((
+                uuid(&r, "id")?,
+                Username::from_stored(r.try_get("username")?),
+            ))
+        })
+        .transpose()
     }
 }
 

@@ -60,7 +60,7 @@ async fn story(s: Stores) {
         Ok(next)
     };
     let m = db
-        .modify_profile(ProfileRef::Key("jane.doe"), &change)
+        .modify_profile(ProfileRef::Key("jane.doe".into()), &change)
         .await
         .unwrap()
         .unwrap();
@@ -131,7 +131,7 @@ async fn story(s: Stores) {
                 r#"{{"ops":[{{"op":"add","title":"t{i}","url":"https://e.example"}}]}}"#
             ))
             .unwrap();
-            db.modify_profile(ProfileRef::Key("other"), &|p| {
+            db.modify_profile(ProfileRef::Key("other".into()), &|p| {
                 let mut n = p.clone();
                 n.links = op.apply(&p.links)?;
                 Ok(n)
@@ -158,13 +158,33 @@ async fn story(s: Stores) {
         ["other"]
     );
 
-    // delete takes the links with it
-    assert_eq!(
-        db.delete_profile(p.id).await.unwrap().unwrap().as_str(),
-        "jane"
+    // delete takes the links with it, by id or by username key
+    let (id, name) = db
+        .delete_profile(ProfileRef::Id(p.id))
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!((id, name.as_str()), (p.id, "jane"));
+    assert!(
+        db.delete_profile(ProfileRef::Id(p.id))
+            .await
+            .unwrap()
+            .is_none()
     );
-    assert!(db.delete_profile(p.id).await.unwrap().is_none());
     assert!(db.profile_by_id(p.id).await.unwrap().is_none());
+    let (id, name) = db
+        .delete_profile(ProfileRef::Key("other".into()))
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!((id, name.as_str()), (other.id, "other"));
+    assert!(
+        db.delete_profile(ProfileRef::Key("other".into()))
+            .await
+            .unwrap()
+            .is_none()
+    );
+    assert!(db.list_profiles(None, 10).await.unwrap().is_empty());
 
     // keys: stored by digest, found by prefix, revoked by id or prefix
     let k = ApiKeyRecord {

@@ -65,8 +65,8 @@ impl ProfileStore for ObservedStore {
     ) -> std::result::Result<Option<Modified>, ModifyError> {
         self.inner.modify_profile(which, change).await
     }
-    async fn delete_profile(&self, id: Uuid) -> Result<Option<Username>> {
-        self.inner.delete_profile(id).await
+    async fn delete_profile(&self, which: ProfileRef<'_>) -> Result<Option<(Uuid, Username)>> {
+        self.inner.delete_profile(which).await
     }
 }
 

@@ -1,10 +1,10 @@
 //! The admin API: create, read, list, edit and delete profiles, edit links, invalidate caches.
 //!
 //! Every handler starts with `Auth<Scope>` (key, rate limit, scope), parses its body through
-//! `ApiJson`, applies the change in the domain (pure), writes with optimistic concurrency
-//! (re-reading and re-applying when another write got there first), then invalidates the cache
-//! by id and by every username involved before answering, so a read that starts after the answer
-//! sees the write.
+//! `ApiJson`, has the store apply the change (a pure domain function) inside one write
+//! transaction, so concurrent edits of a profile queue, then invalidates the cache by id and by
+//! every username involved before answering, so a read that starts after the answer sees the
+//! write.
 
 use crate::auth::{Auth, CacheWrite, LinksWrite, ProfileRead, ProfileWrite};
 use crate::error::AppError;
@@ -38,14 +38,7 @@ fn admin_json<T: Serialize>(status: StatusCode, body: &T) -> Response {
 /// Applies `change` to the profile `raw` names, in one store transaction, and invalidates
 /// what it touched before returning.
 async fn modify(st: &AppState, raw: &str, change: Change<'_>) -> Result<Profile, AppError> {
-    let key;
-    let which = match Uuid::try_parse(raw) {
-        Ok(id) => ProfileRef::Id(id),
-        Err(_) => {
-            key = Username::lookup_key(raw).ok_or_else(|| AppError::not_found_profile(raw))?;
-            ProfileRef::Key(&key)
-        }
-    };
+    let which = ProfileRef::parse(raw).ok_or_else(|| AppError::not_found_profile(raw))?;
     let m = st
         .profiles()
         .modify_profile(which, change)
@@ -285,12 +278,10 @@ pub async fn delete(
     _: Auth<ProfileWrite>,
     ApiPath(reference): ApiPath,
 ) -> Result<Response, AppError> {
-    let id = match reference_id(&st, &reference).await? {
-        Some(id) => id,
-        None => return Err(AppError::not_found_profile(&reference)),
-    };
-    match st.profiles().delete_profile(id).await? {
-        Some(username) => {
+    let which =
+        ProfileRef::parse(&reference).ok_or_else(|| AppError::not_found_profile(&reference))?;
+    match st.profiles().delete_profile(which).await? {
+        Some((id, username)) => {
             st.invalidate(Some(id), &[&username]);
             let mut res = StatusCode::NO_CONTENT.into_response();
             res.headers_mut().insert(header::CACHE_CONTROL, NO_STORE);
@@ -298,17 +289,6 @@ pub async fn delete(
         }
         None => Err(AppError::not_found_profile(&reference)),
     }
-}
-
-/// The id of the profile a path names.
-async fn reference_id(st: &AppState, raw: &str) -> Result<Option<Uuid>, AppError> {
-    if let Ok(id) = Uuid::try_parse(raw) {
-        return Ok(Some(id));
-    }
-    let Some(key) = Username::lookup_key(raw) else {
-        return Ok(None);
-    };
-    Ok(st.profiles().profile_by_username(&key).await?.map(|p| p.id))
 }
 
 /// What was dropped from the cache.

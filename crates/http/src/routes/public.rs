@@ -15,8 +15,8 @@ use axum::http::{HeaderMap, HeaderName, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use linkleaf_cache::Status;
 use linkleaf_domain::{Profile, Username};
+use linkleaf_store::ProfileRef;
 use std::borrow::Cow;
-use uuid::Uuid;
 
 pub const API_PROFILES: &str = "/api/profiles/";
 
@@ -212,13 +212,14 @@ pub async fn profile_json(State(st): State<AppState>, req: Request) -> Response 
     let Some(name) = segment(req.uri().path(), API_PROFILES) else {
         return AppError::not_found_profile("").into_response();
     };
-    if let Ok(id) = Uuid::try_parse(&name) {
-        return admin::read_by_id(&st, req.headers(), id)
-            .await
-            .into_response();
-    }
-    let Some(key) = Username::lookup_key(&name) else {
-        return json_not_found(&name, None);
+    let key = match ProfileRef::parse(&name) {
+        Some(ProfileRef::Id(id)) => {
+            return admin::read_by_id(&st, req.headers(), id)
+                .await
+                .into_response();
+        }
+        Some(ProfileRef::Key(key)) => key,
+        None => return json_not_found(&name, None),
     };
     match st.pages().get(&key).await {
         Ok(read) => match read.entry.value() {

@@ -7,7 +7,7 @@ CREATE TABLE profiles (
     bio          TEXT    NOT NULL DEFAULT '',
     avatar_url   TEXT,
     theme        TEXT    NOT NULL,         -- JSON
-    version      INTEGER NOT NULL,         -- bumped by every write (optimistic concurrency)
+    version      INTEGER NOT NULL,         -- bumped by every write that changes the profile
     created_at   INTEGER NOT NULL,
     updated_at   INTEGER NOT NULL          -- lastModified
 ) STRICT;
