@@ -31,7 +31,7 @@ NGINX=$(command -v nginx || echo /usr/sbin/nginx)
 
 echo "building linkleaf (release)..." >&2
 (cd "$root" && cargo build --release -q -p linkleaf)
-BIN="$root/target/release/linkleaf"
+BIN="${CARGO_TARGET_DIR:-$root/target}/release/linkleaf"
 
 work=$(mktemp -d)
 pids=()
