@@ -1,5 +1,10 @@
 //! Validation errors that name the field they concern, in wire (camelCase) notation such as
 //! `links[2].url`. The HTTP layer turns them into problem details; nothing here knows HTTP.
+//!
+//! Two kinds: input that is invalid whatever the state (a bad URL, an empty title: the API
+//! description's schema says so too), and input that is well formed but conflicts with the
+//! current state (a reserved or taken name, a link id this profile does not have, a position
+//! past the end). The API answers the first with 422 and the second with 409.
 
 use std::fmt;
 
@@ -11,6 +16,9 @@ pub struct FieldError {
     pub field: String,
     #[schema(example = "scheme 'javascript' is not allowed: use http, https, mailto or tel")]
     pub message: String,
+    /// Well formed, but in conflict with the current state.
+    #[serde(skip)]
+    pub conflict: bool,
 }
 
 impl FieldError {
@@ -18,6 +26,15 @@ impl FieldError {
         Self {
             field: field.into(),
             message: message.into(),
+            conflict: false,
+        }
+    }
+
+    /// Well-formed input that the current state refuses.
+    pub fn conflict(field: impl Into<String>, message: impl Into<String>) -> Self {
+        Self {
+            conflict: true,
+            ..Self::new(field, message)
         }
     }
 
@@ -67,6 +84,11 @@ impl ValidationErrors {
 
     pub fn is_empty(&self) -> bool {
         self.0.is_empty()
+    }
+
+    /// Whether every error is a conflict with the current state (none is invalid input).
+    pub fn is_conflict(&self) -> bool {
+        !self.0.is_empty() && self.0.iter().all(|e| e.conflict)
     }
 
     /// `Ok(v)` when nothing was recorded.

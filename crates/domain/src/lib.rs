@@ -5,11 +5,13 @@
 //! created through a `parse` that names the offending field (camelCase, as on the wire).
 //! Must not: do I/O, know about HTTP status codes, or depend on a storage engine.
 
+pub mod analytics;
 pub mod apikey;
 pub mod error;
 pub mod link_ops;
 pub mod profile;
 pub mod scope;
+pub mod sketch;
 pub mod text;
 pub mod theme;
 pub mod url;

@@ -2,12 +2,16 @@
 //! all or nothing.
 //!
 //! `apply` is pure: it takes the current links and returns the new list with positions
-//! renumbered 0..n, or every error found, each named `ops[i].field`.
+//! renumbered 0..n, or every error found, each named `ops[i].field`. An operation that is well
+//! formed but does not fit the current links (an id this profile does not have, a position past
+//! the end, a reorder that leaves links out, more than 100 links) is a conflict; a bad title or
+//! URL, or an id listed twice in a reorder, is invalid whatever the state.
 
 use crate::error::{FieldError, ValidationErrors};
 use crate::profile::{Link, MAX_LINKS, NewLink};
 use crate::{text, url};
 use serde::Deserialize;
+
 use std::collections::HashSet;
 use utoipa::ToSchema;
 use uuid::Uuid;
@@ -21,39 +25,23 @@ pub const MAX_OPS: usize = 200;
 pub enum LinkOp {
     /// Adds a link, at `position` (0 = first) or at the end.
     Add {
-        #[schema(
-            min_length = 1,
-            max_length = 100,
-            pattern = r"^[^\x00-\x1f\x7f-\x9f]+$"
-        )]
+        #[schema(min_length = 1, max_length = 100, pattern = "@title")]
         title: String,
-        #[schema(
-            min_length = 1,
-            max_length = 2048,
-            pattern = r"^(https?://[^\s/?#@]+([/?#]\S*)?|mailto:[^\s@/]+@[^\s@/]+|tel:\+?[0-9]{3,20})$"
-        )]
+        #[schema(min_length = 1, max_length = 2048, pattern = "@link-url")]
         url: String,
         #[serde(default)]
         enabled: Option<bool>,
-        #[serde(default)]
+        #[serde(default, deserialize_with = "whole_opt")]
         position: Option<u32>,
     },
     /// Changes any of a link's title, URL and enabled flag.
     Edit {
         id: Uuid,
         #[serde(default)]
-        #[schema(
-            min_length = 1,
-            max_length = 100,
-            pattern = r"^[^\x00-\x1f\x7f-\x9f]+$"
-        )]
+        #[schema(min_length = 1, max_length = 100, pattern = "@title")]
         title: Option<String>,
         #[serde(default)]
-        #[schema(
-            min_length = 1,
-            max_length = 2048,
-            pattern = r"^(https?://[^\s/?#@]+([/?#]\S*)?|mailto:[^\s@/]+@[^\s@/]+|tel:\+?[0-9]{3,20})$"
-        )]
+        #[schema(min_length = 1, max_length = 2048, pattern = "@link-url")]
         url: Option<String>,
         #[serde(default)]
         enabled: Option<bool>,
@@ -61,10 +49,12 @@ pub enum LinkOp {
     /// Moves one link to `position`.
     Move {
         id: Uuid,
+        #[serde(deserialize_with = "whole")]
         position: u32,
     },
     /// Puts every link in the order given; `ids` must name each link exactly once.
     Reorder {
+        /// (`uniqueItems` in the description.)
         ids: Vec<Uuid>,
     },
     Enable {
@@ -83,20 +73,60 @@ pub enum LinkOp {
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 #[schema(example = json!({"ops": [
     {"op": "add", "title": "New talk", "url": "https://talks.example/1", "position": 0},
-    {"op": "edit", "id": "01a210f4-1703-70b5-8418-a878b07f190b", "title": "My blog (new)"},
-    {"op": "move", "id": "01a210f4-1703-70b5-8418-a879ecd5d087", "position": 1},
-    {"op": "disable", "id": "01a210f4-1703-70b5-8418-a879ecd5d087"}
+    {"op": "add", "title": "Newsletter", "url": "https://news.example/subscribe"}
 ]}))]
 pub struct LinksPatch {
     #[schema(min_items = 1, max_items = 200)]
     pub ops: Vec<LinkOp>,
 }
 
+/// A position: a JSON integer, also when written with a zero fraction (`5.0`), which JSON Schema
+/// counts as an integer too.
+struct Whole(u32);
+
+impl<'de> serde::Deserialize<'de> for Whole {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        struct V;
+        impl serde::de::Visitor<'_> for V {
+            type Value = Whole;
+            fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+                f.write_str("a whole number from 0 to 4294967295")
+            }
+            fn visit_u64<E: serde::de::Error>(self, v: u64) -> Result<Whole, E> {
+                u32::try_from(v)
+                    .map(Whole)
+                    .map_err(|_| E::invalid_value(serde::de::Unexpected::Unsigned(v), &self))
+            }
+            fn visit_i64<E: serde::de::Error>(self, v: i64) -> Result<Whole, E> {
+                u32::try_from(v)
+                    .map(Whole)
+                    .map_err(|_| E::invalid_value(serde::de::Unexpected::Signed(v), &self))
+            }
+            fn visit_f64<E: serde::de::Error>(self, v: f64) -> Result<Whole, E> {
+                if v.fract() == 0.0 && (0.0..=f64::from(u32::MAX)).contains(&v) {
+                    Ok(Whole(v as u32))
+                } else {
+                    Err(E::invalid_value(serde::de::Unexpected::Float(v), &self))
+                }
+            }
+        }
+        d.deserialize_any(V)
+    }
+}
+
+fn whole<'de, D: serde::Deserializer<'de>>(d: D) -> Result<u32, D::Error> {
+    Whole::deserialize(d).map(|w| w.0)
+}
+
+fn whole_opt<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Option<u32>, D::Error> {
+    Option::<Whole>::deserialize(d).map(|o| o.map(|w| w.0))
+}
+
 fn find(links: &[Link], id: Uuid) -> Result<usize, FieldError> {
     links
         .iter()
         .position(|l| l.id == id)
-        .ok_or_else(|| FieldError::new("id", format!("no link {id} on this profile")))
+        .ok_or_else(|| FieldError::conflict("id", format!("no link {id} on this profile")))
 }
 
 fn apply_one(links: &mut Vec<Link>, op: &LinkOp) -> Result<(), ValidationErrors> {
@@ -109,10 +139,11 @@ fn apply_one(links: &mut Vec<Link>, op: &LinkOp) -> Result<(), ValidationErrors>
         } => {
             let at = position.map_or(links.len(), |p| p as usize);
             if at > links.len() {
-                return Err(ValidationErrors::single(
+                return Err(FieldError::conflict(
                     "position",
                     format!("must be between 0 and {}", links.len()),
-                ));
+                )
+                .into());
             }
             let new = NewLink {
                 title: title.clone(),
@@ -150,10 +181,11 @@ fn apply_one(links: &mut Vec<Link>, op: &LinkOp) -> Result<(), ValidationErrors>
             let i = find(links, *id)?;
             let to = *position as usize;
             if to >= links.len() {
-                return Err(ValidationErrors::single(
+                return Err(FieldError::conflict(
                     "position",
                     format!("must be between 0 and {}", links.len() - 1),
-                ));
+                )
+                .into());
             }
             let l = links.remove(i);
             links.insert(to, l);
@@ -168,7 +200,7 @@ fn apply_one(links: &mut Vec<Link>, op: &LinkOp) -> Result<(), ValidationErrors>
                         format!("{id} is listed twice"),
                     ));
                 } else if !links.iter().any(|l| l.id == *id) {
-                    errs.push(FieldError::new(
+                    errs.push(FieldError::conflict(
                         format!("ids[{k}]"),
                         format!("no link {id} on this profile"),
                     ));
@@ -176,7 +208,7 @@ fn apply_one(links: &mut Vec<Link>, op: &LinkOp) -> Result<(), ValidationErrors>
             }
             let missing = links.iter().filter(|l| !seen.contains(&l.id)).count();
             if missing > 0 {
-                errs.push(FieldError::new(
+                errs.push(FieldError::conflict(
                     "ids",
                     format!("must list every link; {missing} missing"),
                 ));
@@ -232,7 +264,7 @@ impl LinksPatch {
                     .extend(e.0.into_iter().map(|f| f.under(&format!("ops[{i}]"))));
             }
             if links.len() > MAX_LINKS {
-                errs.push(FieldError::new(
+                errs.push(FieldError::conflict(
                     format!("ops[{i}]"),
                     format!("a profile holds at most {MAX_LINKS} links"),
                 ));
@@ -293,6 +325,28 @@ mod tests {
         );
         assert!(out.iter().all(|l| l.enabled));
         assert_eq!(out[1].click_count, 2, "edits keep counters");
+    }
+
+    #[test]
+    fn positions_may_be_written_with_a_zero_fraction() {
+        let p: LinksPatch = serde_json::from_str(
+            r#"{"ops":[{"op":"add","title":"t","url":"https://e.example","position":0.0}]}"#,
+        )
+        .unwrap();
+        assert!(matches!(
+            p.ops[0],
+            LinkOp::Add {
+                position: Some(0),
+                ..
+            }
+        ));
+        for bad in ["0.5", "-1", "-1.0", "4294967296", "1e20", "\"1\""] {
+            let body = format!(
+                r#"{{"ops":[{{"op":"move","id":"{}","position":{bad}}}]}}"#,
+                Uuid::nil()
+            );
+            assert!(serde_json::from_str::<LinksPatch>(&body).is_err(), "{bad}");
+        }
     }
 
     #[test]

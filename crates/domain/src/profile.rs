@@ -23,8 +23,9 @@ pub struct Link {
     pub id: Uuid,
     #[schema(min_length = 1, max_length = 100)]
     pub title: String,
-    /// An `http`, `https`, `mailto` or `tel` URL.
-    #[schema(min_length = 1, max_length = 2048)]
+    /// An `http`, `https`, `mailto` or `tel` URL, in its normalized form (which may be longer
+    /// than what was sent: non-ASCII characters are percent-encoded).
+    #[schema(min_length = 1)]
     pub url: String,
     /// 0 for the first link; positions are 0..n.
     pub position: u32,
@@ -55,7 +56,7 @@ pub struct Link {
 }))]
 pub struct Profile {
     pub id: Uuid,
-    #[schema(value_type = String, min_length = 3, max_length = 30, pattern = r"^[A-Za-z0-9_]+(\.[A-Za-z0-9_]+)*$")]
+    #[schema(value_type = String, min_length = 3, max_length = 30, pattern = "@username")]
     pub username: Username,
     #[schema(min_length = 1, max_length = 80)]
     pub display_name: String,
@@ -117,18 +118,10 @@ pub fn now_millis() -> OffsetDateTime {
 #[derive(Debug, Clone, Deserialize, ToSchema)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct NewLink {
-    #[schema(
-        min_length = 1,
-        max_length = 100,
-        pattern = r"^[^\x00-\x1f\x7f-\x9f]+$"
-    )]
+    #[schema(min_length = 1, max_length = 100, pattern = "@title")]
     pub title: String,
-    /// `http`, `https`, `mailto` or `tel` only.
-    #[schema(
-        min_length = 1,
-        max_length = 2048,
-        pattern = r"^(https?://[^\s/?#@]+([/?#]\S*)?|mailto:[^\s@/]+@[^\s@/]+|tel:\+?[0-9]{3,20})$"
-    )]
+    /// `http`, `https`, `mailto` or `tel` only (the pattern says exactly which).
+    #[schema(min_length = 1, max_length = 2048, pattern = "@link-url")]
     pub url: String,
     /// Defaults to true.
     #[serde(default)]
@@ -171,27 +164,19 @@ impl NewLink {
 }))]
 pub struct CreateProfile {
     /// Unique without regard to case; some words (api, admin, r, static, metrics...) are reserved.
-    #[schema(
-        min_length = 3,
-        max_length = 30,
-        pattern = r"^[A-Za-z0-9_]+(\.[A-Za-z0-9_]+)*$"
-    )]
+    #[schema(min_length = 3, max_length = 30, pattern = "@username")]
     pub username: String,
     /// Defaults to the username.
     #[serde(default)]
-    #[schema(min_length = 1, max_length = 80, pattern = r"^[^\x00-\x1f\x7f-\x9f]+$")]
+    #[schema(min_length = 1, max_length = 80, pattern = "@display-name")]
     pub display_name: Option<String>,
     /// Line breaks allowed.
     #[serde(default)]
-    #[schema(max_length = 280, pattern = r"^[^\x00-\x09\x0b-\x1f\x7f-\x9f]*$")]
+    #[schema(max_length = 280, pattern = "@bio")]
     pub bio: Option<String>,
     /// `http` or `https`.
     #[serde(default)]
-    #[schema(
-        min_length = 1,
-        max_length = 2048,
-        pattern = r"^https?://[^\s/?#@]+([/?#]\S*)?$"
-    )]
+    #[schema(min_length = 1, max_length = 2048, pattern = "@avatar-url")]
     pub avatar_url: Option<String>,
     #[serde(default)]
     pub theme: Option<Theme>,
@@ -269,22 +254,18 @@ where
 #[schema(example = json!({"displayName": "Jane D.", "bio": null, "theme": {"preset": "dark"}}))]
 pub struct ProfilePatch {
     #[serde(default)]
-    #[schema(
-        min_length = 3,
-        max_length = 30,
-        pattern = r"^[A-Za-z0-9_]+(\.[A-Za-z0-9_]+)*$"
-    )]
+    #[schema(min_length = 3, max_length = 30, pattern = "@username")]
     pub username: Option<String>,
     #[serde(default)]
-    #[schema(min_length = 1, max_length = 80, pattern = r"^[^\x00-\x1f\x7f-\x9f]+$")]
+    #[schema(min_length = 1, max_length = 80, pattern = "@display-name")]
     pub display_name: Option<String>,
     /// `null` clears it.
     #[serde(default, deserialize_with = "nullable")]
-    #[schema(value_type = Option<String>, max_length = 280, pattern = r"^[^\x00-\x09\x0b-\x1f\x7f-\x9f]*$")]
+    #[schema(value_type = Option<String>, max_length = 280, pattern = "@bio")]
     pub bio: Option<Option<String>>,
     /// `null` clears it.
     #[serde(default, deserialize_with = "nullable")]
-    #[schema(value_type = Option<String>, min_length = 1, max_length = 2048, pattern = r"^https?://[^\s/?#@]+([/?#]\S*)?$")]
+    #[schema(value_type = Option<String>, min_length = 1, max_length = 2048, pattern = "@avatar-url")]
     pub avatar_url: Option<Option<String>>,
     #[serde(default)]
     pub theme: Option<Theme>,

@@ -8,14 +8,16 @@ pub enum Scope {
     ProfileWrite,
     LinksWrite,
     CacheWrite,
+    AnalyticsRead,
 }
 
 impl Scope {
-    pub const ALL: [Scope; 4] = [
+    pub const ALL: [Scope; 5] = [
         Self::ProfileRead,
         Self::ProfileWrite,
         Self::LinksWrite,
         Self::CacheWrite,
+        Self::AnalyticsRead,
     ];
 
     pub fn as_str(self) -> &'static str {
@@ -24,6 +26,7 @@ impl Scope {
             Self::ProfileWrite => "profile:write",
             Self::LinksWrite => "links:write",
             Self::CacheWrite => "cache:write",
+            Self::AnalyticsRead => "analytics:read",
         }
     }
 
@@ -56,7 +59,7 @@ impl Scopes {
     pub fn all() -> Self {
         Self::ALL_BITS
     }
-    const ALL_BITS: Scopes = Scopes(0b1111);
+    const ALL_BITS: Scopes = Scopes(0b1_1111);
 
     pub fn parse(list: &str) -> Result<Self, String> {
         let mut set = Self::default();
@@ -99,7 +102,7 @@ mod tests {
         assert!(s.contains(Scope::ProfileRead) && s.contains(Scope::LinksWrite));
         assert!(!s.contains(Scope::ProfileWrite));
         assert_eq!(Scopes::parse(&s.to_string()).unwrap(), s);
-        assert_eq!(Scopes::all().iter().count(), 4);
+        assert_eq!(Scopes::all().iter().count(), 5);
     }
 
     #[test]

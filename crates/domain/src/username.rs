@@ -3,6 +3,15 @@
 //! 3 to 30 characters of ASCII letters, digits, `_` and `.`; no leading, trailing or doubled dot.
 //! Unique without regard to case: `JaneDoe` is stored as written and found as `janedoe` (its key).
 //! Words that name our own routes or files a browser asks for are reserved.
+//!
+//! Unique without regard to look-alikes, too: a name is refused when its *skeleton* equals
+//! that of a name already taken, so `paypal`, `paypaI` (capital i), `paypa1` and `rnicrosoft`
+//! cannot sit beside `paypal` and `microsoft`. The skeleton follows Unicode TR39's idea (map
+//! each character to a representative of its look-alike class, then compare), restricted to the
+//! ASCII a username may hold: on the name as written, `0` becomes `o`, `1` and capital `I`
+//! become `l`; then everything is lowercased; then `rn` becomes `m` and `vv` becomes `w`. Case
+//! is looked at before lowercasing because it is the written form that deceives: `Ian` and `lan`
+//! look alike, `ian` and `lan` do not. `_` and `.` are left as they are.
 
 use crate::error::FieldError;
 use std::fmt;
@@ -77,15 +86,33 @@ fn is_reserved(key: &str) -> bool {
 #[serde(transparent)]
 pub struct Username(String);
 
+/// The pattern the API description publishes for usernames (with the length limits).
+pub const PATTERN: &str = r"^[A-Za-z0-9_]+(\.[A-Za-z0-9_]+)*$";
+
 impl Username {
-    /// Checks a username offered by a client. `field` names it in the error.
+    /// Checks a username a client wants to take: its syntax (invalid input), then whether it is
+    /// reserved (a conflict: the name is well formed, but not free).
     pub fn parse(raw: &str) -> Result<Self, FieldError> {
-        Self::check_syntax(raw).map_err(|m| FieldError::new("username", m))?;
-        let key = raw.to_ascii_lowercase();
+        let key = Self::parse_key(raw)?;
         if is_reserved(&key) {
-            return Err(FieldError::new("username", format!("'{raw}' is reserved")));
+            return Err(FieldError::conflict(
+                "username",
+                format!("'{raw}' is reserved"),
+            ));
         }
         Ok(Self(raw.to_owned()))
+    }
+
+    /// The lookup key of a well-formed name, reserved or not (for operations that only name a
+    /// cache entry).
+    pub fn parse_key(raw: &str) -> Result<String, FieldError> {
+        Self::check_syntax(raw).map_err(|m| FieldError::new("username", m))?;
+        Ok(raw.to_ascii_lowercase())
+    }
+
+    /// What the name looks like, for uniqueness among look-alikes (see the module comment).
+    pub fn skeleton(&self) -> String {
+        skeleton(&self.0)
     }
 
     /// For a value read back from our own store, which only ever holds parsed usernames.
@@ -137,6 +164,20 @@ impl Username {
         }
         Ok(())
     }
+}
+
+/// The skeleton of a username as written (see the module comment). The SQLite migration that
+/// added the column computes the same with nested `replace` calls; a test holds them equal.
+pub fn skeleton(written: &str) -> String {
+    let mapped: String = written
+        .chars()
+        .map(|c| match c {
+            '0' => 'o',
+            '1' | 'I' => 'l',
+            c => c.to_ascii_lowercase(),
+        })
+        .collect();
+    mapped.replace("rn", "m").replace("vv", "w")
 }
 
 impl fmt::Display for Username {
@@ -197,7 +238,7 @@ mod tests {
     }
 
     #[test]
-    fn refuses_reserved_words_in_any_case() {
+    fn refuses_reserved_words_in_any_case_as_a_conflict() {
         for r in [
             "api",
             "API",
@@ -209,7 +250,28 @@ mod tests {
         ] {
             let e = Username::parse(r).expect_err(r);
             assert!(e.message.contains("reserved"), "{r}: {}", e.message);
+            assert!(e.conflict, "well formed, but not free");
             assert!(Username::lookup_key(r).is_none());
+        }
+        assert!(!Username::parse("a b").unwrap_err().conflict);
+    }
+
+    #[test]
+    fn look_alikes_share_a_skeleton() {
+        let sk = |s: &str| Username::parse(s).unwrap().skeleton();
+        for (a, b) in [
+            ("paypal", "paypaI"),
+            ("paypal", "paypa1"),
+            ("paypal", "PayPal"),
+            ("google", "g00gle"),
+            ("microsoft", "rnicrosoft"),
+            ("wikipedia", "vvikipedia"),
+            ("Ian", "lan"),
+        ] {
+            assert_eq!(sk(a), sk(b), "{a} / {b}");
+        }
+        for (a, b) in [("ian", "lan"), ("jane", "june"), ("bill", "bi11y")] {
+            assert_ne!(sk(a), sk(b), "{a} / {b}");
         }
     }
 

@@ -1,0 +1,409 @@
+//! What analytics count and report: the classes an event falls into, the rollups a window of
+//! events adds up to, and the report `GET /api/profiles/{profile}/analytics` answers. Pure data
+//! and arithmetic; counting, storing and querying live elsewhere (linkleaf-events, the stores).
+//!
+//! Rollups are kept at three granularities. Clicks per link and views are kept per minute, hour
+//! and day; referrers, countries, device classes and bot classes per hour and day. A report's
+//! range is rounded out to its bucket (`from` down, `to` up).
+
+use serde::{Deserialize, Serialize};
+/// A hash map for counting: foldhash (fast, seeded per process, so keys a client chooses, such
+/// as referring hosts, cannot be made to collide on purpose).
+pub type Map<K, V> = std::collections::HashMap<K, V, foldhash::fast::RandomState>;
+use time::OffsetDateTime;
+use utoipa::{IntoParams, ToSchema};
+use uuid::Uuid;
+
+/// Who made a request, as far as its user agent tells.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, ToSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum BotClass {
+    /// A browser, as far as can be told: counted as a person.
+    Human,
+    /// A search engine or other crawler.
+    Crawler,
+    /// A link preview fetcher (Slackbot, Twitterbot, facebookexternalhit, Discordbot...).
+    LinkPreview,
+    /// An uptime monitor, or a `HEAD` request (which no person's click makes).
+    Monitor,
+    /// No user agent, or one that names no browser (scripts, libraries).
+    Unknown,
+}
+
+impl BotClass {
+    pub const ALL: [Self; 5] = [
+        Self::Human,
+        Self::Crawler,
+        Self::LinkPreview,
+        Self::Monitor,
+        Self::Unknown,
+    ];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Human => "human",
+            Self::Crawler => "crawler",
+            Self::LinkPreview => "link_preview",
+            Self::Monitor => "monitor",
+            Self::Unknown => "unknown",
+        }
+    }
+
+    pub fn is_human(self) -> bool {
+        self == Self::Human
+    }
+}
+
+/// What kind of device a request came from.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, ToSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum DeviceClass {
+    Desktop,
+    Mobile,
+    Tablet,
+    Bot,
+    Other,
+}
+
+impl DeviceClass {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Desktop => "desktop",
+            Self::Mobile => "mobile",
+            Self::Tablet => "tablet",
+            Self::Bot => "bot",
+            Self::Other => "other",
+        }
+    }
+}
+
+/// How long a rollup bucket is.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, ToSchema)]
+#[serde(rename_all = "lowercase")]
+pub enum Bucket {
+    Minute,
+    Hour,
+    Day,
+}
+
+impl Bucket {
+    pub fn millis(self) -> i64 {
+        match self {
+            Self::Minute => 60_000,
+            Self::Hour => 3_600_000,
+            Self::Day => 86_400_000,
+        }
+    }
+
+    /// The stored code of the granularity.
+    pub fn code(self) -> i16 {
+        match self {
+            Self::Minute => 1,
+            Self::Hour => 2,
+            Self::Day => 3,
+        }
+    }
+
+    /// The start of the bucket holding `at_ms`.
+    pub fn floor(self, at_ms: i64) -> i64 {
+        at_ms.div_euclid(self.millis()) * self.millis()
+    }
+}
+
+/// What a rollup row counts.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Dimension {
+    /// Clicks on one link (value: the link id).
+    Link,
+    /// Page views (value: empty).
+    Views,
+    /// Clicks by referring host (value: the host, or `(direct)`).
+    Referrer,
+    /// Clicks by country (value: ISO 3166-1 alpha-2, or `--`).
+    Country,
+    /// Clicks by device class.
+    Device,
+    /// Clicks by bot class.
+    Bot,
+}
+
+impl Dimension {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Link => "link",
+            Self::Views => "views",
+            Self::Referrer => "referrer",
+            Self::Country => "country",
+            Self::Device => "device",
+            Self::Bot => "bot",
+        }
+    }
+
+    /// The granularities this dimension is kept at.
+    pub fn buckets(self) -> &'static [Bucket] {
+        match self {
+            Self::Link | Self::Views => &[Bucket::Minute, Bucket::Hour, Bucket::Day],
+            _ => &[Bucket::Hour, Bucket::Day],
+        }
+    }
+}
+
+/// One rollup row's identity.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub struct RollupKey {
+    pub profile: Uuid,
+    pub bucket: Bucket,
+    pub start_ms: i64,
+    pub dimension: Dimension,
+    pub value: String,
+}
+
+/// What a rollup row adds up: events by people and by bots.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Counts {
+    pub human: i64,
+    pub bot: i64,
+}
+
+/// What one spool frame's events add up to (a frame is one queue message, identified by the
+/// spool it comes from and its sequence number there).
+#[derive(Debug, Clone, Default)]
+pub struct FrameRollup {
+    pub source: Uuid,
+    pub seq: u64,
+    pub events: u64,
+    pub counts: Map<RollupKey, Counts>,
+    /// Human clicks per link (for `clickCount`).
+    pub link_clicks: Map<Uuid, i64>,
+    /// Visitor hashes seen, per profile and day (day = days since the epoch).
+    pub visitors: Map<(Uuid, i64), Vec<u64>>,
+}
+
+/// What committing a window did.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct WindowOutcome {
+    /// Frames counted now.
+    pub committed_frames: u64,
+    pub committed_events: u64,
+    /// Frames already counted by an earlier commit (redelivered): skipped.
+    pub duplicate_frames: u64,
+    pub duplicate_events: u64,
+}
+
+/// The query of `GET /api/profiles/{profile}/analytics`.
+#[derive(Debug, Clone, Deserialize, IntoParams)]
+#[serde(deny_unknown_fields)]
+#[into_params(parameter_in = Query)]
+pub struct AnalyticsParams {
+    /// Start of the range (RFC 3339); default: 7 days before `to`. Rounded down to the bucket.
+    #[param(value_type = Option<String>, format = DateTime)]
+    #[serde(default, with = "time::serde::rfc3339::option")]
+    pub from: Option<OffsetDateTime>,
+    /// End of the range, exclusive (RFC 3339); default: now. Rounded up to the bucket.
+    #[param(value_type = Option<String>, format = DateTime)]
+    #[serde(default, with = "time::serde::rfc3339::option")]
+    pub to: Option<OffsetDateTime>,
+    /// The time series' bucket (default `day`). Minute buckets cover at most 2 days, hour
+    /// buckets at most 90.
+    #[serde(default)]
+    pub bucket: Option<Bucket>,
+}
+
+/// A resolved analytics query.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct AnalyticsQuery {
+    pub from_ms: i64,
+    pub to_ms: i64,
+    pub bucket: Bucket,
+}
+
+/// Totals over the range.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct Totals {
+    pub clicks: i64,
+    pub human_clicks: i64,
+    pub bot_clicks: i64,
+    pub views: i64,
+    /// Distinct visitors per day, added over the days (a visitor on two days counts twice:
+    /// visitors are told apart only within a day). Exact up to 256 a day, then estimated
+    /// within about 2%.
+    pub unique_visitors: i64,
+}
+
+/// One link's clicks over the range.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct LinkClicks {
+    pub link_id: Uuid,
+    pub clicks: i64,
+    pub human_clicks: i64,
+    pub bot_clicks: i64,
+}
+
+/// One bucket of the time series.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct SeriesPoint {
+    /// The bucket's start.
+    #[serde(with = "time::serde::rfc3339")]
+    #[schema(value_type = String, format = DateTime)]
+    pub start: OffsetDateTime,
+    pub clicks: i64,
+    pub human_clicks: i64,
+    pub views: i64,
+}
+
+/// One value of a breakdown (a referring host, a country, a device class, a bot class).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct Share {
+    pub value: String,
+    pub clicks: i64,
+    pub human_clicks: i64,
+}
+
+/// What `GET /api/profiles/{profile}/analytics` answers: counted from rollups, never from raw
+/// events.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct AnalyticsReport {
+    pub profile_id: Uuid,
+    #[serde(with = "time::serde::rfc3339")]
+    #[schema(value_type = String, format = DateTime)]
+    pub from: OffsetDateTime,
+    #[serde(with = "time::serde::rfc3339")]
+    #[schema(value_type = String, format = DateTime)]
+    pub to: OffsetDateTime,
+    pub bucket: Bucket,
+    pub totals: Totals,
+    pub links: Vec<LinkClicks>,
+    pub series: Vec<SeriesPoint>,
+    /// Top referring hosts (`(direct)`: none sent), most clicks first.
+    pub referrers: Vec<Share>,
+    /// Top countries (`--`: unknown), most clicks first.
+    pub countries: Vec<Share>,
+    pub devices: Vec<Share>,
+    pub bot_classes: Vec<Share>,
+}
+
+/// How many values a breakdown lists at most.
+pub const TOP: usize = 10;
+
+impl AnalyticsQuery {
+    /// The query for `params` at `now`: defaults filled, rounded out to the bucket, and checked
+    /// against what the rollups keep. Errors name the parameter.
+    pub fn resolve(
+        params: &AnalyticsParams,
+        now: OffsetDateTime,
+    ) -> Result<Self, crate::ValidationErrors> {
+        let bucket = params.bucket.unwrap_or(Bucket::Day);
+        let to = params.to.unwrap_or(now);
+        let from = params.from.unwrap_or(to - time::Duration::days(7));
+        if to <= from {
+            return Err(crate::ValidationErrors::single(
+                "to",
+                "must be later than from",
+            ));
+        }
+        let ms = |t: OffsetDateTime| (t.unix_timestamp_nanos() / 1_000_000) as i64;
+        let (from_ms, to_ms) = (bucket.floor(ms(from)), {
+            let t = ms(to);
+            let f = bucket.floor(t);
+            if f == t { t } else { f + bucket.millis() }
+        });
+        let span = to_ms - from_ms;
+        let most = match bucket {
+            Bucket::Minute => 2 * Bucket::Day.millis(),
+            Bucket::Hour => 90 * Bucket::Day.millis(),
+            Bucket::Day => 3660 * Bucket::Day.millis(),
+        };
+        if span > most {
+            return Err(crate::ValidationErrors::single(
+                "from",
+                format!(
+                    "a range of {} buckets is longer than kept; at most {} days for {:?} buckets",
+                    span / bucket.millis(),
+                    most / Bucket::Day.millis(),
+                    bucket
+                ),
+            ));
+        }
+        Ok(Self {
+            from_ms,
+            to_ms,
+            bucket,
+        })
+    }
+
+    /// The granularity the breakdowns (referrers, countries...) are read at: days when the
+    /// series is by day, else hours.
+    pub fn breakdown_bucket(&self) -> Bucket {
+        if self.bucket == Bucket::Day {
+            Bucket::Day
+        } else {
+            Bucket::Hour
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use time::macros::datetime;
+
+    fn params(
+        from: Option<OffsetDateTime>,
+        to: Option<OffsetDateTime>,
+        b: Option<Bucket>,
+    ) -> AnalyticsParams {
+        AnalyticsParams {
+            from,
+            to,
+            bucket: b,
+        }
+    }
+
+    #[test]
+    fn ranges_are_rounded_out_to_the_bucket_and_bounded() {
+        let now = datetime!(2026-11-25 14:37:10 UTC);
+        let q = AnalyticsQuery::resolve(&params(None, None, None), now).unwrap();
+        assert_eq!(q.bucket, Bucket::Day);
+        assert_eq!(q.to_ms % Bucket::Day.millis(), 0, "rounded up to a day");
+        assert_eq!((q.to_ms - q.from_ms) / Bucket::Day.millis(), 8);
+        let q = AnalyticsQuery::resolve(
+            &params(
+                Some(datetime!(2026-11-25 10:00:30 UTC)),
+                Some(datetime!(2026-11-25 10:05:00 UTC)),
+                Some(Bucket::Minute),
+            ),
+            now,
+        )
+        .unwrap();
+        assert_eq!((q.to_ms - q.from_ms) / 60_000, 5);
+        assert_eq!(q.breakdown_bucket(), Bucket::Hour);
+        let e = AnalyticsQuery::resolve(
+            &params(
+                Some(datetime!(2026-11-01 0:00 UTC)),
+                None,
+                Some(Bucket::Minute),
+            ),
+            now,
+        )
+        .unwrap_err();
+        assert_eq!(e.0[0].field, "from");
+        let e = AnalyticsQuery::resolve(
+            &params(Some(now), Some(now - time::Duration::hours(1)), None),
+            now,
+        )
+        .unwrap_err();
+        assert_eq!(e.0[0].field, "to");
+    }
+
+    #[test]
+    fn buckets_floor_before_the_epoch_too() {
+        assert_eq!(Bucket::Minute.floor(-1), -60_000);
+        assert_eq!(Bucket::Hour.floor(3_600_001), 3_600_000);
+    }
+}
