@@ -1,11 +1,18 @@
 //! Storage behind traits: `ProfileStore` (profiles and links) and `KeyStore` (API keys).
 //!
-//! The backend is chosen at run time from the database URL's scheme (`sqlite:` today), so the
-//! rest of the service holds an `Arc<dyn ProfileStore>` and never a concrete type. Migrations are
-//! embedded in the binary. Must not: cache, render, or know about HTTP; every rule about what a
-//! valid profile is lives in `linkleaf-domain`.
+//! The backend is chosen at run time from the database URL's scheme (`sqlite://` for the
+//! embedded default, `postgres://` for production, optionally with a read replica), so the rest
+//! of the service holds an `Arc<dyn ProfileStore>` and never a concrete type. Each backend maps
+//! its driver's errors into the neutral `StoreError` itself: no driver type crosses this crate's
+//! public API. Migrations are embedded in the binary. Must not: cache, render, or know about
+//! HTTP; every rule about what a valid profile is lives in `linkleaf-domain`.
 
+pub mod analytics;
+mod postgres;
 mod sqlite;
+pub mod testing;
+
+pub use analytics::AnalyticsStore;
 
 use async_trait::async_trait;
 use linkleaf_domain::{Profile, Scopes, Username, ValidationErrors};
@@ -15,9 +22,8 @@ use std::time::Duration;
 use time::OffsetDateTime;
 use uuid::Uuid;
 
+pub use postgres::PostgresStore;
 pub use sqlite::SqliteStore;
-/// The driver error type, for callers that build `StoreError`s themselves (test doubles).
-pub use sqlx::Error as SqlxError;
 
 /// What can go wrong in storage, sorted by what a caller should do about it.
 #[derive(Debug, thiserror::Error)]
@@ -27,31 +33,17 @@ pub enum StoreError {
     /// Another profile already holds this username (compared without case).
     #[error("username is taken")]
     UsernameTaken,
+    /// Another profile holds a name that looks like this one (the existing name).
+    #[error("username looks like '{0}', which is taken")]
+    UsernameConfusable(String),
     /// The database cannot be reached or is overloaded: worth retrying later.
     #[error("database unavailable: {0}")]
-    Unavailable(#[source] sqlx::Error),
+    Unavailable(String),
+    /// Any other failure of the database (the cause, for the log).
     #[error("database error: {0}")]
-    Other(#[source] sqlx::Error),
+    Other(String),
     #[error("stored data is corrupt: {0}")]
     Corrupt(String),
-}
-
-impl From<sqlx::Error> for StoreError {
-    fn from(e: sqlx::Error) -> Self {
-        match &e {
-            sqlx::Error::RowNotFound => Self::NotFound,
-            sqlx::Error::Database(d) if d.is_unique_violation() => Self::UsernameTaken,
-            sqlx::Error::Io(_)
-            | sqlx::Error::PoolTimedOut
-            | sqlx::Error::PoolClosed
-            | sqlx::Error::WorkerCrashed => Self::Unavailable(e),
-            // SQLITE_BUSY / SQLITE_LOCKED after busy_timeout: the database is overloaded.
-            sqlx::Error::Database(d) if matches!(d.code().as_deref(), Some("5" | "6")) => {
-                Self::Unavailable(e)
-            }
-            _ => Self::Other(e),
-        }
-    }
 }
 
 pub type Result<T, E = StoreError> = std::result::Result<T, E>;
@@ -95,12 +87,6 @@ pub enum ModifyError {
     Store(#[from] StoreError),
 }
 
-impl From<sqlx::Error> for ModifyError {
-    fn from(e: sqlx::Error) -> Self {
-        Self::Store(e.into())
-    }
-}
-
 /// One line of `GET /api/profiles`.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ProfileSummary {
@@ -117,10 +103,12 @@ pub trait ProfileStore: Send + Sync + 'static {
     async fn migrate(&self) -> Result<()>;
     /// Succeeds when the database answers a trivial query.
     async fn ping(&self) -> Result<()>;
-    /// A profile with all its links in position order, by lowercase username key.
-    async fn profile_by_username(&self, key: &str) -> Result<Option<Profile>>;
+    /// A profile with all its links in position order, by lowercase username key. `from` lets
+    /// the public read path use a replica, unless the profile changed too recently for one.
+    async fn profile_by_username(&self, key: &str, from: ReadFrom) -> Result<Option<Profile>>;
     async fn profile_by_id(&self, id: Uuid) -> Result<Option<Profile>>;
-    /// Profiles ordered by username key, after the given key, at most `limit`.
+    /// Profiles ordered by username key, after the given key, at most `limit` (from a replica
+    /// when there is one).
     async fn list_profiles(&self, after: Option<&str>, limit: u32) -> Result<Vec<ProfileSummary>>;
     /// Inserts a new profile and its links. `UsernameTaken` when the name is in use.
     async fn create_profile(&self, p: &Profile) -> Result<Profile>;
@@ -134,9 +122,28 @@ pub trait ProfileStore: Send + Sync + 'static {
         which: ProfileRef<'_>,
         change: Change<'_>,
     ) -> Result<Option<Modified>, ModifyError>;
+    /// Where a link points: its profile, its URL and whether it is enabled (for `/r/{link}`).
+    async fn link_target(&self, link: Uuid) -> Result<Option<LinkTarget>>;
     /// Deletes a profile and its links, in one statement; returns the id and username it had,
     /// if it existed.
     async fn delete_profile(&self, which: ProfileRef<'_>) -> Result<Option<(Uuid, Username)>>;
+}
+
+/// A link as a redirect needs it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct LinkTarget {
+    pub profile: Uuid,
+    pub url: String,
+    pub enabled: bool,
+}
+
+/// Where a read may be answered from.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ReadFrom {
+    /// A replica if there is one (it may lag the primary by a moment).
+    Replica,
+    /// The primary, which has every committed write.
+    Primary,
 }
 
 /// An API key as stored: never the token, only its digest.
@@ -167,6 +174,11 @@ pub struct StoreOptions {
     pub acquire_timeout: Duration,
     /// How long SQLite waits on a locked database before giving up.
     pub busy_timeout: Duration,
+    /// PostgreSQL: how long one statement may run before the server cancels it.
+    pub statement_timeout: Duration,
+    /// PostgreSQL: a replica for public reads and listings (writes and read-apply-write always
+    /// go to the primary).
+    pub read_url: Option<String>,
 }
 
 impl Default for StoreOptions {
@@ -175,30 +187,39 @@ impl Default for StoreOptions {
             max_connections: 8,
             acquire_timeout: Duration::from_secs(3),
             busy_timeout: Duration::from_secs(5),
+            statement_timeout: Duration::from_secs(5),
+            read_url: None,
         }
     }
 }
 
-/// Both stores, backed by one database.
+/// The stores, backed by one database.
 #[derive(Clone)]
 pub struct Stores {
     pub profiles: Arc<dyn ProfileStore>,
     pub keys: Arc<dyn KeyStore>,
+    pub analytics: Arc<dyn AnalyticsStore>,
 }
 
-/// Opens the database named by `url` (`sqlite://path` or `sqlite::memory:`).
+/// Opens the database named by `url`: `sqlite://PATH`, `sqlite::memory:`, or
+/// `postgres://user@host/db` (`postgresql://` too).
 pub async fn open(url: &str, opts: &StoreOptions) -> Result<Stores, OpenError> {
     let scheme = url.split(':').next().unwrap_or_default();
     match scheme {
         "sqlite" => {
-            let s = Arc::new(
-                SqliteStore::open(url, opts)
-                    .await
-                    .map_err(OpenError::Connect)?,
-            );
+            let s = Arc::new(SqliteStore::open(url, opts).await?);
             Ok(Stores {
                 profiles: s.clone(),
-                keys: s,
+                keys: s.clone(),
+                analytics: s,
+            })
+        }
+        "postgres" | "postgresql" => {
+            let s = Arc::new(PostgresStore::open(url, opts).await?);
+            Ok(Stores {
+                profiles: s.clone(),
+                keys: s.clone(),
+                analytics: s,
             })
         }
         other => Err(OpenError::Scheme(other.to_owned())),
@@ -207,10 +228,48 @@ pub async fn open(url: &str, opts: &StoreOptions) -> Result<Stores, OpenError> {
 
 #[derive(Debug, thiserror::Error)]
 pub enum OpenError {
-    #[error("unsupported database URL scheme '{0}': use sqlite://PATH")]
+    #[error("unsupported database URL scheme '{0}': use sqlite://PATH or postgres://...")]
     Scheme(String),
     #[error("cannot open the database: {0}")]
-    Connect(#[source] sqlx::Error),
+    Connect(String),
+}
+
+/// What a driver error means, for either backend. Crate-private: callers see `StoreError` only.
+pub(crate) fn map_sqlx(e: sqlx::Error) -> StoreError {
+    match &e {
+        sqlx::Error::RowNotFound => StoreError::NotFound,
+        sqlx::Error::Io(_)
+        | sqlx::Error::Tls(_)
+        | sqlx::Error::PoolTimedOut
+        | sqlx::Error::PoolClosed
+        | sqlx::Error::WorkerCrashed => StoreError::Unavailable(e.to_string()),
+        sqlx::Error::Database(d) => {
+            let code = d.code().unwrap_or_default();
+            // SQLite: SQLITE_BUSY / SQLITE_LOCKED after busy_timeout (overloaded).
+            // PostgreSQL: connection exceptions (08), insufficient resources (53), operator
+            // intervention such as a terminated backend or a shutdown (57), a statement timeout
+            // (57014 is in 57 too).
+            let busy = matches!(code.as_ref(), "5" | "6")
+                || ["08", "53", "57"].iter().any(|c| code.starts_with(c));
+            if busy {
+                StoreError::Unavailable(e.to_string())
+            } else {
+                StoreError::Other(e.to_string())
+            }
+        }
+        _ => StoreError::Other(e.to_string()),
+    }
+}
+
+/// `.db()` on a driver result: its error, mapped.
+pub(crate) trait Db<T> {
+    fn db(self) -> Result<T>;
+}
+
+impl<T> Db<T> for std::result::Result<T, sqlx::Error> {
+    fn db(self) -> Result<T> {
+        self.map_err(map_sqlx)
+    }
 }
 
 pub(crate) fn millis(t: OffsetDateTime) -> i64 {

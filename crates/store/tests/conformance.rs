@@ -1,14 +1,18 @@
-//! One story every backend must tell the same way. Today it runs against SQLite; each new
-//! backend adds a `#[tokio::test]` that opens itself and calls `story`.
+//! One story every backend must tell the same way, told by SQLite and by PostgreSQL (a database
+//! of its own on the test server; skipped loudly when there is none, failed under CI).
 
 #![allow(clippy::unwrap_used)] // a test that cannot proceed should stop right there
 
+use linkleaf_domain::analytics::{
+    AnalyticsQuery, Bucket, Counts, Dimension, FrameRollup, RollupKey,
+};
 use linkleaf_domain::{
     CreateProfile, LinksPatch, Profile, ProfilePatch, Scopes, Username, ValidationErrors,
     now_millis,
 };
+use linkleaf_store::testing::TempPostgres;
 use linkleaf_store::{
-    ApiKeyRecord, ModifyError, ProfileRef, StoreError, StoreOptions, Stores, open,
+    ApiKeyRecord, ModifyError, ProfileRef, ReadFrom, StoreError, StoreOptions, Stores, open,
 };
 use uuid::Uuid;
 
@@ -19,11 +23,201 @@ fn new_profile(json: &str) -> Profile {
         .unwrap()
 }
 
+/// A frame of `n` clicks on `link` (human or bot) at `at_ms`, by `visitors`.
+#[allow(clippy::too_many_arguments)] // a test builder: each argument is one thing the story varies
+fn clicks(
+    source: Uuid,
+    seq: u64,
+    profile: Uuid,
+    link: Uuid,
+    at_ms: i64,
+    human: bool,
+    n: i64,
+    visitors: &[u64],
+) -> FrameRollup {
+    let mut f = FrameRollup {
+        source,
+        seq,
+        events: n as u64,
+        ..Default::default()
+    };
+    let c = if human {
+        Counts { human: n, bot: 0 }
+    } else {
+        Counts { human: 0, bot: n }
+    };
+    for bucket in [Bucket::Minute, Bucket::Hour, Bucket::Day] {
+        f.counts.insert(
+            RollupKey {
+                profile,
+                bucket,
+                start_ms: bucket.floor(at_ms),
+                dimension: Dimension::Link,
+                value: link.to_string(),
+            },
+            c,
+        );
+    }
+    for (dimension, value) in [
+        (Dimension::Referrer, "news.example"),
+        (Dimension::Country, "NL"),
+    ] {
+        for bucket in [Bucket::Hour, Bucket::Day] {
+            f.counts.insert(
+                RollupKey {
+                    profile,
+                    bucket,
+                    start_ms: bucket.floor(at_ms),
+                    dimension,
+                    value: value.into(),
+                },
+                c,
+            );
+        }
+    }
+    if human {
+        f.link_clicks.insert(link, n);
+    }
+    f.visitors
+        .insert((profile, at_ms / 86_400_000), visitors.to_vec());
+    f
+}
+
+async fn analytics_story(s: &Stores) {
+    let a = &s.analytics;
+    a.ping_analytics().await.unwrap();
+    let p = s
+        .profiles
+        .create_profile(&new_profile(
+            r#"{"username":"counted","links":[{"title":"a","url":"https://a.example"}]}"#,
+        ))
+        .await
+        .unwrap();
+    let link = p.links[0].id;
+    let (source, at) = (Uuid::now_v7(), 1_795_600_000_000i64);
+    let w1 = vec![
+        clicks(source, 1, p.id, link, at, true, 3, &[1, 2]),
+        clicks(source, 2, p.id, link, at + 60_000, false, 2, &[3]),
+    ];
+    let out = a.commit_window(&w1).await.unwrap();
+    assert_eq!(
+        (
+            out.committed_frames,
+            out.committed_events,
+            out.duplicate_frames
+        ),
+        (2, 5, 0)
+    );
+    // a redelivery of frame 2 with frame 3: only 3 counts
+    let w2 = vec![
+        clicks(source, 2, p.id, link, at + 60_000, false, 2, &[3]),
+        clicks(source, 3, p.id, link, at + 120_000, true, 4, &[2, 4]),
+    ];
+    let out = a.commit_window(&w2).await.unwrap();
+    assert_eq!(
+        (
+            out.committed_frames,
+            out.duplicate_frames,
+            out.duplicate_events
+        ),
+        (1, 1, 2)
+    );
+    assert_eq!(
+        a.commit_window(&w1).await.unwrap().committed_frames,
+        0,
+        "all seen"
+    );
+    // another spool's frame 1 is another frame
+    let other = clicks(Uuid::now_v7(), 1, p.id, link, at, true, 1, &[5]);
+    assert_eq!(a.commit_window(&[other]).await.unwrap().committed_frames, 1);
+
+    let day = Bucket::Day.floor(at);
+    for bucket in [Bucket::Minute, Bucket::Hour, Bucket::Day] {
+        let q = AnalyticsQuery {
+            from_ms: day,
+            to_ms: day + 86_400_000,
+            bucket,
+        };
+        let r = a.report(p.id, &q).await.unwrap();
+        assert_eq!(r.totals.clicks, 10, "{bucket:?}");
+        assert_eq!(
+            (r.totals.human_clicks, r.totals.bot_clicks),
+            (8, 2),
+            "{bucket:?}"
+        );
+        assert_eq!(
+            r.totals.unique_visitors, 5,
+            "{bucket:?}: visitors 1-5 that day"
+        );
+        assert_eq!(r.links.len(), 1);
+        assert_eq!(r.links[0].clicks, 10);
+        assert_eq!(r.referrers[0].value, "news.example");
+        assert_eq!(r.countries[0].clicks, 10);
+        let series: i64 = r.series.iter().map(|p| p.clicks).sum();
+        assert_eq!(series, 10);
+    }
+    let q = AnalyticsQuery {
+        from_ms: day,
+        to_ms: day + 86_400_000,
+        bucket: Bucket::Minute,
+    };
+    assert_eq!(
+        a.report(p.id, &q).await.unwrap().series.len(),
+        3,
+        "three minutes"
+    );
+    // human clicks reach the link's counter
+    let now = s.profiles.profile_by_id(p.id).await.unwrap().unwrap();
+    assert_eq!(now.links[0].click_count, 8);
+
+    // salts: one per day, the same for every caller, dropped after
+    let s1 = a.salt(20_000).await.unwrap();
+    assert_eq!(a.salt(20_000).await.unwrap(), s1);
+    assert_ne!(a.salt(20_001).await.unwrap(), s1);
+    assert_eq!(a.forget_salts_before(20_001).await.unwrap(), 1);
+    assert_ne!(
+        a.salt(20_000).await.unwrap(),
+        s1,
+        "a forgotten salt is not remade the same"
+    );
+    a.forget_salts_before(i64::MAX).await.unwrap();
+
+    // pruning keeps day rows; deleting the profile takes its analytics
+    a.prune(at + 100 * 86_400_000).await.unwrap();
+    let q = AnalyticsQuery {
+        from_ms: day,
+        to_ms: day + 86_400_000,
+        bucket: Bucket::Day,
+    };
+    assert_eq!(a.report(p.id, &q).await.unwrap().totals.clicks, 10);
+    let q = AnalyticsQuery {
+        from_ms: day,
+        to_ms: day + 86_400_000,
+        bucket: Bucket::Hour,
+    };
+    assert_eq!(
+        a.report(p.id, &q).await.unwrap().totals.clicks,
+        0,
+        "hour rows pruned"
+    );
+    s.profiles
+        .delete_profile(ProfileRef::Id(p.id))
+        .await
+        .unwrap();
+    let q = AnalyticsQuery {
+        from_ms: day,
+        to_ms: day + 86_400_000,
+        bucket: Bucket::Day,
+    };
+    assert_eq!(a.report(p.id, &q).await.unwrap().totals.clicks, 0);
+}
+
 async fn story(s: Stores) {
     let db = &s.profiles;
     db.migrate().await.unwrap();
     db.migrate().await.expect("migrations are idempotent");
     db.ping().await.unwrap();
+    analytics_story(&s).await;
 
     // create, then read back by key and by id
     let p = new_profile(
@@ -33,19 +227,47 @@ async fn story(s: Stores) {
     let created = db.create_profile(&p).await.unwrap();
     assert_eq!(created.version, 1);
     assert_eq!(created.links.len(), 2);
-    let by_key = db.profile_by_username("jane.doe").await.unwrap().unwrap();
+    let by_key = db
+        .profile_by_username("jane.doe", ReadFrom::Replica)
+        .await
+        .unwrap()
+        .unwrap();
     assert_eq!(by_key, created);
     assert_eq!(by_key, p, "what is stored is what was written");
     assert_eq!(db.profile_by_id(p.id).await.unwrap().unwrap(), created);
-    assert!(db.profile_by_username("nobody").await.unwrap().is_none());
+    assert!(
+        db.profile_by_username("nobody", ReadFrom::Primary)
+            .await
+            .unwrap()
+            .is_none()
+    );
     assert!(db.profile_by_id(Uuid::now_v7()).await.unwrap().is_none());
+    // a redirect's view of each link
+    let t = db.link_target(created.links[0].id).await.unwrap().unwrap();
+    assert_eq!(
+        (t.profile, t.url.as_str(), t.enabled),
+        (p.id, "https://a.example/", true)
+    );
+    assert!(
+        !db.link_target(created.links[1].id)
+            .await
+            .unwrap()
+            .unwrap()
+            .enabled
+    );
+    assert!(db.link_target(Uuid::now_v7()).await.unwrap().is_none());
 
-    // usernames are unique without regard to case
+    // usernames are unique without regard to case, and without regard to look-alikes
     let twin = new_profile(r#"{"username":"JANE.DOE"}"#);
     assert!(matches!(
         db.create_profile(&twin).await,
         Err(StoreError::UsernameTaken)
     ));
+    let look_alike = new_profile(r#"{"username":"Jane.D0e"}"#);
+    match db.create_profile(&look_alike).await {
+        Err(StoreError::UsernameConfusable(existing)) => assert_eq!(existing, "Jane.Doe"),
+        other => panic!("a look-alike was not refused: {other:?}"),
+    }
 
     // update fields and links together, in one transaction; version moves on
     let patch: ProfilePatch = serde_json::from_str(r#"{"username":"jane","bio":null}"#).unwrap();
@@ -77,11 +299,17 @@ async fn story(s: Stores) {
         "kept links keep their ids"
     );
     assert!(
-        db.profile_by_username("jane.doe").await.unwrap().is_none(),
+        db.profile_by_username("jane.doe", ReadFrom::Replica)
+            .await
+            .unwrap()
+            .is_none(),
         "the old name is free"
     );
     assert_eq!(
-        db.profile_by_username("jane").await.unwrap().unwrap(),
+        db.profile_by_username("jane", ReadFrom::Replica)
+            .await
+            .unwrap()
+            .unwrap(),
         updated
     );
 
@@ -121,7 +349,26 @@ async fn story(s: Stores) {
         clash,
         Err(ModifyError::Store(StoreError::UsernameTaken))
     ));
+    // ...and renaming onto a look-alike of a taken name fails, naming it
+    let paypal = db
+        .create_profile(&new_profile(r#"{"username":"paypal"}"#))
+        .await
+        .unwrap();
+    let clash = db
+        .modify_profile(ProfileRef::Id(other.id), &|p| {
+            let mut n = p.clone();
+            n.username = Username::parse("paypa1").unwrap();
+            Ok(n)
+        })
+        .await;
+    match clash {
+        Err(ModifyError::Store(StoreError::UsernameConfusable(existing))) => {
+            assert_eq!(existing, "paypal")
+        }
+        other => panic!("a look-alike rename was not refused: {other:?}"),
+    }
     assert_eq!(db.profile_by_id(other.id).await.unwrap().unwrap(), other);
+    db.delete_profile(ProfileRef::Id(paypal.id)).await.unwrap();
 
     // concurrent modifications of one profile queue: none is lost
     let adds = (0..16).map(|i| {
@@ -230,6 +477,73 @@ async fn sqlite_tells_the_story() {
     let dir = tempfile::tempdir().unwrap();
     let url = format!("sqlite://{}", dir.path().join("t.db").display());
     story(open(&url, &StoreOptions::default()).await.unwrap()).await;
+}
+
+#[tokio::test]
+async fn postgres_tells_the_story() {
+    let Some(db) = TempPostgres::create().await else {
+        return;
+    };
+    story(open(&db.url, &StoreOptions::default()).await.unwrap()).await;
+}
+
+#[tokio::test]
+async fn postgres_with_a_replica_reads_public_profiles_from_it() {
+    let Some(primary) = TempPostgres::create().await else {
+        return;
+    };
+    let Some(replica) = TempPostgres::create().await else {
+        return;
+    };
+    // Two databases stand for a primary and a lagging replica: what only the primary has is
+    // invisible to replica reads, and visible to primary reads.
+    let opts = StoreOptions {
+        read_url: Some(replica.url.clone()),
+        ..StoreOptions::default()
+    };
+    let s = open(&primary.url, &opts).await.unwrap();
+    s.profiles.migrate().await.unwrap();
+    open(&replica.url, &StoreOptions::default())
+        .await
+        .unwrap()
+        .profiles
+        .migrate()
+        .await
+        .unwrap();
+    let p = new_profile(r#"{"username":"lagging"}"#);
+    s.profiles.create_profile(&p).await.unwrap();
+    assert!(
+        s.profiles
+            .profile_by_username("lagging", ReadFrom::Replica)
+            .await
+            .unwrap()
+            .is_none(),
+        "public reads go to the replica"
+    );
+    assert!(
+        s.profiles.list_profiles(None, 10).await.unwrap().is_empty(),
+        "listings too"
+    );
+    assert_eq!(
+        s.profiles
+            .profile_by_username("lagging", ReadFrom::Primary)
+            .await
+            .unwrap()
+            .unwrap(),
+        p
+    );
+    assert_eq!(s.profiles.profile_by_id(p.id).await.unwrap().unwrap(), p);
+    // read-apply-write is on the primary
+    let m = s
+        .profiles
+        .modify_profile(ProfileRef::Key("lagging".into()), &|p| {
+            let mut n = p.clone();
+            n.bio = "changed".into();
+            Ok(n)
+        })
+        .await
+        .unwrap();
+    assert!(m.is_some());
 }
 
 #[tokio::test]

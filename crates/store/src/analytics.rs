@@ -1,0 +1,287 @@
+//! The analytics store: rollups only (raw events live in the spool and the queue, never here),
+//! in their own tables of the same database as the profiles.
+//!
+//! A window of frames is committed in one transaction together with the identities of the
+//! frames it counted (ranges of sequence numbers per spool), so a frame delivered again is
+//! recognised and adds nothing: counted exactly once, whatever the queue does. Each backend
+//! writes the rows; what is counted and how ranges are kept is decided here, once.
+
+use crate::Result;
+use async_trait::async_trait;
+use linkleaf_domain::analytics::Map;
+use linkleaf_domain::analytics::{
+    AnalyticsQuery, AnalyticsReport, Bucket, Counts, FrameRollup, LinkClicks, RollupKey,
+    SeriesPoint, Share, TOP, Totals, WindowOutcome,
+};
+use linkleaf_domain::sketch::Sketch;
+use std::collections::{BTreeMap, HashMap};
+use time::OffsetDateTime;
+use uuid::Uuid;
+
+/// How long rollups of each granularity are kept, and how long counted frames are remembered
+/// (longer than any redelivery can come late).
+pub const KEEP_MINUTES_MS: i64 = 2 * 86_400_000;
+pub const KEEP_HOURS_MS: i64 = 92 * 86_400_000;
+pub const KEEP_FRAMES_MS: i64 = 7 * 86_400_000;
+
+#[async_trait]
+pub trait AnalyticsStore: Send + Sync + 'static {
+    /// Brings the schema up to date (the same migrations as the profile store's).
+    async fn ping_analytics(&self) -> Result<()>;
+    /// Adds up the frames not counted before, with their identities, in one transaction; a
+    /// frame counted before adds nothing. Each link's human clicks go to its `clickCount`.
+    async fn commit_window(&self, frames: &[FrameRollup]) -> Result<WindowOutcome>;
+    /// The report for a profile over a resolved range.
+    async fn report(&self, profile: Uuid, q: &AnalyticsQuery) -> Result<AnalyticsReport>;
+    /// The salt of visitor hashes for `day` (days since the epoch), made now if there is none.
+    async fn salt(&self, day: i64) -> Result<[u8; 16]>;
+    /// Drops the salts of days before `day` (a salt is never kept past its day).
+    async fn forget_salts_before(&self, day: i64) -> Result<u64>;
+    /// Drops rollups and frame records older than they are kept.
+    async fn prune(&self, now_ms: i64) -> Result<u64>;
+}
+
+/// Frames counted before, by source: ranges of sequence numbers.
+pub(crate) type Counted = HashMap<Uuid, Vec<(u64, u64)>>;
+
+/// What the fresh frames of a window add up to.
+#[derive(Default)]
+pub(crate) struct Merged {
+    pub counts: Map<RollupKey, Counts>,
+    pub link_clicks: Map<Uuid, i64>,
+    pub visitors: Map<(Uuid, i64), Sketch>,
+    /// The fresh frames' sequence numbers, by source, as ranges.
+    pub ranges: HashMap<Uuid, Vec<(u64, u64)>>,
+    pub outcome: WindowOutcome,
+}
+
+/// The range of sequence numbers of each source in `frames` (to look up what was counted).
+pub(crate) fn spans(frames: &[FrameRollup]) -> HashMap<Uuid, (u64, u64)> {
+    let mut s: HashMap<Uuid, (u64, u64)> = HashMap::new();
+    for f in frames {
+        let e = s.entry(f.source).or_insert((f.seq, f.seq));
+        e.0 = e.0.min(f.seq);
+        e.1 = e.1.max(f.seq);
+    }
+    s
+}
+
+/// Adds up the frames of `frames` that `counted` does not cover (and each only once, should a
+/// window hold a frame twice).
+pub(crate) fn merge(frames: &[FrameRollup], counted: &Counted) -> Merged {
+    let mut m = Merged::default();
+    let mut seen: Map<Uuid, Vec<u64>> = Map::default();
+    let mut taken: std::collections::HashSet<(Uuid, u64), foldhash::fast::RandomState> =
+        Default::default();
+    for f in frames {
+        let covered = counted
+            .get(&f.source)
+            .is_some_and(|r| r.iter().any(|(a, b)| (*a..=*b).contains(&f.seq)));
+        if covered || !taken.insert((f.source, f.seq)) {
+            m.outcome.duplicate_frames += 1;
+            m.outcome.duplicate_events += f.events;
+            continue;
+        }
+        seen.entry(f.source).or_default().push(f.seq);
+        m.outcome.committed_frames += 1;
+        m.outcome.committed_events += f.events;
+        for (k, c) in &f.counts {
+            // most keys recur from frame to frame: look up before cloning one
+            match m.counts.get_mut(k) {
+                Some(e) => {
+                    e.human += c.human;
+                    e.bot += c.bot;
+                }
+                None => {
+                    m.counts.insert(k.clone(), *c);
+                }
+            }
+        }
+        for (l, n) in &f.link_clicks {
+            *m.link_clicks.entry(*l).or_default() += n;
+        }
+        for (k, hashes) in &f.visitors {
+            let s = m.visitors.entry(*k).or_default();
+            hashes.iter().for_each(|h| s.insert(*h));
+        }
+    }
+    for (source, mut seqs) in seen {
+        seqs.sort_unstable();
+        m.ranges.insert(source, runs(&seqs));
+    }
+    m
+}
+
+/// Sorted numbers as runs of consecutive ones.
+pub(crate) fn runs(sorted: &[u64]) -> Vec<(u64, u64)> {
+    let mut out: Vec<(u64, u64)> = Vec::new();
+    for &n in sorted {
+        match out.last_mut() {
+            Some((_, b)) if *b + 1 == n => *b = n,
+            _ => out.push((n, n)),
+        }
+    }
+    out
+}
+
+/// A rollup row as read back.
+pub(crate) struct RollupRow {
+    pub bucket: i64,
+    pub dimension: String,
+    pub value: String,
+    pub human: i64,
+    pub bot: i64,
+}
+
+fn at(ms: i64) -> OffsetDateTime {
+    OffsetDateTime::from_unix_timestamp_nanos(i128::from(ms) * 1_000_000)
+        .unwrap_or(OffsetDateTime::UNIX_EPOCH)
+}
+
+fn top(mut shares: Vec<Share>) -> Vec<Share> {
+    shares.sort_by(|a, b| b.clicks.cmp(&a.clicks).then_with(|| a.value.cmp(&b.value)));
+    shares.truncate(TOP);
+    shares
+}
+
+/// The report from the rows of the series' granularity (links and views), the rows of the
+/// breakdowns' granularity, and the days' visitor sketches.
+pub(crate) fn assemble(
+    profile: Uuid,
+    q: &AnalyticsQuery,
+    series_rows: Vec<RollupRow>,
+    breakdown_rows: Vec<RollupRow>,
+    sketches: Vec<Vec<u8>>,
+) -> AnalyticsReport {
+    let mut totals = Totals::default();
+    let mut links: BTreeMap<String, (i64, i64)> = BTreeMap::new();
+    let mut series: BTreeMap<i64, SeriesPoint> = BTreeMap::new();
+    for r in &series_rows {
+        let p = series.entry(r.bucket).or_insert_with(|| SeriesPoint {
+            start: at(r.bucket),
+            clicks: 0,
+            human_clicks: 0,
+            views: 0,
+        });
+        match r.dimension.as_str() {
+            "link" => {
+                totals.clicks += r.human + r.bot;
+                totals.human_clicks += r.human;
+                totals.bot_clicks += r.bot;
+                p.clicks += r.human + r.bot;
+                p.human_clicks += r.human;
+                let l = links.entry(r.value.clone()).or_default();
+                l.0 += r.human;
+                l.1 += r.bot;
+            }
+            "views" => {
+                totals.views += r.human + r.bot;
+                p.views += r.human + r.bot;
+            }
+            _ => {}
+        }
+    }
+    let mut breakdowns: HashMap<String, BTreeMap<String, (i64, i64)>> = HashMap::new();
+    for r in &breakdown_rows {
+        let e = breakdowns
+            .entry(r.dimension.clone())
+            .or_default()
+            .entry(r.value.clone())
+            .or_default();
+        e.0 += r.human;
+        e.1 += r.bot;
+    }
+    let shares = |dim: &str| {
+        top(breakdowns
+            .get(dim)
+            .map(|m| {
+                m.iter()
+                    .map(|(v, (h, b))| Share {
+                        value: v.clone(),
+                        clicks: h + b,
+                        human_clicks: *h,
+                    })
+                    .collect()
+            })
+            .unwrap_or_default())
+    };
+    totals.unique_visitors = sketches
+        .iter()
+        .filter_map(|b| Sketch::from_bytes(b).ok())
+        .map(|s| s.count() as i64)
+        .sum();
+    let mut links: Vec<LinkClicks> = links
+        .into_iter()
+        .filter_map(|(id, (h, b))| {
+            Some(LinkClicks {
+                link_id: Uuid::try_parse(&id).ok()?,
+                clicks: h + b,
+                human_clicks: h,
+                bot_clicks: b,
+            })
+        })
+        .collect();
+    links.sort_by(|a, b| b.clicks.cmp(&a.clicks).then(a.link_id.cmp(&b.link_id)));
+    AnalyticsReport {
+        profile_id: profile,
+        from: at(q.from_ms),
+        to: at(q.to_ms),
+        bucket: q.bucket,
+        totals,
+        links,
+        series: series.into_values().collect(),
+        referrers: shares("referrer"),
+        countries: shares("country"),
+        devices: shares("device"),
+        bot_classes: shares("bot"),
+    }
+}
+
+/// The day (since the epoch) of a bucket start, for the visitor sketches.
+pub(crate) fn day_of(ms: i64) -> i64 {
+    Bucket::Day.floor(ms) / Bucket::Day.millis()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use linkleaf_domain::analytics::Dimension;
+
+    fn frame(source: Uuid, seq: u64, link: Uuid) -> FrameRollup {
+        let mut f = FrameRollup {
+            source,
+            seq,
+            events: 1,
+            ..Default::default()
+        };
+        f.counts.insert(
+            RollupKey {
+                profile: Uuid::nil(),
+                bucket: Bucket::Day,
+                start_ms: 0,
+                dimension: Dimension::Link,
+                value: link.to_string(),
+            },
+            Counts { human: 1, bot: 0 },
+        );
+        f.link_clicks.insert(link, 1);
+        f
+    }
+
+    #[test]
+    fn frames_counted_before_or_twice_add_nothing() {
+        let (s, link) = (Uuid::now_v7(), Uuid::now_v7());
+        let frames: Vec<_> = [1, 2, 3, 5, 6, 3, 9]
+            .into_iter()
+            .map(|n| frame(s, n, link))
+            .collect();
+        let counted: Counted = [(s, vec![(1, 2)])].into_iter().collect();
+        let m = merge(&frames, &counted);
+        assert_eq!(m.outcome.committed_frames, 4, "3, 5, 6, 9");
+        assert_eq!(m.outcome.duplicate_frames, 3, "1 and 2 before, 3 twice");
+        assert_eq!(m.link_clicks[&link], 4);
+        assert_eq!(m.ranges[&s], vec![(3, 3), (5, 6), (9, 9)]);
+        assert_eq!(runs(&[]), vec![]);
+        assert_eq!(spans(&frames)[&s], (1, 9));
+    }
+}
