@@ -7,9 +7,13 @@
 //! invalidation by key and by owner id that cannot be undone by a load already in flight.
 //!
 //! It is generic over the cached value and the `Loader` that fetches it; it knows nothing of
-//! profiles, HTML or databases. A shared second tier (Redis) slots in as a `Loader` that wraps
-//! the origin's; invalidations from other instances arrive through `invalidate`.
+//! profiles, HTML or databases. A shared second tier slots in as `tier::TieredLoader`, a loader
+//! that wraps the origin's (the tier itself, Redis, is another crate's, behind `SecondTier`);
+//! invalidations from other instances arrive through `invalidate`, or `clear` when an instance
+//! cannot know what it missed.
 //! Must not: block on the hot path (a hit takes no lock), or serve an entry past its stale limit.
+
+pub mod tier;
 
 use async_trait::async_trait;
 use futures_util::FutureExt;
@@ -38,25 +42,94 @@ pub struct Policy {
     pub max_weight: u64,
 }
 
-/// What a value costs to keep, in bytes.
+/// What a value costs to keep, in bytes: what it holds on the heap, as allocated (not as used).
+/// The cache adds its inline size, what an entry costs around it (`ENTRY_OVERHEAD`,
+/// `OWNER_INDEX_OVERHEAD`, the key), so that the sum is what the process really spends and
+/// `Policy::max_weight` bounds memory, not a notion of it.
 pub trait Weigh {
     fn weight(&self) -> u32;
 }
 
+/// What one entry costs beyond its key and its value: the `Entry` and its `Arc`, the key's
+/// `Arc<str>` header, and moka's bookkeeping (its node in the concurrent map, the access and
+/// write deques, the timer-wheel node of the per-entry expiry, the value entry and its info).
+/// Measured by `tests/memory.rs` (allocation growth per negative entry over 100,000 entries,
+/// moka 0.12.16, 2026-11-25): 396 bytes for a 14-byte key, so 382 beyond the key; charged 440,
+/// which leaves room for mimalloc's size classes (up to 12.5% apart). Before values were boxed a
+/// negative entry cost ~650 bytes and was charged 96 plus its key.
+pub const ENTRY_OVERHEAD: u32 = 440;
+
+/// What an entry that holds a value adds beyond `ENTRY_OVERHEAD` and its value's weight: its
+/// record in the owner index (a map slot, the key list, the key's reference) and the box around
+/// the value (charged separately, by its size). Measured with `ENTRY_OVERHEAD`: an entry with a
+/// 9,000-byte value allocates 593 bytes beyond the value, 197 more than a negative entry, of
+/// which 48 are the box; charged 160.
+pub const OWNER_INDEX_OVERHEAD: u32 = 160;
+
 /// A value the origin has, and the id of what owns it (a profile id for profile pages), so the
-/// entry can be dropped by owner as well as by key.
+/// entry can be dropped by owner as well as by key; and how old the value already is (zero from
+/// the origin; a value kept in a shared tier has aged there, and is fresh only for what is left).
 pub struct Loaded<V> {
     pub owner: Uuid,
     pub value: V,
+    pub age: Duration,
+}
+
+impl<V> Loaded<V> {
+    /// A value just read from the origin.
+    pub fn new(owner: Uuid, value: V) -> Self {
+        Self {
+            owner,
+            value,
+            age: Duration::ZERO,
+        }
+    }
+}
+
+/// Why a load failed, by what a caller should do about it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum LoadErrorKind {
+    /// The origin cannot be reached or is overloaded: try again in a moment.
+    Unavailable,
+    /// The origin is limiting us: try again after this long.
+    Throttled { retry_after: Duration },
+    /// The origin answered something wrong (corrupt data, a bug): retrying will not help soon.
+    Internal,
 }
 
 #[derive(Debug, Clone, thiserror::Error)]
-#[error("{0}")]
-pub struct LoadError(pub Arc<str>);
+#[error("{message}")]
+pub struct LoadError {
+    pub kind: LoadErrorKind,
+    message: Arc<str>,
+}
 
 impl LoadError {
-    pub fn new(msg: impl std::fmt::Display) -> Self {
-        Self(msg.to_string().into())
+    pub fn unavailable(msg: impl std::fmt::Display) -> Self {
+        Self::of(LoadErrorKind::Unavailable, msg)
+    }
+
+    pub fn throttled(retry_after: Duration, msg: impl std::fmt::Display) -> Self {
+        Self::of(LoadErrorKind::Throttled { retry_after }, msg)
+    }
+
+    pub fn internal(msg: impl std::fmt::Display) -> Self {
+        Self::of(LoadErrorKind::Internal, msg)
+    }
+
+    fn of(kind: LoadErrorKind, msg: impl std::fmt::Display) -> Self {
+        Self {
+            kind,
+            message: msg.to_string().into(),
+        }
+    }
+
+    /// How long a client should wait before asking again.
+    pub fn retry_after(&self) -> Duration {
+        match self.kind {
+            LoadErrorKind::Throttled { retry_after } => retry_after,
+            _ => Duration::from_secs(1),
+        }
     }
 }
 
@@ -83,9 +156,10 @@ impl Status {
     }
 }
 
-/// One cached answer: a value, or the knowledge that there is none.
+/// One cached answer: a value, or the knowledge that there is none. The value is boxed so that
+/// a negative entry (the common kind under a flood of unknown names) stays small.
 pub struct Entry<V> {
-    found: Option<Loaded<V>>,
+    found: Option<Box<Loaded<V>>>,
     fresh_until: Instant,
     stale_until: Instant,
     lifetime: Duration,
@@ -153,13 +227,53 @@ type Flight<V> = Shared<BoxFuture<'static, Result<Arc<Entry<V>>, LoadError>>>;
 /// Loads in flight by key, each with an id so a finished load removes only itself.
 type Flights<V> = HashMap<Arc<str>, (u64, Flight<V>)>;
 
+/// Owner id → the keys its entries are cached under, each with the identity (address) of the
+/// entry it was recorded for, so that moka's notice of an entry's removal, however late, can
+/// only remove that entry's record: two live entries never share an address.
+#[derive(Default)]
+struct OwnerIndex(Mutex<HashMap<Uuid, OwnedKeys>>);
+
+/// The keys one owner's entries are cached under, with each entry's address.
+type OwnedKeys = Vec<(Arc<str>, usize)>;
+
+impl OwnerIndex {
+    fn add(&self, owner: Uuid, key: Arc<str>, entry: usize) {
+        lock(&self.0).entry(owner).or_default().push((key, entry));
+    }
+
+    fn remove(&self, owner: Uuid, entry: usize) {
+        let mut m = lock(&self.0);
+        if let Some(keys) = m.get_mut(&owner) {
+            keys.retain(|(_, e)| *e != entry);
+            if keys.is_empty() {
+                m.remove(&owner);
+            }
+        }
+    }
+
+    fn keys(&self, owner: Uuid) -> Vec<Arc<str>> {
+        lock(&self.0)
+            .get(&owner)
+            .map(|v| v.iter().map(|(k, _)| k.clone()).collect())
+            .unwrap_or_default()
+    }
+
+    fn clear(&self) {
+        lock(&self.0).clear();
+    }
+}
+
+fn address<V>(e: &Arc<Entry<V>>) -> usize {
+    Arc::as_ptr(e) as *const () as usize
+}
+
 /// Invalidation generations are kept for this many shards of the key space: a load whose
 /// shard was invalidated while it ran does not store its (possibly older) result.
 const SHARDS: usize = 1024;
 
 struct Inner<V> {
     l1: moka::sync::Cache<Arc<str>, Arc<Entry<V>>>,
-    owners: moka::sync::Cache<Uuid, Arc<str>>,
+    owners: Arc<OwnerIndex>,
     inflight: Mutex<Flights<V>>,
     next_flight: AtomicU64,
     /// Held while storing a loaded entry and while invalidating: the two never interleave.
@@ -213,17 +327,29 @@ fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
 
 impl<V: Weigh + Send + Sync + 'static> ReadCache<V> {
     pub fn new(policy: Policy, loader: Arc<dyn Loader<V>>, metrics: CacheMetrics) -> Self {
+        let owners = Arc::new(OwnerIndex::default());
         let l1 = moka::sync::Cache::builder()
             .max_capacity(policy.max_weight)
             .weigher(|k: &Arc<str>, v: &Arc<Entry<V>>| {
-                let value = v.found.as_ref().map_or(0, |l| l.value.weight());
-                (k.len() as u32).saturating_add(value).saturating_add(96)
+                let found = v.found.as_ref().map_or(0, |l| {
+                    l.value
+                        .weight()
+                        .saturating_add(OWNER_INDEX_OVERHEAD)
+                        .saturating_add(std::mem::size_of::<Loaded<V>>() as u32)
+                });
+                ENTRY_OVERHEAD
+                    .saturating_add(k.len() as u32)
+                    .saturating_add(found)
             })
             .expire_after(LifetimeExpiry)
-            .build();
-        let owners = moka::sync::Cache::builder()
-            .max_capacity(1_000_000)
-            .time_to_live(policy.fresh + policy.stale)
+            .eviction_listener({
+                let owners = owners.clone();
+                move |_k, v: Arc<Entry<V>>, _cause| {
+                    if let Some(owner) = v.owner() {
+                        owners.remove(owner, address(&v));
+                    }
+                }
+            })
             .build();
         Self {
             inner: Arc::new(Inner {
@@ -291,10 +417,8 @@ impl<V: Weigh + Send + Sync + 'static> ReadCache<V> {
     pub fn invalidate(&self, inv: &Invalidation) {
         let inner = &self.inner;
         let mut keys: Vec<Arc<str>> = inv.keys.iter().map(|k| Arc::from(k.as_str())).collect();
-        if let Some(owner) = inv.owner
-            && let Some(k) = inner.owners.remove(&owner)
-        {
-            keys.push(k);
+        if let Some(owner) = inv.owner {
+            keys.extend(inner.owners.keys(owner));
         }
         let mut gens = lock(&inner.generations);
         let mut inflight = lock(&inner.inflight);
@@ -305,6 +429,13 @@ impl<V: Weigh + Send + Sync + 'static> ReadCache<V> {
         }
     }
 
+    /// Entries held and the weight they are charged, after pending housekeeping (for tests and
+    /// the memory benchmark).
+    pub fn usage(&self) -> (u64, u64) {
+        self.inner.l1.run_pending_tasks();
+        (self.inner.l1.entry_count(), self.inner.l1.weighted_size())
+    }
+
     /// Drops everything (used when this instance cannot tell what it missed).
     pub fn clear(&self) {
         let mut gens = lock(&self.inner.generations);
@@ -313,7 +444,7 @@ impl<V: Weigh + Send + Sync + 'static> ReadCache<V> {
             *g += 1;
         }
         self.inner.l1.invalidate_all();
-        self.inner.owners.invalidate_all();
+        self.inner.owners.clear();
         inflight.clear();
     }
 
@@ -340,7 +471,7 @@ impl<V: Weigh + Send + Sync + 'static> ReadCache<V> {
         let task = tokio::spawn(self.inner.clone().load_and_store(key.clone(), id));
         let flight = async move {
             task.await
-                .unwrap_or_else(|e| Err(LoadError::new(format!("loader task failed: {e}"))))
+                .unwrap_or_else(|e| Err(LoadError::internal(format!("loader task failed: {e}"))))
         }
         .boxed()
         .shared();
@@ -385,10 +516,12 @@ impl<V: Weigh + Send + Sync + 'static> Inner<V> {
             let entry = Arc::new(self.entry(found));
             let gens = lock(&self.generations);
             if gens[shard] == generation {
-                self.l1.insert(key.clone(), entry.clone());
+                // Recorded before the insert, so the removal notice of an entry evicted as soon
+                // as it is inserted always finds its record.
                 if let Some(owner) = entry.owner() {
-                    self.owners.insert(owner, key.clone());
+                    self.owners.add(owner, key.clone(), address(&entry));
                 }
+                self.l1.insert(key.clone(), entry.clone());
                 break Ok(entry);
             }
             drop(gens);
@@ -418,15 +551,18 @@ impl<V: Weigh + Send + Sync + 'static> Inner<V> {
 
     fn entry(&self, found: Option<Loaded<V>>) -> Entry<V> {
         let now = Instant::now();
-        let (fresh, stale) = match found {
-            Some(_) => (self.policy.fresh, self.policy.stale),
-            None => (self.policy.negative, Duration::ZERO),
+        let (fresh_for, stale_for, age) = match &found {
+            Some(l) => (self.policy.fresh, self.policy.stale, l.age),
+            None => (self.policy.negative, Duration::ZERO, Duration::ZERO),
         };
+        // A value that aged in a shared tier is fresh, then stale, only for what is left.
+        let fresh = fresh_for.saturating_sub(age);
+        let lifetime = (fresh_for + stale_for).saturating_sub(age);
         Entry {
-            found,
+            found: found.map(Box::new),
             fresh_until: now + fresh,
-            stale_until: now + fresh + stale,
-            lifetime: fresh + stale,
+            stale_until: now + lifetime,
+            lifetime,
             refreshing: AtomicBool::new(false),
             retry_at_ms: AtomicU64::new(0),
         }

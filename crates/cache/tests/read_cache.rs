@@ -58,12 +58,9 @@ impl Loader<Val> for Origin {
             g.acquire().await.unwrap().forget();
         }
         if failing {
-            return Err(LoadError::new("origin down"));
+            return Err(LoadError::unavailable("origin down"));
         }
-        Ok(found.map(|(owner, v)| Loaded {
-            owner,
-            value: Val(v),
-        }))
+        Ok(found.map(|(owner, v)| Loaded::new(owner, Val(v))))
     }
 }
 

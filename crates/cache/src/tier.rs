@@ -1,0 +1,316 @@
+//! The shared second tier and the invalidation bus, as this crate sees them: traits that another
+//! crate implements (Redis, in `linkleaf-redis`), and `TieredLoader`, the loader that puts a tier
+//! between the L1 cache and the origin.
+//!
+//! What a tier holds for a key is the finished value, encoded, with the time the origin produced
+//! it, so a value read from the tier is fresh only for what is left of its period: several
+//! instances sharing a tier never extend a value's freshness past what the origin gave. A key also
+//! has a generation that `forget` moves; a fill presents the generation it read before going to
+//! the origin and is dropped if it moved, so a load that raced a write on another instance
+//! cannot put the old value back.
+//!
+//! A tier that fails or is slow costs no read: its errors are misses (the origin answers), and
+//! the implementation's own timeout and breaker bound what a call may cost.
+//! Must not: know what the values are (they are `Codec`s), or talk to a driver.
+
+use crate::{Invalidation, LoadError, Loaded, Loader, Policy};
+use async_trait::async_trait;
+use metrics::Counter;
+use std::sync::Arc;
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+use uuid::Uuid;
+
+/// Why a call to the tier or the bus did not happen.
+#[derive(Debug, Clone, thiserror::Error)]
+pub enum TierError {
+    /// The breaker is open: the tier failed recently and is not being asked.
+    #[error("the shared tier is not being asked (breaker open)")]
+    Open,
+    #[error("the shared tier timed out")]
+    Timeout,
+    #[error("the shared tier failed: {0}")]
+    Failed(String),
+}
+
+/// A shared store of encoded values, by key, with a generation per key.
+#[async_trait]
+pub trait SecondTier: Send + Sync + 'static {
+    /// The bytes stored for `key`, if any, and the key's current generation.
+    async fn get(&self, key: &str) -> Result<(Option<Vec<u8>>, u64), TierError>;
+    /// Stores `bytes` for `ttl`, unless the key's generation is no longer `generation`.
+    async fn put(
+        &self,
+        key: &str,
+        generation: u64,
+        bytes: &[u8],
+        ttl: Duration,
+    ) -> Result<(), TierError>;
+    /// Drops the keys' values and moves their generations.
+    async fn forget(&self, keys: &[String]) -> Result<(), TierError>;
+}
+
+/// Tells the other instances what a write changed.
+#[async_trait]
+pub trait Bus: Send + Sync + 'static {
+    async fn publish(&self, inv: &Invalidation) -> Result<(), TierError>;
+}
+
+/// A value that can be kept in a shared tier.
+pub trait Codec: Sized {
+    fn encode(&self, out: &mut Vec<u8>);
+    fn decode(bytes: &[u8]) -> Result<Self, String>;
+}
+
+const FORMAT: u8 = 1;
+const ABSENT: u8 = 0;
+const FOUND: u8 = 1;
+
+/// `[format][absent|found][produced at, ms since the epoch, BE][owner, 16 bytes][value]`.
+fn encode<V: Codec>(found: Option<&Loaded<V>>, produced_ms: u64) -> Vec<u8> {
+    let mut out = Vec::with_capacity(64);
+    out.push(FORMAT);
+    match found {
+        None => {
+            out.push(ABSENT);
+            out.extend_from_slice(&produced_ms.to_be_bytes());
+        }
+        Some(l) => {
+            out.push(FOUND);
+            out.extend_from_slice(&produced_ms.to_be_bytes());
+            out.extend_from_slice(l.owner.as_bytes());
+            l.value.encode(&mut out);
+        }
+    }
+    out
+}
+
+/// What a tier held: the value (or its absence) and when the origin produced it.
+enum Held<V> {
+    Absent {
+        produced_ms: u64,
+    },
+    Found {
+        produced_ms: u64,
+        owner: Uuid,
+        value: V,
+    },
+}
+
+fn decode<V: Codec>(b: &[u8]) -> Result<Held<V>, String> {
+    let (&format, rest) = b.split_first().ok_or("empty")?;
+    if format != FORMAT {
+        return Err(format!("format {format}"));
+    }
+    let (&kind, rest) = rest.split_first().ok_or("no kind")?;
+    let produced_ms = u64::from_be_bytes(
+        rest.get(..8)
+            .ok_or("no time")?
+            .try_into()
+            .map_err(|_| "time")?,
+    );
+    let rest = &rest[8..];
+    match kind {
+        ABSENT if rest.is_empty() => Ok(Held::Absent { produced_ms }),
+        FOUND => {
+            let owner =
+                Uuid::from_slice(rest.get(..16).ok_or("no owner")?).map_err(|e| e.to_string())?;
+            Ok(Held::Found {
+                produced_ms,
+                owner,
+                value: V::decode(&rest[16..])?,
+            })
+        }
+        k => Err(format!("kind {k}")),
+    }
+}
+
+fn now_ms() -> u64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map_or(0, |d| d.as_millis() as u64)
+}
+
+/// The tier's counters: `linkleaf_l2_requests_total{cache, outcome}` with outcome `hit`,
+/// `stale` (held, but past its freshness: the origin is asked), `miss`, `error` (the tier failed
+/// or is skipped: the origin is asked), `corrupt` (undecodable bytes: treated as a miss), and
+/// `linkleaf_l2_fills_total{cache, outcome = stored | failed}`.
+#[derive(Clone)]
+pub struct TierMetrics {
+    hit: Counter,
+    stale: Counter,
+    miss: Counter,
+    error: Counter,
+    corrupt: Counter,
+    stored: Counter,
+    fill_failed: Counter,
+}
+
+impl TierMetrics {
+    pub fn register(recorder: &dyn metrics::Recorder, cache: &'static str) -> Self {
+        metrics::with_local_recorder(recorder, || {
+            let req = |o: &'static str| metrics::counter!("linkleaf_l2_requests_total", "cache" => cache, "outcome" => o);
+            let fill = |o: &'static str| metrics::counter!("linkleaf_l2_fills_total", "cache" => cache, "outcome" => o);
+            Self {
+                hit: req("hit"),
+                stale: req("stale"),
+                miss: req("miss"),
+                error: req("error"),
+                corrupt: req("corrupt"),
+                stored: fill("stored"),
+                fill_failed: fill("failed"),
+            }
+        })
+    }
+}
+
+/// A loader that reads a shared tier before the origin, and fills it from the origin.
+pub struct TieredLoader<V> {
+    tier: Arc<dyn SecondTier>,
+    origin: Arc<dyn Loader<V>>,
+    policy: Policy,
+    metrics: TierMetrics,
+}
+
+impl<V> TieredLoader<V> {
+    pub fn new(
+        tier: Arc<dyn SecondTier>,
+        origin: Arc<dyn Loader<V>>,
+        policy: Policy,
+        metrics: TierMetrics,
+    ) -> Self {
+        Self {
+            tier,
+            origin,
+            policy,
+            metrics,
+        }
+    }
+}
+
+#[async_trait]
+impl<V: Codec + Send + Sync + 'static> Loader<V> for TieredLoader<V> {
+    async fn load(&self, key: &str) -> Result<Option<Loaded<V>>, LoadError> {
+        let m = &self.metrics;
+        let now = now_ms();
+        // What the tier holds, if it answers; a value past its freshness is kept to fall back on
+        // should the origin fail (stale-if-error, for every instance).
+        let mut fallback = None;
+        let mut generation = None;
+        match self.tier.get(key).await {
+            Err(e) => {
+                m.error.increment(1);
+                tracing::debug!(key, error = %e, "shared tier skipped");
+            }
+            Ok((bytes, g)) => {
+                generation = Some(g);
+                match bytes.as_deref().map(decode::<V>) {
+                    None => m.miss.increment(1),
+                    Some(Err(e)) => {
+                        m.corrupt.increment(1);
+                        tracing::warn!(key, error = %e, "undecodable entry in the shared tier");
+                    }
+                    Some(Ok(Held::Absent { produced_ms })) => {
+                        let age = Duration::from_millis(now.saturating_sub(produced_ms));
+                        if age < self.policy.negative {
+                            m.hit.increment(1);
+                            return Ok(None);
+                        }
+                        m.stale.increment(1);
+                    }
+                    Some(Ok(Held::Found {
+                        produced_ms,
+                        owner,
+                        value,
+                    })) => {
+                        let age = Duration::from_millis(now.saturating_sub(produced_ms));
+                        let loaded = Loaded { owner, value, age };
+                        if age < self.policy.fresh {
+                            m.hit.increment(1);
+                            return Ok(Some(loaded));
+                        }
+                        m.stale.increment(1);
+                        if age < self.policy.fresh + self.policy.stale {
+                            fallback = Some(loaded);
+                        }
+                    }
+                }
+            }
+        }
+        let found = match self.origin.load(key).await {
+            Ok(found) => found,
+            Err(e) => {
+                return match fallback {
+                    Some(stale) => {
+                        tracing::warn!(key, error = %e, "origin failed: serving the shared tier's stale entry");
+                        Ok(Some(stale))
+                    }
+                    None => Err(e),
+                };
+            }
+        };
+        // Fill the tier, unless it did not answer (then it is not asked twice in one load).
+        if let Some(g) = generation {
+            let ttl = match &found {
+                Some(_) => self.policy.fresh + self.policy.stale,
+                None => self.policy.negative,
+            };
+            let bytes = encode(found.as_ref(), now);
+            match self.tier.put(key, g, &bytes, ttl).await {
+                Ok(()) => m.stored.increment(1),
+                Err(e) => {
+                    m.fill_failed.increment(1);
+                    tracing::debug!(key, error = %e, "shared tier not filled");
+                }
+            }
+        }
+        Ok(found)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    struct V(Vec<u8>);
+    impl Codec for V {
+        fn encode(&self, out: &mut Vec<u8>) {
+            out.extend_from_slice(&self.0);
+        }
+        fn decode(b: &[u8]) -> Result<Self, String> {
+            Ok(V(b.to_vec()))
+        }
+    }
+
+    #[test]
+    fn entries_round_trip_and_garbage_is_refused() {
+        let owner = Uuid::now_v7();
+        let b = encode(Some(&Loaded::new(owner, V(b"page".to_vec()))), 1234);
+        match decode::<V>(&b).unwrap() {
+            Held::Found {
+                produced_ms,
+                owner: o,
+                value,
+            } => {
+                assert_eq!(
+                    (produced_ms, o, value.0.as_slice()),
+                    (1234, owner, &b"page"[..])
+                );
+            }
+            Held::Absent { .. } => panic!("found"),
+        }
+        let b = encode::<V>(None, 99);
+        assert!(matches!(
+            decode::<V>(&b).unwrap(),
+            Held::Absent { produced_ms: 99 }
+        ));
+        for bad in [
+            &b""[..],
+            b"\x02",
+            b"\x01",
+            b"\x01\x01\x00",
+            b"\x01\x07\x00\x00\x00\x00\x00\x00\x00\x00",
+        ] {
+            assert!(decode::<V>(bad).is_err(), "{bad:?}");
+        }
+    }
+}
