@@ -1,0 +1,332 @@
+//! Who made a request, from its user agent: a bot class (human, crawler, link preview, monitor,
+//! unknown) and a device class. Bots are classified and kept, never dropped; reports count
+//! people by default and show bots beside them.
+//!
+//! The order of the rules:
+//! 1. a `HEAD` request is no person's click: `monitor`;
+//! 2. no user agent at all: `unknown`;
+//! 3. the link-preview fetchers of chat and social apps, then uptime monitors, by name
+//!    (`PREVIEWS`, `MONITORS`: what uap-core lumps together as spiders, told apart because a
+//!    profile owner wants to know that a link was shared in Slack, not crawled);
+//! 4. uap-core's patterns (vendored, see `assets/uap-core`): a device family of `Spider` is a
+//!    `crawler`, and so is a headless browser (automation); a user agent that names no browser,
+//!    or no operating system (scripts and HTTP libraries: curl, python-requests...), is
+//!    `unknown`; the rest are browsers: `human`.
+//!
+//! Classifying takes some microseconds, so each distinct user agent is classified once
+//! (a bounded memo).
+
+use linkleaf_domain::analytics::{BotClass, DeviceClass};
+use std::sync::LazyLock;
+
+/// Link-preview fetchers, by a lowercase part of their user agent.
+pub const PREVIEWS: &[&str] = &[
+    "slackbot",
+    "slack-imgproxy",
+    "twitterbot",
+    "facebookexternalhit",
+    "facebookcatalog",
+    "meta-externalagent",
+    "linkedinbot",
+    "discordbot",
+    "telegrambot",
+    "whatsapp",
+    "skypeuripreview",
+    "pinterestbot",
+    "redditbot",
+    "embedly",
+    "iframely",
+    "vkshare",
+    "snapchat",
+    "viber",
+    "mastodon",
+    "bluesky",
+    "cardyb",
+    "applenewsbot",
+    "google-pagerenderer",
+    "bitlybot",
+    "tumblr",
+    "nuzzel",
+    "qwantify",
+    "yahoo link preview",
+    "outlook",
+    "microsoftpreview",
+    "teams",
+];
+
+/// Uptime and synthetic monitors.
+pub const MONITORS: &[&str] = &[
+    "uptimerobot",
+    "pingdom",
+    "statuscake",
+    "site24x7",
+    "betteruptime",
+    "better uptime",
+    "uptime-kuma",
+    "uptime kuma",
+    "datadog",
+    "newrelicpinger",
+    "checkly",
+    "freshping",
+    "hetrixtools",
+    "nodeping",
+    "monitis",
+    "montastic",
+    "upptime",
+    "cloudflare-healthchecks",
+    "elb-healthchecker",
+    "googlehc",
+    "kube-probe",
+];
+
+static UAP: &str = include_str!("../assets/uap-core/regexes.json");
+
+static EXTRACTOR: LazyLock<Option<ua_parser::Extractor<'static>>> = LazyLock::new(|| {
+    let regexes: ua_parser::Regexes<'static> = match serde_json::from_str(UAP) {
+        Ok(r) => r,
+        Err(e) => {
+            tracing::error!(error = %e, "the uap-core patterns do not load: every agent is unknown");
+            return None;
+        }
+    };
+    match ua_parser::Extractor::try_from(regexes) {
+        Ok(x) => Some(x),
+        Err(e) => {
+            tracing::error!(error = %e, "the uap-core patterns do not compile");
+            None
+        }
+    }
+});
+
+/// What a user agent says about its sender.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Class {
+    pub bot: BotClass,
+    pub device: DeviceClass,
+}
+
+const DESKTOP_OS: &[&str] = &[
+    "Windows",
+    "Mac OS X",
+    "Linux",
+    "Ubuntu",
+    "Chrome OS",
+    "Fedora",
+    "Debian",
+    "FreeBSD",
+    "OpenBSD",
+    "NetBSD",
+    "Red Hat",
+    "SUSE",
+    "Mint",
+    "macOS",
+];
+
+fn classify_uncached(ua: &str) -> Class {
+    let lower = ua.to_ascii_lowercase();
+    if PREVIEWS.iter().any(|p| lower.contains(p)) {
+        return Class {
+            bot: BotClass::LinkPreview,
+            device: DeviceClass::Bot,
+        };
+    }
+    if MONITORS.iter().any(|p| lower.contains(p)) {
+        return Class {
+            bot: BotClass::Monitor,
+            device: DeviceClass::Bot,
+        };
+    }
+    let Some(x) = EXTRACTOR.as_ref() else {
+        return Class {
+            bot: BotClass::Unknown,
+            device: DeviceClass::Other,
+        };
+    };
+    let (browser, os, device) = x.extract(ua);
+    let device_family = device.as_ref().map_or("Other", |d| d.device.as_ref());
+    if device_family == "Spider" {
+        return Class {
+            bot: BotClass::Crawler,
+            device: DeviceClass::Bot,
+        };
+    }
+    let browser = browser.as_ref().map_or("Other", |b| b.family.as_ref());
+    if browser.contains("Headless") || lower.contains("headless") {
+        // automation (a scraper or a test runner), not a person
+        return Class {
+            bot: BotClass::Crawler,
+            device: DeviceClass::Bot,
+        };
+    }
+    let os = os.as_ref().map_or("Other", |o| o.os.as_ref());
+    // A browser says which system it runs on; scripts and HTTP libraries (curl, python-requests,
+    // Go's client...) have a family of their own in uap-core but no system.
+    if browser == "Other" || os == "Other" {
+        return Class {
+            bot: BotClass::Unknown,
+            device: DeviceClass::Other,
+        };
+    }
+    let device = if device_family.contains("iPad")
+        || device_family.contains("Tablet")
+        || device_family.contains("Kindle")
+        || (os == "Android" && !lower.contains("mobile"))
+    {
+        DeviceClass::Tablet
+    } else if matches!(os, "iOS" | "Android" | "Windows Phone" | "KaiOS")
+        || lower.contains("mobile")
+    {
+        DeviceClass::Mobile
+    } else if DESKTOP_OS.iter().any(|d| os.starts_with(d)) {
+        DeviceClass::Desktop
+    } else {
+        DeviceClass::Other
+    };
+    Class {
+        bot: BotClass::Human,
+        device,
+    }
+}
+
+/// Classifies user agents, remembering up to `MEMO` of them.
+#[derive(Default)]
+pub struct Classifier {
+    memo: linkleaf_domain::analytics::Map<String, Class>,
+}
+
+const MEMO: usize = 10_000;
+
+impl Classifier {
+    pub fn classify(&mut self, ua: &str, head: bool) -> Class {
+        if head {
+            return Class {
+                bot: BotClass::Monitor,
+                device: DeviceClass::Bot,
+            };
+        }
+        if ua.trim().is_empty() {
+            return Class {
+                bot: BotClass::Unknown,
+                device: DeviceClass::Other,
+            };
+        }
+        if let Some(c) = self.memo.get(ua) {
+            return c.clone();
+        }
+        let c = classify_uncached(ua);
+        if self.memo.len() >= MEMO {
+            self.memo.clear();
+        }
+        self.memo.insert(ua.to_owned(), c.clone());
+        c
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn people_crawlers_previews_monitors_and_the_rest() {
+        let mut c = Classifier::default();
+        let cases: &[(&str, BotClass, DeviceClass)] = &[
+            (
+                "Mozilla/5.0 (Windows NT 10.0; Win64; x64) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/131.0.0.0 Safari/537.36",
+                BotClass::Human,
+                DeviceClass::Desktop,
+            ),
+            (
+                "Mozilla/5.0 (Macintosh; Intel Mac OS X 14_5) AppleWebKit/605.1.15 (KHTML, like Gecko) Version/17.5 Safari/605.1.15",
+                BotClass::Human,
+                DeviceClass::Desktop,
+            ),
+            (
+                "Mozilla/5.0 (iPhone; CPU iPhone OS 17_5 like Mac OS X) AppleWebKit/605.1.15 (KHTML, like Gecko) Version/17.5 Mobile/15E148 Safari/604.1",
+                BotClass::Human,
+                DeviceClass::Mobile,
+            ),
+            (
+                "Mozilla/5.0 (Linux; Android 14; Pixel 8) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/131.0.0.0 Mobile Safari/537.36",
+                BotClass::Human,
+                DeviceClass::Mobile,
+            ),
+            (
+                "Mozilla/5.0 (iPad; CPU OS 17_5 like Mac OS X) AppleWebKit/605.1.15 (KHTML, like Gecko) Version/17.5 Mobile/15E148 Safari/604.1",
+                BotClass::Human,
+                DeviceClass::Tablet,
+            ),
+            (
+                "Mozilla/5.0 (X11; Linux x86_64; rv:140.0) Gecko/20100101 Firefox/140.0",
+                BotClass::Human,
+                DeviceClass::Desktop,
+            ),
+            (
+                "Mozilla/5.0 (compatible; Googlebot/2.1; +http://www.google.com/bot.html)",
+                BotClass::Crawler,
+                DeviceClass::Bot,
+            ),
+            (
+                "Mozilla/5.0 (compatible; bingbot/2.0; +http://www.bing.com/bingbot.htm)",
+                BotClass::Crawler,
+                DeviceClass::Bot,
+            ),
+            (
+                "Slackbot-LinkExpanding 1.0 (+https://api.slack.com/robots)",
+                BotClass::LinkPreview,
+                DeviceClass::Bot,
+            ),
+            ("Twitterbot/1.0", BotClass::LinkPreview, DeviceClass::Bot),
+            (
+                "facebookexternalhit/1.1 (+http://www.facebook.com/externalhit_uatext.php)",
+                BotClass::LinkPreview,
+                DeviceClass::Bot,
+            ),
+            (
+                "Mozilla/5.0 (compatible; Discordbot/2.0; +https://discordapp.com)",
+                BotClass::LinkPreview,
+                DeviceClass::Bot,
+            ),
+            (
+                "WhatsApp/2.23.20.0",
+                BotClass::LinkPreview,
+                DeviceClass::Bot,
+            ),
+            (
+                "Mozilla/5.0+(compatible; UptimeRobot/2.0; http://www.uptimerobot.com/)",
+                BotClass::Monitor,
+                DeviceClass::Bot,
+            ),
+            (
+                "Pingdom.com_bot_version_1.4_(http://www.pingdom.com/)",
+                BotClass::Monitor,
+                DeviceClass::Bot,
+            ),
+            ("curl/8.5.0", BotClass::Unknown, DeviceClass::Other),
+            (
+                "python-requests/2.32.3",
+                BotClass::Unknown,
+                DeviceClass::Other,
+            ),
+            ("Go-http-client/1.1", BotClass::Unknown, DeviceClass::Other),
+            (
+                "Mozilla/5.0 (X11; Linux x86_64) AppleWebKit/537.36 (KHTML, like Gecko) HeadlessChrome/131.0.0.0 Safari/537.36",
+                BotClass::Crawler,
+                DeviceClass::Bot,
+            ),
+        ];
+        for (ua, bot, device) in cases {
+            let got = c.classify(ua, false);
+            assert_eq!((got.bot, got.device), (*bot, *device), "{ua}");
+        }
+        assert_eq!(c.classify("", false).bot, BotClass::Unknown);
+        assert_eq!(
+            c.classify(cases[0].0, true).bot,
+            BotClass::Monitor,
+            "a HEAD is no click"
+        );
+        // garbage never panics
+        for junk in ["\u{0}\u{ffff}", &"(".repeat(5000), "Mozilla/5.0 (((("] {
+            c.classify(junk, false);
+        }
+    }
+}

@@ -1,0 +1,202 @@
+//! The consumer: takes frames from the queue for a window (`analytics.window_secs`), rolls them
+//! up, commits the window in one transaction with the frames' identities (a frame counted before
+//! adds nothing), and only then acknowledges them.
+//!
+//! A frame that does not decode is rejected (RabbitMQ delivers it again, and dead-letters it
+//! after 3 retries); the window's other frames still count. While the analytics store
+//! cannot take a commit the window is kept in memory and retried with backoff and jitter; up to
+//! `max_pending_events` more are received meanwhile, then none (the queue keeps them, and in
+//! process the spool does): back-pressure, never a drop. `process_batch` is the one
+//! deterministic step, which tests drive without timers.
+
+use crate::classify::Classifier;
+use crate::event::decode_all;
+use crate::metrics::EventMetrics;
+use crate::queue::{Delivery, Message, Source};
+use crate::rollup::rollup;
+use linkleaf_domain::analytics::{FrameRollup, WindowOutcome};
+use linkleaf_store::{AnalyticsStore, StoreError};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+use tokio_util::sync::CancellationToken;
+
+pub struct Consumer {
+    source: Box<dyn Source>,
+    store: Arc<dyn AnalyticsStore>,
+    classifier: Classifier,
+    window: Duration,
+    max_pending_events: u64,
+    /// A commit that has not answered by then counts as failed (and is tried again: a commit
+    /// that did land meanwhile is recognised).
+    commit_timeout: Duration,
+    metrics: EventMetrics,
+    /// A window taken and not committed yet: its messages, and their frames' rollups.
+    pending: Vec<Delivery>,
+    rollups: Vec<FrameRollup>,
+    /// A window closes early once it holds this many messages (RabbitMQ delivers no more
+    /// than the prefetch until some are acknowledged).
+    max_messages: usize,
+}
+
+/// Frames taken from the queue per receive at most.
+const RECEIVE: usize = 1000;
+
+impl Consumer {
+    pub fn new(
+        source: Box<dyn Source>,
+        store: Arc<dyn AnalyticsStore>,
+        window: Duration,
+        max_pending_events: u64,
+        commit_timeout: Duration,
+        metrics: EventMetrics,
+    ) -> Self {
+        Self {
+            source,
+            store,
+            classifier: Classifier::default(),
+            window,
+            max_pending_events,
+            commit_timeout,
+            metrics,
+            pending: Vec::new(),
+            rollups: Vec::new(),
+            max_messages: 1000,
+        }
+    }
+
+    fn pending_events(&self) -> u64 {
+        self.rollups.iter().map(|f| f.events).sum()
+    }
+
+    /// Closes windows once they hold `n` messages (default: 1,000).
+    pub fn with_max_messages(mut self, n: usize) -> Self {
+        self.max_messages = n.max(1);
+        self
+    }
+
+    /// Takes what the queue has (up to `max` frames, waiting at most `wait`) into the pending
+    /// window; frames that do not decode are rejected. Returns how many frames were taken.
+    pub async fn take(
+        &mut self,
+        max: usize,
+        wait: Duration,
+    ) -> Result<usize, crate::queue::QueueError> {
+        let deliveries = self.source.receive(max, wait).await?;
+        let n = deliveries.len();
+        for d in deliveries {
+            let decoded = Message::decode(d.body.clone()).and_then(|m| {
+                let mut frames = Vec::with_capacity(m.frames.len());
+                for f in &m.frames {
+                    let events = decode_all(&f.events)?;
+                    if events.len() != f.count as usize {
+                        return Err(format!(
+                            "frame {}: {} events where it says {}",
+                            f.seq,
+                            events.len(),
+                            f.count
+                        ));
+                    }
+                    frames.push((f.seq, events));
+                }
+                Ok((m.source, frames))
+            });
+            match decoded {
+                Ok((source, frames)) => {
+                    for (seq, events) in frames {
+                        let r = rollup(source, seq, &events, &mut self.classifier);
+                        self.metrics.consumed.increment(r.events);
+                        self.rollups.push(r);
+                    }
+                    self.pending.push(d);
+                }
+                Err(e) => {
+                    tracing::warn!(error = %e, "a message that cannot be processed was rejected");
+                    self.metrics.rejected.increment(1);
+                    if let Err(e) = self.source.reject(d).await {
+                        tracing::warn!(error = %e, "could not reject a message");
+                    }
+                }
+            }
+        }
+        self.metrics.pending.set(self.pending_events() as f64);
+        Ok(n)
+    }
+
+    /// Commits the pending window (one transaction), then acknowledges it. On a store failure
+    /// the window stays pending and the error is returned.
+    pub async fn process_batch(&mut self) -> Result<WindowOutcome, StoreError> {
+        if self.pending.is_empty() {
+            return Ok(WindowOutcome::default());
+        }
+        let started = Instant::now();
+        let outcome =
+            tokio::time::timeout(self.commit_timeout, self.store.commit_window(&self.rollups))
+                .await
+                .map_err(|_| {
+                    StoreError::Unavailable(format!(
+                        "the commit did not answer within {:?}",
+                        self.commit_timeout
+                    ))
+                })??;
+        self.metrics
+            .commit_seconds
+            .record(started.elapsed().as_secs_f64());
+        self.metrics.committed.increment(outcome.committed_events);
+        self.metrics.duplicates.increment(outcome.duplicate_events);
+        self.rollups.clear();
+        let deliveries: Vec<Delivery> = std::mem::take(&mut self.pending);
+        if let Err(e) = self.source.ack(deliveries).await {
+            // committed: what comes again is recognised
+            tracing::warn!(error = %e, "committed, but not acknowledged: it will come again and be skipped");
+        }
+        self.metrics.pending.set(0.0);
+        Ok(outcome)
+    }
+
+    /// Runs windows until `stop`, committing the last one before returning.
+    pub async fn run(mut self, stop: CancellationToken) {
+        let mut backoff = Duration::from_millis(100);
+        loop {
+            let window_end = tokio::time::Instant::now() + self.window;
+            // take frames for one window (or, after a failed commit, while there is room)
+            while tokio::time::Instant::now() < window_end
+                && self.pending_events() < self.max_pending_events
+                && self.pending.len() < self.max_messages
+            {
+                let wait = window_end.saturating_duration_since(tokio::time::Instant::now());
+                tokio::select! {
+                    () = stop.cancelled() => {
+                        let _ = self.process_batch().await;
+                        return;
+                    }
+                    taken = self.take(RECEIVE, wait.max(Duration::from_millis(1))) => {
+                        if let Err(e) = taken {
+                            tracing::warn!(error = %e, "the queue is unavailable to the consumer");
+                            tokio::select! {
+                                () = stop.cancelled() => { let _ = self.process_batch().await; return; }
+                                () = tokio::time::sleep(jitter(backoff)) => {}
+                            }
+                            backoff = (backoff * 2).min(Duration::from_secs(5));
+                        }
+                    }
+                }
+            }
+            match self.process_batch().await {
+                Ok(_) => backoff = Duration::from_millis(100),
+                Err(e) => {
+                    tracing::warn!(error = %e, pending = self.pending_events(), "the window could not be committed: kept, retrying");
+                    tokio::select! {
+                        () = stop.cancelled() => return,
+                        () = tokio::time::sleep(jitter(backoff)) => {}
+                    }
+                    backoff = (backoff * 2).min(Duration::from_secs(10));
+                }
+            }
+        }
+    }
+}
+
+fn jitter(d: Duration) -> Duration {
+    let r = u64::from(uuid::Uuid::new_v4().as_bytes()[0]);
+    d / 2 + d * r as u32 / 512
+}

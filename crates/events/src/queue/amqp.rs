@@ -1,0 +1,332 @@
+//! RabbitMQ (`queue.url = amqp://...`), with lapin.
+//!
+//! Topology (declared by both sides, idempotently): a durable quorum queue `{name}` with
+//! `x-delivery-limit = 3` and a dead-letter exchange `{name}.dlx` (fanout) into the durable
+//! queue `{name}.dlq`; dead-lettering `at-least-once` (which RabbitMQ allows with
+//! `x-overflow = reject-publish`). A message the consumer cannot process is rejected with
+//! requeue; every return counts toward the delivery limit (RabbitMQ 3.10+), so after 3 retries
+//! (its 4th failed delivery: the reference architecture's "dead-letter after 3 retries") it
+//! lands in the DLQ.
+//!
+//! The forwarder publishes each frame with `mandatory` (an unroutable message comes back
+//! instead of being silently dropped) on a channel with publisher confirms: a frame is taken for
+//! good when the broker acks it, and only then may the spool's cursor pass it. The consumer
+//! acknowledges after its commit; what it had not acknowledged when its connection dropped is
+//! delivered again, and recognised.
+//! Must not: acknowledge before the commit, or treat an unroutable publish as confirmed.
+
+use super::{Confirm, Delivery, Handle, Message, QueueError, Sink, Source};
+use async_trait::async_trait;
+use bytes::Bytes;
+use futures_util::{FutureExt, StreamExt};
+use lapin::options::{
+    BasicConsumeOptions, BasicPublishOptions, BasicQosOptions, BasicRejectOptions,
+    ConfirmSelectOptions, ExchangeDeclareOptions, QueueBindOptions, QueueDeclareOptions,
+};
+use lapin::types::{AMQPValue, FieldTable};
+use lapin::{BasicProperties, Channel, Connection, ConnectionProperties, ExchangeKind};
+use std::time::Duration;
+use tokio::sync::Mutex;
+
+/// How to reach RabbitMQ and which queue to use.
+#[derive(Debug, Clone)]
+pub struct AmqpConfig {
+    pub url: String,
+    pub queue: String,
+    /// Messages the consumer may hold unacknowledged (quorum queues cap this at 2,000).
+    pub prefetch: u16,
+}
+
+fn unavailable(e: impl std::fmt::Display) -> QueueError {
+    QueueError::Unavailable(e.to_string())
+}
+
+async fn connect(cfg: &AmqpConfig) -> Result<Connection, QueueError> {
+    tokio::time::timeout(
+        Duration::from_secs(5),
+        Connection::connect(&cfg.url, ConnectionProperties::default()),
+    )
+    .await
+    .map_err(|_| unavailable("connecting timed out"))?
+    .map_err(unavailable)
+}
+
+/// Declares the queue, its dead-letter exchange and its dead-letter queue.
+pub async fn declare(ch: &Channel, queue: &str) -> Result<(), QueueError> {
+    let dlx = format!("{queue}.dlx");
+    let dlq = format!("{queue}.dlq");
+    ch.exchange_declare(
+        dlx.as_str().into(),
+        ExchangeKind::Fanout,
+        ExchangeDeclareOptions {
+            durable: true,
+            ..Default::default()
+        },
+        FieldTable::default(),
+    )
+    .await
+    .map_err(unavailable)?;
+    ch.queue_declare(
+        dlq.as_str().into(),
+        QueueDeclareOptions {
+            durable: true,
+            ..Default::default()
+        },
+        FieldTable::default(),
+    )
+    .await
+    .map_err(unavailable)?;
+    ch.queue_bind(
+        dlq.as_str().into(),
+        dlx.as_str().into(),
+        "".into(),
+        QueueBindOptions::default(),
+        FieldTable::default(),
+    )
+    .await
+    .map_err(unavailable)?;
+    let mut args = FieldTable::default();
+    args.insert(
+        "x-queue-type".into(),
+        AMQPValue::LongString("quorum".into()),
+    );
+    args.insert("x-delivery-limit".into(), AMQPValue::LongInt(3));
+    args.insert(
+        "x-dead-letter-exchange".into(),
+        AMQPValue::LongString(dlx.as_str().into()),
+    );
+    args.insert(
+        "x-dead-letter-strategy".into(),
+        AMQPValue::LongString("at-least-once".into()),
+    );
+    args.insert(
+        "x-overflow".into(),
+        AMQPValue::LongString("reject-publish".into()),
+    );
+    ch.queue_declare(
+        queue.into(),
+        QueueDeclareOptions {
+            durable: true,
+            ..Default::default()
+        },
+        args,
+    )
+    .await
+    .map_err(unavailable)?;
+    Ok(())
+}
+
+/// The forwarder's side: a confirming channel, opened again after a failure.
+pub struct AmqpSink {
+    cfg: AmqpConfig,
+    channel: Mutex<Option<(Connection, Channel)>>,
+}
+
+impl AmqpSink {
+    pub fn new(cfg: AmqpConfig) -> Self {
+        Self {
+            cfg,
+            channel: Mutex::new(None),
+        }
+    }
+
+    async fn channel(&self) -> Result<Channel, QueueError> {
+        let mut guard = self.channel.lock().await;
+        if let Some((conn, ch)) = guard.as_ref()
+            && conn.status().connected()
+            && ch.status().connected()
+        {
+            return Ok(ch.clone());
+        }
+        let conn = connect(&self.cfg).await?;
+        let ch = conn.create_channel().await.map_err(unavailable)?;
+        ch.confirm_select(ConfirmSelectOptions::default())
+            .await
+            .map_err(unavailable)?;
+        declare(&ch, &self.cfg.queue).await?;
+        tracing::info!(queue = %self.cfg.queue, "publishing to RabbitMQ");
+        *guard = Some((conn, ch.clone()));
+        Ok(ch)
+    }
+}
+
+#[async_trait]
+impl Sink for AmqpSink {
+    async fn publish(&self, m: Message) -> Result<Confirm, QueueError> {
+        let ch = self.channel().await?;
+        let published = ch
+            .basic_publish(
+                "".into(),
+                self.cfg.queue.as_str().into(),
+                BasicPublishOptions {
+                    mandatory: true,
+                    ..Default::default()
+                },
+                &m.encode(),
+                BasicProperties::default()
+                    .with_delivery_mode(2)
+                    .with_message_id(m.id().into()),
+            )
+            .await;
+        let confirm = match published {
+            Ok(c) => c,
+            Err(e) => {
+                *self.channel.lock().await = None;
+                return Err(unavailable(e));
+            }
+        };
+        Ok(async move {
+            let c = confirm.await.map_err(unavailable)?;
+            if !c.is_ack() {
+                return Err(QueueError::Refused(
+                    "the broker did not take it (nack)".into(),
+                ));
+            }
+            if c.take_message().is_some() {
+                return Err(QueueError::Refused(
+                    "the message was returned: no queue took it".into(),
+                ));
+            }
+            Ok(())
+        }
+        .boxed())
+    }
+}
+
+/// The consumer's side: a consumer on the queue, opened again after a failure.
+pub struct AmqpSource {
+    cfg: AmqpConfig,
+    consumer: Option<(Connection, lapin::Consumer)>,
+}
+
+impl AmqpSource {
+    pub fn new(cfg: AmqpConfig) -> Self {
+        Self {
+            cfg,
+            consumer: None,
+        }
+    }
+
+    async fn consumer(&mut self) -> Result<&mut lapin::Consumer, QueueError> {
+        let healthy = self
+            .consumer
+            .as_ref()
+            .is_some_and(|(c, _)| c.status().connected());
+        if !healthy {
+            self.consumer = None;
+            let conn = connect(&self.cfg).await?;
+            let ch = conn.create_channel().await.map_err(unavailable)?;
+            declare(&ch, &self.cfg.queue).await?;
+            ch.basic_qos(self.cfg.prefetch, BasicQosOptions::default())
+                .await
+                .map_err(unavailable)?;
+            let c = ch
+                .basic_consume(
+                    self.cfg.queue.as_str().into(),
+                    format!("linkleaf-{}", uuid::Uuid::now_v7()).into(),
+                    BasicConsumeOptions::default(),
+                    FieldTable::default(),
+                )
+                .await
+                .map_err(unavailable)?;
+            tracing::info!(queue = %self.cfg.queue, "consuming from RabbitMQ");
+            self.consumer = Some((conn, c));
+        }
+        match self.consumer.as_mut() {
+            Some((_, c)) => Ok(c),
+            None => Err(unavailable("no consumer")),
+        }
+    }
+}
+
+#[async_trait]
+impl Source for AmqpSource {
+    async fn receive(&mut self, max: usize, wait: Duration) -> Result<Vec<Delivery>, QueueError> {
+        let mut out = Vec::new();
+        let deadline = tokio::time::Instant::now() + wait;
+        let consumer = self.consumer().await?;
+        while out.len() < max {
+            let next = if out.is_empty() {
+                match tokio::time::timeout_at(deadline, consumer.next()).await {
+                    Ok(n) => n,
+                    Err(_) => break,
+                }
+            } else {
+                // what has already arrived, without waiting
+                match consumer.next().now_or_never() {
+                    Some(n) => n,
+                    None => break,
+                }
+            };
+            match next {
+                Some(Ok(d)) => out.push(Delivery {
+                    body: Bytes::from(d.data),
+                    handle: Handle::Amqp(d.acker),
+                }),
+                Some(Err(e)) => {
+                    self.consumer = None;
+                    if out.is_empty() {
+                        return Err(unavailable(e));
+                    }
+                    break;
+                }
+                None => {
+                    self.consumer = None;
+                    if out.is_empty() {
+                        return Err(unavailable("the consumer was cancelled"));
+                    }
+                    break;
+                }
+            }
+        }
+        Ok(out)
+    }
+
+    async fn ack(&mut self, deliveries: Vec<Delivery>) -> Result<(), QueueError> {
+        let mut failed = None;
+        for d in deliveries {
+            if let Handle::Amqp(acker) = d.handle
+                && let Err(e) = acker.ack(lapin::options::BasicAckOptions::default()).await
+            {
+                // the connection is gone: the broker delivers these again, and they are
+                // recognised as counted
+                failed = Some(e);
+            }
+        }
+        match failed {
+            Some(e) => Err(unavailable(e)),
+            None => Ok(()),
+        }
+    }
+
+    async fn reject(&mut self, d: Delivery) -> Result<(), QueueError> {
+        if let Handle::Amqp(acker) = d.handle {
+            acker
+                .reject(BasicRejectOptions { requeue: true })
+                .await
+                .map_err(unavailable)?;
+        }
+        Ok(())
+    }
+}
+
+/// Messages waiting in the dead-letter queue (for the metric and `/readyz`).
+pub async fn dlq_depth(cfg: &AmqpConfig) -> Result<u32, QueueError> {
+    let conn = connect(cfg).await?;
+    let ch = conn.create_channel().await.map_err(unavailable)?;
+    declare(&ch, &cfg.queue).await?;
+    let q = ch
+        .queue_declare(
+            format!("{}.dlq", cfg.queue).as_str().into(),
+            QueueDeclareOptions {
+                passive: true,
+                durable: true,
+                ..Default::default()
+            },
+            FieldTable::default(),
+        )
+        .await
+        .map_err(unavailable)?;
+    let _ = conn.close(200, "done".into()).await;
+    Ok(q.message_count())
+}

@@ -1,0 +1,1124 @@
+//! The spool: an append-only log of events on local disk, written before a click's 302 leaves.
+//!
+//! One writer (an OS thread of its own, so a `write` or an `fsync` never stalls a request's
+//! thread) takes whatever hits have queued up, turns them into events (visitor hash, country,
+//! referring host; the client's address goes no further), and appends them as one frame with
+//! one `write`. A click's response waits for the write of the frame that holds it (group
+//! commit): once it is in the kernel, a SIGKILL of the process loses nothing. What power loss
+//! can take depends on `clicks.fsync`: `always` (each frame is `fsync`ed before its clicks are
+//! answered), `interval` (at most the last interval's frames; the default: a redirect never
+//! waits for the disk), `never` (the kernel's own flush, ~30 s). A view never makes its page
+//! wait: views are added up in memory by page, minute, client and user agent (a hash and a
+//! short lock on the request's thread) and written every `VIEW_FLUSH` as one event per group
+//! with its count, so a page read costs the pipeline next to nothing however hot it is; a
+//! crash can take the last `VIEW_FLUSH` of views, never a click.
+//!
+//! On disk, `dir` holds `spool.id` (this spool's identity, which names its frames to the
+//! consumer), `cursor` (the last frame the queue confirmed) and segments
+//! `segment-{first seq}.spool` of frames: `"LLSF" | body length (u32 LE) | CRC-32 of the body |
+//! body = seq (u64 LE) | event count (u32 LE) | events`. A frame torn by a crash is cut off at
+//! the next start (its clicks were never answered). Segments whose frames are all confirmed are
+//! deleted. When the segments on disk reach `max_bytes` (the queue is down and the spool grows),
+//! new events are refused, counted and loudly logged, and redirects keep answering.
+//! Must not: write a client's address, or answer a click before its frame is written.
+
+use crate::event::{Event, Hit, Kind, USER_AGENT_MAX, referrer_host};
+use crate::geo::Geo;
+use crate::metrics::EventMetrics;
+use crate::visitor::Salts;
+use linkleaf_domain::analytics::Map;
+use std::fs::{File, OpenOptions};
+use std::hash::BuildHasher;
+use std::io::{Read, Seek, SeekFrom, Write};
+use std::net::IpAddr;
+use std::os::unix::fs::OpenOptionsExt;
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+use tokio::sync::{Notify, mpsc, oneshot};
+use uuid::Uuid;
+
+const MAGIC: &[u8; 4] = b"LLSF";
+const HEADER: usize = 12;
+/// Events in one frame at most.
+pub const FRAME_EVENTS_MAX: usize = 4096;
+/// A frame body larger than this is corrupt.
+const FRAME_BODY_MAX: usize = FRAME_EVENTS_MAX * 700 + 12;
+
+/// How hard a written frame is pushed to the disk.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Fsync {
+    Never,
+    Interval(Duration),
+    Always,
+}
+
+#[derive(Debug, Clone)]
+pub struct SpoolConfig {
+    pub dir: PathBuf,
+    pub fsync: Fsync,
+    /// A segment is closed and a new one begun past this size.
+    pub segment_bytes: u64,
+    /// Segments on disk at most; past it new events are refused.
+    pub max_bytes: u64,
+    /// Keep the referring host (`clicks.referrer = "host"`), or nothing (`"none"`).
+    pub keep_referrer: bool,
+}
+
+/// Why a click was not recorded (its redirect is answered anyway).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
+pub enum Refused {
+    #[error("the spool is full (clicks.spool_max_bytes)")]
+    Full,
+    #[error("the spool is closed")]
+    Closed,
+    #[error("the spool cannot write")]
+    Failed,
+}
+
+type Ack = oneshot::Sender<Result<(), Refused>>;
+
+enum Job {
+    /// The clicks gathered in one turn of the scheduler (see `Spool::click`).
+    Clicks(Vec<(Hit, Ack)>),
+    /// Write the views added up so far (the ticker sends it every `VIEW_FLUSH`).
+    FlushViews,
+    /// Write what was sent before this, then stop taking more.
+    Close,
+}
+
+/// Views are added up in memory for this long before they are written (a page never waits
+/// for its view; a crash can take at most this much of them).
+pub const VIEW_FLUSH: Duration = Duration::from_millis(100);
+/// Distinct (page, visitor, user agent, minute) groups held between flushes at most; views of a
+/// new group beyond that are dropped and counted (`linkleaf_events_dropped_total{reason="writer_busy"}`).
+const VIEW_GROUPS_MAX: usize = 65_536;
+
+/// Views waiting to be written, added up by page, minute, client and user agent.
+#[derive(Default)]
+struct PendingViews {
+    /// By a hash of the group; the few groups that share a hash are told apart by their keys.
+    groups: Map<u64, Vec<ViewGroup>>,
+    len: usize,
+}
+
+struct ViewGroup {
+    profile: Uuid,
+    minute_ms: u64,
+    /// The first view's time.
+    at_ms: u64,
+    client: IpAddr,
+    user_agent: Box<[u8]>,
+    count: u32,
+}
+
+impl ViewGroup {
+    fn is(&self, profile: Uuid, minute_ms: u64, client: IpAddr, ua: &[u8]) -> bool {
+        self.profile == profile
+            && self.minute_ms == minute_ms
+            && self.client == client
+            && *self.user_agent == *ua
+    }
+}
+
+/// What the writer and the forwarder share.
+pub struct Shared {
+    /// The spool's identity.
+    pub id: Uuid,
+    pub dir: PathBuf,
+    /// The sequence number the next frame gets.
+    next_seq: AtomicU64,
+    /// Bytes of segments on disk.
+    bytes: AtomicU64,
+    /// Woken when a frame is written.
+    pub written: Notify,
+    pub metrics: EventMetrics,
+    /// `dir/lock`, locked while the spool is open: one process per spool.
+    _lock: File,
+}
+
+impl Shared {
+    /// The last frame written (0: none yet).
+    pub fn last_seq(&self) -> u64 {
+        self.next_seq.load(Ordering::Acquire).saturating_sub(1)
+    }
+
+    pub fn bytes(&self) -> u64 {
+        self.bytes.load(Ordering::Relaxed)
+    }
+
+    pub(crate) fn freed(&self, n: u64) {
+        self.bytes.fetch_sub(n.min(self.bytes()), Ordering::Relaxed);
+        self.metrics.spool_bytes.set(self.bytes() as f64);
+    }
+}
+
+/// The handle requests record through. Cloning shares it; when every clone is gone the writer
+/// writes what is left and stops.
+#[derive(Clone)]
+pub struct Spool {
+    tx: mpsc::Sender<Job>,
+    shared: Arc<Shared>,
+    views: Arc<Mutex<PendingViews>>,
+    hasher: foldhash::fast::RandomState,
+    gather: Arc<Mutex<Gather>>,
+}
+
+/// Clicks waiting to be handed to the writer together.
+#[derive(Default)]
+struct Gather {
+    clicks: Vec<(Hit, Ack)>,
+    /// A task is about to hand them over.
+    flushing: bool,
+}
+
+/// Batches of clicks waiting for the writer at most (then the next batch waits for room).
+const QUEUE: usize = 4096;
+
+impl Spool {
+    /// Records a click; resolves once the frame holding it is written.
+    ///
+    /// Group commit without a wake-up per click: the first click of a scheduler turn starts a
+    /// small task that yields once (so every other request the runtime has ready can add its
+    /// click) and then hands all of them to the writer as one job: one wake-up of the writer,
+    /// one `write`, one frame for the lot. The task is spawned, not awaited in place, so a
+    /// request that goes away cannot strand the others' clicks.
+    pub async fn click(&self, hit: Hit) -> Result<(), Refused> {
+        let (tx, rx) = oneshot::channel();
+        let first = {
+            let mut g = self.gather.lock().unwrap_or_else(|p| p.into_inner());
+            g.clicks.push((hit, tx));
+            !std::mem::replace(&mut g.flushing, true)
+        };
+        if first {
+            let (gather, jobs) = (self.gather.clone(), self.tx.clone());
+            tokio::spawn(async move {
+                tokio::task::yield_now().await;
+                let clicks = {
+                    let mut g = gather.lock().unwrap_or_else(|p| p.into_inner());
+                    g.flushing = false;
+                    std::mem::take(&mut g.clicks)
+                };
+                // a closed writer drops them: each click then reads `Closed`
+                let _ = jobs.send(Job::Clicks(clicks)).await;
+            });
+        }
+        rx.await.map_err(|_| Refused::Closed)?
+    }
+
+    /// Records a view without waiting: it is added to its group (page, minute, client, user
+    /// agent), which the writer takes every `VIEW_FLUSH`. Costs a hash and a short lock.
+    pub fn view(&self, hit: &Hit) {
+        let ua = hit.user_agent.as_ref().map_or(&b""[..], |v| v.as_bytes());
+        let ua = &ua[..ua.len().min(USER_AGENT_MAX)];
+        let minute_ms = hit.at_ms - hit.at_ms % 60_000;
+        let h = self
+            .hasher
+            .hash_one((hit.profile, minute_ms, hit.client, ua));
+        let mut v = self.views.lock().unwrap_or_else(|p| p.into_inner());
+        let len = v.len;
+        let groups = v.groups.entry(h).or_default();
+        if let Some(g) = groups
+            .iter_mut()
+            .find(|g| g.is(hit.profile, minute_ms, hit.client, ua))
+        {
+            g.count = g.count.saturating_add(1);
+            return;
+        }
+        if len >= VIEW_GROUPS_MAX {
+            drop(v);
+            self.shared.metrics.dropped_busy.increment(1);
+            return;
+        }
+        groups.push(ViewGroup {
+            profile: hit.profile,
+            minute_ms,
+            at_ms: hit.at_ms,
+            client: hit.client,
+            user_agent: ua.into(),
+            count: 1,
+        });
+        v.len += 1;
+    }
+
+    pub fn shared(&self) -> &Arc<Shared> {
+        &self.shared
+    }
+
+    /// Has the writer write everything sent before this call, then stop: later hits are
+    /// refused (`Closed`). Join the writer's thread to know it is done.
+    pub async fn close(&self) {
+        let _ = self.tx.send(Job::Close).await;
+    }
+}
+
+fn segment_name(first_seq: u64) -> String {
+    format!("segment-{first_seq:020}.spool")
+}
+
+/// The segments in `dir`, by first sequence number.
+pub(crate) fn segments(dir: &Path) -> std::io::Result<Vec<(u64, PathBuf)>> {
+    let mut out = Vec::new();
+    for e in std::fs::read_dir(dir)? {
+        let e = e?;
+        let name = e.file_name();
+        let Some(seq) = name
+            .to_str()
+            .and_then(|n| n.strip_prefix("segment-"))
+            .and_then(|n| n.strip_suffix(".spool"))
+            .and_then(|n| n.parse::<u64>().ok())
+        else {
+            continue;
+        };
+        out.push((seq, e.path()));
+    }
+    out.sort();
+    Ok(out)
+}
+
+fn private_file(path: &Path, append: bool) -> std::io::Result<File> {
+    OpenOptions::new()
+        .create(true)
+        .read(true)
+        .write(!append)
+        .append(append)
+        .mode(0o600)
+        .open(path)
+}
+
+/// The last confirmed frame (0: none).
+pub(crate) fn read_cursor(dir: &Path) -> u64 {
+    std::fs::read_to_string(dir.join("cursor"))
+        .ok()
+        .and_then(|s| s.trim().parse().ok())
+        .unwrap_or(0)
+}
+
+/// Moves the cursor, atomically (a temporary file renamed over it).
+pub(crate) fn write_cursor(dir: &Path, seq: u64, sync: bool) -> std::io::Result<()> {
+    let tmp = dir.join("cursor.tmp");
+    let mut f = private_file(&tmp, false)?;
+    f.set_len(0)?;
+    f.write_all(seq.to_string().as_bytes())?;
+    if sync {
+        f.sync_data()?;
+    }
+    std::fs::rename(&tmp, dir.join("cursor"))
+}
+
+/// One frame read back.
+#[derive(Debug, Clone)]
+pub struct StoredFrame {
+    pub seq: u64,
+    pub count: u32,
+    /// The events, encoded back to back.
+    pub events: bytes::Bytes,
+    /// Its size on disk.
+    pub len: u64,
+}
+
+/// Reads the frame at the reader's position: `Ok(None)` at a clean end, `Err` when what is
+/// there is not a whole, valid frame.
+pub(crate) fn read_frame(r: &mut impl Read) -> Result<Option<StoredFrame>, String> {
+    let mut header = [0u8; HEADER];
+    let mut got = 0;
+    while got < HEADER {
+        match r.read(&mut header[got..]) {
+            Ok(0) if got == 0 => return Ok(None),
+            Ok(0) => return Err("a torn frame header".into()),
+            Ok(n) => got += n,
+            Err(e) => return Err(e.to_string()),
+        }
+    }
+    if &header[..4] != MAGIC {
+        return Err("no frame here".into());
+    }
+    let len = u32::from_le_bytes(header[4..8].try_into().unwrap_or_default()) as usize;
+    let crc = u32::from_le_bytes(header[8..12].try_into().unwrap_or_default());
+    if !(12..=FRAME_BODY_MAX).contains(&len) {
+        return Err(format!("a frame of {len} bytes"));
+    }
+    let mut body = vec![0u8; len];
+    r.read_exact(&mut body)
+        .map_err(|_| "a torn frame".to_string())?;
+    if crc32fast::hash(&body) != crc {
+        return Err("a frame whose checksum does not match".into());
+    }
+    let seq = u64::from_le_bytes(body[..8].try_into().unwrap_or_default());
+    let count = u32::from_le_bytes(body[8..12].try_into().unwrap_or_default());
+    Ok(Some(StoredFrame {
+        seq,
+        count,
+        events: bytes::Bytes::from(body).slice(12..),
+        len: (HEADER + len) as u64,
+    }))
+}
+
+fn frame_bytes(seq: u64, events: &[Event]) -> Vec<u8> {
+    let mut body = Vec::with_capacity(12 + events.len() * 120);
+    body.extend_from_slice(&seq.to_le_bytes());
+    body.extend_from_slice(&(events.len() as u32).to_le_bytes());
+    events.iter().for_each(|e| e.encode(&mut body));
+    let mut out = Vec::with_capacity(HEADER + body.len());
+    out.extend_from_slice(MAGIC);
+    out.extend_from_slice(&(body.len() as u32).to_le_bytes());
+    out.extend_from_slice(&crc32fast::hash(&body).to_le_bytes());
+    out.extend_from_slice(&body);
+    out
+}
+
+/// Opens (or creates) the spool in `cfg.dir`: repairs a torn tail, learns where it stands, and
+/// starts the writer. Returns the handle and the writer thread (which ends when every handle is
+/// dropped, after writing what it holds).
+pub fn open(
+    cfg: SpoolConfig,
+    salts: Arc<Salts>,
+    geo: Arc<Geo>,
+    metrics: EventMetrics,
+) -> std::io::Result<(Spool, std::thread::JoinHandle<()>)> {
+    std::fs::create_dir_all(&cfg.dir)?;
+    let lock = private_file(&cfg.dir.join("lock"), false)?;
+    if lock.try_lock().is_err() {
+        return Err(std::io::Error::new(
+            std::io::ErrorKind::WouldBlock,
+            format!(
+                "the spool directory {} is in use by another process (each process needs its own clicks.spool_dir)",
+                cfg.dir.display()
+            ),
+        ));
+    }
+    let id_path = cfg.dir.join("spool.id");
+    let id = match std::fs::read_to_string(&id_path)
+        .ok()
+        .and_then(|s| Uuid::try_parse(s.trim()).ok())
+    {
+        Some(id) => id,
+        None => {
+            let id = Uuid::now_v7();
+            let mut f = private_file(&id_path, false)?;
+            f.set_len(0)?;
+            f.write_all(id.to_string().as_bytes())?;
+            f.sync_all()?;
+            id
+        }
+    };
+    let cursor = read_cursor(&cfg.dir);
+    let segs = segments(&cfg.dir)?;
+    let mut next_seq = cursor + 1;
+    let mut bytes = 0u64;
+    for (i, (_, path)) in segs.iter().enumerate() {
+        let last = i + 1 == segs.len();
+        let mut f = private_file(path, false)?;
+        let mut good = 0u64;
+        let mut reader = std::io::BufReader::new(&mut f);
+        loop {
+            match read_frame(&mut reader) {
+                Ok(Some(fr)) => {
+                    good += fr.len;
+                    next_seq = next_seq.max(fr.seq + 1);
+                }
+                Ok(None) => break,
+                Err(e) => {
+                    if last {
+                        tracing::warn!(segment = %path.display(), at = good, error = %e,
+                            "a frame torn by a crash is cut off (its clicks were never answered)");
+                        f.set_len(good)?;
+                    } else {
+                        tracing::error!(segment = %path.display(), at = good, error = %e,
+                            "a damaged frame inside the spool: the rest of this segment is skipped");
+                    }
+                    break;
+                }
+            }
+        }
+        bytes += std::fs::metadata(path)?.len();
+    }
+    let (current_first, current) = match segs.last() {
+        Some((first, path)) => (*first, path.clone()),
+        None => (next_seq, cfg.dir.join(segment_name(next_seq))),
+    };
+    let file = private_file(&current, true)?;
+    let shared = Arc::new(Shared {
+        id,
+        dir: cfg.dir.clone(),
+        next_seq: AtomicU64::new(next_seq),
+        bytes: AtomicU64::new(bytes),
+        written: Notify::new(),
+        metrics,
+        _lock: lock,
+    });
+    shared.metrics.spool_bytes.set(bytes as f64);
+    let (tx, rx) = mpsc::channel(QUEUE);
+    let views: Arc<Mutex<PendingViews>> = Arc::default();
+    // the ticker asks for the views to be written every VIEW_FLUSH while a handle is alive
+    let weak = tx.downgrade();
+    let pending = views.clone();
+    std::thread::Builder::new()
+        .name("spool-views".into())
+        .spawn(move || {
+            loop {
+                std::thread::sleep(VIEW_FLUSH);
+                let Some(tx) = weak.upgrade() else { break };
+                let any = pending.lock().unwrap_or_else(|p| p.into_inner()).len > 0;
+                if any && tx.try_send(Job::FlushViews).is_err() && tx.is_closed() {
+                    break;
+                }
+            }
+        })?;
+    let writer = Writer {
+        cfg,
+        shared: shared.clone(),
+        salts,
+        geo,
+        file,
+        file_len: std::fs::metadata(&current)?.len(),
+        first_in_file: current_first,
+        current: Arc::new(std::sync::Mutex::new(current.clone())),
+        stop_sync: Arc::new(std::sync::atomic::AtomicBool::new(false)),
+        last_full_log: None,
+        views: views.clone(),
+        rng: u64::from_le_bytes(
+            Uuid::new_v4().as_bytes()[..8]
+                .try_into()
+                .unwrap_or_default(),
+        ),
+    };
+    let thread = std::thread::Builder::new()
+        .name("spool-writer".into())
+        .spawn(move || writer.run(rx))?;
+    Ok((
+        Spool {
+            tx,
+            shared,
+            views,
+            hasher: foldhash::fast::RandomState::default(),
+            gather: Arc::default(),
+        },
+        thread,
+    ))
+}
+
+struct Writer {
+    cfg: SpoolConfig,
+    shared: Arc<Shared>,
+    salts: Arc<Salts>,
+    geo: Arc<Geo>,
+    file: File,
+    file_len: u64,
+    first_in_file: u64,
+    /// The segment being written, for the fsync thread.
+    current: Arc<std::sync::Mutex<PathBuf>>,
+    stop_sync: Arc<std::sync::atomic::AtomicBool>,
+    last_full_log: Option<Instant>,
+    views: Arc<Mutex<PendingViews>>,
+    /// For event ids (splitmix64): a UUIDv7 per event without a system call each.
+    rng: u64,
+}
+
+/// `clicks.fsync = interval`: syncs the segment being written every `every`.
+fn sync_every(
+    every: Duration,
+    current: &std::sync::Mutex<PathBuf>,
+    stop: &std::sync::atomic::AtomicBool,
+) {
+    let mut last = Instant::now();
+    while !stop.load(Ordering::Acquire) {
+        // short naps, so a stop is noticed quickly; a sync once `every` has passed
+        std::thread::sleep(every.min(Duration::from_millis(100)));
+        if last.elapsed() < every {
+            continue;
+        }
+        last = Instant::now();
+        let path = current.lock().unwrap_or_else(|p| p.into_inner()).clone();
+        if let Err(e) = File::open(&path).and_then(|f| f.sync_data()) {
+            tracing::warn!(error = %e, "the spool cannot fsync");
+        }
+    }
+}
+
+impl Writer {
+    fn run(mut self, mut rx: mpsc::Receiver<Job>) {
+        let mut jobs = Vec::with_capacity(FRAME_EVENTS_MAX);
+        // With `interval`, a thread of its own syncs the current segment on time, so the writer
+        // never waits for the disk and a quiet spool still reaches it.
+        let syncer = match self.cfg.fsync {
+            Fsync::Interval(every) => {
+                let (current, stop) = (self.current.clone(), self.stop_sync.clone());
+                std::thread::Builder::new()
+                    .name("spool-fsync".into())
+                    .spawn(move || sync_every(every, &current, &stop))
+                    .ok()
+            }
+            _ => None,
+        };
+        loop {
+            let Some(first) = rx.blocking_recv() else {
+                break;
+            };
+            jobs.push(first);
+            let drain = |rx: &mut mpsc::Receiver<Job>, jobs: &mut Vec<Job>| {
+                while jobs.len() < FRAME_EVENTS_MAX {
+                    match rx.try_recv() {
+                        Ok(j) => jobs.push(j),
+                        Err(_) => break,
+                    }
+                }
+            };
+            drain(&mut rx, &mut jobs);
+            let closing = jobs.iter().any(|j| matches!(j, Job::Close));
+            let flush = closing || jobs.iter().any(|j| matches!(j, Job::FlushViews));
+            jobs.retain(|j| matches!(j, Job::Clicks(..)));
+            if !jobs.is_empty() {
+                self.write_batch(&mut jobs);
+            }
+            if flush {
+                self.write_views();
+            }
+            if closing {
+                // what is already queued is still received (and written), then `None`
+                rx.close();
+            }
+        }
+        if self.cfg.fsync != Fsync::Never {
+            let _ = self.file.sync_data();
+        }
+        self.stop_sync.store(true, Ordering::Release);
+        if let Some(t) = syncer {
+            let _ = t.join();
+        }
+        // every handle is gone: the views they left
+        self.write_views();
+        tracing::debug!("spool writer stopped");
+    }
+
+    fn next_id(&mut self, at_ms: u64) -> Uuid {
+        let mut next = || {
+            self.rng = self.rng.wrapping_add(0x9E37_79B9_7F4A_7C15);
+            let mut z = self.rng;
+            z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
+            z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
+            z ^ (z >> 31)
+        };
+        let (a, b) = (next().to_le_bytes(), next().to_le_bytes());
+        let mut random = [0u8; 10];
+        random[..8].copy_from_slice(&a);
+        random[8..].copy_from_slice(&b[..2]);
+        uuid::Builder::from_unix_timestamp_millis(at_ms, &random).into_uuid()
+    }
+
+    /// Writes the views added up since the last flush, as one event per group.
+    fn write_views(&mut self) {
+        let taken = std::mem::take(&mut *self.views.lock().unwrap_or_else(|p| p.into_inner()));
+        if taken.len == 0 {
+            return;
+        }
+        let mut events = Vec::with_capacity(taken.len);
+        for g in taken.groups.into_values().flatten() {
+            let id = self.next_id(g.at_ms);
+            events.push(Event {
+                id,
+                kind: Kind::View,
+                profile: g.profile,
+                link: None,
+                at_ms: g.at_ms,
+                visitor: self.salts.visitor(g.at_ms, g.client, &g.user_agent),
+                country: String::new(),
+                region: String::new(),
+                referrer: String::new(),
+                user_agent: String::from_utf8_lossy(&g.user_agent).into_owned(),
+                head: false,
+                count: g.count,
+            });
+        }
+        let mut none = Vec::new();
+        for chunk in events.chunks(FRAME_EVENTS_MAX) {
+            self.write_frame(chunk, &mut none);
+        }
+    }
+
+    fn event(&mut self, h: &Hit) -> Event {
+        let ua = h.user_agent.as_ref().map_or(&b""[..], |v| v.as_bytes());
+        let (country, region) = self.geo.locate(h.client, h.geo.as_ref());
+        Event {
+            id: self.next_id(h.at_ms),
+            kind: h.kind,
+            profile: h.profile,
+            link: h.link,
+            at_ms: h.at_ms,
+            visitor: self.salts.visitor(h.at_ms, h.client, ua),
+            country,
+            region,
+            referrer: if self.cfg.keep_referrer {
+                h.referer
+                    .as_ref()
+                    .map(|r| referrer_host(r.as_bytes()))
+                    .unwrap_or_default()
+            } else {
+                String::new()
+            },
+            user_agent: String::from_utf8_lossy(&ua[..ua.len().min(USER_AGENT_MAX)]).into_owned(),
+            head: h.head,
+            count: 1,
+        }
+    }
+
+    /// Answers the clicks of a frame that was not written, and counts what was lost.
+    fn refuse(&mut self, events: &[Event], acks: &mut Vec<Ack>, why: Refused) {
+        let m = &self.shared.metrics;
+        m.dropped_full
+            .increment(events.iter().map(|e| u64::from(e.count)).sum());
+        for tx in acks.drain(..) {
+            let _ = tx.send(Err(why));
+        }
+    }
+
+    /// Writes the clicks of `jobs` as one frame, then answers each.
+    fn write_batch(&mut self, jobs: &mut Vec<Job>) {
+        let mut acks = Vec::with_capacity(jobs.len());
+        let mut events = Vec::with_capacity(jobs.len());
+        for j in jobs.drain(..) {
+            if let Job::Clicks(clicks) = j {
+                for (h, tx) in clicks {
+                    events.push(self.event(&h));
+                    acks.push(tx);
+                }
+            }
+        }
+        self.write_frame(&events, &mut acks);
+    }
+
+    /// Appends `events` as one frame (one `write`), then answers the clicks waiting on it.
+    fn write_frame(&mut self, events: &[Event], acks: &mut Vec<Ack>) {
+        let m = self.shared.metrics.clone();
+        if self.shared.bytes() >= self.cfg.max_bytes {
+            let now = Instant::now();
+            if self
+                .last_full_log
+                .is_none_or(|t| now.duration_since(t) > Duration::from_secs(10))
+            {
+                tracing::error!(
+                    bytes = self.shared.bytes(),
+                    max = self.cfg.max_bytes,
+                    "THE SPOOL IS FULL: clicks and views are not being recorded (the queue has not \
+                     taken them); redirects are still answered. Check the queue (RabbitMQ) and the consumer."
+                );
+                self.last_full_log = Some(now);
+            }
+            self.refuse(events, acks, Refused::Full);
+            return;
+        }
+        let seq = self.shared.next_seq.load(Ordering::Acquire);
+        let frame = frame_bytes(seq, events);
+        if let Err(e) = self.file.write_all(&frame) {
+            tracing::error!(error = %e, "the spool cannot write: events refused");
+            // what part of the frame reached the file is cut off at the next start
+            self.refuse(events, acks, Refused::Failed);
+            return;
+        }
+        if self.cfg.fsync == Fsync::Always
+            && let Err(e) = self.file.sync_data()
+        {
+            tracing::error!(error = %e, "the spool cannot fsync: events refused");
+            self.refuse(events, acks, Refused::Failed);
+            return;
+        }
+        self.file_len += frame.len() as u64;
+        self.shared.next_seq.store(seq + 1, Ordering::Release);
+        self.shared
+            .bytes
+            .fetch_add(frame.len() as u64, Ordering::Relaxed);
+        m.spool_bytes.set(self.shared.bytes() as f64);
+        m.frames_written.increment(1);
+        m.accepted_clicks.increment(acks.len() as u64);
+        for tx in acks.drain(..) {
+            let _ = tx.send(Ok(()));
+        }
+        let views: u64 = events
+            .iter()
+            .filter(|e| e.kind == Kind::View)
+            .map(|e| u64::from(e.count))
+            .sum();
+        m.accepted_views.increment(views);
+        m.spooled
+            .increment(events.iter().map(|e| u64::from(e.count)).sum());
+        self.shared.written.notify_one();
+        if self.file_len >= self.cfg.segment_bytes {
+            self.rotate(seq + 1);
+        }
+    }
+
+    fn rotate(&mut self, next_first: u64) {
+        if self.cfg.fsync != Fsync::Never {
+            let _ = self.file.sync_data();
+        }
+        let path = self.cfg.dir.join(segment_name(next_first));
+        match private_file(&path, true) {
+            Ok(f) => {
+                self.file = f;
+                self.file_len = 0;
+                self.first_in_file = next_first;
+                *self.current.lock().unwrap_or_else(|p| p.into_inner()) = path;
+            }
+            Err(e) => {
+                tracing::error!(error = %e, "cannot start a new spool segment: the current one grows")
+            }
+        }
+    }
+}
+
+/// Reads frames after a position, for the forwarder.
+pub struct SpoolReader {
+    shared: Arc<Shared>,
+    /// The last frame handed out.
+    sent: u64,
+    /// The segment being read and the offset in it.
+    at: Option<(u64, PathBuf, u64)>,
+}
+
+impl SpoolReader {
+    /// A reader of the frames after the cursor.
+    pub fn new(shared: Arc<Shared>) -> Self {
+        let sent = read_cursor(&shared.dir);
+        Self {
+            shared,
+            sent,
+            at: None,
+        }
+    }
+
+    /// The last frame the queue confirmed.
+    pub fn cursor(&self) -> u64 {
+        read_cursor(&self.shared.dir)
+    }
+
+    /// Starts over after the cursor (what was sent but not confirmed is sent again).
+    pub fn rewind(&mut self) {
+        self.sent = self.cursor();
+        self.at = None;
+    }
+
+    /// Frames after the last one handed out, up to `max` frames or `max_bytes`.
+    pub fn next(&mut self, max: usize, max_bytes: u64) -> Vec<StoredFrame> {
+        let mut out = Vec::new();
+        let mut size = 0u64;
+        let written = self.shared.last_seq();
+        while out.len() < max && size < max_bytes && self.sent < written {
+            let segs = match segments(&self.shared.dir) {
+                Ok(s) => s,
+                Err(e) => {
+                    tracing::error!(error = %e, "cannot list the spool");
+                    break;
+                }
+            };
+            // the segment holding `sent + 1`
+            let want = self.sent + 1;
+            let Some(idx) = segs.iter().rposition(|(first, _)| *first <= want) else {
+                // the frame's segment is gone (it was confirmed): skip to the oldest left
+                match segs.first() {
+                    Some((first, _)) if *first > want => {
+                        self.sent = first - 1;
+                        self.at = None;
+                        continue;
+                    }
+                    _ => break,
+                }
+            };
+            let (first, path) = segs[idx].clone();
+            let offset = match &self.at {
+                Some((f, _, off)) if *f == first => *off,
+                _ => 0,
+            };
+            let Ok(mut f) = File::open(&path) else { break };
+            if f.seek(SeekFrom::Start(offset)).is_err() {
+                break;
+            }
+            let mut r = std::io::BufReader::new(f);
+            let mut off = offset;
+            let mut progressed = false;
+            let mut ended = false;
+            loop {
+                if out.len() >= max || size >= max_bytes {
+                    break;
+                }
+                match read_frame(&mut r) {
+                    // written after `written` was read: left for the next call, unread
+                    Ok(Some(fr)) if fr.seq > written => break,
+                    Ok(Some(fr)) => {
+                        off += fr.len;
+                        if fr.seq > self.sent {
+                            self.sent = fr.seq;
+                            size += fr.len;
+                            out.push(fr);
+                            progressed = true;
+                        }
+                    }
+                    Ok(None) | Err(_) => {
+                        ended = true;
+                        break;
+                    }
+                }
+            }
+            self.at = Some((first, path, off));
+            if !progressed && !ended {
+                break;
+            }
+            if !progressed {
+                // the end of this segment: go on with the next, if there is one
+                match segs.get(idx + 1) {
+                    Some((next_first, _)) => {
+                        if *next_first > self.sent + 1 {
+                            self.shared
+                                .metrics
+                                .corrupt
+                                .increment(next_first - self.sent - 1);
+                        }
+                        self.sent = next_first - 1;
+                        self.at = None;
+                    }
+                    None => break,
+                }
+            }
+        }
+        out
+    }
+
+    /// Records that every frame up to `seq` is confirmed: moves the cursor and deletes the
+    /// segments that hold nothing after it.
+    pub fn confirm(&mut self, seq: u64, sync: bool) -> std::io::Result<()> {
+        write_cursor(&self.shared.dir, seq, sync)?;
+        let segs = segments(&self.shared.dir)?;
+        for w in segs.windows(2) {
+            let ((_, path), (next_first, _)) = (&w[0], &w[1]);
+            if *next_first <= seq + 1 {
+                let len = std::fs::metadata(path).map(|m| m.len()).unwrap_or(0);
+                std::fs::remove_file(path)?;
+                self.shared.freed(len);
+            }
+        }
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::event::Kind;
+    use std::net::IpAddr;
+
+    fn hit(kind: Kind) -> Hit {
+        Hit {
+            kind,
+            profile: Uuid::nil(),
+            link: (kind == Kind::Click).then(Uuid::nil),
+            at_ms: 1_795_600_000_000,
+            client: "203.0.113.9".parse::<IpAddr>().unwrap(),
+            user_agent: Some(http::HeaderValue::from_static("Mozilla/5.0")),
+            referer: Some(http::HeaderValue::from_static("https://news.example/a")),
+            geo: None,
+            head: false,
+        }
+    }
+
+    fn cfg(dir: &Path) -> SpoolConfig {
+        SpoolConfig {
+            dir: dir.to_owned(),
+            fsync: Fsync::Never,
+            segment_bytes: 4096,
+            max_bytes: 1 << 30,
+            keep_referrer: true,
+        }
+    }
+
+    fn start(c: SpoolConfig) -> (Spool, std::thread::JoinHandle<()>) {
+        open(
+            c,
+            Arc::new(Salts::default()),
+            Arc::new(Geo::default()),
+            EventMetrics::noop(),
+        )
+        .unwrap()
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn clicks_are_written_before_they_are_answered_and_read_back_once() {
+        let dir = tempfile::tempdir().unwrap();
+        let (spool, writer) = start(cfg(dir.path()));
+        let shared = spool.shared().clone();
+        let tasks: Vec<_> = (0..500)
+            .map(|_| {
+                let s = spool.clone();
+                tokio::spawn(async move { s.click(hit(Kind::Click)).await })
+            })
+            .collect();
+        for t in tasks {
+            t.await.unwrap().unwrap();
+        }
+        spool.view(&hit(Kind::View));
+        drop(spool);
+        writer.join().unwrap();
+        let mut r = SpoolReader::new(shared.clone());
+        let mut events = 0;
+        loop {
+            let frames = r.next(7, u64::MAX);
+            if frames.is_empty() {
+                break;
+            }
+            for f in &frames {
+                let es = crate::event::decode_all(&f.events).unwrap();
+                assert_eq!(es.len(), f.count as usize);
+                assert!(
+                    es.iter()
+                        .filter(|e| e.kind == Kind::Click)
+                        .all(|e| e.referrer == "news.example"),
+                    "host only"
+                );
+                events += es.len();
+            }
+        }
+        assert_eq!(events, 501, "every event once, across segments");
+        assert!(segments(dir.path()).unwrap().len() > 1, "segments rotated");
+        // confirming deletes what is behind the cursor, and a new reader starts after it
+        let last = shared.last_seq();
+        let before = shared.bytes();
+        r.confirm(last, false).unwrap();
+        assert!(shared.bytes() < before);
+        assert_eq!(
+            segments(dir.path()).unwrap().len(),
+            1,
+            "the current segment stays"
+        );
+        assert!(SpoolReader::new(shared).next(100, u64::MAX).is_empty());
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn closing_writes_what_was_sent_and_refuses_the_rest_and_one_process_owns_a_spool() {
+        let dir = tempfile::tempdir().unwrap();
+        let (spool, writer) = start(cfg(dir.path()));
+        let err = open(
+            cfg(dir.path()),
+            Arc::new(Salts::default()),
+            Arc::new(Geo::default()),
+            EventMetrics::noop(),
+        )
+        .err()
+        .expect("a second open of a spool in use fails");
+        assert!(err.to_string().contains("in use"), "{err}");
+        for _ in 0..100 {
+            spool.view(&hit(Kind::View));
+        }
+        spool.close().await;
+        let shared = spool.shared().clone();
+        // the writer stops with every handle still alive: close does not wait for drops
+        tokio::task::spawn_blocking(move || writer.join().unwrap())
+            .await
+            .unwrap();
+        assert_eq!(spool.click(hit(Kind::Click)).await, Err(Refused::Closed));
+        let mut r = SpoolReader::new(shared);
+        let frames = r.next(1000, u64::MAX);
+        let events: Vec<Event> = frames
+            .iter()
+            .flat_map(|f| crate::event::decode_all(&f.events).unwrap())
+            .collect();
+        assert_eq!(events.len(), 1, "alike views are one event");
+        assert_eq!(
+            events[0].count, 100,
+            "views sent before the close are written"
+        );
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn a_reader_racing_the_writer_gets_every_frame_once_in_order() {
+        let dir = tempfile::tempdir().unwrap();
+        let (spool, writer) = start(cfg(dir.path()));
+        let shared = spool.shared().clone();
+        let writers: Vec<_> = (0..8)
+            .map(|_| {
+                let s = spool.clone();
+                tokio::spawn(async move {
+                    for _ in 0..500 {
+                        s.click(hit(Kind::Click)).await.unwrap();
+                    }
+                })
+            })
+            .collect();
+        // read while they write: small reads, often at the tail and across rotations
+        let reader = std::thread::spawn({
+            let shared = shared.clone();
+            move || {
+                let mut r = SpoolReader::new(shared.clone());
+                let (mut last, mut events) = (0u64, 0u32);
+                let deadline = Instant::now() + Duration::from_secs(30);
+                while events < 4000 {
+                    assert!(Instant::now() < deadline, "read {events} of 4000 events");
+                    for f in r.next(3, u64::MAX) {
+                        assert_eq!(f.seq, last + 1, "frames in order, none skipped");
+                        last = f.seq;
+                        events += f.count;
+                    }
+                }
+                events
+            }
+        });
+        for w in writers {
+            w.await.unwrap();
+        }
+        assert_eq!(reader.join().unwrap(), 4000);
+        drop(spool);
+        writer.join().unwrap();
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn a_torn_tail_is_cut_off_and_numbering_goes_on() {
+        let dir = tempfile::tempdir().unwrap();
+        let (spool, writer) = start(cfg(dir.path()));
+        for _ in 0..3 {
+            spool.click(hit(Kind::Click)).await.unwrap();
+        }
+        let last = spool.shared().last_seq();
+        drop(spool);
+        writer.join().unwrap();
+        // a crash in the middle of a write leaves half a frame
+        let (_, seg) = segments(dir.path()).unwrap().pop().unwrap();
+        let mut f = OpenOptions::new().append(true).open(&seg).unwrap();
+        f.write_all(&frame_bytes(last + 1, &[])[..9]).unwrap();
+        drop(f);
+        let (spool, writer) = start(cfg(dir.path()));
+        spool.click(hit(Kind::Click)).await.unwrap();
+        assert_eq!(spool.shared().last_seq(), last + 1);
+        let shared = spool.shared().clone();
+        drop(spool);
+        writer.join().unwrap();
+        let frames = SpoolReader::new(shared).next(100, u64::MAX);
+        let seqs: Vec<u64> = frames.iter().map(|f| f.seq).collect();
+        assert_eq!(seqs, (1..=last + 1).collect::<Vec<_>>());
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn a_full_spool_refuses_without_blocking() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut c = cfg(dir.path());
+        c.max_bytes = 300;
+        let (spool, _writer) = start(c);
+        let mut refused = 0;
+        for _ in 0..10 {
+            if spool.click(hit(Kind::Click)).await == Err(Refused::Full) {
+                refused += 1;
+            }
+        }
+        assert!(refused >= 7, "{refused}");
+    }
+
+    #[test]
+    fn garbage_frames_are_errors_not_panics() {
+        for junk in [
+            &b"LLSF\xff\xff\xff\xff\0\0\0\0"[..],
+            b"XXXX",
+            b"LLSF\x0c\0\0\0\0\0\0\0abc",
+        ] {
+            let r = read_frame(&mut &junk[..]);
+            assert!(r.is_err(), "{junk:?}");
+        }
+        assert!(read_frame(&mut &b""[..]).unwrap().is_none());
+    }
+}
