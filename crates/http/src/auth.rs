@@ -30,6 +30,7 @@ scopes! {
     ProfileWrite => ProfileWrite,
     LinksWrite => LinksWrite,
     CacheWrite => CacheWrite,
+    AnalyticsRead => AnalyticsRead,
 }
 
 pub struct Auth<S>(pub Caller, PhantomData<S>);

@@ -16,6 +16,9 @@ pub const PROBLEM_JSON: HeaderValue = HeaderValue::from_static("application/prob
 pub enum AppError {
     #[error("validation failed")]
     Validation(ValidationErrors),
+    /// Well-formed input that the current state refuses (every error is a conflict).
+    #[error("conflict")]
+    Conflict(ValidationErrors),
     #[error("malformed JSON: {0}")]
     MalformedJson(String),
     #[error("unsupported media type")]
@@ -37,10 +40,17 @@ pub enum AppError {
     NoRoute,
     #[error("method not allowed")]
     MethodNotAllowed,
-    #[error("username taken")]
-    UsernameTaken,
+    /// The name is taken, or looks like one that is (the message says which).
+    #[error("username taken: {0}")]
+    UsernameTaken(String),
     #[error("unavailable: {0}")]
     Unavailable(String),
+    /// The origin limits us: ask again after this long.
+    #[error("unavailable for {retry_after_secs} s: {cause}")]
+    Throttled {
+        cause: String,
+        retry_after_secs: u64,
+    },
     #[error("internal error: {0}")]
     Internal(String),
 }
@@ -143,13 +153,32 @@ impl AppError {
                 "Method not allowed",
                 "this route does not accept this method".into(),
             ),
-            Self::UsernameTaken => (
+            Self::UsernameTaken(why) => (
                 S::CONFLICT,
                 "username_taken",
                 "Username taken",
-                "username: is already taken (usernames are unique without regard to case)".into(),
+                format!(
+                    "username: {why} (usernames are unique without regard to case or look-alike \
+                     characters)"
+                ),
             ),
-            Self::Unavailable(_) => (
+            Self::Conflict(e) => (
+                S::CONFLICT,
+                if e.0.iter().all(|f| f.field == "username") {
+                    "username_taken"
+                } else {
+                    "conflict"
+                },
+                "Conflict",
+                match e.0.as_slice() {
+                    [one] => format!("{one}"),
+                    many => format!(
+                        "{} parts of the request conflict with the current state",
+                        many.len()
+                    ),
+                },
+            ),
+            Self::Unavailable(_) | Self::Throttled { .. } => (
                 S::SERVICE_UNAVAILABLE,
                 "unavailable",
                 "Service unavailable",
@@ -166,16 +195,36 @@ impl AppError {
 }
 
 impl From<ValidationErrors> for AppError {
+    /// Invalid input is 422; well-formed input that only conflicts with the current state is
+    /// 409.
     fn from(e: ValidationErrors) -> Self {
-        Self::Validation(e)
+        if e.is_conflict() {
+            Self::Conflict(e)
+        } else {
+            Self::Validation(e)
+        }
     }
 }
 
 impl From<linkleaf_store::ModifyError> for AppError {
     fn from(e: linkleaf_store::ModifyError) -> Self {
         match e {
-            linkleaf_store::ModifyError::Invalid(v) => Self::Validation(v),
+            linkleaf_store::ModifyError::Invalid(v) => v.into(),
             linkleaf_store::ModifyError::Store(s) => s.into(),
+        }
+    }
+}
+
+impl From<linkleaf_cache::LoadError> for AppError {
+    fn from(e: linkleaf_cache::LoadError) -> Self {
+        use linkleaf_cache::LoadErrorKind as K;
+        match e.kind {
+            K::Unavailable => Self::Unavailable(e.to_string()),
+            K::Throttled { retry_after } => Self::Throttled {
+                cause: e.to_string(),
+                retry_after_secs: retry_after.as_secs_f64().ceil().max(1.0) as u64,
+            },
+            K::Internal => Self::Internal(e.to_string()),
         }
     }
 }
@@ -184,7 +233,10 @@ impl From<StoreError> for AppError {
     fn from(e: StoreError) -> Self {
         match e {
             StoreError::NotFound => Self::ProfileNotFound(String::new()),
-            StoreError::UsernameTaken => Self::UsernameTaken,
+            StoreError::UsernameTaken => Self::UsernameTaken("is already taken".into()),
+            StoreError::UsernameConfusable(existing) => {
+                Self::UsernameTaken(format!("looks too much like '{existing}', which is taken"))
+            }
             StoreError::Unavailable(_) => Self::Unavailable(e.to_string()),
             StoreError::Other(_) | StoreError::Corrupt(_) => Self::Internal(e.to_string()),
         }
@@ -220,12 +272,14 @@ impl IntoResponse for AppError {
         let (status, code, title, detail) = self.parts();
         match &self {
             Self::Internal(cause) => tracing::error!(%cause, "internal error"),
-            Self::Unavailable(cause) => tracing::warn!(%cause, "unavailable"),
+            Self::Unavailable(cause) | Self::Throttled { cause, .. } => {
+                tracing::warn!(%cause, "unavailable")
+            }
             _ => tracing::debug!(error = %self, "request refused"),
         }
         let errors: Vec<FieldError> = match &self {
-            Self::Validation(e) => e.0.clone(),
-            Self::UsernameTaken => vec![FieldError::new("username", "is already taken")],
+            Self::Validation(e) | Self::Conflict(e) => e.0.clone(),
+            Self::UsernameTaken(why) => vec![FieldError::new("username", why.clone())],
             _ => vec![],
         };
         let mut res = problem(status, code, title, detail, &errors);
@@ -236,6 +290,11 @@ impl IntoResponse for AppError {
             }
             Self::Unavailable(_) => {
                 h.insert(header::RETRY_AFTER, HeaderValue::from_static("1"));
+            }
+            Self::Throttled {
+                retry_after_secs, ..
+            } => {
+                h.insert(header::RETRY_AFTER, HeaderValue::from(*retry_after_secs));
             }
             Self::Unauthorized(_) => {
                 h.insert(

@@ -3,6 +3,13 @@
 //! `ApiJson<T>` reads a JSON body: it insists on a JSON content type, caps the size before
 //! reading further, and reports a malformed document (400) apart from a well-formed one whose
 //! values are wrong (422, with the path of the offending field, such as `links[1].url`).
+//!
+//! Every JSON body means one thing. serde's derived `Deserialize` also reads a struct from an
+//! array, by field position (`["other"]` would rename a profile, `[null,null,null,null,{...}]`
+//! would set a theme and clear a bio), so before the typed parse the document is walked beside
+//! the body type's schema in the API description, and wherever the schema says object (the top
+//! level, a theme, each link, each operation) anything else is refused with 422 naming the
+//! field. The typed parse then reads the bytes themselves, so a key given twice is refused too.
 
 use crate::error::AppError;
 use crate::state::AppState;
@@ -12,6 +19,9 @@ use axum::http::request::Parts;
 use http_body_util::{BodyExt, LengthLimitError, Limited};
 use linkleaf_domain::{FieldError, ValidationErrors};
 use serde::de::DeserializeOwned;
+use serde_json::Value;
+use std::sync::OnceLock;
+use utoipa::ToSchema;
 
 pub struct ApiJson<T>(pub T);
 
@@ -30,6 +40,41 @@ impl FromRequestParts<AppState> for ApiPath {
     }
 }
 
+/// A query string read into `T`; a value that does not parse, a parameter given twice or one
+/// `T` does not know is a 422 naming the parameter (`query` when none can be named).
+pub struct ApiQuery<T>(pub T);
+
+impl<T: DeserializeOwned> FromRequestParts<AppState> for ApiQuery<T> {
+    type Rejection = AppError;
+
+    async fn from_request_parts(parts: &mut Parts, _: &AppState) -> Result<Self, AppError> {
+        parse_query(parts.uri.query().unwrap_or("")).map(Self)
+    }
+}
+
+pub fn parse_query<T: DeserializeOwned>(q: &str) -> Result<T, AppError> {
+    let de = serde_urlencoded::Deserializer::new(form_urlencoded::parse(q.as_bytes()));
+    serde_path_to_error::deserialize(de).map_err(|e| {
+        let path = e.path().to_string();
+        let inner = e.into_inner().to_string();
+        // serde names an unknown or repeated parameter only in its message
+        let named = |prefix: &str| {
+            inner
+                .strip_prefix(prefix)
+                .and_then(|r| r.split('`').next())
+                .map(str::to_string)
+        };
+        let field = if path != "." && !path.is_empty() {
+            path
+        } else {
+            named("unknown field `")
+                .or_else(|| named("duplicate field `"))
+                .unwrap_or_else(|| "query".into())
+        };
+        AppError::Validation(ValidationErrors::single(field, inner))
+    })
+}
+
 fn is_json(ct: &str) -> bool {
     let essence = ct
         .split(';')
@@ -41,7 +86,7 @@ fn is_json(ct: &str) -> bool {
         || (essence.starts_with("application/") && essence.ends_with("+json"))
 }
 
-impl<T: DeserializeOwned> FromRequest<AppState> for ApiJson<T> {
+impl<T: DeserializeOwned + ToSchema> FromRequest<AppState> for ApiJson<T> {
     type Rejection = AppError;
 
     async fn from_request(req: Request, state: &AppState) -> Result<Self, AppError> {
@@ -68,15 +113,21 @@ impl<T: DeserializeOwned> FromRequest<AppState> for ApiJson<T> {
     }
 }
 
-/// Parses a JSON document into `T`, telling syntax errors from wrong values.
-pub fn parse<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, AppError> {
+/// Parses a JSON document into `T`, telling syntax errors from wrong values, and refusing a
+/// non-object wherever `T`'s schema says object.
+pub fn parse<T: DeserializeOwned + ToSchema>(bytes: &[u8]) -> Result<T, AppError> {
     // Syntax first, on its own: a typed parse may stop at a wrong value before it reaches a
     // syntax error later in the document, and a malformed document should say so.
     // JSON is UTF-8 (RFC 8259), all of it, including strings a skipping parser would not look at.
     let text = std::str::from_utf8(bytes)
         .map_err(|e| AppError::MalformedJson(format!("the body is not UTF-8: {e}")))?;
-    serde_json::from_str::<serde::de::IgnoredAny>(text)
-        .map_err(|e| AppError::MalformedJson(e.to_string()))?;
+    let doc: Value =
+        serde_json::from_str(text).map_err(|e| AppError::MalformedJson(e.to_string()))?;
+    let schemas = schemas();
+    if let Some(schema) = schemas.get(T::name().as_ref()) {
+        shape(&doc, schema, schemas, &mut String::new())
+            .map_err(|e| AppError::Validation(e.into()))?;
+    }
     let mut de = serde_json::Deserializer::from_slice(bytes);
     match serde_path_to_error::deserialize::<_, T>(&mut de) {
         Ok(v) => de
@@ -97,6 +148,114 @@ pub fn parse<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, AppError> {
                 _ => Err(AppError::MalformedJson(inner.to_string())),
             }
         }
+    }
+}
+
+/// The description's component schemas, as JSON.
+fn schemas() -> &'static serde_json::Map<String, Value> {
+    static SCHEMAS: OnceLock<serde_json::Map<String, Value>> = OnceLock::new();
+    SCHEMAS.get_or_init(|| {
+        let spec = serde_json::to_value(crate::openapi::openapi()).unwrap_or_default();
+        spec.pointer("/components/schemas")
+            .and_then(Value::as_object)
+            .cloned()
+            .unwrap_or_default()
+    })
+}
+
+fn types(schema: &Value) -> Vec<&str> {
+    match schema.get("type") {
+        Some(Value::String(t)) => vec![t.as_str()],
+        Some(Value::Array(ts)) => ts.iter().filter_map(Value::as_str).collect(),
+        _ => vec![],
+    }
+}
+
+/// Checks that `v` is an object wherever `schema` says object, recursively; other mismatches
+/// are left to the typed parse, which names them.
+fn shape(
+    v: &Value,
+    schema: &Value,
+    schemas: &serde_json::Map<String, Value>,
+    path: &mut String,
+) -> Result<(), FieldError> {
+    if let Some(name) = schema
+        .get("$ref")
+        .and_then(Value::as_str)
+        .and_then(|r| r.strip_prefix("#/components/schemas/"))
+    {
+        return match schemas.get(name) {
+            Some(s) => shape(v, s, schemas, path),
+            None => Ok(()),
+        };
+    }
+    if let Some(branches) = schema
+        .get("oneOf")
+        .or_else(|| schema.get("anyOf"))
+        .and_then(Value::as_array)
+    {
+        if v.is_null() && branches.iter().any(|b| types(b).contains(&"null")) {
+            return Ok(());
+        }
+        let mut first = None;
+        for b in branches.iter().filter(|b| types(b) != ["null"]) {
+            match shape(v, b, schemas, &mut path.clone()) {
+                Ok(()) => return Ok(()),
+                Err(e) => {
+                    first.get_or_insert(e);
+                }
+            }
+        }
+        return first.map_or(Ok(()), Err);
+    }
+    let ts = types(schema);
+    if ts.contains(&"object") || schema.get("properties").is_some() {
+        return match v {
+            Value::Object(fields) => {
+                let props = schema.get("properties").and_then(Value::as_object);
+                for (k, sub) in fields {
+                    if let Some(p) = props.and_then(|p| p.get(k)) {
+                        let len = path.len();
+                        if !path.is_empty() {
+                            path.push('.');
+                        }
+                        path.push_str(k);
+                        shape(sub, p, schemas, path)?;
+                        path.truncate(len);
+                    }
+                }
+                Ok(())
+            }
+            Value::Null if ts.contains(&"null") => Ok(()),
+            other => Err(FieldError::new(
+                if path.is_empty() {
+                    "body"
+                } else {
+                    path.as_str()
+                },
+                format!("must be a JSON object, not {}", kind(other)),
+            )),
+        };
+    }
+    if let (Value::Array(items), Some(item)) = (v, schema.get("items")) {
+        for (i, it) in items.iter().enumerate() {
+            let len = path.len();
+            path.push_str(&format!("[{i}]"));
+            shape(it, item, schemas, path)?;
+            path.truncate(len);
+        }
+    }
+    Ok(())
+}
+
+fn kind(v: &Value) -> &'static str {
+    match v {
+        Value::Null => "null",
+        Value::Bool(_) => "a boolean",
+        Value::Number(_) => "a number",
+        Value::String(_) => "a string",
+        Value::Array(_) => "an array",
+        Value::Object(_) => "an object",
     }
 }
 
@@ -205,6 +364,58 @@ mod tests {
             parse::<CreateProfile>(b"[]"),
             Err(AppError::Validation(_))
         ));
+    }
+
+    #[test]
+    fn a_body_means_one_thing_arrays_are_not_objects() {
+        for (body, field) in [
+            (&b"[]"[..], "body"),
+            (b"[null, null]", "body"),
+            (br#"["other"]"#, "body"),
+            (br#"[null,null,null,null,{"preset":"dark"}]"#, "body"),
+            (b"\"name\"", "body"),
+            (b"42", "body"),
+            (b"null", "body"),
+        ] {
+            assert_eq!(
+                fields(parse::<linkleaf_domain::ProfilePatch>(body).unwrap_err()),
+                [field],
+                "{}",
+                String::from_utf8_lossy(body)
+            );
+        }
+        assert_eq!(
+            fields(parse::<CreateProfile>(br#"["name"]"#).unwrap_err()),
+            ["body"]
+        );
+        assert_eq!(
+            fields(parse::<CreateProfile>(br#"{"username":"abc","theme":["dark"]}"#).unwrap_err()),
+            ["theme"]
+        );
+        assert_eq!(
+            fields(
+                parse::<CreateProfile>(
+                    br#"{"username":"abc","links":[["t","https://e.example"]]}"#
+                )
+                .unwrap_err()
+            ),
+            ["links[0]"]
+        );
+        assert_eq!(
+            fields(
+                parse::<LinksPatch>(br#"{"ops":[["add","t","https://e.example"]]}"#).unwrap_err()
+            ),
+            ["ops[0]"]
+        );
+        assert_eq!(
+            fields(parse::<LinksPatch>(br#"[[]]"#).unwrap_err()),
+            ["body"]
+        );
+        // null where the schema allows it is fine, and so is an object
+        assert!(parse::<CreateProfile>(br#"{"username":"abc","theme":null}"#).is_ok());
+        assert!(parse::<linkleaf_domain::ProfilePatch>(br#"{"theme":{"preset":"dark"}}"#).is_ok());
+        // a key given twice has two meanings
+        assert!(parse::<linkleaf_domain::ProfilePatch>(br#"{"bio":"a","bio":"b"}"#).is_err());
     }
 
     #[test]

@@ -6,16 +6,22 @@
 //! decide cache freshness (linkleaf-cache).
 
 pub mod auth;
+pub mod clicks;
+pub mod client;
 pub mod error;
 pub mod extract;
 pub mod fast;
+pub mod limit;
 pub mod metrics;
 pub mod openapi;
+pub mod profiles;
 pub mod render;
+pub mod respond;
 pub mod routes;
+pub mod server;
 pub mod state;
 
 pub use error::AppError;
 pub use openapi::{openapi, openapi_json};
 pub use routes::{ops_router, router, service};
-pub use state::{AppState, Settings};
+pub use state::{AppState, Dependency, RecentWrites, Settings, Shared, StorePages, Wiring};

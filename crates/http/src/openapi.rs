@@ -42,10 +42,13 @@ pub struct Forbidden(#[allow(dead_code)] Problem<'static>);
 #[response(content_type = "application/problem+json")]
 pub struct NotFound(#[allow(dead_code)] Problem<'static>);
 
-/// Another profile has this username (compared without case).
+/// Well formed, but in conflict with the current state: the username is taken, reserved or looks
+/// like a taken one (`code` = `username_taken`), or a link operation does not fit the profile's
+/// links, such as an id it does not have or a position past the end (`code` = `conflict`);
+/// `errors` names each field.
 #[derive(ToResponse)]
 #[response(content_type = "application/problem+json")]
-pub struct UsernameTaken(#[allow(dead_code)] Problem<'static>);
+pub struct Conflict(#[allow(dead_code)] Problem<'static>);
 
 /// The body is larger than the server accepts (64 KiB by default).
 #[derive(ToResponse)]
@@ -101,7 +104,8 @@ impl Modify for Security {
                     .bearer_format("lk_<16 hex>_<64 hex>")
                     .description(Some(
                         "An admin API key from `linkleaf keys create --scopes ...`. Each operation \
-                         names the scope it needs: profile:read, profile:write, links:write, cache:write.",
+                         names the scope it needs: profile:read, profile:write, links:write, cache:write, \
+                         analytics:read.",
                     ))
                     .build(),
             ),
@@ -129,7 +133,7 @@ impl Modify for Security {
         schemas(Problem, FieldError, Profile, Link, Theme, ThemePreset, ButtonStyle, Color,
                 CreateProfile, NewLink, ProfilePatch, LinksPatch, LinkOp, CacheStatus,
                 crate::routes::docs::DocsAsset),
-        responses(BadRequest, Unauthorized, Forbidden, NotFound, UsernameTaken, PayloadTooLarge,
+        responses(BadRequest, Unauthorized, Forbidden, NotFound, Conflict, PayloadTooLarge,
                   UnsupportedMediaType, ValidationFailed, RateLimited, Unavailable),
     ),
 )]
@@ -202,11 +206,67 @@ fn add_links(api: &mut Spec) {
     }
 }
 
+/// The rules the domain enforces, by the placeholder a field's `pattern` names them with
+/// (`#[schema(pattern = "@title")]`): the description publishes the very expressions the
+/// server checks.
+const PATTERNS: &[(&str, &str)] = &[
+    ("@username", linkleaf_domain::username::PATTERN),
+    ("@display-name", linkleaf_domain::text::DISPLAY_NAME_PATTERN),
+    ("@title", linkleaf_domain::text::TITLE_PATTERN),
+    ("@bio", linkleaf_domain::text::BIO_PATTERN),
+    ("@link-url", linkleaf_domain::url::LINK_URL_PATTERN),
+    ("@avatar-url", linkleaf_domain::url::AVATAR_URL_PATTERN),
+];
+
+/// Fills in what utoipa's attributes cannot say: the patterns behind the placeholders, that a
+/// link operation has no other fields (`deny_unknown_fields` on a tagged enum does not reach its
+/// variants' schemas), and that a reorder names each link once.
+fn finish(api: Spec) -> Spec {
+    fn walk(v: &mut serde_json::Value) {
+        match v {
+            serde_json::Value::Object(m) => {
+                if let Some(serde_json::Value::String(p)) = m.get_mut("pattern")
+                    && p.starts_with('@')
+                {
+                    let (_, real) = PATTERNS
+                        .iter()
+                        .find(|(name, _)| name == p)
+                        .unwrap_or_else(|| panic!("unknown pattern placeholder {p}"));
+                    *p = (*real).to_owned();
+                }
+                m.values_mut().for_each(walk);
+            }
+            serde_json::Value::Array(a) => a.iter_mut().for_each(walk),
+            _ => {}
+        }
+    }
+    let mut v = serde_json::to_value(&api).expect("the description serializes");
+    walk(&mut v);
+    if let Some(variants) = v
+        .pointer_mut("/components/schemas/LinkOp/oneOf")
+        .and_then(|o| o.as_array_mut())
+    {
+        for variant in variants {
+            if let Some(o) = variant.as_object_mut() {
+                o.insert("additionalProperties".into(), false.into());
+                if let Some(ids) = o.get_mut("properties").and_then(|p| p.get_mut("ids")) {
+                    ids["uniqueItems"] = true.into();
+                }
+            }
+        }
+    }
+    serde_json::from_value(v).expect("the finished description deserializes")
+}
+
 /// The whole description, as served and as committed in `openapi.json`.
 pub fn openapi() -> Spec {
-    let (_, mut api) = crate::routes::api_router(&metrics::NoopRecorder).split_for_parts();
-    add_links(&mut api);
-    api
+    static SPEC: OnceLock<Spec> = OnceLock::new();
+    SPEC.get_or_init(|| {
+        let (_, mut api) = crate::routes::api_router(&metrics::NoopRecorder).split_for_parts();
+        add_links(&mut api);
+        finish(api)
+    })
+    .clone()
 }
 
 /// The description as pretty JSON (what `GET /api/openapi.json` serves), built once.

@@ -8,6 +8,7 @@ use askama::Template;
 use axum::http::HeaderValue;
 use bytes::Bytes;
 use linkleaf_cache::Weigh;
+use linkleaf_cache::tier::Codec;
 use linkleaf_domain::{ButtonStyle, Link, Profile};
 use sha2::{Digest, Sha256};
 use time::OffsetDateTime;
@@ -27,9 +28,66 @@ pub struct RenderedPage {
 }
 
 impl Weigh for RenderedPage {
+    /// The two bodies (allocated at their exact size, see `exact`) and the three header values
+    /// (each a `Bytes` of its own; `HeaderValue` is 40 bytes inline, its text ~34 on the heap).
     fn weight(&self) -> u32 {
-        (self.json.body.len() + self.html.body.len() + 256) as u32
+        let bodies = self.json.body.len() + self.html.body.len();
+        // mimalloc rounds each allocation up to its size class: up to 1/8 more
+        (bodies + bodies / 8 + 3 * 80) as u32
     }
+}
+
+/// In the shared tier: each part with its length (u32, big-endian), in a fixed order. What comes
+/// back is checked like any input: a header value must be one, and nothing may be left over.
+impl Codec for RenderedPage {
+    fn encode(&self, out: &mut Vec<u8>) {
+        for part in [
+            &self.json.body[..],
+            self.json.etag.as_bytes(),
+            &self.html.body[..],
+            self.html.etag.as_bytes(),
+            self.last_modified.as_bytes(),
+        ] {
+            out.extend_from_slice(&(part.len() as u32).to_be_bytes());
+            out.extend_from_slice(part);
+        }
+    }
+
+    fn decode(mut b: &[u8]) -> Result<Self, String> {
+        let mut next = || -> Result<&[u8], String> {
+            let len = b.get(..4).ok_or("truncated length")?;
+            let len = u32::from_be_bytes(len.try_into().map_err(|_| "length")?) as usize;
+            let part = b.get(4..4 + len).ok_or("truncated part")?;
+            b = &b[4 + len..];
+            Ok(part)
+        };
+        let header = |v: &[u8]| HeaderValue::from_bytes(v).map_err(|e| e.to_string());
+        let json = Variant {
+            body: Bytes::copy_from_slice(next()?),
+            etag: header(next()?)?,
+        };
+        let html = Variant {
+            body: Bytes::copy_from_slice(next()?),
+            etag: header(next()?)?,
+        };
+        let last_modified = header(next()?)?;
+        if !b.is_empty() {
+            return Err("trailing bytes".into());
+        }
+        Ok(Self {
+            json,
+            html,
+            last_modified,
+        })
+    }
+}
+
+/// `Bytes` over an allocation of exactly `v.len()` bytes: a `Vec` grown by doubling (as
+/// serializers and template engines grow their output) may hold up to twice what it uses, and
+/// the cache would keep all of it. A copy, not `into_boxed_slice`: mimalloc's `realloc` keeps a
+/// block in place when the new size is at least half of it, so shrinking would free nothing.
+fn exact(v: Vec<u8>) -> Bytes {
+    Bytes::copy_from_slice(&v)
 }
 
 #[derive(Template)]
@@ -132,11 +190,11 @@ impl Renderer {
         Ok(RenderedPage {
             json: Variant {
                 etag: etag(&json),
-                body: Bytes::from(json),
+                body: exact(json),
             },
             html: Variant {
                 etag: etag(html.as_bytes()),
-                body: Bytes::from(html),
+                body: exact(html.into_bytes()),
             },
             last_modified: http_date(p.last_modified),
         })
@@ -162,6 +220,41 @@ mod tests {
             .unwrap()
             .into_profile(now_millis())
             .unwrap()
+    }
+
+    #[test]
+    fn pages_round_trip_through_the_shared_tier_and_garbage_does_not() {
+        let p =
+            profile(r#"{"username":"tiered","links":[{"title":"a","url":"https://a.example"}]}"#);
+        let r = Renderer {
+            public_url: "http://localhost:3000".into(),
+        }
+        .render(&p)
+        .unwrap();
+        let mut b = Vec::new();
+        r.encode(&mut b);
+        let back = RenderedPage::decode(&b).unwrap();
+        assert_eq!(back.json.body, r.json.body);
+        assert_eq!(back.html.etag, r.html.etag);
+        assert_eq!(back.last_modified, r.last_modified);
+        assert!(RenderedPage::decode(&b[..b.len() - 1]).is_err());
+        let mut longer = b.clone();
+        longer.push(0);
+        assert!(RenderedPage::decode(&longer).is_err());
+        // a header value with a newline in it is not one
+        let mut evil = Vec::new();
+        for part in [
+            &b"{}"[..],
+            b"\"e\"\r\nSet-Cookie: x",
+            b"<p>",
+            b"\"h\"",
+            b"now",
+        ] {
+            evil.extend_from_slice(&(part.len() as u32).to_be_bytes());
+            evil.extend_from_slice(part);
+        }
+        assert!(RenderedPage::decode(&evil).is_err());
+        assert!(RenderedPage::decode(&[0xff; 3]).is_err());
     }
 
     #[test]

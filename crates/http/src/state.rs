@@ -1,23 +1,34 @@
-//! What every handler shares: stores, the page cache, the rate limiter, settings, and the
-//! headers and bodies built once at start-up.
+//! What every handler shares: stores, the page cache and what is around it (its origin, the
+//! shared tier and the bus, when there are), the rate limiter, settings, and the headers and
+//! bodies built once at start-up.
 //!
-//! `AppState::invalidate` is the single place a write announces what it changed: today it drops
-//! this instance's cache entries; a bus to other instances joins it there.
+//! The binary composes the pieces (`Wiring`): this crate does not know whether the origin is a
+//! database or an upstream API, nor whether the shared tier is Redis.
+//!
+//! `AppState::invalidate` is the single place a write announces what it changed: this
+//! instance's L1 entries go at once; the shared tier forgets them and the bus tells the other
+//! instances, in a task of its own, so a request that goes away cannot cut the announcement
+//! short; what Redis could not take is retried (`retry_invalidations`) until it is taken or no
+//! entry could still hold the old version.
 
+use crate::clicks::{Recorder, Redirect};
 use crate::error::AppError;
+use crate::limit::KeyLimiter;
 use crate::render::{RenderedPage, Renderer, message_page};
 use async_trait::async_trait;
 use axum::http::{HeaderMap, HeaderValue, header};
 use bytes::Bytes;
-use governor::{DefaultKeyedRateLimiter, Quota, RateLimiter, clock::Clock};
+use linkleaf_cache::tier::{Bus, SecondTier};
 use linkleaf_cache::{CacheMetrics, Invalidation, LoadError, Loaded, Loader, Policy, ReadCache};
+use linkleaf_domain::analytics::{AnalyticsReport, Bucket};
 use linkleaf_domain::{ApiKeyToken, Profile, Scope, Scopes, Username};
-use linkleaf_store::{KeyStore, ProfileStore, Stores};
+use linkleaf_store::{AnalyticsStore, KeyStore, ProfileStore, ReadFrom, StoreError, Stores};
 use metrics::Counter;
-use std::num::NonZeroU32;
-use std::sync::Arc;
+use std::collections::VecDeque;
 use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
+use tokio_util::sync::CancellationToken;
 use uuid::Uuid;
 
 /// The HTTP layer's settings (the binary maps its configuration onto these).
@@ -32,9 +43,8 @@ pub struct Settings {
     pub browser_max_age: Duration,
     /// ...and serve them stale this much longer while revalidating.
     pub browser_stale_while_revalidate: Duration,
-    /// Per API key: sustained requests per minute, and the bucket size.
-    pub rate_limit_per_minute: u32,
-    pub rate_limit_burst: u32,
+    /// How long an analytics report is reused.
+    pub analytics_cache: Duration,
 }
 
 /// Headers and bodies that never change while the process runs.
@@ -42,6 +52,7 @@ pub struct Prebuilt {
     pub public_cache_control: HeaderValue,
     pub not_found_html: Bytes,
     pub unavailable_html: Bytes,
+    pub error_html: Bytes,
 }
 
 /// The API key behind a request.
@@ -52,61 +63,223 @@ pub struct Caller {
     pub scopes: Scopes,
 }
 
+/// The second tier and the bus, shared by every instance (Redis, when configured).
+#[derive(Clone)]
+pub struct Shared {
+    pub tier: Arc<dyn SecondTier>,
+    pub bus: Arc<dyn Bus>,
+}
+
+/// A dependency whose state `/readyz` reports.
+#[async_trait]
+pub trait Dependency: Send + Sync + 'static {
+    fn name(&self) -> &'static str;
+    /// `Ok(detail)` when it answers; `Err(why)` when not.
+    async fn check(&self) -> Result<String, String>;
+    /// Whether the instance can be ready without it (serving in a degraded mode).
+    fn optional(&self) -> bool;
+}
+
+/// What the binary composes the state from.
+pub struct Wiring {
+    /// Where page-cache misses go: the origin, possibly behind the shared tier.
+    pub loader: Arc<dyn Loader<RenderedPage>>,
+    /// Where link-cache misses go (`/r/{link}`).
+    pub links: Arc<dyn Loader<Redirect>>,
+    /// Records clicks and views, when there is a spool.
+    pub recorder: Option<Recorder>,
+    /// The shared tier and the bus, when there are.
+    pub shared: Option<Shared>,
+    pub limiter: Arc<dyn KeyLimiter>,
+    /// Usernames changed lately, here or (via the bus) anywhere.
+    pub recent: RecentWrites,
+    /// What `/readyz` reports, besides the database.
+    pub dependencies: Vec<Arc<dyn Dependency>>,
+}
+
+/// Usernames written lately, so their reads skip a replica that may not have the write yet.
+#[derive(Clone)]
+pub struct RecentWrites(moka::sync::Cache<String, ()>);
+
+impl RecentWrites {
+    /// Remembers each key for `window` (the longest a replica is expected to lag).
+    pub fn new(window: Duration) -> Self {
+        Self(
+            moka::sync::Cache::builder()
+                .max_capacity(100_000)
+                .time_to_live(window.max(Duration::from_millis(1)))
+                .build(),
+        )
+    }
+
+    pub fn record(&self, keys: &[String]) {
+        for k in keys {
+            self.0.insert(k.clone(), ());
+        }
+    }
+
+    pub fn contains(&self, key: &str) -> bool {
+        self.0.contains_key(key)
+    }
+}
+
+/// The origin of the read path when this instance owns the data: the profile store, rendered.
+pub struct StorePages {
+    profiles: Arc<dyn ProfileStore>,
+    renderer: Renderer,
+    recent: RecentWrites,
+    from_replica: Counter,
+    from_primary: Counter,
+}
+
+impl StorePages {
+    pub fn new(
+        profiles: Arc<dyn ProfileStore>,
+        renderer: Renderer,
+        recent: RecentWrites,
+        recorder: &dyn metrics::Recorder,
+    ) -> Self {
+        let (from_replica, from_primary) = metrics::with_local_recorder(recorder, || {
+            (
+                metrics::counter!("linkleaf_db_page_reads_total", "from" => "replica"),
+                metrics::counter!("linkleaf_db_page_reads_total", "from" => "primary"),
+            )
+        });
+        Self {
+            profiles,
+            renderer,
+            recent,
+            from_replica,
+            from_primary,
+        }
+    }
+}
+
+/// A store failure as a load failure.
+pub fn load_error(e: StoreError) -> LoadError {
+    match e {
+        StoreError::Unavailable(_) => LoadError::unavailable(e),
+        _ => LoadError::internal(e),
+    }
+}
+
+#[async_trait]
+impl Loader<RenderedPage> for StorePages {
+    async fn load(&self, key: &str) -> Result<Option<Loaded<RenderedPage>>, LoadError> {
+        let from = if self.recent.contains(key) {
+            self.from_primary.increment(1);
+            ReadFrom::Primary
+        } else {
+            self.from_replica.increment(1);
+            ReadFrom::Replica
+        };
+        let Some(p) = self
+            .profiles
+            .profile_by_username(key, from)
+            .await
+            .map_err(load_error)?
+        else {
+            return Ok(None);
+        };
+        let value = self.renderer.render(&p).map_err(LoadError::internal)?;
+        Ok(Some(Loaded::new(p.id, value)))
+    }
+}
+
+/// Invalidations the shared tier or the bus did not take, with when they were made.
+#[derive(Default)]
+struct Pending(Mutex<VecDeque<(Invalidation, tokio::time::Instant)>>);
+
+impl Pending {
+    fn push(&self, inv: Invalidation) {
+        self.0
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .push_back((inv, tokio::time::Instant::now()));
+    }
+
+    fn take(&self) -> Vec<(Invalidation, tokio::time::Instant)> {
+        self.0
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .drain(..)
+            .collect()
+    }
+
+    fn len(&self) -> usize {
+        self.0.lock().unwrap_or_else(|p| p.into_inner()).len()
+    }
+}
+
+impl Shared {
+    /// Makes the shared tier forget, then tells the other instances. `Err` when either failed.
+    async fn announce(&self, inv: &Invalidation) -> Result<(), String> {
+        let forgot = self.tier.forget(&inv.keys).await;
+        let told = self.bus.publish(inv).await;
+        match (forgot, told) {
+            (Ok(()), Ok(())) => Ok(()),
+            (f, t) => Err(format!(
+                "tier: {}, bus: {}",
+                f.err().map_or("ok".into(), |e| e.to_string()),
+                t.err().map_or("ok".into(), |e| e.to_string())
+            )),
+        }
+    }
+}
+
+/// A report's identity in the report cache: the profile and the resolved range.
+pub type ReportKey = (Uuid, i64, i64, Bucket);
+
 struct Inner {
     profiles: Arc<dyn ProfileStore>,
     keys: Arc<dyn KeyStore>,
+    analytics: Arc<dyn AnalyticsStore>,
     pages: ReadCache<RenderedPage>,
-    limiter: DefaultKeyedRateLimiter<Uuid>,
+    links: ReadCache<Redirect>,
+    recorder: Option<Recorder>,
+    reports: moka::sync::Cache<ReportKey, Arc<AnalyticsReport>>,
+    limiter: Arc<dyn KeyLimiter>,
+    shared: Option<Shared>,
+    recent: RecentWrites,
+    pending: Pending,
+    dependencies: Vec<Arc<dyn Dependency>>,
     settings: Settings,
     prebuilt: Prebuilt,
     draining: AtomicBool,
     invalidations: Counter,
+    invalidations_deferred: Counter,
     rate_limited: Counter,
 }
 
 #[derive(Clone)]
 pub struct AppState(Arc<Inner>);
 
-/// Fills the page cache from the profile store: the origin of the read path.
-struct PageLoader {
-    profiles: Arc<dyn ProfileStore>,
-    renderer: Renderer,
-}
-
-#[async_trait]
-impl Loader<RenderedPage> for PageLoader {
-    async fn load(&self, key: &str) -> Result<Option<Loaded<RenderedPage>>, LoadError> {
-        let Some(p) = self
-            .profiles
-            .profile_by_username(key)
-            .await
-            .map_err(LoadError::new)?
-        else {
-            return Ok(None);
-        };
-        let value = self.renderer.render(&p).map_err(LoadError::new)?;
-        Ok(Some(Loaded { owner: p.id, value }))
-    }
-}
-
 impl AppState {
     /// Builds the state; metrics handles are registered with `recorder` once, here.
-    pub fn new(stores: Stores, settings: Settings, recorder: &dyn metrics::Recorder) -> Self {
-        let loader = PageLoader {
-            profiles: stores.profiles.clone(),
-            renderer: Renderer {
-                public_url: settings.public_url.clone(),
-            },
-        };
+    pub fn new(
+        stores: Stores,
+        settings: Settings,
+        recorder: &dyn metrics::Recorder,
+        wiring: Wiring,
+    ) -> Self {
         let pages = ReadCache::new(
             settings.cache.clone(),
-            Arc::new(loader),
+            wiring.loader,
             CacheMetrics::register(recorder, "profile"),
         );
-        let per_minute =
-            NonZeroU32::new(settings.rate_limit_per_minute.max(1)).unwrap_or(NonZeroU32::MIN);
-        let burst = NonZeroU32::new(settings.rate_limit_burst.max(1)).unwrap_or(NonZeroU32::MIN);
-        let limiter = RateLimiter::keyed(Quota::per_minute(per_minute).allow_burst(burst));
+        // Links take a small share of the cache's memory: they are small and few per profile.
+        let links = ReadCache::new(
+            Policy {
+                max_weight: (settings.cache.max_weight / 16).max(1 << 20),
+                ..settings.cache.clone()
+            },
+            wiring.links,
+            CacheMetrics::register(recorder, "link"),
+        );
+        let reports = moka::sync::Cache::builder()
+            .max_capacity(10_000)
+            .time_to_live(settings.analytics_cache.max(Duration::from_millis(1)))
+            .build();
         let prebuilt = Prebuilt {
             public_cache_control: HeaderValue::from_str(&format!(
                 "public, max-age={}, stale-while-revalidate={}",
@@ -122,22 +295,37 @@ impl AppState {
                 "Back in a moment",
                 "This page cannot be loaded right now. Please try again shortly.",
             ),
+            error_html: message_page(
+                "Something went wrong",
+                "This page cannot be shown because of an error on our side. It has been logged.",
+            ),
         };
-        let (invalidations, rate_limited) = metrics::with_local_recorder(recorder, || {
-            (
-                metrics::counter!("linkleaf_cache_invalidations_total"),
-                metrics::counter!("linkleaf_rate_limited_total"),
-            )
-        });
+        let (invalidations, invalidations_deferred, rate_limited) =
+            metrics::with_local_recorder(recorder, || {
+                (
+                    metrics::counter!("linkleaf_cache_invalidations_total"),
+                    metrics::counter!("linkleaf_invalidations_deferred_total"),
+                    metrics::counter!("linkleaf_rate_limited_total"),
+                )
+            });
         Self(Arc::new(Inner {
             profiles: stores.profiles,
             keys: stores.keys,
+            analytics: stores.analytics,
             pages,
-            limiter,
+            links,
+            recorder: wiring.recorder,
+            reports,
+            limiter: wiring.limiter,
+            shared: wiring.shared,
+            recent: wiring.recent,
+            pending: Pending::default(),
+            dependencies: wiring.dependencies,
             settings,
             prebuilt,
             draining: AtomicBool::new(false),
             invalidations,
+            invalidations_deferred,
             rate_limited,
         }))
     }
@@ -150,12 +338,32 @@ impl AppState {
         &self.0.pages
     }
 
+    pub fn links(&self) -> &ReadCache<Redirect> {
+        &self.0.links
+    }
+
+    pub fn recorder(&self) -> Option<&Recorder> {
+        self.0.recorder.as_ref()
+    }
+
+    pub fn analytics(&self) -> &Arc<dyn AnalyticsStore> {
+        &self.0.analytics
+    }
+
+    pub fn reports(&self) -> &moka::sync::Cache<ReportKey, Arc<AnalyticsReport>> {
+        &self.0.reports
+    }
+
     pub fn settings(&self) -> &Settings {
         &self.0.settings
     }
 
     pub fn prebuilt(&self) -> &Prebuilt {
         &self.0.prebuilt
+    }
+
+    pub fn dependencies(&self) -> &[Arc<dyn Dependency>] {
+        &self.0.dependencies
     }
 
     /// Marks the instance as shutting down: `/readyz` answers 503 from now on.
@@ -168,42 +376,110 @@ impl AppState {
     }
 
     /// Announces a write: every cache entry of this profile, under each of its usernames (old
-    /// and new, for a rename) and under its id, goes.
-    pub fn invalidate(&self, owner: Option<Uuid>, usernames: &[&Username]) {
+    /// and new, for a rename) and under its id, goes, here at once and everywhere else through
+    /// the shared tier and the bus, before this returns (or, when Redis does not answer, as soon
+    /// as it does). Runs to its end even if the caller is dropped.
+    pub async fn invalidate(&self, owner: Option<Uuid>, usernames: &[&Username]) {
         let inv = Invalidation {
             keys: usernames.iter().map(|u| u.key()).collect(),
             owner,
         };
-        self.0.pages.invalidate(&inv);
+        self.apply_invalidation(&inv);
         self.0.invalidations.increment(1);
+        if let Some(shared) = self.0.shared.clone() {
+            let state = self.clone();
+            let announced = tokio::spawn(async move {
+                if let Err(e) = shared.announce(&inv).await {
+                    tracing::warn!(error = %e, keys = ?inv.keys, "invalidation not shared yet: will retry");
+                    state.0.invalidations_deferred.increment(1);
+                    state.0.pending.push(inv);
+                }
+            });
+            let _ = announced.await;
+        }
+    }
+
+    /// Drops this instance's entries named by `inv` (a write here, or one another instance
+    /// announced) and remembers the keys as recently written.
+    pub fn apply_invalidation(&self, inv: &Invalidation) {
+        self.0.pages.invalidate(inv);
+        // a profile's links are owned by it: any change of the profile drops them
+        if inv.owner.is_some() {
+            self.0.links.invalidate(&Invalidation {
+                keys: vec![],
+                owner: inv.owner,
+            });
+        }
+        self.0.recent.record(&inv.keys);
     }
 
     /// Invalidates after a write that produced `after` from `before`.
-    pub fn invalidate_profile(&self, before: Option<&Profile>, after: &Profile) {
+    pub async fn invalidate_profile(&self, before: Option<&Profile>, after: &Profile) {
         let mut names = vec![&after.username];
         if let Some(b) = before
             && b.username.key() != after.username.key()
         {
             names.push(&b.username);
         }
-        self.invalidate(Some(after.id), &names);
+        self.invalidate(Some(after.id), &names).await;
+    }
+
+    /// Invalidations waiting for Redis.
+    pub fn pending_invalidations(&self) -> usize {
+        self.0.pending.len()
+    }
+
+    /// Retries what the shared tier and the bus did not take, every `every`, until `stop`.
+    /// An invalidation older than an entry's whole life (fresh and stale) is dropped: no entry
+    /// anywhere can still hold what it names.
+    pub async fn retry_invalidations(&self, every: Duration, stop: CancellationToken) {
+        let Some(shared) = self.0.shared.clone() else {
+            return;
+        };
+        let max_age = self.0.settings.cache.fresh + self.0.settings.cache.stale;
+        let mut tick = tokio::time::interval(every);
+        loop {
+            tokio::select! {
+                () = stop.cancelled() => return,
+                _ = tick.tick() => {}
+            }
+            for (inv, at) in self.0.pending.take() {
+                if at.elapsed() > max_age {
+                    continue;
+                }
+                if shared.announce(&inv).await.is_err() {
+                    self.0
+                        .pending
+                        .0
+                        .lock()
+                        .unwrap_or_else(|p| p.into_inner())
+                        .push_back((inv, at));
+                }
+            }
+        }
     }
 
     /// Finds the API key of a request (`Authorization: Bearer lk_...`), then spends one token of
     /// its rate-limit bucket.
     pub async fn authenticate(&self, headers: &HeaderMap) -> Result<Caller, AppError> {
-        let raw = headers
-            .get(header::AUTHORIZATION)
-            .ok_or(AppError::Unauthorized(
-                "an API key is required: Authorization: Bearer <key>",
-            ))?;
+        let mut all = headers.get_all(header::AUTHORIZATION).iter();
+        let raw = all.next().ok_or(AppError::Unauthorized(
+            "an API key is required: Authorization: Bearer <key>",
+        ))?;
+        if all.next().is_some() {
+            // Which one would count is a matter of whoever reads first: none does.
+            return Err(AppError::Unauthorized(
+                "send one Authorization header, not several",
+            ));
+        }
         let raw = raw
             .to_str()
             .map_err(|_| AppError::Unauthorized("malformed Authorization header"))?;
+        // The scheme is case-insensitive (RFC 9110 §11.1).
         let token = raw
-            .strip_prefix("Bearer ")
-            .or_else(|| raw.strip_prefix("bearer "))
-            .map(str::trim)
+            .split_once(' ')
+            .filter(|(scheme, _)| scheme.eq_ignore_ascii_case("bearer"))
+            .map(|(_, t)| t.trim())
             .and_then(ApiKeyToken::parse)
             .ok_or(AppError::Unauthorized(
                 "malformed API key: expected Authorization: Bearer lk_...",
@@ -213,9 +489,8 @@ impl AppState {
             Some(r) if token.matches(&r.digest) && r.revoked_at.is_none() => r,
             _ => return Err(AppError::Unauthorized("unknown or revoked API key")),
         };
-        if let Err(not_until) = self.0.limiter.check_key(&rec.id) {
+        if let Err(wait) = self.0.limiter.take(rec.id).await {
             self.0.rate_limited.increment(1);
-            let wait = not_until.wait_time_from(governor::clock::DefaultClock::default().now());
             return Err(AppError::RateLimited {
                 retry_after_secs: wait.as_secs_f64().ceil().max(1.0) as u64,
             });

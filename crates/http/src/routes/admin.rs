@@ -8,64 +8,22 @@
 
 use crate::auth::{Auth, CacheWrite, LinksWrite, ProfileRead, ProfileWrite};
 use crate::error::AppError;
-use crate::extract::{ApiJson, ApiPath};
+use crate::extract::{ApiJson, ApiPath, ApiQuery};
 use crate::openapi::{
-    BadRequest, Forbidden, NotFound, PayloadTooLarge, RateLimited, Unauthorized, Unavailable,
-    UnsupportedMediaType, UsernameTaken, ValidationFailed,
+    BadRequest, Conflict, Forbidden, NotFound, PayloadTooLarge, RateLimited, Unauthorized,
+    Unavailable, UnsupportedMediaType, ValidationFailed,
 };
-use crate::routes::public::API_PROFILES;
+use crate::profiles::{NO_STORE, admin_json, detached, modify};
+use crate::respond::API_PROFILES;
 use crate::state::AppState;
-use axum::Json;
-use axum::extract::{Query, State};
-use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
+use axum::extract::State;
+use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
-use linkleaf_domain::{
-    CreateProfile, LinksPatch, Profile, ProfilePatch, Scope, Username, now_millis,
-};
-use linkleaf_store::{Change, ProfileRef};
+use linkleaf_domain::{CreateProfile, LinksPatch, Profile, ProfilePatch, Username, now_millis};
+use linkleaf_store::ProfileRef;
 use serde::{Deserialize, Serialize};
 use utoipa::{IntoParams, ToSchema};
 use uuid::Uuid;
-
-const NO_STORE: HeaderValue = HeaderValue::from_static("no-store");
-
-fn admin_json<T: Serialize>(status: StatusCode, body: &T) -> Response {
-    let mut res = (status, Json(body)).into_response();
-    res.headers_mut().insert(header::CACHE_CONTROL, NO_STORE);
-    res
-}
-
-/// Applies `change` to the profile `raw` names, in one store transaction, and invalidates
-/// what it touched before returning.
-async fn modify(st: &AppState, raw: &str, change: Change<'_>) -> Result<Profile, AppError> {
-    let which = ProfileRef::parse(raw).ok_or_else(|| AppError::not_found_profile(raw))?;
-    let m = st
-        .profiles()
-        .modify_profile(which, change)
-        .await?
-        .ok_or_else(|| AppError::not_found_profile(raw))?;
-    if m.after != m.before {
-        st.invalidate_profile(Some(&m.before), &m.after);
-    }
-    Ok(m.after)
-}
-
-/// `GET /api/profiles/{id}` with a key: the whole profile, disabled links included.
-pub async fn read_by_id(
-    st: &AppState,
-    headers: &HeaderMap,
-    id: Uuid,
-) -> Result<Response, AppError> {
-    st.authenticate(headers)
-        .await?
-        .require(Scope::ProfileRead)?;
-    let p = st
-        .profiles()
-        .profile_by_id(id)
-        .await?
-        .ok_or_else(|| AppError::not_found_profile(&id.to_string()))?;
-    Ok(admin_json(StatusCode::OK, &p))
-}
 
 /// Create a profile
 ///
@@ -79,7 +37,7 @@ pub async fn read_by_id(
         (status = 400, response = BadRequest),
         (status = 401, response = Unauthorized),
         (status = 403, response = Forbidden),
-        (status = 409, response = UsernameTaken),
+        (status = 409, response = Conflict),
         (status = 413, response = PayloadTooLarge),
         (status = 415, response = UnsupportedMediaType),
         (status = 422, response = ValidationFailed),
@@ -92,8 +50,15 @@ pub async fn create(
     ApiJson(body): ApiJson<CreateProfile>,
 ) -> Result<Response, AppError> {
     let p = body.into_profile(now_millis())?;
-    let stored = st.profiles().create_profile(&p).await?;
-    st.invalidate_profile(None, &stored);
+    let stored = detached({
+        let st = st.clone();
+        async move {
+            let stored = st.profiles().create_profile(&p).await?;
+            st.invalidate_profile(None, &stored).await;
+            Ok(stored)
+        }
+    })
+    .await?;
     let mut res = admin_json(StatusCode::CREATED, &stored);
     if let Ok(loc) = HeaderValue::from_str(&format!("{API_PROFILES}{}", stored.id)) {
         res.headers_mut().insert(header::LOCATION, loc);
@@ -157,14 +122,8 @@ pub const LIST_MAX: u32 = 100;
 pub async fn list(
     State(st): State<AppState>,
     _: Auth<ProfileRead>,
-    params: Result<Query<ListParams>, axum::extract::rejection::QueryRejection>,
+    ApiQuery(params): ApiQuery<ListParams>,
 ) -> Result<Response, AppError> {
-    let Query(params) = params.map_err(|e| {
-        AppError::Validation(linkleaf_domain::ValidationErrors::single(
-            "query",
-            e.body_text(),
-        ))
-    })?;
     let limit = params.limit.unwrap_or(50);
     if !(1..=LIST_MAX).contains(&limit) {
         return Err(AppError::Validation(
@@ -206,7 +165,7 @@ pub async fn list(
         (status = 401, response = Unauthorized),
         (status = 403, response = Forbidden),
         (status = 404, response = NotFound),
-        (status = 409, response = UsernameTaken),
+        (status = 409, response = Conflict),
         (status = 413, response = PayloadTooLarge),
         (status = 415, response = UnsupportedMediaType),
         (status = 422, response = ValidationFailed),
@@ -219,7 +178,7 @@ pub async fn update(
     ApiPath(reference): ApiPath,
     ApiJson(patch): ApiJson<ProfilePatch>,
 ) -> Result<Response, AppError> {
-    let p = modify(&st, &reference, &|p| patch.apply(p)).await?;
+    let p = modify(&st, reference, move |p| patch.apply(p)).await?;
     Ok(admin_json(StatusCode::OK, &p))
 }
 
@@ -231,13 +190,22 @@ pub async fn update(
 #[utoipa::path(patch, path = "/api/profiles/{profile}/links", operation_id = "editLinks", tag = "admin",
     params(("profile" = String, Path, description = "The profile's id (UUID) or username", pattern = r"^[A-Za-z0-9_.-]+$")),
     security(("api_key" = ["links:write"])),
-    request_body(content = LinksPatch, content_type = "application/json"),
+    request_body(content = LinksPatch, content_type = "application/json", examples(
+        ("addLinks" = (summary = "Add two links, the first at the top (works on any profile)", value = json!(
+            {"ops": [{"op": "add", "title": "New talk", "url": "https://talks.example/1", "position": 0},
+                     {"op": "add", "title": "Newsletter", "url": "https://news.example/subscribe"}]}))),
+        ("editExample" = (summary = "Edit, move and disable links of the example profile (see Profile); on another profile these ids answer 409", value = json!(
+            {"ops": [{"op": "edit", "id": "01a210f4-1703-70b5-8418-a878b07f190b", "title": "My blog (new)"},
+                     {"op": "move", "id": "01a210f4-1703-70b5-8418-a879ecd5d087", "position": 0},
+                     {"op": "disable", "id": "01a210f4-1703-70b5-8418-a879ecd5d087"}]}))),
+    )),
     responses(
         (status = 200, description = "The profile with its links as they now are", body = Profile),
         (status = 400, response = BadRequest),
         (status = 401, response = Unauthorized),
         (status = 403, response = Forbidden),
         (status = 404, response = NotFound),
+        (status = 409, response = Conflict),
         (status = 413, response = PayloadTooLarge),
         (status = 415, response = UnsupportedMediaType),
         (status = 422, response = ValidationFailed),
@@ -250,7 +218,7 @@ pub async fn patch_links(
     ApiPath(reference): ApiPath,
     ApiJson(patch): ApiJson<LinksPatch>,
 ) -> Result<Response, AppError> {
-    let p = modify(&st, &reference, &|p| {
+    let p = modify(&st, reference, move |p| {
         let mut next = p.clone();
         next.links = patch.apply(&p.links)?;
         Ok(next)
@@ -278,11 +246,22 @@ pub async fn delete(
     _: Auth<ProfileWrite>,
     ApiPath(reference): ApiPath,
 ) -> Result<Response, AppError> {
-    let which =
-        ProfileRef::parse(&reference).ok_or_else(|| AppError::not_found_profile(&reference))?;
-    match st.profiles().delete_profile(which).await? {
-        Some((id, username)) => {
-            st.invalidate(Some(id), &[&username]);
+    let deleted = detached({
+        let st = st.clone();
+        let reference = reference.clone();
+        async move {
+            let which = ProfileRef::parse(&reference)
+                .ok_or_else(|| AppError::not_found_profile(&reference))?;
+            let deleted = st.profiles().delete_profile(which).await?;
+            if let Some((id, username)) = &deleted {
+                st.invalidate(Some(*id), &[username]).await;
+            }
+            Ok(deleted)
+        }
+    })
+    .await?;
+    match deleted {
+        Some(_) => {
             let mut res = StatusCode::NO_CONTENT.into_response();
             res.headers_mut().insert(header::CACHE_CONTROL, NO_STORE);
             Ok(res)
@@ -303,7 +282,7 @@ struct Invalidated {
 /// Whether or not a profile has the name (a remembered "not found" goes too). Writes through
 /// this API invalidate by themselves; this is for changes made elsewhere.
 #[utoipa::path(post, path = "/api/cache/invalidate/{username}", operation_id = "invalidateCache", tag = "admin",
-    params(("username" = String, Path, description = "A username, in any case", min_length = 3, max_length = 30, pattern = r"^[A-Za-z0-9_]+(\.[A-Za-z0-9_]+)*$")),
+    params(("username" = String, Path, description = "A username, in any case", min_length = 3, max_length = 30, pattern = "@username")),
     security(("api_key" = ["cache:write"])),
     responses(
         (status = 200, description = "Dropped", body = Invalidated),
@@ -318,12 +297,14 @@ pub async fn invalidate(
     _: Auth<CacheWrite>,
     ApiPath(name): ApiPath,
 ) -> Result<Response, AppError> {
-    let username = Username::parse(&name).map_err(linkleaf_domain::ValidationErrors::from)?;
-    st.invalidate(None, &[&username]);
-    Ok(admin_json(
-        StatusCode::OK,
-        &Invalidated {
-            invalidated: vec![username.key()],
-        },
-    ))
+    let key = Username::parse_key(&name).map_err(linkleaf_domain::ValidationErrors::from)?;
+    // A reserved word names no profile: nothing can be cached under it.
+    let invalidated = if Username::lookup_key(&key).is_some() {
+        st.invalidate(None, &[&Username::from_stored(key.clone())])
+            .await;
+        vec![key]
+    } else {
+        vec![]
+    };
+    Ok(admin_json(StatusCode::OK, &Invalidated { invalidated }))
 }

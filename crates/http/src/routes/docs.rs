@@ -37,18 +37,19 @@ pub async fn spec() -> Response {
 #[utoipa::path(get, path = "/api/docs", operation_id = "docs", tag = "meta",
     responses((status = 200, description = "Swagger UI over /api/openapi.json", content_type = "text/html", body = String)))]
 pub async fn page() -> Response {
-    (
+    let mut res = (
         [
             (
                 header::CONTENT_TYPE,
                 HeaderValue::from_static("text/html; charset=utf-8"),
             ),
             (header::CACHE_CONTROL, HeaderValue::from_static("no-cache")),
-            (header::CONTENT_SECURITY_POLICY, DOCS_CSP),
         ],
         include_str!("../../assets/docs.html"),
     )
-        .into_response()
+        .into_response();
+    crate::respond::html_security_headers(res.headers_mut(), DOCS_CSP);
+    res
 }
 
 /// The files of the reference page, by name (for the description).

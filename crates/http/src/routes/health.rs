@@ -15,27 +15,77 @@ pub async fn healthz() -> Response {
         .into_response()
 }
 
-/// `GET /readyz`: the database answers and the instance is not shutting down.
+/// `GET /readyz`: whether this instance should get traffic, and why (or why not): each
+/// dependency's state and the mode it serves in. Ready when not shutting down and the database
+/// answers; an optional dependency (Redis) that does not answer leaves it ready but *degraded*
+/// (reads fall through to the database, limits are per instance). Each check is bounded, so
+/// readiness answers quickly whatever hangs.
 pub async fn readyz(State(st): State<AppState>) -> Response {
-    let (status, body) = if st.is_draining() {
-        (
+    const CHECK: std::time::Duration = std::time::Duration::from_secs(1);
+    if st.is_draining() {
+        return (
             StatusCode::SERVICE_UNAVAILABLE,
-            serde_json::json!({"status": "draining"}),
+            [(header::CACHE_CONTROL, "no-store")],
+            axum::Json(serde_json::json!({"status": "draining"})),
         )
-    } else {
-        match st.profiles().ping().await {
-            Ok(()) => (StatusCode::OK, serde_json::json!({"status": "ready"})),
-            Err(e) => {
-                tracing::warn!(error = %e, "not ready: database ping failed");
-                (
-                    StatusCode::SERVICE_UNAVAILABLE,
-                    serde_json::json!({"status": "database unavailable"}),
-                )
-            }
+            .into_response();
+    }
+    let mut deps = serde_json::Map::new();
+    let mut ready = true;
+    let mut degraded = Vec::new();
+    match tokio::time::timeout(CHECK, st.profiles().ping()).await {
+        Ok(Ok(())) => {
+            deps.insert("database".into(), serde_json::json!({"status": "ok"}));
         }
-    };
+        failed => {
+            let why = match failed {
+                Ok(Err(e)) => e.to_string(),
+                _ => "no answer within 1 s".into(),
+            };
+            tracing::warn!(error = %why, "not ready: database ping failed");
+            ready = false;
+            deps.insert(
+                "database".into(),
+                serde_json::json!({"status": "unavailable", "detail": why}),
+            );
+        }
+    }
+    for d in st.dependencies() {
+        let state = match tokio::time::timeout(CHECK, d.check()).await {
+            Ok(Ok(detail)) => serde_json::json!({"status": "ok", "detail": detail}),
+            failed => {
+                let why = match failed {
+                    Ok(Err(e)) => e,
+                    _ => "no answer within 1 s".into(),
+                };
+                if d.optional() {
+                    degraded.push(format!("{}: {why}", d.name()));
+                } else {
+                    ready = false;
+                }
+                serde_json::json!({"status": "unavailable", "detail": why})
+            }
+        };
+        deps.insert(d.name().into(), state);
+    }
+    let pending = st.pending_invalidations();
+    if pending > 0 {
+        degraded.push(format!(
+            "{pending} invalidation(s) waiting to reach the other instances"
+        ));
+    }
+    let body = serde_json::json!({
+        "status": if ready { "ready" } else { "not ready" },
+        "mode": if degraded.is_empty() { "normal" } else { "degraded" },
+        "degraded": degraded,
+        "dependencies": deps,
+    });
     (
-        status,
+        if ready {
+            StatusCode::OK
+        } else {
+            StatusCode::SERVICE_UNAVAILABLE
+        },
         [(header::CACHE_CONTROL, "no-store")],
         axum::Json(body),
     )

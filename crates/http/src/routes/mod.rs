@@ -8,9 +8,11 @@
 //! extractors.
 
 pub mod admin;
+pub mod analytics;
 pub mod docs;
 pub mod health;
 pub mod public;
+pub mod redirect;
 
 use crate::metrics::{RouteMetrics, track};
 use crate::state::AppState;
@@ -25,6 +27,7 @@ use utoipa_axum::routes;
 
 pub const PAGE_ROUTE: &str = "/{username}";
 pub const PROFILE_ROUTE: &str = "/api/profiles/{profile}";
+pub const REDIRECT_ROUTE: &str = "/r/{link}";
 
 /// The main service: the fast path for cached reads in front of the router.
 pub fn service(state: AppState, recorder: &dyn metrics::Recorder) -> crate::fast::FastPath {
@@ -65,12 +68,14 @@ pub fn api_router(recorder: &dyn metrics::Recorder) -> OpenApiRouter<AppState> {
     OpenApiRouter::with_openapi(crate::openapi::ApiDoc::openapi())
         .routes(timed(recorder, routes!(public::index)))
         .routes(timed(recorder, routes!(public::page)))
+        .routes(timed(recorder, routes!(redirect::follow)))
         .routes(timed(recorder, routes!(admin::list, admin::create)))
         .routes(timed(
             recorder,
             routes!(public::profile_json, admin::update, admin::delete),
         ))
         .routes(timed(recorder, routes!(admin::patch_links)))
+        .routes(timed(recorder, routes!(analytics::report)))
         .routes(timed(recorder, routes!(admin::invalidate)))
         .routes(timed(recorder, routes!(docs::spec)))
         .routes(timed(recorder, routes!(docs::page)))

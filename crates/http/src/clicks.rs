@@ -1,0 +1,130 @@
+//! Recording clicks and views from requests, and the redirect targets `/r/{link}` serves.
+//!
+//! A click is written to the spool before its 302 leaves (`Recorder::click` waits for the
+//! frame that holds it); a view is handed over without waiting. A hit carries the client's
+//! address (see `client.rs`) only as far as the spool's writer, which turns it into a visitor
+//! hash and a country. A click the spool refuses (full) is counted and its redirect answered
+//! anyway: a person following a link is never turned away.
+
+use crate::client::TrustedProxies;
+use async_trait::async_trait;
+use axum::http::{HeaderMap, HeaderName, HeaderValue, header};
+use linkleaf_cache::{LoadError, Loaded, Loader, Weigh};
+use linkleaf_events::event::{Hit, Kind};
+use linkleaf_events::spool::Spool;
+use linkleaf_store::ProfileStore;
+use metrics::Counter;
+use std::net::IpAddr;
+use std::sync::Arc;
+use uuid::Uuid;
+
+/// Where `/r/{link}` sends a visitor, as the link cache holds it.
+pub struct Redirect {
+    pub profile: Uuid,
+    /// The link's URL, ready to be the `Location` header.
+    pub location: HeaderValue,
+    pub enabled: bool,
+}
+
+impl Weigh for Redirect {
+    /// The `Location` text (its own allocation); the cache adds the rest.
+    fn weight(&self) -> u32 {
+        self.location.len() as u32 + 16
+    }
+}
+
+/// The link cache's origin when this instance owns the data: the store.
+pub struct StoreLinks(pub Arc<dyn ProfileStore>);
+
+#[async_trait]
+impl Loader<Redirect> for StoreLinks {
+    async fn load(&self, key: &str) -> Result<Option<Loaded<Redirect>>, LoadError> {
+        let Ok(id) = Uuid::try_parse(key) else {
+            return Ok(None);
+        };
+        let Some(t) = self
+            .0
+            .link_target(id)
+            .await
+            .map_err(crate::state::load_error)?
+        else {
+            return Ok(None);
+        };
+        let location = HeaderValue::from_str(&t.url).map_err(|_| {
+            LoadError::internal(format!("link {id} has a URL that is not a header"))
+        })?;
+        Ok(Some(Loaded::new(
+            t.profile,
+            Redirect {
+                profile: t.profile,
+                location,
+                enabled: t.enabled,
+            },
+        )))
+    }
+}
+
+/// Turns requests into hits for the spool.
+pub struct Recorder {
+    spool: Spool,
+    proxies: TrustedProxies,
+    geo_header: Option<HeaderName>,
+    refused: Counter,
+}
+
+impl Recorder {
+    pub fn new(
+        spool: Spool,
+        proxies: TrustedProxies,
+        geo_header: Option<HeaderName>,
+        recorder: &dyn metrics::Recorder,
+    ) -> Self {
+        let refused = metrics::with_local_recorder(recorder, || {
+            metrics::counter!("linkleaf_clicks_unrecorded_total")
+        });
+        Self {
+            spool,
+            proxies,
+            geo_header,
+            refused,
+        }
+    }
+
+    pub fn hit(
+        &self,
+        kind: Kind,
+        profile: Uuid,
+        link: Option<Uuid>,
+        peer: IpAddr,
+        headers: &HeaderMap,
+        head: bool,
+    ) -> Hit {
+        Hit {
+            kind,
+            profile,
+            link,
+            at_ms: (linkleaf_domain::now_millis().unix_timestamp_nanos() / 1_000_000) as u64,
+            client: self.proxies.client(peer, headers),
+            user_agent: headers.get(header::USER_AGENT).cloned(),
+            referer: headers.get(header::REFERER).cloned(),
+            geo: self
+                .geo_header
+                .as_ref()
+                .and_then(|h| headers.get(h))
+                .cloned(),
+            head,
+        }
+    }
+
+    /// Records a click; returns once it is written (or refused, which is counted).
+    pub async fn click(&self, hit: Hit) {
+        if let Err(e) = self.spool.click(hit).await {
+            self.refused.increment(1);
+            tracing::debug!(error = %e, "a click was not recorded");
+        }
+    }
+
+    pub fn view(&self, hit: &Hit) {
+        self.spool.view(hit);
+    }
+}

@@ -1,0 +1,46 @@
+//! The per-API-key rate limit, behind a trait so the binary can put a shared bucket (Redis) in
+//! front of the in-process one: with several instances, a per-instance bucket would let a key
+//! make N times its limit.
+//!
+//! `LocalLimiter` is the in-process GCRA bucket (governor): the embedded default, and the
+//! fallback of a shared limiter whose store cannot be reached.
+
+use async_trait::async_trait;
+use governor::clock::Clock;
+use governor::{DefaultKeyedRateLimiter, Quota, RateLimiter};
+use std::num::NonZeroU32;
+use std::time::Duration;
+use uuid::Uuid;
+
+/// Takes one token of a key's bucket.
+#[async_trait]
+pub trait KeyLimiter: Send + Sync + 'static {
+    /// `Ok(())` when a token was taken; `Err(wait)` when the bucket is empty for this long.
+    async fn take(&self, key: Uuid) -> Result<(), Duration>;
+}
+
+/// A bucket per key in this process: `per_minute` tokens a minute, at most `burst` at once.
+pub struct LocalLimiter(DefaultKeyedRateLimiter<Uuid>);
+
+impl LocalLimiter {
+    pub fn new(per_minute: u32, burst: u32) -> Self {
+        let per_minute = NonZeroU32::new(per_minute.max(1)).unwrap_or(NonZeroU32::MIN);
+        let burst = NonZeroU32::new(burst.max(1)).unwrap_or(NonZeroU32::MIN);
+        Self(RateLimiter::keyed(
+            Quota::per_minute(per_minute).allow_burst(burst),
+        ))
+    }
+
+    pub fn take_now(&self, key: Uuid) -> Result<(), Duration> {
+        self.0.check_key(&key).map_err(|not_until| {
+            not_until.wait_time_from(governor::clock::DefaultClock::default().now())
+        })
+    }
+}
+
+#[async_trait]
+impl KeyLimiter for LocalLimiter {
+    async fn take(&self, key: Uuid) -> Result<(), Duration> {
+        self.take_now(key)
+    }
+}

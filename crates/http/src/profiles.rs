@@ -1,0 +1,74 @@
+//! What the API does to profiles, shared by the route modules: the keyed read by id, and writes
+//! that commit in one store transaction and then announce what they changed (invalidation)
+//! before the answer leaves. Each write runs in a task of its own (`detached`), so a request
+//! that goes away (a client hanging up, the request deadline) cannot stop it between its commit
+//! and its announcement. Imports no route module.
+
+use crate::error::AppError;
+use crate::state::AppState;
+use axum::Json;
+use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use linkleaf_domain::{Profile, Scope, ValidationErrors};
+use linkleaf_store::{Change, ProfileRef};
+use serde::Serialize;
+use std::future::Future;
+use uuid::Uuid;
+
+pub const NO_STORE: HeaderValue = HeaderValue::from_static("no-store");
+
+pub fn admin_json<T: Serialize>(status: StatusCode, body: &T) -> Response {
+    let mut res = (status, Json(body)).into_response();
+    res.headers_mut().insert(header::CACHE_CONTROL, NO_STORE);
+    res
+}
+
+/// Runs `write` to its end in a task of its own, whatever becomes of the request awaiting it.
+pub async fn detached<T: Send + 'static>(
+    write: impl Future<Output = Result<T, AppError>> + Send + 'static,
+) -> Result<T, AppError> {
+    tokio::spawn(write)
+        .await
+        .map_err(|e| AppError::Internal(format!("write task: {e}")))?
+}
+
+/// Applies `change` to the profile `raw` names, in one store transaction, and invalidates
+/// what it touched before returning; detached.
+pub async fn modify(
+    st: &AppState,
+    raw: String,
+    change: impl Fn(&Profile) -> Result<Profile, ValidationErrors> + Send + Sync + 'static,
+) -> Result<Profile, AppError> {
+    let st = st.clone();
+    detached(async move {
+        let which = ProfileRef::parse(&raw).ok_or_else(|| AppError::not_found_profile(&raw))?;
+        let change: Change<'_> = &change;
+        let m = st
+            .profiles()
+            .modify_profile(which, change)
+            .await?
+            .ok_or_else(|| AppError::not_found_profile(&raw))?;
+        if m.after != m.before {
+            st.invalidate_profile(Some(&m.before), &m.after).await;
+        }
+        Ok(m.after)
+    })
+    .await
+}
+
+/// `GET /api/profiles/{id}` with a key: the whole profile, disabled links included.
+pub async fn read_by_id(
+    st: &AppState,
+    headers: &HeaderMap,
+    id: Uuid,
+) -> Result<Response, AppError> {
+    st.authenticate(headers)
+        .await?
+        .require(Scope::ProfileRead)?;
+    let p = st
+        .profiles()
+        .profile_by_id(id)
+        .await?
+        .ok_or_else(|| AppError::not_found_profile(&id.to_string()))?;
+    Ok(admin_json(StatusCode::OK, &p))
+}

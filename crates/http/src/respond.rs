@@ -1,0 +1,224 @@
+//! How answers are built: the cached public answers (prebuilt bytes and headers, `304` for a
+//! matching `If-None-Match`), the friendly HTML pages, and the headers every answer of a kind
+//! carries. Used by the fast path and by the route modules alike, so both give the same answer;
+//! imports no route module.
+
+use crate::error::AppError;
+use crate::render::{Variant, etag_matches};
+use crate::state::AppState;
+use axum::body::Body;
+use axum::extract::Request;
+use axum::http::{HeaderMap, HeaderName, HeaderValue, StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use linkleaf_cache::Status;
+use std::borrow::Cow;
+
+pub const API_PROFILES: &str = "/api/profiles/";
+
+pub static X_CACHE: HeaderName = HeaderName::from_static("x-cache");
+const HIT: HeaderValue = HeaderValue::from_static("HIT");
+const MISS: HeaderValue = HeaderValue::from_static("MISS");
+const STALE: HeaderValue = HeaderValue::from_static("STALE");
+pub const HTML: HeaderValue = HeaderValue::from_static("text/html; charset=utf-8");
+const JSON: HeaderValue = HeaderValue::from_static("application/json");
+const NOSNIFF: HeaderValue = HeaderValue::from_static("nosniff");
+const CSP: HeaderValue = HeaderValue::from_static(
+    "default-src 'none'; style-src 'unsafe-inline'; img-src https: http:; base-uri 'none'; \
+     form-action 'none'; frame-ancestors 'none'",
+);
+const REFERRER_POLICY: HeaderValue = HeaderValue::from_static("strict-origin-when-cross-origin");
+pub const ANY_ORIGIN: HeaderValue = HeaderValue::from_static("*");
+pub const NO_CACHE: HeaderValue = HeaderValue::from_static("no-cache");
+
+pub fn x_cache(s: Status) -> HeaderValue {
+    match s {
+        Status::Hit => HIT,
+        Status::Miss => MISS,
+        Status::Stale => STALE,
+    }
+}
+
+#[derive(Clone, Copy, PartialEq, Eq)]
+pub enum Kind {
+    Html,
+    Json,
+}
+
+pub fn security_headers(h: &mut axum::http::HeaderMap, kind: Kind) {
+    h.insert(header::X_CONTENT_TYPE_OPTIONS, NOSNIFF);
+    match kind {
+        Kind::Html => html_security_headers(h, CSP),
+        Kind::Json => {
+            h.insert(header::ACCESS_CONTROL_ALLOW_ORIGIN, ANY_ORIGIN);
+        }
+    }
+}
+
+/// What every HTML answer carries, whatever route made it: `nosniff`, the referrer policy, and
+/// a content security policy (the profile page's, unless the page needs its own, as the API
+/// reference does for its scripts).
+pub fn html_security_headers(h: &mut axum::http::HeaderMap, csp: HeaderValue) {
+    h.insert(header::X_CONTENT_TYPE_OPTIONS, NOSNIFF);
+    h.insert(header::CONTENT_SECURITY_POLICY, csp);
+    h.insert(header::REFERRER_POLICY, REFERRER_POLICY);
+}
+
+/// The profile page's content security policy: no scripts at all.
+pub const PAGE_CSP: HeaderValue = CSP;
+
+/// The last path segment after `prefix`, percent-decoded; `None` when it is not UTF-8.
+pub fn segment<'a>(path: &'a str, prefix: &str) -> Option<Cow<'a, str>> {
+    let raw = path.get(prefix.len()..)?;
+    if raw.contains('%') {
+        percent_encoding::percent_decode_str(raw).decode_utf8().ok()
+    } else {
+        Some(Cow::Borrowed(raw))
+    }
+}
+
+/// A cached answer: 304 when `If-None-Match` matches, else the prebuilt bytes.
+pub fn cached(
+    st: &AppState,
+    req: &Request,
+    v: &Variant,
+    last_modified: &HeaderValue,
+    status: Status,
+    kind: Kind,
+) -> Response {
+    let fresh = req
+        .headers()
+        .get(header::IF_NONE_MATCH)
+        .is_some_and(|inm| etag_matches(inm.as_bytes(), v.etag.as_bytes()));
+    // Sized once: inserting into an empty map would grow it twice on the way to nine headers.
+    let mut h = HeaderMap::with_capacity(12);
+    let mut res = if fresh {
+        let mut r = Response::new(Body::empty());
+        *r.status_mut() = StatusCode::NOT_MODIFIED;
+        r
+    } else {
+        h.insert(
+            header::CONTENT_TYPE,
+            if kind == Kind::Html { HTML } else { JSON },
+        );
+        Response::new(Body::from(v.body.clone()))
+    };
+    h.insert(header::ETAG, v.etag.clone());
+    h.insert(header::LAST_MODIFIED, last_modified.clone());
+    h.insert(
+        header::CACHE_CONTROL,
+        st.prebuilt().public_cache_control.clone(),
+    );
+    h.insert(X_CACHE.clone(), x_cache(status));
+    security_headers(&mut h, kind);
+    *res.headers_mut() = h;
+    res
+}
+
+pub fn html_message(status: StatusCode, body: &bytes::Bytes, cache: Option<Status>) -> Response {
+    let mut res = Response::new(Body::from(body.clone()));
+    *res.status_mut() = status;
+    let h = res.headers_mut();
+    h.insert(header::CONTENT_TYPE, HTML);
+    h.insert(header::CACHE_CONTROL, NO_CACHE);
+    if let Some(s) = cache {
+        h.insert(X_CACHE.clone(), x_cache(s));
+    }
+    security_headers(h, Kind::Html);
+    res
+}
+
+const NO_STORE: HeaderValue = HeaderValue::from_static("no-store");
+
+/// `302` to a link's URL. Never `301`: browsers would keep it and skip us, and repeat clicks
+/// would go uncounted; `no-store` for the same reason.
+pub fn redirect(location: &HeaderValue) -> Response {
+    let mut res = Response::new(Body::empty());
+    *res.status_mut() = StatusCode::FOUND;
+    let h = res.headers_mut();
+    h.insert(header::LOCATION, location.clone());
+    h.insert(header::CACHE_CONTROL, NO_STORE);
+    h.insert(header::REFERRER_POLICY, REFERRER_POLICY);
+    res
+}
+
+/// A profile that is not there, with the public read's headers.
+pub fn json_not_found(name: &str, cache: Option<Status>) -> Response {
+    let mut res = AppError::not_found_profile(name).into_response();
+    if let Some(s) = cache {
+        res.headers_mut().insert(X_CACHE.clone(), x_cache(s));
+    }
+    res.headers_mut()
+        .insert(header::ACCESS_CONTROL_ALLOW_ORIGIN, ANY_ORIGIN);
+    res
+}
+
+/// The page for a failed load: 503 with `Retry-After` when the origin is unreachable or limits
+/// us, 500 when it answered something wrong.
+pub fn unavailable_page(st: &AppState, e: &linkleaf_cache::LoadError) -> Response {
+    use linkleaf_cache::LoadErrorKind as K;
+    match e.kind {
+        K::Internal => {
+            tracing::error!(cause = %e, "page load failed");
+            html_message(
+                StatusCode::INTERNAL_SERVER_ERROR,
+                &st.prebuilt().error_html,
+                None,
+            )
+        }
+        K::Unavailable | K::Throttled { .. } => {
+            let mut res = html_message(
+                StatusCode::SERVICE_UNAVAILABLE,
+                &st.prebuilt().unavailable_html,
+                None,
+            );
+            let secs = e.retry_after().as_secs_f64().ceil().max(1.0) as u64;
+            res.headers_mut()
+                .insert(header::RETRY_AFTER, axum::http::HeaderValue::from(secs));
+            res
+        }
+    }
+}
+
+/// Records a view of a profile's page when this answer is one: a `GET` of the HTML page
+/// answered `200` or `304` (a browser revalidating is a person looking again). A `HEAD` is a
+/// monitor's check, not a view. Never makes the answer wait.
+pub fn record_view(
+    st: &AppState,
+    req: &Request,
+    peer: std::net::IpAddr,
+    profile: uuid::Uuid,
+    status: StatusCode,
+) {
+    let Some(rec) = st.recorder() else {
+        return;
+    };
+    if req.method() == axum::http::Method::GET
+        && (status == StatusCode::OK || status == StatusCode::NOT_MODIFIED)
+    {
+        rec.view(&rec.hit(
+            linkleaf_events::event::Kind::View,
+            profile,
+            None,
+            peer,
+            req.headers(),
+            false,
+        ));
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::segment;
+
+    #[test]
+    fn segments_decode_percent_escapes_and_refuse_bad_utf8() {
+        assert_eq!(segment("/alice", "/").as_deref(), Some("alice"));
+        assert_eq!(segment("/al%69ce", "/").as_deref(), Some("alice"));
+        assert_eq!(segment("/%2e%2e%2fetc", "/").as_deref(), Some("../etc"));
+        assert_eq!(segment("/%ff", "/"), None);
+        assert_eq!(
+            segment("/api/profiles/bob", "/api/profiles/").as_deref(),
+            Some("bob")
+        );
+    }
+}
