@@ -2,20 +2,35 @@
 //!
 //! `Application::build` binds before it returns, so callers (and tests, with port 0) learn the
 //! real addresses first; `run_until_stopped` serves until the shutdown future resolves, then
-//! stops accepting, marks itself not ready, and gives in-flight requests a deadline to finish.
+//! marks itself not ready, stops accepting on the main listener and gives in-flight requests a
+//! deadline to finish, keeping the operations listener up (so `/readyz` says "draining") until
+//! the main one has drained. Every background task runs under the application's one
+//! cancellation token and task tracker, and is drained within the same deadline.
 
 use crate::config::Config;
+use crate::pipeline::Pipeline;
+use crate::wiring::{RedisHealth, SharedLimiter};
 use anyhow::Context;
-use linkleaf_http::AppState;
+use linkleaf_cache::Loader;
+use linkleaf_cache::tier::{SecondTier, TierMetrics, TieredLoader};
+use linkleaf_http::limit::{KeyLimiter, LocalLimiter};
+use linkleaf_http::render::{RenderedPage, Renderer};
+use linkleaf_http::server::{Limits, ServerMetrics};
+use linkleaf_http::{AppState, Dependency, RecentWrites, Shared, StorePages, Wiring};
+use linkleaf_redis::bus::{BusEvent, RedisBus};
+use linkleaf_redis::{Redis, SharedBucket};
 use linkleaf_store::Stores;
 use metrics_exporter_prometheus::{Matcher, PrometheusBuilder, PrometheusHandle};
 use std::future::Future;
 use std::net::SocketAddr;
+use std::sync::Arc;
 use std::time::Duration;
 use tokio::net::TcpListener;
 use tokio_util::sync::CancellationToken;
+use tokio_util::task::TaskTracker;
+use uuid::Uuid;
 
-const LATENCY_BUCKETS: &[f64] = &[
+pub(crate) const LATENCY_BUCKETS: &[f64] = &[
     0.000_05, 0.000_1, 0.000_25, 0.000_5, 0.001, 0.002_5, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5,
     1.0, 2.5,
 ];
@@ -28,6 +43,34 @@ pub struct Application {
     ops_router: axum::Router,
     prometheus: PrometheusHandle,
     grace: Duration,
+    limits: Limits,
+    ops_limits: Limits,
+    main_metrics: ServerMetrics,
+    ops_metrics: ServerMetrics,
+    /// Cancelled when the application stops; every background task listens to it.
+    shutdown: CancellationToken,
+    tasks: TaskTracker,
+    /// Redis, when configured (its bus subscriber runs under `tasks`).
+    redis: Option<Redis>,
+    /// This process, on the bus.
+    instance: Uuid,
+    /// Clicks and views: the spool, the queue and (by default) the consumer.
+    pipeline: Pipeline,
+}
+
+/// The open-file limit: raised to the hard limit when allowed. Returns (soft before, soft now,
+/// hard), for the log.
+pub fn raise_open_file_limit() -> std::io::Result<(u64, u64, u64)> {
+    let (soft, hard) = rlimit::Resource::NOFILE.get()?;
+    let now = rlimit::increase_nofile_limit(hard)?;
+    Ok((soft, now, hard))
+}
+
+/// The open-file soft limit in force now (`u64::MAX` when unlimited or unknown).
+pub fn open_file_limit() -> u64 {
+    rlimit::Resource::NOFILE
+        .get()
+        .map_or(u64::MAX, |(soft, _)| soft)
 }
 
 /// Opens the configured database and brings its schema up to date.
@@ -55,7 +98,83 @@ impl Application {
             .set_buckets_for_metric(Matcher::Suffix("_seconds".into()), LATENCY_BUCKETS)
             .context("metric buckets")?
             .build_recorder();
-        let state = AppState::new(stores, cfg.http_settings(), &recorder);
+        let instance = Uuid::now_v7();
+        let settings = cfg.http_settings();
+        let recent = RecentWrites::new(Duration::from_secs(cfg.database.replica_lag_secs));
+        let origin: Arc<dyn Loader<RenderedPage>> = Arc::new(StorePages::new(
+            stores.profiles.clone(),
+            Renderer {
+                public_url: settings.public_url.clone(),
+            },
+            recent.clone(),
+            &recorder,
+        ));
+        let local = Arc::new(LocalLimiter::new(
+            cfg.rate_limit.per_minute,
+            cfg.rate_limit.burst,
+        ));
+        let pipeline = Pipeline::open(
+            cfg,
+            stores.analytics.clone(),
+            linkleaf_events::metrics::EventMetrics::register(&recorder),
+        )
+        .await?;
+        let clicks = linkleaf_http::clicks::Recorder::new(
+            pipeline.spool.clone(),
+            linkleaf_http::client::TrustedProxies::parse(&cfg.server.trusted_proxies)
+                .map_err(|e| anyhow::anyhow!("server.trusted_proxies: {e}"))?,
+            (!cfg.clicks.geo_header.is_empty())
+                .then(|| axum::http::HeaderName::from_bytes(cfg.clicks.geo_header.as_bytes()))
+                .transpose()
+                .context("clicks.geo_header")?,
+            &recorder,
+        );
+        let links: Arc<dyn Loader<linkleaf_http::clicks::Redirect>> =
+            Arc::new(linkleaf_http::clicks::StoreLinks(stores.profiles.clone()));
+        let queue_health = pipeline.health();
+        let redis = match cfg.redis_config() {
+            Some(rc) => Some(Redis::open(&rc, &recorder).context("redis.url")?),
+            None => None,
+        };
+        let wiring = match &redis {
+            None => Wiring {
+                loader: origin,
+                links,
+                recorder: Some(clicks),
+                shared: None,
+                limiter: local,
+                recent,
+                dependencies: vec![queue_health],
+            },
+            Some(r) => {
+                let tier: Arc<dyn SecondTier> = Arc::new(r.clone());
+                let loader: Arc<dyn Loader<RenderedPage>> = Arc::new(TieredLoader::new(
+                    tier.clone(),
+                    origin,
+                    settings.cache.clone(),
+                    TierMetrics::register(&recorder, "profile"),
+                ));
+                let limiter: Arc<dyn KeyLimiter> = Arc::new(SharedLimiter::new(
+                    SharedBucket::new(r.clone(), cfg.rate_limit.per_minute, cfg.rate_limit.burst),
+                    local,
+                    &recorder,
+                ));
+                let health: Arc<dyn Dependency> = Arc::new(RedisHealth(r.clone()));
+                Wiring {
+                    loader,
+                    links,
+                    recorder: Some(clicks),
+                    shared: Some(Shared {
+                        tier,
+                        bus: Arc::new(RedisBus::new(r.clone(), instance)),
+                    }),
+                    limiter,
+                    recent,
+                    dependencies: vec![health, queue_health],
+                }
+            }
+        };
+        let state = AppState::new(stores, settings, &recorder, wiring);
         let service = linkleaf_http::service(state.clone(), &recorder);
         let prometheus = recorder.handle();
         let ops_router = linkleaf_http::ops_router(state.clone(), prometheus.clone());
@@ -65,6 +184,13 @@ impl Application {
         let ops_listener = TcpListener::bind(cfg.server.ops_listen)
             .await
             .with_context(|| format!("binding server.ops_listen {}", cfg.server.ops_listen))?;
+        let limits = cfg.connection_limits(open_file_limit());
+        tracing::debug!(
+            max_connections = limits.max_connections,
+            "connection limits"
+        );
+        let main_metrics = ServerMetrics::register(&recorder, "main");
+        let ops_metrics = ServerMetrics::register(&recorder, "ops");
         // The recorder must outlive every handle registered with it: handles hold their own
         // references to its storage, and rendering goes through `prometheus`.
         drop(recorder);
@@ -76,6 +202,15 @@ impl Application {
             ops_router,
             prometheus,
             grace: Duration::from_secs(cfg.server.shutdown_grace_secs),
+            limits,
+            ops_limits: cfg.ops_connection_limits(),
+            main_metrics,
+            ops_metrics,
+            shutdown: CancellationToken::new(),
+            tasks: TaskTracker::new(),
+            redis,
+            instance,
+            pipeline,
         })
     }
 
@@ -95,73 +230,133 @@ impl Application {
         &self.state
     }
 
+    /// The main listener's connection limits (after the open-file limit).
+    pub fn limits(&self) -> &Limits {
+        &self.limits
+    }
+
     /// Serves until `shutdown` resolves, then drains with a deadline.
     pub async fn run_until_stopped(
         self,
         shutdown: impl Future<Output = ()> + Send + 'static,
     ) -> anyhow::Result<()> {
-        let stop = CancellationToken::new();
-        let upkeep = tokio::spawn({
-            let (handle, stop) = (self.prometheus.clone(), stop.clone());
+        let Self {
+            state,
+            listener,
+            ops_listener,
+            service,
+            ops_router,
+            prometheus,
+            grace,
+            limits,
+            ops_limits,
+            main_metrics,
+            ops_metrics,
+            shutdown: stop_tasks,
+            tasks,
+            redis,
+            instance,
+            pipeline,
+        } = self;
+        let spool = pipeline.start(&tasks, &stop_tasks);
+        if let Some(r) = redis {
+            let on_event: Arc<dyn Fn(BusEvent) + Send + Sync> = Arc::new({
+                let state = state.clone();
+                move |e| match e {
+                    // Whatever was missed while unsubscribed is unknown: nothing cached before
+                    // now can be proven fresh.
+                    BusEvent::Connected => state.pages().clear(),
+                    BusEvent::Invalidate(inv) => state.apply_invalidation(&inv),
+                    BusEvent::Disconnected => {}
+                }
+            });
+            tasks.spawn(linkleaf_redis::bus::subscribe(
+                r,
+                instance,
+                on_event,
+                stop_tasks.clone(),
+            ));
+            tasks.spawn({
+                let (state, stop) = (state.clone(), stop_tasks.clone());
+                async move {
+                    state
+                        .retry_invalidations(Duration::from_millis(250), stop)
+                        .await
+                }
+            });
+        }
+        tasks.spawn({
+            let stop = stop_tasks.clone();
             async move {
                 let mut tick = tokio::time::interval(Duration::from_secs(5));
                 loop {
                     tokio::select! {
-                        _ = stop.cancelled() => break,
-                        _ = tick.tick() => handle.run_upkeep(),
+                        () = stop.cancelled() => break,
+                        _ = tick.tick() => prometheus.run_upkeep(),
                     }
                 }
             }
         });
-        use axum::ServiceExt;
-        use axum::serve::ListenerExt;
-        let main_svc = self.service.into_make_service();
-        let (main_stop, ops_stop) = (stop.clone(), stop.clone());
-        // Answers are written whole, in one writev: there is nothing for Nagle to coalesce, only
-        // a delayed-ACK stall to risk.
-        let listener = self.listener.tap_io(|tcp| {
-            if let Err(e) = tcp.set_nodelay(true) {
-                tracing::debug!(error = %e, "TCP_NODELAY");
-            }
-        });
-        let mut main = tokio::spawn(async move {
-            axum::serve(listener, main_svc)
-                .with_graceful_shutdown(main_stop.cancelled_owned())
-                .await
-        });
-        let (ops_listener, ops_router) = (self.ops_listener, self.ops_router);
-        let mut ops = tokio::spawn(async move {
-            axum::serve(ops_listener, ops_router)
-                .with_graceful_shutdown(ops_stop.cancelled_owned())
-                .await
-        });
+        let (main_stop, ops_stop) = (CancellationToken::new(), CancellationToken::new());
+        let mut main = tokio::spawn(linkleaf_http::server::serve(
+            listener,
+            move |peer| service.for_peer(peer),
+            limits,
+            main_stop.clone(),
+            main_metrics,
+        ));
+        let mut ops = tokio::spawn(linkleaf_http::server::serve(
+            ops_listener,
+            move |_peer| ops_router.clone(),
+            ops_limits,
+            ops_stop.clone(),
+            ops_metrics,
+        ));
         tokio::select! {
             () = shutdown => tracing::info!("shutdown requested: draining"),
-            r = &mut main => { stop.cancel(); return r.context("server task")?.context("server"); }
-            r = &mut ops => { stop.cancel(); return r.context("ops task")?.context("ops server"); }
-        }
-        self.state.start_draining();
-        stop.cancel();
-        let drained = tokio::time::timeout(self.grace, async {
-            let (a, b) = tokio::join!(&mut main, &mut ops);
-            (a, b)
-        })
-        .await;
-        upkeep.abort();
-        match drained {
-            Ok((a, b)) => {
-                a.context("server task")?.context("server")?;
-                b.context("ops task")?.context("ops server")?;
-                tracing::info!("drained; stopped");
-            }
-            Err(_) => {
-                tracing::warn!(
-                    grace_secs = self.grace.as_secs(),
-                    "drain deadline passed; closing remaining connections"
-                );
-                main.abort();
+            r = &mut main => {
                 ops.abort();
+                stop_tasks.cancel();
+                r.context("server task")?;
+                anyhow::bail!("the server stopped by itself");
             }
+            r = &mut ops => {
+                main.abort();
+                stop_tasks.cancel();
+                r.context("ops task")?;
+                anyhow::bail!("the operations server stopped by itself");
+            }
+        }
+        let deadline = tokio::time::Instant::now() + grace;
+        // Not ready from now on; the operations listener stays up to say so while the main one
+        // drains.
+        state.start_draining();
+        main_stop.cancel();
+        let drained = tokio::time::timeout_at(deadline, &mut main).await.is_ok();
+        if !drained {
+            main.abort();
+        }
+        // nothing more is recorded: what was handed over is written before the pipeline stops
+        spool
+            .close(deadline.saturating_duration_since(tokio::time::Instant::now()))
+            .await;
+        ops_stop.cancel();
+        stop_tasks.cancel();
+        tasks.close();
+        let rest = tokio::time::timeout_at(deadline, async {
+            let _ = (&mut ops).await;
+            tasks.wait().await;
+        })
+        .await
+        .is_ok();
+        if drained && rest {
+            tracing::info!("drained; stopped");
+        } else {
+            ops.abort();
+            tracing::warn!(
+                grace_secs = grace.as_secs(),
+                "drain deadline passed; closing remaining connections"
+            );
         }
         Ok(())
     }

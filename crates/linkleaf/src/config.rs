@@ -11,6 +11,8 @@ pub const DEFAULTS: &str = include_str!("defaults.toml");
 const ENV_PREFIX: &str = "LINKLEAF";
 /// Environment variables that are flags of the command line, not configuration keys.
 const NOT_CONFIG: &[&str] = &["LINKLEAF_CONFIG"];
+/// Connections the operations listener (metrics, health) takes at most.
+pub const OPS_MAX_CONNECTIONS: usize = 16;
 
 /// A value that must not be printed.
 #[derive(Clone, Deserialize)]
@@ -18,6 +20,10 @@ const NOT_CONFIG: &[&str] = &["LINKLEAF_CONFIG"];
 pub struct Secret(String);
 
 impl Secret {
+    pub fn new(s: impl Into<String>) -> Self {
+        Self(s.into())
+    }
+
     pub fn expose(&self) -> &str {
         &self.0
     }
@@ -35,8 +41,58 @@ pub struct Config {
     pub server: Server,
     pub database: Database,
     pub cache: Cache,
+    pub redis: Redis,
+    pub clicks: Clicks,
+    pub queue: Queue,
+    pub analytics: Analytics,
     pub rate_limit: RateLimit,
     pub log: Log,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Clicks {
+    pub spool_dir: std::path::PathBuf,
+    pub fsync: FsyncMode,
+    pub fsync_interval_ms: u64,
+    pub spool_max_bytes: u64,
+    pub segment_bytes: u64,
+    pub geo_header: String,
+    pub geoip_db: String,
+    pub referrer: ReferrerMode,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum FsyncMode {
+    Never,
+    Interval,
+    Always,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum ReferrerMode {
+    Host,
+    None,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Queue {
+    pub url: Secret,
+    pub name: String,
+    pub prefetch: u16,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Analytics {
+    pub window_secs: f64,
+    pub max_pending_events: u64,
+    pub commit_timeout_ms: u64,
+    pub cache_secs: u64,
+    pub consume: bool,
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -48,15 +104,35 @@ pub struct Server {
     pub shutdown_grace_secs: u64,
     pub public_url: String,
     pub max_body_bytes: usize,
+    pub header_timeout_secs: u64,
+    pub idle_timeout_secs: u64,
+    pub request_timeout_secs: u64,
+    pub max_connections: usize,
+    pub trusted_proxies: Vec<String>,
 }
 
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct Database {
     pub url: Secret,
+    pub read_url: Secret,
     pub max_connections: u32,
     pub acquire_timeout_ms: u64,
     pub busy_timeout_ms: u64,
+    pub statement_timeout_ms: u64,
+    pub replica_lag_secs: u64,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Redis {
+    pub url: Secret,
+    pub prefix: String,
+    pub timeout_ms: u64,
+    pub connect_timeout_ms: u64,
+    pub breaker_failures: u32,
+    pub breaker_open_ms: u64,
+    pub heartbeat_ms: u64,
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -126,6 +202,8 @@ impl Config {
                 .prefix_separator("_")
                 .separator("__")
                 .try_parsing(true)
+                .list_separator(",")
+                .with_list_parse_key("server.trusted_proxies")
                 .source(Some(vars)),
         );
         let cfg: Config = b.build()?.try_deserialize()?;
@@ -148,6 +226,16 @@ impl Config {
         ] {
             if v == 0 {
                 return Err(invalid(key, "must be greater than 0"));
+            }
+        }
+        let sv = &self.server;
+        for (key, v) in [
+            ("server.header_timeout_secs", sv.header_timeout_secs),
+            ("server.idle_timeout_secs", sv.idle_timeout_secs),
+            ("server.request_timeout_secs", sv.request_timeout_secs),
+        ] {
+            if v == 0 || v > 86_400 {
+                return Err(invalid(key, "must be between 1 and 86400 seconds"));
             }
         }
         if self.rate_limit.per_minute == 0 {
@@ -181,11 +269,132 @@ impl Config {
             }
         }
         let db = self.database.url.expose();
-        if !db.starts_with("sqlite:") {
-            let scheme = db.split(':').next().unwrap_or_default();
+        let scheme = db.split(':').next().unwrap_or_default();
+        let postgres = matches!(scheme, "postgres" | "postgresql");
+        if !(scheme == "sqlite" || postgres) {
             return Err(invalid(
                 "database.url",
-                format!("unsupported scheme '{scheme}': use sqlite://PATH"),
+                format!("unsupported scheme '{scheme}': use sqlite://PATH or postgres://..."),
+            ));
+        }
+        let read = self.database.read_url.expose();
+        if !read.is_empty() {
+            let rs = read.split(':').next().unwrap_or_default();
+            if !postgres || !matches!(rs, "postgres" | "postgresql") {
+                return Err(invalid(
+                    "database.read_url",
+                    "a replica is for PostgreSQL: set database.url and database.read_url to postgres:// URLs",
+                ));
+            }
+        }
+        if self.database.statement_timeout_ms == 0 {
+            return Err(invalid(
+                "database.statement_timeout_ms",
+                "must be greater than 0",
+            ));
+        }
+        let r = &self.redis;
+        for u in self.redis_urls() {
+            if !(u.starts_with("redis://") || u.starts_with("rediss://")) {
+                let scheme = u.split(':').next().unwrap_or_default();
+                return Err(invalid(
+                    "redis.url",
+                    format!(
+                        "'{scheme}' is not a Redis URL: use redis://HOST:PORT, or a comma-separated list of cluster nodes"
+                    ),
+                ));
+            }
+        }
+        if r.prefix.is_empty()
+            || r.prefix
+                .chars()
+                .any(|c| c.is_whitespace() || c == '{' || c == '}')
+        {
+            return Err(invalid(
+                "redis.prefix",
+                "must be a non-empty word without spaces or braces",
+            ));
+        }
+        for (key, v) in [
+            ("redis.timeout_ms", r.timeout_ms),
+            ("redis.connect_timeout_ms", r.connect_timeout_ms),
+            ("redis.breaker_open_ms", r.breaker_open_ms),
+            ("redis.heartbeat_ms", r.heartbeat_ms),
+        ] {
+            if v == 0 {
+                return Err(invalid(key, "must be greater than 0"));
+            }
+        }
+        if let Err(e) = linkleaf_http::client::TrustedProxies::parse(&self.server.trusted_proxies) {
+            return Err(invalid("server.trusted_proxies", e));
+        }
+        let c = &self.clicks;
+        if c.spool_dir.as_os_str().is_empty() {
+            return Err(invalid("clicks.spool_dir", "must name a directory"));
+        }
+        if c.fsync == FsyncMode::Interval && !(1..=60_000).contains(&c.fsync_interval_ms) {
+            return Err(invalid(
+                "clicks.fsync_interval_ms",
+                "must be between 1 and 60000",
+            ));
+        }
+        if c.segment_bytes < 4096 {
+            return Err(invalid("clicks.segment_bytes", "must be at least 4096"));
+        }
+        if c.spool_max_bytes < c.segment_bytes {
+            return Err(invalid(
+                "clicks.spool_max_bytes",
+                "must be at least clicks.segment_bytes",
+            ));
+        }
+        if !c.geo_header.is_empty()
+            && axum::http::HeaderName::from_bytes(c.geo_header.as_bytes()).is_err()
+        {
+            return Err(invalid(
+                "clicks.geo_header",
+                format!("'{}' is not a header name", c.geo_header),
+            ));
+        }
+        let q = self.queue.url.expose();
+        if !(q.is_empty() || q.starts_with("amqp://") || q.starts_with("amqps://")) {
+            return Err(invalid(
+                "queue.url",
+                "empty (in process) or an amqp:// URL of RabbitMQ",
+            ));
+        }
+        if self.queue.name.is_empty()
+            || self.queue.name.len() > 200
+            || !self
+                .queue
+                .name
+                .chars()
+                .all(|c| c.is_ascii_alphanumeric() || "._-:".contains(c))
+        {
+            return Err(invalid(
+                "queue.name",
+                "1 to 200 letters, digits and . _ - :",
+            ));
+        }
+        if !(1..=2000).contains(&self.queue.prefetch) {
+            return Err(invalid("queue.prefetch", "must be between 1 and 2000"));
+        }
+        let a = &self.analytics;
+        if !(a.window_secs >= 0.01 && a.window_secs <= 3600.0) {
+            return Err(invalid(
+                "analytics.window_secs",
+                "must be between 0.01 and 3600",
+            ));
+        }
+        if a.commit_timeout_ms == 0 {
+            return Err(invalid(
+                "analytics.commit_timeout_ms",
+                "must be greater than 0",
+            ));
+        }
+        if a.max_pending_events == 0 {
+            return Err(invalid(
+                "analytics.max_pending_events",
+                "must be greater than 0",
             ));
         }
         if tracing_subscriber::EnvFilter::try_new(&self.log.filter).is_err() {
@@ -197,12 +406,69 @@ impl Config {
         Ok(())
     }
 
+    /// RabbitMQ, when `queue.url` names it.
+    pub fn amqp(&self) -> Option<linkleaf_events::queue::amqp::AmqpConfig> {
+        let url = self.queue.url.expose();
+        (!url.is_empty()).then(|| linkleaf_events::queue::amqp::AmqpConfig {
+            url: url.to_owned(),
+            queue: self.queue.name.clone(),
+            prefetch: self.queue.prefetch,
+        })
+    }
+
+    pub fn spool_config(&self) -> linkleaf_events::spool::SpoolConfig {
+        let c = &self.clicks;
+        linkleaf_events::spool::SpoolConfig {
+            dir: c.spool_dir.clone(),
+            fsync: match c.fsync {
+                FsyncMode::Never => linkleaf_events::spool::Fsync::Never,
+                FsyncMode::Interval => linkleaf_events::spool::Fsync::Interval(
+                    Duration::from_millis(c.fsync_interval_ms),
+                ),
+                FsyncMode::Always => linkleaf_events::spool::Fsync::Always,
+            },
+            segment_bytes: c.segment_bytes,
+            max_bytes: c.spool_max_bytes,
+            keep_referrer: c.referrer == ReferrerMode::Host,
+        }
+    }
+
     pub fn store_options(&self) -> linkleaf_store::StoreOptions {
+        let read = self.database.read_url.expose();
         linkleaf_store::StoreOptions {
             max_connections: self.database.max_connections,
             acquire_timeout: Duration::from_millis(self.database.acquire_timeout_ms),
             busy_timeout: Duration::from_millis(self.database.busy_timeout_ms),
+            statement_timeout: Duration::from_millis(self.database.statement_timeout_ms),
+            read_url: (!read.is_empty()).then(|| read.to_owned()),
         }
+    }
+
+    /// The Redis URLs: none (no shared tier), one, or a cluster's seed nodes.
+    pub fn redis_urls(&self) -> Vec<String> {
+        self.redis
+            .url
+            .expose()
+            .split(',')
+            .map(str::trim)
+            .filter(|u| !u.is_empty())
+            .map(str::to_owned)
+            .collect()
+    }
+
+    /// Redis settings, when a URL is configured.
+    pub fn redis_config(&self) -> Option<linkleaf_redis::RedisConfig> {
+        let urls = self.redis_urls();
+        let r = &self.redis;
+        (!urls.is_empty()).then(|| linkleaf_redis::RedisConfig {
+            urls,
+            prefix: r.prefix.clone(),
+            timeout: Duration::from_millis(r.timeout_ms),
+            connect_timeout: Duration::from_millis(r.connect_timeout_ms),
+            breaker_failures: r.breaker_failures,
+            breaker_open: Duration::from_millis(r.breaker_open_ms),
+            heartbeat: Duration::from_millis(r.heartbeat_ms),
+        })
     }
 
     pub fn http_settings(&self) -> linkleaf_http::Settings {
@@ -221,9 +487,38 @@ impl Config {
             browser_stale_while_revalidate: Duration::from_secs(
                 c.browser_stale_while_revalidate_secs,
             ),
-            rate_limit_per_minute: self.rate_limit.per_minute,
-            rate_limit_burst: self.rate_limit.burst,
+            analytics_cache: Duration::from_secs(self.analytics.cache_secs),
         }
+    }
+
+    /// The connection limits of the main listener, given the open-file limit in force: at most
+    /// `server.max_connections` (0 = as many as the limit allows), always leaving
+    /// `fd_reserve()` descriptors for the operations listener, the database pool and files.
+    pub fn connection_limits(&self, open_files: u64) -> linkleaf_http::server::Limits {
+        let room = open_files.saturating_sub(self.fd_reserve()).max(16) as usize;
+        let max = match self.server.max_connections {
+            0 => room,
+            n => n.min(room),
+        };
+        linkleaf_http::server::Limits {
+            header_timeout: Duration::from_secs(self.server.header_timeout_secs),
+            idle_timeout: Duration::from_secs(self.server.idle_timeout_secs),
+            request_timeout: Duration::from_secs(self.server.request_timeout_secs),
+            max_connections: max,
+        }
+    }
+
+    /// The operations listener's limits: the same deadlines, a few connections.
+    pub fn ops_connection_limits(&self) -> linkleaf_http::server::Limits {
+        linkleaf_http::server::Limits {
+            max_connections: OPS_MAX_CONNECTIONS,
+            ..self.connection_limits(u64::MAX)
+        }
+    }
+
+    /// Descriptors kept out of the main listener's reach.
+    pub fn fd_reserve(&self) -> u64 {
+        64 + OPS_MAX_CONNECTIONS as u64 + u64::from(self.database.max_connections)
     }
 
     /// Worker threads to run with: the configured count, or one per core.
@@ -255,6 +550,37 @@ mod tests {
         assert_eq!(c.rate_limit.per_minute, 150);
         assert_eq!(c.server.listen, "127.0.0.1:3000".parse().unwrap());
         assert_eq!(c.http_settings().cache.fresh, Duration::from_secs(120));
+        assert_eq!(c.server.header_timeout_secs, 10);
+        assert_eq!(c.server.idle_timeout_secs, 60);
+        // the seed's analytics: 10-second windows, summaries kept 15 minutes
+        assert_eq!(c.analytics.window_secs, 10.0);
+        assert_eq!(c.analytics.cache_secs, 900);
+        assert_eq!(c.clicks.fsync, FsyncMode::Interval);
+        assert!(c.amqp().is_none(), "the in-process queue by default");
+    }
+
+    #[test]
+    fn the_connection_cap_leaves_descriptors_for_everything_else() {
+        let mut c = Config::defaults();
+        let reserve = c.fd_reserve();
+        assert_eq!(
+            c.connection_limits(256).max_connections as u64,
+            256 - reserve,
+            "0 = what the limit allows"
+        );
+        c.server.max_connections = 100;
+        assert_eq!(c.connection_limits(20_000).max_connections, 100);
+        c.server.max_connections = 1000;
+        assert_eq!(
+            c.connection_limits(256).max_connections as u64,
+            256 - reserve,
+            "a configured cap above the limit is lowered to it"
+        );
+        assert_eq!(
+            c.connection_limits(10).max_connections,
+            16,
+            "never below 16"
+        );
     }
 
     #[test]
@@ -303,6 +629,75 @@ mod tests {
         assert!(e.contains("server.public_url"), "{e}");
         let e = err(&[("LINKLEAF_DATABASE__URL", "mysql://root:hunter2@db/x")]);
         assert!(e.contains("database.url") && !e.contains("hunter2"), "{e}");
+        let e = err(&[("LINKLEAF_DATABASE__READ_URL", "postgres://r/x")]);
+        assert!(
+            e.contains("database.read_url"),
+            "a replica without a PostgreSQL primary: {e}"
+        );
+        let e = err(&[("LINKLEAF_REDIS__URL", "http://redis:6379")]);
+        assert!(e.contains("redis.url"), "{e}");
+        let e = err(&[("LINKLEAF_REDIS__PREFIX", "a{b}")]);
+        assert!(e.contains("redis.prefix"), "{e}");
+        let c = Config::load_from(
+            None,
+            env(&[(
+                "LINKLEAF_REDIS__URL",
+                "redis://:pw@10.0.0.1:7000, redis://10.0.0.2:7000,",
+            )]),
+        )
+        .unwrap();
+        assert_eq!(c.redis_urls().len(), 2, "a cluster's seed nodes");
+        assert!(
+            !format!("{c:?}").contains(":pw@"),
+            "the Redis password is not printed"
+        );
+        assert!(
+            Config::defaults().redis_config().is_none(),
+            "no Redis by default"
+        );
+        for (var, value, key) in [
+            ("LINKLEAF_QUEUE__URL", "redis://x", "queue.url"),
+            ("LINKLEAF_QUEUE__NAME", "a queue", "queue.name"),
+            ("LINKLEAF_QUEUE__PREFETCH", "0", "queue.prefetch"),
+            ("LINKLEAF_CLICKS__FSYNC", "sometimes", "fsync"),
+            ("LINKLEAF_CLICKS__REFERRER", "full", "referrer"),
+            (
+                "LINKLEAF_CLICKS__GEO_HEADER",
+                "bad header",
+                "clicks.geo_header",
+            ),
+            (
+                "LINKLEAF_CLICKS__SPOOL_MAX_BYTES",
+                "10",
+                "clicks.spool_max_bytes",
+            ),
+            (
+                "LINKLEAF_ANALYTICS__WINDOW_SECS",
+                "0",
+                "analytics.window_secs",
+            ),
+            (
+                "LINKLEAF_SERVER__TRUSTED_PROXIES",
+                "10.0.0.0/8,proxy",
+                "server.trusted_proxies",
+            ),
+        ] {
+            let e = err(&[(var, value)]);
+            assert!(e.contains(key), "{var}={value}: {e}");
+        }
+        let c = Config::load_from(
+            None,
+            env(&[
+                ("LINKLEAF_SERVER__TRUSTED_PROXIES", "10.0.0.0/8,::1"),
+                ("LINKLEAF_QUEUE__URL", "amqp://u:secret@mq:5672/%2f"),
+            ]),
+        )
+        .unwrap();
+        assert_eq!(c.server.trusted_proxies, ["10.0.0.0/8", "::1"]);
+        assert!(
+            !format!("{c:?}").contains("secret"),
+            "the queue password is not printed"
+        );
         let e = err(&[("LINKLEAF_CACHE__PROFILE_TLL_SECS", "5")]);
         assert!(
             e.contains("profile_tll_secs"),

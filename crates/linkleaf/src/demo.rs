@@ -21,7 +21,11 @@ const PROFILE: &str = r##"{
 
 /// Creates the demo profile unless a profile already holds its name. Returns whether it did.
 pub async fn ensure(store: &dyn ProfileStore) -> anyhow::Result<bool> {
-    if store.profile_by_username(USERNAME).await?.is_some() {
+    if store
+        .profile_by_username(USERNAME, linkleaf_store::ReadFrom::Primary)
+        .await?
+        .is_some()
+    {
         return Ok(false);
     }
     let input: CreateProfile = serde_json::from_str(PROFILE)?;

@@ -4,8 +4,11 @@
 
 pub mod app;
 pub mod config;
+pub mod consume;
 pub mod demo;
 pub mod keys;
+pub mod pipeline;
+pub mod wiring;
 
 pub use app::{Application, open_stores, shutdown_signal};
 pub use config::Config;

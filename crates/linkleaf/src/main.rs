@@ -37,6 +37,9 @@ enum Command {
     },
     /// Load the example profile at /demo, then run the server.
     Demo,
+    /// Run the analytics consumer alone, reading RabbitMQ (queue.url) into the database; the
+    /// serving instances then run with analytics.consume = false.
+    Consume,
     /// Create or upgrade the database schema, then exit.
     Migrate,
     /// Manage admin API keys.
@@ -55,7 +58,8 @@ enum KeysCommand {
         /// What the key is for (shown by `keys list`).
         #[arg(long)]
         name: String,
-        /// Comma-separated scopes: profile:read, profile:write, links:write, cache:write.
+        /// Comma-separated scopes: profile:read, profile:write, links:write, cache:write,
+        /// analytics:read.
         #[arg(long)]
         scopes: String,
     },
@@ -94,7 +98,20 @@ fn main() -> ExitCode {
         .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
         .init();
     let serving = matches!(cli.command, Command::Serve { .. } | Command::Demo);
-    let mut rt = if serving {
+    if serving {
+        // Every connection is a descriptor: a low soft limit would cap clients long before the
+        // machine does.
+        match linkleaf::app::raise_open_file_limit() {
+            Ok((before, now, hard)) => tracing::info!(
+                soft_before = before,
+                soft = now,
+                hard,
+                "open-file limit raised to the hard limit"
+            ),
+            Err(e) => tracing::warn!(error = %e, "cannot raise the open-file limit"),
+        }
+    }
+    let mut rt = if serving || matches!(cli.command, Command::Consume) {
         let mut b = tokio::runtime::Builder::new_multi_thread();
         b.worker_threads(cfg.workers());
         b
@@ -121,6 +138,7 @@ async fn run(command: Command, cfg: Config) -> anyhow::Result<()> {
     match command {
         Command::Serve { demo: false } => serve(cfg, false).await,
         Command::Serve { demo: true } | Command::Demo => serve(cfg, true).await,
+        Command::Consume => linkleaf::consume::run(&cfg, shutdown_signal()).await,
         Command::Migrate => {
             open_stores(&cfg).await?;
             eprintln!("database is up to date");
@@ -164,10 +182,11 @@ async fn serve(cfg: Config, with_demo: bool) -> anyhow::Result<()> {
     }
     let app = Application::build_with(&cfg, stores).await?;
     tracing::info!(
-        "linkleaf listening on http://{} (metrics and health on http://{}), {} worker(s)",
+        "linkleaf listening on http://{} (metrics and health on http://{}), {} worker(s), at most {} connections",
         app.addr(),
         app.ops_addr(),
-        cfg.workers()
+        cfg.workers(),
+        app.limits().max_connections
     );
     if with_demo {
         tracing::info!(

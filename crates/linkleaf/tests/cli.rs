@@ -3,6 +3,7 @@
 
 #![allow(clippy::unwrap_used)] // a test that cannot proceed should stop right there
 
+use linkleaf_testkit::process::Instance;
 use std::io::{BufRead, BufReader, Read, Write};
 use std::net::TcpStream;
 use std::process::{Command, Output, Stdio};
@@ -143,6 +144,7 @@ fn bad_configuration_fails_at_start_naming_the_key() {
 
 fn http_get(addr: &str, path: &str) -> String {
     let mut s = TcpStream::connect(addr).unwrap();
+    s.set_read_timeout(Some(Duration::from_secs(20))).unwrap();
     write!(
         s,
         "GET {path} HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\n\r\n"
@@ -207,4 +209,71 @@ fn serve_with_the_demo_then_stop_on_sigterm() {
     assert!(exit.success(), "{exit:?}");
     let rest: Vec<String> = rx.try_iter().collect();
     assert!(rest.iter().any(|l| l.contains("drained")), "{rest:?}");
+}
+
+#[test]
+fn under_a_low_open_file_limit_silent_sockets_lock_no_one_out() {
+    const HEADER_TIMEOUT: u64 = 2;
+    let dir = tempfile::tempdir().unwrap();
+    let mut cmd = Command::new("bash");
+    cmd.env("LINKLEAF_SERVER__LISTEN", "127.0.0.1:0")
+        .env("LINKLEAF_SERVER__OPS_LISTEN", "127.0.0.1:0")
+        .arg("-c")
+        .arg(r#"ulimit -Sn 128 && ulimit -Hn 256 && exec "$0" serve --demo"#)
+        .arg(env!("CARGO_BIN_EXE_linkleaf"))
+        .current_dir(dir.path())
+        .env_remove("LINKLEAF_CONFIG")
+        .env(
+            "LINKLEAF_DATABASE__URL",
+            format!("sqlite://{}", dir.path().join("fd.db").display()),
+        )
+        .env("LINKLEAF_LOG__FILTER", "info")
+        .env(
+            "LINKLEAF_SERVER__HEADER_TIMEOUT_SECS",
+            HEADER_TIMEOUT.to_string(),
+        );
+    let served = Instance::from_command(cmd);
+    let raised = served
+        .startup
+        .iter()
+        .find(|l| l.contains("open-file limit raised"))
+        .expect("the raise is logged");
+    assert!(
+        raised.contains("soft_before=128")
+            && raised.contains("soft=256")
+            && raised.contains("hard=256"),
+        "{raised}"
+    );
+    let announced = served.startup.last().unwrap();
+    let cap: u64 = announced
+        .split("at most ")
+        .nth(1)
+        .and_then(|r| r.split_whitespace().next())
+        .unwrap()
+        .parse()
+        .unwrap();
+    assert!(cap < 256, "the cap leaves descriptors free: {announced}");
+
+    // more silent sockets than the process has descriptors
+    let silent: Vec<TcpStream> = (0..300)
+        .map(|_| TcpStream::connect(&served.addr).unwrap())
+        .collect();
+    let attack = Instant::now();
+    let ready = http_get(&served.ops, "/readyz");
+    assert!(ready.starts_with("HTTP/1.1 200"), "{ready}");
+    assert!(
+        attack.elapsed() < Duration::from_secs(1),
+        "/readyz answered at once: {:?}",
+        attack.elapsed()
+    );
+    let page = http_get(&served.addr, "/demo");
+    assert!(page.starts_with("HTTP/1.1 200"), "{page}");
+    let took = attack.elapsed();
+    assert!(
+        took < Duration::from_secs(2 * HEADER_TIMEOUT + 3),
+        "a new client waited {took:?} (header timeout {HEADER_TIMEOUT} s)"
+    );
+    drop(silent);
+    let later: Vec<String> = served.log();
+    assert!(!later.iter().any(|l| l.contains("panicked")), "{later:?}");
 }

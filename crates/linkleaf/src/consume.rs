@@ -1,0 +1,146 @@
+//! `linkleaf consume`: the consumer alone, reading RabbitMQ (`queue.url`) into the analytics
+//! store, for deployments that scale it apart from the serving instances (which then run with
+//! `analytics.consume = false`). It serves only the operations listener: `/metrics`,
+//! `/healthz`, and `/readyz` (the analytics database and the queue). On SIGINT or SIGTERM it
+//! commits the window it holds, then stops; what it had not acknowledged is delivered again to
+//! the next consumer and recognised.
+
+use crate::app::{LATENCY_BUCKETS, open_stores};
+use crate::config::Config;
+use crate::pipeline::consume_only;
+use anyhow::Context;
+use axum::Router;
+use axum::extract::State;
+use axum::http::{StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use axum::routing::get;
+use linkleaf_events::metrics::EventMetrics;
+use linkleaf_http::Dependency;
+use linkleaf_http::server::ServerMetrics;
+use linkleaf_store::AnalyticsStore;
+use metrics_exporter_prometheus::{Matcher, PrometheusBuilder};
+use std::future::Future;
+use std::sync::Arc;
+use std::time::Duration;
+use tokio::net::TcpListener;
+use tokio_util::sync::CancellationToken;
+use tokio_util::task::TaskTracker;
+
+#[derive(Clone)]
+struct Health {
+    analytics: Arc<dyn AnalyticsStore>,
+    queue: Arc<dyn Dependency>,
+}
+
+/// Ready when the analytics database answers; the queue's state (and the dead-letter depth) is
+/// reported beside it.
+async fn readyz(State(h): State<Health>) -> Response {
+    const CHECK: Duration = Duration::from_secs(1);
+    let db = match tokio::time::timeout(CHECK, h.analytics.ping_analytics()).await {
+        Ok(Ok(())) => Ok(()),
+        Ok(Err(e)) => Err(e.to_string()),
+        Err(_) => Err("no answer within 1 s".to_owned()),
+    };
+    let queue = match tokio::time::timeout(CHECK, h.queue.check()).await {
+        Ok(r) => r,
+        Err(_) => Err("no answer within 1 s".to_owned()),
+    };
+    let state = |r: &Result<String, String>| match r {
+        Ok(d) => serde_json::json!({"status": "ok", "detail": d}),
+        Err(e) => serde_json::json!({"status": "unavailable", "detail": e}),
+    };
+    let ready = db.is_ok();
+    let body = serde_json::json!({
+        "status": if ready { "ready" } else { "not_ready" },
+        "role": "consumer",
+        "dependencies": {
+            "database": state(&db.map(|()| String::new())),
+            "queue": state(&queue),
+        }
+    });
+    let status = if ready {
+        StatusCode::OK
+    } else {
+        StatusCode::SERVICE_UNAVAILABLE
+    };
+    (
+        status,
+        [(header::CACHE_CONTROL, "no-store")],
+        axum::Json(body),
+    )
+        .into_response()
+}
+
+/// Runs the consumer until `shutdown` resolves.
+pub async fn run(cfg: &Config, shutdown: impl Future<Output = ()>) -> anyhow::Result<()> {
+    let stores = open_stores(cfg).await?;
+    let recorder = PrometheusBuilder::new()
+        .set_buckets_for_metric(Matcher::Suffix("_seconds".into()), LATENCY_BUCKETS)
+        .context("metric buckets")?
+        .build_recorder();
+    let metrics = EventMetrics::register(&recorder);
+    let ops_metrics = ServerMetrics::register(&recorder, "ops");
+    let prometheus = recorder.handle();
+    let (tasks, stop) = (TaskTracker::new(), CancellationToken::new());
+    let queue = consume_only(cfg, stores.analytics.clone(), metrics, &tasks, &stop)?;
+    let health = Health {
+        analytics: stores.analytics.clone(),
+        queue,
+    };
+    let router = Router::new()
+        .route("/metrics", get(linkleaf_http::routes::health::metrics))
+        .with_state(prometheus.clone())
+        .merge(
+            Router::new()
+                .route("/healthz", get(linkleaf_http::routes::health::healthz))
+                .route("/readyz", get(readyz))
+                .with_state(health),
+        );
+    let listener = TcpListener::bind(cfg.server.ops_listen)
+        .await
+        .with_context(|| format!("binding server.ops_listen {}", cfg.server.ops_listen))?;
+    tracing::info!(
+        "linkleaf consumer reading queue {} (metrics and health on http://{})",
+        cfg.queue.name,
+        listener.local_addr()?
+    );
+    drop(recorder);
+    let ops_stop = CancellationToken::new();
+    let mut ops = tokio::spawn(linkleaf_http::server::serve(
+        listener,
+        move |_peer| router.clone(),
+        cfg.ops_connection_limits(),
+        ops_stop.clone(),
+        ops_metrics,
+    ));
+    tasks.spawn({
+        let stop = stop.clone();
+        async move {
+            let mut tick = tokio::time::interval(Duration::from_secs(5));
+            loop {
+                tokio::select! {
+                    () = stop.cancelled() => break,
+                    _ = tick.tick() => prometheus.run_upkeep(),
+                }
+            }
+        }
+    });
+    tokio::select! {
+        () = shutdown => tracing::info!("shutdown requested: committing the window held"),
+        r = &mut ops => {
+            stop.cancel();
+            r.context("ops task")?;
+            anyhow::bail!("the operations server stopped by itself");
+        }
+    }
+    stop.cancel();
+    tasks.close();
+    let grace = Duration::from_secs(cfg.server.shutdown_grace_secs);
+    if tokio::time::timeout(grace, tasks.wait()).await.is_err() {
+        tracing::warn!("the consumer did not stop within the grace period");
+    }
+    ops_stop.cancel();
+    let _ = tokio::time::timeout(Duration::from_secs(1), ops).await;
+    tracing::info!("stopped");
+    Ok(())
+}
