@@ -4,13 +4,22 @@
 //! The profile store is wrapped in `ObservedStore`, which counts username reads (the origin
 //! reads of the read path) and can be made slow or failing, so tests can prove single-flight and
 //! origin-failure behaviour. Nothing else is replaced.
+//!
+//! For tests across processes and dependencies: `process` (a real linkleaf binary), `services`
+//! (Redis servers and a Redis Cluster a test owns, a PostgreSQL database of its own) and `proxy`
+//! (a TCP proxy that injects faults).
+
+pub mod load;
+pub mod process;
+pub mod proxy;
+pub mod services;
 
 use async_trait::async_trait;
 use linkleaf::{Application, Config};
 use linkleaf_domain::{Profile, Username};
 use linkleaf_store::{
-    Change, Modified, ModifyError, ProfileRef, ProfileStore, ProfileSummary, Result, StoreError,
-    Stores,
+    Change, Modified, ModifyError, ProfileRef, ProfileStore, ProfileSummary, ReadFrom, Result,
+    StoreError, Stores,
 };
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -36,7 +45,7 @@ impl ProfileStore for ObservedStore {
     async fn ping(&self) -> Result<()> {
         self.inner.ping().await
     }
-    async fn profile_by_username(&self, key: &str) -> Result<Option<Profile>> {
+    async fn profile_by_username(&self, key: &str, from: ReadFrom) -> Result<Option<Profile>> {
         self.username_reads.fetch_add(1, Ordering::SeqCst);
         let delay = self.delay_ms.load(Ordering::SeqCst);
         if delay > 0 {
@@ -44,10 +53,10 @@ impl ProfileStore for ObservedStore {
         }
         if self.failing.load(Ordering::SeqCst) {
             return Err(StoreError::Unavailable(
-                linkleaf_store::SqlxError::PoolTimedOut,
+                "the test made the database fail".into(),
             ));
         }
-        self.inner.profile_by_username(key).await
+        self.inner.profile_by_username(key, from).await
     }
     async fn profile_by_id(&self, id: Uuid) -> Result<Option<Profile>> {
         self.inner.profile_by_id(id).await
@@ -64,6 +73,9 @@ impl ProfileStore for ObservedStore {
         change: Change<'_>,
     ) -> std::result::Result<Option<Modified>, ModifyError> {
         self.inner.modify_profile(which, change).await
+    }
+    async fn link_target(&self, link: Uuid) -> Result<Option<linkleaf_store::LinkTarget>> {
+        self.inner.link_target(link).await
     }
     async fn delete_profile(&self, which: ProfileRef<'_>) -> Result<Option<(Uuid, Username)>> {
         self.inner.delete_profile(which).await
@@ -96,15 +108,27 @@ impl TestApp {
         Self::spawn_with(|_| {}).await
     }
 
-    /// The application with settings changed by `tweak` (ports and database are the kit's).
+    /// The application with settings changed by `tweak`. Ports are the kit's; the database is a
+    /// fresh SQLite file unless `tweak` names one (a PostgreSQL database several instances
+    /// share, say).
     pub async fn spawn_with(tweak: impl FnOnce(&mut Config)) -> Self {
         let dir = tempfile::tempdir().expect("temp dir");
         let mut config = Config::defaults();
+        let own = format!("sqlite://{}", dir.path().join("linkleaf.db").display());
+        let default_url = config.database.url.expose().to_owned();
+        let default_spool = config.clicks.spool_dir.clone();
         tweak(&mut config);
+        if config.clicks.spool_dir == default_spool {
+            config.clicks.spool_dir = dir.path().join("spool");
+        }
         config.server.listen = "127.0.0.1:0".parse().expect("addr");
         config.server.ops_listen = "127.0.0.1:0".parse().expect("addr");
         config.server.shutdown_grace_secs = 2;
-        let db = format!("sqlite://{}", dir.path().join("linkleaf.db").display());
+        let db = if config.database.url.expose() == default_url {
+            own
+        } else {
+            config.database.url.expose().to_owned()
+        };
         let real = linkleaf_store::open(&db, &config.store_options())
             .await
             .expect("open the test database");
@@ -118,6 +142,7 @@ impl TestApp {
         let stores = Stores {
             profiles: store.clone(),
             keys: real.keys,
+            analytics: real.analytics,
         };
         let app = Application::build_with(&config, stores.clone())
             .await
@@ -171,7 +196,7 @@ impl TestApp {
 
     /// A key with every scope.
     pub async fn root_key(&self) -> String {
-        self.key("profile:read,profile:write,links:write,cache:write")
+        self.key("profile:read,profile:write,links:write,cache:write,analytics:read")
             .await
     }
 
@@ -222,6 +247,13 @@ impl TestApp {
             .map_or(0.0, |v| v.trim().parse().expect("a number"))
     }
 
+    /// Asks the server to stop (like SIGTERM) without waiting for it.
+    pub fn request_stop(&mut self) {
+        if let Some(s) = self.stop.take() {
+            let _ = s.send(());
+        }
+    }
+
     /// Stops the server (graceful, like SIGTERM) and returns what its run ended with.
     pub async fn stop(mut self) -> std::result::Result<(), String> {
         if let Some(s) = self.stop.take() {
@@ -238,6 +270,60 @@ impl Drop for TestApp {
     fn drop(&mut self) {
         if let Some(s) = self.stop.take() {
             let _ = s.send(());
+        }
+    }
+}
+
+/// Instances over one PostgreSQL database (a fresh one of the test's own) and one Redis:
+/// `redis` gives each instance's Redis URL (by index) or `None` for the shared test server; the
+/// key prefix is fresh. Fields drop in order: the instances, then the database. `None` (after
+/// saying so) when a server is missing.
+pub struct Deployment {
+    pub apps: Vec<TestApp>,
+    pub db: services::TempPostgres,
+    pub prefix: String,
+}
+
+impl Deployment {
+    pub async fn start(
+        n: usize,
+        redis: impl Fn(usize) -> Option<String>,
+        tweak: impl Fn(usize, &mut Config),
+    ) -> Option<Self> {
+        let db = services::TempPostgres::create().await?;
+        let (shared, prefix) = services::shared_redis()?;
+        let mut apps = Vec::new();
+        for i in 0..n {
+            let url = redis(i).unwrap_or_else(|| shared.clone());
+            let (db_url, prefix) = (db.url.clone(), prefix.clone());
+            let tweak = &tweak;
+            apps.push(
+                TestApp::spawn_with(move |c| {
+                    c.database.url = linkleaf::config::Secret::new(db_url);
+                    c.redis.url = linkleaf::config::Secret::new(url);
+                    c.redis.prefix = prefix;
+                    tweak(i, c);
+                })
+                .await,
+            );
+        }
+        for a in &apps {
+            a.wait_for_bus().await;
+        }
+        Some(Self { apps, db, prefix })
+    }
+}
+
+impl TestApp {
+    /// Waits until this instance's bus subscriber is connected (ten seconds at most).
+    pub async fn wait_for_bus(&self) {
+        let deadline = std::time::Instant::now() + Duration::from_secs(10);
+        while self.metric("linkleaf_bus_connected").await != 1.0 {
+            assert!(
+                std::time::Instant::now() < deadline,
+                "the bus subscriber did not connect"
+            );
+            tokio::time::sleep(Duration::from_millis(10)).await;
         }
     }
 }

@@ -467,6 +467,18 @@ async fn auth_and_scope_matrix() {
             "cache:write",
         ),
         (
+            Method::GET,
+            format!("/api/profiles/{id}/analytics"),
+            None,
+            "analytics:read",
+        ),
+        (
+            Method::GET,
+            "/api/profiles/matrix/analytics".into(),
+            None,
+            "analytics:read",
+        ),
+        (
             Method::DELETE,
             format!("/api/profiles/{id}"),
             None,
@@ -478,6 +490,7 @@ async fn auth_and_scope_matrix() {
         "profile:write",
         "links:write",
         "cache:write",
+        "analytics:read",
     ];
     let mut keys = Vec::new();
     for s in scopes {
@@ -566,6 +579,46 @@ async fn auth_and_scope_matrix() {
         .0,
         401
     );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_bearer_scheme_is_case_insensitive_and_only_one_header_counts() {
+    let app = TestApp::spawn().await;
+    let key = app.key("profile:read").await;
+    for scheme in ["Bearer", "bearer", "BEARER", "bEaReR"] {
+        let r = app
+            .client
+            .get(app.url("/api/profiles"))
+            .header("authorization", format!("{scheme} {key}"))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(r.status(), 200, "{scheme}");
+    }
+    // two Authorization headers: refused, whichever order and whether or not one is valid
+    for (a, b) in [
+        (format!("Bearer {key}"), "Bearer nope".to_owned()),
+        ("Bearer nope".to_owned(), format!("Bearer {key}")),
+        (format!("Bearer {key}"), format!("Bearer {key}")),
+    ] {
+        let r = app
+            .client
+            .get(app.url("/api/profiles"))
+            .header("authorization", a)
+            .header("authorization", b)
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(r.status(), 401);
+        let p: Value = r.json().await.unwrap();
+        assert!(
+            p["detail"]
+                .as_str()
+                .unwrap()
+                .contains("one Authorization header"),
+            "{p}"
+        );
+    }
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

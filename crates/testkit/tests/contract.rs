@@ -39,7 +39,8 @@ async fn every_described_operation_is_routed() {
             let concrete = path
                 .replace("{username}", "nobody")
                 .replace("{profile}", "nobody")
-                .replace("{asset}", "init.js");
+                .replace("{asset}", "init.js")
+                .replace("{link}", "00000000-0000-0000-0000-000000000000");
             let r = app
                 .client
                 .request(m.clone(), app.url(&concrete))
@@ -61,7 +62,7 @@ async fn every_described_operation_is_routed() {
             );
         }
     }
-    assert_eq!(count, 12, "operations described");
+    assert_eq!(count, 14, "operations described");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -142,12 +142,6 @@ async fn bodies_that_are_too_big_malformed_or_mistyped() {
         (
             Method::POST,
             "/api/profiles",
-            json!({"username": "admin"}),
-            vec!["username"],
-        ),
-        (
-            Method::POST,
-            "/api/profiles",
             json!({"username": "ok_name", "displayName": "a\u{202e}b"}),
             vec!["displayName"],
         ),
@@ -199,6 +193,48 @@ async fn bodies_that_are_too_big_malformed_or_mistyped() {
                 .unwrap()
                 .starts_with("urn:linkleaf:problem:")
         );
+    }
+    // well formed, but in conflict with the current state: 409, naming the field
+    let target: Value = app
+        .admin(Method::GET, "/api/profiles?limit=1", &key)
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(target["items"][0]["username"], "target");
+    let conflicts: Vec<(Method, &str, Value, &str, Vec<&str>)> = vec![
+        (
+            Method::POST,
+            "/api/profiles",
+            json!({"username": "admin"}),
+            "username_taken",
+            vec!["username"],
+        ),
+        (
+            Method::PATCH,
+            "/api/profiles/target/links",
+            json!({"ops": [{"op": "remove", "id": uuid::Uuid::now_v7()}]}),
+            "conflict",
+            vec!["ops[0].id"],
+        ),
+        (
+            Method::PATCH,
+            "/api/profiles/target/links",
+            json!({"ops": [{"op": "add", "title": "t", "url": "https://e.example", "position": 5}]}),
+            "conflict",
+            vec!["ops[0].position"],
+        ),
+    ];
+    for (m, path, body, code, want) in conflicts {
+        let (s, p) = raw(&app, m, path, &key, json, body.to_string().into_bytes()).await;
+        assert_eq!(
+            (s, p["code"].as_str()),
+            (409, Some(code)),
+            "{path} {body}: {p}"
+        );
+        assert_eq!(fields(&p), want, "{path} {body}");
     }
     // nothing got in
     let (s, list) = (
@@ -350,4 +386,175 @@ async fn path_tricks_and_garbage_headers() {
     }
     let r = app.get("/victim").await;
     assert_eq!(r.status(), 200, "the server is still fine");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn bodies_that_are_not_objects_are_refused_and_change_nothing() {
+    let app = TestApp::spawn().await;
+    let key = app.root_key().await;
+    let before = app
+        .create_profile(
+            &key,
+            json!({"username": "target", "bio": "keep me", "links": [{"title": "t", "url": "https://e.example"}]}),
+        )
+        .await;
+    let json = "application/json";
+    // the findings of the attack, one by one
+    for (m, path, body, field) in [
+        (Method::PATCH, "/api/profiles/target", "[]", "body"),
+        (
+            Method::PATCH,
+            "/api/profiles/target",
+            "[null, null]",
+            "body",
+        ),
+        (
+            Method::PATCH,
+            "/api/profiles/target",
+            r#"["other"]"#,
+            "body",
+        ),
+        (
+            Method::PATCH,
+            "/api/profiles/target",
+            r#"[null,null,null,null,{"preset":"dark"}]"#,
+            "body",
+        ),
+        (
+            Method::PATCH,
+            "/api/profiles/target",
+            r#"{"theme":["dark"]}"#,
+            "theme",
+        ),
+        (Method::POST, "/api/profiles", r#"["name"]"#, "body"),
+        (
+            Method::POST,
+            "/api/profiles",
+            r#"{"username":"x_y_z","links":[["t","https://e.example"]]}"#,
+            "links[0]",
+        ),
+        (
+            Method::PATCH,
+            "/api/profiles/target/links",
+            r#"[[]]"#,
+            "body",
+        ),
+        (
+            Method::PATCH,
+            "/api/profiles/target/links",
+            r#"{"ops":[["add","t","https://e.example"]]}"#,
+            "ops[0]",
+        ),
+    ] {
+        let (s, p) = raw(&app, m, path, &key, json, body.as_bytes().to_vec()).await;
+        assert_eq!(
+            (s, p["code"].as_str()),
+            (422, Some("validation_failed")),
+            "{body}: {p}"
+        );
+        assert_eq!(fields(&p), [field], "{body}");
+    }
+    let after: Value = app
+        .admin(
+            Method::GET,
+            &format!("/api/profiles/{}", before["id"].as_str().unwrap()),
+            &key,
+        )
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(after, before, "nothing changed");
+    let list: Value = app
+        .admin(Method::GET, "/api/profiles", &key)
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(
+        list["items"].as_array().unwrap().len(),
+        1,
+        "nothing was created"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn invisible_text_and_look_alike_names_are_refused() {
+    let app = TestApp::spawn().await;
+    let key = app.root_key().await;
+    for (body, field) in [
+        (
+            json!({"username": "blank", "links": [{"title": "\u{200B}", "url": "https://e.example"}]}),
+            "links[0].title",
+        ),
+        (
+            json!({"username": "blank", "displayName": "\u{3164}"}),
+            "displayName",
+        ),
+        (
+            json!({"username": "blank", "displayName": "a\u{2060}b"}),
+            "displayName",
+        ),
+        (
+            json!({"username": "blank", "bio": "soft\u{AD}hyphen"}),
+            "bio",
+        ),
+        (
+            json!({"username": "blank", "displayName": "Z\u{301}\u{302}\u{303}\u{304}\u{305}"}),
+            "displayName",
+        ),
+        (
+            json!({"username": "blank", "displayName": "tag\u{E0041}"}),
+            "displayName",
+        ),
+    ] {
+        let (s, p) = raw(
+            &app,
+            Method::POST,
+            "/api/profiles",
+            &key,
+            "application/json",
+            body.to_string().into_bytes(),
+        )
+        .await;
+        assert_eq!(s, 422, "{body}: {p}");
+        assert_eq!(fields(&p), [field], "{body}");
+    }
+    // what scripts need is kept
+    app.create_profile(
+        &key,
+        json!({"username": "family", "displayName": "👨\u{200D}👩\u{200D}👧", "bio": "می\u{200C}خواهم"}),
+    )
+    .await;
+    app.create_profile(&key, json!({"username": "paypal"}))
+        .await;
+    for name in ["paypaI", "paypa1", "PAYPAL"] {
+        let (s, p) = raw(
+            &app,
+            Method::POST,
+            "/api/profiles",
+            &key,
+            "application/json",
+            json!({ "username": name }).to_string().into_bytes(),
+        )
+        .await;
+        assert_eq!(
+            (s, p["code"].as_str()),
+            (409, Some("username_taken")),
+            "{name}: {p}"
+        );
+        if name != "PAYPAL" {
+            assert!(
+                p["errors"][0]["message"]
+                    .as_str()
+                    .unwrap()
+                    .contains("'paypal'"),
+                "{p}"
+            );
+        }
+    }
 }

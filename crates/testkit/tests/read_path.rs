@@ -79,7 +79,11 @@ async fn json_and_page_are_served_then_cached() {
     assert!(header(&page, "content-security-policy").contains("default-src 'none'"));
     let html = page.text().await.unwrap();
     assert!(html.contains("<h1>Alice A.</h1>"));
-    assert!(html.contains(r#"href="https://alice.example/""#));
+    // the button goes through the redirect, and the destination stays visible
+    let link_id = body["links"][0]["id"].as_str().unwrap();
+    assert!(html.contains(&format!(r#"href="/r/{link_id}""#)), "{html}");
+    assert!(html.contains(r#"data-url="https://alice.example/""#));
+    assert!(html.contains(r#"title="https://alice.example/""#));
     assert!(
         !html.contains("draft.example"),
         "disabled links are not shown"
@@ -316,6 +320,30 @@ async fn shutdown_lets_in_flight_requests_finish() {
         .unwrap()
         .status();
     assert_eq!(state_ready, 200);
+    let mut app = app;
+    app.request_stop();
+    // while the main listener drains, the operations listener is still up and says so
+    let ready = format!("http://{}/readyz", app.ops_addr);
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(5);
+    loop {
+        let r = app
+            .client
+            .get(&ready)
+            .send()
+            .await
+            .expect("/readyz answers during the drain");
+        if r.status() == 503 {
+            let body: serde_json::Value = r.json().await.unwrap();
+            assert_eq!(body["status"], "draining");
+            break;
+        }
+        assert!(std::time::Instant::now() < deadline, "never said draining");
+        tokio::task::yield_now().await;
+    }
+    assert!(
+        !slow.is_finished(),
+        "checked while the slow request was in flight"
+    );
     app.stop().await.expect("a clean stop");
     assert_eq!(
         slow.await
@@ -327,4 +355,41 @@ async fn shutdown_lets_in_flight_requests_finish() {
         tokio::net::TcpStream::connect(addr).await.is_err(),
         "no new connections after the stop"
     );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn every_html_answer_carries_the_security_headers() {
+    let (app, _, _) = app_with_alice().await;
+    app.store.failing.store(false, Ordering::SeqCst);
+    for (path, status) in [
+        ("/", 200),
+        ("/api/docs", 200),
+        ("/alice", 200),
+        ("/nobody", 404),
+        ("/no/such/route", 404),
+    ] {
+        let r = app.get(path).await;
+        assert_eq!(r.status(), status, "{path}");
+        assert!(
+            header(&r, "content-type").starts_with("text/html"),
+            "{path}"
+        );
+        assert_eq!(header(&r, "x-content-type-options"), "nosniff", "{path}");
+        assert_eq!(
+            header(&r, "referrer-policy"),
+            "strict-origin-when-cross-origin",
+            "{path}"
+        );
+        let csp = header(&r, "content-security-policy");
+        assert!(
+            csp.contains("default-src 'none'") && csp.contains("frame-ancestors 'none'"),
+            "{path}: {csp}"
+        );
+    }
+    // the unavailable page too
+    app.store.failing.store(true, Ordering::SeqCst);
+    let r = app.get("/bob").await;
+    assert_eq!(r.status(), 503);
+    assert_eq!(header(&r, "x-content-type-options"), "nosniff");
+    assert!(header(&r, "content-security-policy").contains("default-src 'none'"));
 }

@@ -1,0 +1,263 @@
+//! The consumer's one deterministic step (`take`, then `process_batch`), driven without timers
+//! against real stores and queues: a window is committed once and acknowledged only after its
+//! commit; a frame delivered again adds nothing; while the database cannot commit the window is
+//! kept and nothing is acknowledged; a frame that cannot be processed is set aside (in process)
+//! or dead-lettered after 3 retries (RabbitMQ) while the rest of its window counts.
+
+#![allow(clippy::unwrap_used)] // a test that cannot proceed should stop right there
+
+use futures_util::FutureExt;
+use linkleaf_domain::analytics::{AnalyticsQuery, Bucket};
+use linkleaf_events::consumer::Consumer;
+use linkleaf_events::event::{Event, Kind, encode_all};
+use linkleaf_events::metrics::EventMetrics;
+use linkleaf_events::queue::amqp::{AmqpSink, AmqpSource};
+use linkleaf_events::queue::{FrameData, Message, Sink, inproc};
+use linkleaf_store::{AnalyticsStore, StoreOptions};
+use linkleaf_testkit::services::{TempPostgres, TempQueue};
+use std::sync::Arc;
+use std::time::Duration;
+use uuid::Uuid;
+
+fn now_ms() -> u64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_millis() as u64
+}
+
+/// A frame of `n` human clicks on `link` of `profile`.
+fn frame(source: Uuid, seq: u64, n: usize, profile: Uuid, link: Uuid) -> Message {
+    let events: Vec<Event> = (0..n)
+        .map(|i| Event {
+            id: Uuid::now_v7(),
+            kind: Kind::Click,
+            profile,
+            link: Some(link),
+            at_ms: now_ms(),
+            visitor: i as u64,
+            country: "NL".into(),
+            region: String::new(),
+            referrer: String::new(),
+            user_agent: linkleaf_testkit::load::BROWSER.into(),
+            head: false,
+            count: 1,
+        })
+        .collect();
+    Message {
+        source,
+        frames: vec![FrameData {
+            seq,
+            count: n as u32,
+            events: encode_all(&events).into(),
+        }],
+    }
+}
+
+async fn clicks(store: &dyn AnalyticsStore, profile: Uuid) -> i64 {
+    let q = AnalyticsQuery::resolve(
+        &linkleaf_domain::analytics::AnalyticsParams {
+            from: None,
+            to: None,
+            bucket: Some(Bucket::Hour),
+        },
+        linkleaf_domain::now_millis(),
+    )
+    .unwrap();
+    store.report(profile, &q).await.unwrap().totals.clicks
+}
+
+async fn sqlite(dir: &std::path::Path, busy_ms: u64) -> (String, Arc<dyn AnalyticsStore>) {
+    let url = format!("sqlite://{}", dir.join("a.db").display());
+    let stores = linkleaf_store::open(
+        &url,
+        &StoreOptions {
+            busy_timeout: Duration::from_millis(busy_ms),
+            ..StoreOptions::default()
+        },
+    )
+    .await
+    .unwrap();
+    stores.profiles.migrate().await.unwrap();
+    (url, stores.analytics)
+}
+
+fn consumer(
+    source: Box<dyn linkleaf_events::queue::Source>,
+    store: Arc<dyn AnalyticsStore>,
+) -> Consumer {
+    Consumer::new(
+        source,
+        store,
+        Duration::from_secs(10),
+        1_000_000,
+        Duration::from_secs(5),
+        EventMetrics::noop(),
+    )
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_window_counts_once_is_acknowledged_after_its_commit_and_poison_is_set_aside() {
+    let dir = tempfile::tempdir().unwrap();
+    let (_, store) = sqlite(dir.path(), 5000).await;
+    let (sink, source) = inproc::queue(100, dir.path().join("dead-letter"));
+    let mut c = consumer(Box::new(source), store.clone());
+    let (spool, profile, link) = (Uuid::now_v7(), Uuid::now_v7(), Uuid::now_v7());
+
+    let mut confirms = Vec::new();
+    for seq in 1..=3 {
+        confirms.push(
+            sink.publish(frame(spool, seq, 10, profile, link))
+                .await
+                .unwrap(),
+        );
+    }
+    // and one that cannot be processed: it says 5 events, holds 2
+    let mut poison = frame(spool, 4, 2, profile, link);
+    poison.frames[0].count = 5;
+    let poison_confirm = sink.publish(poison).await.unwrap();
+    assert_eq!(c.take(100, Duration::from_secs(1)).await.unwrap(), 4);
+    assert!(
+        confirms.iter_mut().all(|f| f.now_or_never().is_none()),
+        "nothing is acknowledged before its commit"
+    );
+    poison_confirm.await.unwrap();
+    let set_aside = std::fs::read_dir(dir.path().join("dead-letter"))
+        .unwrap()
+        .count();
+    assert_eq!(set_aside, 1, "the poison frame is kept aside, not lost");
+
+    let out = c.process_batch().await.unwrap();
+    assert_eq!((out.committed_frames, out.committed_events), (3, 30));
+    for f in confirms {
+        f.await.unwrap();
+    }
+    assert_eq!(clicks(store.as_ref(), profile).await, 30);
+
+    // frame 2 again (a redelivery) beside a new frame 5
+    let again = sink
+        .publish(frame(spool, 2, 10, profile, link))
+        .await
+        .unwrap();
+    let new = sink
+        .publish(frame(spool, 5, 7, profile, link))
+        .await
+        .unwrap();
+    assert_eq!(c.take(100, Duration::from_secs(1)).await.unwrap(), 2);
+    let out = c.process_batch().await.unwrap();
+    assert_eq!((out.committed_frames, out.committed_events), (1, 7));
+    assert_eq!((out.duplicate_frames, out.duplicate_events), (1, 10));
+    again.await.unwrap();
+    new.await.unwrap();
+    assert_eq!(clicks(store.as_ref(), profile).await, 37);
+
+    // frames 4 to 7 sent again in one message (a forwarder that restarted batches anew):
+    // 5 was counted, 4 was poison (set aside, never counted), 6 and 7 are new
+    let mut batch = frame(spool, 4, 1, profile, link);
+    for seq in 5..=7 {
+        batch
+            .frames
+            .extend(frame(spool, seq, 2, profile, link).frames);
+    }
+    let confirm = sink.publish(batch).await.unwrap();
+    c.take(100, Duration::from_secs(1)).await.unwrap();
+    let out = c.process_batch().await.unwrap();
+    assert_eq!(
+        (out.committed_frames, out.duplicate_frames),
+        (3, 1),
+        "{out:?}"
+    );
+    confirm.await.unwrap();
+    assert_eq!(clicks(store.as_ref(), profile).await, 37 + 1 + 2 + 2);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn while_the_database_cannot_commit_the_window_is_kept_and_nothing_is_acknowledged() {
+    use sqlx::Connection;
+    let dir = tempfile::tempdir().unwrap();
+    let (url, store) = sqlite(dir.path(), 50).await;
+    let (sink, source) = inproc::queue(100, dir.path().join("dead-letter"));
+    let mut c = consumer(Box::new(source), store.clone());
+    let (spool, profile, link) = (Uuid::now_v7(), Uuid::now_v7(), Uuid::now_v7());
+    let mut confirm = sink
+        .publish(frame(spool, 1, 25, profile, link))
+        .await
+        .unwrap();
+    c.take(100, Duration::from_secs(1)).await.unwrap();
+
+    // another process holds the write lock
+    let mut locker = sqlx::SqliteConnection::connect(&url).await.unwrap();
+    sqlx::query("BEGIN EXCLUSIVE")
+        .execute(&mut locker)
+        .await
+        .unwrap();
+    for _ in 0..3 {
+        assert!(c.process_batch().await.is_err(), "the database is locked");
+        assert!((&mut confirm).now_or_never().is_none(), "not acknowledged");
+    }
+    sqlx::query("COMMIT").execute(&mut locker).await.unwrap();
+    let out = c.process_batch().await.unwrap();
+    assert_eq!(out.committed_events, 25, "the kept window, committed once");
+    confirm.await.unwrap();
+    assert_eq!(clicks(store.as_ref(), profile).await, 25);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn rabbitmq_dead_letters_poison_after_three_retries_and_the_window_still_counts() {
+    let Some(q) = TempQueue::create().await else {
+        return;
+    };
+    let Some(db) = TempPostgres::create().await else {
+        return;
+    };
+    let stores = linkleaf_store::open(&db.url, &StoreOptions::default())
+        .await
+        .unwrap();
+    stores.profiles.migrate().await.unwrap();
+    let store = stores.analytics.clone();
+    let sink = AmqpSink::new(q.config());
+    let (spool, profile, link) = (Uuid::now_v7(), Uuid::now_v7(), Uuid::now_v7());
+    let good = sink
+        .publish(frame(spool, 1, 12, profile, link))
+        .await
+        .unwrap();
+    good.await.unwrap();
+    // a message no frame decoder can read, published as any client could
+    let bad = sink
+        .publish(Message {
+            source: spool,
+            frames: vec![FrameData {
+                seq: 2,
+                count: 3,
+                events: bytes::Bytes::from_static(b"\xff\xff not events"),
+            }],
+        })
+        .await
+        .unwrap();
+    bad.await.unwrap();
+    let good2 = sink
+        .publish(frame(spool, 3, 8, profile, link))
+        .await
+        .unwrap();
+    good2.await.unwrap();
+
+    let mut c = consumer(Box::new(AmqpSource::new(q.config())), store.clone());
+    // each take sees the poison again until RabbitMQ gives up on it
+    let deadline = std::time::Instant::now() + Duration::from_secs(20);
+    while q.depth(&format!("{}.dlq", q.name)).await == 0 {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the poison was not dead-lettered"
+        );
+        c.take(100, Duration::from_millis(200)).await.unwrap();
+    }
+    let out = c.process_batch().await.unwrap();
+    assert_eq!(out.committed_events, 20, "the window's other frames count");
+    assert_eq!(clicks(store.as_ref(), profile).await, 20);
+    assert_eq!(q.depth(&format!("{}.dlq", q.name)).await, 1);
+    // acknowledged: a new consumer gets nothing more
+    drop(c);
+    let mut c = consumer(Box::new(AmqpSource::new(q.config())), store.clone());
+    assert_eq!(c.take(100, Duration::from_millis(500)).await.unwrap(), 0);
+    assert_eq!(q.depth(&q.name).await, 0);
+}

@@ -1,0 +1,91 @@
+//! `serve` on RabbitMQ (`queue.url`), its consumer inside: clicks go through the broker and are
+//! counted; a message no consumer can process is dead-lettered after 3 retries, and the
+//! dead-letter depth shows in `/metrics` and `/readyz` while the other events still count.
+
+#![allow(clippy::unwrap_used)] // a test that cannot proceed should stop right there
+
+use linkleaf_testkit::TestApp;
+use linkleaf_testkit::load::{self, Load};
+use linkleaf_testkit::services::TempQueue;
+use serde_json::Value;
+use std::sync::{Arc, RwLock};
+use std::time::{Duration, Instant};
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn poison_is_dead_lettered_and_shown_while_clicks_count() {
+    let Some(q) = TempQueue::create().await else {
+        return;
+    };
+    let app = TestApp::spawn_with(|c| {
+        c.queue.url = linkleaf::config::Secret::new(q.url.clone());
+        c.queue.name = q.name.clone();
+        c.analytics.window_secs = 0.05;
+        c.analytics.cache_secs = 0;
+        c.rate_limit.per_minute = 1_000_000;
+        c.rate_limit.burst = 1_000_000;
+    })
+    .await;
+    let key = app.root_key().await;
+    let base = app.url("");
+    let made = load::profiles_with_links(&app.client, &base, &key, "mq", 2, 10).await;
+    let links: Vec<String> = made.iter().flat_map(|(_, l)| l.clone()).collect();
+    let profiles: Vec<String> = made.iter().map(|(p, _)| p.clone()).collect();
+
+    // a message as anyone with access to the broker could publish it
+    let (conn, ch) = q.channel().await;
+    ch.basic_publish(
+        "".into(),
+        q.name.as_str().into(),
+        Default::default(),
+        b"not a frame at all, but long enough to look like one",
+        Default::default(),
+    )
+    .await
+    .unwrap()
+    .await
+    .unwrap();
+    let _ = conn.close(200, "done".into()).await;
+
+    let plan = load::plan(&links, 50);
+    let n = plan.len() as u64;
+    let clicks = Load::start(Arc::new(RwLock::new(base.clone())), plan, 16)
+        .finish()
+        .await;
+    assert_eq!(clicks.answered_total(), n);
+    load::wait_for_total(
+        &app.client,
+        &base,
+        &key,
+        &profiles,
+        n,
+        Duration::from_secs(30),
+    )
+    .await;
+
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while app.metric("linkleaf_dlq_depth").await != 1.0 {
+        assert!(
+            Instant::now() < deadline,
+            "the DLQ depth never showed the poison"
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    assert_eq!(q.depth(&format!("{}.dlq", q.name)).await, 1);
+    assert_eq!(
+        app.metric("linkleaf_frames_rejected_total").await,
+        4.0,
+        "rejected on its first delivery and on each of 3 retries"
+    );
+    let ready: Value = app
+        .client
+        .get(format!("http://{}/readyz", app.ops_addr))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let detail = ready["dependencies"]["queue"]["detail"].as_str().unwrap();
+    assert!(detail.contains("dead-letter queue depth 1"), "{ready:#}");
+    assert_eq!(ready["status"], "ready", "{ready:#}");
+}

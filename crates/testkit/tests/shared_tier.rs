@@ -1,0 +1,203 @@
+//! Several instances sharing one PostgreSQL database and one Redis (a key prefix of the test's
+//! own): the second tier serves what another instance loaded without touching the database, an
+//! edit through one instance is served by the others at once (the bus), a value from the tier is
+//! fresh only for what is left of its period, and a key's rate limit holds for the deployment.
+
+#![allow(clippy::unwrap_used)] // a test that cannot proceed should stop right there
+
+use linkleaf::Config;
+use linkleaf_testkit::{Deployment, TestApp, header};
+use serde_json::{Value, json};
+use std::time::{Duration, Instant};
+
+async fn deployment(n: usize, tweak: impl Fn(&mut Config)) -> Option<Deployment> {
+    Deployment::start(n, |_| None, |_, c| tweak(c)).await
+}
+
+async fn read(app: &TestApp, name: &str) -> (u16, String, Value) {
+    let r = app.get(&format!("/api/profiles/{name}")).await;
+    let status = r.status().as_u16();
+    let cache = header(&r, "x-cache").to_owned();
+    (status, cache, r.json().await.unwrap_or(Value::Null))
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn what_one_instance_loaded_another_serves_from_the_shared_tier() {
+    let Some(d) = deployment(2, |_| {}).await else {
+        return;
+    };
+    let (a, b) = (&d.apps[0], &d.apps[1]);
+    let key = a.root_key().await;
+    a.create_profile(&key, json!({"username": "shared", "bio": "v1"}))
+        .await;
+    a.reset_origin_reads();
+    b.reset_origin_reads();
+    let (s, cache, body) = read(a, "shared").await;
+    assert_eq!(
+        (s, cache.as_str(), body["bio"].as_str()),
+        (200, "MISS", Some("v1"))
+    );
+    assert_eq!(
+        a.origin_reads(),
+        1,
+        "the first instance loaded from the database"
+    );
+    let (s, cache, body) = read(b, "shared").await;
+    assert_eq!(
+        (s, cache.as_str(), body["bio"].as_str()),
+        (200, "MISS", Some("v1"))
+    );
+    assert_eq!(
+        b.origin_reads(),
+        0,
+        "the second was served by the shared tier"
+    );
+    assert_eq!(
+        b.metric(r#"linkleaf_l2_requests_total{cache="profile",outcome="hit"}"#)
+            .await,
+        1.0
+    );
+    // unknown names too: one database read for the deployment
+    read(a, "nobody.here").await;
+    read(b, "nobody.here").await;
+    assert_eq!(a.origin_reads() + b.origin_reads(), 2);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_edit_through_one_instance_is_served_by_the_others_at_once() {
+    let Some(d) = deployment(3, |_| {}).await else {
+        return;
+    };
+    let key = d.apps[0].root_key().await;
+    let p = d.apps[0]
+        .create_profile(&key, json!({"username": "editme", "bio": "v0"}))
+        .await;
+    let id = p["id"].as_str().unwrap().to_owned();
+    for a in &d.apps {
+        read(a, "editme").await;
+        assert_eq!(
+            read(a, "editme").await.1,
+            "HIT",
+            "every instance has it in L1"
+        );
+    }
+    for v in 1..=20 {
+        let r = d.apps[0]
+            .admin(reqwest::Method::PATCH, &format!("/api/profiles/{id}"), &key)
+            .json(&json!({"bio": format!("v{v}")}))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(r.status(), 200);
+        let written = Instant::now();
+        for other in &d.apps[1..] {
+            loop {
+                let (_, _, body) = read(other, "editme").await;
+                if body["bio"] == format!("v{v}") {
+                    break;
+                }
+                assert!(
+                    written.elapsed() < Duration::from_millis(500),
+                    "v{v} not served by another instance after {:?}: {body}",
+                    written.elapsed()
+                );
+                tokio::task::yield_now().await;
+            }
+        }
+    }
+    // a rename drops the old name everywhere too
+    let r = d.apps[0]
+        .admin(reqwest::Method::PATCH, &format!("/api/profiles/{id}"), &key)
+        .json(&json!({"username": "renamed"}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 200);
+    for other in &d.apps[1..] {
+        let deadline = Instant::now() + Duration::from_millis(500);
+        while read(other, "editme").await.0 != 404 {
+            assert!(Instant::now() < deadline, "the old name is still served");
+        }
+        assert_eq!(read(other, "renamed").await.0, 200);
+    }
+    assert!(
+        d.apps[1]
+            .metric(r#"linkleaf_bus_messages_total{direction="received"}"#)
+            .await
+            >= 21.0
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_value_from_the_shared_tier_is_fresh_only_for_what_is_left() {
+    let Some(d) = deployment(2, |c| {
+        c.cache.profile_ttl_secs = 2;
+        c.cache.links_ttl_secs = 2;
+    })
+    .await
+    else {
+        return;
+    };
+    let (a, b) = (&d.apps[0], &d.apps[1]);
+    let key = a.root_key().await;
+    a.create_profile(&key, json!({"username": "ageing"})).await;
+    let loaded = Instant::now();
+    read(a, "ageing").await;
+    // B reads it from the tier 1.2 s after A loaded it
+    tokio::time::sleep(Duration::from_millis(1200)).await;
+    b.reset_origin_reads();
+    assert_eq!(read(b, "ageing").await.1, "MISS");
+    assert_eq!(b.origin_reads(), 0, "from the tier");
+    // so in B's L1 it is fresh until 2 s after A loaded it, not 2 s after B did
+    let (_, cache, _) = read(b, "ageing").await;
+    assert_eq!(cache, "HIT");
+    tokio::time::sleep(Duration::from_millis(2100).saturating_sub(loaded.elapsed())).await;
+    let (_, cache, _) = read(b, "ageing").await;
+    assert_eq!(
+        cache, "STALE",
+        "its freshness was not extended past what the origin gave"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_keys_rate_limit_holds_for_the_whole_deployment() {
+    let Some(d) = deployment(3, |_| {}).await else {
+        return;
+    };
+    let key = d.apps[0].key("profile:read").await;
+    let start = Instant::now();
+    let mut ok = 0;
+    let mut limited = 0;
+    for i in 0..450 {
+        let app = &d.apps[i % 3];
+        let r = app
+            .admin(reqwest::Method::GET, "/api/profiles?limit=1", &key)
+            .send()
+            .await
+            .unwrap();
+        match r.status().as_u16() {
+            200 => ok += 1,
+            429 => {
+                limited += 1;
+                assert!(header(&r, "retry-after").parse::<u64>().unwrap() >= 1);
+            }
+            s => panic!("unexpected {s}"),
+        }
+    }
+    let elapsed = start.elapsed().as_secs_f64();
+    // 150 at once, then 2.5 a second
+    let allowed = 150 + (elapsed * 2.5).ceil() as i32;
+    assert!(
+        (150..=allowed).contains(&ok),
+        "{ok} answered over three instances in {elapsed:.1} s (the bucket allows {allowed})"
+    );
+    assert_eq!(ok + limited, 450);
+    let fallbacks: f64 = {
+        let mut n = 0.0;
+        for a in &d.apps {
+            n += a.metric("linkleaf_rate_limit_local_fallbacks_total").await;
+        }
+        n
+    };
+    assert_eq!(fallbacks, 0.0, "Redis decided every time");
+}
