@@ -4,6 +4,7 @@
 #
 #   bench/run.sh                 # 3 rounds of 8 s per server and representation, 64 connections
 #   ROUNDS=5 DURATION=10 CONNS=64 WORKERS=1 bench/run.sh
+#   BASE_BIN=/tmp/linkleaf-old bench/run.sh   # also an older build, alternated in the same run
 #
 # Installs wrk and nginx from Debian's packages when missing (needs root or sudo). Prints, per
 # representation, the median req/s and p99 of each server and the ratio linkleaf / nginx.
@@ -18,6 +19,7 @@ WORKERS=${WORKERS:-1}          # linkleaf's tokio workers (wrk takes the other c
 LINKS=${LINKS:-16}             # links on the benchmark profile (16 gives ~3.4 KB of JSON)
 PORT=${PORT:-3900}
 NGINX_PORT=${NGINX_PORT:-3902}
+BASE_PORT=${BASE_PORT:-3904}
 
 root=$(cd "$(dirname "$0")/.." && pwd)
 need() { command -v "$1" >/dev/null 2>&1; }
@@ -42,24 +44,34 @@ cleanup() {
 }
 trap cleanup EXIT
 
-export LINKLEAF_DATABASE__URL="sqlite://$work/bench.db"
-export LINKLEAF_SERVER__LISTEN="127.0.0.1:$PORT"
-export LINKLEAF_SERVER__OPS_LISTEN="127.0.0.1:$((PORT + 1))"
 export LINKLEAF_SERVER__WORKERS="$WORKERS"
 export LINKLEAF_LOG__FILTER=warn
-"$BIN" migrate 2>/dev/null
-KEY=$("$BIN" keys create --name bench --scopes profile:write 2>/dev/null)
-"$BIN" serve 2>"$work/linkleaf.log" &
-pids+=($!)
-for _ in $(seq 100); do curl -fs "http://127.0.0.1:$PORT/healthz" >/dev/null && break; sleep 0.1; done
 
 # A profile like a real one: a bio, an avatar, a theme and $LINKS links.
 links=$(for i in $(seq 1 "$LINKS"); do
     printf '{"title":"Link number %d: something worth reading","url":"https://example.com/articles/%d/a-reasonably-long-path"},' "$i" "$i"
 done)
 body=$(printf '{"username":"bench","displayName":"Benchmark Profile","bio":"A profile of typical size, used by bench/run.sh.","avatarUrl":"https://cdn.example.com/avatars/bench.png","theme":{"preset":"dark","accentColor":"#ff8800"},"links":[%s]}' "${links%,}")
-curl -fs -o /dev/null -X POST "http://127.0.0.1:$PORT/api/profiles" -H "authorization: Bearer $KEY" \
-    -H 'content-type: application/json' -d "$body"
+
+# start_linkleaf BIN PORT NAME: a fresh database, a key, the bench profile; ops on PORT+1
+start_linkleaf() {
+    local bin=$1 port=$2 name=$3
+    export LINKLEAF_DATABASE__URL="sqlite://$work/$name.db"
+    export LINKLEAF_SERVER__LISTEN="127.0.0.1:$port"
+    export LINKLEAF_SERVER__OPS_LISTEN="127.0.0.1:$((port + 1))"
+    "$bin" migrate 2>/dev/null
+    local key
+    key=$("$bin" keys create --name bench --scopes profile:write 2>/dev/null)
+    # in a directory of its own: the click spool (clicks.spool_dir) defaults to ./linkleaf-spool
+    mkdir -p "$work/$name.d"
+    (cd "$work/$name.d" && exec "$bin" serve 2>"$work/$name.log") &
+    pids+=($!)
+    for _ in $(seq 100); do curl -fs "http://127.0.0.1:$((port + 1))/healthz" >/dev/null && break; sleep 0.1; done
+    curl -fs -o /dev/null -X POST "http://127.0.0.1:$port/api/profiles" -H "authorization: Bearer $key" \
+        -H 'content-type: application/json' -d "$body"
+}
+start_linkleaf "$BIN" "$PORT" linkleaf
+if [ -n "${BASE_BIN:-}" ]; then start_linkleaf "$BASE_BIN" "$BASE_PORT" base; fi
 
 mkdir -p "$work/www/api/profiles"
 curl -fs "http://127.0.0.1:$PORT/api/profiles/bench" -o "$work/www/api/profiles/bench"
@@ -104,6 +116,11 @@ targets=(
     "html nginx http://127.0.0.1:$NGINX_PORT/bench"
     "html linkleaf http://127.0.0.1:$PORT/bench"
 )
+servers=(nginx linkleaf)
+if [ -n "${BASE_BIN:-}" ]; then
+    targets+=("json base http://127.0.0.1:$BASE_PORT/api/profiles/bench" "html base http://127.0.0.1:$BASE_PORT/bench")
+    servers+=(base)
+fi
 # warm both servers
 for t in "${targets[@]}"; do set -- $t; wrk -t1 -c8 -d1s "$3" >/dev/null; done
 for r in $(seq 1 "$ROUNDS"); do
@@ -116,14 +133,16 @@ for r in $(seq 1 "$ROUNDS"); do
     done
 done
 
-hits=$(curl -fs "http://127.0.0.1:$((PORT + 1))/metrics" | awk '/^linkleaf_cache_hits_total/ { print $2 }')
+hits=$(curl -fs "http://127.0.0.1:$((PORT + 1))/metrics" | awk '/^linkleaf_cache_hits_total\{cache="profile"\}/ { print $2 }')
+views=$(curl -fs "http://127.0.0.1:$((PORT + 1))/metrics" | awk '/^linkleaf_events_accepted_total\{kind="view"\}/ { print $2 }')
 echo
 echo "linkleaf read path vs nginx static, $(date -u +%Y-%m-%d), $(nproc) cores, wrk -t$THREADS -c$CONNS -d${DURATION}s, $ROUNDS rounds (medians), linkleaf workers=$WORKERS"
-echo "JSON body $json_bytes bytes, HTML body $html_bytes bytes; linkleaf cache hits during the run: $hits"
+echo "JSON body $json_bytes bytes, HTML body $html_bytes bytes; linkleaf cache hits during the run: $hits; page views recorded: ${views:-0}"
+[ -n "${BASE_BIN:-}" ] && echo "base = $BASE_BIN"
 printf '%-6s %-9s %12s %10s %8s\n' repr server req/s p99_ms ratio
 for repr in json html; do
     n=$(tr ' ' '\n' <<<"${rps[$repr.nginx]}" | grep . | median)
-    for s in nginx linkleaf; do
+    for s in "${servers[@]}"; do
         q=$(tr ' ' '\n' <<<"${rps[$repr.$s]}" | grep . | median)
         l=$(tr ' ' '\n' <<<"${p99[$repr.$s]}" | grep . | median)
         printf '%-6s %-9s %12s %10s %8.2f\n' "$repr" "$s" "$q" "$l" "$(awk -v a="$q" -v b="$n" 'BEGIN { print a / b }')"
