@@ -116,6 +116,9 @@ impl Bucket {
 pub enum Dimension {
     /// Clicks on one link (value: the link id).
     Link,
+    /// Clicks on all the profile's links (value: empty): the report's series reads one row per
+    /// bucket instead of one per link.
+    Clicks,
     /// Page views (value: empty).
     Views,
     /// Clicks by referring host (value: the host, or `(direct)`).
@@ -132,6 +135,7 @@ impl Dimension {
     pub fn as_str(self) -> &'static str {
         match self {
             Self::Link => "link",
+            Self::Clicks => "clicks",
             Self::Views => "views",
             Self::Referrer => "referrer",
             Self::Country => "country",
@@ -143,7 +147,7 @@ impl Dimension {
     /// The granularities this dimension is kept at.
     pub fn buckets(self) -> &'static [Bucket] {
         match self {
-            Self::Link | Self::Views => &[Bucket::Minute, Bucket::Hour, Bucket::Day],
+            Self::Link | Self::Clicks | Self::Views => &[Bucket::Minute, Bucket::Hour, Bucket::Day],
             _ => &[Bucket::Hour, Bucket::Day],
         }
     }

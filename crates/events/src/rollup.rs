@@ -1,5 +1,6 @@
 //! What a frame's events add up to: each event classified, then counted in every rollup it
-//! belongs to. A click counts for its link (by minute, hour and day), its referring host, its
+//! belongs to. A click counts for its link and for the profile's clicks (by minute, hour and
+//! day), its referring host, its
 //! country, its device class and its bot class (by hour and day); a view counts for the
 //! profile's views (by minute, hour and day). People and bots are counted side by side; only
 //! people are visitors, and only people's clicks reach a link's `clickCount`.
@@ -82,6 +83,7 @@ pub fn rollup(
                 };
                 for (dim, value) in [
                     (Dimension::Link, Value::Link(link)),
+                    (Dimension::Clicks, Value::Text("")),
                     (Dimension::Referrer, Value::Text(referrer)),
                     (Dimension::Country, Value::Text(country)),
                     (Dimension::Device, Value::Text(class.device.as_str())),
@@ -179,6 +181,7 @@ mod tests {
             day(Dimension::Link, &link.to_string()),
             Counts { human: 2, bot: 1 }
         );
+        assert_eq!(day(Dimension::Clicks, ""), Counts { human: 2, bot: 1 });
         assert_eq!(day(Dimension::Views, ""), Counts { human: 1, bot: 0 });
         assert_eq!(
             day(Dimension::Referrer, "(direct)"),
@@ -193,6 +196,9 @@ mod tests {
         assert_eq!(visitors.len(), 3, "people's events only");
         // referrers and countries are not kept by the minute
         assert!(f.counts.keys().all(|k| k.bucket != Bucket::Minute
-            || matches!(k.dimension, Dimension::Link | Dimension::Views)));
+            || matches!(
+                k.dimension,
+                Dimension::Link | Dimension::Clicks | Dimension::Views
+            )));
     }
 }

@@ -144,12 +144,127 @@ fn top(mut shares: Vec<Share>) -> Vec<Share> {
     shares
 }
 
-/// The report from the rows of the series' granularity (links and views), the rows of the
-/// breakdowns' granularity, and the days' visitor sketches.
+/// The report's reads, summed by the database and taken from the coarsest rollups that fit: a
+/// month by hour for a busy profile is some 50,000 hour rows of links and breakdowns, which took
+/// 160 ms to read (BENCHMARKS.md); its whole days' day rows and the edges' hour rows are a few
+/// thousand, and the sums a few hundred.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum ReportPart {
+    /// Clicks (all links) and views per bucket of the query's granularity.
+    Series,
+    /// Each link's clicks over the range.
+    Links,
+    /// Referrers, countries, devices and bot classes over the range (kept by the hour at the
+    /// finest: a range by the minute is read at its hours).
+    Breakdowns,
+}
+
+/// A range of buckets of one granularity: rows with `from <= bucket < to`.
+pub(crate) type Piece = (Bucket, i64, i64);
+
+/// `[from, to)` covered by whole buckets of the coarsest granularity that fits, then the finer
+/// ones at the edges, down to `finest` (whose piece takes rows whose start is in the range).
+pub(crate) fn cover(from: i64, to: i64, levels: &[Bucket], out: &mut Vec<Piece>) {
+    let Some((&b, finer)) = levels.split_first() else {
+        return;
+    };
+    if from >= to {
+        return;
+    }
+    if finer.is_empty() {
+        out.push((b, from, to));
+        return;
+    }
+    let lo = {
+        let f = b.floor(from);
+        if f == from { f } else { f + b.millis() }
+    };
+    let hi = b.floor(to);
+    if lo >= hi {
+        cover(from, to, finer, out);
+        return;
+    }
+    cover(from, lo, finer, out);
+    out.push((b, lo, hi));
+    cover(hi, to, finer, out);
+}
+
+impl ReportPart {
+    pub(crate) const ALL: [Self; 3] = [Self::Series, Self::Links, Self::Breakdowns];
+
+    /// The pieces this part reads for `q`.
+    pub(crate) fn pieces(self, q: &AnalyticsQuery) -> Vec<Piece> {
+        let mut out = Vec::new();
+        match self {
+            Self::Series => out.push((q.bucket, q.from_ms, q.to_ms)),
+            Self::Links | Self::Breakdowns => {
+                let finest = if self == Self::Links {
+                    q.bucket
+                } else {
+                    q.breakdown_bucket()
+                };
+                let levels: Vec<Bucket> = [Bucket::Day, Bucket::Hour, Bucket::Minute]
+                    .into_iter()
+                    .filter(|b| b.millis() >= finest.millis())
+                    .collect();
+                cover(q.from_ms, q.to_ms, &levels, &mut out);
+            }
+        }
+        out
+    }
+
+    /// The statement for `pieces`, with `$1` the profile and then granularity, from and to of
+    /// each piece (SQLite reads `$n` as `?n`: see `sqlite_params`). Only constants and numbers
+    /// go into it. `CAST` because PostgreSQL's `sum(bigint)` is `numeric`.
+    pub(crate) fn sql(self, pieces: usize) -> String {
+        let (select, dims, group) = match self {
+            Self::Series => (
+                "bucket, dimension, '' AS value",
+                "'clicks', 'views'",
+                "bucket, dimension",
+            ),
+            Self::Links => (
+                "CAST(0 AS BIGINT) AS bucket, dimension, value",
+                "'link'",
+                "dimension, value",
+            ),
+            Self::Breakdowns => (
+                "CAST(0 AS BIGINT) AS bucket, dimension, value",
+                "'referrer', 'country', 'device', 'bot'",
+                "dimension, value",
+            ),
+        };
+        let ranges: Vec<String> = (0..pieces)
+            .map(|i| {
+                let n = 2 + 3 * i;
+                format!(
+                    "(granularity = ${n} AND bucket >= ${} AND bucket < ${})",
+                    n + 1,
+                    n + 2
+                )
+            })
+            .collect();
+        let ranges = if ranges.is_empty() {
+            "FALSE".to_owned()
+        } else {
+            ranges.join(" OR ")
+        };
+        format!(
+            "SELECT {select}, CAST(sum(human) AS BIGINT) AS human, CAST(sum(bot) AS BIGINT) AS bot
+             FROM analytics_rollups
+             WHERE profile_id = $1 AND dimension IN ({dims}) AND ({ranges})
+             GROUP BY {group}"
+        )
+    }
+}
+
+/// The report from the clicks and views summed per bucket of the series' granularity, each
+/// link's sums, the breakdowns' sums, and the days' visitor sketches.
 pub(crate) fn assemble(
     profile: Uuid,
     q: &AnalyticsQuery,
     series_rows: Vec<RollupRow>,
+    link_rows: Vec<RollupRow>,
     breakdown_rows: Vec<RollupRow>,
     sketches: Vec<Vec<u8>>,
 ) -> AnalyticsReport {
@@ -164,15 +279,12 @@ pub(crate) fn assemble(
             views: 0,
         });
         match r.dimension.as_str() {
-            "link" => {
+            "clicks" => {
                 totals.clicks += r.human + r.bot;
                 totals.human_clicks += r.human;
                 totals.bot_clicks += r.bot;
                 p.clicks += r.human + r.bot;
                 p.human_clicks += r.human;
-                let l = links.entry(r.value.clone()).or_default();
-                l.0 += r.human;
-                l.1 += r.bot;
             }
             "views" => {
                 totals.views += r.human + r.bot;
@@ -180,6 +292,11 @@ pub(crate) fn assemble(
             }
             _ => {}
         }
+    }
+    for r in &link_rows {
+        let l = links.entry(r.value.clone()).or_default();
+        l.0 += r.human;
+        l.1 += r.bot;
     }
     let mut breakdowns: HashMap<String, BTreeMap<String, (i64, i64)>> = HashMap::new();
     for r in &breakdown_rows {
@@ -245,6 +362,49 @@ pub(crate) fn day_of(ms: i64) -> i64 {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_range_is_covered_by_the_coarsest_buckets_that_fit() {
+        const M: i64 = 60_000;
+        const H: i64 = 60 * M;
+        const D: i64 = 24 * H;
+        let d = 20_000 * D;
+        let cover_of = |from, to, levels: &[Bucket]| {
+            let mut out = Vec::new();
+            cover(from, to, levels, &mut out);
+            out
+        };
+        let day_hour = [Bucket::Day, Bucket::Hour];
+        assert_eq!(
+            cover_of(d + 5 * H, d + 3 * D + 2 * H, &day_hour),
+            vec![
+                (Bucket::Hour, d + 5 * H, d + D),
+                (Bucket::Day, d + D, d + 3 * D),
+                (Bucket::Hour, d + 3 * D, d + 3 * D + 2 * H),
+            ]
+        );
+        assert_eq!(
+            cover_of(d, d + 2 * D, &day_hour),
+            vec![(Bucket::Day, d, d + 2 * D)]
+        );
+        assert_eq!(
+            cover_of(d + H, d + 5 * H, &day_hour),
+            vec![(Bucket::Hour, d + H, d + 5 * H)]
+        );
+        assert_eq!(
+            cover_of(
+                d + 10 * H + 30 * M,
+                d + D + H + 15 * M,
+                &[Bucket::Day, Bucket::Hour, Bucket::Minute]
+            ),
+            vec![
+                (Bucket::Minute, d + 10 * H + 30 * M, d + 11 * H),
+                (Bucket::Hour, d + 11 * H, d + D + H),
+                (Bucket::Minute, d + D + H, d + D + H + 15 * M),
+            ]
+        );
+        assert!(cover_of(d, d, &day_hour).is_empty());
+    }
     use linkleaf_domain::analytics::Dimension;
 
     fn frame(source: Uuid, seq: u64, link: Uuid) -> FrameRollup {

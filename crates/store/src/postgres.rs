@@ -7,6 +7,7 @@
 //! With `read_url`, public reads by username and listings go to a replica pool; writes,
 //! read-apply-write and reads asked of the primary (`ReadFrom::Primary`) never do.
 
+use crate::analytics::ReportPart;
 use crate::analytics::{self, AnalyticsStore, Counted, RollupRow};
 use crate::{
     ApiKeyRecord, Change, Db, KeyStore, Modified, ModifyError, OpenError, ProfileRef, ProfileStore,
@@ -492,7 +493,7 @@ impl AnalyticsStore for PostgresStore {
             sqlx::query(
                 "INSERT INTO analytics_rollups (profile_id, granularity, bucket, dimension, value, human, bot)
                  SELECT * FROM UNNEST($1::uuid[], $2::smallint[], $3::bigint[], $4::text[], $5::text[], $6::bigint[], $7::bigint[])
-                 ON CONFLICT (profile_id, granularity, bucket, dimension, value)
+                 ON CONFLICT (profile_id, granularity, dimension, bucket, value)
                  DO UPDATE SET human = analytics_rollups.human + excluded.human,
                                bot = analytics_rollups.bot + excluded.bot",
             )
@@ -579,28 +580,17 @@ impl AnalyticsStore for PostgresStore {
 
     async fn report(&self, profile: Uuid, q: &AnalyticsQuery) -> Result<AnalyticsReport> {
         let pool = self.reader(ReadFrom::Replica);
-        let select = "SELECT bucket, dimension, value, human, bot FROM analytics_rollups
-             WHERE profile_id = $1 AND granularity = $2 AND bucket >= $3 AND bucket < $4";
-        let series = sqlx::query(sqlx::AssertSqlSafe(format!(
-            "{select} AND dimension IN ('link', 'views')"
-        )))
-        .bind(profile)
-        .bind(q.bucket.code())
-        .bind(q.from_ms)
-        .bind(q.to_ms)
-        .fetch_all(pool)
-        .await
-        .db()?;
-        let breakdown = sqlx::query(sqlx::AssertSqlSafe(format!(
-            "{select} AND dimension IN ('referrer', 'country', 'device', 'bot')"
-        )))
-        .bind(profile)
-        .bind(q.breakdown_bucket().code())
-        .bind(q.from_ms)
-        .bind(q.to_ms)
-        .fetch_all(pool)
-        .await
-        .db()?;
+        let mut parts: [Vec<RollupRow>; 3] = Default::default();
+        for (k, part) in ReportPart::ALL.into_iter().enumerate() {
+            let pieces = part.pieces(q);
+            let sql = part.sql(pieces.len());
+            let mut query = sqlx::query(sqlx::AssertSqlSafe(sql)).bind(profile);
+            for (bucket, from, to) in pieces {
+                query = query.bind(bucket.code()).bind(from).bind(to);
+            }
+            parts[k] = rollup_rows(query.fetch_all(pool).await.db()?)?;
+        }
+        let [series, links, breakdown] = parts;
         let sketches: Vec<Vec<u8>> = sqlx::query_scalar(
             "SELECT sketch FROM analytics_uniques WHERE profile_id = $1 AND day >= $2 AND day < $3",
         )
@@ -611,11 +601,7 @@ impl AnalyticsStore for PostgresStore {
         .await
         .db()?;
         Ok(analytics::assemble(
-            profile,
-            q,
-            rollup_rows(series)?,
-            rollup_rows(breakdown)?,
-            sketches,
+            profile, q, series, links, breakdown, sketches,
         ))
     }
 

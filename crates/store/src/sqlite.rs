@@ -2,6 +2,7 @@
 //! writer), writes in `BEGIN IMMEDIATE` transactions so two writers queue instead of failing
 //! mid-transaction.
 
+use crate::analytics::ReportPart;
 use crate::analytics::{self, AnalyticsStore, Counted, RollupRow};
 use crate::{
     ApiKeyRecord, Change, Db, KeyStore, Modified, ModifyError, OpenError, ProfileRef, ProfileStore,
@@ -426,6 +427,11 @@ impl ProfileStore for SqliteStore {
     }
 }
 
+/// A query written with `$n` placeholders, as SQLite reads them (`?n`).
+fn sqlite_params(sql: &str) -> String {
+    sql.replace('$', "?")
+}
+
 fn rollup_rows(rows: Vec<SqliteRow>) -> Result<Vec<RollupRow>> {
     rows.iter()
         .map(|r| {
@@ -480,7 +486,7 @@ impl AnalyticsStore for SqliteStore {
             sqlx::query(
                 "INSERT INTO analytics_rollups (profile_id, granularity, bucket, dimension, value, human, bot)
                  VALUES (?, ?, ?, ?, ?, ?, ?)
-                 ON CONFLICT (profile_id, granularity, bucket, dimension, value)
+                 ON CONFLICT (profile_id, granularity, dimension, bucket, value)
                  DO UPDATE SET human = human + excluded.human, bot = bot + excluded.bot",
             )
             .bind(k.profile.to_string())
@@ -561,28 +567,18 @@ impl AnalyticsStore for SqliteStore {
 
     async fn report(&self, profile: Uuid, q: &AnalyticsQuery) -> Result<AnalyticsReport> {
         let mut tx = self.pool.begin().await.db()?;
-        let select = "SELECT bucket, dimension, value, human, bot FROM analytics_rollups
-             WHERE profile_id = ? AND granularity = ? AND bucket >= ? AND bucket < ?";
-        let series = sqlx::query(sqlx::AssertSqlSafe(format!(
-            "{select} AND dimension IN ('link', 'views')"
-        )))
-        .bind(profile.to_string())
-        .bind(q.bucket.code())
-        .bind(q.from_ms)
-        .bind(q.to_ms)
-        .fetch_all(&mut *tx)
-        .await
-        .db()?;
-        let breakdown = sqlx::query(sqlx::AssertSqlSafe(format!(
-            "{select} AND dimension IN ('referrer', 'country', 'device', 'bot')"
-        )))
-        .bind(profile.to_string())
-        .bind(q.breakdown_bucket().code())
-        .bind(q.from_ms)
-        .bind(q.to_ms)
-        .fetch_all(&mut *tx)
-        .await
-        .db()?;
+        let mut parts: [Vec<RollupRow>; 3] = Default::default();
+        for (k, part) in ReportPart::ALL.into_iter().enumerate() {
+            let pieces = part.pieces(q);
+            let sql = part.sql(pieces.len());
+            let mut query =
+                sqlx::query(sqlx::AssertSqlSafe(sqlite_params(&sql))).bind(profile.to_string());
+            for (bucket, from, to) in pieces {
+                query = query.bind(bucket.code()).bind(from).bind(to);
+            }
+            parts[k] = rollup_rows(query.fetch_all(&mut *tx).await.db()?)?;
+        }
+        let [series, links, breakdown] = parts;
         let sketches: Vec<Vec<u8>> = sqlx::query_scalar(
             "SELECT sketch FROM analytics_uniques WHERE profile_id = ? AND day >= ? AND day < ?",
         )
@@ -594,11 +590,7 @@ impl AnalyticsStore for SqliteStore {
         .db()?;
         tx.commit().await.db()?;
         Ok(analytics::assemble(
-            profile,
-            q,
-            rollup_rows(series)?,
-            rollup_rows(breakdown)?,
-            sketches,
+            profile, q, series, links, breakdown, sketches,
         ))
     }
 

@@ -47,16 +47,21 @@ fn clicks(
         Counts { human: 0, bot: n }
     };
     for bucket in [Bucket::Minute, Bucket::Hour, Bucket::Day] {
-        f.counts.insert(
-            RollupKey {
-                profile,
-                bucket,
-                start_ms: bucket.floor(at_ms),
-                dimension: Dimension::Link,
-                value: link.to_string(),
-            },
-            c,
-        );
+        for (dimension, value) in [
+            (Dimension::Link, link.to_string()),
+            (Dimension::Clicks, String::new()),
+        ] {
+            f.counts.insert(
+                RollupKey {
+                    profile,
+                    bucket,
+                    start_ms: bucket.floor(at_ms),
+                    dimension,
+                    value,
+                },
+                c,
+            );
+        }
     }
     for (dimension, value) in [
         (Dimension::Referrer, "news.example"),
@@ -212,12 +217,63 @@ async fn analytics_story(s: &Stores) {
     assert_eq!(a.report(p.id, &q).await.unwrap().totals.clicks, 0);
 }
 
+/// A range that starts and ends inside days is read from the edges' hours and the whole days'
+/// day rows: what lies outside it is not counted, what lies inside is, once.
+async fn analytics_ranges(s: &Stores) {
+    let a = &s.analytics;
+    let p = s
+        .profiles
+        .create_profile(&new_profile(
+            r#"{"username":"ranged","links":[{"title":"a","url":"https://a.example"}]}"#,
+        ))
+        .await
+        .unwrap();
+    let link = p.links[0].id;
+    const H: i64 = 3_600_000;
+    let d0 = Bucket::Day.floor(1_795_600_000_000);
+    let source = Uuid::now_v7();
+    // (when, clicks): 8:00 on day 0 is before the range, 9:30 inside; day 1 is whole inside; on
+    // day 2, 11:59 is inside and 12:00 after
+    let at = [
+        (d0 + 8 * H, 1),
+        (d0 + 9 * H + H / 2, 10),
+        (d0 + 24 * H + 12 * H, 100),
+        (d0 + 48 * H + 12 * H - 60_000, 1_000),
+        (d0 + 48 * H + 12 * H, 10_000),
+    ];
+    let frames: Vec<FrameRollup> = at
+        .iter()
+        .enumerate()
+        .map(|(i, (t, n))| clicks(source, i as u64 + 1, p.id, link, *t, true, *n, &[1]))
+        .collect();
+    a.commit_window(&frames).await.unwrap();
+    for bucket in [Bucket::Hour, Bucket::Minute] {
+        let q = AnalyticsQuery {
+            from_ms: d0 + 9 * H,
+            to_ms: d0 + 48 * H + 12 * H,
+            bucket,
+        };
+        let r = a.report(p.id, &q).await.unwrap();
+        assert_eq!(r.totals.clicks, 1_110, "{bucket:?}: the series");
+        assert_eq!(r.links[0].clicks, 1_110, "{bucket:?}: the link's sum");
+        assert_eq!(
+            r.referrers[0].clicks, 1_110,
+            "{bucket:?}: the breakdowns' sum"
+        );
+    }
+    s.profiles
+        .delete_profile(ProfileRef::Id(p.id))
+        .await
+        .unwrap();
+}
+
 async fn story(s: Stores) {
     let db = &s.profiles;
     db.migrate().await.unwrap();
     db.migrate().await.expect("migrations are idempotent");
     db.ping().await.unwrap();
     analytics_story(&s).await;
+    analytics_ranges(&s).await;
 
     // create, then read back by key and by id
     let p = new_profile(

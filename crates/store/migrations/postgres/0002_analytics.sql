@@ -3,11 +3,13 @@ CREATE TABLE analytics_rollups (
     profile_id  UUID     NOT NULL,
     granularity SMALLINT NOT NULL,  -- 1 minute, 2 hour, 3 day
     bucket      BIGINT   NOT NULL,  -- the bucket's start
-    dimension   TEXT     NOT NULL,  -- link, views, referrer, country, device, bot
-    value       TEXT     NOT NULL,  -- a link id, a host, a country code, a class; '' for views
+    dimension   TEXT     NOT NULL,  -- link, clicks, views, referrer, country, device, bot
+    value       TEXT     NOT NULL,  -- a link id, a host, a country code, a class; '' for clicks and views
     human       BIGINT   NOT NULL,
     bot         BIGINT   NOT NULL,
-    PRIMARY KEY (profile_id, granularity, bucket, dimension, value)
+    -- dimension before bucket: a report reads one or two dimensions over a range of buckets,
+    -- and this order makes that one range of the key (not every dimension's rows filtered)
+    PRIMARY KEY (profile_id, granularity, dimension, bucket, value)
 );
 
 -- Distinct visitors per profile and day (linkleaf_domain::sketch).
