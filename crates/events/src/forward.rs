@@ -13,7 +13,14 @@ use std::time::Duration;
 use tokio_util::sync::CancellationToken;
 
 /// Messages in flight (sent, not yet confirmed) at most.
-pub const IN_FLIGHT: usize = 2_000;
+pub const IN_FLIGHT: usize = 64;
+/// After a message of fewer than `LINGER_FRAMES` frames, the next waits this long for more
+/// frames to join it. The queue's cost is per message (RabbitMQ delivered about a thousand
+/// quorum-queue messages a second here, whatever their size), so under load this turns a
+/// message per frame (tens of events) into one per `LINGER` (hundreds or thousands), and when
+/// traffic is light a lone frame still leaves at once. The clicks are on disk meanwhile.
+pub const LINGER: Duration = Duration::from_millis(10);
+pub const LINGER_FRAMES: usize = 64;
 
 /// A sent message: its last frame's sequence number, its frame count, and the queue's answer.
 type InFlight =
@@ -37,12 +44,13 @@ pub async fn forward(
     let mut saved = confirmed;
     let mut backoff = Duration::from_millis(100);
     let m = shared.metrics.clone();
+    let mut hold_until = tokio::time::Instant::now();
     loop {
         m.backlog
             .set(shared.last_seq().saturating_sub(confirmed) as f64);
         // send what is new, while there is room in flight
         let mut failed = None;
-        while flight.len() < IN_FLIGHT {
+        while flight.len() < IN_FLIGHT && tokio::time::Instant::now() >= hold_until {
             let frames = reader.next(MESSAGE_FRAMES, MESSAGE_BYTES);
             let Some(last) = frames.last().map(|f| f.seq) else {
                 break;
@@ -64,6 +72,10 @@ pub async fn forward(
                     m.forwarded.increment(n);
                     let c: Confirm = c;
                     flight.push_back(Box::pin(async move { (last, n, c.await) }));
+                    if (n as usize) < LINGER_FRAMES {
+                        hold_until = tokio::time::Instant::now() + LINGER;
+                        break;
+                    }
                 }
                 Err(e) => {
                     failed = Some(e);
@@ -72,6 +84,7 @@ pub async fn forward(
             }
         }
         if failed.is_none() {
+            let holding = tokio::time::Instant::now() < hold_until;
             tokio::select! {
                 () = stop.cancelled() => {
                     save(&mut reader, confirmed, &mut saved, sync);
@@ -92,7 +105,8 @@ pub async fn forward(
                         }
                     }
                 }
-                () = shared.written.notified(), if flight.len() < IN_FLIGHT => {}
+                () = shared.written.notified(), if !holding && flight.len() < IN_FLIGHT => {}
+                () = tokio::time::sleep_until(hold_until), if holding => {}
                 () = tokio::time::sleep(Duration::from_millis(100)) => {
                     save(&mut reader, confirmed, &mut saved, sync);
                 }

@@ -15,8 +15,9 @@
 //!                                the frames' identities (AnalyticsStore), then acknowledged
 //! ```
 //!
-//! A frame is one queue message, named by its spool's id and its sequence number there, so a
-//! frame sent or delivered again is recognised by the store and counted once. No step drops an
+//! A frame is named by its spool's id and its sequence number there (a queue message carries up
+//! to `queue::MESSAGE_FRAMES` consecutive frames), so a frame sent or delivered again is
+//! recognised by the store and counted once. No step drops an
 //! event it has accepted: a full queue or a down database stops the step before it (the spool
 //! grows, up to `clicks.spool_max_bytes`).
 //! Must not: keep a client's address anywhere but in memory between request and writer.
