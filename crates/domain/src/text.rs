@@ -49,12 +49,18 @@ macro_rules! spaces {
         r" \u00a0\u1680\u2000-\u200a\u202f\u205f\u3000"
     };
 }
-/// Combining marks that attach to the character before them: the combining diacritical blocks
-/// and the variation selectors.
+/// Combining marks that attach to the character before them: the combining diacritical blocks,
+/// the variation selectors, and the marks that stack in Cyrillic (including the enclosing
+/// U+0488/U+0489), Hebrew, Arabic, Thai and Lao, the scripts "Zalgo" text is built from
+/// besides the Latin diacritics. Indic vowel signs are left out: they are letters' parts, never
+/// more than a few in a row.
 macro_rules! marks {
     () => {
         concat!(
             r"\u0300-\u036f\u1ab0-\u1aff\u1dc0-\u1dff\u20d0-\u20ff\ufe00-\ufe0f\ufe20-\ufe2f",
+            r"\u0483-\u0489\u0591-\u05bd\u05bf\u05c1\u05c2\u05c4\u05c5\u05c7\u0610-\u061a",
+            r"\u064b-\u065f\u0670\u06d6-\u06dc\u06df-\u06e4\u06e7\u06e8\u06ea-\u06ed",
+            r"\u0e31\u0e34-\u0e3a\u0e47-\u0e4e\u0eb1\u0eb4-\u0ebc\u0ec8-\u0ece",
             "\u{E0100}-\u{E01EF}"
         )
     };
@@ -155,7 +161,11 @@ fn is_space(c: char) -> bool {
 
 fn is_mark(c: char) -> bool {
     matches!(c as u32, 0x300..=0x36f | 0x1ab0..=0x1aff | 0x1dc0..=0x1dff | 0x20d0..=0x20ff
-        | 0xfe00..=0xfe0f | 0xfe20..=0xfe2f | 0xe0100..=0xe01ef)
+        | 0xfe00..=0xfe0f | 0xfe20..=0xfe2f | 0xe0100..=0xe01ef
+        | 0x483..=0x489 | 0x591..=0x5bd | 0x5bf | 0x5c1 | 0x5c2 | 0x5c4 | 0x5c5 | 0x5c7
+        | 0x610..=0x61a | 0x64b..=0x65f | 0x670 | 0x6d6..=0x6dc | 0x6df..=0x6e4 | 0x6e7 | 0x6e8
+        | 0x6ea..=0x6ed | 0xe31 | 0xe34..=0xe3a | 0xe47..=0xe4e | 0xeb1 | 0xeb4..=0xebc
+        | 0xec8..=0xece)
 }
 
 fn is_joiner(c: char) -> bool {
@@ -330,6 +340,10 @@ mod tests {
             "a \u{200D}b",                                   // a joiner after a space
             "\u{0301}",                                      // a mark with nothing to attach to
             "Z\u{0301}\u{0302}\u{0303}\u{0304}\u{0305}algo", // five marks in a row
+            "Z\u{0489}\u{0489}\u{0489}\u{0489}\u{0489}",     // Cyrillic enclosing marks
+            "\u{0E01}\u{0E49}\u{0E49}\u{0E49}\u{0E49}\u{0E49}", // stacked Thai tone marks
+            "\u{05D0}\u{0591}\u{0592}\u{0593}\u{0594}\u{0595}", // Hebrew cantillation
+            "\u{0628}\u{064B}\u{064C}\u{064D}\u{064E}\u{064F}", // Arabic harakat
         ] {
             let e = link_title(bad).expect_err(bad);
             assert_ne!(
@@ -351,6 +365,9 @@ mod tests {
             "e\u{0301}\u{0302}\u{0303}\u{0304}", // four marks
             "日本語のタイトル",
             "नमस्ते",                // Devanagari with its own vowel signs
+            "สวัสดี",                // Thai with its vowel and tone marks
+            "שָׁלוֹם",                // Hebrew with points
+            "مُحَمَّد",                // Arabic with harakat and shadda
             "🏳\u{FE0F}\u{200D}🌈", // rainbow flag
             "a\u{3000}b",          // ideographic space between words
         ] {

@@ -262,15 +262,20 @@ impl AppState {
         recorder: &dyn metrics::Recorder,
         wiring: Wiring,
     ) -> Self {
+        // Links take a sixteenth of the cache's memory (they are small and few per profile) and
+        // pages the rest, so the two together hold to `cache.max_bytes`.
+        let links_weight = (settings.cache.max_weight / 16).max(1);
         let pages = ReadCache::new(
-            settings.cache.clone(),
+            Policy {
+                max_weight: settings.cache.max_weight - links_weight,
+                ..settings.cache.clone()
+            },
             wiring.loader,
             CacheMetrics::register(recorder, "profile"),
         );
-        // Links take a small share of the cache's memory: they are small and few per profile.
         let links = ReadCache::new(
             Policy {
-                max_weight: (settings.cache.max_weight / 16).max(1 << 20),
+                max_weight: links_weight,
                 ..settings.cache.clone()
             },
             wiring.links,

@@ -98,6 +98,26 @@ impl SqliteStore {
         Ok(Self { pool })
     }
 
+    /// Applies the migrations up to `version` only (tests of an upgrade start from an older
+    /// schema; the service always runs `migrate`).
+    #[doc(hidden)]
+    pub async fn migrate_to(&self, version: i64) -> Result<()> {
+        Self::migrator()
+            .run_to(version, &self.pool)
+            .await
+            .map_err(|e| StoreError::Other(format!("migrating: {e}")))
+    }
+
+    /// Runs SQL as it is (tests: data an older version could have written).
+    #[doc(hidden)]
+    pub async fn execute_raw(&self, sql: &str) -> Result<()> {
+        sqlx::raw_sql(sqlx::AssertSqlSafe(sql.to_owned()))
+            .execute(&self.pool)
+            .await
+            .db()?;
+        Ok(())
+    }
+
     fn migrator() -> Migrator {
         Migrator::with_migrations(
             MIGRATIONS

@@ -367,6 +367,7 @@ async fn every_html_answer_carries_the_security_headers() {
         ("/alice", 200),
         ("/nobody", 404),
         ("/no/such/route", 404),
+        ("/r/00000000-0000-0000-0000-000000000000", 404),
     ] {
         let r = app.get(path).await;
         assert_eq!(r.status(), status, "{path}");

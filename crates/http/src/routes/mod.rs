@@ -88,7 +88,23 @@ pub fn router(state: AppState, recorder: &dyn metrics::Recorder) -> Router {
     router
         .fallback(public::fallback)
         .method_not_allowed_fallback(public::method_not_allowed)
+        .layer(axum::middleware::map_response(html_guard))
         .with_state(state)
+}
+
+/// Every HTML answer carries the security headers, whichever route (or a future one that
+/// forgot) made it: the routes set their own (the API reference its own policy for its
+/// scripts); an HTML answer without a policy gets the profile page's.
+async fn html_guard(mut res: axum::response::Response) -> axum::response::Response {
+    let h = res.headers_mut();
+    let html = h
+        .get(axum::http::header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|v| v.starts_with("text/html"));
+    if html && !h.contains_key(axum::http::header::CONTENT_SECURITY_POLICY) {
+        crate::respond::html_security_headers(h, crate::respond::PAGE_CSP);
+    }
+    res
 }
 
 /// The operations router: `/metrics`, `/healthz`, `/readyz`.
