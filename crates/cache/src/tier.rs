@@ -35,7 +35,9 @@ pub enum TierError {
 /// A shared store of encoded values, by key, with a generation per key.
 #[async_trait]
 pub trait SecondTier: Send + Sync + 'static {
-    /// The bytes stored for `key`, if any, and the key's current generation.
+    /// The bytes stored for `key`, if any, and the key's current generation: 0 for a key never
+    /// forgotten, else the time of its last `forget` in ms since the epoch (or more: a
+    /// generation only grows).
     async fn get(&self, key: &str) -> Result<(Option<Vec<u8>>, u64), TierError>;
     /// Stores `bytes` for `ttl`, unless the key's generation is no longer `generation`.
     async fn put(
@@ -163,12 +165,16 @@ impl TierMetrics {
     }
 }
 
+/// Told of a key written lately (anywhere), before its origin is asked.
+pub type RecentHook = Arc<dyn Fn(&str) + Send + Sync>;
+
 /// A loader that reads a shared tier before the origin, and fills it from the origin.
 pub struct TieredLoader<V> {
     tier: Arc<dyn SecondTier>,
     origin: Arc<dyn Loader<V>>,
     policy: Policy,
     metrics: TierMetrics,
+    recent: Option<(Duration, RecentHook)>,
 }
 
 impl<V> TieredLoader<V> {
@@ -183,7 +189,18 @@ impl<V> TieredLoader<V> {
             origin,
             policy,
             metrics,
+            recent: None,
         }
+    }
+
+    /// Calls `hook` before asking the origin for a key whose generation says it was written
+    /// less than `window` ago, on any instance. The bus tells every instance of a write, but
+    /// a load may start between the writer's `forget` and the bus message; this lets the
+    /// origin read such a key from where every write is (a database primary, not a replica
+    /// that may lag), so the old version is not put back in the tier under the new generation.
+    pub fn on_recent_write(mut self, window: Duration, hook: RecentHook) -> Self {
+        self.recent = Some((window, hook));
+        self
     }
 }
 
@@ -236,6 +253,12 @@ impl<V: Codec + Send + Sync + 'static> Loader<V> for TieredLoader<V> {
                 }
             }
         }
+        if let (Some(g), Some((window, hook))) = (generation, &self.recent)
+            && g > 0
+            && now.saturating_sub(g) < window.as_millis() as u64
+        {
+            hook(key);
+        }
         let found = match self.origin.load(key).await {
             Ok(found) => found,
             Err(e) => {
@@ -278,6 +301,65 @@ mod tests {
         }
         fn decode(b: &[u8]) -> Result<Self, String> {
             Ok(V(b.to_vec()))
+        }
+    }
+
+    /// A tier holding nothing, whose keys were all last written at `generation`.
+    struct Empty {
+        generation: u64,
+    }
+    #[async_trait]
+    impl SecondTier for Empty {
+        async fn get(&self, _: &str) -> Result<(Option<Vec<u8>>, u64), TierError> {
+            Ok((None, self.generation))
+        }
+        async fn put(&self, _: &str, _: u64, _: &[u8], _: Duration) -> Result<(), TierError> {
+            Ok(())
+        }
+        async fn forget(&self, _: &[String]) -> Result<(), TierError> {
+            Ok(())
+        }
+    }
+    /// An origin that says whether it was told of a recent write before being asked.
+    struct Origin(Arc<std::sync::Mutex<Vec<String>>>);
+    #[async_trait]
+    impl Loader<V> for Origin {
+        async fn load(&self, key: &str) -> Result<Option<Loaded<V>>, LoadError> {
+            let told = self.0.lock().unwrap().contains(&key.to_owned());
+            Ok(Some(Loaded::new(Uuid::nil(), V(vec![u8::from(told)]))))
+        }
+    }
+
+    #[tokio::test]
+    async fn a_key_written_lately_anywhere_is_announced_before_the_origin_is_asked() {
+        let policy = Policy {
+            fresh: Duration::from_secs(60),
+            stale: Duration::from_secs(60),
+            negative: Duration::from_secs(1),
+            retry_after_error: Duration::from_secs(1),
+            max_weight: 1 << 20,
+        };
+        let recorder = metrics::NoopRecorder;
+        for (written_ago_ms, expect_told) in [(2_000, true), (20_000, false)] {
+            let told = Arc::new(std::sync::Mutex::new(Vec::new()));
+            let loader = TieredLoader::new(
+                Arc::new(Empty {
+                    generation: now_ms() - written_ago_ms,
+                }),
+                Arc::new(Origin(told.clone())),
+                policy.clone(),
+                TierMetrics::register(&recorder, "t"),
+            )
+            .on_recent_write(
+                Duration::from_secs(10),
+                Arc::new(move |k: &str| told.lock().unwrap().push(k.to_owned())),
+            );
+            let got = loader.load("k").await.unwrap().unwrap();
+            assert_eq!(
+                got.value.0,
+                vec![u8::from(expect_told)],
+                "{written_ago_ms} ms ago"
+            );
         }
     }
 

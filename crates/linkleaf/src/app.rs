@@ -148,12 +148,21 @@ impl Application {
             },
             Some(r) => {
                 let tier: Arc<dyn SecondTier> = Arc::new(r.clone());
-                let loader: Arc<dyn Loader<RenderedPage>> = Arc::new(TieredLoader::new(
-                    tier.clone(),
-                    origin,
-                    settings.cache.clone(),
-                    TierMetrics::register(&recorder, "profile"),
-                ));
+                let loader: Arc<dyn Loader<RenderedPage>> = Arc::new(
+                    TieredLoader::new(
+                        tier.clone(),
+                        origin,
+                        settings.cache.clone(),
+                        TierMetrics::register(&recorder, "profile"),
+                    )
+                    .on_recent_write(
+                        Duration::from_secs(cfg.database.replica_lag_secs),
+                        Arc::new({
+                            let recent = recent.clone();
+                            move |key: &str| recent.record(&[key.to_owned()])
+                        }),
+                    ),
+                );
                 let limiter: Arc<dyn KeyLimiter> = Arc::new(SharedLimiter::new(
                     SharedBucket::new(r.clone(), cfg.rate_limit.per_minute, cfg.rate_limit.burst),
                     local,
@@ -265,7 +274,10 @@ impl Application {
                 move |e| match e {
                     // Whatever was missed while unsubscribed is unknown: nothing cached before
                     // now can be proven fresh.
-                    BusEvent::Connected => state.pages().clear(),
+                    BusEvent::Connected => {
+                        state.pages().clear();
+                        state.links().clear();
+                    }
                     BusEvent::Invalidate(inv) => state.apply_invalidation(&inv),
                     BusEvent::Disconnected => {}
                 }

@@ -18,11 +18,17 @@ return 0
 ";
 
 /// KEYS: page, generation; ARGV: how long the generation is kept, in ms (longer than any load).
+/// The new generation is Redis's clock in ms (or one more than the last, if that is later): it
+/// moves, and it says when the key was last written, which loaders use to avoid a replica that
+/// may not have the write yet.
 pub(crate) const FORGET: &str = r"
-redis.call('INCR', KEYS[2])
-redis.call('PEXPIRE', KEYS[2], ARGV[1])
+local t = redis.call('TIME')
+local now = t[1] * 1000 + math.floor(t[2] / 1000)
+local g = tonumber(redis.call('GET', KEYS[2]) or '0') + 1
+if now > g then g = now end
+redis.call('SET', KEYS[2], g, 'PX', ARGV[1])
 redis.call('DEL', KEYS[1])
-return 1
+return g
 ";
 
 /// Generations outlive any load by far; they only need to outlive the loads in flight.

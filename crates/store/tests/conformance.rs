@@ -501,6 +501,18 @@ async fn story(s: Stores) {
     };
     s.keys.insert_key(&k).await.unwrap();
     assert_eq!(s.keys.key_by_prefix(&k.prefix).await.unwrap().unwrap(), k);
+    // a key whose prefix is taken is a plain error, not a profile's "username taken"
+    match s
+        .keys
+        .insert_key(&ApiKeyRecord {
+            id: Uuid::now_v7(),
+            ..k.clone()
+        })
+        .await
+    {
+        Err(StoreError::Other(_)) => {}
+        other => panic!("a duplicate key prefix: {other:?}"),
+    }
     assert!(
         s.keys
             .key_by_prefix("lk_ffffffffffffffff")
@@ -533,6 +545,58 @@ async fn sqlite_tells_the_story() {
     let dir = tempfile::tempdir().unwrap();
     let url = format!("sqlite://{}", dir.path().join("t.db").display());
     story(open(&url, &StoreOptions::default()).await.unwrap()).await;
+}
+
+/// A database from before look-alike names were refused may hold some: the upgrade keeps every
+/// profile under its name, and a new look-alike of them is still refused.
+#[tokio::test]
+async fn sqlite_upgrades_a_database_already_holding_look_alike_names() {
+    let dir = tempfile::tempdir().unwrap();
+    let url = format!("sqlite://{}", dir.path().join("old.db").display());
+    let old = linkleaf_store::SqliteStore::open(&url, &StoreOptions::default())
+        .await
+        .unwrap();
+    old.migrate_to(1).await.unwrap();
+    let theme = r#"{"preset":"light"}"#;
+    for (i, name) in ["hello", "he1lo", "HeIlo", "other"].iter().enumerate() {
+        old.execute_raw(&format!(
+            "INSERT INTO profiles (id, username, username_key, display_name, bio, theme, version, created_at, updated_at)
+             VALUES ('{}', '{name}', '{}', 'x', '', '{theme}', 1, {i}, {i})",
+            Uuid::now_v7(),
+            name.to_lowercase()
+        ))
+        .await
+        .unwrap();
+    }
+    drop(old);
+    let s = open(&url, &StoreOptions::default()).await.unwrap();
+    s.profiles.migrate().await.unwrap();
+    for name in ["hello", "he1lo", "heilo", "other"] {
+        assert!(
+            s.profiles
+                .profile_by_username(name, ReadFrom::Primary)
+                .await
+                .unwrap()
+                .is_some(),
+            "{name} is kept"
+        );
+    }
+    match s
+        .profiles
+        .create_profile(&new_profile(r#"{"username":"hel1o","displayName":"x"}"#))
+        .await
+    {
+        Err(StoreError::UsernameConfusable(oldest)) => assert_eq!(oldest, "hello"),
+        other => panic!("a new look-alike of the kept names is refused: {other:?}"),
+    }
+    match s
+        .profiles
+        .create_profile(&new_profile(r#"{"username":"hello2","displayName":"x"}"#))
+        .await
+    {
+        Ok(_) => {}
+        other => panic!("a different skeleton registers: {other:?}"),
+    }
 }
 
 #[tokio::test]

@@ -247,6 +247,18 @@ impl TestApp {
             .map_or(0.0, |v| v.trim().parse().expect("a number"))
     }
 
+    /// `/readyz`: its status and body.
+    pub async fn readyz(&self) -> (u16, serde_json::Value) {
+        let r = self
+            .client
+            .get(format!("http://{}/readyz", self.ops_addr))
+            .send()
+            .await
+            .expect("readyz");
+        let status = r.status().as_u16();
+        (status, r.json().await.unwrap_or_default())
+    }
+
     /// Asks the server to stop (like SIGTERM) without waiting for it.
     pub fn request_stop(&mut self) {
         if let Some(s) = self.stop.take() {
@@ -325,5 +337,22 @@ impl TestApp {
             );
             tokio::time::sleep(Duration::from_millis(10)).await;
         }
+    }
+}
+
+/// Waits until `check` says yes, asking every 20 ms; fails the test, naming `what`, when it has
+/// not within `within`. For conditions a test waits on (never a sleep hoping they happened).
+pub async fn eventually<F, Fut>(what: &str, within: Duration, mut check: F)
+where
+    F: FnMut() -> Fut,
+    Fut: std::future::Future<Output = bool>,
+{
+    let deadline = std::time::Instant::now() + within;
+    while !check().await {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "not within {within:?}: {what}"
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
     }
 }

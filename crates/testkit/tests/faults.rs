@@ -8,7 +8,7 @@
 
 use linkleaf_testkit::proxy::{FaultProxy, Mode};
 use linkleaf_testkit::services::RedisServer;
-use linkleaf_testkit::{Deployment, TestApp, header};
+use linkleaf_testkit::{Deployment, TestApp, eventually, header};
 use serde_json::{Value, json};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -56,10 +56,21 @@ fn load(
     apps: Vec<(reqwest::Client, String)>,
     stop: Arc<AtomicBool>,
 ) -> tokio::task::JoinHandle<Seen> {
+    let names = (0..PROFILES).map(|i| format!("user{i}")).collect();
+    load_names(apps, names, stop)
+}
+
+/// Four readers over every instance and the given profiles until `stop`.
+fn load_names(
+    apps: Vec<(reqwest::Client, String)>,
+    names: Vec<String>,
+    stop: Arc<AtomicBool>,
+) -> tokio::task::JoinHandle<Seen> {
+    let names = Arc::new(names);
     tokio::spawn(async move {
         let tasks: Vec<_> = (0..4)
             .map(|t| {
-                let (apps, stop) = (apps.clone(), stop.clone());
+                let (apps, stop, names) = (apps.clone(), stop.clone(), names.clone());
                 tokio::spawn(async move {
                     let mut seen = Seen::default();
                     let mut i = t;
@@ -67,7 +78,7 @@ fn load(
                         let (client, base) = &apps[i % apps.len()];
                         let started = Instant::now();
                         let r = client
-                            .get(format!("{base}/api/profiles/user{}", i % PROFILES))
+                            .get(format!("{base}/api/profiles/{}", names[i % names.len()]))
                             .send()
                             .await
                             .unwrap();
@@ -120,20 +131,37 @@ async fn killing_redis_mid_load_costs_no_read_and_the_tier_rewarms() {
     profiles(&d, &key).await;
     let stop = Arc::new(AtomicBool::new(false));
     let running = load(targets(&d.apps), stop.clone());
-    tokio::time::sleep(Duration::from_millis(700)).await;
-    let hits_before = metric_sum(
-        &d.apps,
-        r#"linkleaf_l2_requests_total{cache="profile",outcome="hit"}"#,
-    )
+    const HITS: &str = r#"linkleaf_l2_requests_total{cache="profile",outcome="hit"}"#;
+    const ERRORS: &str = r#"linkleaf_l2_requests_total{cache="profile",outcome="error"}"#;
+    eventually("the tier is in use", Duration::from_secs(10), || async {
+        metric_sum(&d.apps, HITS).await > 0.0
+    })
     .await;
-    assert!(hits_before > 0.0, "the tier was in use");
+    assert_eq!(d.apps[0].readyz().await.1["mode"], "normal");
     redis.kill();
-    tokio::time::sleep(Duration::from_millis(1000)).await;
-    let hits_down = metric_sum(
-        &d.apps,
-        r#"linkleaf_l2_requests_total{cache="profile",outcome="hit"}"#,
+    // the instances notice, say so in /readyz (ready, degraded), and keep reading while down
+    eventually("/readyz says degraded", Duration::from_secs(10), || async {
+        let (status, body) = d.apps[0].readyz().await;
+        status == 200
+            && body["mode"] == "degraded"
+            && body["dependencies"]["redis"]["status"] == "unavailable"
+            && body["dependencies"]["database"]["status"] == "ok"
+    })
+    .await;
+    let (hits_down, errors_down) = (
+        metric_sum(&d.apps, HITS).await,
+        metric_sum(&d.apps, ERRORS).await,
+    );
+    eventually(
+        "a hundred reads go past the dead tier",
+        Duration::from_secs(10),
+        || async { metric_sum(&d.apps, ERRORS).await >= errors_down + 100.0 },
     )
     .await;
+    assert!(
+        metric_sum(&d.apps, HITS).await - hits_down < 5.0,
+        "Redis really was gone"
+    );
     redis.restart();
     // the tier rewarms: hits come back once Redis answers again
     let deadline = Instant::now() + Duration::from_secs(10);
@@ -143,7 +171,7 @@ async fn killing_redis_mid_load_costs_no_read_and_the_tier_rewarms() {
     )
     .await;
     let recovered = loop {
-        tokio::time::sleep(Duration::from_millis(500)).await;
+        tokio::time::sleep(Duration::from_millis(500)).await; // a window to count hits in
         let now = metric_sum(
             &d.apps,
             r#"linkleaf_l2_requests_total{cache="profile",outcome="hit"}"#,
@@ -168,7 +196,12 @@ async fn killing_redis_mid_load_costs_no_read_and_the_tier_rewarms() {
         seen.statuses.len()
     );
     assert_eq!(seen.non_2xx(), 0, "no read failed while Redis was dead");
-    assert!(hits_down - hits_before < 20.0, "Redis really was gone");
+    eventually(
+        "/readyz back to normal",
+        Duration::from_secs(10),
+        || async { d.apps[0].readyz().await.1["mode"] == "normal" },
+    )
+    .await;
     eprintln!(
         "redis kill: {} reads, all 2xx; {} tier hits in the half second after it was back ({} misses so far)",
         seen.statuses.len(),
@@ -190,16 +223,39 @@ async fn a_frozen_redis_costs_a_read_no_more_than_its_timeout() {
     profiles(&d, &key).await;
     let stop = Arc::new(AtomicBool::new(false));
     let running = load(targets(&d.apps), stop.clone());
-    tokio::time::sleep(Duration::from_millis(500)).await;
+    const SKIPPED: &str = r#"linkleaf_redis_calls_total{outcome="skipped"}"#;
+    eventually("the tier is in use", Duration::from_secs(10), || async {
+        metric_sum(
+            &d.apps,
+            r#"linkleaf_l2_requests_total{cache="profile",outcome="hit"}"#,
+        )
+        .await
+            > 0.0
+    })
+    .await;
     redis.freeze();
-    tokio::time::sleep(Duration::from_millis(2000)).await;
-    assert_eq!(
-        d.apps[0].metric("linkleaf_redis_breaker_open").await,
-        1.0,
-        "the breaker opened"
-    );
+    eventually("the breaker opened", Duration::from_secs(10), || async {
+        d.apps[0].metric("linkleaf_redis_breaker_open").await == 1.0
+    })
+    .await;
+    // reads go on while it is frozen: the breaker spares them the timeout
+    let skipped = metric_sum(&d.apps, SKIPPED).await;
+    eventually(
+        "reads go past the frozen Redis",
+        Duration::from_secs(10),
+        || async { metric_sum(&d.apps, SKIPPED).await >= skipped + 100.0 },
+    )
+    .await;
     redis.thaw();
-    tokio::time::sleep(Duration::from_millis(500)).await;
+    eventually(
+        "the breaker closed again",
+        Duration::from_secs(10),
+        || async {
+            d.apps[0].metric("linkleaf_redis_breaker_open").await == 0.0
+                && d.apps[1].metric("linkleaf_redis_breaker_open").await == 0.0
+        },
+    )
+    .await;
     stop.store(true, Ordering::Relaxed);
     let mut seen = running.await.unwrap();
     assert_eq!(seen.non_2xx(), 0);
@@ -211,10 +267,6 @@ async fn a_frozen_redis_costs_a_read_no_more_than_its_timeout() {
     // a read may wait out the tier's get and its fill (50 ms each), no more
     assert!(max < Duration::from_millis(400), "max {max:?}");
     assert!(p99 < Duration::from_millis(150), "p99 {p99:?}");
-    assert!(
-        metric_sum(&d.apps, r#"linkleaf_redis_calls_total{outcome="skipped"}"#).await > 0.0,
-        "the breaker spared calls"
-    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -258,6 +310,13 @@ async fn a_database_cut_off_leaves_cached_pages_served_and_writes_refused_clearl
         written.push((id, format!("acknowledged {i}")));
         assert_eq!(app.get(&format!("/kept{i}")).await.status(), 200);
     }
+    // readers keep going through the cut
+    let stop = Arc::new(AtomicBool::new(false));
+    let running = load_names(
+        vec![(app.client.clone(), app.url(""))],
+        (0..10).map(|i| format!("kept{i}")).collect(),
+        stop.clone(),
+    );
     // cut: every pooled connection terminated by the server, and no new one gets through
     let terminated = db.terminate_connections().await.unwrap();
     proxy.set(Mode::Reset);
@@ -265,12 +324,22 @@ async fn a_database_cut_off_leaves_cached_pages_served_and_writes_refused_clearl
         terminated >= 1,
         "the instance's connections were terminated"
     );
-    tokio::time::sleep(Duration::from_millis(1100)).await; // past the fresh period
-    for i in 0..10 {
-        let r = app.get(&format!("/api/profiles/kept{i}")).await;
-        assert_eq!(r.status(), 200, "cached profiles are still served");
-        assert!(matches!(header(&r, "x-cache"), "STALE" | "HIT" | "MISS"));
-    }
+    // past the fresh period the pages are served stale: the database cannot refresh them
+    eventually(
+        "every cached profile is served stale",
+        Duration::from_secs(10),
+        || async {
+            let mut all = true;
+            for i in 0..10 {
+                let r = app.get(&format!("/api/profiles/kept{i}")).await;
+                assert_eq!(r.status(), 200, "cached profiles are still served");
+                all &= header(&r, "x-cache") == "STALE";
+            }
+            all
+        },
+    )
+    .await;
+    assert_eq!(app.readyz().await.0, 503, "not ready without its database");
     let r = app
         .admin(
             reqwest::Method::PATCH,
@@ -292,6 +361,14 @@ async fn a_database_cut_off_leaves_cached_pages_served_and_writes_refused_clearl
     assert_eq!(p["code"], "unavailable");
     let r = app.get("/api/profiles/never.cached").await;
     assert_eq!(r.status(), 503, "a miss cannot be answered");
+    stop.store(true, Ordering::Relaxed);
+    let seen = running.await.unwrap();
+    assert_eq!(seen.non_2xx(), 0, "no cached read failed through the cut");
+    assert!(
+        seen.statuses.len() > 100,
+        "a real load: {}",
+        seen.statuses.len()
+    );
     // restored: nothing written before was lost, and writes work again
     proxy.set(Mode::Pass);
     let deadline = Instant::now() + Duration::from_secs(10);

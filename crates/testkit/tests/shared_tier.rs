@@ -126,6 +126,26 @@ async fn an_edit_through_one_instance_is_served_by_the_others_at_once() {
             .await
             >= 21.0
     );
+    // what the metrics say of it: the writer sent every announcement, the others heard each
+    // with its lag, and their reloads asked the tier before the database
+    assert!(
+        d.apps[0]
+            .metric(r#"linkleaf_bus_messages_total{direction="sent"}"#)
+            .await
+            >= 21.0
+    );
+    for other in &d.apps[1..] {
+        assert!(other.metric("linkleaf_bus_lag_seconds_count").await >= 21.0);
+        let mut asked = 0.0;
+        for outcome in ["hit", "miss"] {
+            asked += other
+                .metric(&format!(
+                    r#"linkleaf_l2_requests_total{{cache="profile",outcome="{outcome}"}}"#
+                ))
+                .await;
+        }
+        assert!(asked >= 21.0, "the tier was asked {asked} times");
+    }
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -200,4 +220,86 @@ async fn a_keys_rate_limit_holds_for_the_whole_deployment() {
         n
     };
     assert_eq!(fallbacks, 0.0, "Redis decided every time");
+}
+
+/// An instance that loads a key between a write's `forget` and the bus message about it (here:
+/// one started after the write, which never heard the bus) must not read a replica that lags:
+/// the key's generation in Redis says it was written lately, so the read goes to the primary,
+/// and what the shared tier then holds is the new version, for every instance.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_read_just_after_a_write_anywhere_skips_a_lagging_replica() {
+    let Some(d) = deployment(1, |_| {}).await else {
+        return;
+    };
+    let Some(replica) = linkleaf_testkit::services::TempPostgres::create().await else {
+        return;
+    };
+    let a = &d.apps[0];
+    let key = a.root_key().await;
+    let p = a
+        .create_profile(&key, json!({"username": "lagged", "bio": "v1"}))
+        .await;
+    let id: uuid::Uuid = p["id"].as_str().unwrap().parse().unwrap();
+    // the "replica": a database holding the profile as it was, and never catching up
+    let stale = linkleaf_store::open(&replica.url, &Default::default())
+        .await
+        .unwrap();
+    stale.profiles.migrate().await.unwrap();
+    let v1 = a.stores.profiles.profile_by_id(id).await.unwrap().unwrap();
+    stale.profiles.create_profile(&v1).await.unwrap();
+    let mut r = a
+        .admin(reqwest::Method::PATCH, &format!("/api/profiles/{id}"), &key)
+        .json(&json!({"bio": "v2"}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 200);
+    let late = |replica_url: String, lag_secs: u64| {
+        let (db, prefix, redis) = (
+            d.db.url.clone(),
+            d.prefix.clone(),
+            a.config.redis.url.expose().to_owned(),
+        );
+        TestApp::spawn_with(move |c| {
+            c.database.url = linkleaf::config::Secret::new(db);
+            c.database.read_url = linkleaf::config::Secret::new(replica_url);
+            c.redis.url = linkleaf::config::Secret::new(redis);
+            c.redis.prefix = prefix;
+            c.database.replica_lag_secs = lag_secs;
+        })
+    };
+    let b = late(replica.url.clone(), 10).await;
+    let (s, _, body) = read(&b, "lagged").await;
+    assert_eq!((s, body["bio"].as_str()), (200, Some("v2")), "{body}");
+    assert_eq!(
+        b.metric(r#"linkleaf_db_page_reads_total{from="primary"}"#)
+            .await,
+        1.0
+    );
+    assert_eq!(
+        b.metric(r#"linkleaf_db_page_reads_total{from="replica"}"#)
+            .await,
+        0.0
+    );
+    // the tier holds v2: another late instance is served it without any database read
+    let c = late(replica.url.clone(), 10).await;
+    let (s, _, body) = read(&c, "lagged").await;
+    assert_eq!((s, body["bio"].as_str()), (200, Some("v2")));
+    assert_eq!(c.origin_reads(), 0);
+    // without the window (replica_lag_secs = 0) the same read goes to the replica, and gets
+    // what the replica has: the check above is what kept v1 out
+    let e = late(replica.url.clone(), 0).await;
+    r = a
+        .admin(reqwest::Method::POST, "/api/cache/invalidate/lagged", &key)
+        .send()
+        .await
+        .unwrap();
+    assert!(r.status().is_success());
+    let (s, _, body) = read(&e, "lagged").await;
+    assert_eq!((s, body["bio"].as_str()), (200, Some("v1")), "{body}");
+    assert_eq!(
+        e.metric(r#"linkleaf_db_page_reads_total{from="replica"}"#)
+            .await,
+        1.0
+    );
 }
