@@ -127,6 +127,10 @@ pub enum Dimension {
     Country,
     /// Clicks by device class.
     Device,
+    /// Clicks by browser family (as uap-core names it, `Other` when none).
+    Browser,
+    /// Clicks by operating system (as uap-core names it, `Other` when none).
+    Os,
     /// Clicks by bot class.
     Bot,
 }
@@ -140,6 +144,8 @@ impl Dimension {
             Self::Referrer => "referrer",
             Self::Country => "country",
             Self::Device => "device",
+            Self::Browser => "browser",
+            Self::Os => "os",
             Self::Bot => "bot",
         }
     }
@@ -289,6 +295,10 @@ pub struct AnalyticsReport {
     /// Top countries (`--`: unknown), most clicks first.
     pub countries: Vec<Share>,
     pub devices: Vec<Share>,
+    /// Top browser families, most clicks first.
+    pub browsers: Vec<Share>,
+    /// Top operating systems, most clicks first.
+    pub operating_systems: Vec<Share>,
     pub bot_classes: Vec<Share>,
 }
 

@@ -98,11 +98,28 @@ static EXTRACTOR: LazyLock<Option<ua_parser::Extractor<'static>>> = LazyLock::ne
     }
 });
 
-/// What a user agent says about its sender.
+/// What a user agent says about its sender: its bot class, its device class, and (for
+/// browsers) the browser family and the operating system as uap-core names them ("Chrome
+/// Mobile", "iOS"); `Other` when it names none. Shared strings: a class is copied per event.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Class {
     pub bot: BotClass,
     pub device: DeviceClass,
+    pub browser: std::sync::Arc<str>,
+    pub os: std::sync::Arc<str>,
+}
+
+impl Class {
+    /// A class with no browser or system named.
+    fn of(bot: BotClass, device: DeviceClass) -> Self {
+        static OTHER: LazyLock<std::sync::Arc<str>> = LazyLock::new(|| "Other".into());
+        Self {
+            bot,
+            device,
+            browser: OTHER.clone(),
+            os: OTHER.clone(),
+        }
+    }
 }
 
 const DESKTOP_OS: &[&str] = &[
@@ -125,47 +142,29 @@ const DESKTOP_OS: &[&str] = &[
 fn classify_uncached(ua: &str) -> Class {
     let lower = ua.to_ascii_lowercase();
     if PREVIEWS.iter().any(|p| lower.contains(p)) {
-        return Class {
-            bot: BotClass::LinkPreview,
-            device: DeviceClass::Bot,
-        };
+        return Class::of(BotClass::LinkPreview, DeviceClass::Bot);
     }
     if MONITORS.iter().any(|p| lower.contains(p)) {
-        return Class {
-            bot: BotClass::Monitor,
-            device: DeviceClass::Bot,
-        };
+        return Class::of(BotClass::Monitor, DeviceClass::Bot);
     }
     let Some(x) = EXTRACTOR.as_ref() else {
-        return Class {
-            bot: BotClass::Unknown,
-            device: DeviceClass::Other,
-        };
+        return Class::of(BotClass::Unknown, DeviceClass::Other);
     };
     let (browser, os, device) = x.extract(ua);
     let device_family = device.as_ref().map_or("Other", |d| d.device.as_ref());
     if device_family == "Spider" {
-        return Class {
-            bot: BotClass::Crawler,
-            device: DeviceClass::Bot,
-        };
+        return Class::of(BotClass::Crawler, DeviceClass::Bot);
     }
     let browser = browser.as_ref().map_or("Other", |b| b.family.as_ref());
     if browser.contains("Headless") || lower.contains("headless") {
         // automation (a scraper or a test runner), not a person
-        return Class {
-            bot: BotClass::Crawler,
-            device: DeviceClass::Bot,
-        };
+        return Class::of(BotClass::Crawler, DeviceClass::Bot);
     }
     let os = os.as_ref().map_or("Other", |o| o.os.as_ref());
     // A browser says which system it runs on; scripts and HTTP libraries (curl, python-requests,
     // Go's client...) have a family of their own in uap-core but no system.
     if browser == "Other" || os == "Other" {
-        return Class {
-            bot: BotClass::Unknown,
-            device: DeviceClass::Other,
-        };
+        return Class::of(BotClass::Unknown, DeviceClass::Other);
     }
     let device = if device_family.contains("iPad")
         || device_family.contains("Tablet")
@@ -185,6 +184,8 @@ fn classify_uncached(ua: &str) -> Class {
     Class {
         bot: BotClass::Human,
         device,
+        browser: browser.into(),
+        os: os.into(),
     }
 }
 
@@ -199,16 +200,10 @@ const MEMO: usize = 10_000;
 impl Classifier {
     pub fn classify(&mut self, ua: &str, head: bool) -> Class {
         if head {
-            return Class {
-                bot: BotClass::Monitor,
-                device: DeviceClass::Bot,
-            };
+            return Class::of(BotClass::Monitor, DeviceClass::Bot);
         }
         if ua.trim().is_empty() {
-            return Class {
-                bot: BotClass::Unknown,
-                device: DeviceClass::Other,
-            };
+            return Class::of(BotClass::Unknown, DeviceClass::Other);
         }
         if let Some(c) = self.memo.get(ua) {
             return c.clone();

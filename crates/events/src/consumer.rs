@@ -3,7 +3,8 @@
 //! adds nothing), and only then acknowledges them.
 //!
 //! A frame that does not decode is rejected (RabbitMQ delivers it again, and dead-letters it
-//! after 3 retries); the window's other frames still count. While the analytics store
+//! after its third delivery); the window's other frames still count. So is a message whose
+//! events the database refuses (see `process_batch`). While the analytics store
 //! cannot take a commit the window is kept in memory and retried with backoff and jitter; up to
 //! `max_pending_events` more are received meanwhile, then none (the queue keeps them, and in
 //! process the spool does): back-pressure, never a drop. `process_batch` is the one
@@ -30,9 +31,11 @@ pub struct Consumer {
     /// that did land meanwhile is recognised).
     commit_timeout: Duration,
     metrics: EventMetrics,
-    /// A window taken and not committed yet: its messages, and their frames' rollups.
+    /// A window taken and not committed yet: its messages, and their frames' rollups
+    /// (`rollups[spans[i]]` are the frames of `pending[i]`).
     pending: Vec<Delivery>,
     rollups: Vec<FrameRollup>,
+    spans: Vec<std::ops::Range<usize>>,
     /// A window closes early once it holds this many messages (RabbitMQ delivers no more
     /// than the prefetch until some are acknowledged).
     max_messages: usize,
@@ -60,6 +63,7 @@ impl Consumer {
             metrics,
             pending: Vec::new(),
             rollups: Vec::new(),
+            spans: Vec::new(),
             max_messages: 1000,
         }
     }
@@ -102,11 +106,13 @@ impl Consumer {
             });
             match decoded {
                 Ok((source, frames)) => {
+                    let first = self.rollups.len();
                     for (seq, events) in frames {
                         let r = rollup(source, seq, &events, &mut self.classifier);
                         self.metrics.consumed.increment(r.events);
                         self.rollups.push(r);
                     }
+                    self.spans.push(first..self.rollups.len());
                     self.pending.push(d);
                 }
                 Err(e) => {
@@ -123,27 +129,32 @@ impl Consumer {
     }
 
     /// Commits the pending window (one transaction), then acknowledges it. On a store failure
-    /// the window stays pending and the error is returned.
+    /// the window stays pending and the error is returned. When the database refuses the
+    /// window's data (`StoreError::Refused`: a message that decoded but holds what the
+    /// database cannot take), each message is committed alone: those that commit are
+    /// acknowledged, those refused again are rejected (dead-lettered after the queue's retries),
+    /// so one bad message cannot stall every event behind it.
     pub async fn process_batch(&mut self) -> Result<WindowOutcome, StoreError> {
         if self.pending.is_empty() {
             return Ok(WindowOutcome::default());
         }
         let started = Instant::now();
-        let outcome =
-            tokio::time::timeout(self.commit_timeout, self.store.commit_window(&self.rollups))
-                .await
-                .map_err(|_| {
-                    StoreError::Unavailable(format!(
-                        "the commit did not answer within {:?}",
-                        self.commit_timeout
-                    ))
-                })??;
+        let outcome = match commit(
+            &self.store,
+            self.commit_timeout,
+            &self.metrics,
+            &self.rollups,
+        )
+        .await
+        {
+            Err(StoreError::Refused(e)) => return self.isolate(e).await,
+            r => r?,
+        };
         self.metrics
             .commit_seconds
             .record(started.elapsed().as_secs_f64());
-        self.metrics.committed.increment(outcome.committed_events);
-        self.metrics.duplicates.increment(outcome.duplicate_events);
         self.rollups.clear();
+        self.spans.clear();
         let deliveries: Vec<Delivery> = std::mem::take(&mut self.pending);
         if let Err(e) = self.source.ack(deliveries).await {
             // committed: what comes again is recognised
@@ -151,6 +162,55 @@ impl Consumer {
         }
         self.metrics.pending.set(0.0);
         Ok(outcome)
+    }
+
+    /// The window was refused: each message alone. Stops at a failure that is not the data's
+    /// (the rest stays pending and the error is returned).
+    async fn isolate(&mut self, why: String) -> Result<WindowOutcome, StoreError> {
+        tracing::warn!(error = %why, messages = self.pending.len(), "the database refused a window: committing its messages one by one");
+        let mut total = WindowOutcome::default();
+        let pending = std::mem::take(&mut self.pending);
+        let spans = std::mem::take(&mut self.spans);
+        let rollups = std::mem::take(&mut self.rollups);
+        let mut left = pending.into_iter().zip(spans);
+        while let Some((d, span)) = left.next() {
+            match commit(
+                &self.store,
+                self.commit_timeout,
+                &self.metrics,
+                &rollups[span.clone()],
+            )
+            .await
+            {
+                Ok(o) => {
+                    total.committed_events += o.committed_events;
+                    total.duplicate_events += o.duplicate_events;
+                    if let Err(e) = self.source.ack(vec![d]).await {
+                        tracing::warn!(error = %e, "committed, but not acknowledged: it will come again and be skipped");
+                    }
+                }
+                Err(StoreError::Refused(e)) => {
+                    tracing::error!(error = %e, "the database refuses a message's events: rejected (dead-lettered after the queue's retries)");
+                    self.metrics.rejected.increment(1);
+                    if let Err(e) = self.source.reject(d).await {
+                        tracing::warn!(error = %e, "could not reject a message");
+                    }
+                }
+                Err(e) => {
+                    // the database, not the data: keep this one and the rest for a retry
+                    for (d, span) in std::iter::once((d, span)).chain(left) {
+                        let first = self.rollups.len();
+                        self.rollups.extend_from_slice(&rollups[span]);
+                        self.spans.push(first..self.rollups.len());
+                        self.pending.push(d);
+                    }
+                    self.metrics.pending.set(self.pending_events() as f64);
+                    return Err(e);
+                }
+            }
+        }
+        self.metrics.pending.set(0.0);
+        Ok(total)
     }
 
     /// Runs windows until `stop`, committing the last one before returning.
@@ -194,6 +254,24 @@ impl Consumer {
             }
         }
     }
+}
+
+/// One commit of `rollups`, bounded by `timeout` (a commit that has not answered counts as
+/// failed; one that landed meanwhile is recognised when tried again).
+async fn commit(
+    store: &Arc<dyn AnalyticsStore>,
+    timeout: Duration,
+    metrics: &EventMetrics,
+    rollups: &[FrameRollup],
+) -> Result<WindowOutcome, StoreError> {
+    let outcome = tokio::time::timeout(timeout, store.commit_window(rollups))
+        .await
+        .map_err(|_| {
+            StoreError::Unavailable(format!("the commit did not answer within {timeout:?}"))
+        })??;
+    metrics.committed.increment(outcome.committed_events);
+    metrics.duplicates.increment(outcome.duplicate_events);
+    Ok(outcome)
 }
 
 fn jitter(d: Duration) -> Duration {

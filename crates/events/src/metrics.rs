@@ -1,11 +1,12 @@
 //! The journey's counters, registered once: `linkleaf_events_accepted_total{kind}`,
 //! `linkleaf_events_spooled_total`, `linkleaf_events_dropped_total{reason}`,
 //! `linkleaf_spool_bytes`, `linkleaf_spool_frames_total`, `linkleaf_spool_corrupt_frames_total`,
+//! `linkleaf_spool_fsyncs_total` (what `clicks.fsync` costs: per batch, per interval, or none),
 //! `linkleaf_spool_backlog_frames` (written, not yet taken for good by the queue),
 //! `linkleaf_frames_forwarded_total`, `linkleaf_frames_confirmed_total`,
 //! `linkleaf_events_consumed_total`, `linkleaf_events_committed_total`,
 //! `linkleaf_events_duplicate_total` (skipped: counted before), `linkleaf_frames_rejected_total`
-//! (deliveries that could not be processed; RabbitMQ dead-letters a message after 3 retries),
+//! (deliveries that could not be processed; RabbitMQ dead-letters a message after 3 failed deliveries),
 //! `linkleaf_window_commit_seconds`, `linkleaf_consumer_pending_events`, `linkleaf_dlq_depth`
 //! (messages in the dead-letter queue).
 
@@ -21,6 +22,7 @@ pub struct EventMetrics {
     pub spool_bytes: Gauge,
     pub backlog: Gauge,
     pub frames_written: Counter,
+    pub fsyncs: Counter,
     pub corrupt: Counter,
     pub forwarded: Counter,
     pub confirmed: Counter,
@@ -44,6 +46,7 @@ impl EventMetrics {
             spool_bytes: metrics::gauge!("linkleaf_spool_bytes"),
             backlog: metrics::gauge!("linkleaf_spool_backlog_frames"),
             frames_written: metrics::counter!("linkleaf_spool_frames_total"),
+            fsyncs: metrics::counter!("linkleaf_spool_fsyncs_total"),
             corrupt: metrics::counter!("linkleaf_spool_corrupt_frames_total"),
             forwarded: metrics::counter!("linkleaf_frames_forwarded_total"),
             confirmed: metrics::counter!("linkleaf_frames_confirmed_total"),

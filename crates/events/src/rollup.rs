@@ -1,7 +1,7 @@
 //! What a frame's events add up to: each event classified, then counted in every rollup it
 //! belongs to. A click counts for its link and for the profile's clicks (by minute, hour and
-//! day), its referring host, its
-//! country, its device class and its bot class (by hour and day); a view counts for the
+//! day), its referring host, its country, its device class, browser family, operating system
+//! and bot class (by hour and day); a view counts for the
 //! profile's views (by minute, hour and day). People and bots are counted side by side; only
 //! people are visitors, and only people's clicks reach a link's `clickCount`.
 
@@ -11,19 +11,21 @@ use crate::visitor::DAY_MS;
 use linkleaf_domain::analytics::{Bucket, Counts, Dimension, FrameRollup, Map, RollupKey};
 use uuid::Uuid;
 
-/// A rollup value as the frame's events hold it, borrowed: no string is made until a key is
-/// known to be new.
-#[derive(Clone, Copy, PartialEq, Eq, Hash)]
+/// A rollup value as the frame's events (or the classifier) hold it, borrowed or shared: no
+/// string is made until a key is known to be new.
+#[derive(Clone, PartialEq, Eq, Hash)]
 enum Value<'a> {
     Link(Uuid),
     Text(&'a str),
+    Shared(std::sync::Arc<str>),
 }
 
 impl Value<'_> {
-    fn to_text(self) -> String {
+    fn to_text(&self) -> String {
         match self {
             Self::Link(id) => id.to_string(),
-            Self::Text(s) => s.to_owned(),
+            Self::Text(s) => (*s).to_owned(),
+            Self::Shared(s) => s.to_string(),
         }
     }
 }
@@ -87,6 +89,8 @@ pub fn rollup(
                     (Dimension::Referrer, Value::Text(referrer)),
                     (Dimension::Country, Value::Text(country)),
                     (Dimension::Device, Value::Text(class.device.as_str())),
+                    (Dimension::Browser, Value::Shared(class.browser.clone())),
+                    (Dimension::Os, Value::Shared(class.os.clone())),
                     (Dimension::Bot, Value::Text(class.bot.as_str())),
                 ] {
                     add(&mut by_minute, p, minute, dim, value, human, n);
@@ -192,6 +196,15 @@ mod tests {
             Counts { human: 0, bot: 1 }
         );
         assert_eq!(day(Dimension::Country, "--").human, 2);
+        assert_eq!(
+            day(Dimension::Browser, "Firefox"),
+            Counts { human: 2, bot: 0 }
+        );
+        assert_eq!(day(Dimension::Os, "Linux"), Counts { human: 2, bot: 0 });
+        assert_eq!(
+            day(Dimension::Browser, "Other"),
+            Counts { human: 0, bot: 1 }
+        );
         let visitors = &f.visitors[&(Uuid::nil(), 1_795_600_000_000 / DAY_MS as i64)];
         assert_eq!(visitors.len(), 3, "people's events only");
         // referrers and countries are not kept by the minute

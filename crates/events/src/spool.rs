@@ -136,6 +136,18 @@ pub struct Shared {
     pub metrics: EventMetrics,
     /// `dir/lock`, locked while the spool is open: one process per spool.
     _lock: File,
+    /// Disk failures the unit tests inject.
+    #[cfg(test)]
+    faults: Faults,
+}
+
+#[cfg(test)]
+#[derive(Default)]
+struct Faults {
+    /// The next frame's write reaches the file half-way, then fails (a full disk).
+    tear_next_write: std::sync::atomic::AtomicBool,
+    /// Cutting the file back fails too.
+    fail_cut: std::sync::atomic::AtomicBool,
 }
 
 impl Shared {
@@ -447,6 +459,8 @@ pub fn open(
         written: Notify::new(),
         metrics,
         _lock: lock,
+        #[cfg(test)]
+        faults: Faults::default(),
     });
     shared.metrics.spool_bytes.set(bytes as f64);
     let (tx, rx) = mpsc::channel(QUEUE);
@@ -521,6 +535,7 @@ fn sync_every(
     every: Duration,
     current: &std::sync::Mutex<PathBuf>,
     stop: &std::sync::atomic::AtomicBool,
+    fsyncs: &metrics::Counter,
 ) {
     let mut last = Instant::now();
     while !stop.load(Ordering::Acquire) {
@@ -531,8 +546,9 @@ fn sync_every(
         }
         last = Instant::now();
         let path = current.lock().unwrap_or_else(|p| p.into_inner()).clone();
-        if let Err(e) = File::open(&path).and_then(|f| f.sync_data()) {
-            tracing::warn!(error = %e, "the spool cannot fsync");
+        match File::open(&path).and_then(|f| f.sync_data()) {
+            Ok(()) => fsyncs.increment(1),
+            Err(e) => tracing::warn!(error = %e, "the spool cannot fsync"),
         }
     }
 }
@@ -545,9 +561,10 @@ impl Writer {
         let syncer = match self.cfg.fsync {
             Fsync::Interval(every) => {
                 let (current, stop) = (self.current.clone(), self.stop_sync.clone());
+                let fsyncs = self.shared.metrics.fsyncs.clone();
                 std::thread::Builder::new()
                     .name("spool-fsync".into())
-                    .spawn(move || sync_every(every, &current, &stop))
+                    .spawn(move || sync_every(every, &current, &stop, &fsyncs))
                     .ok()
             }
             _ => None,
@@ -710,16 +727,28 @@ impl Writer {
         }
         let seq = self.shared.next_seq.load(Ordering::Acquire);
         let frame = frame_bytes(seq, events);
-        if let Err(e) = self.file.write_all(&frame) {
-            tracing::error!(error = %e, "the spool cannot write: events refused");
-            // what part of the frame reached the file is cut off at the next start
+        #[cfg(test)]
+        if self
+            .shared
+            .faults
+            .tear_next_write
+            .swap(false, Ordering::SeqCst)
+        {
+            let _ = self.file.write_all(&frame[..frame.len() / 2]);
+            self.take_back();
             self.refuse(events, acks, Refused::Failed);
             return;
         }
-        if self.cfg.fsync == Fsync::Always
-            && let Err(e) = self.file.sync_data()
-        {
-            tracing::error!(error = %e, "the spool cannot fsync: events refused");
+        let written = self.file.write_all(&frame).and_then(|()| {
+            if self.cfg.fsync == Fsync::Always {
+                self.file.sync_data()?;
+                m.fsyncs.increment(1);
+            }
+            Ok(())
+        });
+        if let Err(e) = written {
+            tracing::error!(error = %e, "the spool cannot write: events refused");
+            self.take_back();
             self.refuse(events, acks, Refused::Failed);
             return;
         }
@@ -748,9 +777,31 @@ impl Writer {
         }
     }
 
+    /// After a failed write: the refused frame, or what part of it reached the file, must not
+    /// stay there. A later frame written after a torn one would sit behind the tear, where the
+    /// reader stops and where the next start cuts the segment: answered clicks would be lost.
+    /// (A frame whose fsync failed keeps its sequence number too, and the next frame would take
+    /// it again.) So the file is cut back to its last whole frame; if even that fails, the next
+    /// frame goes to a new segment, and the reader, which skips a torn tail before a later
+    /// segment, still reaches it.
+    fn take_back(&mut self) {
+        let cut = self.file.set_len(self.file_len);
+        #[cfg(test)]
+        let cut = if self.shared.faults.fail_cut.load(Ordering::SeqCst) {
+            Err(std::io::Error::other("injected"))
+        } else {
+            cut
+        };
+        if let Err(e) = cut {
+            tracing::error!(error = %e, "the spool cannot cut back a failed write: starting a new segment");
+            let next = self.shared.next_seq.load(Ordering::Acquire);
+            self.rotate(next);
+        }
+    }
+
     fn rotate(&mut self, next_first: u64) {
-        if self.cfg.fsync != Fsync::Never {
-            let _ = self.file.sync_data();
+        if self.cfg.fsync != Fsync::Never && self.file.sync_data().is_ok() {
+            self.shared.metrics.fsyncs.increment(1);
         }
         let path = self.cfg.dir.join(segment_name(next_first));
         match private_file(&path, true) {
@@ -1092,6 +1143,57 @@ mod tests {
         let frames = SpoolReader::new(shared).next(100, u64::MAX);
         let seqs: Vec<u64> = frames.iter().map(|f| f.seq).collect();
         assert_eq!(seqs, (1..=last + 1).collect::<Vec<_>>());
+    }
+
+    /// A write that fails half-way (a full disk) leaves nothing behind that could hide the
+    /// frames written after it: every click answered before and after is read back in order,
+    /// and kept by the next start, whether the torn bytes could be cut off or not.
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn a_failed_write_is_taken_back_and_hides_no_later_click() {
+        for cut_fails in [false, true] {
+            let dir = tempfile::tempdir().unwrap();
+            let (spool, writer) = start(cfg(dir.path()));
+            spool.click(hit(Kind::Click)).await.unwrap();
+            spool
+                .shared()
+                .faults
+                .fail_cut
+                .store(cut_fails, Ordering::SeqCst);
+            spool
+                .shared()
+                .faults
+                .tear_next_write
+                .store(true, Ordering::SeqCst);
+            assert_eq!(
+                spool.click(hit(Kind::Click)).await,
+                Err(Refused::Failed),
+                "the click of the torn write is refused"
+            );
+            for _ in 0..3 {
+                spool.click(hit(Kind::Click)).await.unwrap();
+            }
+            let shared = spool.shared().clone();
+            assert_eq!(shared.last_seq(), 4, "the refused frame took no number");
+            let read = |shared: Arc<Shared>| {
+                SpoolReader::new(shared)
+                    .next(100, u64::MAX)
+                    .iter()
+                    .map(|f| f.seq)
+                    .collect::<Vec<_>>()
+            };
+            assert_eq!(
+                read(shared.clone()),
+                vec![1, 2, 3, 4],
+                "cut fails: {cut_fails}"
+            );
+            drop((spool, shared));
+            writer.join().unwrap();
+            // a restart keeps every answered click
+            let (spool, writer) = start(cfg(dir.path()));
+            assert_eq!(read(spool.shared().clone()), vec![1, 2, 3, 4]);
+            drop(spool);
+            writer.join().unwrap();
+        }
     }
 
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -238,7 +238,9 @@ impl From<StoreError> for AppError {
                 Self::UsernameTaken(format!("looks too much like '{existing}', which is taken"))
             }
             StoreError::Unavailable(_) => Self::Unavailable(e.to_string()),
-            StoreError::Other(_) | StoreError::Corrupt(_) => Self::Internal(e.to_string()),
+            StoreError::Refused(_) | StoreError::Other(_) | StoreError::Corrupt(_) => {
+                Self::Internal(e.to_string())
+            }
         }
     }
 }

@@ -154,7 +154,7 @@ pub(crate) enum ReportPart {
     Series,
     /// Each link's clicks over the range.
     Links,
-    /// Referrers, countries, devices and bot classes over the range (kept by the hour at the
+    /// Referrers, countries, devices, browsers, systems and bot classes over the range (kept by the hour at the
     /// finest: a range by the minute is read at its hours).
     Breakdowns,
 }
@@ -230,7 +230,7 @@ impl ReportPart {
             ),
             Self::Breakdowns => (
                 "CAST(0 AS BIGINT) AS bucket, dimension, value",
-                "'referrer', 'country', 'device', 'bot'",
+                "'referrer', 'country', 'device', 'browser', 'os', 'bot'",
                 "dimension, value",
             ),
         };
@@ -350,6 +350,8 @@ pub(crate) fn assemble(
         referrers: shares("referrer"),
         countries: shares("country"),
         devices: shares("device"),
+        browsers: shares("browser"),
+        operating_systems: shares("os"),
         bot_classes: shares("bot"),
     }
 }

@@ -39,6 +39,10 @@ pub enum StoreError {
     /// The database cannot be reached or is overloaded: worth retrying later.
     #[error("database unavailable: {0}")]
     Unavailable(String),
+    /// The database refused this data (a value it cannot hold, a constraint): the same
+    /// write will fail again, while others may succeed.
+    #[error("the database refused the data: {0}")]
+    Refused(String),
     /// Any other failure of the database (the cause, for the log).
     #[error("database error: {0}")]
     Other(String),
@@ -234,7 +238,19 @@ pub enum OpenError {
     Connect(String),
 }
 
-/// What a driver error means, for either backend. Crate-private: callers see `StoreError` only.
+/// What a database's own error code says, as each backend reads its codes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum ErrorClass {
+    /// Cannot be reached, overloaded, out of space, shutting down: worth retrying later.
+    Unavailable,
+    /// The data was refused (see `StoreError::Refused`).
+    Refused,
+    Other,
+}
+
+/// What a driver error means. Crate-private: callers see `StoreError` only. A database's own
+/// error goes to the classifier of the backend that raised it (`sqlite::classify`,
+/// `postgres::classify`): the two number their errors differently.
 pub(crate) fn map_sqlx(e: sqlx::Error) -> StoreError {
     match &e {
         sqlx::Error::RowNotFound => StoreError::NotFound,
@@ -245,16 +261,15 @@ pub(crate) fn map_sqlx(e: sqlx::Error) -> StoreError {
         | sqlx::Error::WorkerCrashed => StoreError::Unavailable(e.to_string()),
         sqlx::Error::Database(d) => {
             let code = d.code().unwrap_or_default();
-            // SQLite: SQLITE_BUSY / SQLITE_LOCKED after busy_timeout (overloaded).
-            // PostgreSQL: connection exceptions (08), insufficient resources (53), operator
-            // intervention such as a terminated backend or a shutdown (57), a statement timeout
-            // (57014 is in 57 too).
-            let busy = matches!(code.as_ref(), "5" | "6")
-                || ["08", "53", "57"].iter().any(|c| code.starts_with(c));
-            if busy {
-                StoreError::Unavailable(e.to_string())
+            let class = if d.try_downcast_ref::<sqlx::sqlite::SqliteError>().is_some() {
+                sqlite::classify(&code)
             } else {
-                StoreError::Other(e.to_string())
+                postgres::classify(&code)
+            };
+            match class {
+                ErrorClass::Unavailable => StoreError::Unavailable(e.to_string()),
+                ErrorClass::Refused => StoreError::Refused(e.to_string()),
+                ErrorClass::Other => StoreError::Other(e.to_string()),
             }
         }
         _ => StoreError::Other(e.to_string()),

@@ -26,6 +26,19 @@ use std::str::FromStr;
 use time::OffsetDateTime;
 use uuid::Uuid;
 
+/// What a PostgreSQL SQLSTATE means: connection exceptions (08), a transaction rolled back as a
+/// serialization failure or deadlock (40), insufficient resources such as a full disk (53),
+/// operator intervention such as a terminated backend, a shutdown or a statement timeout (57)
+/// and system errors (58) are the server's state; data exceptions (22) and integrity constraint
+/// violations (23) are the data's.
+pub(crate) fn classify(code: &str) -> crate::ErrorClass {
+    match code.get(..2) {
+        Some("08" | "40" | "53" | "57" | "58") => crate::ErrorClass::Unavailable,
+        Some("22" | "23") => crate::ErrorClass::Refused,
+        _ => crate::ErrorClass::Other,
+    }
+}
+
 const MIGRATIONS: &[(i64, &str, &str)] = &[
     (
         1,

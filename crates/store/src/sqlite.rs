@@ -42,6 +42,17 @@ const MIGRATIONS: &[(i64, &str, &str)] = &[
     ),
 ];
 
+/// What an SQLite result code means (extended codes carry the primary one in their low byte):
+/// busy, locked, out of memory, read-only, I/O error, full or cannot open is the database's
+/// state; too big, a constraint, a type mismatch or out of range is the data's.
+pub(crate) fn classify(code: &str) -> crate::ErrorClass {
+    match code.parse::<u32>().map(|c| c & 0xff) {
+        Ok(5 | 6 | 7 | 8 | 10 | 13 | 14) => crate::ErrorClass::Unavailable,
+        Ok(18 | 19 | 20 | 25) => crate::ErrorClass::Refused,
+        _ => crate::ErrorClass::Other,
+    }
+}
+
 /// What a failed write of a profile's name means: the name's key is taken, or its skeleton is
 /// (then the existing name is looked up, to say which one it resembles), or something else.
 async fn name_conflict(pool: &SqlitePool, e: sqlx::Error, name: &Username) -> StoreError {

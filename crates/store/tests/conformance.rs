@@ -510,7 +510,7 @@ async fn story(s: Stores) {
         })
         .await
     {
-        Err(StoreError::Other(_)) => {}
+        Err(StoreError::Refused(_)) => {}
         other => panic!("a duplicate key prefix: {other:?}"),
     }
     assert!(

@@ -140,6 +140,8 @@ async fn a_redirect_is_a_302_to_a_stored_enabled_link_and_nothing_else() {
         .collect();
     assert_eq!(classes, [("human", 3), ("monitor", 1)], "{r:#}");
     assert_eq!(r["devices"][0]["value"], "mobile", "{r:#}");
+    assert_eq!(r["operatingSystems"][0]["value"], "iOS", "{r:#}");
+    assert_eq!(r["browsers"][0]["value"], "Mobile Safari", "{r:#}");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -552,4 +554,50 @@ async fn countries_come_from_a_trusted_header_or_a_maxmind_file() {
         [("US", 3), ("--", 1), ("DE", 1), ("NL", 1)],
         "{r:#}"
     );
+}
+
+/// What `clicks.fsync` costs, seen in `linkleaf_spool_fsyncs_total`: `always` syncs every batch
+/// before its redirects leave, `interval` syncs on a timer whatever the traffic (a handful for
+/// hundreds of batches), `never` leaves it to the kernel.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_fsync_setting_decides_when_the_spool_reaches_the_disk() {
+    use linkleaf::config::FsyncMode;
+    for mode in [FsyncMode::Always, FsyncMode::Interval, FsyncMode::Never] {
+        let app = TestApp::spawn_with(|c| {
+            quick(c);
+            c.clicks.fsync = mode;
+            c.clicks.fsync_interval_ms = 100;
+        })
+        .await;
+        let key = app.root_key().await;
+        let base = app.url("");
+        let made = load::profiles_with_links(&app.client, &base, &key, "disk", 1, 4).await;
+        let plan = load::plan(&made[0].1, 50);
+        let n = plan.len() as u64;
+        let clicks = Load::start(Arc::new(RwLock::new(base.clone())), plan, 4)
+            .finish()
+            .await;
+        assert_eq!(clicks.answered_total(), n);
+        let frames = app.metric("linkleaf_spool_frames_total").await;
+        let fsyncs = app.metric("linkleaf_spool_fsyncs_total").await;
+        match mode {
+            FsyncMode::Always => assert!(
+                fsyncs >= frames && frames > 1.0,
+                "every batch synced: {fsyncs} fsyncs, {frames} frames"
+            ),
+            FsyncMode::Interval => {
+                linkleaf_testkit::eventually(
+                    "the timer syncs the spool",
+                    Duration::from_secs(5),
+                    || async { app.metric("linkleaf_spool_fsyncs_total").await >= 1.0 },
+                )
+                .await;
+                assert!(
+                    fsyncs < frames / 2.0,
+                    "a timer, not per batch: {fsyncs} fsyncs, {frames} frames"
+                );
+            }
+            FsyncMode::Never => assert_eq!(fsyncs, 0.0),
+        }
+    }
 }

@@ -2,7 +2,7 @@
 //! against real stores and queues: a window is committed once and acknowledged only after its
 //! commit; a frame delivered again adds nothing; while the database cannot commit the window is
 //! kept and nothing is acknowledged; a frame that cannot be processed is set aside (in process)
-//! or dead-lettered after 3 retries (RabbitMQ) while the rest of its window counts.
+//! or dead-lettered after 3 failed deliveries (RabbitMQ) while the rest of its window counts.
 
 #![allow(clippy::unwrap_used)] // a test that cannot proceed should stop right there
 
@@ -260,4 +260,60 @@ async fn rabbitmq_dead_letters_poison_after_three_retries_and_the_window_still_c
     let mut c = consumer(Box::new(AmqpSource::new(q.config())), store.clone());
     assert_eq!(c.take(100, Duration::from_millis(500)).await.unwrap(), 0);
     assert_eq!(q.depth(&q.name).await, 0);
+}
+
+/// A message that decodes but whose events the database refuses (PostgreSQL cannot hold a NUL
+/// in text) must not stall the window, nor the windows after it: the messages are committed one
+/// by one, the refused one is set aside, the others count.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_message_the_database_refuses_is_set_aside_and_the_window_counts() {
+    let Some(db) = TempPostgres::create().await else {
+        return;
+    };
+    let stores = linkleaf_store::open(&db.url, &StoreOptions::default())
+        .await
+        .unwrap();
+    stores.profiles.migrate().await.unwrap();
+    let store = stores.analytics.clone();
+    let dir = tempfile::tempdir().unwrap();
+    let (sink, source) = inproc::queue(100, dir.path().join("dead-letter"));
+    let mut c = consumer(Box::new(source), store.clone());
+    let (spool, profile, link) = (Uuid::now_v7(), Uuid::now_v7(), Uuid::now_v7());
+    let mut confirms = Vec::new();
+    for seq in 1..=2 {
+        confirms.push(
+            sink.publish(frame(spool, seq, 10, profile, link))
+                .await
+                .unwrap(),
+        );
+    }
+    let mut refused = frame(spool, 3, 1, profile, link);
+    let mut events = linkleaf_events::event::decode_all(&refused.frames[0].events).unwrap();
+    events[0].referrer = "nul\0host".into();
+    refused.frames[0].events = encode_all(&events).into();
+    confirms.push(sink.publish(refused).await.unwrap());
+    confirms.push(
+        sink.publish(frame(spool, 4, 5, profile, link))
+            .await
+            .unwrap(),
+    );
+    assert_eq!(c.take(100, Duration::from_secs(1)).await.unwrap(), 4);
+    let out = c.process_batch().await.unwrap();
+    assert_eq!(out.committed_events, 25, "{out:?}");
+    for f in confirms {
+        f.await.unwrap();
+    }
+    assert_eq!(clicks(store.as_ref(), profile).await, 25);
+    let set_aside = std::fs::read_dir(dir.path().join("dead-letter"))
+        .unwrap()
+        .count();
+    assert_eq!(set_aside, 1, "the refused message is kept aside, not lost");
+    // and the consumer goes on with the next window
+    let next = sink
+        .publish(frame(spool, 5, 3, profile, link))
+        .await
+        .unwrap();
+    c.take(100, Duration::from_secs(1)).await.unwrap();
+    assert_eq!(c.process_batch().await.unwrap().committed_events, 3);
+    next.await.unwrap();
 }

@@ -1,5 +1,5 @@
 //! `serve` on RabbitMQ (`queue.url`), its consumer inside: clicks go through the broker and are
-//! counted; a message no consumer can process is dead-lettered after 3 retries, and the
+//! counted; a message no consumer can process is dead-lettered after 3 failed deliveries, and the
 //! dead-letter depth shows in `/metrics` and `/readyz` while the other events still count.
 
 #![allow(clippy::unwrap_used)] // a test that cannot proceed should stop right there
@@ -73,8 +73,8 @@ async fn poison_is_dead_lettered_and_shown_while_clicks_count() {
     assert_eq!(q.depth(&format!("{}.dlq", q.name)).await, 1);
     assert_eq!(
         app.metric("linkleaf_frames_rejected_total").await,
-        4.0,
-        "rejected on its first delivery and on each of 3 retries"
+        3.0,
+        "rejected on each of its 3 deliveries, then dead-lettered"
     );
     let ready: Value = app
         .client
@@ -88,4 +88,76 @@ async fn poison_is_dead_lettered_and_shown_while_clicks_count() {
     let detail = ready["dependencies"]["queue"]["detail"].as_str().unwrap();
     assert!(detail.contains("dead-letter queue depth 1"), "{ready:#}");
     assert_eq!(ready["status"], "ready", "{ready:#}");
+}
+
+/// The broker unreachable (a blackholed link): redirects keep answering, the spool grows up to
+/// `clicks.spool_max_bytes`, what comes past the bound is counted as dropped (never a failed
+/// redirect); the broker back, the spool drains and every click it accepted is counted, once.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn while_the_broker_is_away_the_spool_grows_to_its_bound_and_redirects_answer() {
+    use linkleaf_testkit::proxy::{FaultProxy, Mode};
+    let Some(q) = TempQueue::create().await else {
+        return;
+    };
+    let broker: std::net::SocketAddr = q
+        .url
+        .split('@')
+        .nth(1)
+        .and_then(|rest| rest.split('/').next())
+        .unwrap()
+        .parse()
+        .unwrap();
+    let proxy = FaultProxy::start(broker).await;
+    let via = q.url.replace(&broker.to_string(), &proxy.addr.to_string());
+    let app = TestApp::spawn_with(|c| {
+        c.queue.url = linkleaf::config::Secret::new(via);
+        c.queue.name = q.name.clone();
+        c.analytics.window_secs = 0.05;
+        c.analytics.cache_secs = 0;
+        c.clicks.segment_bytes = 4096;
+        c.clicks.spool_max_bytes = 16_384;
+        c.rate_limit.per_minute = 1_000_000;
+        c.rate_limit.burst = 1_000_000;
+    })
+    .await;
+    let key = app.root_key().await;
+    let base = app.url("");
+    let made = load::profiles_with_links(&app.client, &base, &key, "away", 2, 5).await;
+    let links: Vec<String> = made.iter().flat_map(|(_, l)| l.clone()).collect();
+    let profiles: Vec<String> = made.iter().map(|(p, _)| p.clone()).collect();
+    proxy.set(Mode::Blackhole);
+    // enough clicks to fill the spool several times over
+    let plan = load::plan(&links, 200);
+    let n = plan.len() as u64;
+    let clicks = Load::start(Arc::new(RwLock::new(base.clone())), plan, 8)
+        .finish()
+        .await;
+    assert_eq!(clicks.answered_total(), n, "every redirect answered");
+    let dropped = app
+        .metric(r#"linkleaf_events_dropped_total{reason="spool_full"}"#)
+        .await;
+    let bytes = app.metric("linkleaf_spool_bytes").await;
+    assert!(dropped > 0.0, "the bound was reached");
+    assert!(
+        (16_384.0..16_384.0 + 8192.0).contains(&bytes),
+        "the spool grew to its bound and no further: {bytes}"
+    );
+    assert!(app.metric("linkleaf_spool_backlog_frames").await > 0.0);
+    // back: the spool drains, and what it took is counted
+    proxy.set(Mode::Pass);
+    let accepted = n - dropped as u64;
+    load::wait_for_total(
+        &app.client,
+        &base,
+        &key,
+        &profiles,
+        accepted,
+        Duration::from_secs(60),
+    )
+    .await;
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while app.metric("linkleaf_spool_backlog_frames").await != 0.0 {
+        assert!(Instant::now() < deadline, "the spool did not drain");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
 }

@@ -1,12 +1,12 @@
 //! RabbitMQ (`queue.url = amqp://...`), with lapin.
 //!
 //! Topology (declared by both sides, idempotently): a durable quorum queue `{name}` with
-//! `x-delivery-limit = 3` and a dead-letter exchange `{name}.dlx` (fanout) into the durable
+//! `x-delivery-limit = 2` and a dead-letter exchange `{name}.dlx` (fanout) into the durable
 //! queue `{name}.dlq`; dead-lettering `at-least-once` (which RabbitMQ allows with
 //! `x-overflow = reject-publish`). A message the consumer cannot process is rejected with
-//! requeue; every return counts toward the delivery limit (RabbitMQ 3.10+), so after 3 retries
-//! (its 4th failed delivery: the reference architecture's "dead-letter after 3 retries") it
-//! lands in the DLQ.
+//! requeue; every return counts toward the delivery limit (RabbitMQ 3.10+), and a message
+//! returned more often than the limit is dead-lettered: so its 3rd failed delivery puts it in
+//! the DLQ ("dead-letter after 3 failed deliveries").
 //!
 //! The forwarder publishes each frame with `mandatory` (an unroutable message comes back
 //! instead of being silently dropped) on a channel with publisher confirms: a frame is taken for
@@ -27,6 +27,10 @@ use lapin::types::{AMQPValue, FieldTable};
 use lapin::{BasicProperties, Channel, Connection, ConnectionProperties, ExchangeKind};
 use std::time::Duration;
 use tokio::sync::Mutex;
+
+/// `x-delivery-limit`: RabbitMQ dead-letters a message returned more often than this, so with
+/// 2 its 3rd failed delivery (its 3rd return) sends it to the DLQ.
+pub const DELIVERY_LIMIT: i32 = 2;
 
 /// How to reach RabbitMQ and which queue to use.
 #[derive(Debug, Clone)]
@@ -90,7 +94,10 @@ pub async fn declare(ch: &Channel, queue: &str) -> Result<(), QueueError> {
         "x-queue-type".into(),
         AMQPValue::LongString("quorum".into()),
     );
-    args.insert("x-delivery-limit".into(), AMQPValue::LongInt(3));
+    args.insert(
+        "x-delivery-limit".into(),
+        AMQPValue::LongInt(DELIVERY_LIMIT),
+    );
     args.insert(
         "x-dead-letter-exchange".into(),
         AMQPValue::LongString(dlx.as_str().into()),

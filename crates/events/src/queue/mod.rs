@@ -4,7 +4,7 @@
 //!
 //! `inproc` is the embedded default (a channel; "taken for good" is the consumer's commit, and
 //! the spool makes it crash-safe); `amqp` is RabbitMQ (a durable quorum queue, publisher
-//! confirms, a dead-letter queue after 3 retries).
+//! confirms, a dead-letter queue after 3 failed deliveries).
 
 pub mod amqp;
 pub mod inproc;
@@ -163,7 +163,7 @@ pub trait Source: Send + 'static {
     /// Done with these: they are committed (or were counted before).
     async fn ack(&mut self, deliveries: Vec<Delivery>) -> Result<(), QueueError>;
     /// This one cannot be processed (it does not decode): RabbitMQ delivers it again and, after
-    /// 3 retries, dead-letters it; in process it is set aside in the spool's `dead-letter`.
+    /// 3 failed deliveries, dead-letters it; in process it is set aside in the spool's `dead-letter`.
     async fn reject(&mut self, delivery: Delivery) -> Result<(), QueueError>;
 }
 
