@@ -16,6 +16,7 @@ pub mod text;
 pub mod theme;
 pub mod url;
 pub mod username;
+pub mod webhook;
 
 pub use apikey::{ApiKeyToken, KEY_PREFIX};
 pub use error::{FieldError, ValidationErrors};

@@ -9,15 +9,18 @@ pub enum Scope {
     LinksWrite,
     CacheWrite,
     AnalyticsRead,
+    /// Manage webhook subscriptions (and read their deliveries).
+    WebhooksWrite,
 }
 
 impl Scope {
-    pub const ALL: [Scope; 5] = [
+    pub const ALL: [Scope; 6] = [
         Self::ProfileRead,
         Self::ProfileWrite,
         Self::LinksWrite,
         Self::CacheWrite,
         Self::AnalyticsRead,
+        Self::WebhooksWrite,
     ];
 
     pub fn as_str(self) -> &'static str {
@@ -27,6 +30,7 @@ impl Scope {
             Self::LinksWrite => "links:write",
             Self::CacheWrite => "cache:write",
             Self::AnalyticsRead => "analytics:read",
+            Self::WebhooksWrite => "webhooks:write",
         }
     }
 
@@ -59,7 +63,7 @@ impl Scopes {
     pub fn all() -> Self {
         Self::ALL_BITS
     }
-    const ALL_BITS: Scopes = Scopes(0b1_1111);
+    const ALL_BITS: Scopes = Scopes(0b11_1111);
 
     pub fn parse(list: &str) -> Result<Self, String> {
         let mut set = Self::default();
@@ -102,7 +106,7 @@ mod tests {
         assert!(s.contains(Scope::ProfileRead) && s.contains(Scope::LinksWrite));
         assert!(!s.contains(Scope::ProfileWrite));
         assert_eq!(Scopes::parse(&s.to_string()).unwrap(), s);
-        assert_eq!(Scopes::all().iter().count(), 5);
+        assert_eq!(Scopes::all().iter().count(), 6);
     }
 
     #[test]

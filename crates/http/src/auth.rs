@@ -31,6 +31,7 @@ scopes! {
     LinksWrite => LinksWrite,
     CacheWrite => CacheWrite,
     AnalyticsRead => AnalyticsRead,
+    WebhooksWrite => WebhooksWrite,
 }
 
 pub struct Auth<S>(pub Caller, PhantomData<S>);
@@ -39,6 +40,11 @@ impl<S: RequiredScope> FromRequestParts<AppState> for Auth<S> {
     type Rejection = AppError;
 
     async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, AppError> {
+        // An edge owns no profiles: what would read or change them is refused before the key
+        // is even looked at (its cache and its webhook subscriptions are its own).
+        if state.settings().edge && !matches!(S::SCOPE, Scope::CacheWrite | Scope::WebhooksWrite) {
+            return Err(AppError::EdgeMode);
+        }
         let caller = state.authenticate(&parts.headers).await?;
         caller.require(S::SCOPE)?;
         Ok(Self(caller, PhantomData))

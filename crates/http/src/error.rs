@@ -53,6 +53,12 @@ pub enum AppError {
     },
     #[error("internal error: {0}")]
     Internal(String),
+    /// An incoming webhook that is not signed right (the refusal says how).
+    #[error("webhook refused: {0}")]
+    WebhookRefused(linkleaf_webhooks::Refusal),
+    /// This instance is an edge: it owns no profiles to read or change.
+    #[error("edge mode: no profile data here")]
+    EdgeMode,
 }
 
 /// An RFC 9457 problem: what went wrong, for people (`title`, `detail`) and for programs
@@ -189,6 +195,21 @@ impl AppError {
                 "internal_error",
                 "Internal server error",
                 "something went wrong on our side; it has been logged".into(),
+            ),
+            Self::WebhookRefused(why) => (
+                S::UNAUTHORIZED,
+                why.code(),
+                "Webhook not accepted",
+                why.to_string(),
+            ),
+            Self::EdgeMode => (
+                S::NOT_IMPLEMENTED,
+                "edge_mode",
+                "Not on an edge",
+                "this instance is an edge: it serves profiles it reads from its origin \
+                 (origin.upstream_url) and owns none; read, create, edit and delete profiles, and \
+                 read their analytics, on the origin"
+                    .into(),
             ),
         }
     }

@@ -105,7 +105,7 @@ impl Modify for Security {
                     .description(Some(
                         "An admin API key from `linkleaf keys create --scopes ...`. Each operation \
                          names the scope it needs: profile:read, profile:write, links:write, cache:write, \
-                         analytics:read.",
+                         analytics:read, webhooks:write.",
                     ))
                     .build(),
             ),
@@ -128,11 +128,16 @@ impl Modify for Security {
         (name = "public", description = "Pages and profile JSON; no key needed, served from cache"),
         (name = "admin", description = "Create and edit profiles; a Bearer API key with the named scope"),
         (name = "meta", description = "This description and its reference page"),
+        (name = "webhooks", description = "Standard Webhooks: events in (signed with webhooks.secret), and subscriptions to this instance's own events (scope webhooks:write). Every delivery is a POST of a WebhookEvent with webhook-id, webhook-timestamp and webhook-signature headers"),
     ),
     components(
         schemas(Problem, FieldError, Profile, Link, Theme, ThemePreset, ButtonStyle, Color,
                 CreateProfile, NewLink, ProfilePatch, LinksPatch, LinkOp, CacheStatus,
-                crate::routes::docs::DocsAsset),
+                crate::routes::docs::DocsAsset,
+                linkleaf_domain::webhook::WebhookEvent, linkleaf_domain::webhook::EventData,
+                linkleaf_domain::webhook::EventType,
+                linkleaf_domain::webhook::CreateSubscription,
+                linkleaf_domain::webhook::SubscriptionPatch),
         responses(BadRequest, Unauthorized, Forbidden, NotFound, Conflict, PayloadTooLarge,
                   UnsupportedMediaType, ValidationFailed, RateLimited, Unavailable),
     ),

@@ -62,6 +62,9 @@ pub async fn read_by_id(
     headers: &HeaderMap,
     id: Uuid,
 ) -> Result<Response, AppError> {
+    if st.settings().edge {
+        return Err(AppError::EdgeMode);
+    }
     st.authenticate(headers)
         .await?
         .require(Scope::ProfileRead)?;

@@ -22,7 +22,9 @@ use linkleaf_cache::tier::{Bus, SecondTier};
 use linkleaf_cache::{CacheMetrics, Invalidation, LoadError, Loaded, Loader, Policy, ReadCache};
 use linkleaf_domain::analytics::{AnalyticsReport, Bucket};
 use linkleaf_domain::{ApiKeyToken, Profile, Scope, Scopes, Username};
-use linkleaf_store::{AnalyticsStore, KeyStore, ProfileStore, ReadFrom, StoreError, Stores};
+use linkleaf_store::{
+    AnalyticsStore, KeyStore, ProfileStore, ReadFrom, StoreError, Stores, WebhookStore,
+};
 use metrics::Counter;
 use std::collections::VecDeque;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -45,6 +47,13 @@ pub struct Settings {
     pub browser_stale_while_revalidate: Duration,
     /// How long an analytics report is reused.
     pub analytics_cache: Duration,
+    /// Edge mode: profiles come from an upstream (`origin.upstream_url`); this instance owns
+    /// none, and the admin routes that would read or change them say so.
+    pub edge: bool,
+    /// How long an incoming webhook's id is remembered (a duplicate within it changes nothing).
+    pub webhook_inbox_ttl: Duration,
+    /// After a secret rotation, how long the old secret keeps signing.
+    pub webhook_rotation_overlap: Duration,
 }
 
 /// Headers and bodies that never change while the process runs.
@@ -95,6 +104,10 @@ pub struct Wiring {
     pub recent: RecentWrites,
     /// What `/readyz` reports, besides the database.
     pub dependencies: Vec<Arc<dyn Dependency>>,
+    /// Checks incoming webhooks (`webhooks.secret`; empty: every one is refused).
+    pub verifier: Arc<linkleaf_webhooks::Verifier>,
+    /// Woken after a write commits events to the outbox (the dispatcher, when it runs here).
+    pub dispatch: Option<Arc<tokio::sync::Notify>>,
 }
 
 /// Usernames written lately, so their reads skip a replica that may not have the write yet.
@@ -234,6 +247,9 @@ struct Inner {
     profiles: Arc<dyn ProfileStore>,
     keys: Arc<dyn KeyStore>,
     analytics: Arc<dyn AnalyticsStore>,
+    webhooks: Arc<dyn WebhookStore>,
+    verifier: Arc<linkleaf_webhooks::Verifier>,
+    dispatch: Option<Arc<tokio::sync::Notify>>,
     pages: ReadCache<RenderedPage>,
     links: ReadCache<Redirect>,
     recorder: Option<Recorder>,
@@ -317,6 +333,9 @@ impl AppState {
             profiles: stores.profiles,
             keys: stores.keys,
             analytics: stores.analytics,
+            webhooks: stores.webhooks,
+            verifier: wiring.verifier,
+            dispatch: wiring.dispatch,
             pages,
             links,
             recorder: wiring.recorder,
@@ -355,6 +374,21 @@ impl AppState {
         &self.0.analytics
     }
 
+    pub fn webhooks(&self) -> &Arc<dyn WebhookStore> {
+        &self.0.webhooks
+    }
+
+    pub fn verifier(&self) -> &linkleaf_webhooks::Verifier {
+        &self.0.verifier
+    }
+
+    /// Tells the dispatcher that the outbox has something new.
+    pub fn wake_dispatcher(&self) {
+        if let Some(d) = &self.0.dispatch {
+            d.notify_one();
+        }
+    }
+
     pub fn reports(&self) -> &moka::sync::Cache<ReportKey, Arc<AnalyticsReport>> {
         &self.0.reports
     }
@@ -389,6 +423,9 @@ impl AppState {
             keys: usernames.iter().map(|u| u.key()).collect(),
             owner,
         };
+        // a write committed its events with it: the dispatcher sends them now, not at its
+        // next poll
+        self.wake_dispatcher();
         self.apply_invalidation(&inv);
         self.0.invalidations.increment(1);
         if let Some(shared) = self.0.shared.clone() {

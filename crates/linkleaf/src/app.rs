@@ -8,6 +8,7 @@
 //! cancellation token and task tracker, and is drained within the same deadline.
 
 use crate::config::Config;
+use crate::edge;
 use crate::pipeline::Pipeline;
 use crate::wiring::{RedisHealth, SharedLimiter};
 use anyhow::Context;
@@ -35,6 +36,13 @@ pub(crate) const LATENCY_BUCKETS: &[f64] = &[
     1.0, 2.5,
 ];
 
+/// Where pages and links are loaded from, and the upstream when that is where.
+type Origins = (
+    Arc<dyn Loader<RenderedPage>>,
+    Arc<dyn Loader<linkleaf_http::clicks::Redirect>>,
+    Option<Arc<linkleaf_upstream::Origin>>,
+);
+
 pub struct Application {
     state: AppState,
     listener: TcpListener,
@@ -56,6 +64,10 @@ pub struct Application {
     instance: Uuid,
     /// Clicks and views: the spool, the queue and (by default) the consumer.
     pipeline: Pipeline,
+    /// Delivers the webhook outbox (`webhooks.dispatch`).
+    dispatcher: Option<linkleaf_webhooks::Dispatcher>,
+    /// Keeps the webhook tables bounded.
+    webhook_keep: Duration,
 }
 
 /// The open-file limit: raised to the hard limit when allowed. Returns (soft before, soft now,
@@ -101,14 +113,57 @@ impl Application {
         let instance = Uuid::now_v7();
         let settings = cfg.http_settings();
         let recent = RecentWrites::new(Duration::from_secs(cfg.database.replica_lag_secs));
-        let origin: Arc<dyn Loader<RenderedPage>> = Arc::new(StorePages::new(
-            stores.profiles.clone(),
-            Renderer {
-                public_url: settings.public_url.clone(),
-            },
-            recent.clone(),
-            &recorder,
-        ));
+        let redis = match cfg.redis_config() {
+            Some(rc) => Some(Redis::open(&rc, &recorder).context("redis.url")?),
+            None => None,
+        };
+        let renderer = Renderer {
+            public_url: settings.public_url.clone(),
+        };
+        // Where pages and links come from: this instance's database, or (edge mode) the upstream.
+        let edge_pages = Arc::new(std::sync::OnceLock::new());
+        let (origin, links, upstream): Origins = if cfg.is_edge() {
+            let upstream = Arc::new(edge::origin(cfg, redis.as_ref(), &recorder)?);
+            let index = edge::LinkIndex::new(100_000);
+            (
+                Arc::new(edge::UpstreamPages {
+                    origin: upstream.clone(),
+                    renderer,
+                    links: index.clone(),
+                }),
+                Arc::new(edge::EdgeLinks {
+                    links: index,
+                    pages: edge_pages.clone(),
+                }),
+                Some(upstream),
+            )
+        } else {
+            (
+                Arc::new(StorePages::new(
+                    stores.profiles.clone(),
+                    renderer,
+                    recent.clone(),
+                    &recorder,
+                )),
+                Arc::new(linkleaf_http::clicks::StoreLinks(stores.profiles.clone())),
+                None,
+            )
+        };
+        let verifier = Arc::new(
+            linkleaf_webhooks::Verifier::new(cfg.webhooks.secret.expose())
+                .map_err(|e| anyhow::anyhow!("webhooks.secret: {e}"))?,
+        );
+        let dispatcher = if cfg.webhooks.dispatch {
+            Some(linkleaf_webhooks::Dispatcher::new(
+                stores.webhooks.clone(),
+                linkleaf_upstream::Client::new(Duration::from_secs(5), 64 * 1024)
+                    .map_err(|e| anyhow::anyhow!("the webhook client: {e}"))?,
+                cfg.dispatch_config(),
+                linkleaf_webhooks::DispatchMetrics::register(&recorder),
+            ))
+        } else {
+            None
+        };
         let local = Arc::new(LocalLimiter::new(
             cfg.rate_limit.per_minute,
             cfg.rate_limit.burst,
@@ -129,13 +184,12 @@ impl Application {
                 .context("clicks.geo_header")?,
             &recorder,
         );
-        let links: Arc<dyn Loader<linkleaf_http::clicks::Redirect>> =
-            Arc::new(linkleaf_http::clicks::StoreLinks(stores.profiles.clone()));
         let queue_health = pipeline.health();
-        let redis = match cfg.redis_config() {
-            Some(rc) => Some(Redis::open(&rc, &recorder).context("redis.url")?),
-            None => None,
-        };
+        let mut dependencies: Vec<Arc<dyn Dependency>> = vec![queue_health];
+        if let Some(u) = &upstream {
+            dependencies.push(Arc::new(edge::UpstreamHealth(u.clone())));
+        }
+        let dispatch = dispatcher.as_ref().map(|d| d.waker());
         let wiring = match &redis {
             None => Wiring {
                 loader: origin,
@@ -144,7 +198,9 @@ impl Application {
                 shared: None,
                 limiter: local,
                 recent,
-                dependencies: vec![queue_health],
+                dependencies,
+                verifier,
+                dispatch,
             },
             Some(r) => {
                 let tier: Arc<dyn SecondTier> = Arc::new(r.clone());
@@ -168,7 +224,7 @@ impl Application {
                     local,
                     &recorder,
                 ));
-                let health: Arc<dyn Dependency> = Arc::new(RedisHealth(r.clone()));
+                dependencies.insert(0, Arc::new(RedisHealth(r.clone())));
                 Wiring {
                     loader,
                     links,
@@ -179,11 +235,15 @@ impl Application {
                     }),
                     limiter,
                     recent,
-                    dependencies: vec![health, queue_health],
+                    dependencies,
+                    verifier,
+                    dispatch,
                 }
             }
         };
         let state = AppState::new(stores, settings, &recorder, wiring);
+        // an edge's links are as fresh as their pages: its link loader reads the page cache
+        let _ = edge_pages.set(state.pages().clone());
         let service = linkleaf_http::service(state.clone(), &recorder);
         let prometheus = recorder.handle();
         let ops_router = linkleaf_http::ops_router(state.clone(), prometheus.clone());
@@ -220,6 +280,8 @@ impl Application {
             redis,
             instance,
             pipeline,
+            dispatcher,
+            webhook_keep: Duration::from_secs(cfg.webhooks.keep_secs),
         })
     }
 
@@ -266,8 +328,18 @@ impl Application {
             redis,
             instance,
             pipeline,
+            dispatcher,
+            webhook_keep,
         } = self;
         let spool = pipeline.start(&tasks, &stop_tasks);
+        if let Some(d) = dispatcher {
+            tasks.spawn(d.run(stop_tasks.clone()));
+        }
+        tasks.spawn(prune_webhooks(
+            state.webhooks().clone(),
+            webhook_keep,
+            stop_tasks.clone(),
+        ));
         if let Some(r) = redis {
             let on_event: Arc<dyn Fn(BusEvent) + Send + Sync> = Arc::new({
                 let state = state.clone();
@@ -371,6 +443,31 @@ impl Application {
             );
         }
         Ok(())
+    }
+}
+
+/// Forgets expired incoming webhook ids, and delivered or dead events older than `keep`, every
+/// hour.
+async fn prune_webhooks(
+    store: Arc<dyn linkleaf_store::WebhookStore>,
+    keep: Duration,
+    stop: CancellationToken,
+) {
+    let mut tick = tokio::time::interval(Duration::from_secs(3600));
+    loop {
+        tokio::select! {
+            () = stop.cancelled() => return,
+            _ = tick.tick() => {}
+        }
+        let now = (time::OffsetDateTime::now_utc().unix_timestamp_nanos() / 1_000_000) as i64;
+        match store
+            .prune_webhooks(now, keep.as_millis() as i64, false)
+            .await
+        {
+            Ok(n) if n > 0 => tracing::info!(rows = n, "old webhook events pruned"),
+            Ok(_) => {}
+            Err(e) => tracing::warn!(error = %e, "webhook events not pruned"),
+        }
     }
 }
 

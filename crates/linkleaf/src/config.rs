@@ -45,8 +45,38 @@ pub struct Config {
     pub clicks: Clicks,
     pub queue: Queue,
     pub analytics: Analytics,
+    pub webhooks: Webhooks,
+    pub origin: Origin,
     pub rate_limit: RateLimit,
     pub log: Log,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Webhooks {
+    pub secret: Secret,
+    pub inbox_ttl_secs: u64,
+    pub dispatch: bool,
+    pub timeout_ms: u64,
+    pub max_attempts: u32,
+    pub backoff_base_ms: u64,
+    pub backoff_max_secs: u64,
+    pub disable_after_secs: u64,
+    pub rotation_overlap_secs: u64,
+    pub poll_ms: u64,
+    pub keep_secs: u64,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Origin {
+    pub upstream_url: String,
+    pub upstream_key: Secret,
+    pub upstream_per_minute: u32,
+    pub timeout_ms: u64,
+    pub budget_ms: u64,
+    pub backoff_base_ms: u64,
+    pub backoff_max_ms: u64,
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -287,6 +317,46 @@ impl Config {
                 ));
             }
         }
+        let w = &self.webhooks;
+        linkleaf_webhooks::Verifier::new(w.secret.expose())
+            .map_err(|e| invalid("webhooks.secret", e))?;
+        for (key, v) in [
+            ("webhooks.timeout_ms", w.timeout_ms),
+            ("webhooks.backoff_base_ms", w.backoff_base_ms),
+            ("webhooks.backoff_max_secs", w.backoff_max_secs),
+            ("webhooks.poll_ms", w.poll_ms),
+            ("webhooks.inbox_ttl_secs", w.inbox_ttl_secs),
+            ("webhooks.disable_after_secs", w.disable_after_secs),
+            ("origin.timeout_ms", self.origin.timeout_ms),
+            ("origin.budget_ms", self.origin.budget_ms),
+            ("origin.backoff_base_ms", self.origin.backoff_base_ms),
+            ("origin.backoff_max_ms", self.origin.backoff_max_ms),
+            (
+                "origin.upstream_per_minute",
+                u64::from(self.origin.upstream_per_minute),
+            ),
+        ] {
+            if v == 0 {
+                return Err(invalid(key, "must be greater than 0"));
+            }
+        }
+        if !(1..=100).contains(&w.max_attempts) {
+            return Err(invalid(
+                "webhooks.max_attempts",
+                "must be between 1 and 100",
+            ));
+        }
+        if !self.origin.upstream_url.is_empty() {
+            match url::Url::parse(&self.origin.upstream_url) {
+                Ok(u) if matches!(u.scheme(), "http" | "https") && u.host_str().is_some() => {}
+                _ => {
+                    return Err(invalid(
+                        "origin.upstream_url",
+                        "must be an http(s) URL such as https://links.example.com",
+                    ));
+                }
+            }
+        }
         if self.database.statement_timeout_ms == 0 {
             return Err(invalid(
                 "database.statement_timeout_ms",
@@ -488,6 +558,39 @@ impl Config {
                 c.browser_stale_while_revalidate_secs,
             ),
             analytics_cache: Duration::from_secs(self.analytics.cache_secs),
+            edge: self.is_edge(),
+            webhook_inbox_ttl: Duration::from_secs(self.webhooks.inbox_ttl_secs),
+            webhook_rotation_overlap: Duration::from_secs(self.webhooks.rotation_overlap_secs),
+        }
+    }
+
+    /// Edge mode: profiles are read from `origin.upstream_url`.
+    pub fn is_edge(&self) -> bool {
+        !self.origin.upstream_url.is_empty()
+    }
+
+    pub fn dispatch_config(&self) -> linkleaf_webhooks::DispatchConfig {
+        let w = &self.webhooks;
+        linkleaf_webhooks::DispatchConfig {
+            timeout: Duration::from_millis(w.timeout_ms),
+            max_attempts: w.max_attempts,
+            backoff_base: Duration::from_millis(w.backoff_base_ms),
+            backoff_max: Duration::from_secs(w.backoff_max_secs),
+            disable_after: Duration::from_secs(w.disable_after_secs),
+            batch: 32,
+            poll: Duration::from_millis(w.poll_ms),
+        }
+    }
+
+    pub fn origin_config(&self) -> linkleaf_upstream::OriginConfig {
+        let o = &self.origin;
+        linkleaf_upstream::OriginConfig {
+            url: o.upstream_url.clone(),
+            key: o.upstream_key.expose().to_owned(),
+            request_timeout: Duration::from_millis(o.timeout_ms),
+            budget: Duration::from_millis(o.budget_ms),
+            backoff_base: Duration::from_millis(o.backoff_base_ms),
+            backoff_max: Duration::from_millis(o.backoff_max_ms),
         }
     }
 

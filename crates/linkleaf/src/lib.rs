@@ -6,6 +6,7 @@ pub mod app;
 pub mod config;
 pub mod consume;
 pub mod demo;
+pub mod edge;
 pub mod keys;
 pub mod pipeline;
 pub mod wiring;

@@ -1,4 +1,6 @@
-//! Storage behind traits: `ProfileStore` (profiles and links) and `KeyStore` (API keys).
+//! Storage behind traits: `ProfileStore` (profiles and links, and the webhook outbox their
+//! changes write), `KeyStore` (API keys), `AnalyticsStore` (rollups) and `WebhookStore`
+//! (subscriptions, deliveries, incoming ids).
 //!
 //! The backend is chosen at run time from the database URL's scheme (`sqlite://` for the
 //! embedded default, `postgres://` for production, optionally with a read replica), so the rest
@@ -9,10 +11,14 @@
 
 pub mod analytics;
 mod postgres;
+mod postgres_webhooks;
 mod sqlite;
+mod sqlite_webhooks;
 pub mod testing;
+pub mod webhooks;
 
 pub use analytics::AnalyticsStore;
+pub use webhooks::WebhookStore;
 
 use async_trait::async_trait;
 use linkleaf_domain::{Profile, Scopes, Username, ValidationErrors};
@@ -203,6 +209,7 @@ pub struct Stores {
     pub profiles: Arc<dyn ProfileStore>,
     pub keys: Arc<dyn KeyStore>,
     pub analytics: Arc<dyn AnalyticsStore>,
+    pub webhooks: Arc<dyn WebhookStore>,
 }
 
 /// Opens the database named by `url`: `sqlite://PATH`, `sqlite::memory:`, or
@@ -215,7 +222,8 @@ pub async fn open(url: &str, opts: &StoreOptions) -> Result<Stores, OpenError> {
             Ok(Stores {
                 profiles: s.clone(),
                 keys: s.clone(),
-                analytics: s,
+                analytics: s.clone(),
+                webhooks: s,
             })
         }
         "postgres" | "postgresql" => {
@@ -223,7 +231,8 @@ pub async fn open(url: &str, opts: &StoreOptions) -> Result<Stores, OpenError> {
             Ok(Stores {
                 profiles: s.clone(),
                 keys: s.clone(),
-                analytics: s,
+                analytics: s.clone(),
+                webhooks: s,
             })
         }
         other => Err(OpenError::Scheme(other.to_owned())),

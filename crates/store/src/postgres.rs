@@ -9,15 +9,17 @@
 
 use crate::analytics::ReportPart;
 use crate::analytics::{self, AnalyticsStore, Counted, RollupRow};
+use crate::postgres_webhooks::write_events;
 use crate::{
     ApiKeyRecord, Change, Db, KeyStore, Modified, ModifyError, OpenError, ProfileRef, ProfileStore,
-    ProfileSummary, ReadFrom, Result, StoreError, StoreOptions, map_sqlx,
+    ProfileSummary, ReadFrom, Result, StoreError, StoreOptions, map_sqlx, millis,
 };
 use async_trait::async_trait;
 use linkleaf_domain::analytics::{
     AnalyticsQuery, AnalyticsReport, Bucket, FrameRollup, WindowOutcome,
 };
 use linkleaf_domain::sketch::Sketch;
+use linkleaf_domain::webhook::{EventType, WebhookEvent};
 use linkleaf_domain::{Link, Profile, Scopes, Theme, Username, now_millis};
 use sqlx::migrate::{Migration, MigrationType, Migrator};
 use sqlx::postgres::{PgConnectOptions, PgConnection, PgPool, PgPoolOptions, PgRow};
@@ -50,10 +52,15 @@ const MIGRATIONS: &[(i64, &str, &str)] = &[
         "analytics",
         include_str!("../migrations/postgres/0002_analytics.sql"),
     ),
+    (
+        3,
+        "webhooks",
+        include_str!("../migrations/postgres/0003_webhooks.sql"),
+    ),
 ];
 
 pub struct PostgresStore {
-    pool: PgPool,
+    pub(crate) pool: PgPool,
     /// The replica, when one is configured.
     read_pool: Option<PgPool>,
 }
@@ -333,6 +340,14 @@ impl ProfileStore for PostgresStore {
         let stored = read_profile(&mut tx, &ProfileRef::Id(p.id), false)
             .await?
             .ok_or(StoreError::NotFound)?;
+        let created = WebhookEvent::new(
+            EventType::ProfileCreated,
+            stored.last_modified,
+            stored.id,
+            &stored.username,
+            None,
+        );
+        write_events(&mut tx, &[created], millis(stored.last_modified)).await?;
         tx.commit().await.db()?;
         Ok(stored)
     }
@@ -379,6 +394,8 @@ impl ProfileStore for PostgresStore {
         let after = read_profile(&mut tx, &ProfileRef::Id(before.id), false)
             .await?
             .ok_or(StoreError::NotFound)?;
+        let events = WebhookEvent::of_change(&before, &after, after.last_modified);
+        write_events(&mut tx, &events, millis(after.last_modified)).await?;
         tx.commit().await.db()?;
         Ok(Some(Modified { before, after }))
     }
@@ -421,8 +438,11 @@ impl ProfileStore for PostgresStore {
                 ))
             })
             .transpose()?;
-        // A deleted profile's analytics go with it.
-        if let Some((id, _)) = &deleted {
+        // A deleted profile's analytics go with it; its deletion is announced.
+        if let Some((id, username)) = &deleted {
+            let now = now_millis();
+            let gone = WebhookEvent::new(EventType::ProfileDeleted, now, *id, username, None);
+            write_events(&mut tx, &[gone], millis(now)).await?;
             sqlx::query("DELETE FROM analytics_rollups WHERE profile_id = $1")
                 .bind(id)
                 .execute(&mut *tx)

@@ -4,6 +4,7 @@
 
 use crate::analytics::ReportPart;
 use crate::analytics::{self, AnalyticsStore, Counted, RollupRow};
+use crate::sqlite_webhooks::write_events;
 use crate::{
     ApiKeyRecord, Change, Db, KeyStore, Modified, ModifyError, OpenError, ProfileRef, ProfileStore,
     ProfileSummary, ReadFrom, Result, StoreError, StoreOptions, from_millis, map_sqlx, millis,
@@ -13,6 +14,7 @@ use linkleaf_domain::analytics::{
     AnalyticsQuery, AnalyticsReport, Bucket, FrameRollup, WindowOutcome,
 };
 use linkleaf_domain::sketch::Sketch;
+use linkleaf_domain::webhook::{EventType, WebhookEvent};
 use linkleaf_domain::{Link, Profile, Scopes, Theme, Username, now_millis};
 use sqlx::migrate::{Migration, MigrationType, Migrator};
 use sqlx::sqlite::{
@@ -39,6 +41,11 @@ const MIGRATIONS: &[(i64, &str, &str)] = &[
         3,
         "analytics",
         include_str!("../migrations/sqlite/0003_analytics.sql"),
+    ),
+    (
+        4,
+        "webhooks",
+        include_str!("../migrations/sqlite/0004_webhooks.sql"),
     ),
 ];
 
@@ -82,7 +89,7 @@ async fn name_conflict(pool: &SqlitePool, e: sqlx::Error, name: &Username) -> St
 }
 
 pub struct SqliteStore {
-    pool: SqlitePool,
+    pub(crate) pool: SqlitePool,
 }
 
 impl SqliteStore {
@@ -351,6 +358,14 @@ impl ProfileStore for SqliteStore {
         let stored = read_profile(&mut tx, &ProfileRef::Id(p.id))
             .await?
             .ok_or(StoreError::NotFound)?;
+        let created = WebhookEvent::new(
+            EventType::ProfileCreated,
+            stored.last_modified,
+            stored.id,
+            &stored.username,
+            None,
+        );
+        write_events(&mut tx, &[created], now).await?;
         tx.commit().await.db()?;
         Ok(stored)
     }
@@ -398,6 +413,8 @@ impl ProfileStore for SqliteStore {
         let after = read_profile(&mut tx, &ProfileRef::Id(before.id))
             .await?
             .ok_or(StoreError::NotFound)?;
+        let events = WebhookEvent::of_change(&before, &after, after.last_modified);
+        write_events(&mut tx, &events, millis(after.last_modified)).await?;
         tx.commit().await.db()?;
         Ok(Some(Modified { before, after }))
     }
@@ -441,8 +458,11 @@ impl ProfileStore for SqliteStore {
                 ))
             })
             .transpose()?;
-        // A deleted profile's analytics go with it.
-        if let Some((id, _)) = &deleted {
+        // A deleted profile's analytics go with it; its deletion is announced.
+        if let Some((id, username)) = &deleted {
+            let now = now_millis();
+            let gone = WebhookEvent::new(EventType::ProfileDeleted, now, *id, username, None);
+            write_events(&mut tx, &[gone], millis(now)).await?;
             for table in ["analytics_rollups", "analytics_uniques"] {
                 sqlx::query(sqlx::AssertSqlSafe(format!(
                     "DELETE FROM {table} WHERE profile_id = ?"

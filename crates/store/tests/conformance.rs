@@ -274,6 +274,7 @@ async fn story(s: Stores) {
     db.ping().await.unwrap();
     analytics_story(&s).await;
     analytics_ranges(&s).await;
+    webhooks_story(&s).await;
 
     // create, then read back by key and by id
     let p = new_profile(
@@ -545,6 +546,260 @@ async fn sqlite_tells_the_story() {
     let dir = tempfile::tempdir().unwrap();
     let url = format!("sqlite://{}", dir.path().join("t.db").display());
     story(open(&url, &StoreOptions::default()).await.unwrap()).await;
+}
+
+/// The outbox is written by the profile writes, in their transactions, fanned out to the
+/// subscriptions that want each type; deliveries are claimed with a lease, retried, given up
+/// on, and a subscription failing for long is disabled; incoming ids are recorded once.
+async fn webhooks_story(s: &Stores) {
+    use linkleaf_domain::webhook::{EventType, SubscriptionSpec, WebhookEvent};
+    use linkleaf_store::webhooks::{Attempt, Next};
+    let w = &s.webhooks;
+    let now = linkleaf_domain::now_millis().unix_timestamp() * 1000;
+    let edits = w
+        .create_subscription(
+            &SubscriptionSpec {
+                url: "https://edits.example/in".into(),
+                events: vec![EventType::ProfileUpdated, EventType::LinksUpdated],
+                enabled: true,
+            },
+            "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw",
+            now,
+        )
+        .await
+        .unwrap();
+    let all = w
+        .create_subscription(
+            &SubscriptionSpec {
+                url: "http://all.example/in".into(),
+                events: EventType::ALL.to_vec(),
+                enabled: true,
+            },
+            "whsec_C2FVsBQIhrscChlQIMV+b5sSYspob7oD",
+            now,
+        )
+        .await
+        .unwrap();
+    assert_eq!(w.subscriptions().await.unwrap().len(), 2);
+    assert_eq!(w.subscription(edits.id).await.unwrap().unwrap(), edits);
+    // a change and its events: created, renamed, links edited, deleted
+    let p = s
+        .profiles
+        .create_profile(&new_profile(
+            r#"{"username":"hooked","links":[{"title":"a","url":"https://a.example"}]}"#,
+        ))
+        .await
+        .unwrap();
+    // a write that fails writes no event
+    assert!(
+        s.profiles
+            .create_profile(&new_profile(r#"{"username":"Hooked"}"#))
+            .await
+            .is_err()
+    );
+    s.profiles
+        .modify_profile(ProfileRef::Id(p.id), &|p| {
+            ProfilePatch {
+                username: Some("hooked2".into()),
+                ..Default::default()
+            }
+            .apply(p)
+        })
+        .await
+        .unwrap();
+    s.profiles
+        .modify_profile(ProfileRef::Id(p.id), &|p| {
+            let mut next = p.clone();
+            next.links = serde_json::from_str::<LinksPatch>(r#"{"ops":[{"op":"disable","id":"ID"}]}"#.replace("ID", &p.links[0].id.to_string()).as_str())
+                .unwrap()
+                .apply(&p.links)?;
+            Ok(next)
+        })
+        .await
+        .unwrap();
+    s.profiles
+        .delete_profile(ProfileRef::Id(p.id))
+        .await
+        .unwrap();
+    let due = w.claim_due(now + 60_000, 30_000, 100).await.unwrap();
+    let kinds = |sub: Uuid| {
+        let mut k: Vec<String> = due
+            .iter()
+            .filter(|d| d.subscription == sub)
+            .map(|d| d.kind.clone())
+            .collect();
+        k.sort();
+        k
+    };
+    assert_eq!(kinds(edits.id), ["links.updated", "profile.updated"]);
+    assert_eq!(
+        kinds(all.id),
+        [
+            "links.updated",
+            "profile.created",
+            "profile.deleted",
+            "profile.updated"
+        ]
+    );
+    let renamed = due.iter().find(|d| d.kind == "profile.updated").unwrap();
+    let body: serde_json::Value = serde_json::from_str(&renamed.payload).unwrap();
+    assert_eq!(body["data"]["username"], "hooked2");
+    assert_eq!(body["data"]["previousUsername"], "hooked");
+    assert_eq!(body["data"]["id"], p.id.to_string());
+    assert!(renamed.event_id.starts_with("msg_"));
+    assert_eq!(renamed.attempts, 0);
+    // claimed: not claimed again while the lease holds
+    assert!(
+        w.claim_due(now + 60_000, 30_000, 100)
+            .await
+            .unwrap()
+            .is_empty()
+    );
+    let attempt = |d: &linkleaf_store::webhooks::Due, at: i64, next: Next| Attempt {
+        subscription: d.subscription,
+        event_id: d.event_id.clone(),
+        attempt: d.attempts + 1,
+        at_ms: at,
+        status: Some(500),
+        latency_ms: 12,
+        error: Some("answered 500".into()),
+        next,
+    };
+    let mine: Vec<_> = due.iter().filter(|d| d.subscription == all.id).collect();
+    let day = 86_400_000;
+    // the first fails and is retried, the second is delivered, the third is given up on
+    w.finish_attempt(
+        &attempt(mine[0], now + 60_000, Next::Retry(now + 70_000)),
+        day,
+    )
+    .await
+    .unwrap();
+    w.finish_attempt(
+        &Attempt {
+            status: Some(204),
+            error: None,
+            ..attempt(mine[1], now + 60_000, Next::Delivered)
+        },
+        day,
+    )
+    .await
+    .unwrap();
+    w.finish_attempt(&attempt(mine[2], now + 60_000, Next::Dead), day)
+        .await
+        .unwrap();
+    let again = w.claim_due(now + 70_000, 30_000, 100).await.unwrap();
+    assert_eq!(again.len(), 1, "the retried one, once due");
+    assert_eq!(
+        (again[0].event_id.as_str(), again[0].attempts),
+        (mine[0].event_id.as_str(), 1)
+    );
+    let listed = w.deliveries(all.id, 10).await.unwrap();
+    assert_eq!(listed.len(), 4);
+    let by_id = |id: &str| listed.iter().find(|d| d.event_id == id).unwrap();
+    assert_eq!(by_id(&mine[1].event_id).status, "delivered");
+    assert_eq!(by_id(&mine[2].event_id).status, "dead");
+    let retried = by_id(&mine[0].event_id);
+    assert_eq!(retried.status, "pending");
+    assert_eq!(retried.attempts.len(), 1);
+    assert_eq!(retried.attempts[0].status, Some(500));
+    assert_eq!(retried.next_attempt_at, Some(now + 70_000));
+    // a success ends a failure streak; failing past `disable_after` disables the subscription,
+    // and a disabled subscription's deliveries are not claimed
+    let sub = w.subscription(all.id).await.unwrap().unwrap();
+    assert_eq!(sub.failing_since, Some(now + 60_000));
+    w.finish_attempt(
+        &attempt(
+            &again[0],
+            now + 60_000 + day + 1,
+            Next::Retry(now + 60_000 + day + 2),
+        ),
+        day,
+    )
+    .await
+    .unwrap();
+    let sub = w.subscription(all.id).await.unwrap().unwrap();
+    assert!(!sub.spec.enabled, "disabled after failing for a day");
+    assert!(sub.disabled_reason.unwrap().contains("failed"));
+    assert!(
+        w.claim_due(now + 2 * day, 30_000, 100)
+            .await
+            .unwrap()
+            .iter()
+            .all(|d| d.subscription != all.id)
+    );
+    let back = w
+        .update_subscription(
+            all.id,
+            &SubscriptionSpec {
+                enabled: true,
+                ..sub.spec.clone()
+            },
+        )
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!((back.disabled_reason, back.failing_since), (None, None));
+    // rotation: the old secret signs beside the new one until the overlap ends
+    let rotated = w
+        .rotate_secret(all.id, "whsec_dGhpcyBpcyBhbm90aGVyIHNlY3JldA==", now + 1000)
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(
+        rotated.signing_secrets(now),
+        vec![
+            "whsec_dGhpcyBpcyBhbm90aGVyIHNlY3JldA==".to_owned(),
+            "whsec_C2FVsBQIhrscChlQIMV+b5sSYspob7oD".to_owned()
+        ]
+    );
+    assert_eq!(rotated.signing_secrets(now + 1000).len(), 1);
+    // incoming ids: once, with what they republish
+    let ev = WebhookEvent::new(
+        EventType::LinksUpdated,
+        linkleaf_domain::now_millis(),
+        p.id,
+        &linkleaf_domain::Username::parse("hooked2").unwrap(),
+        None,
+    );
+    assert!(!w.incoming_seen("msg_in_1").await.unwrap());
+    assert!(
+        w.accept_incoming("msg_in_1", now, now + 1000, std::slice::from_ref(&ev))
+            .await
+            .unwrap()
+    );
+    assert!(w.incoming_seen("msg_in_1").await.unwrap());
+    assert!(
+        !w.accept_incoming("msg_in_1", now, now + 1000, std::slice::from_ref(&ev))
+            .await
+            .unwrap(),
+        "a duplicate"
+    );
+    let republished = w.claim_due(now + 3 * day, 30_000, 100).await.unwrap();
+    assert_eq!(
+        republished
+            .iter()
+            .filter(|d| d.kind == "links.updated" && d.payload == ev.to_json())
+            .count(),
+        2,
+        "republished once, to both subscriptions"
+    );
+    // the queue's share of the outbox
+    let unpublished = w.unpublished(100).await.unwrap();
+    assert!(unpublished.len() >= 5);
+    w.mark_published(
+        &unpublished.iter().map(|u| u.id.clone()).collect::<Vec<_>>(),
+        now,
+    )
+    .await
+    .unwrap();
+    assert!(w.unpublished(100).await.unwrap().is_empty());
+    // pruning: the expired incoming id, and events with nothing left to deliver
+    assert!(w.prune_webhooks(now + 2000, 0, true).await.unwrap() >= 1);
+    assert!(!w.incoming_seen("msg_in_1").await.unwrap());
+    assert!(w.delete_subscription(edits.id).await.unwrap());
+    assert!(!w.delete_subscription(edits.id).await.unwrap());
+    assert!(w.deliveries(edits.id, 10).await.unwrap().is_empty());
+    assert!(w.delete_subscription(all.id).await.unwrap());
 }
 
 /// A database from before look-alike names were refused may hold some: the upgrade keeps every

@@ -143,6 +143,7 @@ impl TestApp {
             profiles: store.clone(),
             keys: real.keys,
             analytics: real.analytics,
+            webhooks: real.webhooks,
         };
         let app = Application::build_with(&config, stores.clone())
             .await
@@ -196,7 +197,7 @@ impl TestApp {
 
     /// A key with every scope.
     pub async fn root_key(&self) -> String {
-        self.key("profile:read,profile:write,links:write,cache:write,analytics:read")
+        self.key("profile:read,profile:write,links:write,cache:write,analytics:read,webhooks:write")
             .await
     }
 

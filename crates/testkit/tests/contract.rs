@@ -40,7 +40,8 @@ async fn every_described_operation_is_routed() {
                 .replace("{username}", "nobody")
                 .replace("{profile}", "nobody")
                 .replace("{asset}", "init.js")
-                .replace("{link}", "00000000-0000-0000-0000-000000000000");
+                .replace("{link}", "00000000-0000-0000-0000-000000000000")
+                .replace("{id}", "00000000-0000-0000-0000-000000000000");
             let r = app
                 .client
                 .request(m.clone(), app.url(&concrete))
@@ -62,7 +63,7 @@ async fn every_described_operation_is_routed() {
             );
         }
     }
-    assert_eq!(count, 14, "operations described");
+    assert_eq!(count, 22, "operations described");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -13,6 +13,7 @@ pub mod docs;
 pub mod health;
 pub mod public;
 pub mod redirect;
+pub mod webhooks;
 
 use crate::metrics::{RouteMetrics, track};
 use crate::state::AppState;
@@ -77,6 +78,14 @@ pub fn api_router(recorder: &dyn metrics::Recorder) -> OpenApiRouter<AppState> {
         .routes(timed(recorder, routes!(admin::patch_links)))
         .routes(timed(recorder, routes!(analytics::report)))
         .routes(timed(recorder, routes!(admin::invalidate)))
+        .routes(timed(recorder, routes!(webhooks::receive)))
+        .routes(timed(recorder, routes!(webhooks::list, webhooks::create)))
+        .routes(timed(
+            recorder,
+            routes!(webhooks::get, webhooks::update, webhooks::delete),
+        ))
+        .routes(timed(recorder, routes!(webhooks::rotate)))
+        .routes(timed(recorder, routes!(webhooks::deliveries)))
         .routes(timed(recorder, routes!(docs::spec)))
         .routes(timed(recorder, routes!(docs::page)))
         .routes(timed(recorder, routes!(docs::asset)))

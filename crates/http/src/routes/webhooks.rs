@@ -1,0 +1,555 @@
+//! Webhooks: `POST /api/webhooks` takes Standard Webhooks events from an origin or any sender
+//! (signed with `webhooks.secret`); `/api/webhooks/subscriptions` manages where this instance's
+//! own events go (scope `webhooks:write`).
+//!
+//! An incoming event is verified on its raw bytes before anything parses it (constant time;
+//! unsigned, badly signed, or more than 5 minutes old or ahead: 401 saying which), then
+//! handled once per `webhook-id`: a duplicate answers 200 and changes nothing. A new event
+//! drops the profile's cache entries on every instance, by username (and the old name after a
+//! rename) and by id, and only then is its id recorded, in the same transaction as the event's
+//! republication in this instance's outbox (to its own subscribers, and the queue's): an event
+//! whose effects did not all happen is not recorded, so the sender's retry does them again.
+
+use crate::auth::{Auth, WebhooksWrite};
+use crate::error::AppError;
+use crate::extract::{ApiJson, ApiPath, ApiQuery};
+use crate::openapi::{
+    BadRequest, Forbidden, NotFound, PayloadTooLarge, RateLimited, Unauthorized, Unavailable,
+    UnsupportedMediaType, ValidationFailed,
+};
+use crate::profiles::admin_json;
+use crate::state::AppState;
+use axum::extract::{Request, State};
+use axum::http::{HeaderValue, StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use http_body_util::{BodyExt, Limited};
+use linkleaf_domain::Username;
+use linkleaf_domain::webhook::{
+    CreateSubscription, EventType, Incoming, SubscriptionPatch, WebhookEvent,
+};
+use linkleaf_store::webhooks::{DeliveryView, Subscription};
+use serde::{Deserialize, Serialize};
+use time::OffsetDateTime;
+use utoipa::{IntoParams, ToSchema};
+use uuid::Uuid;
+
+/// What `POST /api/webhooks` did with an event.
+#[derive(Serialize, ToSchema)]
+struct Received {
+    /// `accepted` (handled now), `duplicate` (its `webhook-id` was handled before: nothing
+    /// changed), or `ignored` (a type this version does not know).
+    status: &'static str,
+}
+
+fn ms(t: OffsetDateTime) -> i64 {
+    (t.unix_timestamp_nanos() / 1_000_000) as i64
+}
+
+fn at(ms: i64) -> OffsetDateTime {
+    OffsetDateTime::from_unix_timestamp_nanos(i128::from(ms) * 1_000_000)
+        .unwrap_or(OffsetDateTime::UNIX_EPOCH)
+}
+
+/// Receive an event
+///
+/// Standard Webhooks: `webhook-id`, `webhook-timestamp` and `webhook-signature` (`v1,<base64
+/// HMAC-SHA256 of "{id}.{timestamp}.{body}">`, one per secret during a rotation) over the raw
+/// body, with a secret of `webhooks.secret`. `profile.created`, `profile.updated`,
+/// `profile.deleted` and `links.updated` drop the profile's cached pages on every instance (by
+/// its username, its previous one, and its id) and are republished to this instance's own
+/// subscribers; other types are acknowledged and ignored. Each `webhook-id` is handled once.
+#[utoipa::path(post, path = "/api/webhooks", operation_id = "receiveWebhook", tag = "webhooks",
+    params(
+        ("webhook-id" = String, Header, description = "The event's id: a redelivery carries the same one"),
+        ("webhook-timestamp" = i64, Header, description = "When it was signed, in seconds since the epoch; at most 5 minutes off"),
+        ("webhook-signature" = String, Header, description = "`v1,<base64>`, space-separated when there are several"),
+    ),
+    request_body(content = WebhookEvent, content_type = "application/json"),
+    responses(
+        (status = 200, description = "Handled, or handled before", body = Received),
+        (status = 401, description = "Unsigned, badly signed, or outside the 5-minute window; `code` says which", body = crate::error::Problem, content_type = "application/problem+json"),
+        (status = 413, response = PayloadTooLarge),
+        (status = 422, response = ValidationFailed),
+        (status = 503, response = Unavailable),
+    ))]
+pub async fn receive(State(st): State<AppState>, req: Request) -> Result<Response, AppError> {
+    let limit = st.settings().max_body_bytes;
+    let (parts, body) = req.into_parts();
+    let body = Limited::new(body, limit)
+        .collect()
+        .await
+        .map_err(|_| AppError::PayloadTooLarge(limit))?
+        .to_bytes();
+    st.verifier()
+        .verify(&parts.headers, &body)
+        .map_err(AppError::WebhookRefused)?;
+    let id = parts
+        .headers
+        .get("webhook-id")
+        .and_then(|v| v.to_str().ok())
+        .filter(|v| !v.is_empty() && v.len() <= 256)
+        .ok_or_else(|| {
+            AppError::Validation(linkleaf_domain::ValidationErrors::single(
+                "webhook-id",
+                "must be 1 to 256 visible characters",
+            ))
+        })?
+        .to_owned();
+    let event = Incoming::parse(&body)?;
+    let store = st.webhooks().clone();
+    let now = OffsetDateTime::now_utc();
+    if store.incoming_seen(&id).await? {
+        return Ok(admin_json(
+            StatusCode::OK,
+            &Received {
+                status: "duplicate",
+            },
+        ));
+    }
+    let expires = ms(now) + st.settings().webhook_inbox_ttl.as_millis() as i64;
+    let status = match event {
+        Incoming::Unknown(kind) => {
+            tracing::info!(
+                kind,
+                "a webhook of a type this version does not know: ignored"
+            );
+            store.accept_incoming(&id, ms(now), expires, &[]).await?;
+            "ignored"
+        }
+        Incoming::Known(e) => {
+            // the effects first (doing them twice is harmless), then the record
+            let st2 = st.clone();
+            let (owner, names) = (
+                e.data.id,
+                std::iter::once(&e.data.username)
+                    .chain(e.data.previous_username.as_ref())
+                    .map(|k| Username::from_stored(k.clone()))
+                    .collect::<Vec<_>>(),
+            );
+            crate::profiles::detached(async move {
+                let refs: Vec<&Username> = names.iter().collect();
+                st2.invalidate(Some(owner), &refs).await;
+                Ok(())
+            })
+            .await?;
+            if store.accept_incoming(&id, ms(now), expires, &[e]).await? {
+                st.wake_dispatcher();
+                "accepted"
+            } else {
+                "duplicate"
+            }
+        }
+    };
+    Ok(admin_json(StatusCode::OK, &Received { status }))
+}
+
+/// A subscription, as listed (the secret is shown once, when made or rotated).
+#[derive(Serialize, ToSchema)]
+#[serde(rename_all = "camelCase")]
+#[schema(as = WebhookSubscription)]
+struct SubscriptionOut {
+    id: Uuid,
+    url: String,
+    events: Vec<EventType>,
+    enabled: bool,
+    /// Why linkleaf disabled it (every delivery failed for `webhooks.disable_after_secs`).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    #[schema(required = false)]
+    disabled_reason: Option<String>,
+    /// Since when every delivery has failed, if the last one did.
+    #[serde(
+        skip_serializing_if = "Option::is_none",
+        with = "time::serde::rfc3339::option"
+    )]
+    #[schema(value_type = Option<String>, format = DateTime, required = false)]
+    failing_since: Option<OffsetDateTime>,
+    /// After a rotation: until when the previous secret signs too.
+    #[serde(
+        skip_serializing_if = "Option::is_none",
+        with = "time::serde::rfc3339::option"
+    )]
+    #[schema(value_type = Option<String>, format = DateTime, required = false)]
+    previous_secret_until: Option<OffsetDateTime>,
+    #[serde(with = "time::serde::rfc3339")]
+    #[schema(value_type = String, format = DateTime)]
+    created_at: OffsetDateTime,
+}
+
+impl From<&Subscription> for SubscriptionOut {
+    fn from(s: &Subscription) -> Self {
+        Self {
+            id: s.id,
+            url: s.spec.url.clone(),
+            events: s.spec.events.clone(),
+            enabled: s.spec.enabled,
+            disabled_reason: s.disabled_reason.clone(),
+            failing_since: s.failing_since.map(at),
+            previous_secret_until: s
+                .previous_until
+                .filter(|u| *u > ms(OffsetDateTime::now_utc()))
+                .map(at),
+            created_at: at(s.created_at),
+        }
+    }
+}
+
+/// A subscription with its secret: the one time it is shown.
+#[derive(Serialize, ToSchema)]
+#[serde(rename_all = "camelCase")]
+#[schema(as = WebhookSubscriptionWithSecret)]
+struct WithSecret {
+    #[serde(flatten)]
+    subscription: SubscriptionOut,
+    /// `whsec_...`: verify deliveries with it (any Standard Webhooks library does). Shown once.
+    secret: String,
+}
+
+#[derive(Serialize, ToSchema)]
+#[schema(as = WebhookSubscriptionList)]
+struct SubscriptionList {
+    items: Vec<SubscriptionOut>,
+}
+
+fn secret() -> Result<String, AppError> {
+    let mut random = [0u8; 32];
+    getrandom::fill(&mut random).map_err(|e| AppError::Internal(format!("randomness: {e}")))?;
+    Ok(linkleaf_domain::webhook::new_secret(random))
+}
+
+fn subscription_id(raw: &str) -> Result<Uuid, AppError> {
+    Uuid::try_parse(raw).map_err(|_| AppError::NotFound("no such subscription".into()))
+}
+
+fn not_found() -> AppError {
+    AppError::NotFound("no such subscription".into())
+}
+
+/// Subscribe
+///
+/// Every change of the event types named (all by default) is POSTed to `url`, signed per
+/// Standard Webhooks with the secret in the answer (shown this once). Deliveries are retried
+/// with exponential backoff and full jitter (honouring `Retry-After`), never follow redirects,
+/// and are kept as dead after `webhooks.max_attempts`; a subscription failing for
+/// `webhooks.disable_after_secs` is disabled.
+#[utoipa::path(post, path = "/api/webhooks/subscriptions", operation_id = "createSubscription", tag = "webhooks",
+    security(("api_key" = ["webhooks:write"])),
+    request_body(content = CreateSubscription, content_type = "application/json"),
+    responses(
+        (status = 201, description = "Created; the secret is shown this once", body = WithSecret),
+        (status = 400, response = BadRequest),
+        (status = 401, response = Unauthorized),
+        (status = 403, response = Forbidden),
+        (status = 413, response = PayloadTooLarge),
+        (status = 415, response = UnsupportedMediaType),
+        (status = 422, response = ValidationFailed),
+        (status = 429, response = RateLimited),
+        (status = 503, response = Unavailable),
+    ))]
+pub async fn create(
+    State(st): State<AppState>,
+    _: Auth<WebhooksWrite>,
+    ApiJson(body): ApiJson<CreateSubscription>,
+) -> Result<Response, AppError> {
+    let spec = body.into_spec()?;
+    let secret = secret()?;
+    let s = st
+        .webhooks()
+        .create_subscription(&spec, &secret, ms(OffsetDateTime::now_utc()))
+        .await?;
+    let mut res = admin_json(
+        StatusCode::CREATED,
+        &WithSecret {
+            subscription: (&s).into(),
+            secret,
+        },
+    );
+    if let Ok(loc) = HeaderValue::from_str(&format!("/api/webhooks/subscriptions/{}", s.id)) {
+        res.headers_mut().insert(header::LOCATION, loc);
+    }
+    Ok(res)
+}
+
+/// List subscriptions
+#[utoipa::path(get, path = "/api/webhooks/subscriptions", operation_id = "listSubscriptions", tag = "webhooks",
+    security(("api_key" = ["webhooks:write"])),
+    responses(
+        (status = 200, description = "Every subscription (without secrets)", body = SubscriptionList),
+        (status = 401, response = Unauthorized),
+        (status = 403, response = Forbidden),
+        (status = 429, response = RateLimited),
+        (status = 503, response = Unavailable),
+    ))]
+pub async fn list(
+    State(st): State<AppState>,
+    _: Auth<WebhooksWrite>,
+) -> Result<Response, AppError> {
+    let items = st
+        .webhooks()
+        .subscriptions()
+        .await?
+        .iter()
+        .map(SubscriptionOut::from)
+        .collect();
+    Ok(admin_json(StatusCode::OK, &SubscriptionList { items }))
+}
+
+/// Read a subscription
+#[utoipa::path(get, path = "/api/webhooks/subscriptions/{id}", operation_id = "getSubscription", tag = "webhooks",
+    params(("id" = Uuid, Path, description = "The subscription's id")),
+    security(("api_key" = ["webhooks:write"])),
+    responses(
+        (status = 200, description = "The subscription (without its secret)", body = SubscriptionOut),
+        (status = 401, response = Unauthorized),
+        (status = 403, response = Forbidden),
+        (status = 404, response = NotFound),
+        (status = 429, response = RateLimited),
+        (status = 503, response = Unavailable),
+    ))]
+pub async fn get(
+    State(st): State<AppState>,
+    _: Auth<WebhooksWrite>,
+    ApiPath(raw): ApiPath,
+) -> Result<Response, AppError> {
+    let s = st
+        .webhooks()
+        .subscription(subscription_id(&raw)?)
+        .await?
+        .ok_or_else(not_found)?;
+    Ok(admin_json(StatusCode::OK, &SubscriptionOut::from(&s)))
+}
+
+/// Edit a subscription
+///
+/// Absent fields stay as they are. Enabling a subscription linkleaf disabled resumes its
+/// pending deliveries.
+#[utoipa::path(patch, path = "/api/webhooks/subscriptions/{id}", operation_id = "updateSubscription", tag = "webhooks",
+    params(("id" = Uuid, Path, description = "The subscription's id")),
+    security(("api_key" = ["webhooks:write"])),
+    request_body(content = SubscriptionPatch, content_type = "application/json"),
+    responses(
+        (status = 200, description = "The subscription as it now is", body = SubscriptionOut),
+        (status = 400, response = BadRequest),
+        (status = 401, response = Unauthorized),
+        (status = 403, response = Forbidden),
+        (status = 404, response = NotFound),
+        (status = 413, response = PayloadTooLarge),
+        (status = 415, response = UnsupportedMediaType),
+        (status = 422, response = ValidationFailed),
+        (status = 429, response = RateLimited),
+        (status = 503, response = Unavailable),
+    ))]
+pub async fn update(
+    State(st): State<AppState>,
+    _: Auth<WebhooksWrite>,
+    ApiPath(raw): ApiPath,
+    ApiJson(patch): ApiJson<SubscriptionPatch>,
+) -> Result<Response, AppError> {
+    let id = subscription_id(&raw)?;
+    let current = st
+        .webhooks()
+        .subscription(id)
+        .await?
+        .ok_or_else(not_found)?;
+    let spec = patch.apply(&current.spec)?;
+    let s = st
+        .webhooks()
+        .update_subscription(id, &spec)
+        .await?
+        .ok_or_else(not_found)?;
+    st.wake_dispatcher();
+    Ok(admin_json(StatusCode::OK, &SubscriptionOut::from(&s)))
+}
+
+/// Delete a subscription
+///
+/// With its deliveries, sent or not.
+#[utoipa::path(delete, path = "/api/webhooks/subscriptions/{id}", operation_id = "deleteSubscription", tag = "webhooks",
+    params(("id" = Uuid, Path, description = "The subscription's id")),
+    security(("api_key" = ["webhooks:write"])),
+    responses(
+        (status = 204, description = "Deleted"),
+        (status = 401, response = Unauthorized),
+        (status = 403, response = Forbidden),
+        (status = 404, response = NotFound),
+        (status = 429, response = RateLimited),
+        (status = 503, response = Unavailable),
+    ))]
+pub async fn delete(
+    State(st): State<AppState>,
+    _: Auth<WebhooksWrite>,
+    ApiPath(raw): ApiPath,
+) -> Result<Response, AppError> {
+    if st
+        .webhooks()
+        .delete_subscription(subscription_id(&raw)?)
+        .await?
+    {
+        let mut res = StatusCode::NO_CONTENT.into_response();
+        res.headers_mut()
+            .insert(header::CACHE_CONTROL, crate::profiles::NO_STORE);
+        Ok(res)
+    } else {
+        Err(not_found())
+    }
+}
+
+/// Rotate a subscription's secret
+///
+/// A new secret, shown this once; the old one keeps signing beside it (two signatures per
+/// delivery) for `webhooks.rotation_overlap_secs`, so the receiver can switch at its pace.
+#[utoipa::path(post, path = "/api/webhooks/subscriptions/{id}/rotate", operation_id = "rotateSubscriptionSecret", tag = "webhooks",
+    params(("id" = Uuid, Path, description = "The subscription's id")),
+    security(("api_key" = ["webhooks:write"])),
+    responses(
+        (status = 200, description = "The new secret, shown this once", body = WithSecret),
+        (status = 401, response = Unauthorized),
+        (status = 403, response = Forbidden),
+        (status = 404, response = NotFound),
+        (status = 429, response = RateLimited),
+        (status = 503, response = Unavailable),
+    ))]
+pub async fn rotate(
+    State(st): State<AppState>,
+    _: Auth<WebhooksWrite>,
+    ApiPath(raw): ApiPath,
+) -> Result<Response, AppError> {
+    let secret = secret()?;
+    let until =
+        ms(OffsetDateTime::now_utc()) + st.settings().webhook_rotation_overlap.as_millis() as i64;
+    let s = st
+        .webhooks()
+        .rotate_secret(subscription_id(&raw)?, &secret, until)
+        .await?
+        .ok_or_else(not_found)?;
+    Ok(admin_json(
+        StatusCode::OK,
+        &WithSecret {
+            subscription: (&s).into(),
+            secret,
+        },
+    ))
+}
+
+#[derive(Debug, Deserialize, IntoParams)]
+#[serde(deny_unknown_fields)]
+#[into_params(parameter_in = Query)]
+pub struct DeliveryParams {
+    /// How many deliveries, newest first (1 to 100, default 20).
+    #[param(minimum = 1, maximum = 100)]
+    pub limit: Option<u32>,
+}
+
+/// One attempt to deliver an event.
+#[derive(Serialize, ToSchema)]
+#[serde(rename_all = "camelCase")]
+#[schema(as = WebhookAttempt)]
+struct AttemptOut {
+    attempt: u32,
+    #[serde(with = "time::serde::rfc3339")]
+    #[schema(value_type = String, format = DateTime)]
+    at: OffsetDateTime,
+    /// The receiver's HTTP status, when it answered.
+    #[schema(required = false)]
+    status: Option<u16>,
+    latency_ms: i64,
+    /// Why it failed (no answer, a timeout, a status that is not 2xx, a redirect).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    #[schema(required = false)]
+    error: Option<String>,
+}
+
+/// An event's delivery to the subscription.
+#[derive(Serialize, ToSchema)]
+#[serde(rename_all = "camelCase")]
+#[schema(as = WebhookDelivery)]
+struct DeliveryOut {
+    /// The `webhook-id` it is sent with.
+    event_id: String,
+    #[serde(rename = "type")]
+    kind: String,
+    #[serde(with = "time::serde::rfc3339")]
+    #[schema(value_type = String, format = DateTime)]
+    created_at: OffsetDateTime,
+    /// `pending`, `delivered`, or `dead` (given up after `webhooks.max_attempts`).
+    status: String,
+    /// While pending: when it is tried next.
+    #[serde(
+        skip_serializing_if = "Option::is_none",
+        with = "time::serde::rfc3339::option"
+    )]
+    #[schema(value_type = Option<String>, format = DateTime, required = false)]
+    next_attempt_at: Option<OffsetDateTime>,
+    attempts: Vec<AttemptOut>,
+}
+
+impl From<DeliveryView> for DeliveryOut {
+    fn from(d: DeliveryView) -> Self {
+        Self {
+            event_id: d.event_id,
+            kind: d.kind,
+            created_at: at(d.created_at),
+            status: d.status,
+            next_attempt_at: d.next_attempt_at.map(at),
+            attempts: d
+                .attempts
+                .into_iter()
+                .map(|a| AttemptOut {
+                    attempt: a.attempt,
+                    at: at(a.at_ms),
+                    status: a.status,
+                    latency_ms: a.latency_ms,
+                    error: a.error,
+                })
+                .collect(),
+        }
+    }
+}
+
+#[derive(Serialize, ToSchema)]
+#[schema(as = WebhookDeliveryList)]
+struct DeliveryList {
+    items: Vec<DeliveryOut>,
+}
+
+/// A subscription's deliveries
+///
+/// The latest first, each with every attempt: when, the status the receiver answered, how
+/// long it took, what went wrong.
+#[utoipa::path(get, path = "/api/webhooks/subscriptions/{id}/deliveries", operation_id = "listDeliveries", tag = "webhooks",
+    params(("id" = Uuid, Path, description = "The subscription's id"), DeliveryParams),
+    security(("api_key" = ["webhooks:write"])),
+    responses(
+        (status = 200, description = "Deliveries, newest first", body = DeliveryList),
+        (status = 401, response = Unauthorized),
+        (status = 403, response = Forbidden),
+        (status = 404, response = NotFound),
+        (status = 422, response = ValidationFailed),
+        (status = 429, response = RateLimited),
+        (status = 503, response = Unavailable),
+    ))]
+pub async fn deliveries(
+    State(st): State<AppState>,
+    _: Auth<WebhooksWrite>,
+    ApiPath(raw): ApiPath,
+    ApiQuery(params): ApiQuery<DeliveryParams>,
+) -> Result<Response, AppError> {
+    let limit = params.limit.unwrap_or(20);
+    if !(1..=100).contains(&limit) {
+        return Err(AppError::Validation(
+            linkleaf_domain::ValidationErrors::single("limit", "must be between 1 and 100"),
+        ));
+    }
+    let id = subscription_id(&raw)?;
+    st.webhooks()
+        .subscription(id)
+        .await?
+        .ok_or_else(not_found)?;
+    let items = st
+        .webhooks()
+        .deliveries(id, limit)
+        .await?
+        .into_iter()
+        .map(DeliveryOut::from)
+        .collect();
+    Ok(admin_json(StatusCode::OK, &DeliveryList { items }))
+}

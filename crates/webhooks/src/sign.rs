@@ -1,0 +1,252 @@
+//! Standard Webhooks signatures, with the `standardwebhooks` crate (the spec's reference
+//! implementation for Rust): `webhook-signature: v1,<base64 HMAC-SHA256 of "{id}.{timestamp}.{body}">`,
+//! several space-separated while a secret rotates; secrets written `whsec_<base64>`; a
+//! timestamp more than 5 minutes old or ahead refused. Verification runs on the raw bytes, before
+//! anything parses them, and compares in constant time.
+
+use hyper::header::HeaderMap;
+
+/// Why an incoming request was refused, each with its own answer (a stable `code` and words).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
+pub enum Refusal {
+    #[error("the {0} header is missing: the request is not signed")]
+    Missing(&'static str),
+    #[error("webhook-timestamp is not a number of seconds")]
+    BadTimestamp,
+    #[error("webhook-timestamp is more than 5 minutes old: a replay, or a clock far behind")]
+    TooOld,
+    #[error("webhook-timestamp is more than 5 minutes ahead: check the sender's clock")]
+    TooNew,
+    #[error("no signature matches: wrong secret, or the body was changed")]
+    BadSignature,
+}
+
+impl Refusal {
+    pub fn code(self) -> &'static str {
+        match self {
+            Self::Missing(_) => "webhook_unsigned",
+            Self::BadTimestamp => "webhook_bad_timestamp",
+            Self::TooOld => "webhook_too_old",
+            Self::TooNew => "webhook_too_new",
+            Self::BadSignature => "webhook_bad_signature",
+        }
+    }
+}
+
+/// The secrets incoming events may be signed with (several during a rotation).
+pub struct Verifier {
+    hooks: Vec<standardwebhooks::Webhook>,
+}
+
+impl std::fmt::Debug for Verifier {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "Verifier({} secrets)", self.hooks.len())
+    }
+}
+
+/// Reads `whsec_...` secrets, space-separated. An empty list is allowed (then nothing verifies).
+fn secrets(list: &str) -> Result<Vec<standardwebhooks::Webhook>, String> {
+    list.split_whitespace()
+        .enumerate()
+        .map(|(i, s)| {
+            if !s.starts_with("whsec_") {
+                return Err(format!("secret {}: must start with whsec_", i + 1));
+            }
+            standardwebhooks::Webhook::new(s)
+                .map_err(|e| format!("secret {}: not base64 after whsec_ ({e})", i + 1))
+        })
+        .collect()
+}
+
+impl Verifier {
+    /// From `webhooks.secret`.
+    pub fn new(list: &str) -> Result<Self, String> {
+        Ok(Self {
+            hooks: secrets(list)?,
+        })
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.hooks.is_empty()
+    }
+
+    /// Checks `body` against the request's `webhook-*` headers. The headers are checked first
+    /// (their absence, then the timestamp's window), then each secret in turn.
+    pub fn verify(&self, headers: &HeaderMap, body: &[u8]) -> Result<(), Refusal> {
+        for h in ["webhook-id", "webhook-timestamp", "webhook-signature"] {
+            if !headers.contains_key(h) {
+                return Err(Refusal::Missing(h));
+            }
+        }
+        let mut refusal = Refusal::BadSignature;
+        for hook in &self.hooks {
+            match hook.verify(body, headers) {
+                Ok(()) => return Ok(()),
+                Err(e) => {
+                    use standardwebhooks::WebhookError as E;
+                    match e {
+                        E::TimestampTooOldError => return Err(Refusal::TooOld),
+                        E::FutureTimestampError => return Err(Refusal::TooNew),
+                        E::InvalidTimestamp => return Err(Refusal::BadTimestamp),
+                        E::MissingHeader(_) | E::InvalidHeader(_) => {
+                            refusal = Refusal::Missing("webhook-signature");
+                        }
+                        _ => {}
+                    }
+                }
+            }
+        }
+        Err(refusal)
+    }
+}
+
+/// Signs one delivery with each of `secrets` (current first): the `webhook-signature` value.
+pub fn sign(secrets: &[String], id: &str, timestamp: i64, body: &[u8]) -> Result<String, String> {
+    let mut out = Vec::with_capacity(secrets.len());
+    for s in secrets {
+        let hook =
+            standardwebhooks::Webhook::new(s).map_err(|e| format!("a stored secret: {e}"))?;
+        out.push(
+            hook.sign(id, timestamp, body)
+                .map_err(|e| format!("signing: {e}"))?,
+        );
+    }
+    Ok(out.join(" "))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use hyper::header::HeaderValue;
+
+    fn headers(id: &str, ts: i64, sig: &str) -> HeaderMap {
+        let mut h = HeaderMap::new();
+        h.insert("webhook-id", HeaderValue::from_str(id).unwrap());
+        h.insert(
+            "webhook-timestamp",
+            HeaderValue::from_str(&ts.to_string()).unwrap(),
+        );
+        h.insert("webhook-signature", HeaderValue::from_str(sig).unwrap());
+        h
+    }
+
+    /// The spec's own test vector (standardwebhooks.com; ../shared/ECOSYSTEM.md).
+    #[test]
+    fn the_specs_test_vector() {
+        let secret = "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw".to_owned();
+        let sig = sign(
+            std::slice::from_ref(&secret),
+            "msg_p5jXN8AQM9LWM0D4loKWxJek",
+            1614265330,
+            br#"{"test": 2432232314}"#,
+        )
+        .unwrap();
+        assert_eq!(sig, "v1,g0hM9SsE+OTPJTGt/tmIKtSyZlE3uFJELVlNIOLJ1OE=");
+        // and our verifier accepts it (at its time it is old: the window is checked first)
+        let v = Verifier::new(&secret).unwrap();
+        assert_eq!(
+            v.verify(
+                &headers("msg_p5jXN8AQM9LWM0D4loKWxJek", 1614265330, &sig),
+                br#"{"test": 2432232314}"#
+            ),
+            Err(Refusal::TooOld)
+        );
+        let now = time::OffsetDateTime::now_utc().unix_timestamp();
+        let fresh = sign(
+            &[secret],
+            "msg_p5jXN8AQM9LWM0D4loKWxJek",
+            now,
+            br#"{"test": 2432232314}"#,
+        )
+        .unwrap();
+        assert_eq!(
+            v.verify(
+                &headers("msg_p5jXN8AQM9LWM0D4loKWxJek", now, &fresh),
+                br#"{"test": 2432232314}"#
+            ),
+            Ok(())
+        );
+    }
+
+    #[test]
+    fn every_way_of_being_wrong_has_its_own_refusal() {
+        let (old, new) = (
+            "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw".to_owned(),
+            "whsec_C2FVsBQIhrscChlQIMV+b5sSYspob7oD".to_owned(),
+        );
+        let v = Verifier::new(&format!("{new} {old}")).unwrap();
+        let now = time::OffsetDateTime::now_utc().unix_timestamp();
+        let body = br#"{"type":"profile.updated"}"#;
+        let by_old = sign(std::slice::from_ref(&old), "msg_1", now, body).unwrap();
+        assert_eq!(
+            v.verify(&headers("msg_1", now, &by_old), body),
+            Ok(()),
+            "a rotated secret"
+        );
+        let other = sign(
+            &["whsec_dGhpcyBpcyBhbm90aGVyIHNlY3JldA==".into()],
+            "msg_1",
+            now,
+            body,
+        )
+        .unwrap();
+        assert_eq!(
+            v.verify(&headers("msg_1", now, &other), body),
+            Err(Refusal::BadSignature)
+        );
+        assert_eq!(
+            v.verify(
+                &headers("msg_1", now, &by_old),
+                br#"{"type":"profile.deleted"}"#
+            ),
+            Err(Refusal::BadSignature),
+            "a tampered body"
+        );
+        assert_eq!(
+            v.verify(&headers("msg_2", now, &by_old), body),
+            Err(Refusal::BadSignature),
+            "another id"
+        );
+        let stale = sign(std::slice::from_ref(&old), "msg_1", now - 301, body).unwrap();
+        assert_eq!(
+            v.verify(&headers("msg_1", now - 301, &stale), body),
+            Err(Refusal::TooOld)
+        );
+        let ahead = sign(std::slice::from_ref(&old), "msg_1", now + 301, body).unwrap();
+        assert_eq!(
+            v.verify(&headers("msg_1", now + 301, &ahead), body),
+            Err(Refusal::TooNew)
+        );
+        let mut h = headers("msg_1", now, &by_old);
+        h.remove("webhook-signature");
+        assert_eq!(
+            v.verify(&h, body),
+            Err(Refusal::Missing("webhook-signature"))
+        );
+        let mut h = headers("msg_1", now, &by_old);
+        h.insert("webhook-timestamp", HeaderValue::from_static("yesterday"));
+        assert_eq!(v.verify(&h, body), Err(Refusal::BadTimestamp));
+        // both secrets sign during a rotation: either one verifies
+        let both = sign(&[new.clone(), old.clone()], "msg_3", now, body).unwrap();
+        assert_eq!(both.split(' ').count(), 2);
+        assert_eq!(
+            Verifier::new(&old)
+                .unwrap()
+                .verify(&headers("msg_3", now, &both), body),
+            Ok(())
+        );
+        assert_eq!(
+            Verifier::new(&new)
+                .unwrap()
+                .verify(&headers("msg_3", now, &both), body),
+            Ok(())
+        );
+    }
+
+    #[test]
+    fn secrets_must_be_whsec() {
+        assert!(Verifier::new("").unwrap().is_empty());
+        assert!(Verifier::new("plain").is_err());
+        assert!(Verifier::new("whsec_!!!").is_err());
+    }
+}
