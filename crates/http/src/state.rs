@@ -265,6 +265,17 @@ struct Inner {
     invalidations: Counter,
     invalidations_deferred: Counter,
     rate_limited: Counter,
+    /// `linkleaf_webhooks_received_total{outcome}`: accepted, duplicate, ignored, refused.
+    received: [Counter; 4],
+}
+
+/// What became of an incoming webhook.
+#[derive(Debug, Clone, Copy)]
+pub enum Received {
+    Accepted,
+    Duplicate,
+    Ignored,
+    Refused,
 }
 
 #[derive(Clone)]
@@ -321,12 +332,14 @@ impl AppState {
                 "This page cannot be shown because of an error on our side. It has been logged.",
             ),
         };
-        let (invalidations, invalidations_deferred, rate_limited) =
+        let (invalidations, invalidations_deferred, rate_limited, received) =
             metrics::with_local_recorder(recorder, || {
+                let r = |o: &'static str| metrics::counter!("linkleaf_webhooks_received_total", "outcome" => o);
                 (
                     metrics::counter!("linkleaf_cache_invalidations_total"),
                     metrics::counter!("linkleaf_invalidations_deferred_total"),
                     metrics::counter!("linkleaf_rate_limited_total"),
+                    [r("accepted"), r("duplicate"), r("ignored"), r("refused")],
                 )
             });
         Self(Arc::new(Inner {
@@ -351,6 +364,7 @@ impl AppState {
             invalidations,
             invalidations_deferred,
             rate_limited,
+            received,
         }))
     }
 
@@ -380,6 +394,11 @@ impl AppState {
 
     pub fn verifier(&self) -> &linkleaf_webhooks::Verifier {
         &self.0.verifier
+    }
+
+    /// Counts what became of an incoming webhook.
+    pub fn received(&self, what: Received) {
+        self.0.received[what as usize].increment(1);
     }
 
     /// Tells the dispatcher that the outbox has something new.

@@ -110,7 +110,8 @@ impl Dispatcher {
 
     /// Claims what is due and sends it; returns how many attempts were made.
     pub async fn step(&self) -> Result<usize, linkleaf_store::StoreError> {
-        let lease = self.cfg.timeout * 2 + Duration::from_secs(5);
+        // longer than an attempt can take, so only a dispatcher that died leaves one behind
+        let lease = self.cfg.timeout * 2 + Duration::from_secs(1);
         let due = self
             .store
             .claim_due(now_ms(), lease.as_millis() as i64, self.cfg.batch)

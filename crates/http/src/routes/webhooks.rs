@@ -18,7 +18,7 @@ use crate::openapi::{
     UnsupportedMediaType, ValidationFailed,
 };
 use crate::profiles::admin_json;
-use crate::state::AppState;
+use crate::state::{AppState, Received};
 use axum::extract::{Request, State};
 use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
@@ -35,7 +35,8 @@ use uuid::Uuid;
 
 /// What `POST /api/webhooks` did with an event.
 #[derive(Serialize, ToSchema)]
-struct Received {
+#[schema(as = WebhookReceived)]
+struct Handled {
     /// `accepted` (handled now), `duplicate` (its `webhook-id` was handled before: nothing
     /// changed), or `ignored` (a type this version does not know).
     status: &'static str,
@@ -66,7 +67,7 @@ fn at(ms: i64) -> OffsetDateTime {
     ),
     request_body(content = WebhookEvent, content_type = "application/json"),
     responses(
-        (status = 200, description = "Handled, or handled before", body = Received),
+        (status = 200, description = "Handled, or handled before", body = Handled),
         (status = 401, description = "Unsigned, badly signed, or outside the 5-minute window; `code` says which", body = crate::error::Problem, content_type = "application/problem+json"),
         (status = 413, response = PayloadTooLarge),
         (status = 422, response = ValidationFailed),
@@ -80,9 +81,11 @@ pub async fn receive(State(st): State<AppState>, req: Request) -> Result<Respons
         .await
         .map_err(|_| AppError::PayloadTooLarge(limit))?
         .to_bytes();
-    st.verifier()
-        .verify(&parts.headers, &body)
-        .map_err(AppError::WebhookRefused)?;
+    if let Err(why) = st.verifier().verify(&parts.headers, &body) {
+        st.received(Received::Refused);
+        tracing::info!(code = why.code(), "an incoming webhook was refused");
+        return Err(AppError::WebhookRefused(why));
+    }
     let id = parts
         .headers
         .get("webhook-id")
@@ -99,9 +102,10 @@ pub async fn receive(State(st): State<AppState>, req: Request) -> Result<Respons
     let store = st.webhooks().clone();
     let now = OffsetDateTime::now_utc();
     if store.incoming_seen(&id).await? {
+        st.received(Received::Duplicate);
         return Ok(admin_json(
             StatusCode::OK,
-            &Received {
+            &Handled {
                 status: "duplicate",
             },
         ));
@@ -114,6 +118,7 @@ pub async fn receive(State(st): State<AppState>, req: Request) -> Result<Respons
                 "a webhook of a type this version does not know: ignored"
             );
             store.accept_incoming(&id, ms(now), expires, &[]).await?;
+            st.received(Received::Ignored);
             "ignored"
         }
         Incoming::Known(e) => {
@@ -134,13 +139,15 @@ pub async fn receive(State(st): State<AppState>, req: Request) -> Result<Respons
             .await?;
             if store.accept_incoming(&id, ms(now), expires, &[e]).await? {
                 st.wake_dispatcher();
+                st.received(Received::Accepted);
                 "accepted"
             } else {
+                st.received(Received::Duplicate);
                 "duplicate"
             }
         }
     };
-    Ok(admin_json(StatusCode::OK, &Received { status }))
+    Ok(admin_json(StatusCode::OK, &Handled { status }))
 }
 
 /// A subscription, as listed (the secret is shown once, when made or rotated).
