@@ -17,6 +17,16 @@ expected = {
     "linkleaf_http_requests": "counter",
     "linkleaf_http_request_duration_seconds": "histogram",
     "linkleaf_rate_limited": "counter",
+    # clicks and views (issue 12)
+    "linkleaf_events_accepted": "counter",
+    "linkleaf_events_dropped": "counter",
+    "linkleaf_spool_bytes": "gauge",
+    "linkleaf_spool_fsyncs": "counter",
+    "linkleaf_events_committed": "counter",
+    "linkleaf_dlq_depth": "gauge",
+    # webhooks (issue 13)
+    "linkleaf_webhook_deliveries": "counter",
+    "linkleaf_webhooks_received": "counter",
 }
 problems = []
 for name, kind in expected.items():

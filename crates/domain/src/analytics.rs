@@ -206,7 +206,9 @@ pub struct WindowOutcome {
 #[serde(deny_unknown_fields)]
 #[into_params(parameter_in = Query)]
 pub struct AnalyticsParams {
-    /// Start of the range (RFC 3339); default: 7 days before `to`. Rounded down to the bucket.
+    /// Start of the range (RFC 3339); default: 7 days before `to`. Rounded down to the bucket,
+    /// and no earlier than what the bucket covers before `to` (the answer's `from` says where
+    /// it starts).
     #[param(value_type = Option<String>, format = DateTime)]
     #[serde(default, with = "time::serde::rfc3339::option")]
     pub from: Option<OffsetDateTime>,
@@ -214,8 +216,8 @@ pub struct AnalyticsParams {
     #[param(value_type = Option<String>, format = DateTime)]
     #[serde(default, with = "time::serde::rfc3339::option")]
     pub to: Option<OffsetDateTime>,
-    /// The time series' bucket (default `day`). Minute buckets cover at most 2 days, hour
-    /// buckets at most 90.
+    /// The time series' bucket (default `day`). Minute buckets cover at most the last 2 days
+    /// of the range, hour buckets 90, day buckets 10 years.
     #[serde(default)]
     pub bucket: Option<Bucket>,
 }
@@ -327,23 +329,14 @@ impl AnalyticsQuery {
             let f = bucket.floor(t);
             if f == t { t } else { f + bucket.millis() }
         });
-        let span = to_ms - from_ms;
+        // what the rollups keep at this granularity: a longer range is shortened to its end
+        // (the answer's `from` says where it starts)
         let most = match bucket {
             Bucket::Minute => 2 * Bucket::Day.millis(),
             Bucket::Hour => 90 * Bucket::Day.millis(),
             Bucket::Day => 3660 * Bucket::Day.millis(),
         };
-        if span > most {
-            return Err(crate::ValidationErrors::single(
-                "from",
-                format!(
-                    "a range of {} buckets is longer than kept; at most {} days for {:?} buckets",
-                    span / bucket.millis(),
-                    most / Bucket::Day.millis(),
-                    bucket
-                ),
-            ));
-        }
+        let from_ms = from_ms.max(to_ms - most);
         Ok(Self {
             from_ms,
             to_ms,
@@ -397,7 +390,8 @@ mod tests {
         .unwrap();
         assert_eq!((q.to_ms - q.from_ms) / 60_000, 5);
         assert_eq!(q.breakdown_bucket(), Bucket::Hour);
-        let e = AnalyticsQuery::resolve(
+        // a month by the minute: its last 2 days
+        let q = AnalyticsQuery::resolve(
             &params(
                 Some(datetime!(2026-11-01 0:00 UTC)),
                 None,
@@ -405,8 +399,8 @@ mod tests {
             ),
             now,
         )
-        .unwrap_err();
-        assert_eq!(e.0[0].field, "from");
+        .unwrap();
+        assert_eq!(q.to_ms - q.from_ms, 2 * Bucket::Day.millis());
         let e = AnalyticsQuery::resolve(
             &params(Some(now), Some(now - time::Duration::hours(1)), None),
             now,

@@ -204,10 +204,10 @@ pub fn avatar_url(raw: &str) -> Result<String, FieldError> {
 }
 
 /// Where a webhook is sent: `http` or `https`, with no credentials in it (they would be sent to
-/// whoever the host is, and shown in every listing) and no fragment.
+/// whoever the host is, and shown in every listing). A fragment is dropped: HTTP never sends it.
 pub fn webhook_url(raw: &str) -> Result<String, FieldError> {
     let url = check("url", raw, &AVATAR, "http, https")?;
-    let parsed = url::Url::parse(&url)
+    let mut parsed = url::Url::parse(&url)
         .map_err(|e| FieldError::new("url", format!("is not a valid absolute URL ({e})")))?;
     if !parsed.username().is_empty() || parsed.password().is_some() {
         return Err(FieldError::new(
@@ -215,10 +215,8 @@ pub fn webhook_url(raw: &str) -> Result<String, FieldError> {
             "must not hold credentials (user:password@): the receiver checks the signature",
         ));
     }
-    if parsed.fragment().is_some() {
-        return Err(FieldError::new("url", "must not have a #fragment"));
-    }
-    Ok(url)
+    parsed.set_fragment(None);
+    Ok(parsed.into())
 }
 
 #[cfg(test)]

@@ -304,10 +304,14 @@ fn events(list: &[EventType]) -> Result<Vec<EventType>, FieldError> {
         return Err(FieldError::new("events", "name at least one event type"));
     }
     let mut out: Vec<EventType> = Vec::new();
-    for t in list {
-        if !out.contains(t) {
-            out.push(*t);
+    for (i, t) in list.iter().enumerate() {
+        if out.contains(t) {
+            return Err(FieldError::new(
+                format!("events[{i}]"),
+                format!("names {} a second time", t.as_str()),
+            ));
         }
+        out.push(*t);
     }
     Ok(out)
 }
@@ -440,9 +444,16 @@ mod tests {
         .into_spec()
         .unwrap_err();
         assert_eq!(e.0[0].field, "events");
+        let twice = SubscriptionPatch {
+            events: Some(vec![EventType::LinksUpdated, EventType::LinksUpdated]),
+            ..Default::default()
+        }
+        .apply(&spec)
+        .unwrap_err();
+        assert_eq!(twice.0[0].field, "events[1]");
         let patched = SubscriptionPatch {
             enabled: Some(false),
-            events: Some(vec![EventType::LinksUpdated, EventType::LinksUpdated]),
+            events: Some(vec![EventType::LinksUpdated]),
             url: None,
         }
         .apply(&spec)

@@ -260,6 +260,14 @@ fn finish(api: Spec) -> Spec {
             }
         }
     }
+    // an event type named twice is refused: the lists are sets
+    for schema in ["CreateSubscription", "SubscriptionPatch"] {
+        if let Some(events) =
+            v.pointer_mut(&format!("/components/schemas/{schema}/properties/events"))
+        {
+            events["uniqueItems"] = true.into();
+        }
+    }
     serde_json::from_value(v).expect("the finished description deserializes")
 }
 

@@ -68,6 +68,8 @@ pub struct Application {
     dispatcher: Option<linkleaf_webhooks::Dispatcher>,
     /// Keeps the webhook tables bounded.
     webhook_keep: Duration,
+    /// With RabbitMQ: where the outbox's events are republished for other consumers.
+    changes: Option<linkleaf_events::queue::amqp::AmqpChanges>,
 }
 
 /// The open-file limit: raised to the hard limit when allowed. Returns (soft before, soft now,
@@ -282,6 +284,9 @@ impl Application {
             pipeline,
             dispatcher,
             webhook_keep: Duration::from_secs(cfg.webhooks.keep_secs),
+            changes: cfg
+                .amqp()
+                .map(linkleaf_events::queue::amqp::AmqpChanges::new),
         })
     }
 
@@ -330,6 +335,7 @@ impl Application {
             pipeline,
             dispatcher,
             webhook_keep,
+            changes,
         } = self;
         let spool = pipeline.start(&tasks, &stop_tasks);
         if let Some(d) = dispatcher {
@@ -338,8 +344,16 @@ impl Application {
         tasks.spawn(prune_webhooks(
             state.webhooks().clone(),
             webhook_keep,
+            changes.is_some(),
             stop_tasks.clone(),
         ));
+        if let Some(c) = changes {
+            tasks.spawn(relay_changes(
+                state.webhooks().clone(),
+                c,
+                stop_tasks.clone(),
+            ));
+        }
         if let Some(r) = redis {
             let on_event: Arc<dyn Fn(BusEvent) + Send + Sync> = Arc::new({
                 let state = state.clone();
@@ -451,6 +465,7 @@ impl Application {
 async fn prune_webhooks(
     store: Arc<dyn linkleaf_store::WebhookStore>,
     keep: Duration,
+    queued: bool,
     stop: CancellationToken,
 ) {
     let mut tick = tokio::time::interval(Duration::from_secs(3600));
@@ -461,12 +476,64 @@ async fn prune_webhooks(
         }
         let now = (time::OffsetDateTime::now_utc().unix_timestamp_nanos() / 1_000_000) as i64;
         match store
-            .prune_webhooks(now, keep.as_millis() as i64, false)
+            .prune_webhooks(now, keep.as_millis() as i64, queued)
             .await
         {
             Ok(n) if n > 0 => tracing::info!(rows = n, "old webhook events pruned"),
             Ok(_) => {}
             Err(e) => tracing::warn!(error = %e, "webhook events not pruned"),
+        }
+    }
+}
+
+/// Republishes the outbox's events on RabbitMQ (`{queue.name}.changes`), oldest first, each
+/// marked once the broker confirmed it: other consumers get every change (and every incoming
+/// event this instance took), at least once, in order per instance.
+async fn relay_changes(
+    store: Arc<dyn linkleaf_store::WebhookStore>,
+    changes: linkleaf_events::queue::amqp::AmqpChanges,
+    stop: CancellationToken,
+) {
+    let mut backoff = Duration::from_millis(250);
+    loop {
+        let mut done = Vec::new();
+        let failed = match store.unpublished(100).await {
+            Ok(events) => {
+                let mut failed = None;
+                for e in events {
+                    match changes.publish(&e.id, &e.kind, e.payload.as_bytes()).await {
+                        Ok(()) => done.push(e.id),
+                        Err(err) => {
+                            failed = Some(err.to_string());
+                            break;
+                        }
+                    }
+                }
+                failed
+            }
+            Err(e) => Some(e.to_string()),
+        };
+        if !done.is_empty() {
+            let now = (time::OffsetDateTime::now_utc().unix_timestamp_nanos() / 1_000_000) as i64;
+            if let Err(e) = store.mark_published(&done, now).await {
+                tracing::warn!(error = %e, "published changes not marked: they will be published again");
+            }
+        }
+        let wait = match &failed {
+            Some(e) => {
+                tracing::warn!(error = %e, "changes not republished on RabbitMQ yet: retrying");
+                backoff = (backoff * 2).min(Duration::from_secs(10));
+                backoff
+            }
+            None if done.len() == 100 => Duration::ZERO,
+            None => {
+                backoff = Duration::from_millis(250);
+                backoff
+            }
+        };
+        tokio::select! {
+            () = stop.cancelled() => return,
+            () = tokio::time::sleep(wait) => {}
         }
     }
 }

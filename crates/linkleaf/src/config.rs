@@ -784,6 +784,18 @@ mod tests {
                 "10.0.0.0/8,proxy",
                 "server.trusted_proxies",
             ),
+            ("LINKLEAF_WEBHOOKS__SECRET", "hunter2", "webhooks.secret"),
+            (
+                "LINKLEAF_WEBHOOKS__MAX_ATTEMPTS",
+                "0",
+                "webhooks.max_attempts",
+            ),
+            (
+                "LINKLEAF_ORIGIN__UPSTREAM_URL",
+                "ftp://origin",
+                "origin.upstream_url",
+            ),
+            ("LINKLEAF_ORIGIN__BUDGET_MS", "0", "origin.budget_ms"),
         ] {
             let e = err(&[(var, value)]);
             assert!(e.contains(key), "{var}={value}: {e}");
@@ -792,15 +804,24 @@ mod tests {
             None,
             env(&[
                 ("LINKLEAF_SERVER__TRUSTED_PROXIES", "10.0.0.0/8,::1"),
-                ("LINKLEAF_QUEUE__URL", "amqp://u:secret@mq:5672/%2f"),
+                ("LINKLEAF_QUEUE__URL", "amqp://u:pw4queue@mq:5672/%2f"),
+                (
+                    "LINKLEAF_WEBHOOKS__SECRET",
+                    "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw",
+                ),
+                ("LINKLEAF_ORIGIN__UPSTREAM_KEY", "lk_upstreamkey"),
             ]),
         )
         .unwrap();
         assert_eq!(c.server.trusted_proxies, ["10.0.0.0/8", "::1"]);
-        assert!(
-            !format!("{c:?}").contains("secret"),
-            "the queue password is not printed"
-        );
+        let printed = format!("{c:?}");
+        for secret in [
+            "pw4queue",
+            "MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw",
+            "lk_upstreamkey",
+        ] {
+            assert!(!printed.contains(secret), "{secret} is not printed");
+        }
         let e = err(&[("LINKLEAF_CACHE__PROFILE_TLL_SECS", "5")]);
         assert!(
             e.contains("profile_tll_secs"),

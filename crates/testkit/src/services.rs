@@ -347,9 +347,11 @@ impl Drop for TempQueue {
                     for q in [name.clone(), format!("{name}.dlq")] {
                         let _ = ch.queue_delete(q.as_str().into(), Default::default()).await;
                     }
-                    let _ = ch
-                        .exchange_delete(format!("{name}.dlx").as_str().into(), Default::default())
-                        .await;
+                    for x in [format!("{name}.dlx"), format!("{name}.changes")] {
+                        let _ = ch
+                            .exchange_delete(x.as_str().into(), Default::default())
+                            .await;
+                    }
                 }
                 let _ = conn.close(200, "done".into()).await;
             });

@@ -161,3 +161,119 @@ async fn while_the_broker_is_away_the_spool_grows_to_its_bound_and_redirects_ans
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
 }
+
+/// With RabbitMQ, every change (and every incoming event taken) is republished on the topic
+/// exchange `{queue.name}.changes` for other consumers, routed by its type.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn changes_and_incoming_events_are_republished_for_other_consumers() {
+    use lapin::options::{
+        BasicGetOptions, ExchangeDeclareOptions, QueueBindOptions, QueueDeclareOptions,
+    };
+    let Some(q) = TempQueue::create().await else {
+        return;
+    };
+    const SECRET: &str = "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw";
+    let app = TestApp::spawn_with(|c| {
+        c.queue.url = linkleaf::config::Secret::new(q.url.clone());
+        c.queue.name = q.name.clone();
+        c.webhooks.secret = linkleaf::config::Secret::new(SECRET);
+    })
+    .await;
+    // another consumer, listening before anything happens
+    let (conn, ch) = q.channel().await;
+    let exchange = format!("{}.changes", q.name);
+    ch.exchange_declare(
+        exchange.as_str().into(),
+        lapin::ExchangeKind::Topic,
+        ExchangeDeclareOptions {
+            durable: true,
+            ..Default::default()
+        },
+        Default::default(),
+    )
+    .await
+    .unwrap();
+    let mine = ch
+        .queue_declare(
+            "".into(),
+            QueueDeclareOptions {
+                exclusive: true,
+                ..Default::default()
+            },
+            Default::default(),
+        )
+        .await
+        .unwrap();
+    ch.queue_bind(
+        mine.name().clone(),
+        exchange.as_str().into(),
+        "profile.*".into(),
+        QueueBindOptions::default(),
+        Default::default(),
+    )
+    .await
+    .unwrap();
+    let key = app.root_key().await;
+    let p = app
+        .create_profile(&key, serde_json::json!({"username": "broadcast"}))
+        .await;
+    app.admin(reqwest::Method::PATCH, "/api/profiles/broadcast", &key)
+        .json(&serde_json::json!({"bio": "news"}))
+        .send()
+        .await
+        .unwrap();
+    // links.updated is not what this consumer bound
+    app.admin(
+        reqwest::Method::PATCH,
+        "/api/profiles/broadcast/links",
+        &key,
+    )
+    .json(&serde_json::json!({"ops": [{"op": "add", "title": "a", "url": "https://a.example"}]}))
+    .send()
+    .await
+    .unwrap();
+    let body = serde_json::json!({"type": "profile.deleted", "timestamp": "2026-12-01T10:00:00Z",
+        "data": {"id": uuid::Uuid::now_v7(), "username": "elsewhere"}})
+    .to_string();
+    let ts = time::OffsetDateTime::now_utc().unix_timestamp();
+    let sig =
+        linkleaf_webhooks::sign::sign(&[SECRET.into()], "msg_in", ts, body.as_bytes()).unwrap();
+    let r = app
+        .client
+        .post(app.url("/api/webhooks"))
+        .header("webhook-id", "msg_in")
+        .header("webhook-timestamp", ts.to_string())
+        .header("webhook-signature", sig)
+        .body(body)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 200);
+    let mut got: Vec<(String, Value)> = Vec::new();
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while got.len() < 3 {
+        assert!(Instant::now() < deadline, "received {got:#?}");
+        match ch
+            .basic_get(mine.name().clone(), BasicGetOptions { no_ack: true })
+            .await
+            .unwrap()
+        {
+            Some(m) => got.push((
+                m.delivery.routing_key.to_string(),
+                serde_json::from_slice(&m.delivery.data).unwrap(),
+            )),
+            None => tokio::time::sleep(Duration::from_millis(20)).await,
+        }
+    }
+    let kinds: Vec<&str> = got.iter().map(|(k, _)| k.as_str()).collect();
+    assert_eq!(
+        kinds,
+        ["profile.created", "profile.updated", "profile.deleted"]
+    );
+    assert_eq!(got[0].1["data"]["id"], p["id"]);
+    assert_eq!(
+        got[2].1["data"]["username"], "elsewhere",
+        "the incoming event, republished"
+    );
+    let _ = conn.close(200, "done".into()).await;
+}

@@ -200,6 +200,94 @@ impl Sink for AmqpSink {
     }
 }
 
+/// Profile changes (the webhook outbox, written with each change and with each incoming event
+/// republished) as they go to RabbitMQ for other consumers: the durable topic exchange
+/// `{queue}.changes`, each event's type (`profile.updated`...) its routing key, its id the
+/// message id, published with confirms. Bind a queue to it to consume them.
+pub struct AmqpChanges {
+    cfg: AmqpConfig,
+    channel: Mutex<Option<(Connection, Channel)>>,
+}
+
+impl AmqpChanges {
+    pub fn new(cfg: AmqpConfig) -> Self {
+        Self {
+            cfg,
+            channel: Mutex::new(None),
+        }
+    }
+
+    /// The exchange's name.
+    pub fn exchange(queue: &str) -> String {
+        format!("{queue}.changes")
+    }
+
+    async fn channel(&self) -> Result<Channel, QueueError> {
+        let mut guard = self.channel.lock().await;
+        if let Some((conn, ch)) = guard.as_ref()
+            && conn.status().connected()
+            && ch.status().connected()
+        {
+            return Ok(ch.clone());
+        }
+        let conn = connect(&self.cfg).await?;
+        let ch = conn.create_channel().await.map_err(unavailable)?;
+        ch.confirm_select(ConfirmSelectOptions::default())
+            .await
+            .map_err(unavailable)?;
+        ch.exchange_declare(
+            Self::exchange(&self.cfg.queue).as_str().into(),
+            ExchangeKind::Topic,
+            ExchangeDeclareOptions {
+                durable: true,
+                ..Default::default()
+            },
+            FieldTable::default(),
+        )
+        .await
+        .map_err(unavailable)?;
+        *guard = Some((conn, ch.clone()));
+        Ok(ch)
+    }
+
+    /// Publishes one event and waits for the broker to confirm it.
+    pub async fn publish(&self, id: &str, kind: &str, payload: &[u8]) -> Result<(), QueueError> {
+        let ch = self.channel().await?;
+        let exchange = Self::exchange(&self.cfg.queue);
+        let sent = async {
+            let confirm = ch
+                .basic_publish(
+                    exchange.as_str().into(),
+                    kind.into(),
+                    BasicPublishOptions::default(),
+                    payload,
+                    BasicProperties::default()
+                        .with_delivery_mode(2)
+                        .with_content_type("application/json".into())
+                        .with_message_id(id.into()),
+                )
+                .await
+                .map_err(unavailable)?
+                .await
+                .map_err(unavailable)?;
+            if confirm.is_ack() {
+                Ok(())
+            } else {
+                Err(QueueError::Refused(
+                    "the broker did not take it (nack)".into(),
+                ))
+            }
+        };
+        let r = tokio::time::timeout(Duration::from_secs(10), sent)
+            .await
+            .unwrap_or_else(|_| Err(unavailable("no confirm within 10 s")));
+        if r.is_err() {
+            *self.channel.lock().await = None;
+        }
+        r
+    }
+}
+
 /// The consumer's side: a consumer on the queue, opened again after a failure.
 pub struct AmqpSource {
     cfg: AmqpConfig,
