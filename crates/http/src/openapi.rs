@@ -260,6 +260,36 @@ fn finish(api: Spec) -> Spec {
             }
         }
     }
+    // what this instance sends its subscribers, as OpenAPI 3.1 describes outgoing calls
+    v["webhooks"] = serde_json::json!({
+        "profileEvent": {
+            "post": {
+                "tags": ["webhooks"],
+                "summary": "An event, as delivered to a subscription",
+                "description": "POSTed to each subscription that wants its type, signed per Standard \
+                    Webhooks with the subscription's secret (every live secret during a rotation). \
+                    A 2xx takes it; anything else (a redirect included: it is not followed), or no \
+                    answer within webhooks.timeout_ms, is retried with exponential backoff and full \
+                    jitter, honouring Retry-After, up to webhooks.max_attempts. The same event keeps \
+                    its webhook-id through retries: dedupe on it.",
+                "operationId": "profileEvent",
+                "parameters": [
+                    {"name": "webhook-id", "in": "header", "required": true,
+                     "description": "The event's id (msg_...), the same on every attempt",
+                     "schema": {"type": "string"}},
+                    {"name": "webhook-timestamp", "in": "header", "required": true,
+                     "description": "When this attempt was signed, in seconds since the epoch",
+                     "schema": {"type": "integer"}},
+                    {"name": "webhook-signature", "in": "header", "required": true,
+                     "description": "v1,<base64 HMAC-SHA256 of \"{id}.{timestamp}.{body}\">, space-separated when several secrets sign",
+                     "schema": {"type": "string"}}
+                ],
+                "requestBody": {"required": true, "content": {"application/json": {
+                    "schema": {"$ref": "#/components/schemas/WebhookEvent"}}}},
+                "responses": {"2XX": {"description": "Taken: not sent again"}}
+            }
+        }
+    });
     // an event type named twice is refused: the lists are sets
     for schema in ["CreateSubscription", "SubscriptionPatch"] {
         if let Some(events) =

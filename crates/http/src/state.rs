@@ -442,9 +442,6 @@ impl AppState {
             keys: usernames.iter().map(|u| u.key()).collect(),
             owner,
         };
-        // a write committed its events with it: the dispatcher sends them now, not at its
-        // next poll
-        self.wake_dispatcher();
         self.apply_invalidation(&inv);
         self.0.invalidations.increment(1);
         if let Some(shared) = self.0.shared.clone() {
@@ -458,6 +455,10 @@ impl AppState {
             });
             let _ = announced.await;
         }
+        // the write committed its events with it: the dispatcher sends them now, not at its
+        // next poll, and only now, once no cache here or in Redis holds the old version, so a
+        // receiver that reads the profile at once reads the new one
+        self.wake_dispatcher();
     }
 
     /// Drops this instance's entries named by `inv` (a write here, or one another instance

@@ -124,17 +124,16 @@ impl Application {
         };
         // Where pages and links come from: this instance's database, or (edge mode) the upstream.
         let edge_pages = Arc::new(std::sync::OnceLock::new());
+        let link_index = edge::LinkIndex::new(1_000_000);
         let (origin, links, upstream): Origins = if cfg.is_edge() {
             let upstream = Arc::new(edge::origin(cfg, redis.as_ref(), &recorder)?);
-            let index = edge::LinkIndex::new(100_000);
             (
                 Arc::new(edge::UpstreamPages {
                     origin: upstream.clone(),
                     renderer,
-                    links: index.clone(),
                 }),
                 Arc::new(edge::EdgeLinks {
-                    links: index,
+                    links: link_index.clone(),
                     pages: edge_pages.clone(),
                 }),
                 Some(upstream),
@@ -242,6 +241,18 @@ impl Application {
                     dispatch,
                 }
             }
+        };
+        // an edge learns the links of every page it loads, from the upstream or the shared tier
+        let wiring = if cfg.is_edge() {
+            Wiring {
+                loader: Arc::new(edge::Indexing {
+                    inner: wiring.loader,
+                    links: link_index,
+                }),
+                ..wiring
+            }
+        } else {
+            wiring
         };
         let state = AppState::new(stores, settings, &recorder, wiring);
         // an edge's links are as fresh as their pages: its link loader reads the page cache
@@ -497,7 +508,9 @@ async fn relay_changes(
     let mut backoff = Duration::from_millis(250);
     loop {
         let mut done = Vec::new();
-        let failed = match store.unpublished(100).await {
+        let now = (time::OffsetDateTime::now_utc().unix_timestamp_nanos() / 1_000_000) as i64;
+        // a lease longer than a hundred confirms take: another instance skips these meanwhile
+        let failed = match store.unpublished(now, 60_000, 100).await {
             Ok(events) => {
                 let mut failed = None;
                 for e in events {

@@ -340,6 +340,13 @@ impl Config {
                 return Err(invalid(key, "must be greater than 0"));
             }
         }
+        if w.inbox_ttl_secs < 600 {
+            return Err(invalid(
+                "webhooks.inbox_ttl_secs",
+                "must be at least 600: an event may arrive up to 5 minutes early or late, and a \
+                 redelivery within that window must still be recognised",
+            ));
+        }
         if !(1..=100).contains(&w.max_attempts) {
             return Err(invalid(
                 "webhooks.max_attempts",

@@ -16,68 +16,79 @@ use std::sync::{Arc, OnceLock};
 use std::time::Duration;
 use uuid::Uuid;
 
-/// What the edge knows of a loaded profile's links: where each points.
+/// Which profile each link of a loaded profile belongs to: link id → username key. Filled by
+/// `Indexing` whenever a page is loaded, from the upstream or from the shared tier (so a second
+/// edge, or this one restarted, knows the links of what it serves).
 #[derive(Clone)]
-struct Links {
-    profile: Uuid,
-    targets: Arc<[(Uuid, HeaderValue)]>,
-}
-
-/// The link tables the page loader fills and the link loader reads.
-#[derive(Clone)]
-pub struct LinkIndex {
-    /// link id → the username key of its profile
-    by_link: moka::sync::Cache<Uuid, String>,
-    /// username key → its links
-    by_name: moka::sync::Cache<String, Links>,
-}
+pub struct LinkIndex(moka::sync::Cache<Uuid, String>);
 
 impl LinkIndex {
     pub fn new(capacity: u64) -> Self {
-        Self {
-            by_link: moka::sync::Cache::new(capacity * 16),
-            by_name: moka::sync::Cache::new(capacity),
-        }
+        Self(moka::sync::Cache::new(capacity))
     }
+}
+
+/// A page's links as its public JSON lists them (what `Renderer` wrote): (id, url).
+fn targets(page: &RenderedPage) -> Vec<(Uuid, String)> {
+    let Ok(doc) = serde_json::from_slice::<serde_json::Value>(&page.json.body) else {
+        return Vec::new();
+    };
+    doc["links"]
+        .as_array()
+        .map(|links| {
+            links
+                .iter()
+                .filter_map(|l| {
+                    Some((
+                        Uuid::try_parse(l["id"].as_str()?).ok()?,
+                        l["url"].as_str()?.to_owned(),
+                    ))
+                })
+                .collect()
+        })
+        .unwrap_or_default()
 }
 
 /// The page cache's origin on an edge: the upstream, rendered.
 pub struct UpstreamPages {
     pub origin: Arc<Origin>,
     pub renderer: Renderer,
-    pub links: LinkIndex,
 }
 
 #[async_trait]
 impl Loader<RenderedPage> for UpstreamPages {
     async fn load(&self, key: &str) -> Result<Option<Loaded<RenderedPage>>, LoadError> {
         let Some(p) = self.origin.profile(key).await? else {
-            self.links.by_name.invalidate(key);
             return Ok(None);
         };
         let page = self.renderer.render(&p).map_err(LoadError::internal)?;
-        let targets: Vec<(Uuid, HeaderValue)> = p
-            .links
-            .iter()
-            .filter(|l| l.enabled)
-            .filter_map(|l| HeaderValue::from_str(&l.url).ok().map(|v| (l.id, v)))
-            .collect();
-        for (id, _) in &targets {
-            self.links.by_link.insert(*id, key.to_owned());
-        }
-        self.links.by_name.insert(
-            key.to_owned(),
-            Links {
-                profile: p.id,
-                targets: targets.into(),
-            },
-        );
         Ok(Some(Loaded::new(p.id, page)))
     }
 }
 
-/// The link cache's origin on an edge: a link of a profile this edge has loaded, as fresh as
-/// that profile's page (which is read, through the page cache, first).
+/// Around an edge's whole page loader (shared tier included): records the links of every page
+/// loaded, wherever it came from.
+pub struct Indexing {
+    pub inner: Arc<dyn Loader<RenderedPage>>,
+    pub links: LinkIndex,
+}
+
+#[async_trait]
+impl Loader<RenderedPage> for Indexing {
+    async fn load(&self, key: &str) -> Result<Option<Loaded<RenderedPage>>, LoadError> {
+        let loaded = self.inner.load(key).await?;
+        if let Some(l) = &loaded {
+            for (id, _) in targets(&l.value) {
+                self.links.0.insert(id, key.to_owned());
+            }
+        }
+        Ok(loaded)
+    }
+}
+
+/// The link cache's origin on an edge: a link of a profile this edge has loaded, read from that
+/// profile's page as the page cache holds it now (loading it if due), so a link is never
+/// fresher or staler than its page.
 pub struct EdgeLinks {
     pub links: LinkIndex,
     /// The page cache, once the state holding it is built.
@@ -90,26 +101,24 @@ impl Loader<Redirect> for EdgeLinks {
         let Ok(id) = Uuid::try_parse(key) else {
             return Ok(None);
         };
-        let Some(name) = self.links.by_link.get(&id) else {
+        let (Some(name), Some(pages)) = (self.links.0.get(&id), self.pages.get()) else {
             return Ok(None);
         };
-        // the page first: a link is no fresher than its profile
-        if let Some(pages) = self.pages.get() {
-            pages.get(&name).await?;
-        }
-        let Some(links) = self.links.by_name.get(&name) else {
+        let read = pages.get(&name).await?;
+        let (Some(page), Some(profile)) = (read.entry.value(), read.entry.owner()) else {
             return Ok(None);
         };
-        Ok(links
-            .targets
-            .iter()
+        Ok(targets(page)
+            .into_iter()
             .find(|(l, _)| *l == id)
-            .map(|(_, location)| {
+            .and_then(|(_, url)| HeaderValue::from_str(&url).ok())
+            .map(|location| {
                 Loaded::new(
-                    links.profile,
+                    profile,
                     Redirect {
-                        profile: links.profile,
-                        location: location.clone(),
+                        profile,
+                        location,
+                        // the public JSON lists enabled links only
                         enabled: true,
                     },
                 )

@@ -2,9 +2,8 @@
 //! delivering its event still delivers it once restarted; and an origin and an edge as two
 //! linkleaf processes on loopback, the edge subscribed to the origin's webhooks: an edit on the
 //! origin is served by the edge within a second; a miss is one upstream request however many
-//! ask; the origin answering 429 keeps the edge inside its bucket while its clients see no
-//! error; a malformed upstream answer is an error page, not a crash; the origin stopped, cached
-//! profiles are served stale and a miss answers 503 within a second.
+//! ask; the origin answering 429 keeps the edge off it while its clients see no error; the
+//! origin gone, cached profiles are served stale and a miss answers 503 within a second.
 
 #![allow(clippy::unwrap_used)] // a test that cannot proceed should stop right there
 
@@ -72,9 +71,12 @@ async fn an_event_committed_before_a_sigkill_is_delivered_after_the_restart() {
     ];
     let key = key(dir.path(), "profile:write,webhooks:write");
     let c = client();
-    // the receiver takes the request and never answers: the event is committed and on its way
     let hook = Stand::start(Answer::Hang).await;
-    let mut sender = Instance::start(BIN, dir.path(), &env);
+    // between the commit and the send: a sender that does not dispatch commits a change, and is
+    // killed before anything could send it
+    let mut quiet = env.clone();
+    quiet.push(("LINKLEAF_WEBHOOKS__DISPATCH", "false".into()));
+    let mut sender = Instance::start(BIN, dir.path(), &quiet);
     let sub = post(
         &c,
         sender.url("/api/webhooks/subscriptions"),
@@ -86,21 +88,33 @@ async fn an_event_committed_before_a_sigkill_is_delivered_after_the_restart() {
         &c,
         sender.url("/api/profiles"),
         &key,
-        json!({"username": "survivor"}),
+        json!({"username": "committed"}),
     )
     .await;
+    sender.kill();
+    assert_eq!(hook.count(), 0, "nothing was sent before the kill");
+    // during the send: restarted, it sends the event; the receiver takes the request and never
+    // answers, and the sender is killed again
+    let mut sender = Instance::start(BIN, dir.path(), &env);
     let first = hook.wait_for(1, Duration::from_secs(10)).await;
+    let body: Value = serde_json::from_slice(&first[0].body).unwrap();
+    assert_eq!(
+        body["data"]["id"], p["id"],
+        "the event committed before the kill"
+    );
     let id = first[0].headers["webhook-id"].to_str().unwrap().to_owned();
     sender.kill();
+    let before = hook.count();
     // back, and the receiver answers now: the same event arrives, once, with the same id
     hook.set(Answer::Status(200));
     let sender = Instance::start(BIN, dir.path(), &env);
-    let seen = hook.wait_for(2, Duration::from_secs(15)).await;
-    assert_eq!(seen[1].headers["webhook-id"], id.as_str());
-    let body: Value = serde_json::from_slice(&seen[1].body).unwrap();
+    let seen = hook.wait_for(before + 1, Duration::from_secs(15)).await;
+    let last = &seen[before];
+    assert_eq!(last.headers["webhook-id"], id.as_str());
+    let body: Value = serde_json::from_slice(&last.body).unwrap();
     assert_eq!(body["data"]["id"], p["id"]);
     let v = linkleaf_webhooks::Verifier::new(sub["secret"].as_str().unwrap()).unwrap();
-    assert_eq!(v.verify(&seen[1].headers, &seen[1].body), Ok(()));
+    assert_eq!(v.verify(&last.headers, &last.body), Ok(()));
     let deadline = Instant::now() + Duration::from_secs(5);
     loop {
         let d: Value = c
@@ -121,8 +135,10 @@ async fn an_event_committed_before_a_sigkill_is_delivered_after_the_restart() {
         assert!(Instant::now() < deadline, "{d}");
         tokio::time::sleep(Duration::from_millis(20)).await;
     }
+    // recorded as delivered: nothing more is sent (a further attempt would come within the
+    // retry backoff, 50 ms here)
     tokio::time::sleep(Duration::from_millis(300)).await;
-    assert_eq!(hook.count(), 2, "delivered once after the restart");
+    assert_eq!(hook.count(), before + 1, "delivered once after the restart");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -326,23 +342,11 @@ async fn an_edge_in_front_of_an_origin_serves_edits_within_a_second_and_survives
         "the edge held off the upstream while it asked (Retry-After 2 s): {sent}"
     );
 
-    // a malformed upstream answer is an error page, never a crash nor its bytes
-    front.set(Answer::Body(
-        "{\"id\":\"<script>alert(1)</script>\"}".into(),
-    ));
-    let r = c.get(edge2.url("/not.a.profile")).send().await.unwrap();
-    assert!(r.status().is_server_error(), "{}", r.status());
-    let html = r.text().await.unwrap();
-    assert!(!html.contains("<script>alert(1)"), "{html}");
+    // the origin gone (its port closed: connections refused): cached profiles are served
+    // stale, a miss is a quick 503
     front.set(Answer::Forward(origin.url("")));
-    assert_eq!(
-        bio(&c, edge2.url("/api/profiles/famous")).await.0,
-        200,
-        "the edge lives on"
-    );
-
-    // the origin stopped: cached profiles are served stale, a miss is a quick 503
     assert!(origin.terminate(Duration::from_secs(10)));
+    drop(front);
     let until = Instant::now() + Duration::from_millis(1500);
     let mut stale = 0;
     while Instant::now() < until {

@@ -169,7 +169,13 @@ impl WebhookStore for PostgresStore {
         Ok(done.rows_affected() > 0)
     }
 
-    async fn claim_due(&self, now_ms: i64, lease_ms: i64, limit: u32) -> Result<Vec<Due>> {
+    async fn claim_due(
+        &self,
+        now_ms: i64,
+        lease_ms: i64,
+        limit: u32,
+        first_before_ms: i64,
+    ) -> Result<Vec<Due>> {
         let rows = sqlx::query(
             "UPDATE webhook_deliveries d SET lease_until = $2
              FROM (SELECT dd.subscription_id, dd.event_id, e.type, e.payload, s.url, s.secret,
@@ -178,6 +184,7 @@ impl WebhookStore for PostgresStore {
                    JOIN webhook_subscriptions s ON s.id = dd.subscription_id
                    JOIN webhook_events e ON e.id = dd.event_id
                    WHERE dd.status = 'pending' AND dd.next_attempt_at <= $1
+                     AND (dd.attempts > 0 OR dd.next_attempt_at <= $4)
                      AND (dd.lease_until IS NULL OR dd.lease_until <= $1) AND s.enabled
                    ORDER BY dd.next_attempt_at LIMIT $3
                    FOR UPDATE OF dd SKIP LOCKED) due
@@ -188,6 +195,7 @@ impl WebhookStore for PostgresStore {
         .bind(now_ms)
         .bind(now_ms + lease_ms)
         .bind(i64::from(limit))
+        .bind(first_before_ms)
         .fetch_all(&self.pool)
         .await
         .db()?;
@@ -209,14 +217,43 @@ impl WebhookStore for PostgresStore {
                     attempts: r.try_get::<i32, _>("attempts").db()? as u32,
                     url: r.try_get("url").db()?,
                     secrets,
+                    lease: now_ms + lease_ms,
                 })
             })
             .collect()
     }
 
-    async fn finish_attempt(&self, a: &Attempt, disable_after_ms: i64) -> Result<()> {
+    async fn finish_attempt(&self, a: &Attempt, disable_after_ms: i64) -> Result<bool> {
         let sub = a.subscription;
         let mut tx = self.pool.begin().await.db()?;
+        let (status, next_at) = match a.next {
+            Next::Delivered => ("delivered", a.at_ms),
+            Next::Retry(at) => ("pending", at),
+            Next::Dead => ("dead", a.at_ms),
+        };
+        let held = sqlx::query(
+            "UPDATE webhook_deliveries SET status = $1, attempts = $2, next_attempt_at = $3,
+                 lease_until = NULL, last_status = $4, last_error = $5, updated_at = $6
+             WHERE subscription_id = $7 AND event_id = $8 AND lease_until = $9
+               AND status = 'pending'",
+        )
+        .bind(status)
+        .bind(a.attempt as i32)
+        .bind(next_at)
+        .bind(a.status.map(i32::from))
+        .bind(&a.error)
+        .bind(a.at_ms)
+        .bind(sub)
+        .bind(&a.event_id)
+        .bind(a.lease)
+        .execute(&mut *tx)
+        .await
+        .db()?
+        .rows_affected()
+            > 0;
+        if !held {
+            return Ok(false);
+        }
         sqlx::query(
             "INSERT INTO webhook_attempts
                  (subscription_id, event_id, attempt, at, status, latency_ms, error)
@@ -229,27 +266,6 @@ impl WebhookStore for PostgresStore {
         .bind(a.status.map(i32::from))
         .bind(a.latency_ms)
         .bind(&a.error)
-        .execute(&mut *tx)
-        .await
-        .db()?;
-        let (status, next_at) = match a.next {
-            Next::Delivered => ("delivered", a.at_ms),
-            Next::Retry(at) => ("pending", at),
-            Next::Dead => ("dead", a.at_ms),
-        };
-        sqlx::query(
-            "UPDATE webhook_deliveries SET status = $1, attempts = $2, next_attempt_at = $3,
-                 lease_until = NULL, last_status = $4, last_error = $5, updated_at = $6
-             WHERE subscription_id = $7 AND event_id = $8",
-        )
-        .bind(status)
-        .bind(a.attempt as i32)
-        .bind(next_at)
-        .bind(a.status.map(i32::from))
-        .bind(&a.error)
-        .bind(a.at_ms)
-        .bind(sub)
-        .bind(&a.event_id)
         .execute(&mut *tx)
         .await
         .db()?;
@@ -282,7 +298,7 @@ impl WebhookStore for PostgresStore {
             .db()?;
         }
         tx.commit().await.db()?;
-        Ok(())
+        Ok(true)
     }
 
     async fn deliveries(&self, subscription: Uuid, limit: u32) -> Result<Vec<DeliveryView>> {
@@ -339,10 +355,11 @@ impl WebhookStore for PostgresStore {
         Ok(out)
     }
 
-    async fn incoming_seen(&self, webhook_id: &str) -> Result<bool> {
+    async fn incoming_seen(&self, webhook_id: &str, now_ms: i64) -> Result<bool> {
         Ok(
-            sqlx::query("SELECT 1 FROM webhook_inbox WHERE webhook_id = $1")
+            sqlx::query("SELECT 1 FROM webhook_inbox WHERE webhook_id = $1 AND expires_at > $2")
                 .bind(webhook_id)
+                .bind(now_ms)
                 .fetch_optional(&self.pool)
                 .await
                 .db()?
@@ -378,11 +395,22 @@ impl WebhookStore for PostgresStore {
         Ok(true)
     }
 
-    async fn unpublished(&self, limit: u32) -> Result<Vec<Unpublished>> {
-        sqlx::query(
-            "SELECT id, type, payload FROM webhook_events WHERE published_at IS NULL
-             ORDER BY id LIMIT $1",
+    async fn unpublished(
+        &self,
+        now_ms: i64,
+        lease_ms: i64,
+        limit: u32,
+    ) -> Result<Vec<Unpublished>> {
+        let mut out = sqlx::query(
+            "UPDATE webhook_events e SET relay_until = $2
+             FROM (SELECT id FROM webhook_events
+                   WHERE published_at IS NULL AND (relay_until IS NULL OR relay_until <= $1)
+                   ORDER BY id LIMIT $3 FOR UPDATE SKIP LOCKED) due
+             WHERE e.id = due.id
+             RETURNING e.id, e.type, e.payload",
         )
+        .bind(now_ms)
+        .bind(now_ms + lease_ms)
         .bind(i64::from(limit))
         .fetch_all(&self.pool)
         .await
@@ -395,7 +423,9 @@ impl WebhookStore for PostgresStore {
                 payload: r.try_get("payload").db()?,
             })
         })
-        .collect()
+        .collect::<Result<Vec<_>>>()?;
+        out.sort_by(|a, b| a.id.cmp(&b.id));
+        Ok(out)
     }
 
     async fn mark_published(&self, ids: &[String], now_ms: i64) -> Result<()> {

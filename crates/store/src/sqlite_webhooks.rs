@@ -173,7 +173,13 @@ impl WebhookStore for SqliteStore {
         Ok(done.rows_affected() > 0)
     }
 
-    async fn claim_due(&self, now_ms: i64, lease_ms: i64, limit: u32) -> Result<Vec<Due>> {
+    async fn claim_due(
+        &self,
+        now_ms: i64,
+        lease_ms: i64,
+        limit: u32,
+        first_before_ms: i64,
+    ) -> Result<Vec<Due>> {
         let mut tx = self.pool.begin_with("BEGIN IMMEDIATE").await.db()?;
         let claimed = sqlx::query(
             "UPDATE webhook_deliveries SET lease_until = ?2
@@ -181,6 +187,7 @@ impl WebhookStore for SqliteStore {
                  SELECT d.subscription_id, d.event_id
                  FROM webhook_deliveries d JOIN webhook_subscriptions s ON s.id = d.subscription_id
                  WHERE d.status = 'pending' AND d.next_attempt_at <= ?1
+                   AND (d.attempts > 0 OR d.next_attempt_at <= ?4)
                    AND (d.lease_until IS NULL OR d.lease_until <= ?1) AND s.enabled = 1
                  ORDER BY d.next_attempt_at LIMIT ?3)
              RETURNING subscription_id, event_id, attempts",
@@ -188,6 +195,7 @@ impl WebhookStore for SqliteStore {
         .bind(now_ms)
         .bind(now_ms + lease_ms)
         .bind(i64::from(limit))
+        .bind(first_before_ms)
         .fetch_all(&mut *tx)
         .await
         .db()?;
@@ -223,15 +231,43 @@ impl WebhookStore for SqliteStore {
                 attempts: c.try_get::<i64, _>("attempts").db()? as u32,
                 url: r.try_get("url").db()?,
                 secrets,
+                lease: now_ms + lease_ms,
             });
         }
         tx.commit().await.db()?;
         Ok(out)
     }
 
-    async fn finish_attempt(&self, a: &Attempt, disable_after_ms: i64) -> Result<()> {
+    async fn finish_attempt(&self, a: &Attempt, disable_after_ms: i64) -> Result<bool> {
         let sub = a.subscription.to_string();
         let mut tx = self.pool.begin_with("BEGIN IMMEDIATE").await.db()?;
+        let (status, next_at) = match a.next {
+            Next::Delivered => ("delivered", a.at_ms),
+            Next::Retry(at) => ("pending", at),
+            Next::Dead => ("dead", a.at_ms),
+        };
+        let held = sqlx::query(
+            "UPDATE webhook_deliveries SET status = ?, attempts = ?, next_attempt_at = ?,
+                 lease_until = NULL, last_status = ?, last_error = ?, updated_at = ?
+             WHERE subscription_id = ? AND event_id = ? AND lease_until = ? AND status = 'pending'",
+        )
+        .bind(status)
+        .bind(i64::from(a.attempt))
+        .bind(next_at)
+        .bind(a.status.map(i64::from))
+        .bind(&a.error)
+        .bind(a.at_ms)
+        .bind(&sub)
+        .bind(&a.event_id)
+        .bind(a.lease)
+        .execute(&mut *tx)
+        .await
+        .db()?
+        .rows_affected()
+            > 0;
+        if !held {
+            return Ok(false);
+        }
         sqlx::query(
             "INSERT INTO webhook_attempts
                  (subscription_id, event_id, attempt, at, status, latency_ms, error)
@@ -244,27 +280,6 @@ impl WebhookStore for SqliteStore {
         .bind(a.status.map(i64::from))
         .bind(a.latency_ms)
         .bind(&a.error)
-        .execute(&mut *tx)
-        .await
-        .db()?;
-        let (status, next_at) = match a.next {
-            Next::Delivered => ("delivered", a.at_ms),
-            Next::Retry(at) => ("pending", at),
-            Next::Dead => ("dead", a.at_ms),
-        };
-        sqlx::query(
-            "UPDATE webhook_deliveries SET status = ?, attempts = ?, next_attempt_at = ?,
-                 lease_until = NULL, last_status = ?, last_error = ?, updated_at = ?
-             WHERE subscription_id = ? AND event_id = ?",
-        )
-        .bind(status)
-        .bind(i64::from(a.attempt))
-        .bind(next_at)
-        .bind(a.status.map(i64::from))
-        .bind(&a.error)
-        .bind(a.at_ms)
-        .bind(&sub)
-        .bind(&a.event_id)
         .execute(&mut *tx)
         .await
         .db()?;
@@ -297,7 +312,7 @@ impl WebhookStore for SqliteStore {
             .db()?;
         }
         tx.commit().await.db()?;
-        Ok(())
+        Ok(true)
     }
 
     async fn deliveries(&self, subscription: Uuid, limit: u32) -> Result<Vec<DeliveryView>> {
@@ -354,10 +369,11 @@ impl WebhookStore for SqliteStore {
         Ok(out)
     }
 
-    async fn incoming_seen(&self, webhook_id: &str) -> Result<bool> {
+    async fn incoming_seen(&self, webhook_id: &str, now_ms: i64) -> Result<bool> {
         Ok(
-            sqlx::query("SELECT 1 FROM webhook_inbox WHERE webhook_id = ?")
+            sqlx::query("SELECT 1 FROM webhook_inbox WHERE webhook_id = ? AND expires_at > ?")
                 .bind(webhook_id)
+                .bind(now_ms)
                 .fetch_optional(&self.pool)
                 .await
                 .db()?
@@ -393,11 +409,21 @@ impl WebhookStore for SqliteStore {
         Ok(true)
     }
 
-    async fn unpublished(&self, limit: u32) -> Result<Vec<Unpublished>> {
-        sqlx::query(
-            "SELECT id, type, payload FROM webhook_events WHERE published_at IS NULL
-             ORDER BY id LIMIT ?",
+    async fn unpublished(
+        &self,
+        now_ms: i64,
+        lease_ms: i64,
+        limit: u32,
+    ) -> Result<Vec<Unpublished>> {
+        let mut out = sqlx::query(
+            "UPDATE webhook_events SET relay_until = ?2
+             WHERE id IN (SELECT id FROM webhook_events
+                          WHERE published_at IS NULL AND (relay_until IS NULL OR relay_until <= ?1)
+                          ORDER BY id LIMIT ?3)
+             RETURNING id, type, payload",
         )
+        .bind(now_ms)
+        .bind(now_ms + lease_ms)
         .bind(i64::from(limit))
         .fetch_all(&self.pool)
         .await
@@ -410,7 +436,9 @@ impl WebhookStore for SqliteStore {
                 payload: r.try_get("payload").db()?,
             })
         })
-        .collect()
+        .collect::<Result<Vec<_>>>()?;
+        out.sort_by(|a, b| a.id.cmp(&b.id));
+        Ok(out)
     }
 
     async fn mark_published(&self, ids: &[String], now_ms: i64) -> Result<()> {

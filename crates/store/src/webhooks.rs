@@ -16,7 +16,7 @@ use linkleaf_domain::webhook::{EventType, SubscriptionSpec, WebhookEvent};
 use uuid::Uuid;
 
 /// A subscription as stored.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Clone, PartialEq, Eq)]
 pub struct Subscription {
     pub id: Uuid,
     pub spec: SubscriptionSpec,
@@ -47,8 +47,19 @@ impl Subscription {
     }
 }
 
+impl std::fmt::Debug for Subscription {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Subscription")
+            .field("id", &self.id)
+            .field("spec", &self.spec)
+            .field("secret", &"[redacted]")
+            .field("disabled_reason", &self.disabled_reason)
+            .finish()
+    }
+}
+
 /// A delivery claimed for sending.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Clone, PartialEq, Eq)]
 pub struct Due {
     pub subscription: Uuid,
     /// The event's id: the `webhook-id` of every attempt.
@@ -61,6 +72,21 @@ pub struct Due {
     pub url: String,
     /// What signs it (see `Subscription::signing_secrets`).
     pub secrets: Vec<String>,
+    /// The claim's lease (ms since the epoch): what the attempt's record presents, so a
+    /// dispatcher whose lease ran out (and was taken over) cannot overwrite the new claim.
+    pub lease: i64,
+}
+
+impl std::fmt::Debug for Due {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Due")
+            .field("subscription", &self.subscription)
+            .field("event_id", &self.event_id)
+            .field("kind", &self.kind)
+            .field("attempts", &self.attempts)
+            .field("secrets", &"[redacted]")
+            .finish()
+    }
 }
 
 /// What comes after an attempt.
@@ -86,6 +112,8 @@ pub struct Attempt {
     pub latency_ms: i64,
     pub error: Option<String>,
     pub next: Next,
+    /// The claim it was made under (`Due::lease`).
+    pub lease: i64,
 }
 
 /// One attempt, as read back.
@@ -146,15 +174,24 @@ pub trait WebhookStore: Send + Sync + 'static {
     /// Deletes it with its deliveries; `false` when there was none.
     async fn delete_subscription(&self, id: Uuid) -> Result<bool>;
     /// Claims up to `limit` pending deliveries due at `now_ms` of enabled subscriptions, for
-    /// `lease_ms`: no other dispatcher takes them meanwhile.
-    async fn claim_due(&self, now_ms: i64, lease_ms: i64, limit: u32) -> Result<Vec<Due>>;
-    /// Records an attempt and what comes next; keeps the subscription's failure streak, and
-    /// disables it when it has failed for longer than `disable_after_ms`.
-    async fn finish_attempt(&self, a: &Attempt, disable_after_ms: i64) -> Result<()>;
+    /// `lease_ms`: no other dispatcher takes them meanwhile. A first attempt is claimed only for
+    /// an event written at or before `first_before_ms` (see the dispatcher).
+    async fn claim_due(
+        &self,
+        now_ms: i64,
+        lease_ms: i64,
+        limit: u32,
+        first_before_ms: i64,
+    ) -> Result<Vec<Due>>;
+    /// Records an attempt and what comes next, if its claim still holds (`false`, recording
+    /// nothing, when the lease ran out and another claim took the delivery); keeps the
+    /// subscription's failure streak, and disables it when it has failed for longer than
+    /// `disable_after_ms`.
+    async fn finish_attempt(&self, a: &Attempt, disable_after_ms: i64) -> Result<bool>;
     /// The subscription's latest deliveries (newest first), with their attempts.
     async fn deliveries(&self, subscription: Uuid, limit: u32) -> Result<Vec<DeliveryView>>;
-    /// Whether an incoming event's id was recorded (and has not expired).
-    async fn incoming_seen(&self, webhook_id: &str) -> Result<bool>;
+    /// Whether an incoming event's id was recorded and has not expired at `now_ms`.
+    async fn incoming_seen(&self, webhook_id: &str, now_ms: i64) -> Result<bool>;
     /// Records an incoming event's id (kept until `expires_ms`) and `republish` in one
     /// transaction; `false`, changing nothing, when the id was recorded before.
     async fn accept_incoming(
@@ -164,8 +201,10 @@ pub trait WebhookStore: Send + Sync + 'static {
         expires_ms: i64,
         republish: &[WebhookEvent],
     ) -> Result<bool>;
-    /// Outbox events the queue has not taken yet, oldest first.
-    async fn unpublished(&self, limit: u32) -> Result<Vec<Unpublished>>;
+    /// Claims up to `limit` outbox events the queue has not taken yet, oldest first, for
+    /// `lease_ms` (several instances relaying one outbox take different events).
+    async fn unpublished(&self, now_ms: i64, lease_ms: i64, limit: u32)
+    -> Result<Vec<Unpublished>>;
     async fn mark_published(&self, ids: &[String], now_ms: i64) -> Result<()>;
     /// Forgets incoming ids past their expiry, and events older than `keep_ms` with nothing
     /// left to deliver (and, when `queued`, taken by the queue). Returns the rows removed.

@@ -621,7 +621,10 @@ async fn webhooks_story(s: &Stores) {
         .delete_profile(ProfileRef::Id(p.id))
         .await
         .unwrap();
-    let due = w.claim_due(now + 60_000, 30_000, 100).await.unwrap();
+    let due = w
+        .claim_due(now + 60_000, 30_000, 100, i64::MAX)
+        .await
+        .unwrap();
     let kinds = |sub: Uuid| {
         let mut k: Vec<String> = due
             .iter()
@@ -650,7 +653,7 @@ async fn webhooks_story(s: &Stores) {
     assert_eq!(renamed.attempts, 0);
     // claimed: not claimed again while the lease holds
     assert!(
-        w.claim_due(now + 60_000, 30_000, 100)
+        w.claim_due(now + 60_000, 30_000, 100, i64::MAX)
             .await
             .unwrap()
             .is_empty()
@@ -664,6 +667,7 @@ async fn webhooks_story(s: &Stores) {
         latency_ms: 12,
         error: Some("answered 500".into()),
         next,
+        lease: d.lease,
     };
     let mine: Vec<_> = due.iter().filter(|d| d.subscription == all.id).collect();
     let day = 86_400_000;
@@ -687,7 +691,17 @@ async fn webhooks_story(s: &Stores) {
     w.finish_attempt(&attempt(mine[2], now + 60_000, Next::Dead), day)
         .await
         .unwrap();
-    let again = w.claim_due(now + 70_000, 30_000, 100).await.unwrap();
+    // an attempt whose claim ran out and was taken over records nothing
+    assert!(
+        !w.finish_attempt(&attempt(mine[0], now + 61_000, Next::Dead), day)
+            .await
+            .unwrap(),
+        "its lease was spent by the first finish"
+    );
+    let again = w
+        .claim_due(now + 70_000, 30_000, 100, i64::MAX)
+        .await
+        .unwrap();
     assert_eq!(again.len(), 1, "the retried one, once due");
     assert_eq!(
         (again[0].event_id.as_str(), again[0].attempts),
@@ -721,7 +735,7 @@ async fn webhooks_story(s: &Stores) {
     assert!(!sub.spec.enabled, "disabled after failing for a day");
     assert!(sub.disabled_reason.unwrap().contains("failed"));
     assert!(
-        w.claim_due(now + 2 * day, 30_000, 100)
+        w.claim_due(now + 2 * day, 30_000, 100, i64::MAX)
             .await
             .unwrap()
             .iter()
@@ -753,6 +767,24 @@ async fn webhooks_story(s: &Stores) {
         ]
     );
     assert_eq!(rotated.signing_secrets(now + 1000).len(), 1);
+    // first attempts of events newer than `first_before` wait (a poll does not race the
+    // writer's announcement)
+    let p2 = s
+        .profiles
+        .create_profile(&new_profile(r#"{"username":"settling"}"#))
+        .await
+        .unwrap();
+    assert!(
+        w.claim_due(now + 3 * day, 30_000, 100, 0)
+            .await
+            .unwrap()
+            .iter()
+            .all(|d| !d.payload.contains(&p2.id.to_string()))
+    );
+    s.profiles
+        .delete_profile(ProfileRef::Id(p2.id))
+        .await
+        .unwrap();
     // incoming ids: once, with what they republish
     let ev = WebhookEvent::new(
         EventType::LinksUpdated,
@@ -761,20 +793,23 @@ async fn webhooks_story(s: &Stores) {
         &linkleaf_domain::Username::parse("hooked2").unwrap(),
         None,
     );
-    assert!(!w.incoming_seen("msg_in_1").await.unwrap());
+    assert!(!w.incoming_seen("msg_in_1", now).await.unwrap());
     assert!(
         w.accept_incoming("msg_in_1", now, now + 1000, std::slice::from_ref(&ev))
             .await
             .unwrap()
     );
-    assert!(w.incoming_seen("msg_in_1").await.unwrap());
+    assert!(w.incoming_seen("msg_in_1", now).await.unwrap());
     assert!(
         !w.accept_incoming("msg_in_1", now, now + 1000, std::slice::from_ref(&ev))
             .await
             .unwrap(),
         "a duplicate"
     );
-    let republished = w.claim_due(now + 3 * day, 30_000, 100).await.unwrap();
+    let republished = w
+        .claim_due(now + 3 * day, 30_000, 100, i64::MAX)
+        .await
+        .unwrap();
     assert_eq!(
         republished
             .iter()
@@ -784,18 +819,41 @@ async fn webhooks_story(s: &Stores) {
         "republished once, to both subscriptions"
     );
     // the queue's share of the outbox
-    let unpublished = w.unpublished(100).await.unwrap();
+    let unpublished = w.unpublished(now, 10_000, 100).await.unwrap();
     assert!(unpublished.len() >= 5);
+    assert!(
+        unpublished.windows(2).all(|p| p[0].id < p[1].id),
+        "oldest first"
+    );
+    assert!(
+        w.unpublished(now, 10_000, 100).await.unwrap().is_empty(),
+        "claimed: another relay skips them"
+    );
     w.mark_published(
-        &unpublished.iter().map(|u| u.id.clone()).collect::<Vec<_>>(),
+        &unpublished[1..]
+            .iter()
+            .map(|u| u.id.clone())
+            .collect::<Vec<_>>(),
         now,
     )
     .await
     .unwrap();
-    assert!(w.unpublished(100).await.unwrap().is_empty());
+    let again = w.unpublished(now + 10_000, 10_000, 100).await.unwrap();
+    assert_eq!(
+        again.len(),
+        1,
+        "the one not confirmed, once its lease ran out"
+    );
+    w.mark_published(&[again[0].id.clone()], now).await.unwrap();
+    assert!(
+        w.unpublished(now + 20_000, 10_000, 100)
+            .await
+            .unwrap()
+            .is_empty()
+    );
     // pruning: the expired incoming id, and events with nothing left to deliver
     assert!(w.prune_webhooks(now + 2000, 0, true).await.unwrap() >= 1);
-    assert!(!w.incoming_seen("msg_in_1").await.unwrap());
+    assert!(!w.incoming_seen("msg_in_1", now).await.unwrap());
     assert!(w.delete_subscription(edits.id).await.unwrap());
     assert!(!w.delete_subscription(edits.id).await.unwrap());
     assert!(w.deliveries(edits.id, 10).await.unwrap().is_empty());

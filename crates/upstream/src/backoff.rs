@@ -27,11 +27,13 @@ pub fn unit() -> f64 {
 /// `None` when absent or unreadable.
 pub fn retry_after(headers: &HeaderMap, now: OffsetDateTime) -> Option<Duration> {
     let v = headers.get(RETRY_AFTER)?.to_str().ok()?.trim();
-    if let Ok(secs) = v.parse::<u64>() {
-        return Some(Duration::from_secs(secs));
-    }
-    let at = httpdate(v)?;
-    Some((at - now).try_into().unwrap_or(Duration::ZERO))
+    let asked = match v.parse::<u64>() {
+        Ok(secs) => Duration::from_secs(secs),
+        Err(_) => (httpdate(v)? - now).try_into().unwrap_or(Duration::ZERO),
+    };
+    // whatever a server writes there, a wait longer than a day is a day: no caller adds an
+    // absurd duration to a clock
+    Some(asked.min(Duration::from_secs(86_400)))
 }
 
 /// An IMF-fixdate (`Sun, 06 Nov 1994 08:49:37 GMT`), the form HTTP dates are sent in.
@@ -92,5 +94,14 @@ mod tests {
         );
         h.insert(RETRY_AFTER, HeaderValue::from_static("soon"));
         assert_eq!(retry_after(&h, now), None);
+        h.insert(
+            RETRY_AFTER,
+            HeaderValue::from_static("18446744073709551615"),
+        );
+        assert_eq!(
+            retry_after(&h, now),
+            Some(Duration::from_secs(86_400)),
+            "bounded"
+        );
     }
 }

@@ -79,6 +79,33 @@ impl Client {
         body: Bytes,
         timeout: Duration,
     ) -> Result<Answer, SendError> {
+        self.exchange(method, url, headers, body, timeout, true)
+            .await
+    }
+
+    /// As `send`, for a caller that needs the status and headers only: the answer's body is
+    /// not read (a receiver's long or slow `2xx` body cannot turn it into a failure).
+    pub async fn send_head_only(
+        &self,
+        method: Method,
+        url: &str,
+        headers: &[(HeaderName, HeaderValue)],
+        body: Bytes,
+        timeout: Duration,
+    ) -> Result<Answer, SendError> {
+        self.exchange(method, url, headers, body, timeout, false)
+            .await
+    }
+
+    async fn exchange(
+        &self,
+        method: Method,
+        url: &str,
+        headers: &[(HeaderName, HeaderValue)],
+        body: Bytes,
+        timeout: Duration,
+        read_body: bool,
+    ) -> Result<Answer, SendError> {
         let uri: Uri = url
             .parse()
             .map_err(|e| SendError::Request(format!("{url}: {e}")))?;
@@ -96,11 +123,15 @@ impl Client {
                 .await
                 .map_err(|e| SendError::Connect(error_chain(&e)))?;
             let (parts, body) = res.into_parts();
-            let body = Limited::new(body, self.max_body)
-                .collect()
-                .await
-                .map_err(|e| SendError::Body(e.to_string()))?
-                .to_bytes();
+            let body = if read_body {
+                Limited::new(body, self.max_body)
+                    .collect()
+                    .await
+                    .map_err(|e| SendError::Body(e.to_string()))?
+                    .to_bytes()
+            } else {
+                Bytes::new()
+            };
             Ok(Answer {
                 status: parts.status,
                 headers: parts.headers,

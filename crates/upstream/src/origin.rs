@@ -62,7 +62,7 @@ impl Bucket for LocalBucket {
 }
 
 /// How the origin is asked.
-#[derive(Debug, Clone)]
+#[derive(Clone)]
 pub struct OriginConfig {
     /// `https://origin.example` (no trailing slash needed).
     pub url: String,
@@ -75,6 +75,17 @@ pub struct OriginConfig {
     /// The first retry's delay at most; each later one doubles it, up to `backoff_max`.
     pub backoff_base: Duration,
     pub backoff_max: Duration,
+}
+
+impl std::fmt::Debug for OriginConfig {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("OriginConfig")
+            .field("url", &self.url)
+            .field("key", &"[redacted]")
+            .field("request_timeout", &self.request_timeout)
+            .field("budget", &self.budget)
+            .finish()
+    }
 }
 
 /// The origin's counters: `linkleaf_upstream_requests_total{outcome}` (`ok`, `not_found`,
@@ -121,6 +132,10 @@ pub struct Origin {
     headers: Vec<(HeaderName, HeaderValue)>,
     metrics: OriginMetrics,
 }
+
+/// The longest an upstream's `Retry-After` holds this edge off it: an upstream (or a proxy in
+/// front of it) asking for hours would otherwise leave every miss failing that long.
+pub const QUIET_MAX: Duration = Duration::from_secs(300);
 
 /// The largest profile answer read (a profile of 100 links is ~25 KB).
 pub const MAX_ANSWER: usize = 1 << 20;
@@ -171,7 +186,9 @@ impl Origin {
     }
 
     fn hold_off(&self, d: Duration) {
-        let until = Instant::now() + d;
+        let Some(until) = Instant::now().checked_add(d.min(QUIET_MAX)) else {
+            return;
+        };
         let mut q = self.quiet_until.lock().unwrap_or_else(|p| p.into_inner());
         if q.is_none_or(|q| q < until) {
             *q = Some(until);
@@ -283,7 +300,7 @@ impl Origin {
                     let asked = retry_after(&a.headers, time::OffsetDateTime::now_utc());
                     let jitter =
                         full_jitter(self.cfg.backoff_base, self.cfg.backoff_max, attempt, unit());
-                    let wait = asked.map_or(jitter, |r| r.max(jitter));
+                    let wait = asked.map_or(jitter, |r| r.min(QUIET_MAX).max(jitter));
                     // everyone holds off, not just this load
                     self.hold_off(wait);
                     (
@@ -296,7 +313,7 @@ impl Origin {
                     let asked = retry_after(&a.headers, time::OffsetDateTime::now_utc());
                     let jitter =
                         full_jitter(self.cfg.backoff_base, self.cfg.backoff_max, attempt, unit());
-                    let wait = asked.map_or(jitter, |r| r.max(jitter));
+                    let wait = asked.map_or(jitter, |r| r.min(QUIET_MAX).max(jitter));
                     (
                         wait,
                         LoadError::unavailable(format!("the upstream answered {}", a.status)),

@@ -8,8 +8,15 @@
 //! is delivered; anything else is retried after exponential backoff with full jitter, or after
 //! the receiver's `Retry-After` when it asks for longer, until `max_attempts`, then kept as
 //! dead (dead-lettered: listed, never sent again). A subscription whose every delivery has
-//! failed for `disable_after` is disabled, as Dub does. `run` steps whenever a write wakes it,
-//! and every `poll` anyway (writes on other instances).
+//! failed for `disable_after` is disabled, as Dub does.
+//!
+//! `run` sends each delivery as a task of its own (`concurrency` at most), claiming more as
+//! soon as a slot frees: a receiver that never answers holds one slot for its deadline, not
+//! everyone else's deliveries. It claims whenever a write here wakes it (after the write has
+//! announced itself: caches dropped, here and in Redis, so a receiver reading the profile at
+//! once reads the new one) and every `poll` for writes elsewhere; a poll takes an event's first
+//! attempt only once it is `SETTLE` old, so it does not race the other instance's announcement.
+//! `step` (claim, send, wait) is the deterministic form tests drive.
 
 use bytes::Bytes;
 use hyper::Method;
@@ -35,7 +42,7 @@ pub struct DispatchConfig {
     pub backoff_max: Duration,
     /// A subscription failing this long is disabled.
     pub disable_after: Duration,
-    /// Deliveries claimed per step at most.
+    /// Deliveries claimed per step at most, and sent at once at most by `run`.
     pub batch: u32,
     /// How often the outbox is looked at without a wake-up.
     pub poll: Duration,
@@ -78,6 +85,14 @@ pub struct Dispatcher {
     wake: Arc<Notify>,
 }
 
+/// How old an event must be before a poll sends it the first time (see the module's header).
+pub const SETTLE: Duration = Duration::from_secs(1);
+
+/// A URL as the log may show it: no query string (receivers put tokens there).
+fn loggable(url: &str) -> &str {
+    url.split(['?', '#']).next().unwrap_or(url)
+}
+
 /// The most of a receiver's answer kept in the attempt record.
 const ERROR_MAX: usize = 300;
 /// A `Retry-After` longer than this is taken as this.
@@ -108,14 +123,23 @@ impl Dispatcher {
         self.wake.clone()
     }
 
-    /// Claims what is due and sends it; returns how many attempts were made.
-    pub async fn step(&self) -> Result<usize, linkleaf_store::StoreError> {
+    /// Claims up to `limit` due deliveries; first attempts of events written after
+    /// `first_before_ms` wait.
+    async fn claim(
+        &self,
+        limit: u32,
+        first_before_ms: i64,
+    ) -> Result<Vec<Due>, linkleaf_store::StoreError> {
         // longer than an attempt can take, so only a dispatcher that died leaves one behind
         let lease = self.cfg.timeout * 2 + Duration::from_secs(1);
-        let due = self
-            .store
-            .claim_due(now_ms(), lease.as_millis() as i64, self.cfg.batch)
-            .await?;
+        self.store
+            .claim_due(now_ms(), lease.as_millis() as i64, limit, first_before_ms)
+            .await
+    }
+
+    /// Claims what is due and sends it; returns how many attempts were made.
+    pub async fn step(&self) -> Result<usize, linkleaf_store::StoreError> {
+        let due = self.claim(self.cfg.batch, now_ms()).await?;
         let n = due.len();
         let sends: Vec<_> = due
             .into_iter()
@@ -156,7 +180,7 @@ impl Dispatcher {
             Next::Delivered
         } else if attempt >= self.cfg.max_attempts {
             self.metrics.dead.increment(1);
-            tracing::warn!(event = d.event_id, url = d.url, attempts = attempt, error = ?error, "a webhook delivery failed for good: dead-lettered");
+            tracing::warn!(event = d.event_id, url = loggable(&d.url), attempts = attempt, error = ?error, "a webhook delivery failed for good: dead-lettered");
             Next::Dead
         } else {
             self.metrics.retry.increment(1);
@@ -174,21 +198,30 @@ impl Dispatcher {
             }
             e.truncate(cut);
         }
-        self.store
+        let recorded = self
+            .store
             .finish_attempt(
                 &Attempt {
                     subscription: d.subscription,
-                    event_id: d.event_id,
+                    event_id: d.event_id.clone(),
                     attempt,
                     at_ms: (at.unix_timestamp_nanos() / 1_000_000) as i64,
                     status,
                     latency_ms: latency.as_millis() as i64,
                     error,
                     next,
+                    lease: d.lease,
                 },
                 self.cfg.disable_after.as_millis() as i64,
             )
-            .await
+            .await?;
+        if !recorded {
+            tracing::warn!(
+                event = d.event_id,
+                "an attempt outlived its lease: another claim records it"
+            );
+        }
+        Ok(())
     }
 
     /// One POST: the receiver's status and the `Retry-After` it asked for.
@@ -214,7 +247,7 @@ impl Dispatcher {
         ];
         let a = self
             .client
-            .send(Method::POST, &d.url, &headers, body, self.cfg.timeout)
+            .send_head_only(Method::POST, &d.url, &headers, body, self.cfg.timeout)
             .await
             .map_err(|e| e.to_string())?;
         Ok((
@@ -223,31 +256,52 @@ impl Dispatcher {
         ))
     }
 
-    /// Steps until `stop`: at once when woken, else every `poll`.
+    /// Delivers until `stop`: claims as slots free up, at once when woken, else every `poll`.
     pub async fn run(self, stop: CancellationToken) {
+        let slots = Arc::new(tokio::sync::Semaphore::new(self.cfg.batch.max(1) as usize));
         let mut backoff = Duration::from_millis(200);
+        let mut woken = true;
         loop {
-            match self.step().await {
-                Ok(n) => {
-                    backoff = Duration::from_millis(200);
-                    if n as u32 >= self.cfg.batch {
-                        continue; // more may be due
+            let free = slots.available_permits() as u32;
+            if free > 0 {
+                let first_before = if woken {
+                    now_ms()
+                } else {
+                    now_ms() - SETTLE.as_millis() as i64
+                };
+                match self.claim(free, first_before).await {
+                    Ok(due) => {
+                        backoff = Duration::from_millis(200);
+                        for d in due {
+                            let Ok(slot) = slots.clone().acquire_owned().await else {
+                                return;
+                            };
+                            let me = self.clone();
+                            tokio::spawn(async move {
+                                if let Err(e) = me.deliver(d).await {
+                                    tracing::warn!(error = %e, "a delivery's outcome could not be recorded: it is sent again when its lease ends");
+                                }
+                                drop(slot);
+                                // a slot is free: what else is due can go
+                                me.wake.notify_one();
+                            });
+                        }
                     }
-                }
-                Err(e) => {
-                    tracing::warn!(error = %e, "the webhook outbox cannot be read: retrying");
-                    tokio::select! {
-                        () = stop.cancelled() => return,
-                        () = tokio::time::sleep(backoff) => {}
+                    Err(e) => {
+                        tracing::warn!(error = %e, "the webhook outbox cannot be read: retrying");
+                        tokio::select! {
+                            () = stop.cancelled() => return,
+                            () = tokio::time::sleep(backoff) => {}
+                        }
+                        backoff = (backoff * 2).min(Duration::from_secs(10));
+                        continue;
                     }
-                    backoff = (backoff * 2).min(Duration::from_secs(10));
-                    continue;
                 }
             }
             tokio::select! {
                 () = stop.cancelled() => return,
-                () = self.wake.notified() => {}
-                () = tokio::time::sleep(self.cfg.poll) => {}
+                () = self.wake.notified() => woken = true,
+                () = tokio::time::sleep(self.cfg.poll) => woken = false,
             }
         }
     }

@@ -11,6 +11,8 @@ use hyper::header::HeaderMap;
 pub enum Refusal {
     #[error("the {0} header is missing: the request is not signed")]
     Missing(&'static str),
+    #[error("the {0} header is not readable text")]
+    Unreadable(&'static str),
     #[error("webhook-timestamp is not a number of seconds")]
     BadTimestamp,
     #[error("webhook-timestamp is more than 5 minutes old: a replay, or a clock far behind")]
@@ -24,7 +26,7 @@ pub enum Refusal {
 impl Refusal {
     pub fn code(self) -> &'static str {
         match self {
-            Self::Missing(_) => "webhook_unsigned",
+            Self::Missing(_) | Self::Unreadable(_) => "webhook_unsigned",
             Self::BadTimestamp => "webhook_bad_timestamp",
             Self::TooOld => "webhook_too_old",
             Self::TooNew => "webhook_too_new",
@@ -44,13 +46,23 @@ impl std::fmt::Debug for Verifier {
     }
 }
 
+/// The fewest secret bytes accepted (the standard asks for 24 to 64; linkleaf makes 32).
+pub const SECRET_MIN_BYTES: usize = 16;
+
 /// Reads `whsec_...` secrets, space-separated. An empty list is allowed (then nothing verifies).
 fn secrets(list: &str) -> Result<Vec<standardwebhooks::Webhook>, String> {
     list.split_whitespace()
         .enumerate()
         .map(|(i, s)| {
-            if !s.starts_with("whsec_") {
+            let Some(b64) = s.strip_prefix("whsec_") else {
                 return Err(format!("secret {}: must start with whsec_", i + 1));
+            };
+            let bytes = b64.trim_end_matches('=').len() * 3 / 4;
+            if bytes < SECRET_MIN_BYTES {
+                return Err(format!(
+                    "secret {}: {bytes} bytes is too short to sign with (at least {SECRET_MIN_BYTES})",
+                    i + 1
+                ));
             }
             standardwebhooks::Webhook::new(s)
                 .map_err(|e| format!("secret {}: not base64 after whsec_ ({e})", i + 1))
@@ -74,8 +86,10 @@ impl Verifier {
     /// (their absence, then the timestamp's window), then each secret in turn.
     pub fn verify(&self, headers: &HeaderMap, body: &[u8]) -> Result<(), Refusal> {
         for h in ["webhook-id", "webhook-timestamp", "webhook-signature"] {
-            if !headers.contains_key(h) {
-                return Err(Refusal::Missing(h));
+            match headers.get(h).map(|v| v.to_str()) {
+                None => return Err(Refusal::Missing(h)),
+                Some(Err(_)) => return Err(Refusal::Unreadable(h)),
+                Some(Ok(_)) => {}
             }
         }
         let mut refusal = Refusal::BadSignature;
@@ -88,8 +102,12 @@ impl Verifier {
                         E::TimestampTooOldError => return Err(Refusal::TooOld),
                         E::FutureTimestampError => return Err(Refusal::TooNew),
                         E::InvalidTimestamp => return Err(Refusal::BadTimestamp),
-                        E::MissingHeader(_) | E::InvalidHeader(_) => {
-                            refusal = Refusal::Missing("webhook-signature");
+                        E::MissingHeader(h) | E::InvalidHeader(h) => {
+                            refusal = Refusal::Unreadable(match h {
+                                "id" => "webhook-id",
+                                "timestamp" => "webhook-timestamp",
+                                _ => "webhook-signature",
+                            });
                         }
                         _ => {}
                     }
@@ -244,9 +262,15 @@ mod tests {
     }
 
     #[test]
-    fn secrets_must_be_whsec() {
+    fn secrets_must_be_whsec_and_long_enough() {
         assert!(Verifier::new("").unwrap().is_empty());
         assert!(Verifier::new("plain").is_err());
-        assert!(Verifier::new("whsec_!!!").is_err());
+        assert!(Verifier::new("whsec_!!!!!!!!!!!!!!!!!!!!!!!!").is_err());
+        assert!(
+            Verifier::new("whsec_").is_err(),
+            "an empty key anyone can sign with"
+        );
+        assert!(Verifier::new("whsec_c2hvcnQ=").is_err(), "5 bytes");
+        assert!(Verifier::new("whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw").is_ok());
     }
 }

@@ -101,7 +101,7 @@ pub async fn receive(State(st): State<AppState>, req: Request) -> Result<Respons
     let event = Incoming::parse(&body)?;
     let store = st.webhooks().clone();
     let now = OffsetDateTime::now_utc();
-    if store.incoming_seen(&id).await? {
+    if store.incoming_seen(&id, ms(now)).await? {
         st.received(Received::Duplicate);
         return Ok(admin_json(
             StatusCode::OK,

@@ -19,7 +19,8 @@ CREATE TABLE webhook_events (
     type         TEXT   NOT NULL,
     payload      TEXT   NOT NULL,
     created_at   BIGINT NOT NULL,
-    published_at BIGINT
+    published_at BIGINT,
+    relay_until  BIGINT
 );
 CREATE INDEX webhook_events_unpublished ON webhook_events (id) WHERE published_at IS NULL;
 

@@ -19,7 +19,8 @@ CREATE TABLE webhook_events (
     type         TEXT    NOT NULL,
     payload      TEXT    NOT NULL,     -- the body, as sent
     created_at   INTEGER NOT NULL,
-    published_at INTEGER               -- when the queue took it (RabbitMQ); NULL: not yet, or none
+    published_at INTEGER,              -- when the queue took it (RabbitMQ); NULL: not yet, or none
+    relay_until  INTEGER               -- an instance is publishing it until then
 ) STRICT;
 CREATE INDEX webhook_events_unpublished ON webhook_events (published_at, id);
 

@@ -1,0 +1,143 @@
+//! Edge mode in process, in front of a real origin (through a stand the test controls): the
+//! upstream key's bucket bounds what an edge asks; a malformed answer is an error page and is
+//! counted, never a crash; an upstream that refuses connections costs a miss a quick 503; and
+//! with a shared Redis, every edge redirects the links of the pages it serves, wherever they
+//! were loaded.
+
+#![allow(clippy::unwrap_used)] // a test that cannot proceed should stop right there
+
+use linkleaf_testkit::hooks::{Answer, Stand};
+use linkleaf_testkit::{TestApp, header};
+use serde_json::json;
+use std::time::{Duration, Instant};
+
+async fn origin_with(names: &[&str]) -> (TestApp, String) {
+    let origin = TestApp::spawn_with(|c| {
+        c.rate_limit.per_minute = 1_000_000;
+        c.rate_limit.burst = 1_000_000;
+    })
+    .await;
+    let key = origin.root_key().await;
+    for n in names {
+        origin
+            .create_profile(
+                &key,
+                json!({"username": n, "links": [{"title": "home", "url": format!("https://{n}.example/")}]}),
+            )
+            .await;
+    }
+    (origin, key)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_upstream_keys_bucket_bounds_what_an_edge_asks() {
+    let names: Vec<String> = (0..20).map(|i| format!("crowd{i}")).collect();
+    let refs: Vec<&str> = names.iter().map(String::as_str).collect();
+    let (origin, _) = origin_with(&refs).await;
+    let front = Stand::start(Answer::Forward(origin.url(""))).await;
+    let edge = TestApp::spawn_with(|c| {
+        c.origin.upstream_url = front.url("");
+        c.origin.upstream_per_minute = 5;
+    })
+    .await;
+    let mut answered = Vec::new();
+    for n in &names {
+        let t = Instant::now();
+        let r = edge.get(&format!("/api/profiles/{n}")).await;
+        assert!(t.elapsed() < Duration::from_secs(1), "{:?}", t.elapsed());
+        if r.status() == 503 {
+            assert!(!header(&r, "retry-after").is_empty());
+        }
+        answered.push(r.status().as_u16());
+    }
+    let ok = answered.iter().filter(|s| **s == 200).count();
+    assert_eq!(
+        front.count(),
+        ok,
+        "every request sent was a profile answered"
+    );
+    assert_eq!(ok, 5, "a bucket of 5 a minute: {answered:?}");
+    assert!(answered.iter().all(|s| *s == 200 || *s == 503));
+    assert_eq!(edge.metric("linkleaf_upstream_held_total").await, 15.0);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_malformed_or_missing_upstream_costs_an_error_page_never_a_crash() {
+    let (origin, _) = origin_with(&["fine"]).await;
+    let front = Stand::start(Answer::Body(
+        r#"{"id":"<script>alert(1)</script>","username":"fine"}"#.into(),
+    ))
+    .await;
+    let edge = TestApp::spawn_with(|c| {
+        c.origin.upstream_url = front.url("");
+    })
+    .await;
+    let r = edge.get("/fine").await;
+    assert_eq!(r.status(), 500);
+    assert!(header(&r, "content-type").starts_with("text/html"));
+    let html = r.text().await.unwrap();
+    assert!(!html.contains("<script>"), "{html}");
+    assert_eq!(front.count(), 1, "the answer was asked for, and read");
+    assert_eq!(
+        edge.metric(r#"linkleaf_upstream_requests_total{outcome="malformed"}"#)
+            .await,
+        1.0
+    );
+    // an answer for another name than the one asked is refused too
+    front.set(Answer::Forward(origin.url("")));
+    let r = edge.get("/api/profiles/fine").await;
+    assert_eq!(r.status(), 200, "the edge lives on");
+    // an upstream that refuses connections: a miss is a quick 503
+    drop(front);
+    let t = Instant::now();
+    let r = edge.get("/api/profiles/never.seen").await;
+    assert_eq!(r.status(), 503);
+    assert!(!header(&r, "retry-after").is_empty());
+    assert!(t.elapsed() < Duration::from_secs(1), "{:?}", t.elapsed());
+    let (status, ready) = edge.readyz().await;
+    assert_eq!(status, 200);
+    assert_eq!(
+        ready["dependencies"]["upstream"]["status"], "unavailable",
+        "{ready}"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn every_edge_on_a_shared_redis_redirects_the_links_it_serves() {
+    let Some((redis, prefix)) = linkleaf_testkit::services::shared_redis() else {
+        return;
+    };
+    let (origin, key) = origin_with(&["linked"]).await;
+    let p: serde_json::Value = origin
+        .admin(reqwest::Method::GET, "/api/profiles/linked", &key)
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let link = p["links"][0]["id"].as_str().unwrap().to_owned();
+    let front = Stand::start(Answer::Forward(origin.url(""))).await;
+    let edge = |url: String, redis: String, prefix: String| {
+        TestApp::spawn_with(move |c| {
+            c.origin.upstream_url = url;
+            c.redis.url = linkleaf::config::Secret::new(redis);
+            c.redis.prefix = prefix;
+        })
+    };
+    let a = edge(front.url(""), redis.clone(), prefix.clone()).await;
+    let b = edge(front.url(""), redis, prefix).await;
+    assert_eq!(a.get("/linked").await.status(), 200);
+    assert_eq!(front.count(), 1);
+    // b serves the page from the shared tier, without asking the upstream...
+    assert_eq!(b.get("/linked").await.status(), 200);
+    assert_eq!(front.count(), 1, "b read the page from Redis");
+    // ...and redirects its links all the same
+    let r = b.get(&format!("/r/{link}")).await;
+    assert_eq!(r.status(), 302);
+    assert_eq!(header(&r, "location"), "https://linked.example/");
+    assert_eq!(header(&r, "cache-control"), "no-store");
+    // a link of a profile this edge never loaded is not one it knows
+    let r = b.get(&format!("/r/{}", uuid::Uuid::now_v7())).await;
+    assert_eq!(r.status(), 404);
+}
