@@ -151,13 +151,14 @@ async fn embedded_no_click_is_lost_or_counted_twice_through_a_locked_database_re
     let client = reqwest::Client::new();
     let mut server = Instance::start(BIN, dir.path(), &env);
     let setup = make_profiles(&client, &server.url(""), &key, 20).await;
-    let plan = load::plan(&setup.links, 6);
-    let n = plan.len() as u64;
+    // three loads, one fault in the middle of each: no fault waits on another's timing
+    let part = load::plan(&setup.links, 2);
+    let n = part.len() as u64 * 3;
     let base = Arc::new(RwLock::new(server.url("")));
-    let run = Load::start(base.clone(), plan, 32);
 
-    // the database locked by another process until a commit has failed on it
-    run.wait_for(n / 5).await;
+    // 1. the database locked by another process until a commit has failed on it
+    let run = Load::start(base.clone(), part.clone(), 32);
+    run.wait_for(part.len() as u64 / 5).await;
     let mut log = Vec::new();
     {
         use sqlx::Connection;
@@ -184,24 +185,28 @@ async fn embedded_no_click_is_lost_or_counted_twice_through_a_locked_database_re
         }
         sqlx::query("COMMIT").execute(&mut locker).await.unwrap();
     }
-    // a graceful restart (the consumer stops and starts with it)
-    run.wait_for(n * 2 / 5).await;
+    let mut clicks = run.finish().await;
     log.extend(server.log());
     assert!(
         log.iter().all(|l| !l.contains("panicked")),
         "no panic through the lock"
     );
-    assert!(run.done() < n, "the load is still on");
+
+    // 2. a graceful restart in the middle of a load (the consumer stops and starts with it)
+    let run = Load::start(base.clone(), part.clone(), 32);
+    run.wait_for(part.len() as u64 / 3).await;
     assert!(server.terminate(Duration::from_secs(10)), "a clean stop");
     server = Instance::start(BIN, dir.path(), &env);
     point(&base, &server);
-    // SIGKILL in the middle of it all
-    run.wait_for(n * 7 / 10).await;
-    assert!(run.done() < n, "the load is still on");
+    clicks.add(run.finish().await);
+
+    // 3. SIGKILL in the middle of a load
+    let run = Load::start(base.clone(), part.clone(), 32);
+    run.wait_for(part.len() as u64 / 3).await;
     server.kill();
     server = Instance::start(BIN, dir.path(), &env);
     point(&base, &server);
-    let clicks = run.finish().await;
+    clicks.add(run.finish().await);
     assert_eq!(clicks.other, 0);
     assert!(
         clicks.answered_total() > n / 2,
@@ -279,40 +284,51 @@ async fn rabbitmq_and_postgres_lose_nothing_and_count_nothing_twice_through_faul
     let mut consumer = start_consumer();
     let client = reqwest::Client::new();
     let setup = make_profiles(&client, &server.url(""), &key, 20).await;
-    let plan = load::plan(&setup.links, 15);
-    let n = plan.len() as u64;
+    // one load per fault, each fault in the middle of its load: no fault waits on another's
+    // timing (a slow reconnect cannot let the load end before the next fault)
+    let part = load::plan(&setup.links, 4);
+    let n = part.len() as u64 * 4;
+    let third = part.len() as u64 / 3;
     let base = Arc::new(RwLock::new(server.url("")));
-    let run = Load::start(base.clone(), plan, 32);
+    let mut clicks = load::Clicks::default();
 
     // the consumer killed, and back a little later
-    run.wait_for(n / 10).await;
+    let run = Load::start(base.clone(), part.clone(), 32);
+    run.wait_for(third).await;
     consumer.kill();
-    run.wait_for(n / 5).await;
+    run.wait_for(third * 2).await;
     consumer = start_consumer();
+    clicks.add(run.finish().await);
+
     // every broker connection closed: unacknowledged messages come again, unconfirmed
     // publishes are sent again
-    run.wait_for(n * 3 / 10).await;
+    let run = Load::start(base.clone(), part.clone(), 32);
+    run.wait_for(third).await;
     server.log();
     consumer.log();
     TempQueue::close_all_connections();
     // both sides lost their connection and made a new one
     reconnected(&mut server, "publishing to RabbitMQ").await;
     reconnected(&mut consumer, "consuming from RabbitMQ").await;
+    clicks.add(run.finish().await);
+
     // the server killed and restarted on its spool
-    run.wait_for(n * 2 / 5).await;
-    assert!(run.done() < n, "the load is still on");
+    let run = Load::start(base.clone(), part.clone(), 32);
+    run.wait_for(third).await;
     server.kill();
     server = Instance::start(BIN, dir.path(), &serve_env);
     point(&base, &server);
-    // the analytics database gone quiet, then refusing, then back
-    run.wait_for(n / 2).await;
-    assert!(run.done() < n, "the load is still on");
+    clicks.add(run.finish().await);
+
+    // the analytics database gone quiet, then refusing, then back, while clicks keep coming
+    let run = Load::start(base.clone(), part.clone(), 32);
+    run.wait_for(part.len() as u64 / 10).await;
     proxy.set(Mode::Blackhole);
-    tokio::time::sleep(Duration::from_millis(1000)).await;
+    tokio::time::sleep(Duration::from_millis(1000)).await; // how long the fault lasts
     proxy.set(Mode::Reset);
-    tokio::time::sleep(Duration::from_millis(500)).await;
+    tokio::time::sleep(Duration::from_millis(500)).await; // how long the fault lasts
     proxy.set(Mode::Pass);
-    let clicks = run.finish().await;
+    clicks.add(run.finish().await);
     assert_eq!(clicks.other, 0);
 
     let log = consumer.log();

@@ -64,6 +64,17 @@ impl Clicks {
     pub fn failed_total(&self) -> u64 {
         self.failed.values().sum()
     }
+
+    /// Adds another load's counts to these.
+    pub fn add(&mut self, other: Clicks) {
+        for (k, v) in other.answered {
+            *self.answered.entry(k).or_default() += v;
+        }
+        for (k, v) in other.failed {
+            *self.failed.entry(k).or_default() += v;
+        }
+        self.other += other.other;
+    }
 }
 
 /// Follows every link of `plan` once, from `clients` concurrent keep-alive clients, at `base`
