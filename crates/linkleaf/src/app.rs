@@ -124,7 +124,8 @@ impl Application {
         };
         // Where pages and links come from: this instance's database, or (edge mode) the upstream.
         let edge_pages = Arc::new(std::sync::OnceLock::new());
-        let link_index = edge::LinkIndex::new(1_000_000);
+        // an edge's link index takes a thirty-second of the cache's memory, beside it
+        let link_index = edge::LinkIndex::new(cfg.cache.max_bytes / 32);
         let (origin, links, upstream): Origins = if cfg.is_edge() {
             let upstream = Arc::new(edge::origin(cfg, redis.as_ref(), &recorder)?);
             (

@@ -23,8 +23,17 @@ use uuid::Uuid;
 pub struct LinkIndex(moka::sync::Cache<Uuid, String>);
 
 impl LinkIndex {
-    pub fn new(capacity: u64) -> Self {
-        Self(moka::sync::Cache::new(capacity))
+    /// An index holding at most `max_bytes`, entries charged what they cost: the id, the name
+    /// and moka's bookkeeping (the figure `linkleaf_cache` measured for its own entries).
+    pub fn new(max_bytes: u64) -> Self {
+        Self(
+            moka::sync::Cache::builder()
+                .max_capacity(max_bytes.max(1 << 20))
+                .weigher(|_: &Uuid, name: &String| {
+                    (16 + name.capacity() + linkleaf_cache::ENTRY_OVERHEAD as usize) as u32
+                })
+                .build(),
+        )
     }
 }
 
