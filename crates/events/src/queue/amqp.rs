@@ -123,21 +123,26 @@ pub async fn declare(ch: &Channel, queue: &str) -> Result<(), QueueError> {
     Ok(())
 }
 
-/// The forwarder's side: a confirming channel, opened again after a failure.
-pub struct AmqpSink {
+/// A publishing channel with confirms, kept while its connection lives and opened again (with
+/// `setup` run on the new one) after a failure. Shared by the forwarder and the changes relay.
+struct Publisher {
     cfg: AmqpConfig,
     channel: Mutex<Option<(Connection, Channel)>>,
 }
 
-impl AmqpSink {
-    pub fn new(cfg: AmqpConfig) -> Self {
+impl Publisher {
+    fn new(cfg: AmqpConfig) -> Self {
         Self {
             cfg,
             channel: Mutex::new(None),
         }
     }
 
-    async fn channel(&self) -> Result<Channel, QueueError> {
+    async fn channel<F, Fut>(&self, setup: F) -> Result<Channel, QueueError>
+    where
+        F: FnOnce(Channel) -> Fut,
+        Fut: std::future::Future<Output = Result<(), QueueError>>,
+    {
         let mut guard = self.channel.lock().await;
         if let Some((conn, ch)) = guard.as_ref()
             && conn.status().connected()
@@ -150,10 +155,34 @@ impl AmqpSink {
         ch.confirm_select(ConfirmSelectOptions::default())
             .await
             .map_err(unavailable)?;
-        declare(&ch, &self.cfg.queue).await?;
-        tracing::info!(queue = %self.cfg.queue, "publishing to RabbitMQ");
+        setup(ch.clone()).await?;
         *guard = Some((conn, ch.clone()));
         Ok(ch)
+    }
+
+    /// Drops the channel: the next publish opens a new one.
+    async fn reset(&self) {
+        *self.channel.lock().await = None;
+    }
+}
+
+/// The forwarder's side: a confirming channel, opened again after a failure.
+pub struct AmqpSink(Publisher);
+
+impl AmqpSink {
+    pub fn new(cfg: AmqpConfig) -> Self {
+        Self(Publisher::new(cfg))
+    }
+
+    async fn channel(&self) -> Result<Channel, QueueError> {
+        let queue = &self.0.cfg.queue;
+        self.0
+            .channel(|ch| async move {
+                declare(&ch, queue).await?;
+                tracing::info!(queue = %queue, "publishing to RabbitMQ");
+                Ok(())
+            })
+            .await
     }
 }
 
@@ -164,7 +193,7 @@ impl Sink for AmqpSink {
         let published = ch
             .basic_publish(
                 "".into(),
-                self.cfg.queue.as_str().into(),
+                self.0.cfg.queue.as_str().into(),
                 BasicPublishOptions {
                     mandatory: true,
                     ..Default::default()
@@ -178,7 +207,7 @@ impl Sink for AmqpSink {
         let confirm = match published {
             Ok(c) => c,
             Err(e) => {
-                *self.channel.lock().await = None;
+                self.0.reset().await;
                 return Err(unavailable(e));
             }
         };
@@ -204,17 +233,11 @@ impl Sink for AmqpSink {
 /// republished) as they go to RabbitMQ for other consumers: the durable topic exchange
 /// `{queue}.changes`, each event's type (`profile.updated`...) its routing key, its id the
 /// message id, published with confirms. Bind a queue to it to consume them.
-pub struct AmqpChanges {
-    cfg: AmqpConfig,
-    channel: Mutex<Option<(Connection, Channel)>>,
-}
+pub struct AmqpChanges(Publisher);
 
 impl AmqpChanges {
     pub fn new(cfg: AmqpConfig) -> Self {
-        Self {
-            cfg,
-            channel: Mutex::new(None),
-        }
+        Self(Publisher::new(cfg))
     }
 
     /// The exchange's name.
@@ -223,37 +246,28 @@ impl AmqpChanges {
     }
 
     async fn channel(&self) -> Result<Channel, QueueError> {
-        let mut guard = self.channel.lock().await;
-        if let Some((conn, ch)) = guard.as_ref()
-            && conn.status().connected()
-            && ch.status().connected()
-        {
-            return Ok(ch.clone());
-        }
-        let conn = connect(&self.cfg).await?;
-        let ch = conn.create_channel().await.map_err(unavailable)?;
-        ch.confirm_select(ConfirmSelectOptions::default())
+        let exchange = Self::exchange(&self.0.cfg.queue);
+        self.0
+            .channel(|ch| async move {
+                ch.exchange_declare(
+                    exchange.as_str().into(),
+                    ExchangeKind::Topic,
+                    ExchangeDeclareOptions {
+                        durable: true,
+                        ..Default::default()
+                    },
+                    FieldTable::default(),
+                )
+                .await
+                .map_err(unavailable)
+            })
             .await
-            .map_err(unavailable)?;
-        ch.exchange_declare(
-            Self::exchange(&self.cfg.queue).as_str().into(),
-            ExchangeKind::Topic,
-            ExchangeDeclareOptions {
-                durable: true,
-                ..Default::default()
-            },
-            FieldTable::default(),
-        )
-        .await
-        .map_err(unavailable)?;
-        *guard = Some((conn, ch.clone()));
-        Ok(ch)
     }
 
     /// Publishes one event and waits for the broker to confirm it.
     pub async fn publish(&self, id: &str, kind: &str, payload: &[u8]) -> Result<(), QueueError> {
         let ch = self.channel().await?;
-        let exchange = Self::exchange(&self.cfg.queue);
+        let exchange = Self::exchange(&self.0.cfg.queue);
         let sent = async {
             let confirm = ch
                 .basic_publish(
@@ -282,7 +296,7 @@ impl AmqpChanges {
             .await
             .unwrap_or_else(|_| Err(unavailable("no confirm within 10 s")));
         if r.is_err() {
-            *self.channel.lock().await = None;
+            self.0.reset().await;
         }
         r
     }
