@@ -23,6 +23,7 @@ pub use error::{FieldError, ValidationErrors};
 pub use link_ops::{LinkOp, LinksPatch};
 pub use profile::{
     CreateProfile, Link, MAX_LINKS, NewLink, Profile, ProfilePatch, PublicProfile, now_millis,
+    unix_millis,
 };
 pub use scope::{Scope, Scopes};
 pub use theme::{ButtonStyle, Color, Theme, ThemePreset};

@@ -114,6 +114,11 @@ pub fn now_millis() -> OffsetDateTime {
         .unwrap_or(now)
 }
 
+/// Milliseconds since the epoch, as times are stored and compared.
+pub fn unix_millis(t: OffsetDateTime) -> i64 {
+    (t.unix_timestamp_nanos() / 1_000_000) as i64
+}
+
 /// A link as a client creates it.
 #[derive(Debug, Clone, Deserialize, ToSchema)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]

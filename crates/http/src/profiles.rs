@@ -23,6 +23,13 @@ pub fn admin_json<T: Serialize>(status: StatusCode, body: &T) -> Response {
     res
 }
 
+/// `204 No Content`, not to be stored: what a delete answers.
+pub fn no_content() -> Response {
+    let mut res = StatusCode::NO_CONTENT.into_response();
+    res.headers_mut().insert(header::CACHE_CONTROL, NO_STORE);
+    res
+}
+
 /// Runs `write` to its end in a task of its own, whatever becomes of the request awaiting it.
 pub async fn detached<T: Send + 'static>(
     write: impl Future<Output = Result<T, AppError>> + Send + 'static,

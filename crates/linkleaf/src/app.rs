@@ -486,7 +486,7 @@ async fn prune_webhooks(
             () = stop.cancelled() => return,
             _ = tick.tick() => {}
         }
-        let now = (time::OffsetDateTime::now_utc().unix_timestamp_nanos() / 1_000_000) as i64;
+        let now = linkleaf_domain::unix_millis(time::OffsetDateTime::now_utc());
         match store
             .prune_webhooks(now, keep.as_millis() as i64, queued)
             .await
@@ -509,7 +509,7 @@ async fn relay_changes(
     let mut backoff = Duration::from_millis(250);
     loop {
         let mut done = Vec::new();
-        let now = (time::OffsetDateTime::now_utc().unix_timestamp_nanos() / 1_000_000) as i64;
+        let now = linkleaf_domain::unix_millis(time::OffsetDateTime::now_utc());
         // a lease longer than a hundred confirms take: another instance skips these meanwhile
         let failed = match store.unpublished(now, 60_000, 100).await {
             Ok(events) => {
@@ -528,7 +528,7 @@ async fn relay_changes(
             Err(e) => Some(e.to_string()),
         };
         if !done.is_empty() {
-            let now = (time::OffsetDateTime::now_utc().unix_timestamp_nanos() / 1_000_000) as i64;
+            let now = linkleaf_domain::unix_millis(time::OffsetDateTime::now_utc());
             if let Err(e) = store.mark_published(&done, now).await {
                 tracing::warn!(error = %e, "published changes not marked: they will be published again");
             }

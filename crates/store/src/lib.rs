@@ -297,7 +297,7 @@ impl<T> Db<T> for std::result::Result<T, sqlx::Error> {
 }
 
 pub(crate) fn millis(t: OffsetDateTime) -> i64 {
-    (t.unix_timestamp_nanos() / 1_000_000) as i64
+    linkleaf_domain::unix_millis(t)
 }
 
 pub(crate) fn from_millis(ms: i64) -> Result<OffsetDateTime> {

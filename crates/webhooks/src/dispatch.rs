@@ -99,7 +99,7 @@ const ERROR_MAX: usize = 300;
 const RETRY_AFTER_MAX: Duration = Duration::from_secs(24 * 3600);
 
 fn now_ms() -> i64 {
-    (time::OffsetDateTime::now_utc().unix_timestamp_nanos() / 1_000_000) as i64
+    linkleaf_domain::unix_millis(time::OffsetDateTime::now_utc())
 }
 
 impl Dispatcher {
@@ -205,7 +205,7 @@ impl Dispatcher {
                     subscription: d.subscription,
                     event_id: d.event_id.clone(),
                     attempt,
-                    at_ms: (at.unix_timestamp_nanos() / 1_000_000) as i64,
+                    at_ms: linkleaf_domain::unix_millis(at),
                     status,
                     latency_ms: latency.as_millis() as i64,
                     error,

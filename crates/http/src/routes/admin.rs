@@ -13,12 +13,12 @@ use crate::openapi::{
     BadRequest, Conflict, Forbidden, NotFound, PayloadTooLarge, RateLimited, Unauthorized,
     Unavailable, UnsupportedMediaType, ValidationFailed,
 };
-use crate::profiles::{NO_STORE, admin_json, detached, modify};
+use crate::profiles::{admin_json, detached, modify, no_content};
 use crate::respond::API_PROFILES;
 use crate::state::AppState;
 use axum::extract::State;
 use axum::http::{HeaderValue, StatusCode, header};
-use axum::response::{IntoResponse, Response};
+use axum::response::Response;
 use linkleaf_domain::{CreateProfile, LinksPatch, Profile, ProfilePatch, Username, now_millis};
 use linkleaf_store::ProfileRef;
 use serde::{Deserialize, Serialize};
@@ -261,11 +261,7 @@ pub async fn delete(
     })
     .await?;
     match deleted {
-        Some(_) => {
-            let mut res = StatusCode::NO_CONTENT.into_response();
-            res.headers_mut().insert(header::CACHE_CONTROL, NO_STORE);
-            Ok(res)
-        }
+        Some(_) => Ok(no_content()),
         None => Err(AppError::not_found_profile(&reference)),
     }
 }

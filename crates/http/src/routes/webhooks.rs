@@ -21,12 +21,12 @@ use crate::profiles::admin_json;
 use crate::state::{AppState, Received};
 use axum::extract::{Request, State};
 use axum::http::{HeaderValue, StatusCode, header};
-use axum::response::{IntoResponse, Response};
+use axum::response::Response;
 use http_body_util::{BodyExt, Limited};
-use linkleaf_domain::Username;
 use linkleaf_domain::webhook::{
     CreateSubscription, EventType, Incoming, SubscriptionPatch, WebhookEvent,
 };
+use linkleaf_domain::{Username, unix_millis};
 use linkleaf_store::webhooks::{DeliveryView, Subscription};
 use serde::{Deserialize, Serialize};
 use time::OffsetDateTime;
@@ -40,10 +40,6 @@ struct Handled {
     /// `accepted` (handled now), `duplicate` (its `webhook-id` was handled before: nothing
     /// changed), or `ignored` (a type this version does not know).
     status: &'static str,
-}
-
-fn ms(t: OffsetDateTime) -> i64 {
-    (t.unix_timestamp_nanos() / 1_000_000) as i64
 }
 
 fn at(ms: i64) -> OffsetDateTime {
@@ -101,7 +97,7 @@ pub async fn receive(State(st): State<AppState>, req: Request) -> Result<Respons
     let event = Incoming::parse(&body)?;
     let store = st.webhooks().clone();
     let now = OffsetDateTime::now_utc();
-    if store.incoming_seen(&id, ms(now)).await? {
+    if store.incoming_seen(&id, unix_millis(now)).await? {
         st.received(Received::Duplicate);
         return Ok(admin_json(
             StatusCode::OK,
@@ -110,14 +106,16 @@ pub async fn receive(State(st): State<AppState>, req: Request) -> Result<Respons
             },
         ));
     }
-    let expires = ms(now) + st.settings().webhook_inbox_ttl.as_millis() as i64;
+    let expires = unix_millis(now) + st.settings().webhook_inbox_ttl.as_millis() as i64;
     let status = match event {
         Incoming::Unknown(kind) => {
             tracing::info!(
                 kind,
                 "a webhook of a type this version does not know: ignored"
             );
-            store.accept_incoming(&id, ms(now), expires, &[]).await?;
+            store
+                .accept_incoming(&id, unix_millis(now), expires, &[])
+                .await?;
             st.received(Received::Ignored);
             "ignored"
         }
@@ -137,7 +135,10 @@ pub async fn receive(State(st): State<AppState>, req: Request) -> Result<Respons
                 Ok(())
             })
             .await?;
-            if store.accept_incoming(&id, ms(now), expires, &[e]).await? {
+            if store
+                .accept_incoming(&id, unix_millis(now), expires, &[e])
+                .await?
+            {
                 st.wake_dispatcher();
                 st.received(Received::Accepted);
                 "accepted"
@@ -193,7 +194,7 @@ impl From<&Subscription> for SubscriptionOut {
             failing_since: s.failing_since.map(at),
             previous_secret_until: s
                 .previous_until
-                .filter(|u| *u > ms(OffsetDateTime::now_utc()))
+                .filter(|u| *u > unix_millis(OffsetDateTime::now_utc()))
                 .map(at),
             created_at: at(s.created_at),
         }
@@ -261,7 +262,7 @@ pub async fn create(
     let secret = secret()?;
     let s = st
         .webhooks()
-        .create_subscription(&spec, &secret, ms(OffsetDateTime::now_utc()))
+        .create_subscription(&spec, &secret, unix_millis(OffsetDateTime::now_utc()))
         .await?;
     let mut res = admin_json(
         StatusCode::CREATED,
@@ -391,10 +392,7 @@ pub async fn delete(
         .delete_subscription(subscription_id(&raw)?)
         .await?
     {
-        let mut res = StatusCode::NO_CONTENT.into_response();
-        res.headers_mut()
-            .insert(header::CACHE_CONTROL, crate::profiles::NO_STORE);
-        Ok(res)
+        Ok(crate::profiles::no_content())
     } else {
         Err(not_found())
     }
@@ -421,8 +419,8 @@ pub async fn rotate(
     ApiPath(raw): ApiPath,
 ) -> Result<Response, AppError> {
     let secret = secret()?;
-    let until =
-        ms(OffsetDateTime::now_utc()) + st.settings().webhook_rotation_overlap.as_millis() as i64;
+    let until = unix_millis(OffsetDateTime::now_utc())
+        + st.settings().webhook_rotation_overlap.as_millis() as i64;
     let s = st
         .webhooks()
         .rotate_secret(subscription_id(&raw)?, &secret, until)
