@@ -72,6 +72,12 @@ impl Consumer {
         self.rollups.iter().map(|f| f.events).sum()
     }
 
+    /// Sets the gauges from what the window holds.
+    fn show(&self) {
+        self.metrics.pending.set(self.pending_events() as f64);
+        self.metrics.held.set(self.pending.len() as f64);
+    }
+
     /// Closes windows once they hold `n` messages (default: 1,000).
     pub fn with_max_messages(mut self, n: usize) -> Self {
         self.max_messages = n.max(1);
@@ -87,6 +93,8 @@ impl Consumer {
     ) -> Result<usize, crate::queue::QueueError> {
         let deliveries = self.source.receive(max, wait).await?;
         let n = deliveries.len();
+        // held from now on, while they are rolled up too (no longer ready in the queue)
+        self.metrics.held.set((self.pending.len() + n) as f64);
         // Decoding and rolling up is the consumer's CPU work (a window can hold a million
         // events): it runs on a blocking thread, so the runtime it shares with `serve` keeps
         // answering requests meanwhile (a window rolled up inline held a redirect for 190 ms).
@@ -129,7 +137,7 @@ impl Consumer {
                 }
             }
         }
-        self.metrics.pending.set(self.pending_events() as f64);
+        self.show();
         Ok(n)
     }
 
@@ -165,7 +173,7 @@ impl Consumer {
             // committed: what comes again is recognised
             tracing::warn!(error = %e, "committed, but not acknowledged: it will come again and be skipped");
         }
-        self.metrics.pending.set(0.0);
+        self.show();
         Ok(outcome)
     }
 
@@ -209,12 +217,12 @@ impl Consumer {
                         self.spans.push(first..self.rollups.len());
                         self.pending.push(d);
                     }
-                    self.metrics.pending.set(self.pending_events() as f64);
+                    self.show();
                     return Err(e);
                 }
             }
         }
-        self.metrics.pending.set(0.0);
+        self.show();
         Ok(total)
     }
 

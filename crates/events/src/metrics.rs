@@ -7,7 +7,9 @@
 //! `linkleaf_events_consumed_total`, `linkleaf_events_committed_total`,
 //! `linkleaf_events_duplicate_total` (skipped: counted before), `linkleaf_frames_rejected_total`
 //! (deliveries that could not be processed; RabbitMQ dead-letters a message after 3 failed deliveries),
-//! `linkleaf_window_commit_seconds`, `linkleaf_consumer_pending_events`, `linkleaf_dlq_depth`
+//! `linkleaf_window_commit_seconds`, `linkleaf_consumer_pending_events`,
+//! `linkleaf_consumer_held_messages` (received and not yet acknowledged or rejected, those being
+//! rolled up included: what the queue no longer shows as ready), `linkleaf_dlq_depth`
 //! (messages in the dead-letter queue).
 
 use metrics::{Counter, Gauge, Histogram};
@@ -32,6 +34,7 @@ pub struct EventMetrics {
     pub rejected: Counter,
     pub commit_seconds: Histogram,
     pub pending: Gauge,
+    pub held: Gauge,
     pub dlq_depth: Gauge,
 }
 
@@ -56,6 +59,7 @@ impl EventMetrics {
             rejected: metrics::counter!("linkleaf_frames_rejected_total"),
             commit_seconds: metrics::histogram!("linkleaf_window_commit_seconds"),
             pending: metrics::gauge!("linkleaf_consumer_pending_events"),
+            held: metrics::gauge!("linkleaf_consumer_held_messages"),
             dlq_depth: metrics::gauge!("linkleaf_dlq_depth"),
         })
     }

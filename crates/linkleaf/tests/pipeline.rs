@@ -218,6 +218,7 @@ async fn embedded_no_click_is_lost_or_counted_twice_through_a_locked_database_re
     settle("the spool drained", || async {
         metric(&client, &ops, "linkleaf_spool_backlog_frames").await == 0.0
             && metric(&client, &ops, "linkleaf_consumer_pending_events").await == 0.0
+            && metric(&client, &ops, "linkleaf_consumer_held_messages").await == 0.0
     })
     .await;
     let counted = load::counted(&client, &server.url(""), &key, &setup.profiles).await;
@@ -332,6 +333,19 @@ async fn rabbitmq_and_postgres_lose_nothing_and_count_nothing_twice_through_faul
     assert_eq!(clicks.other, 0);
 
     let log = consumer.log();
+    for l in log
+        .iter()
+        .filter(|l| l.contains("WARN") || l.contains("ERROR"))
+    {
+        eprintln!("CONSUMER {l}");
+    }
+    for l in server
+        .log()
+        .iter()
+        .filter(|l| l.contains("WARN") || l.contains("ERROR"))
+    {
+        eprintln!("SERVER {l}");
+    }
     assert!(
         log.iter().any(|l| l.contains("could not be committed")),
         "the consumer saw its database go: {log:#?}"
@@ -344,6 +358,9 @@ async fn rabbitmq_and_postgres_lose_nothing_and_count_nothing_twice_through_faul
         metric(&client, &ops, "linkleaf_spool_backlog_frames").await == 0.0
             && q.depth(&q.name).await == 0
             && metric(&client, &cops, "linkleaf_consumer_pending_events").await == 0.0
+            // a message delivered to the consumer is no longer ready in the queue: until it
+            // is acknowledged, only this says it is still on its way
+            && metric(&client, &cops, "linkleaf_consumer_held_messages").await == 0.0
     })
     .await;
     let counted = load::counted(&client, &server.url(""), &key, &setup.profiles).await;

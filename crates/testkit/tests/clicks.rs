@@ -207,6 +207,7 @@ async fn wait_idle(app: &TestApp) {
     let deadline = std::time::Instant::now() + Duration::from_secs(10);
     while app.metric("linkleaf_spool_backlog_frames").await != 0.0
         || app.metric("linkleaf_consumer_pending_events").await != 0.0
+        || app.metric("linkleaf_consumer_held_messages").await != 0.0
     {
         assert!(
             std::time::Instant::now() < deadline,
