@@ -8,26 +8,15 @@
 #![allow(clippy::unwrap_used)] // a test that cannot proceed should stop right there
 
 use linkleaf_testkit::hooks::{Answer, Stand};
-use linkleaf_testkit::process::Instance;
+use linkleaf_testkit::process::{Instance, create_key};
 use linkleaf_testkit::services::free_port;
 use serde_json::{Value, json};
-use std::process::Command;
 use std::time::{Duration, Instant};
 
 const BIN: &str = env!("CARGO_BIN_EXE_linkleaf");
 
 fn key(dir: &std::path::Path, scopes: &str) -> String {
-    let out = Command::new(BIN)
-        .args(["keys", "create", "--name", "t", "--scopes", scopes])
-        .current_dir(dir)
-        .output()
-        .unwrap();
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    String::from_utf8(out.stdout).unwrap().trim().to_owned()
+    create_key(BIN, dir, &[], scopes)
 }
 
 fn client() -> reqwest::Client {

@@ -5,7 +5,7 @@
 
 #![allow(clippy::unwrap_used)] // a test that cannot proceed should stop right there
 
-use linkleaf_testkit::process::Instance;
+use linkleaf_testkit::process::{Instance, create_key};
 use linkleaf_testkit::services::{TempPostgres, shared_redis};
 use serde_json::{Value, json};
 use std::process::Command;
@@ -67,19 +67,7 @@ async fn an_edit_through_one_instance_is_served_by_all_within_milliseconds() {
         .output()
         .unwrap();
     assert!(migrated.status.success());
-    let key = Command::new(BIN)
-        .args([
-            "keys",
-            "create",
-            "--name",
-            "multi",
-            "--scopes",
-            "profile:write",
-        ])
-        .envs(env.iter().map(|(k, v)| (*k, v.as_str())))
-        .output()
-        .unwrap();
-    let key = String::from_utf8(key.stdout).unwrap().trim().to_owned();
+    let key = create_key(BIN, dir.path(), &env, "profile:write");
     let instances: Vec<Instance> = (0..3)
         .map(|i| {
             let mut env = env.clone();

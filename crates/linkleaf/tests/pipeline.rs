@@ -13,7 +13,7 @@
 #![allow(clippy::unwrap_used)] // a test that cannot proceed should stop right there
 
 use linkleaf_testkit::load::{self, Clicks, Load};
-use linkleaf_testkit::process::Instance;
+use linkleaf_testkit::process::{Instance, create_key};
 use linkleaf_testkit::proxy::{FaultProxy, Mode};
 use linkleaf_testkit::services::{TempPostgres, TempQueue};
 use std::collections::HashMap;
@@ -35,25 +35,7 @@ fn common() -> Vec<(&'static str, String)> {
 }
 
 fn key(dir: &std::path::Path, env: &[(&str, String)]) -> String {
-    let out = Command::new(BIN)
-        .args([
-            "keys",
-            "create",
-            "--name",
-            "pipeline",
-            "--scopes",
-            "profile:write,profile:read,analytics:read",
-        ])
-        .current_dir(dir)
-        .envs(env.iter().map(|(k, v)| (*k, v.as_str())))
-        .output()
-        .unwrap();
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    String::from_utf8(out.stdout).unwrap().trim().to_owned()
+    create_key(BIN, dir, env, "profile:write,profile:read,analytics:read")
 }
 
 async fn metric(client: &reqwest::Client, ops: &str, series: &str) -> f64 {

@@ -7,8 +7,7 @@
 #![allow(clippy::unwrap_used)] // a test that cannot proceed should stop right there
 
 use linkleaf_testkit::load;
-use linkleaf_testkit::process::Instance;
-use std::process::Command;
+use linkleaf_testkit::process::{Instance, create_key};
 use std::time::{Duration, Instant};
 
 const BIN: &str = env!("CARGO_BIN_EXE_linkleaf");
@@ -40,21 +39,12 @@ async fn no_client_address_is_stored_or_logged() {
         ("LINKLEAF_LOG__FILTER", "debug,sqlx=debug".into()),
         ("LINKLEAF_CLICKS__FSYNC", "always".into()),
     ];
-    let out = Command::new(BIN)
-        .args([
-            "keys",
-            "create",
-            "--name",
-            "privacy",
-            "--scopes",
-            "profile:write,profile:read,analytics:read",
-        ])
-        .current_dir(dir.path())
-        .envs(env.iter().map(|(k, v)| (*k, v.as_str())))
-        .output()
-        .unwrap();
-    assert!(out.status.success());
-    let key = String::from_utf8(out.stdout).unwrap().trim().to_owned();
+    let key = create_key(
+        BIN,
+        dir.path(),
+        &env,
+        "profile:write,profile:read,analytics:read",
+    );
     let mut server = Instance::start(BIN, dir.path(), &env);
     let client = reqwest::Client::builder()
         .redirect(reqwest::redirect::Policy::none())

@@ -134,3 +134,28 @@ impl Drop for Instance {
         self.kill();
     }
 }
+
+/// `bin keys create --scopes scopes`, run in `dir` with `env` as an operator runs it: the new
+/// key, printed once.
+pub fn create_key(
+    bin: &str,
+    dir: &std::path::Path,
+    env: &[(&str, String)],
+    scopes: &str,
+) -> String {
+    let out = Command::new(bin)
+        .args(["keys", "create", "--name", "test", "--scopes", scopes])
+        .current_dir(dir)
+        .envs(env.iter().map(|(k, v)| (*k, v.as_str())))
+        .output()
+        .expect("run keys create");
+    assert!(
+        out.status.success(),
+        "keys create: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8(out.stdout)
+        .expect("a key is text")
+        .trim()
+        .to_owned()
+}
