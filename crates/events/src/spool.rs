@@ -1,17 +1,20 @@
 //! The spool: an append-only log of events on local disk, written before a click's 302 leaves.
 //!
-//! One writer (an OS thread of its own, so a `write` or an `fsync` never stalls a request's
-//! thread) takes whatever hits have queued up, turns them into events (visitor hash, country,
-//! referring host; the client's address goes no further), and appends them as one frame with
-//! one `write`. A click's response waits for the write of the frame that holds it (group
-//! commit): once it is in the kernel, a SIGKILL of the process loses nothing. What power loss
-//! can take depends on `clicks.fsync`: `always` (each frame is `fsync`ed before its clicks are
-//! answered), `interval` (at most the last interval's frames; the default: a redirect never
-//! waits for the disk), `never` (the kernel's own flush, ~30 s). A view never makes its page
-//! wait: views are added up in memory by page, minute, client and user agent (a hash and a
-//! short lock on the request's thread) and written every `VIEW_FLUSH` as one event per group
-//! with its count, so a page read costs the pipeline next to nothing however hot it is; a
-//! crash can take the last `VIEW_FLUSH` of views, never a click.
+//! Clicks are written in small batches (group commit): the clicks that arrive in one turn of a
+//! runtime thread's scheduler are turned into events (visitor hash, country, referring host;
+//! the client's address goes no further) and appended as one frame with one `write`, and each
+//! click's response waits for the write of the frame that holds it. Once it is in the kernel, a
+//! SIGKILL of the process loses nothing. What power loss can take depends on `clicks.fsync`:
+//! `interval` (the default: at most the last interval's frames; a thread of its own syncs the
+//! file, and the runtime's thread that gathered a batch writes it itself, a page-cache copy,
+//! so a redirect never waits for the disk or for another thread), `always` (a writer thread
+//! writes and `fsync`s each frame before its clicks are answered: a request's thread never
+//! waits in an `fsync`), `never` (the kernel's own flush, ~30 s; written like `interval`).
+//! A view never makes its page wait: views are added up in memory by page, minute, client and
+//! user agent (a hash and a short lock on the request's thread) and the writer thread writes
+//! them every `VIEW_FLUSH` as one event per group with its count, so a page read costs the
+//! pipeline next to nothing however hot it is; a crash can take the last `VIEW_FLUSH` of
+//! views, never a click.
 //!
 //! On disk, `dir` holds `spool.id` (this spool's identity, which names its frames to the
 //! consumer), `cursor` (the last frame the queue confirmed) and segments
@@ -171,6 +174,9 @@ impl Shared {
 #[derive(Clone)]
 pub struct Spool {
     tx: mpsc::Sender<Job>,
+    /// The writer's state; the request's thread writes clicks itself unless `fsync = always`.
+    writer: Arc<Mutex<Writer>>,
+    inline: bool,
     shared: Arc<Shared>,
     views: Arc<Mutex<PendingViews>>,
     hasher: foldhash::fast::RandomState,
@@ -193,9 +199,14 @@ impl Spool {
     ///
     /// Group commit without a wake-up per click: the first click of a scheduler turn starts a
     /// small task that yields once (so every other request the runtime has ready can add its
-    /// click) and then hands all of them to the writer as one job: one wake-up of the writer,
-    /// one `write`, one frame for the lot. The task is spawned, not awaited in place, so a
-    /// request that goes away cannot strand the others' clicks.
+    /// click) and then writes all of them as one frame with one `write`. The task is spawned,
+    /// not awaited in place, so a request that goes away cannot strand the others' clicks.
+    ///
+    /// With `fsync = never` or `interval` the task writes the frame itself, on the runtime's
+    /// thread: a `write` of a few kilobytes into the page cache, against two thread wake-ups
+    /// (there and back) per batch when another thread wrote it, which cost the redirect a
+    /// fifth of its throughput (BENCHMARKS.md). With `always` the batch goes to the writer
+    /// thread, whose `fsync` a request's thread must never wait in.
     pub async fn click(&self, hit: Hit) -> Result<(), Refused> {
         let (tx, rx) = oneshot::channel();
         let first = {
@@ -204,7 +215,9 @@ impl Spool {
             !std::mem::replace(&mut g.flushing, true)
         };
         if first {
-            let (gather, jobs) = (self.gather.clone(), self.tx.clone());
+            let (gather, jobs, writer) =
+                (self.gather.clone(), self.tx.clone(), self.writer.clone());
+            let inline = self.inline;
             tokio::spawn(async move {
                 tokio::task::yield_now().await;
                 let clicks = {
@@ -212,8 +225,13 @@ impl Spool {
                     g.flushing = false;
                     std::mem::take(&mut g.clicks)
                 };
-                // a closed writer drops them: each click then reads `Closed`
-                let _ = jobs.send(Job::Clicks(clicks)).await;
+                if inline {
+                    let mut w = writer.lock().unwrap_or_else(|p| p.into_inner());
+                    w.write_batch(&mut vec![Job::Clicks(clicks)]);
+                } else {
+                    // a closed writer drops them: each click then reads `Closed`
+                    let _ = jobs.send(Job::Clicks(clicks)).await;
+                }
             });
         }
         rx.await.map_err(|_| Refused::Closed)?
@@ -489,7 +507,9 @@ pub fn open(
         file_len: std::fs::metadata(&current)?.len(),
         first_in_file: current_first,
         current: Arc::new(std::sync::Mutex::new(current.clone())),
+        unsynced: Arc::default(),
         stop_sync: Arc::new(std::sync::atomic::AtomicBool::new(false)),
+        closed: false,
         last_full_log: None,
         views: views.clone(),
         rng: u64::from_le_bytes(
@@ -498,12 +518,19 @@ pub fn open(
                 .unwrap_or_default(),
         ),
     };
+    let inline = writer.cfg.fsync != Fsync::Always;
+    let writer = Arc::new(Mutex::new(writer));
     let thread = std::thread::Builder::new()
         .name("spool-writer".into())
-        .spawn(move || writer.run(rx))?;
+        .spawn({
+            let writer = writer.clone();
+            move || Writer::run(&writer, rx)
+        })?;
     Ok((
         Spool {
             tx,
+            writer,
+            inline,
             shared,
             views,
             hasher: foldhash::fast::RandomState::default(),
@@ -523,7 +550,11 @@ struct Writer {
     first_in_file: u64,
     /// The segment being written, for the fsync thread.
     current: Arc<std::sync::Mutex<PathBuf>>,
+    /// With `interval`: segments closed since the fsync thread last ran, for it to sync.
+    unsynced: Arc<std::sync::Mutex<Vec<PathBuf>>>,
     stop_sync: Arc<std::sync::atomic::AtomicBool>,
+    /// Closed (`Spool::close`): clicks are refused from now on.
+    closed: bool,
     last_full_log: Option<Instant>,
     views: Arc<Mutex<PendingViews>>,
     /// For event ids (splitmix64): a UUIDv7 per event without a system call each.
@@ -534,6 +565,7 @@ struct Writer {
 fn sync_every(
     every: Duration,
     current: &std::sync::Mutex<PathBuf>,
+    unsynced: &std::sync::Mutex<Vec<PathBuf>>,
     stop: &std::sync::atomic::AtomicBool,
     fsyncs: &metrics::Counter,
 ) {
@@ -545,29 +577,41 @@ fn sync_every(
             continue;
         }
         last = Instant::now();
+        let closed = std::mem::take(&mut *unsynced.lock().unwrap_or_else(|p| p.into_inner()));
         let path = current.lock().unwrap_or_else(|p| p.into_inner()).clone();
-        match File::open(&path).and_then(|f| f.sync_data()) {
-            Ok(()) => fsyncs.increment(1),
-            Err(e) => tracing::warn!(error = %e, "the spool cannot fsync"),
+        for path in closed.iter().chain([&path]) {
+            match File::open(path).and_then(|f| f.sync_data()) {
+                Ok(()) => fsyncs.increment(1),
+                // a closed segment the forwarder has confirmed and deleted meanwhile
+                Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+                Err(e) => tracing::warn!(error = %e, "the spool cannot fsync"),
+            }
         }
     }
 }
 
 impl Writer {
-    fn run(mut self, mut rx: mpsc::Receiver<Job>) {
+    /// The writer thread: writes the views every `VIEW_FLUSH`, the clicks of `fsync = always`
+    /// (and `fsync`s them), and closes.
+    fn run(this: &Mutex<Self>, mut rx: mpsc::Receiver<Job>) {
+        let lock = || this.lock().unwrap_or_else(|p| p.into_inner());
         let mut jobs = Vec::with_capacity(FRAME_EVENTS_MAX);
-        // With `interval`, a thread of its own syncs the current segment on time, so the writer
-        // never waits for the disk and a quiet spool still reaches it.
-        let syncer = match self.cfg.fsync {
-            Fsync::Interval(every) => {
-                let (current, stop) = (self.current.clone(), self.stop_sync.clone());
-                let fsyncs = self.shared.metrics.fsyncs.clone();
-                std::thread::Builder::new()
-                    .name("spool-fsync".into())
-                    .spawn(move || sync_every(every, &current, &stop, &fsyncs))
-                    .ok()
+        // With `interval`, a thread of its own syncs the current segment on time, so no writer
+        // waits for the disk and a quiet spool still reaches it.
+        let syncer = {
+            let w = lock();
+            match w.cfg.fsync {
+                Fsync::Interval(every) => {
+                    let (current, unsynced, stop) =
+                        (w.current.clone(), w.unsynced.clone(), w.stop_sync.clone());
+                    let fsyncs = w.shared.metrics.fsyncs.clone();
+                    std::thread::Builder::new()
+                        .name("spool-fsync".into())
+                        .spawn(move || sync_every(every, &current, &unsynced, &stop, &fsyncs))
+                        .ok()
+                }
+                _ => None,
             }
-            _ => None,
         };
         loop {
             let Some(first) = rx.blocking_recv() else {
@@ -586,26 +630,31 @@ impl Writer {
             let closing = jobs.iter().any(|j| matches!(j, Job::Close));
             let flush = closing || jobs.iter().any(|j| matches!(j, Job::FlushViews));
             jobs.retain(|j| matches!(j, Job::Clicks(..)));
+            let mut w = lock();
             if !jobs.is_empty() {
-                self.write_batch(&mut jobs);
+                w.write_batch(&mut jobs);
             }
             if flush {
-                self.write_views();
+                w.write_views();
             }
             if closing {
                 // what is already queued is still received (and written), then `None`
                 rx.close();
+                w.closed = true;
             }
         }
-        if self.cfg.fsync != Fsync::Never {
-            let _ = self.file.sync_data();
+        let mut w = lock();
+        w.closed = true;
+        if w.cfg.fsync != Fsync::Never {
+            let _ = w.file.sync_data();
         }
-        self.stop_sync.store(true, Ordering::Release);
+        w.stop_sync.store(true, Ordering::Release);
+        // every handle is gone: the views they left
+        w.write_views();
+        drop(w);
         if let Some(t) = syncer {
             let _ = t.join();
         }
-        // every handle is gone: the views they left
-        self.write_views();
         tracing::debug!("spool writer stopped");
     }
 
@@ -692,8 +741,20 @@ impl Writer {
 
     /// Writes the clicks of `jobs` as one frame, then answers each.
     fn write_batch(&mut self, jobs: &mut Vec<Job>) {
-        let mut acks = Vec::with_capacity(jobs.len());
-        let mut events = Vec::with_capacity(jobs.len());
+        if self.closed {
+            // their answers are dropped: each click reads `Closed`
+            jobs.clear();
+            return;
+        }
+        let n = jobs
+            .iter()
+            .map(|j| match j {
+                Job::Clicks(c) => c.len(),
+                _ => 0,
+            })
+            .sum();
+        let mut acks = Vec::with_capacity(n);
+        let mut events = Vec::with_capacity(n);
         for j in jobs.drain(..) {
             if let Job::Clicks(clicks) = j {
                 for (h, tx) in clicks {
@@ -800,8 +861,26 @@ impl Writer {
     }
 
     fn rotate(&mut self, next_first: u64) {
-        if self.cfg.fsync != Fsync::Never && self.file.sync_data().is_ok() {
-            self.shared.metrics.fsyncs.increment(1);
+        match self.cfg.fsync {
+            // on the writer thread, before any later click is answered
+            Fsync::Always => {
+                if self.file.sync_data().is_ok() {
+                    self.shared.metrics.fsyncs.increment(1);
+                }
+            }
+            // maybe on a request's thread: the fsync thread syncs it on its next turn
+            Fsync::Interval(_) => {
+                let old = self
+                    .current
+                    .lock()
+                    .unwrap_or_else(|p| p.into_inner())
+                    .clone();
+                self.unsynced
+                    .lock()
+                    .unwrap_or_else(|p| p.into_inner())
+                    .push(old);
+            }
+            Fsync::Never => {}
         }
         let path = self.cfg.dir.join(segment_name(next_first));
         match private_file(&path, true) {
@@ -993,8 +1072,22 @@ mod tests {
 
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
     async fn clicks_are_written_before_they_are_answered_and_read_back_once() {
+        // the runtime's thread writes (never, interval), or the writer thread (always)
+        for fsync in [
+            Fsync::Never,
+            Fsync::Interval(Duration::from_millis(1)),
+            Fsync::Always,
+        ] {
+            written_and_read_back(fsync).await;
+        }
+    }
+
+    async fn written_and_read_back(fsync: Fsync) {
         let dir = tempfile::tempdir().unwrap();
-        let (spool, writer) = start(cfg(dir.path()));
+        let (spool, writer) = start(SpoolConfig {
+            fsync,
+            ..cfg(dir.path())
+        });
         let shared = spool.shared().clone();
         let tasks: Vec<_> = (0..500)
             .map(|_| {
@@ -1027,7 +1120,7 @@ mod tests {
                 events += es.len();
             }
         }
-        assert_eq!(events, 501, "every event once, across segments");
+        assert_eq!(events, 501, "every event once, across segments ({fsync:?})");
         assert!(segments(dir.path()).unwrap().len() > 1, "segments rotated");
         // confirming deletes what is behind the cursor, and a new reader starts after it
         let last = shared.last_seq();
