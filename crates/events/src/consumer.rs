@@ -72,6 +72,14 @@ impl Consumer {
         self.rollups.iter().map(|f| f.events).sum()
     }
 
+    /// Whether the window takes more from the queue: not once it holds `max_pending_events`
+    /// (a window the store could not commit is kept, and what comes after it waits in the
+    /// queue: back-pressure), nor `max_messages`. One receive can take it past the bound by at
+    /// most `RECEIVE` frames.
+    pub fn has_room(&self) -> bool {
+        self.pending_events() < self.max_pending_events && self.pending.len() < self.max_messages
+    }
+
     /// Sets the gauges from what the window holds.
     fn show(&self) {
         self.metrics.pending.set(self.pending_events() as f64);
@@ -166,7 +174,12 @@ impl Consumer {
         self.metrics
             .commit_seconds
             .record(started.elapsed().as_secs_f64());
-        self.rollups.clear();
+        // A window's rollups are a great many small maps: freeing them took the thread tens
+        // of milliseconds, so a blocking thread does it.
+        let done = std::mem::take(&mut self.rollups);
+        if done.len() > 64 {
+            tokio::task::spawn_blocking(move || drop(done));
+        }
         self.spans.clear();
         let deliveries: Vec<Delivery> = std::mem::take(&mut self.pending);
         if let Err(e) = self.source.ack(deliveries).await {
@@ -232,10 +245,7 @@ impl Consumer {
         loop {
             let window_end = tokio::time::Instant::now() + self.window;
             // take frames for one window (or, after a failed commit, while there is room)
-            while tokio::time::Instant::now() < window_end
-                && self.pending_events() < self.max_pending_events
-                && self.pending.len() < self.max_messages
-            {
+            while tokio::time::Instant::now() < window_end && self.has_room() {
                 let wait = window_end.saturating_duration_since(tokio::time::Instant::now());
                 tokio::select! {
                     () = stop.cancelled() => {

@@ -66,6 +66,19 @@ pub(crate) fn spans(frames: &[FrameRollup]) -> HashMap<Uuid, (u64, u64)> {
     s
 }
 
+/// `merge`, kept off the runtime's scheduler: a window can hold a hundred thousand frames, and
+/// adding them up in place held every request on that thread for tens of milliseconds
+/// (BENCHMARKS.md). On a multi-threaded runtime the thread hands its other tasks to another
+/// thread meanwhile (`block_in_place`); on a single-threaded one it adds them up in place.
+pub(crate) fn merge_aside(frames: &[FrameRollup], counted: &Counted) -> Merged {
+    match tokio::runtime::Handle::try_current().map(|h| h.runtime_flavor()) {
+        Ok(tokio::runtime::RuntimeFlavor::MultiThread) => {
+            tokio::task::block_in_place(|| merge(frames, counted))
+        }
+        _ => merge(frames, counted),
+    }
+}
+
 /// Adds up the frames of `frames` that `counted` does not cover (and each only once, should a
 /// window hold a frame twice).
 pub(crate) fn merge(frames: &[FrameRollup], counted: &Counted) -> Merged {

@@ -509,7 +509,7 @@ impl AnalyticsStore for PostgresStore {
                 .collect::<Result<Vec<_>>>()?;
             counted.insert(source, ranges);
         }
-        let m = analytics::merge(frames, &counted);
+        let m = analytics::merge_aside(frames, &counted);
         if !m.counts.is_empty() {
             let mut profiles = Vec::with_capacity(m.counts.len());
             let (mut granularity, mut bucket, mut dimension, mut value, mut human, mut bot) =

@@ -532,7 +532,7 @@ impl AnalyticsStore for SqliteStore {
                 .collect::<Result<Vec<_>>>()?;
             counted.insert(source, ranges);
         }
-        let m = analytics::merge(frames, &counted);
+        let m = analytics::merge_aside(frames, &counted);
         for (k, c) in &m.counts {
             sqlx::query(
                 "INSERT INTO analytics_rollups (profile_id, granularity, bucket, dimension, value, human, bot)

@@ -202,6 +202,69 @@ async fn while_the_database_cannot_commit_the_window_is_kept_and_nothing_is_ackn
     assert_eq!(clicks(store.as_ref(), profile).await, 25);
 }
 
+/// `analytics.max_pending_events`: a window the database cannot take is kept, and once it
+/// holds that many events the consumer takes no more (the queue keeps them); after the
+/// database is back every event counts once.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_kept_window_takes_no_more_than_max_pending_events() {
+    use sqlx::Connection;
+    let dir = tempfile::tempdir().unwrap();
+    let (url, store) = sqlite(dir.path(), 50).await;
+    let (sink, source) = inproc::queue(100, dir.path().join("dead-letter"));
+    let mut c = Consumer::new(
+        Box::new(source),
+        store.clone(),
+        Duration::from_secs(10),
+        30,
+        Duration::from_secs(5),
+        EventMetrics::noop(),
+    );
+    let (spool, profile, link) = (Uuid::now_v7(), Uuid::now_v7(), Uuid::now_v7());
+    let mut locker = sqlx::SqliteConnection::connect(&url).await.unwrap();
+    sqlx::query("BEGIN EXCLUSIVE")
+        .execute(&mut locker)
+        .await
+        .unwrap();
+    let mut seq = 0;
+    let mut publish = || {
+        seq += 1;
+        sink.publish(frame(spool, seq, 10, profile, link))
+    };
+    let mut held = Vec::new();
+    for _ in 0..2 {
+        held.push(publish().await.unwrap());
+        c.take(100, Duration::from_secs(1)).await.unwrap();
+        assert!(c.has_room(), "below the bound");
+        assert!(c.process_batch().await.is_err(), "the database is locked");
+    }
+    held.push(publish().await.unwrap());
+    c.take(100, Duration::from_secs(1)).await.unwrap();
+    assert!(!c.has_room(), "30 events held: the bound is reached");
+    assert!(c.process_batch().await.is_err(), "still locked");
+    assert!(
+        !c.has_room(),
+        "a failed commit keeps the window, and the bound"
+    );
+    assert!(
+        held.iter_mut().all(|f| f.now_or_never().is_none()),
+        "nothing held is acknowledged"
+    );
+    // published meanwhile: stays in the queue while the consumer takes nothing
+    let waiting = publish().await.unwrap();
+
+    sqlx::query("COMMIT").execute(&mut locker).await.unwrap();
+    let out = c.process_batch().await.unwrap();
+    assert_eq!(out.committed_events, 30, "the kept window, once");
+    for f in held {
+        f.await.unwrap();
+    }
+    assert!(c.has_room());
+    assert_eq!(c.take(100, Duration::from_secs(1)).await.unwrap(), 1);
+    assert_eq!(c.process_batch().await.unwrap().committed_events, 10);
+    waiting.await.unwrap();
+    assert_eq!(clicks(store.as_ref(), profile).await, 40);
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn rabbitmq_dead_letters_poison_after_three_retries_and_the_window_still_counts() {
     let Some(q) = TempQueue::create().await else {
