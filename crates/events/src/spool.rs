@@ -204,8 +204,8 @@ impl Spool {
     ///
     /// With `fsync = never` or `interval` the task writes the frame itself, on the runtime's
     /// thread: a `write` of a few kilobytes into the page cache, against two thread wake-ups
-    /// (there and back) per batch when another thread wrote it, which cost the redirect a
-    /// fifth of its throughput (BENCHMARKS.md). With `always` the batch goes to the writer
+    /// (there and back) per batch when another thread wrote it, which kept the redirect at
+    /// 0.75× nginx against 0.78–0.81× now (BENCHMARKS.md). With `always` the batch goes to the writer
     /// thread, whose `fsync` a request's thread must never wait in.
     pub async fn click(&self, hit: Hit) -> Result<(), Refused> {
         let (tx, rx) = oneshot::channel();
