@@ -160,26 +160,29 @@ impl Consumer {
             return Ok(WindowOutcome::default());
         }
         let started = Instant::now();
-        let outcome = match commit(
+        let frames = Arc::new(std::mem::take(&mut self.rollups));
+        let result = commit(
             &self.store,
             self.commit_timeout,
             &self.metrics,
-            &self.rollups,
+            frames.clone(),
         )
-        .await
-        {
+        .await;
+        if result.is_err() {
+            // kept for the retry (a commit that timed out may still hold them: then a copy)
+            self.rollups = Arc::try_unwrap(frames).unwrap_or_else(|f| f.as_ref().clone());
+        } else if frames.len() > 64 {
+            // A window's rollups are a great many small maps: freeing them took the thread
+            // tens of milliseconds, so a blocking thread does it.
+            tokio::task::spawn_blocking(move || drop(frames));
+        }
+        let outcome = match result {
             Err(StoreError::Refused(e)) => return self.isolate(e).await,
             r => r?,
         };
         self.metrics
             .commit_seconds
             .record(started.elapsed().as_secs_f64());
-        // A window's rollups are a great many small maps: freeing them took the thread tens
-        // of milliseconds, so a blocking thread does it.
-        let done = std::mem::take(&mut self.rollups);
-        if done.len() > 64 {
-            tokio::task::spawn_blocking(move || drop(done));
-        }
         self.spans.clear();
         let deliveries: Vec<Delivery> = std::mem::take(&mut self.pending);
         if let Err(e) = self.source.ack(deliveries).await {
@@ -204,7 +207,7 @@ impl Consumer {
                 &self.store,
                 self.commit_timeout,
                 &self.metrics,
-                &rollups[span.clone()],
+                Arc::new(rollups[span.clone()].to_vec()),
             )
             .await
             {
@@ -285,7 +288,7 @@ async fn commit(
     store: &Arc<dyn AnalyticsStore>,
     timeout: Duration,
     metrics: &EventMetrics,
-    rollups: &[FrameRollup],
+    rollups: Arc<Vec<FrameRollup>>,
 ) -> Result<WindowOutcome, StoreError> {
     let outcome = tokio::time::timeout(timeout, store.commit_window(rollups))
         .await

@@ -162,9 +162,11 @@ async fn main() {
         seq += 1;
         window.push(rollup(source, seq, &events, &mut classifier));
         if window.len() == WINDOW || made == clicks {
-            let out = store.commit_window(&window).await.unwrap();
+            let out = store
+                .commit_window(std::sync::Arc::new(std::mem::take(&mut window)))
+                .await
+                .unwrap();
             committed += out.committed_events;
-            window.clear();
             if seq.is_multiple_of(WINDOW as u64 * 10) {
                 eprintln!(
                     "{committed} clicks committed ({:.0} s)",

@@ -15,6 +15,7 @@ use linkleaf_domain::analytics::{
 };
 use linkleaf_domain::sketch::Sketch;
 use std::collections::{BTreeMap, HashMap};
+use std::sync::Arc;
 use time::OffsetDateTime;
 use uuid::Uuid;
 
@@ -30,7 +31,8 @@ pub trait AnalyticsStore: Send + Sync + 'static {
     async fn ping_analytics(&self) -> Result<()>;
     /// Adds up the frames not counted before, with their identities, in one transaction; a
     /// frame counted before adds nothing. Each link's human clicks go to its `clickCount`.
-    async fn commit_window(&self, frames: &[FrameRollup]) -> Result<WindowOutcome>;
+    /// The frames are owned, so adding them up can leave the runtime's thread.
+    async fn commit_window(&self, frames: Arc<Vec<FrameRollup>>) -> Result<WindowOutcome>;
     /// The report for a profile over a resolved range.
     async fn report(&self, profile: Uuid, q: &AnalyticsQuery) -> Result<AnalyticsReport>;
     /// The salt of visitor hashes for `day` (days since the epoch), made now if there is none.
@@ -66,17 +68,13 @@ pub(crate) fn spans(frames: &[FrameRollup]) -> HashMap<Uuid, (u64, u64)> {
     s
 }
 
-/// `merge`, kept off the runtime's scheduler: a window can hold a hundred thousand frames, and
-/// adding them up in place held every request on that thread for tens of milliseconds
-/// (BENCHMARKS.md). On a multi-threaded runtime the thread hands its other tasks to another
-/// thread meanwhile (`block_in_place`); on a single-threaded one it adds them up in place.
-pub(crate) fn merge_aside(frames: &[FrameRollup], counted: &Counted) -> Merged {
-    match tokio::runtime::Handle::try_current().map(|h| h.runtime_flavor()) {
-        Ok(tokio::runtime::RuntimeFlavor::MultiThread) => {
-            tokio::task::block_in_place(|| merge(frames, counted))
-        }
-        _ => merge(frames, counted),
-    }
+/// `merge`, on a blocking thread: a window can hold a hundred thousand frames, and adding them
+/// up on the runtime's thread held every request on it for tens of milliseconds
+/// (BENCHMARKS.md).
+pub(crate) async fn merge_aside(frames: Arc<Vec<FrameRollup>>, counted: Counted) -> Result<Merged> {
+    tokio::task::spawn_blocking(move || merge(&frames, &counted))
+        .await
+        .map_err(|e| crate::StoreError::Other(format!("adding up a window: {e}")))
 }
 
 /// Adds up the frames of `frames` that `counted` does not cover (and each only once, should a

@@ -25,6 +25,7 @@ use sqlx::migrate::{Migration, MigrationType, Migrator};
 use sqlx::postgres::{PgConnectOptions, PgConnection, PgPool, PgPoolOptions, PgRow};
 use sqlx::{Row, SqlSafeStr};
 use std::str::FromStr;
+use std::sync::Arc;
 use time::OffsetDateTime;
 use uuid::Uuid;
 
@@ -483,10 +484,10 @@ impl AnalyticsStore for PostgresStore {
         Ok(())
     }
 
-    async fn commit_window(&self, frames: &[FrameRollup]) -> Result<WindowOutcome> {
+    async fn commit_window(&self, frames: Arc<Vec<FrameRollup>>) -> Result<WindowOutcome> {
         let mut tx = self.pool.begin().await.db()?;
         let mut counted = Counted::new();
-        for (source, (lo, hi)) in analytics::spans(frames) {
+        for (source, (lo, hi)) in analytics::spans(&frames) {
             // the source's ranges are locked, so two consumers cannot both count a frame
             let rows = sqlx::query(
                 "SELECT first_seq, last_seq FROM analytics_frames
@@ -509,7 +510,7 @@ impl AnalyticsStore for PostgresStore {
                 .collect::<Result<Vec<_>>>()?;
             counted.insert(source, ranges);
         }
-        let m = analytics::merge_aside(frames, &counted);
+        let m = analytics::merge_aside(frames, counted).await?;
         if !m.counts.is_empty() {
             let mut profiles = Vec::with_capacity(m.counts.len());
             let (mut granularity, mut bucket, mut dimension, mut value, mut human, mut bot) =

@@ -23,6 +23,7 @@ use sqlx::sqlite::{
 };
 use sqlx::{Row, SqlSafeStr, SqlitePool};
 use std::str::FromStr;
+use std::sync::Arc;
 use time::OffsetDateTime;
 use uuid::Uuid;
 
@@ -507,10 +508,10 @@ impl AnalyticsStore for SqliteStore {
         Ok(())
     }
 
-    async fn commit_window(&self, frames: &[FrameRollup]) -> Result<WindowOutcome> {
+    async fn commit_window(&self, frames: Arc<Vec<FrameRollup>>) -> Result<WindowOutcome> {
         let mut tx = self.pool.begin_with("BEGIN IMMEDIATE").await.db()?;
         let mut counted = Counted::new();
-        for (source, (lo, hi)) in analytics::spans(frames) {
+        for (source, (lo, hi)) in analytics::spans(&frames) {
             let rows = sqlx::query(
                 "SELECT first_seq, last_seq FROM analytics_frames
                  WHERE source = ? AND last_seq >= ? AND first_seq <= ?",
@@ -532,7 +533,7 @@ impl AnalyticsStore for SqliteStore {
                 .collect::<Result<Vec<_>>>()?;
             counted.insert(source, ranges);
         }
-        let m = analytics::merge_aside(frames, &counted);
+        let m = analytics::merge_aside(frames, counted).await?;
         for (k, c) in &m.counts {
             sqlx::query(
                 "INSERT INTO analytics_rollups (profile_id, granularity, bucket, dimension, value, human, bot)

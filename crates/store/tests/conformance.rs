@@ -14,6 +14,7 @@ use linkleaf_store::testing::TempPostgres;
 use linkleaf_store::{
     ApiKeyRecord, ModifyError, ProfileRef, ReadFrom, StoreError, StoreOptions, Stores, open,
 };
+use std::sync::Arc;
 use uuid::Uuid;
 
 fn new_profile(json: &str) -> Profile {
@@ -104,7 +105,7 @@ async fn analytics_story(s: &Stores) {
         clicks(source, 1, p.id, link, at, true, 3, &[1, 2]),
         clicks(source, 2, p.id, link, at + 60_000, false, 2, &[3]),
     ];
-    let out = a.commit_window(&w1).await.unwrap();
+    let out = a.commit_window(Arc::new(w1.clone())).await.unwrap();
     assert_eq!(
         (
             out.committed_frames,
@@ -118,7 +119,7 @@ async fn analytics_story(s: &Stores) {
         clicks(source, 2, p.id, link, at + 60_000, false, 2, &[3]),
         clicks(source, 3, p.id, link, at + 120_000, true, 4, &[2, 4]),
     ];
-    let out = a.commit_window(&w2).await.unwrap();
+    let out = a.commit_window(Arc::new(w2)).await.unwrap();
     assert_eq!(
         (
             out.committed_frames,
@@ -128,13 +129,22 @@ async fn analytics_story(s: &Stores) {
         (1, 1, 2)
     );
     assert_eq!(
-        a.commit_window(&w1).await.unwrap().committed_frames,
+        a.commit_window(Arc::new(w1))
+            .await
+            .unwrap()
+            .committed_frames,
         0,
         "all seen"
     );
     // another spool's frame 1 is another frame
     let other = clicks(Uuid::now_v7(), 1, p.id, link, at, true, 1, &[5]);
-    assert_eq!(a.commit_window(&[other]).await.unwrap().committed_frames, 1);
+    assert_eq!(
+        a.commit_window(Arc::new(vec![other]))
+            .await
+            .unwrap()
+            .committed_frames,
+        1
+    );
 
     let day = Bucket::Day.floor(at);
     for bucket in [Bucket::Minute, Bucket::Hour, Bucket::Day] {
@@ -246,7 +256,7 @@ async fn analytics_ranges(s: &Stores) {
         .enumerate()
         .map(|(i, (t, n))| clicks(source, i as u64 + 1, p.id, link, *t, true, *n, &[1]))
         .collect();
-    a.commit_window(&frames).await.unwrap();
+    a.commit_window(Arc::new(frames)).await.unwrap();
     for bucket in [Bucket::Hour, Bucket::Minute] {
         let q = AnalyticsQuery {
             from_ms: d0 + 9 * H,
