@@ -111,7 +111,10 @@ fn main() -> ExitCode {
             Err(e) => tracing::warn!(error = %e, "cannot raise the open-file limit"),
         }
     }
-    let mut rt = if serving || matches!(cli.command, Command::Consume) {
+    // One worker: tokio's single-threaded scheduler, which does less per task than the
+    // multi-threaded one with one worker (the redirect went from 0.78-0.81x nginx to 0.83-0.84x,
+    // BENCHMARKS.md). Blocking work goes to the blocking pool either way.
+    let mut rt = if (serving || matches!(cli.command, Command::Consume)) && cfg.workers() > 1 {
         let mut b = tokio::runtime::Builder::new_multi_thread();
         b.worker_threads(cfg.workers());
         b
