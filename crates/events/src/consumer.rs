@@ -169,8 +169,14 @@ impl Consumer {
         )
         .await;
         if result.is_err() {
-            // kept for the retry (a commit that timed out may still hold them: then a copy)
-            self.rollups = Arc::try_unwrap(frames).unwrap_or_else(|f| f.as_ref().clone());
+            // kept for the retry; a commit that timed out may still be adding them up, and then
+            // they are copied (on a blocking thread too)
+            self.rollups = match Arc::try_unwrap(frames) {
+                Ok(f) => f,
+                Err(f) => tokio::task::spawn_blocking(move || f.as_ref().clone())
+                    .await
+                    .map_err(|e| StoreError::Other(format!("keeping the window: {e}")))?,
+            };
         } else if frames.len() > 64 {
             // A window's rollups are a great many small maps: freeing them took the thread
             // tens of milliseconds, so a blocking thread does it.

@@ -179,6 +179,9 @@ pub struct Spool {
     inline: bool,
     shared: Arc<Shared>,
     views: Arc<Mutex<PendingViews>>,
+    /// The wall clock in milliseconds, as of the views ticker's last turn (at most
+    /// `VIEW_FLUSH` behind): what a view is timed by, without a clock read per page.
+    now_ms: Arc<AtomicU64>,
     hasher: foldhash::fast::RandomState,
     gather: Arc<Mutex<Gather>>,
 }
@@ -205,7 +208,7 @@ impl Spool {
     /// With `fsync = never` or `interval` the task writes the frame itself, on the runtime's
     /// thread: a `write` of a few kilobytes into the page cache, against two thread wake-ups
     /// (there and back) per batch when another thread wrote it, which kept the redirect at
-    /// 0.75× nginx against 0.78–0.81× now (BENCHMARKS.md). With `always` the batch goes to the writer
+    /// 0.75× nginx against 0.78–0.81× without it (BENCHMARKS.md). With `always` the batch goes to the writer
     /// thread, whose `fsync` a request's thread must never wait in.
     pub async fn click(&self, hit: Hit) -> Result<(), Refused> {
         let (tx, rx) = oneshot::channel();
@@ -241,17 +244,26 @@ impl Spool {
     /// agent), which the writer takes every `VIEW_FLUSH`. Costs a hash and a short lock.
     pub fn view(&self, hit: &Hit) {
         let ua = hit.user_agent.as_ref().map_or(&b""[..], |v| v.as_bytes());
+        self.add_view(hit.profile, hit.at_ms, hit.client, ua);
+    }
+
+    /// A view of `profile` by `client` with user agent `ua` now, by the spool's clock (within
+    /// `VIEW_FLUSH`): what a page read records, with no `Hit` to build and no clock to read.
+    pub fn view_now(&self, profile: Uuid, client: IpAddr, ua: &[u8]) {
+        let at_ms = self.now_ms.load(Ordering::Relaxed);
+        self.add_view(profile, at_ms, client, ua);
+    }
+
+    fn add_view(&self, profile: Uuid, at_ms: u64, client: IpAddr, ua: &[u8]) {
         let ua = &ua[..ua.len().min(USER_AGENT_MAX)];
-        let minute_ms = hit.at_ms - hit.at_ms % 60_000;
-        let h = self
-            .hasher
-            .hash_one((hit.profile, minute_ms, hit.client, ua));
+        let minute_ms = at_ms - at_ms % 60_000;
+        let h = self.hasher.hash_one((profile, minute_ms, client, ua));
         let mut v = self.views.lock().unwrap_or_else(|p| p.into_inner());
         let len = v.len;
         let groups = v.groups.entry(h).or_default();
         if let Some(g) = groups
             .iter_mut()
-            .find(|g| g.is(hit.profile, minute_ms, hit.client, ua))
+            .find(|g| g.is(profile, minute_ms, client, ua))
         {
             g.count = g.count.saturating_add(1);
             return;
@@ -262,10 +274,10 @@ impl Spool {
             return;
         }
         groups.push(ViewGroup {
-            profile: hit.profile,
+            profile,
             minute_ms,
-            at_ms: hit.at_ms,
-            client: hit.client,
+            at_ms,
+            client,
             user_agent: ua.into(),
             count: 1,
         });
@@ -281,6 +293,13 @@ impl Spool {
     pub async fn close(&self) {
         let _ = self.tx.send(Job::Close).await;
     }
+}
+
+/// The wall clock, in milliseconds since the epoch.
+fn wall_ms() -> u64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_millis() as u64)
 }
 
 fn segment_name(first_seq: u64) -> String {
@@ -486,11 +505,14 @@ pub fn open(
     // the ticker asks for the views to be written every VIEW_FLUSH while a handle is alive
     let weak = tx.downgrade();
     let pending = views.clone();
+    let now_ms = Arc::new(AtomicU64::new(wall_ms()));
+    let clock = now_ms.clone();
     std::thread::Builder::new()
         .name("spool-views".into())
         .spawn(move || {
             loop {
                 std::thread::sleep(VIEW_FLUSH);
+                clock.store(wall_ms(), Ordering::Relaxed);
                 let Some(tx) = weak.upgrade() else { break };
                 let any = pending.lock().unwrap_or_else(|p| p.into_inner()).len > 0;
                 if any && tx.try_send(Job::FlushViews).is_err() && tx.is_closed() {
@@ -533,6 +555,7 @@ pub fn open(
             inline,
             shared,
             views,
+            now_ms,
             hasher: foldhash::fast::RandomState::default(),
             gather: Arc::default(),
         },
@@ -577,15 +600,61 @@ fn sync_every(
             continue;
         }
         last = Instant::now();
-        let closed = std::mem::take(&mut *unsynced.lock().unwrap_or_else(|p| p.into_inner()));
+        // `current` first: a rotation pushes the old segment to `unsynced` before it moves
+        // `current` on, so one of the two reads sees every segment written to
         let path = current.lock().unwrap_or_else(|p| p.into_inner()).clone();
-        for path in closed.iter().chain([&path]) {
-            match File::open(path).and_then(|f| f.sync_data()) {
-                Ok(()) => fsyncs.increment(1),
-                // a closed segment the forwarder has confirmed and deleted meanwhile
-                Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
-                Err(e) => tracing::warn!(error = %e, "the spool cannot fsync"),
-            }
+        let closed = std::mem::take(&mut *unsynced.lock().unwrap_or_else(|p| p.into_inner()));
+        sync_paths(closed.iter().chain([&path]), fsyncs);
+    }
+}
+
+/// A UUIDv7 for an event at `at_ms`, its random part from `rng` (splitmix64: no system call).
+fn event_id(rng: &mut u64, at_ms: u64) -> Uuid {
+    let mut next = || {
+        *rng = rng.wrapping_add(0x9E37_79B9_7F4A_7C15);
+        let mut z = *rng;
+        z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
+        z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
+        z ^ (z >> 31)
+    };
+    let (a, b) = (next().to_le_bytes(), next().to_le_bytes());
+    let mut random = [0u8; 10];
+    random[..8].copy_from_slice(&a);
+    random[8..].copy_from_slice(&b[..2]);
+    uuid::Builder::from_unix_timestamp_millis(at_ms, &random).into_uuid()
+}
+
+/// The views added up since the last flush, as one event per group. Built by the writer
+/// thread without the writer's lock, which clicks written on request threads wait for.
+fn view_events(views: &Mutex<PendingViews>, salts: &Salts, rng: &mut u64) -> Vec<Event> {
+    let taken = std::mem::take(&mut *views.lock().unwrap_or_else(|p| p.into_inner()));
+    let mut events = Vec::with_capacity(taken.len);
+    for g in taken.groups.into_values().flatten() {
+        events.push(Event {
+            id: event_id(rng, g.at_ms),
+            kind: Kind::View,
+            profile: g.profile,
+            link: None,
+            at_ms: g.at_ms,
+            visitor: salts.visitor(g.at_ms, g.client, &g.user_agent),
+            country: String::new(),
+            region: String::new(),
+            referrer: String::new(),
+            user_agent: String::from_utf8_lossy(&g.user_agent).into_owned(),
+            head: false,
+            count: g.count,
+        });
+    }
+    events
+}
+
+/// Syncs `paths`; a segment the forwarder has confirmed and deleted meanwhile needs nothing.
+fn sync_paths<'a>(paths: impl IntoIterator<Item = &'a PathBuf>, fsyncs: &metrics::Counter) {
+    for path in paths {
+        match File::open(path).and_then(|f| f.sync_data()) {
+            Ok(()) => fsyncs.increment(1),
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+            Err(e) => tracing::warn!(error = %e, "the spool cannot fsync"),
         }
     }
 }
@@ -596,6 +665,14 @@ impl Writer {
     fn run(this: &Mutex<Self>, mut rx: mpsc::Receiver<Job>) {
         let lock = || this.lock().unwrap_or_else(|p| p.into_inner());
         let mut jobs = Vec::with_capacity(FRAME_EVENTS_MAX);
+        let (views, salts, mut rng) = {
+            let w = lock();
+            (
+                w.views.clone(),
+                w.salts.clone(),
+                w.rng ^ 0x5DEE_CE66_D1CE_4E5B,
+            )
+        };
         // With `interval`, a thread of its own syncs the current segment on time, so no writer
         // waits for the disk and a quiet spool still reaches it.
         let syncer = {
@@ -630,27 +707,36 @@ impl Writer {
             let closing = jobs.iter().any(|j| matches!(j, Job::Close));
             let flush = closing || jobs.iter().any(|j| matches!(j, Job::FlushViews));
             jobs.retain(|j| matches!(j, Job::Clicks(..)));
+            let viewed = if flush {
+                view_events(&views, &salts, &mut rng)
+            } else {
+                Vec::new()
+            };
             let mut w = lock();
             if !jobs.is_empty() {
                 w.write_batch(&mut jobs);
             }
-            if flush {
-                w.write_views();
-            }
+            w.write_events(&viewed);
             if closing {
-                // what is already queued is still received (and written), then `None`
+                // clicks from now on are refused (`Closed`), those still queued included
                 rx.close();
                 w.closed = true;
             }
         }
+        // every handle is gone, or closed: the views left, then everything to the disk
+        let viewed = view_events(&views, &salts, &mut rng);
         let mut w = lock();
         w.closed = true;
+        w.write_events(&viewed);
         if w.cfg.fsync != Fsync::Never {
-            let _ = w.file.sync_data();
+            let rotated =
+                std::mem::take(&mut *w.unsynced.lock().unwrap_or_else(|p| p.into_inner()));
+            sync_paths(&rotated, &w.shared.metrics.fsyncs);
+            if w.file.sync_data().is_ok() {
+                w.shared.metrics.fsyncs.increment(1);
+            }
         }
         w.stop_sync.store(true, Ordering::Release);
-        // every handle is gone: the views they left
-        w.write_views();
         drop(w);
         if let Some(t) = syncer {
             let _ = t.join();
@@ -659,44 +745,11 @@ impl Writer {
     }
 
     fn next_id(&mut self, at_ms: u64) -> Uuid {
-        let mut next = || {
-            self.rng = self.rng.wrapping_add(0x9E37_79B9_7F4A_7C15);
-            let mut z = self.rng;
-            z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
-            z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
-            z ^ (z >> 31)
-        };
-        let (a, b) = (next().to_le_bytes(), next().to_le_bytes());
-        let mut random = [0u8; 10];
-        random[..8].copy_from_slice(&a);
-        random[8..].copy_from_slice(&b[..2]);
-        uuid::Builder::from_unix_timestamp_millis(at_ms, &random).into_uuid()
+        event_id(&mut self.rng, at_ms)
     }
 
-    /// Writes the views added up since the last flush, as one event per group.
-    fn write_views(&mut self) {
-        let taken = std::mem::take(&mut *self.views.lock().unwrap_or_else(|p| p.into_inner()));
-        if taken.len == 0 {
-            return;
-        }
-        let mut events = Vec::with_capacity(taken.len);
-        for g in taken.groups.into_values().flatten() {
-            let id = self.next_id(g.at_ms);
-            events.push(Event {
-                id,
-                kind: Kind::View,
-                profile: g.profile,
-                link: None,
-                at_ms: g.at_ms,
-                visitor: self.salts.visitor(g.at_ms, g.client, &g.user_agent),
-                country: String::new(),
-                region: String::new(),
-                referrer: String::new(),
-                user_agent: String::from_utf8_lossy(&g.user_agent).into_owned(),
-                head: false,
-                count: g.count,
-            });
-        }
+    /// Writes events made elsewhere (the views), in frames of at most `FRAME_EVENTS_MAX`.
+    fn write_events(&mut self, events: &[Event]) {
         let mut none = Vec::new();
         for chunk in events.chunks(FRAME_EVENTS_MAX) {
             self.write_frame(chunk, &mut none);
