@@ -124,7 +124,13 @@ impl Recorder {
         }
     }
 
-    pub fn view(&self, hit: &Hit) {
-        self.spool.view(hit);
+    /// Records a view of `profile`'s page by the request's client (no `Hit`: a view keeps only
+    /// its page, client, user agent and minute).
+    pub fn view(&self, profile: Uuid, peer: IpAddr, headers: &HeaderMap) {
+        let client = self.proxies.client(peer, headers);
+        let ua = headers
+            .get(header::USER_AGENT)
+            .map_or(&b""[..], HeaderValue::as_bytes);
+        self.spool.view_now(profile, client, ua);
     }
 }

@@ -195,14 +195,7 @@ pub fn record_view(
     if req.method() == axum::http::Method::GET
         && (status == StatusCode::OK || status == StatusCode::NOT_MODIFIED)
     {
-        rec.view(&rec.hit(
-            linkleaf_events::event::Kind::View,
-            profile,
-            None,
-            peer,
-            req.headers(),
-            false,
-        ));
+        rec.view(profile, peer, req.headers());
     }
 }
 
