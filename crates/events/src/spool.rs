@@ -208,8 +208,8 @@ impl Spool {
     /// With `fsync = never` or `interval` the task writes the frame itself, on the runtime's
     /// thread: a `write` of a few kilobytes into the page cache, against two thread wake-ups
     /// (there and back) per batch when another thread wrote it, which kept the redirect at
-    /// 0.75× nginx against 0.78–0.81× without it (BENCHMARKS.md). With `always` the batch goes to the writer
-    /// thread, whose `fsync` a request's thread must never wait in.
+    /// 0.75× nginx against 0.78–0.81× without it (BENCHMARKS.md). With `always` the batch
+    /// goes to the writer thread, whose `fsync` a request's thread must never wait in.
     pub async fn click(&self, hit: Hit) -> Result<(), Refused> {
         let (tx, rx) = oneshot::channel();
         let first = {
