@@ -53,7 +53,19 @@ pub struct Stand {
     task: tokio::task::JoinHandle<()>,
 }
 
-async fn handle(State(inner): State<Arc<Inner>>, req: Request) -> Response {
+/// Every answer closes its connection: a client keeps no connection to the stand alive, so
+/// once the stand is dropped (its listener closed) the next request is refused, as from a
+/// server that went away, instead of reaching a connection task that outlived the listener.
+async fn handle(state: State<Arc<Inner>>, req: Request) -> Response {
+    let mut r = answer(state, req).await;
+    r.headers_mut().insert(
+        axum::http::header::CONNECTION,
+        HeaderValue::from_static("close"),
+    );
+    r
+}
+
+async fn answer(State(inner): State<Arc<Inner>>, req: Request) -> Response {
     let (parts, body) = req.into_parts();
     let body = axum::body::to_bytes(body, 4 << 20)
         .await
