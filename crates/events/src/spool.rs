@@ -240,21 +240,12 @@ impl Spool {
         rx.await.map_err(|_| Refused::Closed)?
     }
 
-    /// Records a view without waiting: it is added to its group (page, minute, client, user
-    /// agent), which the writer takes every `VIEW_FLUSH`. Costs a hash and a short lock.
-    pub fn view(&self, hit: &Hit) {
-        let ua = hit.user_agent.as_ref().map_or(&b""[..], |v| v.as_bytes());
-        self.add_view(hit.profile, hit.at_ms, hit.client, ua);
-    }
-
-    /// A view of `profile` by `client` with user agent `ua` now, by the spool's clock (within
-    /// `VIEW_FLUSH`): what a page read records, with no `Hit` to build and no clock to read.
-    pub fn view_now(&self, profile: Uuid, client: IpAddr, ua: &[u8]) {
+    /// Records a view of `profile` by `client` with user agent `ua`, without waiting: it is
+    /// added to its group (page, minute, client, user agent), which the writer takes every
+    /// `VIEW_FLUSH`. Costs a hash and a short lock; it is timed by the spool's clock (within
+    /// `VIEW_FLUSH`), so a page read builds no `Hit` and reads no clock.
+    pub fn view(&self, profile: Uuid, client: IpAddr, ua: &[u8]) {
         let at_ms = self.now_ms.load(Ordering::Relaxed);
-        self.add_view(profile, at_ms, client, ua);
-    }
-
-    fn add_view(&self, profile: Uuid, at_ms: u64, client: IpAddr, ua: &[u8]) {
         let ua = &ua[..ua.len().min(USER_AGENT_MAX)];
         let minute_ms = at_ms - at_ms % 60_000;
         let h = self.hasher.hash_one((profile, minute_ms, client, ua));
@@ -297,9 +288,7 @@ impl Spool {
 
 /// The wall clock, in milliseconds since the epoch.
 fn wall_ms() -> u64 {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map_or(0, |d| d.as_millis() as u64)
+    linkleaf_domain::unix_millis(linkleaf_domain::now_millis()) as u64
 }
 
 fn segment_name(first_seq: u64) -> String {
@@ -533,7 +522,6 @@ pub fn open(
         stop_sync: Arc::new(std::sync::atomic::AtomicBool::new(false)),
         closed: false,
         last_full_log: None,
-        views: views.clone(),
         rng: u64::from_le_bytes(
             Uuid::new_v4().as_bytes()[..8]
                 .try_into()
@@ -545,8 +533,8 @@ pub fn open(
     let thread = std::thread::Builder::new()
         .name("spool-writer".into())
         .spawn({
-            let writer = writer.clone();
-            move || Writer::run(&writer, rx)
+            let (writer, views) = (writer.clone(), views.clone());
+            move || Writer::run(&writer, &views, rx)
         })?;
     Ok((
         Spool {
@@ -579,7 +567,6 @@ struct Writer {
     /// Closed (`Spool::close`): clicks are refused from now on.
     closed: bool,
     last_full_log: Option<Instant>,
-    views: Arc<Mutex<PendingViews>>,
     /// For event ids (splitmix64): a UUIDv7 per event without a system call each.
     rng: u64,
 }
@@ -662,16 +649,12 @@ fn sync_paths<'a>(paths: impl IntoIterator<Item = &'a PathBuf>, fsyncs: &metrics
 impl Writer {
     /// The writer thread: writes the views every `VIEW_FLUSH`, the clicks of `fsync = always`
     /// (and `fsync`s them), and closes.
-    fn run(this: &Mutex<Self>, mut rx: mpsc::Receiver<Job>) {
+    fn run(this: &Mutex<Self>, views: &Mutex<PendingViews>, mut rx: mpsc::Receiver<Job>) {
         let lock = || this.lock().unwrap_or_else(|p| p.into_inner());
         let mut jobs = Vec::with_capacity(FRAME_EVENTS_MAX);
-        let (views, salts, mut rng) = {
+        let (salts, mut rng) = {
             let w = lock();
-            (
-                w.views.clone(),
-                w.salts.clone(),
-                w.rng ^ 0x5DEE_CE66_D1CE_4E5B,
-            )
+            (w.salts.clone(), w.rng ^ 0x5DEE_CE66_D1CE_4E5B)
         };
         // With `interval`, a thread of its own syncs the current segment on time, so no writer
         // waits for the disk and a quiet spool still reaches it.
@@ -708,7 +691,7 @@ impl Writer {
             let flush = closing || jobs.iter().any(|j| matches!(j, Job::FlushViews));
             jobs.retain(|j| matches!(j, Job::Clicks(..)));
             let viewed = if flush {
-                view_events(&views, &salts, &mut rng)
+                view_events(views, &salts, &mut rng)
             } else {
                 Vec::new()
             };
@@ -724,7 +707,7 @@ impl Writer {
             }
         }
         // every handle is gone, or closed: the views left, then everything to the disk
-        let viewed = view_events(&views, &salts, &mut rng);
+        let viewed = view_events(views, &salts, &mut rng);
         let mut w = lock();
         w.closed = true;
         w.write_events(&viewed);
@@ -1151,7 +1134,7 @@ mod tests {
         for t in tasks {
             t.await.unwrap().unwrap();
         }
-        spool.view(&hit(Kind::View));
+        spool.view(Uuid::nil(), "203.0.113.9".parse().unwrap(), b"Mozilla/5.0");
         drop(spool);
         writer.join().unwrap();
         let mut r = SpoolReader::new(shared.clone());
@@ -1202,7 +1185,7 @@ mod tests {
         .expect("a second open of a spool in use fails");
         assert!(err.to_string().contains("in use"), "{err}");
         for _ in 0..100 {
-            spool.view(&hit(Kind::View));
+            spool.view(Uuid::nil(), "203.0.113.9".parse().unwrap(), b"Mozilla/5.0");
         }
         spool.close().await;
         let shared = spool.shared().clone();

@@ -131,6 +131,6 @@ impl Recorder {
         let ua = headers
             .get(header::USER_AGENT)
             .map_or(&b""[..], HeaderValue::as_bytes);
-        self.spool.view_now(profile, client, ua);
+        self.spool.view(profile, client, ua);
     }
 }
