@@ -58,7 +58,7 @@ pub struct Settings {
 
 /// Headers and bodies that never change while the process runs.
 pub struct Prebuilt {
-    pub public_cache_control: HeaderValue,
+    pub cached_headers: crate::respond::CachedHeaders,
     pub not_found_html: Bytes,
     pub unavailable_html: Bytes,
     pub error_html: Bytes,
@@ -313,12 +313,14 @@ impl AppState {
             .time_to_live(settings.analytics_cache.max(Duration::from_millis(1)))
             .build();
         let prebuilt = Prebuilt {
-            public_cache_control: HeaderValue::from_str(&format!(
-                "public, max-age={}, stale-while-revalidate={}",
-                settings.browser_max_age.as_secs(),
-                settings.browser_stale_while_revalidate.as_secs()
-            ))
-            .unwrap_or(HeaderValue::from_static("no-cache")),
+            cached_headers: crate::respond::CachedHeaders::new(
+                HeaderValue::from_str(&format!(
+                    "public, max-age={}, stale-while-revalidate={}",
+                    settings.browser_max_age.as_secs(),
+                    settings.browser_stale_while_revalidate.as_secs()
+                ))
+                .unwrap_or(HeaderValue::from_static("no-cache")),
+            ),
             not_found_html: message_page(
                 "Nothing here",
                 "No linkleaf page lives at this address. Check the spelling of the name.",
