@@ -7,8 +7,10 @@
 #   BASE_BIN=/tmp/linkleaf-old bench/run.sh   # also an older build, alternated in the same run
 #
 # Installs wrk and nginx from Debian's packages when missing (needs root or sudo). Prints, per
-# representation, the median req/s and p99 of each server and the ratio linkleaf / nginx.
-# Absolute figures drift on shared machines: only the ratios of one run mean anything.
+# representation, the median req/s and p99 of each server and the ratio linkleaf / nginx, and the
+# server's own CPU time per answer (all its threads, from /proc/PID/task/*/schedstat) with its
+# ratio nginx / server (above 1: less CPU per answer than nginx). Absolute figures drift on
+# shared machines: only the ratios of one run mean anything.
 set -euo pipefail
 
 ROUNDS=${ROUNDS:-3}
@@ -100,16 +102,28 @@ NGINX
 "$NGINX" -c "$work/nginx.conf" -p "$work"
 for _ in $(seq 50); do curl -fs -o /dev/null "http://127.0.0.1:$NGINX_PORT/bench" && break; sleep 0.1; done
 
-# one wrk run: prints "req_per_sec p99_ms"
+# cpu_ns PID: the CPU time the process has used (all its threads), in nanoseconds
+cpu_ns() { cat /proc/"$1"/task/*/schedstat 2>/dev/null | awk '{ s += $1 } END { printf "%.0f\n", s }'; }
+
+# one wrk run against URL served by PID: prints "req_per_sec p99_ms cpu_ns_per_request"; the
+# last is the server's own CPU time per answer, which drifts less than req/s when wrk and the
+# server share two cores
 measure() {
-    wrk -t"$THREADS" -c"$CONNS" -d"${DURATION}s" --latency "$1" | awk '
+    local before after
+    before=$(cpu_ns "$2")
+    wrk -t"$THREADS" -c"$CONNS" -d"${DURATION}s" --latency "$1" >"$work/wrk.txt"
+    after=$(cpu_ns "$2")
+    awk -v cpu=$((after - before)) '
+        /requests in/ { n = $1 }
         /Requests\/sec/ { rps = $2 }
         /^ +99%/ { v = $2; if (v ~ /us$/) { sub(/us$/, "", v); v /= 1000 } else if (v ~ /ms$/) { sub(/ms$/, "", v) } else if (v ~ /s$/) { sub(/s$/, "", v); v *= 1000 }; p99 = v }
-        END { printf "%.0f %.3f\n", rps, p99 }'
+        END { printf "%.0f %.3f %.0f\n", rps, p99, n ? cpu / n : 0 }' "$work/wrk.txt"
 }
 median() { sort -g | awk '{ a[NR] = $1 } END { print a[int((NR + 1) / 2)] }'; }
 
-declare -A rps p99
+declare -A rps p99 cpu pid
+pid[linkleaf]=${pids[0]}
+pid[nginx]=$(pgrep -P "$(cat "$work/nginx.pid")" | head -1)   # the one worker
 targets=(
     "json nginx http://127.0.0.1:$NGINX_PORT/api/profiles/bench"
     "json linkleaf http://127.0.0.1:$PORT/api/profiles/bench"
@@ -118,6 +132,7 @@ targets=(
 )
 servers=(nginx linkleaf)
 if [ -n "${BASE_BIN:-}" ]; then
+    pid[base]=${pids[1]}
     targets+=("json base http://127.0.0.1:$BASE_PORT/api/profiles/bench" "html base http://127.0.0.1:$BASE_PORT/bench")
     servers+=(base)
 fi
@@ -126,10 +141,11 @@ for t in "${targets[@]}"; do set -- $t; wrk -t1 -c8 -d1s "$3" >/dev/null; done
 for r in $(seq 1 "$ROUNDS"); do
     for t in "${targets[@]}"; do
         set -- $t
-        read -r q l < <(measure "$3")
+        read -r q l c < <(measure "$3" "${pid[$2]}")
         rps[$1.$2]+="$q "
         p99[$1.$2]+="$l "
-        echo "round $r: $1 $2 $q req/s p99 ${l} ms" >&2
+        cpu[$1.$2]+="$c "
+        echo "round $r: $1 $2 $q req/s p99 ${l} ms, server CPU ${c} ns/request" >&2
     done
 done
 
@@ -139,12 +155,15 @@ echo
 echo "linkleaf read path vs nginx static, $(date -u +%Y-%m-%d), $(nproc) cores, wrk -t$THREADS -c$CONNS -d${DURATION}s, $ROUNDS rounds (medians), linkleaf workers=$WORKERS"
 echo "JSON body $json_bytes bytes, HTML body $html_bytes bytes; linkleaf cache hits during the run: $hits; page views recorded: ${views:-0}"
 [ -n "${BASE_BIN:-}" ] && echo "base = $BASE_BIN"
-printf '%-6s %-9s %12s %10s %8s\n' repr server req/s p99_ms ratio
+printf '%-6s %-9s %12s %10s %8s %14s %10s\n' repr server req/s p99_ms ratio cpu_ns/req cpu_ratio
 for repr in json html; do
     n=$(tr ' ' '\n' <<<"${rps[$repr.nginx]}" | grep . | median)
+    nc=$(tr ' ' '\n' <<<"${cpu[$repr.nginx]}" | grep . | median)
     for s in "${servers[@]}"; do
         q=$(tr ' ' '\n' <<<"${rps[$repr.$s]}" | grep . | median)
         l=$(tr ' ' '\n' <<<"${p99[$repr.$s]}" | grep . | median)
-        printf '%-6s %-9s %12s %10s %8.2f\n' "$repr" "$s" "$q" "$l" "$(awk -v a="$q" -v b="$n" 'BEGIN { print a / b }')"
+        c=$(tr ' ' '\n' <<<"${cpu[$repr.$s]}" | grep . | median)
+        printf '%-6s %-9s %12s %10s %8.2f %14s %10.2f\n' "$repr" "$s" "$q" "$l" \
+            "$(awk -v a="$q" -v b="$n" 'BEGIN { print a / b }')" "$c" "$(awk -v a="$nc" -v b="$c" 'BEGIN { print a / b }')"
     done
 done
