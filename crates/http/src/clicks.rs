@@ -103,7 +103,7 @@ impl Recorder {
             kind,
             profile,
             link,
-            at_ms: (linkleaf_domain::now_millis().unix_timestamp_nanos() / 1_000_000) as u64,
+            at_ms: linkleaf_domain::unix_millis(linkleaf_domain::now_millis()) as u64,
             client: self.proxies.client(peer, headers),
             user_agent: headers.get(header::USER_AGENT).cloned(),
             referer: headers.get(header::REFERER).cloned(),
