@@ -277,3 +277,75 @@ async fn changes_and_incoming_events_are_republished_for_other_consumers() {
     );
     let _ = conn.close(200, "done".into()).await;
 }
+
+/// A dead link to the broker (a blackhole: the socket open, nothing answering) must not hold the
+/// forwarder's publisher forever: the confirm fails within `CONFIRM_TIMEOUT` (or the publish
+/// within `CALL_TIMEOUT`), and once the link is back a new connection publishes again. Without
+/// these deadlines the confirm waits for lapin's heartbeat, a minute or more, and a future
+/// lapin leaves unsettled would wait forever.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_dead_link_fails_the_publish_in_time_and_a_new_connection_takes_over() {
+    use linkleaf_events::queue::amqp::{AmqpSink, CALL_TIMEOUT, CONFIRM_TIMEOUT};
+    use linkleaf_events::queue::{FrameData, Message, Sink};
+    use linkleaf_testkit::proxy::{FaultProxy, Mode};
+    let Some(q) = TempQueue::create().await else {
+        return;
+    };
+    let broker: std::net::SocketAddr = q
+        .url
+        .split('@')
+        .nth(1)
+        .and_then(|rest| rest.split('/').next())
+        .unwrap()
+        .parse()
+        .unwrap();
+    let proxy = FaultProxy::start(broker).await;
+    let mut cfg = q.config();
+    cfg.url = q.url.replace(&broker.to_string(), &proxy.addr.to_string());
+    let sink = AmqpSink::new(cfg);
+    let source = uuid::Uuid::now_v7();
+    let message = |seq: u64| Message {
+        source,
+        frames: vec![FrameData {
+            seq,
+            count: 1,
+            events: bytes::Bytes::from_static(b"an event, as the spool holds it"),
+        }],
+    };
+    let publish = |seq: u64| {
+        let sink = &sink;
+        async move { sink.publish(message(seq)).await?.await }
+    };
+    publish(1).await.expect("the link is up");
+
+    proxy.set(Mode::Blackhole);
+    let started = Instant::now();
+    let r = tokio::time::timeout(
+        CALL_TIMEOUT + CONFIRM_TIMEOUT + Duration::from_secs(5),
+        publish(2),
+    )
+    .await
+    .expect("the publish on a dead link was still waiting past its deadlines");
+    assert!(r.is_err(), "nothing answered, yet: {r:?}");
+    eprintln!(
+        "the publish on the dead link failed after {:?}: {r:?}",
+        started.elapsed()
+    );
+
+    proxy.set(Mode::Pass);
+    let deadline = Instant::now() + Duration::from_secs(20);
+    let mut seq = 3;
+    loop {
+        match tokio::time::timeout(Duration::from_secs(20), publish(seq)).await {
+            Ok(Ok(())) => break,
+            Ok(Err(e)) => assert!(Instant::now() < deadline, "never published again: {e}"),
+            Err(_) => panic!("a publish after the link came back waited 20 s"),
+        }
+        seq += 1;
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    // both confirmed messages are in the queue (those that failed may have arrived too: the
+    // forwarder sends them again, and the consumer recognises them)
+    let depth = q.depth(&q.name).await;
+    assert!(depth >= 2, "depth {depth}");
+}

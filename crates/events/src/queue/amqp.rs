@@ -18,6 +18,7 @@
 use super::{Confirm, Delivery, Handle, Message, QueueError, Sink, Source};
 use async_trait::async_trait;
 use bytes::Bytes;
+use futures_util::future::BoxFuture;
 use futures_util::{FutureExt, StreamExt};
 use lapin::options::{
     BasicConsumeOptions, BasicPublishOptions, BasicQosOptions, BasicRejectOptions,
@@ -27,6 +28,7 @@ use lapin::types::{AMQPValue, FieldTable};
 use lapin::{BasicProperties, Channel, Connection, ConnectionProperties, ExchangeKind};
 use std::time::Duration;
 use tokio::sync::Mutex;
+use tokio_util::sync::CancellationToken;
 
 /// `x-delivery-limit`: RabbitMQ dead-letters a message returned more often than this, so with
 /// 2 its 3rd failed delivery (its 3rd return) sends it to the DLQ.
@@ -45,14 +47,19 @@ fn unavailable(e: impl std::fmt::Display) -> QueueError {
     QueueError::Unavailable(e.to_string())
 }
 
+impl From<lapin::Error> for QueueError {
+    fn from(e: lapin::Error) -> Self {
+        unavailable(e)
+    }
+}
+
 async fn connect(cfg: &AmqpConfig) -> Result<Connection, QueueError> {
-    tokio::time::timeout(
-        Duration::from_secs(5),
+    within(
+        CALL_TIMEOUT,
+        "connecting",
         Connection::connect(&cfg.url, ConnectionProperties::default()),
     )
     .await
-    .map_err(|_| unavailable("connecting timed out"))?
-    .map_err(unavailable)
 }
 
 /// Declares the queue, its dead-letter exchange and its dead-letter queue.
@@ -123,47 +130,169 @@ pub async fn declare(ch: &Channel, queue: &str) -> Result<(), QueueError> {
     Ok(())
 }
 
+/// How long a broker call (connecting, opening a channel, declaring, publishing) may take.
+/// lapin does not promise to settle every future of a connection that dies under it: a publish
+/// or a channel opened while the broker is closing the connection was seen to wait forever, and
+/// the forwarder with it (no click lost, but none forwarded either). Each call has this deadline,
+/// and a call that misses it gives the connection up.
+pub const CALL_TIMEOUT: Duration = Duration::from_secs(5);
+/// How long a published message may wait for the broker's confirm before its connection is
+/// given up and the message sent again on a new one.
+pub const CONFIRM_TIMEOUT: Duration = Duration::from_secs(10);
+
+/// `fut` within `limit`, a broker call named `what`.
+async fn within<T, E: Into<QueueError>>(
+    limit: Duration,
+    what: &str,
+    fut: impl std::future::Future<Output = Result<T, E>>,
+) -> Result<T, QueueError> {
+    match tokio::time::timeout(limit, fut).await {
+        Ok(r) => r.map_err(Into::into),
+        Err(_) => Err(unavailable(format!("{what}: no answer within {limit:?}"))),
+    }
+}
+
+/// Cancels `lost` when `conn` reports an error or goes away, so that whatever waits on the
+/// connection (a publish, its confirm) fails at once instead of waiting for its deadline.
+fn watch(conn: &Connection, lost: CancellationToken) {
+    let mut events = conn.events_listener();
+    // an error before the listener existed is not sent to it
+    if !conn.status().connected() {
+        lost.cancel();
+        return;
+    }
+    tokio::spawn(async move {
+        loop {
+            tokio::select! {
+                () = lost.cancelled() => return,
+                e = events.next() => match e {
+                    Some(lapin::Event::Error(_)) | None => {
+                        lost.cancel();
+                        return;
+                    }
+                    Some(_) => {}
+                },
+            }
+        }
+    });
+}
+
+/// An open publishing channel and the token cancelled when its connection is lost (or given
+/// up). Dropping it cancels the token, which ends its watcher, and closes the connection in the
+/// background (lapin keeps a dropped connection's socket open until its heartbeat fails).
+struct Live {
+    conn: Option<Connection>,
+    ch: Channel,
+    lost: CancellationToken,
+}
+
+impl Drop for Live {
+    fn drop(&mut self) {
+        self.lost.cancel();
+        if let Some(conn) = self.conn.take() {
+            close_soon(conn);
+        }
+    }
+}
+
+/// Closes `conn` in the background (within [`CALL_TIMEOUT`]) if it is still open.
+fn close_soon(conn: Connection) {
+    if let Ok(rt) = tokio::runtime::Handle::try_current()
+        && conn.status().connected()
+    {
+        rt.spawn(async move {
+            let _ = tokio::time::timeout(CALL_TIMEOUT, conn.close(200, "given up".into())).await;
+        });
+    }
+}
+
 /// A publishing channel with confirms, kept while its connection lives and opened again (with
 /// `setup` run on the new one) after a failure. Shared by the forwarder and the changes relay.
 struct Publisher {
     cfg: AmqpConfig,
-    channel: Mutex<Option<(Connection, Channel)>>,
+    live: Mutex<Option<Live>>,
 }
 
 impl Publisher {
     fn new(cfg: AmqpConfig) -> Self {
         Self {
             cfg,
-            channel: Mutex::new(None),
+            live: Mutex::new(None),
         }
     }
 
-    async fn channel<F, Fut>(&self, setup: F) -> Result<Channel, QueueError>
+    /// The open channel and its connection's token, or a new one.
+    async fn channel<F, Fut>(&self, setup: F) -> Result<(Channel, CancellationToken), QueueError>
     where
         F: FnOnce(Channel) -> Fut,
         Fut: std::future::Future<Output = Result<(), QueueError>>,
     {
-        let mut guard = self.channel.lock().await;
-        if let Some((conn, ch)) = guard.as_ref()
-            && conn.status().connected()
-            && ch.status().connected()
+        let mut guard = self.live.lock().await;
+        if let Some(l) = guard.as_ref()
+            && !l.lost.is_cancelled()
+            && l.ch.status().connected()
         {
-            return Ok(ch.clone());
+            return Ok((l.ch.clone(), l.lost.clone()));
         }
+        *guard = None;
         let conn = connect(&self.cfg).await?;
-        let ch = conn.create_channel().await.map_err(unavailable)?;
-        ch.confirm_select(ConfirmSelectOptions::default())
-            .await
-            .map_err(unavailable)?;
-        setup(ch.clone()).await?;
-        *guard = Some((conn, ch.clone()));
-        Ok(ch)
+        let lost = CancellationToken::new();
+        watch(&conn, lost.clone());
+        let open = async {
+            let ch = conn.create_channel().await?;
+            ch.confirm_select(ConfirmSelectOptions::default()).await?;
+            setup(ch.clone()).await?;
+            Ok::<_, QueueError>(ch)
+        };
+        match within(CALL_TIMEOUT, "opening a channel", open).await {
+            Ok(ch) => {
+                *guard = Some(Live {
+                    conn: Some(conn),
+                    ch: ch.clone(),
+                    lost: lost.clone(),
+                });
+                Ok((ch, lost))
+            }
+            Err(e) => {
+                lost.cancel();
+                close_soon(conn);
+                Err(e)
+            }
+        }
     }
+}
 
-    /// Drops the channel: the next publish opens a new one.
-    async fn reset(&self) {
-        *self.channel.lock().await = None;
+/// Publishes with `publish` on a channel whose connection `lost` watches, within
+/// [`CALL_TIMEOUT`], then waits for the broker's answer within [`CONFIRM_TIMEOUT`]; any failure
+/// gives the connection up (cancels `lost`), so the next publish opens a new one.
+async fn confirmed_publish(
+    lost: CancellationToken,
+    publish: impl std::future::Future<Output = lapin::Result<lapin::PublisherConfirm>>,
+) -> Result<BoxFuture<'static, Result<lapin::Confirmation, QueueError>>, QueueError> {
+    let sent = tokio::select! {
+        biased;
+        r = within(CALL_TIMEOUT, "publishing", publish) => r,
+        () = lost.cancelled() => Err(unavailable("the connection was lost")),
+    };
+    let confirm = match sent {
+        Ok(c) => c,
+        Err(e) => {
+            lost.cancel();
+            return Err(e);
+        }
+    };
+    Ok(async move {
+        let r = tokio::select! {
+            biased;
+            r = within(CONFIRM_TIMEOUT, "the broker's confirm", confirm) => r,
+            () = lost.cancelled() => Err(unavailable("the connection was lost before the confirm")),
+        };
+        if r.is_err() {
+            lost.cancel();
+        }
+        r
     }
+    .boxed())
 }
 
 /// The forwarder's side: a confirming channel, opened again after a failure.
@@ -174,7 +303,7 @@ impl AmqpSink {
         Self(Publisher::new(cfg))
     }
 
-    async fn channel(&self) -> Result<Channel, QueueError> {
+    async fn channel(&self) -> Result<(Channel, CancellationToken), QueueError> {
         let queue = &self.0.cfg.queue;
         self.0
             .channel(|ch| async move {
@@ -189,30 +318,26 @@ impl AmqpSink {
 #[async_trait]
 impl Sink for AmqpSink {
     async fn publish(&self, m: Message) -> Result<Confirm, QueueError> {
-        let ch = self.channel().await?;
-        let published = ch
-            .basic_publish(
+        let (ch, lost) = self.channel().await?;
+        let body = m.encode();
+        let confirm = confirmed_publish(
+            lost,
+            ch.basic_publish(
                 "".into(),
                 self.0.cfg.queue.as_str().into(),
                 BasicPublishOptions {
                     mandatory: true,
                     ..Default::default()
                 },
-                &m.encode(),
+                &body,
                 BasicProperties::default()
                     .with_delivery_mode(2)
                     .with_message_id(m.id().into()),
-            )
-            .await;
-        let confirm = match published {
-            Ok(c) => c,
-            Err(e) => {
-                self.0.reset().await;
-                return Err(unavailable(e));
-            }
-        };
+            ),
+        )
+        .await?;
         Ok(async move {
-            let c = confirm.await.map_err(unavailable)?;
+            let c = confirm.await?;
             if !c.is_ack() {
                 return Err(QueueError::Refused(
                     "the broker did not take it (nack)".into(),
@@ -245,7 +370,7 @@ impl AmqpChanges {
         format!("{queue}.changes")
     }
 
-    async fn channel(&self) -> Result<Channel, QueueError> {
+    async fn channel(&self) -> Result<(Channel, CancellationToken), QueueError> {
         let exchange = Self::exchange(&self.0.cfg.queue);
         self.0
             .channel(|ch| async move {
@@ -266,39 +391,30 @@ impl AmqpChanges {
 
     /// Publishes one event and waits for the broker to confirm it.
     pub async fn publish(&self, id: &str, kind: &str, payload: &[u8]) -> Result<(), QueueError> {
-        let ch = self.channel().await?;
+        let (ch, lost) = self.channel().await?;
         let exchange = Self::exchange(&self.0.cfg.queue);
-        let sent = async {
-            let confirm = ch
-                .basic_publish(
-                    exchange.as_str().into(),
-                    kind.into(),
-                    BasicPublishOptions::default(),
-                    payload,
-                    BasicProperties::default()
-                        .with_delivery_mode(2)
-                        .with_content_type("application/json".into())
-                        .with_message_id(id.into()),
-                )
-                .await
-                .map_err(unavailable)?
-                .await
-                .map_err(unavailable)?;
-            if confirm.is_ack() {
-                Ok(())
-            } else {
-                Err(QueueError::Refused(
-                    "the broker did not take it (nack)".into(),
-                ))
-            }
-        };
-        let r = tokio::time::timeout(Duration::from_secs(10), sent)
-            .await
-            .unwrap_or_else(|_| Err(unavailable("no confirm within 10 s")));
-        if r.is_err() {
-            self.0.reset().await;
+        let confirm = confirmed_publish(
+            lost,
+            ch.basic_publish(
+                exchange.as_str().into(),
+                kind.into(),
+                BasicPublishOptions::default(),
+                payload,
+                BasicProperties::default()
+                    .with_delivery_mode(2)
+                    .with_content_type("application/json".into())
+                    .with_message_id(id.into()),
+            ),
+        )
+        .await?
+        .await?;
+        if confirm.is_ack() {
+            Ok(())
+        } else {
+            Err(QueueError::Refused(
+                "the broker did not take it (nack)".into(),
+            ))
         }
-        r
     }
 }
 
@@ -324,20 +440,22 @@ impl AmqpSource {
         if !healthy {
             self.consumer = None;
             let conn = connect(&self.cfg).await?;
-            let ch = conn.create_channel().await.map_err(unavailable)?;
-            declare(&ch, &self.cfg.queue).await?;
-            ch.basic_qos(self.cfg.prefetch, BasicQosOptions::default())
-                .await
-                .map_err(unavailable)?;
-            let c = ch
-                .basic_consume(
+            let open = async {
+                let ch = conn.create_channel().await.map_err(unavailable)?;
+                declare(&ch, &self.cfg.queue).await?;
+                ch.basic_qos(self.cfg.prefetch, BasicQosOptions::default())
+                    .await
+                    .map_err(unavailable)?;
+                ch.basic_consume(
                     self.cfg.queue.as_str().into(),
                     format!("linkleaf-{}", uuid::Uuid::now_v7()).into(),
                     BasicConsumeOptions::default(),
                     FieldTable::default(),
                 )
                 .await
-                .map_err(unavailable)?;
+                .map_err(unavailable)
+            };
+            let c = within(CALL_TIMEOUT, "opening the consumer", open).await?;
             tracing::info!(queue = %self.cfg.queue, "consuming from RabbitMQ");
             self.consumer = Some((conn, c));
         }
@@ -402,22 +520,35 @@ impl Source for AmqpSource {
         });
         // the connection gone: the broker delivers these again, and they are recognised as
         // counted
-        match futures_util::future::join_all(acks)
-            .await
-            .into_iter()
-            .find_map(Result::err)
-        {
-            Some(e) => Err(unavailable(e)),
-            None => Ok(()),
+        let all = async {
+            match futures_util::future::join_all(acks)
+                .await
+                .into_iter()
+                .find_map(Result::err)
+            {
+                Some(e) => Err(e),
+                None => Ok(()),
+            }
+        };
+        let r = within(CONFIRM_TIMEOUT, "acknowledging", all).await;
+        if r.is_err() {
+            self.consumer = None;
         }
+        r
     }
 
     async fn reject(&mut self, d: Delivery) -> Result<(), QueueError> {
         if let Handle::Amqp(acker) = d.handle {
-            acker
-                .reject(BasicRejectOptions { requeue: true })
-                .await
-                .map_err(unavailable)?;
+            let r = within(
+                CALL_TIMEOUT,
+                "rejecting",
+                acker.reject(BasicRejectOptions { requeue: true }),
+            )
+            .await;
+            if r.is_err() {
+                self.consumer = None;
+            }
+            r?;
         }
         Ok(())
     }
@@ -426,10 +557,10 @@ impl Source for AmqpSource {
 /// Messages waiting in the dead-letter queue (for the metric and `/readyz`).
 pub async fn dlq_depth(cfg: &AmqpConfig) -> Result<u32, QueueError> {
     let conn = connect(cfg).await?;
-    let ch = conn.create_channel().await.map_err(unavailable)?;
-    declare(&ch, &cfg.queue).await?;
-    let q = ch
-        .queue_declare(
+    let ask = async {
+        let ch = conn.create_channel().await.map_err(unavailable)?;
+        declare(&ch, &cfg.queue).await?;
+        ch.queue_declare(
             format!("{}.dlq", cfg.queue).as_str().into(),
             QueueDeclareOptions {
                 passive: true,
@@ -439,7 +570,9 @@ pub async fn dlq_depth(cfg: &AmqpConfig) -> Result<u32, QueueError> {
             FieldTable::default(),
         )
         .await
-        .map_err(unavailable)?;
-    let _ = conn.close(200, "done".into()).await;
-    Ok(q.message_count())
+        .map_err(unavailable)
+    };
+    let q = within(CALL_TIMEOUT, "reading the DLQ's depth", ask).await;
+    let _ = tokio::time::timeout(CALL_TIMEOUT, conn.close(200, "done".into())).await;
+    Ok(q?.message_count())
 }
