@@ -715,8 +715,10 @@ impl Writer {
             let rotated =
                 std::mem::take(&mut *w.unsynced.lock().unwrap_or_else(|p| p.into_inner()));
             sync_paths(&rotated, &w.shared.metrics.fsyncs);
-            if w.file.sync_data().is_ok() {
-                w.shared.metrics.fsyncs.increment(1);
+            match w.file.sync_data() {
+                Ok(()) => w.shared.metrics.fsyncs.increment(1),
+                // the frames are in the kernel: a SIGKILL loses none, power loss may
+                Err(e) => tracing::warn!(error = %e, "the spool cannot fsync at shutdown"),
             }
         }
         w.stop_sync.store(true, Ordering::Release);
