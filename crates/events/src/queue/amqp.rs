@@ -230,6 +230,7 @@ impl Publisher {
         let mut guard = self.live.lock().await;
         if let Some(l) = guard.as_ref()
             && !l.lost.is_cancelled()
+            && l.conn.as_ref().is_some_and(|c| c.status().connected())
             && l.ch.status().connected()
         {
             return Ok((l.ch.clone(), l.lost.clone()));
@@ -432,13 +433,21 @@ impl AmqpSource {
         }
     }
 
+    /// Drops the consumer (the next receive opens a new one) and closes its connection if it
+    /// is still open: what it had not acknowledged is delivered again.
+    fn give_up(&mut self) {
+        if let Some((conn, _)) = self.consumer.take() {
+            close_soon(conn);
+        }
+    }
+
     async fn consumer(&mut self) -> Result<&mut lapin::Consumer, QueueError> {
         let healthy = self
             .consumer
             .as_ref()
             .is_some_and(|(c, _)| c.status().connected());
         if !healthy {
-            self.consumer = None;
+            self.give_up();
             let conn = connect(&self.cfg).await?;
             let open = async {
                 let ch = conn.create_channel().await.map_err(unavailable)?;
@@ -455,7 +464,13 @@ impl AmqpSource {
                 .await
                 .map_err(unavailable)
             };
-            let c = within(CALL_TIMEOUT, "opening the consumer", open).await?;
+            let c = match within(CALL_TIMEOUT, "opening the consumer", open).await {
+                Ok(c) => c,
+                Err(e) => {
+                    close_soon(conn);
+                    return Err(e);
+                }
+            };
             tracing::info!(queue = %self.cfg.queue, "consuming from RabbitMQ");
             self.consumer = Some((conn, c));
         }
@@ -491,14 +506,14 @@ impl Source for AmqpSource {
                     handle: Handle::Amqp(d.acker),
                 }),
                 Some(Err(e)) => {
-                    self.consumer = None;
+                    self.give_up();
                     if out.is_empty() {
                         return Err(unavailable(e));
                     }
                     break;
                 }
                 None => {
-                    self.consumer = None;
+                    self.give_up();
                     if out.is_empty() {
                         return Err(unavailable("the consumer was cancelled"));
                     }
@@ -532,7 +547,7 @@ impl Source for AmqpSource {
         };
         let r = within(CONFIRM_TIMEOUT, "acknowledging", all).await;
         if r.is_err() {
-            self.consumer = None;
+            self.give_up();
         }
         r
     }
@@ -546,7 +561,7 @@ impl Source for AmqpSource {
             )
             .await;
             if r.is_err() {
-                self.consumer = None;
+                self.give_up();
             }
             r?;
         }
