@@ -281,6 +281,22 @@ impl TempQueue {
         }
     }
 
+    /// The broker's address and, for a test that puts a `FaultProxy` in front of it, this
+    /// queue's URL with the proxy's address in its place.
+    pub fn broker(&self) -> std::net::SocketAddr {
+        self.url
+            .split('@')
+            .nth(1)
+            .and_then(|rest| rest.split('/').next())
+            .and_then(|a| a.parse().ok())
+            .expect("an amqp://user:password@ip:port/vhost URL")
+    }
+
+    pub fn url_via(&self, proxy: std::net::SocketAddr) -> String {
+        self.url
+            .replace(&self.broker().to_string(), &proxy.to_string())
+    }
+
     /// A channel on the broker, for a test to publish or inspect with.
     pub async fn channel(&self) -> (lapin::Connection, lapin::Channel) {
         let conn = lapin::Connection::connect(&self.url, lapin::ConnectionProperties::default())

@@ -99,16 +99,8 @@ async fn while_the_broker_is_away_the_spool_grows_to_its_bound_and_redirects_ans
     let Some(q) = TempQueue::create().await else {
         return;
     };
-    let broker: std::net::SocketAddr = q
-        .url
-        .split('@')
-        .nth(1)
-        .and_then(|rest| rest.split('/').next())
-        .unwrap()
-        .parse()
-        .unwrap();
-    let proxy = FaultProxy::start(broker).await;
-    let via = q.url.replace(&broker.to_string(), &proxy.addr.to_string());
+    let proxy = FaultProxy::start(q.broker()).await;
+    let via = q.url_via(proxy.addr);
     let app = TestApp::spawn_with(|c| {
         c.queue.url = linkleaf::config::Secret::new(via);
         c.queue.name = q.name.clone();
@@ -291,17 +283,9 @@ async fn a_dead_link_fails_the_publish_in_time_and_a_new_connection_takes_over()
     let Some(q) = TempQueue::create().await else {
         return;
     };
-    let broker: std::net::SocketAddr = q
-        .url
-        .split('@')
-        .nth(1)
-        .and_then(|rest| rest.split('/').next())
-        .unwrap()
-        .parse()
-        .unwrap();
-    let proxy = FaultProxy::start(broker).await;
+    let proxy = FaultProxy::start(q.broker()).await;
     let mut cfg = q.config();
-    cfg.url = q.url.replace(&broker.to_string(), &proxy.addr.to_string());
+    cfg.url = q.url_via(proxy.addr);
     let sink = AmqpSink::new(cfg);
     let source = uuid::Uuid::now_v7();
     let message = |seq: u64| Message {
