@@ -281,8 +281,7 @@ impl TempQueue {
         }
     }
 
-    /// The broker's address and, for a test that puts a `FaultProxy` in front of it, this
-    /// queue's URL with the proxy's address in its place.
+    /// The broker's address (for a test to put a `FaultProxy` in front of it).
     pub fn broker(&self) -> std::net::SocketAddr {
         self.url
             .split('@')
@@ -292,6 +291,7 @@ impl TempQueue {
             .expect("an amqp://user:password@ip:port/vhost URL")
     }
 
+    /// This queue's URL with `proxy`'s address in place of the broker's.
     pub fn url_via(&self, proxy: std::net::SocketAddr) -> String {
         self.url
             .replace(&self.broker().to_string(), &proxy.to_string())
