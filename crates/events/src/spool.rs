@@ -11,10 +11,10 @@
 //! writes and `fsync`s each frame before its clicks are answered: a request's thread never
 //! waits in an `fsync`), `never` (the kernel's own flush, ~30 s; written like `interval`).
 //! A view never makes its page wait: views are added up in memory by page, minute, client and
-//! user agent (a hash and a short lock on the request's thread) and the writer thread writes
-//! them every `VIEW_FLUSH` as one event per group with its count, so a page read costs the
-//! pipeline next to nothing however hot it is; a crash can take the last `VIEW_FLUSH` of
-//! views, never a click.
+//! user agent (a hash and a short lock on the request's thread, or an atomic add to the group
+//! the connection's `ViewMemo` remembers) and the writer thread writes them every `VIEW_FLUSH`
+//! as one event per group with its count, so a page read costs the pipeline next to nothing
+//! however hot it is; a crash can take the last `VIEW_FLUSH` of views, never a click.
 //!
 //! On disk, `dir` holds `spool.id` (this spool's identity, which names its frames to the
 //! consumer), `cursor` (the last frame the queue confirmed) and segments
@@ -36,7 +36,7 @@ use std::io::{Read, Seek, SeekFrom, Write};
 use std::net::IpAddr;
 use std::os::unix::fs::OpenOptionsExt;
 use std::path::{Path, PathBuf};
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicU32, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 use tokio::sync::{Notify, mpsc, oneshot};
@@ -113,7 +113,8 @@ struct ViewGroup {
     at_ms: u64,
     client: IpAddr,
     user_agent: Box<[u8]>,
-    count: u32,
+    /// Shared with the connections that remember this group (`ViewMemo`).
+    count: Arc<ViewCount>,
 }
 
 impl ViewGroup {
@@ -122,6 +123,86 @@ impl ViewGroup {
             && self.minute_ms == minute_ms
             && self.client == client
             && *self.user_agent == *ua
+    }
+}
+
+/// A group's count of views. Connections that remember the group add to it without the map's
+/// lock; the writer seals it when it takes the group, and a view that finds it sealed goes to
+/// a new group: none is counted twice or lost between the two.
+struct ViewCount(AtomicU32);
+
+const SEALED: u32 = u32::MAX;
+
+impl ViewCount {
+    fn one() -> Arc<Self> {
+        Arc::new(Self(AtomicU32::new(1)))
+    }
+
+    /// Adds a view; `false` when the writer has taken the group. Saturates below `SEALED`.
+    fn add(&self) -> bool {
+        let mut n = self.0.load(Ordering::Relaxed);
+        loop {
+            if n == SEALED {
+                return false;
+            }
+            let next = n.saturating_add(1).min(SEALED - 1);
+            match self
+                .0
+                .compare_exchange_weak(n, next, Ordering::Relaxed, Ordering::Relaxed)
+            {
+                Ok(_) => return true,
+                Err(now) => n = now,
+            }
+        }
+    }
+
+    /// The views counted, after which no more are.
+    fn seal(&self) -> u32 {
+        self.0.swap(SEALED, Ordering::Relaxed)
+    }
+}
+
+/// What one connection remembers of its last view: its group, so that the next view of the
+/// same page by the same client and user agent in the same minute (a reload, a monitor, a
+/// benchmark) is added to that group's count without the hash, the map or its lock.
+#[derive(Default)]
+pub struct ViewMemo {
+    profile: Uuid,
+    minute_ms: u64,
+    client: Option<IpAddr>,
+    user_agent: Vec<u8>,
+    count: Option<Arc<ViewCount>>,
+}
+
+impl ViewMemo {
+    /// Adds the view to the remembered group if it is the view's own and still open.
+    fn add(&self, profile: Uuid, minute_ms: u64, client: IpAddr, ua: &[u8]) -> bool {
+        match &self.count {
+            Some(count) => {
+                self.profile == profile
+                    && self.minute_ms == minute_ms
+                    && self.client == Some(client)
+                    && *self.user_agent == *ua
+                    && count.add()
+            }
+            None => false,
+        }
+    }
+
+    fn remember(
+        &mut self,
+        profile: Uuid,
+        minute_ms: u64,
+        client: IpAddr,
+        ua: &[u8],
+        count: Arc<ViewCount>,
+    ) {
+        self.profile = profile;
+        self.minute_ms = minute_ms;
+        self.client = Some(client);
+        self.user_agent.clear();
+        self.user_agent.extend_from_slice(ua);
+        self.count = Some(count);
     }
 }
 
@@ -242,37 +323,51 @@ impl Spool {
 
     /// Records a view of `profile` by `client` with user agent `ua`, without waiting: it is
     /// added to its group (page, minute, client, user agent), which the writer takes every
-    /// `VIEW_FLUSH`. Costs a hash and a short lock; it is timed by the spool's clock (within
-    /// `VIEW_FLUSH`), so a page read builds no `Hit` and reads no clock.
-    pub fn view(&self, profile: Uuid, client: IpAddr, ua: &[u8]) {
+    /// `VIEW_FLUSH`. Costs a hash and a short lock, or neither when `memo` (the connection's)
+    /// holds the group; it is timed by the spool's clock (within `VIEW_FLUSH`), so a page read
+    /// builds no `Hit` and reads no clock.
+    pub fn view(&self, memo: Option<&mut ViewMemo>, profile: Uuid, client: IpAddr, ua: &[u8]) {
         let at_ms = self.now_ms.load(Ordering::Relaxed);
         let ua = &ua[..ua.len().min(USER_AGENT_MAX)];
         let minute_ms = at_ms - at_ms % 60_000;
+        if memo
+            .as_deref()
+            .is_some_and(|m| m.add(profile, minute_ms, client, ua))
+        {
+            return;
+        }
         let h = self.hasher.hash_one((profile, minute_ms, client, ua));
         let mut v = self.views.lock().unwrap_or_else(|p| p.into_inner());
         let len = v.len;
         let groups = v.groups.entry(h).or_default();
-        if let Some(g) = groups
+        let count = if let Some(g) = groups
             .iter_mut()
             .find(|g| g.is(profile, minute_ms, client, ua))
         {
-            g.count = g.count.saturating_add(1);
-            return;
-        }
-        if len >= VIEW_GROUPS_MAX {
+            // the writer seals a group only once it has taken it out of the map
+            g.count.add();
+            g.count.clone()
+        } else if len >= VIEW_GROUPS_MAX {
             drop(v);
             self.shared.metrics.dropped_busy.increment(1);
             return;
+        } else {
+            let count = ViewCount::one();
+            groups.push(ViewGroup {
+                profile,
+                minute_ms,
+                at_ms,
+                client,
+                user_agent: ua.into(),
+                count: count.clone(),
+            });
+            v.len += 1;
+            count
+        };
+        drop(v);
+        if let Some(m) = memo {
+            m.remember(profile, minute_ms, client, ua, count);
         }
-        groups.push(ViewGroup {
-            profile,
-            minute_ms,
-            at_ms,
-            client,
-            user_agent: ua.into(),
-            count: 1,
-        });
-        v.len += 1;
     }
 
     pub fn shared(&self) -> &Arc<Shared> {
@@ -629,7 +724,7 @@ fn view_events(views: &Mutex<PendingViews>, salts: &Salts, rng: &mut u64) -> Vec
             referrer: String::new(),
             user_agent: String::from_utf8_lossy(&g.user_agent).into_owned(),
             head: false,
-            count: g.count,
+            count: g.count.seal(),
         });
     }
     events
@@ -1136,7 +1231,12 @@ mod tests {
         for t in tasks {
             t.await.unwrap().unwrap();
         }
-        spool.view(Uuid::nil(), "203.0.113.9".parse().unwrap(), b"Mozilla/5.0");
+        spool.view(
+            None,
+            Uuid::nil(),
+            "203.0.113.9".parse().unwrap(),
+            b"Mozilla/5.0",
+        );
         drop(spool);
         writer.join().unwrap();
         let mut r = SpoolReader::new(shared.clone());
@@ -1174,6 +1274,66 @@ mod tests {
     }
 
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn views_through_connection_memos_are_each_counted_once_across_flushes() {
+        let dir = tempfile::tempdir().unwrap();
+        let (spool, writer) = start(cfg(dir.path()));
+        let shared = spool.shared().clone();
+        let pages = [Uuid::from_u128(1), Uuid::from_u128(2)];
+        // four connections, each viewing until the writer has taken their groups (sealed
+        // them) several times; one switches page and user agent often, missing its memo
+        let threads: Vec<_> = (0..4u8)
+            .map(|t| {
+                let (spool, shared) = (spool.clone(), shared.clone());
+                std::thread::spawn(move || {
+                    let mut memo = ViewMemo::default();
+                    let mut sent = std::collections::HashMap::<(Uuid, Vec<u8>), u32>::new();
+                    let client: IpAddr = [203, 0, 113, t].into();
+                    let deadline = Instant::now() + Duration::from_secs(20);
+                    let mut i = 0u32;
+                    while shared.last_seq() < 4 {
+                        assert!(Instant::now() < deadline, "the views were never written");
+                        let (page, ua) = if t == 3 {
+                            (pages[(i / 7 % 2) as usize], format!("ua-{t}-{}", i / 3 % 2))
+                        } else {
+                            (pages[t as usize % 2], format!("Mozilla/5.0 ({t})"))
+                        };
+                        spool.view(Some(&mut memo), page, client, ua.as_bytes());
+                        *sent.entry((page, ua.into_bytes())).or_default() += 1;
+                        i += 1;
+                    }
+                    (client, sent)
+                })
+            })
+            .collect();
+        let sent: Vec<_> = threads.into_iter().map(|t| t.join().unwrap()).collect();
+        spool.close().await;
+        tokio::task::spawn_blocking(move || writer.join().unwrap())
+            .await
+            .unwrap();
+        let events: Vec<Event> = SpoolReader::new(shared)
+            .next(10_000, u64::MAX)
+            .iter()
+            .flat_map(|f| crate::event::decode_all(&f.events).unwrap())
+            .collect();
+        // each connection's user agents are its own
+        for (client, groups) in sent {
+            for ((page, ua), n) in groups {
+                let written: u64 = events
+                    .iter()
+                    .filter(|e| e.profile == page && e.user_agent.as_bytes() == ua)
+                    .map(|e| u64::from(e.count))
+                    .sum();
+                assert_eq!(
+                    written,
+                    u64::from(n),
+                    "{client} {page} {}",
+                    String::from_utf8_lossy(&ua)
+                );
+            }
+        }
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
     async fn closing_writes_what_was_sent_and_refuses_the_rest_and_one_process_owns_a_spool() {
         let dir = tempfile::tempdir().unwrap();
         let (spool, writer) = start(cfg(dir.path()));
@@ -1187,7 +1347,12 @@ mod tests {
         .expect("a second open of a spool in use fails");
         assert!(err.to_string().contains("in use"), "{err}");
         for _ in 0..100 {
-            spool.view(Uuid::nil(), "203.0.113.9".parse().unwrap(), b"Mozilla/5.0");
+            spool.view(
+                None,
+                Uuid::nil(),
+                "203.0.113.9".parse().unwrap(),
+                b"Mozilla/5.0",
+            );
         }
         spool.close().await;
         let shared = spool.shared().clone();

@@ -11,7 +11,7 @@ use async_trait::async_trait;
 use axum::http::{HeaderMap, HeaderName, HeaderValue, header};
 use linkleaf_cache::{LoadError, Loaded, Loader, Weigh};
 use linkleaf_events::event::{Hit, Kind};
-use linkleaf_events::spool::Spool;
+use linkleaf_events::spool::{Spool, ViewMemo};
 use linkleaf_store::ProfileStore;
 use metrics::Counter;
 use std::net::IpAddr;
@@ -125,12 +125,18 @@ impl Recorder {
     }
 
     /// Records a view of `profile`'s page by the request's client (no `Hit`: a view keeps only
-    /// its page, client, user agent and minute).
-    pub fn view(&self, profile: Uuid, peer: IpAddr, headers: &HeaderMap) {
+    /// its page, client, user agent and minute), through the connection's `memo` if it has one.
+    pub fn view(
+        &self,
+        memo: Option<&mut ViewMemo>,
+        profile: Uuid,
+        peer: IpAddr,
+        headers: &HeaderMap,
+    ) {
         let client = self.proxies.client(peer, headers);
         let ua = headers
             .get(header::USER_AGENT)
             .map_or(&b""[..], HeaderValue::as_bytes);
-        self.spool.view(profile, client, ua);
+        self.spool.view(memo, profile, client, ua);
     }
 }

@@ -24,18 +24,23 @@ use futures_util::future::{BoxFuture, Either, Ready, ready};
 use linkleaf_cache::Status;
 use linkleaf_domain::Username;
 use linkleaf_events::event::Kind as HitKind;
+use linkleaf_events::spool::ViewMemo;
 use std::convert::Infallible;
 use std::net::{Ipv4Addr, SocketAddr};
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 use std::task::{Context, Poll};
 use std::time::Instant;
 use tower::Service;
 use uuid::Uuid;
 
-/// Cloned for every request (that is how hyper drives a tower service), so it is one `Arc` and
-/// the connection's peer (`for_peer`).
+/// Cloned for every request (that is how hyper drives a tower service), so it is an `Arc`,
+/// the connection's peer and the connection's view memo (`for_peer`).
 #[derive(Clone)]
-pub struct FastPath(Arc<Inner>, SocketAddr);
+pub struct FastPath(Arc<Inner>, SocketAddr, Memo);
+
+/// The connection's last view group (`ViewMemo`): its requests come one at a time, so the lock
+/// is never contended.
+type Memo = Arc<Mutex<ViewMemo>>;
 
 struct Inner {
     state: AppState,
@@ -74,17 +79,18 @@ impl FastPath {
                 ),
             }),
             SocketAddr::from((Ipv4Addr::UNSPECIFIED, 0)),
+            Memo::default(),
         )
     }
 
     /// The service for one connection, from `peer`.
     pub fn for_peer(&self, peer: SocketAddr) -> Self {
-        Self(self.0.clone(), peer)
+        Self(self.0.clone(), peer, Memo::default())
     }
 }
 
 impl Inner {
-    fn try_hit(self: &Arc<Self>, req: &Request, peer: SocketAddr) -> Option<Hit> {
+    fn try_hit(self: &Arc<Self>, req: &Request, peer: SocketAddr, memo: &Memo) -> Option<Hit> {
         if !(req.method() == Method::GET || req.method() == Method::HEAD) {
             return None;
         }
@@ -120,7 +126,15 @@ impl Inner {
         if kind == Kind::Html
             && let Some(owner) = entry.owner()
         {
-            record_view(&self.state, req, peer.ip(), owner, res.status());
+            let mut memo = memo.lock().unwrap_or_else(|p| p.into_inner());
+            record_view(
+                &self.state,
+                Some(&mut memo),
+                req,
+                peer.ip(),
+                owner,
+                res.status(),
+            );
         }
         metrics.record(req.method(), res.status().as_u16(), start);
         Some(Hit::Answered(res))
@@ -178,7 +192,7 @@ impl Service<Request> for FastPath {
     }
 
     fn call(&mut self, mut req: Request) -> Self::Future {
-        match self.0.try_hit(&req, self.1) {
+        match self.0.try_hit(&req, self.1, &self.2) {
             Some(Hit::Answered(res)) => Either::Left(ready(Ok(res))),
             Some(Hit::Click(f)) => Either::Right(Either::Left(f)),
             None => {

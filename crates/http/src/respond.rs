@@ -11,6 +11,7 @@ use axum::extract::Request;
 use axum::http::{HeaderMap, HeaderName, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use linkleaf_cache::Status;
+use linkleaf_events::spool::ViewMemo;
 use std::borrow::Cow;
 
 pub const API_PROFILES: &str = "/api/profiles/";
@@ -222,9 +223,11 @@ pub fn unavailable_page(st: &AppState, e: &linkleaf_cache::LoadError) -> Respons
 
 /// Records a view of a profile's page when this answer is one: a `GET` of the HTML page
 /// answered `200` or `304` (a browser revalidating is a person looking again). A `HEAD` is a
-/// monitor's check, not a view. Never makes the answer wait.
+/// monitor's check, not a view. Never makes the answer wait. `memo` is the connection's, when
+/// the caller has one (`Spool::view`).
 pub fn record_view(
     st: &AppState,
+    memo: Option<&mut ViewMemo>,
     req: &Request,
     peer: std::net::IpAddr,
     profile: uuid::Uuid,
@@ -236,7 +239,7 @@ pub fn record_view(
     if req.method() == axum::http::Method::GET
         && (status == StatusCode::OK || status == StatusCode::NOT_MODIFIED)
     {
-        rec.view(profile, peer, req.headers());
+        rec.view(memo, profile, peer, req.headers());
     }
 }
 
