@@ -4,7 +4,8 @@
 #
 #   bench/run.sh                 # 3 rounds of 8 s per server and representation, 64 connections
 #   ROUNDS=5 DURATION=10 CONNS=64 WORKERS=1 bench/run.sh
-#   BASE_BIN=/tmp/linkleaf-old bench/run.sh   # also an older build, alternated in the same run
+#   BASE_BIN=/tmp/linkleaf-old bench/run.sh   # also an older build, alternated in the same run,
+#                                             # against nginx serving that build's own bytes
 #
 # Installs wrk and nginx from Debian's packages when missing (needs root or sudo). Prints, per
 # representation, the median req/s and p99 of each server and the ratio linkleaf / nginx, and the
@@ -80,6 +81,15 @@ curl -fs "http://127.0.0.1:$PORT/api/profiles/bench" -o "$work/www/api/profiles/
 curl -fs "http://127.0.0.1:$PORT/bench" -o "$work/www/bench"
 json_bytes=$(wc -c <"$work/www/api/profiles/bench")
 html_bytes=$(wc -c <"$work/www/bench")
+# an older build may render other bytes (a page's markup changes): nginx serves its own too,
+# under /base/, and its ratio is to those ("nginx-base")
+if [ -n "${BASE_BIN:-}" ]; then
+    mkdir -p "$work/www/base/api/profiles"
+    curl -fs "http://127.0.0.1:$BASE_PORT/api/profiles/bench" -o "$work/www/base/api/profiles/bench"
+    curl -fs "http://127.0.0.1:$BASE_PORT/bench" -o "$work/www/base/bench"
+    base_json_bytes=$(wc -c <"$work/www/base/api/profiles/bench")
+    base_html_bytes=$(wc -c <"$work/www/base/bench")
+fi
 
 cat >"$work/nginx.conf" <<NGINX
 worker_processes 1;
@@ -96,6 +106,8 @@ http {
         root $work/www;
         location = /api/profiles/bench { default_type application/json; }
         location = /bench { default_type text/html; }
+        location = /base/api/profiles/bench { default_type application/json; }
+        location = /base/bench { default_type text/html; }
     }
 }
 NGINX
@@ -133,8 +145,12 @@ targets=(
 servers=(nginx linkleaf)
 if [ -n "${BASE_BIN:-}" ]; then
     pid[base]=${pids[1]}
-    targets+=("json base http://127.0.0.1:$BASE_PORT/api/profiles/bench" "html base http://127.0.0.1:$BASE_PORT/bench")
-    servers+=(base)
+    pid[nginx-base]=${pid[nginx]}
+    targets+=("json nginx-base http://127.0.0.1:$NGINX_PORT/base/api/profiles/bench"
+        "json base http://127.0.0.1:$BASE_PORT/api/profiles/bench"
+        "html nginx-base http://127.0.0.1:$NGINX_PORT/base/bench"
+        "html base http://127.0.0.1:$BASE_PORT/bench")
+    servers+=(nginx-base base)
 fi
 # warm both servers
 for t in "${targets[@]}"; do set -- $t; wrk -t1 -c8 -d1s "$3" >/dev/null; done
@@ -154,16 +170,18 @@ views=$(curl -fs "http://127.0.0.1:$((PORT + 1))/metrics" | awk '/^linkleaf_even
 echo
 echo "linkleaf read path vs nginx static, $(date -u +%Y-%m-%d), $(nproc) cores, wrk -t$THREADS -c$CONNS -d${DURATION}s, $ROUNDS rounds (medians), linkleaf workers=$WORKERS"
 echo "JSON body $json_bytes bytes, HTML body $html_bytes bytes; linkleaf cache hits during the run: $hits; page views recorded: ${views:-0}"
-[ -n "${BASE_BIN:-}" ] && echo "base = $BASE_BIN"
-printf '%-6s %-9s %12s %10s %8s %14s %10s\n' repr server req/s p99_ms ratio cpu_ns/req cpu_ratio
+[ -n "${BASE_BIN:-}" ] && echo "base = $BASE_BIN (JSON $base_json_bytes bytes, HTML $base_html_bytes bytes; its ratios are to nginx-base, nginx serving those)"
+printf '%-6s %-10s %12s %10s %8s %14s %10s\n' repr server req/s p99_ms ratio cpu_ns/req cpu_ratio
 for repr in json html; do
-    n=$(tr ' ' '\n' <<<"${rps[$repr.nginx]}" | grep . | median)
-    nc=$(tr ' ' '\n' <<<"${cpu[$repr.nginx]}" | grep . | median)
     for s in "${servers[@]}"; do
+        ref=nginx
+        case $s in base | nginx-base) ref=nginx-base ;; esac
+        n=$(tr ' ' '\n' <<<"${rps[$repr.$ref]}" | grep . | median)
+        nc=$(tr ' ' '\n' <<<"${cpu[$repr.$ref]}" | grep . | median)
         q=$(tr ' ' '\n' <<<"${rps[$repr.$s]}" | grep . | median)
         l=$(tr ' ' '\n' <<<"${p99[$repr.$s]}" | grep . | median)
         c=$(tr ' ' '\n' <<<"${cpu[$repr.$s]}" | grep . | median)
-        printf '%-6s %-9s %12s %10s %8.2f %14s %10.2f\n' "$repr" "$s" "$q" "$l" \
+        printf '%-6s %-10s %12s %10s %8.2f %14s %10.2f\n' "$repr" "$s" "$q" "$l" \
             "$(awk -v a="$q" -v b="$n" 'BEGIN { print a / b }')" "$c" "$(awk -v a="$nc" -v b="$c" 'BEGIN { print a / b }')"
     done
 done
