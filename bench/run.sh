@@ -6,6 +6,8 @@
 #   ROUNDS=5 DURATION=10 CONNS=64 WORKERS=1 bench/run.sh
 #   BASE_BIN=/tmp/linkleaf-old bench/run.sh   # also an older build, alternated in the same run,
 #                                             # against nginx serving that build's own bytes
+#   BASE_URL_PAD=48 BASE_BIN=... bench/run.sh  # the older build's link URLs 48 bytes longer each,
+#                                             # to give its page as many bytes as this one's
 #
 # Installs wrk and nginx from Debian's packages when missing (needs root or sudo). Prints, per
 # representation, the median req/s and p99 of each server and the ratio linkleaf / nginx, and the
@@ -74,6 +76,10 @@ start_linkleaf() {
         -H 'content-type: application/json' -d "$body"
 }
 start_linkleaf "$BIN" "$PORT" linkleaf
+if [ -n "${BASE_URL_PAD:-}" ]; then
+    pad=$(printf -- "-%${BASE_URL_PAD}s" "" | tr ' ' p | cut -c1-"$BASE_URL_PAD")
+    body=${body//a-reasonably-long-path/a-reasonably-long-path$pad}
+fi
 if [ -n "${BASE_BIN:-}" ]; then start_linkleaf "$BASE_BIN" "$BASE_PORT" base; fi
 
 mkdir -p "$work/www/api/profiles"
