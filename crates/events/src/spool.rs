@@ -127,8 +127,8 @@ impl ViewGroup {
 }
 
 /// A group's count of views. Connections that remember the group add to it without the map's
-/// lock; the writer seals it when it takes the group, and a view that finds it sealed goes to
-/// a new group: none is counted twice or lost between the two.
+/// lock; the writer seals it when it takes the group, and a view that finds it sealed goes
+/// through the map again: none is counted twice or lost between the two.
 struct ViewCount(AtomicU32);
 
 const SEALED: u32 = u32::MAX;
@@ -145,7 +145,7 @@ impl ViewCount {
             if n == SEALED {
                 return false;
             }
-            let next = n.saturating_add(1).min(SEALED - 1);
+            let next = (n + 1).min(SEALED - 1);
             match self
                 .0
                 .compare_exchange_weak(n, next, Ordering::Relaxed, Ordering::Relaxed)
