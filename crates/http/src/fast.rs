@@ -126,15 +126,7 @@ impl Inner {
         if kind == Kind::Html
             && let Some(owner) = entry.owner()
         {
-            let mut memo = memo.lock().unwrap_or_else(|p| p.into_inner());
-            record_view(
-                &self.state,
-                Some(&mut memo),
-                req,
-                peer.ip(),
-                owner,
-                res.status(),
-            );
+            record_view(&self.state, Some(memo), req, peer.ip(), owner, res.status());
         }
         metrics.record(req.method(), res.status().as_u16(), start);
         Some(Hit::Answered(res))

@@ -13,6 +13,7 @@ use axum::response::{IntoResponse, Response};
 use linkleaf_cache::Status;
 use linkleaf_events::spool::ViewMemo;
 use std::borrow::Cow;
+use std::sync::Mutex;
 
 pub const API_PROFILES: &str = "/api/profiles/";
 
@@ -224,10 +225,10 @@ pub fn unavailable_page(st: &AppState, e: &linkleaf_cache::LoadError) -> Respons
 /// Records a view of a profile's page when this answer is one: a `GET` of the HTML page
 /// answered `200` or `304` (a browser revalidating is a person looking again). A `HEAD` is a
 /// monitor's check, not a view. Never makes the answer wait. `memo` is the connection's, when
-/// the caller has one (`Spool::view`).
+/// the caller has one (`Spool::view`), locked only for a view.
 pub fn record_view(
     st: &AppState,
-    memo: Option<&mut ViewMemo>,
+    memo: Option<&Mutex<ViewMemo>>,
     req: &Request,
     peer: std::net::IpAddr,
     profile: uuid::Uuid,
@@ -239,7 +240,8 @@ pub fn record_view(
     if req.method() == axum::http::Method::GET
         && (status == StatusCode::OK || status == StatusCode::NOT_MODIFIED)
     {
-        rec.view(memo, profile, peer, req.headers());
+        let mut memo = memo.map(|m| m.lock().unwrap_or_else(|p| p.into_inner()));
+        rec.view(memo.as_deref_mut(), profile, peer, req.headers());
     }
 }
 
