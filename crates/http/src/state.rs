@@ -23,7 +23,8 @@ use linkleaf_cache::{CacheMetrics, Invalidation, LoadError, Loaded, Loader, Poli
 use linkleaf_domain::analytics::{AnalyticsReport, Bucket};
 use linkleaf_domain::{ApiKeyToken, Profile, Scope, Scopes, Username};
 use linkleaf_store::{
-    AnalyticsStore, KeyStore, ProfileStore, ReadFrom, StoreError, Stores, WebhookStore,
+    AnalyticsStore, DatabaseHealth, KeyStore, ProfileStore, ReadFrom, StoreError, Stores,
+    WebhookStore,
 };
 use metrics::Counter;
 use std::collections::VecDeque;
@@ -248,6 +249,7 @@ struct Inner {
     keys: Arc<dyn KeyStore>,
     analytics: Arc<dyn AnalyticsStore>,
     webhooks: Arc<dyn WebhookStore>,
+    database: Arc<dyn DatabaseHealth>,
     verifier: Arc<linkleaf_webhooks::Verifier>,
     dispatch: Option<Arc<tokio::sync::Notify>>,
     pages: ReadCache<RenderedPage>,
@@ -349,6 +351,7 @@ impl AppState {
             keys: stores.keys,
             analytics: stores.analytics,
             webhooks: stores.webhooks,
+            database: stores.health,
             verifier: wiring.verifier,
             dispatch: wiring.dispatch,
             pages,
@@ -372,6 +375,11 @@ impl AppState {
 
     pub fn profiles(&self) -> &Arc<dyn ProfileStore> {
         &self.0.profiles
+    }
+
+    /// Whether the database answers and takes writes.
+    pub fn database(&self) -> &Arc<dyn DatabaseHealth> {
+        &self.0.database
     }
 
     pub fn pages(&self) -> &ReadCache<RenderedPage> {

@@ -518,6 +518,7 @@ impl Config {
             busy_timeout: Duration::from_millis(self.database.busy_timeout_ms),
             statement_timeout: Duration::from_millis(self.database.statement_timeout_ms),
             read_url: (!read.is_empty()).then(|| read.to_owned()),
+            sqlite_page_limit: None,
         }
     }
 

@@ -10,14 +10,17 @@
 //! HTTP; every rule about what a valid profile is lives in `linkleaf-domain`.
 
 pub mod analytics;
+mod db;
+pub mod health;
 mod postgres;
-mod postgres_webhooks;
+mod sql;
 mod sqlite;
-mod sqlite_webhooks;
 pub mod testing;
 pub mod webhooks;
 
 pub use analytics::AnalyticsStore;
+pub use health::DbHealth;
+pub use sql::SqlStore;
 pub use webhooks::WebhookStore;
 
 use async_trait::async_trait;
@@ -27,9 +30,6 @@ use std::sync::Arc;
 use std::time::Duration;
 use time::OffsetDateTime;
 use uuid::Uuid;
-
-pub use postgres::PostgresStore;
-pub use sqlite::SqliteStore;
 
 /// What can go wrong in storage, sorted by what a caller should do about it.
 #[derive(Debug, thiserror::Error)]
@@ -189,6 +189,10 @@ pub struct StoreOptions {
     /// PostgreSQL: a replica for public reads and listings (writes and read-apply-write always
     /// go to the primary).
     pub read_url: Option<String>,
+    /// Tests: SQLite's `max_page_count` from a number the test controls (0: no limit), to fill
+    /// the database and give it room again.
+    #[doc(hidden)]
+    pub sqlite_page_limit: Option<Arc<std::sync::atomic::AtomicU64>>,
 }
 
 impl Default for StoreOptions {
@@ -199,6 +203,7 @@ impl Default for StoreOptions {
             busy_timeout: Duration::from_secs(5),
             statement_timeout: Duration::from_secs(5),
             read_url: None,
+            sqlite_page_limit: None,
         }
     }
 }
@@ -210,33 +215,28 @@ pub struct Stores {
     pub keys: Arc<dyn KeyStore>,
     pub analytics: Arc<dyn AnalyticsStore>,
     pub webhooks: Arc<dyn WebhookStore>,
+    /// Whether the database takes writes (`/readyz`).
+    pub health: Arc<dyn DatabaseHealth>,
+}
+
+/// Whether the database answers and takes writes (see `health`).
+#[async_trait]
+pub trait DatabaseHealth: Send + Sync + 'static {
+    /// Pings the database, commits the heartbeat when it is due, and tells the state.
+    async fn health(&self) -> DbHealth;
 }
 
 /// Opens the database named by `url`: `sqlite://PATH`, `sqlite::memory:`, or
 /// `postgres://user@host/db` (`postgresql://` too).
 pub async fn open(url: &str, opts: &StoreOptions) -> Result<Stores, OpenError> {
-    let scheme = url.split(':').next().unwrap_or_default();
-    match scheme {
-        "sqlite" => {
-            let s = Arc::new(SqliteStore::open(url, opts).await?);
-            Ok(Stores {
-                profiles: s.clone(),
-                keys: s.clone(),
-                analytics: s.clone(),
-                webhooks: s,
-            })
-        }
-        "postgres" | "postgresql" => {
-            let s = Arc::new(PostgresStore::open(url, opts).await?);
-            Ok(Stores {
-                profiles: s.clone(),
-                keys: s.clone(),
-                analytics: s.clone(),
-                webhooks: s,
-            })
-        }
-        other => Err(OpenError::Scheme(other.to_owned())),
-    }
+    let s = Arc::new(SqlStore::open(url, opts).await?);
+    Ok(Stores {
+        profiles: s.clone(),
+        keys: s.clone(),
+        analytics: s.clone(),
+        webhooks: s.clone(),
+        health: s,
+    })
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -250,50 +250,64 @@ pub enum OpenError {
 /// What a database's own error code says, as each backend reads its codes.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) enum ErrorClass {
-    /// Cannot be reached, overloaded, out of space, shutting down: worth retrying later.
+    /// Busy with other work (a lock held, a serialization conflict, no free connection):
+    /// worth retrying, and not a failure of the database.
+    Busy,
+    /// Cannot be reached, out of space, read-only, shutting down: worth retrying later.
     Unavailable,
     /// The data was refused (see `StoreError::Refused`).
     Refused,
     Other,
 }
 
-/// What a driver error means. Crate-private: callers see `StoreError` only. A database's own
-/// error goes to the classifier of the backend that raised it (`sqlite::classify`,
-/// `postgres::classify`): the two number their errors differently.
-pub(crate) fn map_sqlx(e: sqlx::Error) -> StoreError {
-    match &e {
-        sqlx::Error::RowNotFound => StoreError::NotFound,
+/// What a driver error means, read by the backend's own classifier (`sqlite::classify`,
+/// `postgres::classify`: the two number their errors differently). Crate-private: callers see
+/// `StoreError` only.
+pub(crate) fn map_sqlx(e: sqlx::Error, classify: fn(&str) -> ErrorClass) -> db::Classified {
+    let class = match &e {
+        sqlx::Error::RowNotFound => None,
+        sqlx::Error::PoolTimedOut => Some(ErrorClass::Busy),
         sqlx::Error::Io(_)
         | sqlx::Error::Tls(_)
-        | sqlx::Error::PoolTimedOut
         | sqlx::Error::PoolClosed
-        | sqlx::Error::WorkerCrashed => StoreError::Unavailable(e.to_string()),
-        sqlx::Error::Database(d) => {
-            let code = d.code().unwrap_or_default();
-            let class = if d.try_downcast_ref::<sqlx::sqlite::SqliteError>().is_some() {
-                sqlite::classify(&code)
-            } else {
-                postgres::classify(&code)
-            };
-            match class {
-                ErrorClass::Unavailable => StoreError::Unavailable(e.to_string()),
-                ErrorClass::Refused => StoreError::Refused(e.to_string()),
-                ErrorClass::Other => StoreError::Other(e.to_string()),
-            }
-        }
-        _ => StoreError::Other(e.to_string()),
-    }
+        | sqlx::Error::WorkerCrashed => Some(ErrorClass::Unavailable),
+        sqlx::Error::Database(d) => Some(classify(&d.code().unwrap_or_default())),
+        _ => Some(ErrorClass::Other),
+    };
+    let error = match class {
+        None => StoreError::NotFound,
+        Some(ErrorClass::Busy | ErrorClass::Unavailable) => StoreError::Unavailable(e.to_string()),
+        Some(ErrorClass::Refused) => StoreError::Refused(e.to_string()),
+        Some(ErrorClass::Other) => StoreError::Other(e.to_string()),
+    };
+    db::Classified { error, class }
 }
 
-/// `.db()` on a driver result: its error, mapped.
-pub(crate) trait Db<T> {
-    fn db(self) -> Result<T>;
+/// A column that could not be read as the model wants it.
+pub(crate) fn decode_err(e: sqlx::Error) -> StoreError {
+    StoreError::Other(e.to_string())
 }
 
-impl<T> Db<T> for std::result::Result<T, sqlx::Error> {
-    fn db(self) -> Result<T> {
-        self.map_err(map_sqlx)
-    }
+/// Migrations embedded in the binary.
+pub(crate) fn migrator(
+    migrations: &'static [(i64, &'static str, &'static str)],
+) -> sqlx::migrate::Migrator {
+    use sqlx::SqlSafeStr;
+    use sqlx::migrate::{Migration, MigrationType, Migrator};
+    Migrator::with_migrations(
+        migrations
+            .iter()
+            .map(|(v, d, sql)| {
+                Migration::new(
+                    *v,
+                    (*d).to_owned().into(),
+                    MigrationType::Simple,
+                    sql.into_sql_str(),
+                    false,
+                )
+            })
+            .collect(),
+    )
 }
 
 pub(crate) fn millis(t: OffsetDateTime) -> i64 {

@@ -876,7 +876,7 @@ async fn webhooks_story(s: &Stores) {
 async fn sqlite_upgrades_a_database_already_holding_look_alike_names() {
     let dir = tempfile::tempdir().unwrap();
     let url = format!("sqlite://{}", dir.path().join("old.db").display());
-    let old = linkleaf_store::SqliteStore::open(&url, &StoreOptions::default())
+    let old = linkleaf_store::SqlStore::open(&url, &StoreOptions::default())
         .await
         .unwrap();
     old.migrate_to(1).await.unwrap();

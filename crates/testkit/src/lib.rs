@@ -145,6 +145,7 @@ impl TestApp {
             keys: real.keys,
             analytics: real.analytics,
             webhooks: real.webhooks,
+            health: real.health,
         };
         let app = Application::build_with(&config, stores.clone())
             .await

@@ -33,16 +33,42 @@ pub async fn readyz(State(st): State<AppState>) -> Response {
     let mut deps = serde_json::Map::new();
     let mut ready = true;
     let mut degraded = Vec::new();
-    match tokio::time::timeout(CHECK, st.profiles().ping()).await {
-        Ok(Ok(())) => {
-            deps.insert("database".into(), serde_json::json!({"status": "ok"}));
-        }
-        failed => {
-            let why = match failed {
-                Ok(Err(e)) => e.to_string(),
-                _ => "no answer within 1 s".into(),
+    match tokio::time::timeout(CHECK, st.database().health()).await {
+        Ok(h) => {
+            let at = |ms: Option<i64>| {
+                ms.and_then(|m| {
+                    time::OffsetDateTime::from_unix_timestamp_nanos(i128::from(m) * 1_000_000)
+                        .ok()?
+                        .format(&time::format_description::well_known::Rfc3339)
+                        .ok()
+                })
             };
-            tracing::warn!(error = %why, "not ready: database ping failed");
+            let status = if let Some(why) = &h.unavailable {
+                tracing::warn!(error = %why, "not ready: the database");
+                ready = false;
+                "unavailable"
+            } else if let Some(why) = &h.failing_writes {
+                degraded.push(format!("database: writes are failing: {why}"));
+                "failing writes"
+            } else {
+                "ok"
+            };
+            let mut d = serde_json::json!({
+                "status": status,
+                "heartbeat": at(h.heartbeat_ok_ms),
+                "lastWrite": at(h.last_write_ok_ms),
+            });
+            if let Some(why) = h.unavailable.as_ref().or(h.failing_writes.as_ref()) {
+                d["detail"] = why.clone().into();
+            }
+            if let Some((ms, why)) = &h.last_write_failure {
+                d["lastWriteFailure"] = serde_json::json!({"at": at(Some(*ms)), "error": why});
+            }
+            deps.insert("database".into(), d);
+        }
+        Err(_) => {
+            let why = "no answer within 1 s";
+            tracing::warn!(error = why, "not ready: database ping failed");
             ready = false;
             deps.insert(
                 "database".into(),

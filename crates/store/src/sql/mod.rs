@@ -1,0 +1,138 @@
+//! The store, written once: `SqlStore` implements every store trait over either database
+//! (`crate::db` is the seam). Each file holds one trait's statements. Must not: name a
+//! backend's driver type (that is the seam's and the backends' business).
+
+pub(crate) mod analytics;
+mod profiles;
+pub(crate) mod webhooks;
+
+use crate::db::{Backend, Db, q};
+use crate::health::{DbHealth, HEARTBEAT_DEADLINE, HEARTBEAT_EVERY};
+use crate::{DatabaseHealth, OpenError, Result, StoreError, StoreOptions};
+use async_trait::async_trait;
+use std::time::Instant;
+use uuid::Uuid;
+
+/// Every store, over one database.
+pub struct SqlStore {
+    pub(crate) db: Db,
+    /// This process, as the heartbeat names it.
+    instance: Uuid,
+}
+
+impl SqlStore {
+    /// Opens `sqlite://PATH`, `sqlite::memory:` or `postgres://...` (`postgresql://` too).
+    pub async fn open(url: &str, opts: &StoreOptions) -> Result<Self, OpenError> {
+        let scheme = url.split(':').next().unwrap_or_default();
+        let db = match scheme {
+            "sqlite" => crate::sqlite::Sqlite::open(url, opts).await?,
+            "postgres" | "postgresql" => crate::postgres::Postgres::open(url, opts).await?,
+            other => return Err(OpenError::Scheme(other.to_owned())),
+        };
+        Ok(Self {
+            db,
+            instance: Uuid::now_v7(),
+        })
+    }
+
+    /// Applies the migrations up to `version` only (tests of an upgrade start from an older
+    /// schema; the service always migrates to the last).
+    #[doc(hidden)]
+    pub async fn migrate_to(&self, version: i64) -> Result<()> {
+        self.run_migrations(Some(version)).await
+    }
+
+    /// Runs SQL as it is (tests: data an older version could have written).
+    #[doc(hidden)]
+    pub async fn execute_raw(&self, sql: &str) -> Result<()> {
+        let raw = sqlx::raw_sql(sqlx::AssertSqlSafe(sql.to_owned()));
+        match &self.db.backend {
+            Backend::Sqlite(s) => raw
+                .execute(&s.pool)
+                .await
+                .map(drop)
+                .map_err(|e| crate::db::sqlite_err(e).error),
+            Backend::Postgres(p) => raw
+                .execute(&p.pool)
+                .await
+                .map(drop)
+                .map_err(|e| crate::db::postgres_err(e).error),
+        }
+    }
+
+    pub(crate) async fn run_migrations(&self, to: Option<i64>) -> Result<()> {
+        let failed = |e: sqlx::migrate::MigrateError| StoreError::Other(format!("migrating: {e}"));
+        match (&self.db.backend, to) {
+            (Backend::Sqlite(s), None) => crate::sqlite::Sqlite::migrator()
+                .run(&s.pool)
+                .await
+                .map_err(failed),
+            (Backend::Sqlite(s), Some(v)) => crate::sqlite::Sqlite::migrator()
+                .run_to(v, &s.pool)
+                .await
+                .map_err(failed),
+            (Backend::Postgres(p), None) => crate::postgres::Postgres::migrator()
+                .run(&p.pool)
+                .await
+                .map_err(failed),
+            (Backend::Postgres(p), Some(v)) => crate::postgres::Postgres::migrator()
+                .run_to(v, &p.pool)
+                .await
+                .map_err(failed),
+        }
+    }
+
+    /// Every server answers a trivial query (the primary, and the replica if there is one).
+    pub(crate) async fn ping_all(&self) -> Result<()> {
+        q("SELECT 1 AS one").fetch_all(&self.db).await?;
+        if let Backend::Postgres(p) = &self.db.backend
+            && p.read_pool.is_some()
+        {
+            q("SELECT 1 AS one")
+                .fetch_all(crate::db::On::Replica(&self.db))
+                .await
+                .map_err(|e| StoreError::Unavailable(format!("replica: {e}")))?;
+        }
+        Ok(())
+    }
+
+    /// Commits the heartbeat row, at most every `HEARTBEAT_EVERY` (in between, the last
+    /// outcome): when it last committed, or why it failed.
+    async fn heartbeat(&self) -> std::result::Result<i64, String> {
+        let mut last = self.db.health.heartbeat.lock().await;
+        if let Some((at, outcome)) = &*last
+            && at.elapsed() < HEARTBEAT_EVERY
+        {
+            return outcome.clone();
+        }
+        let now = linkleaf_domain::unix_millis(linkleaf_domain::now_millis());
+        let beat = async {
+            let mut tx = self.db.begin_unrecorded_write().await?;
+            q("INSERT INTO heartbeat (id, at, instance) VALUES (1, $1, $2)
+               ON CONFLICT (id) DO UPDATE SET at = excluded.at, instance = excluded.instance")
+            .bind(now)
+            .bind(self.instance.to_string())
+            .execute(&mut tx)
+            .await?;
+            tx.commit().await
+        };
+        let outcome = beat.await.map(|()| now).map_err(|e| e.to_string());
+        self.db.health.beat(now, &outcome);
+        *last = Some((Instant::now(), outcome.clone()));
+        outcome
+    }
+}
+
+#[async_trait]
+impl DatabaseHealth for SqlStore {
+    async fn health(&self) -> DbHealth {
+        let ping = self.ping_all().await.map_err(|e| e.to_string());
+        // a database that does not answer, or whose file is gone, is not written to
+        if ping.is_ok() && self.db.health.replaced_why().is_none() {
+            // its outcome is recorded as any write's; one that waits on other writers past
+            // its deadline says nothing (a busy database is not a failing one)
+            let _ = tokio::time::timeout(HEARTBEAT_DEADLINE, self.heartbeat()).await;
+        }
+        self.db.health.state(ping)
+    }
+}

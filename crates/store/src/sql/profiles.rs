@@ -1,0 +1,366 @@
+//! Profiles, their links and API keys: `ProfileStore` and `KeyStore`, written once for both
+//! databases.
+//!
+//! A change to a profile is read-apply-write in one write transaction: SQLite holds the
+//! database's write lock from the start (`BEGIN IMMEDIATE`), PostgreSQL the profile's row lock
+//! (`FOR UPDATE`), so concurrent edits of one profile queue and none is lost. Usernames are
+//! unique by their lowercase key and their look-alike skeleton (two unique constraints whose
+//! names tell which was violated). Each change writes its outbox events in its transaction.
+
+use super::SqlStore;
+use crate::db::{On, Row, q};
+use crate::sql::webhooks::write_events;
+use crate::{
+    ApiKeyRecord, Change, KeyStore, LinkTarget, Modified, ModifyError, ProfileRef, ProfileStore,
+    ProfileSummary, ReadFrom, Result, StoreError,
+};
+use async_trait::async_trait;
+use linkleaf_domain::webhook::{EventType, WebhookEvent};
+use linkleaf_domain::{Link, Profile, Scopes, Theme, Username, now_millis};
+use time::OffsetDateTime;
+use uuid::Uuid;
+
+const PROFILE_BY_ID: &str = "SELECT id, username, display_name, bio, avatar_url, \
+     theme::text AS theme, version, updated_at FROM profiles WHERE id = $1";
+const PROFILE_BY_KEY: &str = "SELECT id, username, display_name, bio, avatar_url, \
+     theme::text AS theme, version, updated_at FROM profiles WHERE username_key = $1";
+const PROFILE_BY_ID_LOCKED: &str = "SELECT id, username, display_name, bio, avatar_url, \
+     theme::text AS theme, version, updated_at FROM profiles WHERE id = $1 FOR UPDATE";
+const PROFILE_BY_KEY_LOCKED: &str = "SELECT id, username, display_name, bio, avatar_url, \
+     theme::text AS theme, version, updated_at FROM profiles WHERE username_key = $1 FOR UPDATE";
+
+fn link_from_row(row: &Row) -> Result<Link> {
+    Ok(Link {
+        id: row.id("id")?,
+        title: row.text("title")?,
+        url: row.text("url")?,
+        position: row.int("position")?.max(0) as u32,
+        click_count: row.int("click_count")?.max(0) as u64,
+        enabled: row.flag("enabled")?,
+    })
+}
+
+/// Reads one profile and its links (inside the caller's transaction, so the two reads see one
+/// snapshot); with `lock`, holding the profile's row for a change.
+async fn read_profile<'e, 'd: 'e>(
+    on: impl Into<On<'e, 'd>>,
+    which: &ProfileRef<'_>,
+    lock: bool,
+) -> Result<Option<Profile>> {
+    let mut on = on.into();
+    let stmt = match (which, lock) {
+        (ProfileRef::Id(id), false) => q(PROFILE_BY_ID).bind(*id),
+        (ProfileRef::Id(id), true) => q(PROFILE_BY_ID_LOCKED).bind(*id),
+        (ProfileRef::Key(key), false) => q(PROFILE_BY_KEY).bind(key.as_ref()),
+        (ProfileRef::Key(key), true) => q(PROFILE_BY_KEY_LOCKED).bind(key.as_ref()),
+    };
+    let Some(row) = stmt.fetch_optional(on.reborrow()).await? else {
+        return Ok(None);
+    };
+    let id = row.id("id")?;
+    let theme: Theme = serde_json::from_str(&row.text("theme")?)
+        .map_err(|e| StoreError::Corrupt(format!("theme of {id}: {e}")))?;
+    let links = q(
+        "SELECT id, title, url, position, enabled, click_count FROM links
+         WHERE profile_id = $1 ORDER BY position",
+    )
+    .bind(id)
+    .fetch_all(on)
+    .await?
+    .iter()
+    .map(link_from_row)
+    .collect::<Result<Vec<_>>>()?;
+    Ok(Some(Profile {
+        id,
+        username: Username::from_stored(row.text("username")?),
+        display_name: row.text("display_name")?,
+        bio: row.text("bio")?,
+        avatar_url: row.opt_text("avatar_url")?,
+        links,
+        theme,
+        last_modified: row.time("updated_at")?,
+        version: row.int("version")?,
+    }))
+}
+
+fn theme_json(p: &Profile) -> Result<String> {
+    serde_json::to_string(&p.theme).map_err(|e| StoreError::Corrupt(e.to_string()))
+}
+
+impl SqlStore {
+    /// What a failed write of a profile's name means: the name's key is taken, or its skeleton
+    /// is (then the existing name is looked up, to say which one it resembles), or something
+    /// else. The database names the violated constraint (SQLite by its column, PostgreSQL by
+    /// the constraint's name; both hold the column's name).
+    async fn name_conflict(&self, e: StoreError, name: &Username) -> StoreError {
+        let StoreError::Refused(why) = &e else {
+            return e;
+        };
+        if why.contains("username_skeleton") {
+            let existing = q("SELECT username FROM profiles WHERE username_skeleton = $1")
+                .bind(name.skeleton())
+                .fetch_optional(&self.db)
+                .await
+                .ok()
+                .flatten()
+                .and_then(|r| r.text("username").ok());
+            match existing {
+                // the same name in another case: simply taken
+                Some(x) if x.eq_ignore_ascii_case(name.as_str()) => StoreError::UsernameTaken,
+                Some(x) => StoreError::UsernameConfusable(x),
+                None => StoreError::UsernameTaken,
+            }
+        } else if why.contains("username_key") {
+            StoreError::UsernameTaken
+        } else {
+            e
+        }
+    }
+}
+
+#[async_trait]
+impl ProfileStore for SqlStore {
+    async fn migrate(&self) -> Result<()> {
+        self.run_migrations(None).await
+    }
+
+    async fn ping(&self) -> Result<()> {
+        self.ping_all().await
+    }
+
+    async fn profile_by_username(&self, key: &str, from: ReadFrom) -> Result<Option<Profile>> {
+        // one transaction, so the profile and its links are one snapshot
+        let mut tx = self.db.begin_read(from).await?;
+        let p = read_profile(&mut tx, &ProfileRef::Key(key.into()), false).await?;
+        tx.commit().await?;
+        Ok(p)
+    }
+
+    async fn profile_by_id(&self, id: Uuid) -> Result<Option<Profile>> {
+        let mut tx = self.db.begin_read(ReadFrom::Primary).await?;
+        let p = read_profile(&mut tx, &ProfileRef::Id(id), false).await?;
+        tx.commit().await?;
+        Ok(p)
+    }
+
+    async fn list_profiles(&self, after: Option<&str>, limit: u32) -> Result<Vec<ProfileSummary>> {
+        q("SELECT p.id, p.username, p.display_name, p.updated_at,
+                  (SELECT count(*) FROM links l WHERE l.profile_id = p.id) AS link_count
+           FROM profiles p WHERE ($1::text IS NULL OR p.username_key > $1)
+           ORDER BY p.username_key LIMIT $2")
+        .bind(after)
+        .bind(limit)
+        .fetch_all(On::Replica(&self.db))
+        .await?
+        .iter()
+        .map(|r| {
+            Ok(ProfileSummary {
+                id: r.id("id")?,
+                username: Username::from_stored(r.text("username")?),
+                display_name: r.text("display_name")?,
+                link_count: r.int("link_count")?.max(0) as u32,
+                last_modified: r.time("updated_at")?,
+            })
+        })
+        .collect()
+    }
+
+    async fn create_profile(&self, p: &Profile) -> Result<Profile> {
+        let mut tx = self.db.begin_write().await?;
+        let inserted = q("INSERT INTO profiles (id, username, username_key, username_skeleton,
+                                 display_name, bio, avatar_url, theme, version, created_at, updated_at)
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8::jsonb, 1, $9, $9)")
+        .bind(p.id)
+        .bind(p.username.as_str())
+        .bind(p.username.key())
+        .bind(p.username.skeleton())
+        .bind(&p.display_name)
+        .bind(&p.bio)
+        .bind(&p.avatar_url)
+        .bind(theme_json(p)?)
+        .bind(p.last_modified)
+        .execute(&mut tx)
+        .await;
+        if let Err(e) = inserted {
+            drop(tx);
+            return Err(self.name_conflict(e, &p.username).await);
+        }
+        tx.write_links(p.id, &p.links).await?;
+        let stored = read_profile(&mut tx, &ProfileRef::Id(p.id), false)
+            .await?
+            .ok_or(StoreError::NotFound)?;
+        let created = WebhookEvent::new(
+            EventType::ProfileCreated,
+            stored.last_modified,
+            stored.id,
+            &stored.username,
+            None,
+        );
+        write_events(&mut tx, &[created], crate::millis(stored.last_modified)).await?;
+        tx.commit().await?;
+        Ok(stored)
+    }
+
+    async fn modify_profile(
+        &self,
+        which: ProfileRef<'_>,
+        change: Change<'_>,
+    ) -> Result<Option<Modified>, ModifyError> {
+        let mut tx = self.db.begin_write().await?;
+        // the lock: concurrent modifications of this profile wait here
+        let Some(before) = read_profile(&mut tx, &which, true).await? else {
+            return Ok(None);
+        };
+        let next = change(&before).map_err(ModifyError::Invalid)?;
+        if next == before {
+            return Ok(Some(Modified {
+                after: before.clone(),
+                before,
+            }));
+        }
+        let updated = q("UPDATE profiles SET username = $1, username_key = $2,
+                    username_skeleton = $3, display_name = $4, bio = $5, avatar_url = $6,
+                    theme = $7::jsonb, version = version + 1, updated_at = $8
+             WHERE id = $9")
+        .bind(next.username.as_str())
+        .bind(next.username.key())
+        .bind(next.username.skeleton())
+        .bind(&next.display_name)
+        .bind(&next.bio)
+        .bind(&next.avatar_url)
+        .bind(theme_json(&next)?)
+        .bind(now_millis())
+        .bind(before.id)
+        .execute(&mut tx)
+        .await;
+        if let Err(e) = updated {
+            drop(tx);
+            return Err(self.name_conflict(e, &next.username).await.into());
+        }
+        tx.write_links(before.id, &next.links).await?;
+        let after = read_profile(&mut tx, &ProfileRef::Id(before.id), false)
+            .await?
+            .ok_or(StoreError::NotFound)?;
+        let events = WebhookEvent::of_change(&before, &after, after.last_modified);
+        write_events(&mut tx, &events, crate::millis(after.last_modified)).await?;
+        tx.commit().await?;
+        Ok(Some(Modified { before, after }))
+    }
+
+    async fn link_target(&self, link: Uuid) -> Result<Option<LinkTarget>> {
+        q("SELECT profile_id, url, enabled FROM links WHERE id = $1")
+            .bind(link)
+            .fetch_optional(On::Replica(&self.db))
+            .await?
+            .map(|r| {
+                Ok(LinkTarget {
+                    profile: r.id("profile_id")?,
+                    url: r.text("url")?,
+                    enabled: r.flag("enabled")?,
+                })
+            })
+            .transpose()
+    }
+
+    async fn delete_profile(&self, which: ProfileRef<'_>) -> Result<Option<(Uuid, Username)>> {
+        let mut tx = self.db.begin_write().await?;
+        let stmt = match which {
+            ProfileRef::Id(id) => {
+                q("DELETE FROM profiles WHERE id = $1 RETURNING id, username").bind(id)
+            }
+            ProfileRef::Key(key) => {
+                q("DELETE FROM profiles WHERE username_key = $1 RETURNING id, username")
+                    .bind(key.into_owned())
+            }
+        };
+        let deleted = stmt
+            .fetch_optional(&mut tx)
+            .await?
+            .map(|r| Ok::<_, StoreError>((r.id("id")?, Username::from_stored(r.text("username")?))))
+            .transpose()?;
+        // a deleted profile's analytics go with it; its deletion is announced
+        if let Some((id, username)) = &deleted {
+            let now = now_millis();
+            let gone = WebhookEvent::new(EventType::ProfileDeleted, now, *id, username, None);
+            write_events(&mut tx, &[gone], crate::millis(now)).await?;
+            q("DELETE FROM analytics_rollups WHERE profile_id = $1")
+                .bind(*id)
+                .execute(&mut tx)
+                .await?;
+            q("DELETE FROM analytics_uniques WHERE profile_id = $1")
+                .bind(*id)
+                .execute(&mut tx)
+                .await?;
+        }
+        tx.commit().await?;
+        Ok(deleted)
+    }
+}
+
+fn key_from_row(r: &Row) -> Result<ApiKeyRecord> {
+    Ok(ApiKeyRecord {
+        id: r.id("id")?,
+        name: r.text("name")?,
+        prefix: r.text("prefix")?,
+        digest: r.bytes("digest")?,
+        scopes: Scopes::parse(&r.text("scopes")?).map_err(StoreError::Corrupt)?,
+        created_at: r.time("created_at")?,
+        revoked_at: r.opt_time("revoked_at")?,
+    })
+}
+
+#[async_trait]
+impl KeyStore for SqlStore {
+    async fn insert_key(&self, k: &ApiKeyRecord) -> Result<()> {
+        q(
+            "INSERT INTO api_keys (id, name, prefix, digest, scopes, created_at, revoked_at)
+           VALUES ($1, $2, $3, $4, $5, $6, $7)",
+        )
+        .bind(k.id)
+        .bind(&k.name)
+        .bind(&k.prefix)
+        .bind(k.digest.clone())
+        .bind(k.scopes.to_string())
+        .bind(k.created_at)
+        .bind(k.revoked_at)
+        .execute(&self.db)
+        .await?;
+        Ok(())
+    }
+
+    async fn key_by_prefix(&self, prefix: &str) -> Result<Option<ApiKeyRecord>> {
+        q(
+            "SELECT id, name, prefix, digest, scopes, created_at, revoked_at FROM api_keys
+           WHERE prefix = $1",
+        )
+        .bind(prefix)
+        .fetch_optional(&self.db)
+        .await?
+        .as_ref()
+        .map(key_from_row)
+        .transpose()
+    }
+
+    async fn list_keys(&self) -> Result<Vec<ApiKeyRecord>> {
+        q(
+            "SELECT id, name, prefix, digest, scopes, created_at, revoked_at FROM api_keys
+           ORDER BY created_at, id",
+        )
+        .fetch_all(&self.db)
+        .await?
+        .iter()
+        .map(key_from_row)
+        .collect()
+    }
+
+    async fn revoke_key(&self, id_or_prefix: &str, at: OffsetDateTime) -> Result<bool> {
+        let done = q("UPDATE api_keys SET revoked_at = $1
+             WHERE (id = $2 OR prefix = $3) AND revoked_at IS NULL")
+        .bind(at)
+        .bind(Uuid::try_parse(id_or_prefix).ok())
+        .bind(id_or_prefix)
+        .execute(&self.db)
+        .await?;
+        Ok(done > 0)
+    }
+}
