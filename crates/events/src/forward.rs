@@ -38,7 +38,7 @@ pub async fn forward(
     sync: bool,
     stop: CancellationToken,
 ) {
-    let mut reader = SpoolReader::new(shared.clone());
+    let reader = SpoolReader::new(shared.clone());
     let mut flight: FuturesOrdered<InFlight> = FuturesOrdered::new();
     let mut confirmed = reader.cursor();
     let mut saved = confirmed;
@@ -51,7 +51,7 @@ pub async fn forward(
         // send what is new, while there is room in flight
         let mut failed = None;
         while flight.len() < IN_FLIGHT && tokio::time::Instant::now() >= hold_until {
-            let frames = reader.next(MESSAGE_FRAMES, MESSAGE_BYTES);
+            let frames = reader.next(MESSAGE_FRAMES, MESSAGE_BYTES).await;
             let Some(last) = frames.last().map(|f| f.seq) else {
                 break;
             };
@@ -87,7 +87,7 @@ pub async fn forward(
             let holding = tokio::time::Instant::now() < hold_until;
             tokio::select! {
                 () = stop.cancelled() => {
-                    save(&mut reader, confirmed, &mut saved, sync);
+                    save(&reader, confirmed, &mut saved, sync).await;
                     return;
                 }
                 done = flight.next(), if !flight.is_empty() => {
@@ -98,7 +98,7 @@ pub async fn forward(
                                 confirmed = seq;
                                 backoff = Duration::from_millis(100);
                                 if flight.is_empty() || confirmed - saved >= 256 {
-                                    save(&mut reader, confirmed, &mut saved, sync);
+                                    save(&reader, confirmed, &mut saved, sync).await;
                                 }
                             }
                             Err(e) => failed = Some(e),
@@ -108,14 +108,14 @@ pub async fn forward(
                 () = shared.written.notified(), if !holding && flight.len() < IN_FLIGHT => {}
                 () = tokio::time::sleep_until(hold_until), if holding => {}
                 () = tokio::time::sleep(Duration::from_millis(100)) => {
-                    save(&mut reader, confirmed, &mut saved, sync);
+                    save(&reader, confirmed, &mut saved, sync).await;
                 }
             }
         }
         if let Some(e) = failed {
             tracing::warn!(error = %e, confirmed, "the queue did not take frames: sending again after a pause");
             flight = FuturesOrdered::new();
-            save(&mut reader, confirmed, &mut saved, sync);
+            save(&reader, confirmed, &mut saved, sync).await;
             reader.rewind();
             tokio::select! {
                 () = stop.cancelled() => return,
@@ -126,9 +126,9 @@ pub async fn forward(
     }
 }
 
-fn save(reader: &mut SpoolReader, confirmed: u64, saved: &mut u64, sync: bool) {
+async fn save(reader: &SpoolReader, confirmed: u64, saved: &mut u64, sync: bool) {
     if confirmed > *saved {
-        match reader.confirm(confirmed, sync) {
+        match reader.confirm(confirmed, sync).await {
             Ok(()) => *saved = confirmed,
             Err(e) => tracing::error!(error = %e, "cannot move the spool's cursor"),
         }

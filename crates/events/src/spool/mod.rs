@@ -1,0 +1,396 @@
+//! The spool: an append-only log of events on local disk, written before a click's 302 leaves.
+//!
+//! Clicks are written in small batches (group commit): the clicks that arrive in one turn of a
+//! runtime thread's scheduler become events (`enrich`: the privacy boundary) and are appended
+//! as one frame (`frame`) with one `write` (`writer`), and each click's response waits for the
+//! write of the frame that holds it. Once it is in the kernel, a SIGKILL of the process loses
+//! nothing. What power loss can take depends on `clicks.fsync`: `interval` (the default: at
+//! most the last interval's frames; a thread of its own syncs the file, and the runtime's
+//! thread that gathered a batch writes it itself, a page-cache copy, so a redirect never waits
+//! for the disk or for another thread), `always` (a writer thread writes and `fsync`s each
+//! frame before its clicks are answered: a request's thread never waits in an `fsync`), `never`
+//! (the kernel's own flush, ~30 s; written like `interval`). A view never makes its page wait:
+//! views are added up in memory (`views`) and the writer thread writes them every `VIEW_FLUSH`
+//! as one event per group with its count; a crash can take the last `VIEW_FLUSH` of views,
+//! never a click.
+//!
+//! On disk (`segments`): `spool.id` (this spool's identity, which names its frames to the
+//! consumer), `cursor` (the last frame the queue confirmed) and segments of frames; recovery at
+//! start keeps every frame that checks out, cuts a torn tail and sets damaged segments aside.
+//! The forwarder reads frames after the cursor (`reader`); segments whose frames are all
+//! confirmed are deleted. When the segments reach `max_bytes` (the queue is down and the spool
+//! grows), new events are refused, counted and loudly logged, and redirects keep answering.
+//! Must not: write a client's address, or answer a click before its frame is written.
+
+mod enrich;
+mod frame;
+mod ids;
+mod reader;
+mod segments;
+mod views;
+mod writer;
+
+pub use frame::{FRAME_EVENTS_MAX, StoredFrame};
+pub use reader::SpoolReader;
+pub use views::ViewMemo;
+
+use crate::event::{Hit, USER_AGENT_MAX};
+use crate::geo::Geo;
+use crate::metrics::EventMetrics;
+use crate::visitor::Salts;
+use std::fs::File;
+use std::io::Write;
+use std::net::IpAddr;
+use std::path::PathBuf;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+use tokio::sync::{Notify, mpsc, oneshot};
+use uuid::Uuid;
+use writer::Writer;
+
+/// How hard a written frame is pushed to the disk.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Fsync {
+    Never,
+    Interval(Duration),
+    Always,
+}
+
+#[derive(Debug, Clone)]
+pub struct SpoolConfig {
+    pub dir: PathBuf,
+    pub fsync: Fsync,
+    /// A segment is closed and a new one begun past this size.
+    pub segment_bytes: u64,
+    /// Segments on disk at most; past it new events are refused.
+    pub max_bytes: u64,
+    /// Keep the referring host (`clicks.referrer = "host"`), or nothing (`"none"`).
+    pub keep_referrer: bool,
+}
+
+/// Why a click was not recorded (its redirect is answered anyway).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
+pub enum Refused {
+    #[error("the spool is full (clicks.spool_max_bytes)")]
+    Full,
+    #[error("the spool is closed")]
+    Closed,
+    #[error("the spool cannot write")]
+    Failed,
+}
+
+type Ack = oneshot::Sender<Result<(), Refused>>;
+
+enum Job {
+    /// The clicks gathered in one turn of the scheduler (see `Spool::click`).
+    Clicks(Vec<(Hit, Ack)>),
+    /// Write the views added up so far (the ticker sends it every `VIEW_FLUSH`).
+    FlushViews,
+    /// Write what was sent before this, then stop taking more.
+    Close,
+}
+
+/// Views are added up in memory for this long before they are written (a page never waits
+/// for its view; a crash can take at most this much of them).
+pub const VIEW_FLUSH: Duration = Duration::from_millis(100);
+
+/// What the writer and the forwarder share.
+pub struct Shared {
+    /// The spool's identity.
+    pub id: Uuid,
+    pub dir: PathBuf,
+    /// The sequence number the next frame gets.
+    next_seq: AtomicU64,
+    /// Bytes of segments on disk.
+    bytes: AtomicU64,
+    /// Why the last write failed, while writes fail.
+    write_failure: Mutex<Option<String>>,
+    /// Woken when a frame is written.
+    pub written: Notify,
+    pub metrics: EventMetrics,
+    /// `dir/lock`, locked while the spool is open: one process per spool.
+    _lock: File,
+    /// Disk failures the unit tests inject.
+    faults: Faults,
+}
+
+/// Disk failures injected by this crate's tests; in the service, the disk's own.
+#[derive(Default)]
+struct Faults {
+    /// The next frame's write reaches the file half-way, then fails (a full disk).
+    #[cfg(test)]
+    tear_next_write: std::sync::atomic::AtomicBool,
+    /// Every write fails, as on a full disk.
+    #[cfg(test)]
+    disk_full: std::sync::atomic::AtomicBool,
+    /// Cutting the file back fails too.
+    #[cfg(test)]
+    fail_cut: std::sync::atomic::AtomicBool,
+}
+
+impl Faults {
+    fn write(&self, file: &mut File, frame: &[u8]) -> std::io::Result<()> {
+        #[cfg(test)]
+        {
+            if self.disk_full.load(Ordering::SeqCst) {
+                return Err(std::io::Error::from_raw_os_error(28));
+            }
+            if self.tear_next_write.swap(false, Ordering::SeqCst) {
+                let _ = file.write_all(&frame[..frame.len() / 2]);
+                return Err(std::io::Error::other("injected: a write torn half-way"));
+            }
+        }
+        file.write_all(frame)
+    }
+
+    fn cut(&self, file: &File, len: u64) -> std::io::Result<()> {
+        #[cfg(test)]
+        if self.fail_cut.load(Ordering::SeqCst) {
+            return Err(std::io::Error::other("injected"));
+        }
+        file.set_len(len)
+    }
+}
+
+impl Shared {
+    /// The last frame written (0: none yet).
+    pub fn last_seq(&self) -> u64 {
+        self.next_seq.load(Ordering::Acquire).saturating_sub(1)
+    }
+
+    pub fn bytes(&self) -> u64 {
+        self.bytes.load(Ordering::Relaxed)
+    }
+
+    /// Why writes fail, while they do (`/readyz`).
+    pub fn write_failure(&self) -> Option<String> {
+        self.write_failure
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .clone()
+    }
+
+    fn set_write_failure(&self, why: Option<String>) {
+        let mut f = self.write_failure.lock().unwrap_or_else(|p| p.into_inner());
+        // the common case (no failure before, none now) costs a lock and a compare
+        if f.is_some() || why.is_some() {
+            *f = why;
+        }
+    }
+
+    pub(crate) fn freed(&self, n: u64) {
+        self.bytes.fetch_sub(n.min(self.bytes()), Ordering::Relaxed);
+        self.metrics.spool_bytes.set(self.bytes() as f64);
+    }
+}
+
+/// The handle requests record through. Cloning shares it; when every clone is gone the writer
+/// writes what is left and stops.
+#[derive(Clone)]
+pub struct Spool {
+    tx: mpsc::Sender<Job>,
+    /// The writer's state; the request's thread writes clicks itself unless `fsync = always`.
+    writer: Arc<Mutex<Writer>>,
+    inline: bool,
+    shared: Arc<Shared>,
+    views: Arc<views::Views>,
+    /// The wall clock in milliseconds, as of the views ticker's last turn (at most
+    /// `VIEW_FLUSH` behind): what a view is timed by, without a clock read per page.
+    now_ms: Arc<AtomicU64>,
+    gather: Arc<Mutex<Gather>>,
+}
+
+/// Clicks waiting to be handed to the writer together.
+#[derive(Default)]
+struct Gather {
+    clicks: Vec<(Hit, Ack)>,
+    /// A task is about to hand them over.
+    flushing: bool,
+}
+
+/// Batches of clicks waiting for the writer at most (then the next batch waits for room).
+const QUEUE: usize = 4096;
+
+impl Spool {
+    /// Records a click; resolves once the frame holding it is written.
+    ///
+    /// Group commit without a wake-up per click: the first click of a scheduler turn starts a
+    /// small task that yields once (so every other request the runtime has ready can add its
+    /// click) and then writes all of them as one frame with one `write`. The task is spawned,
+    /// not awaited in place, so a request that goes away cannot strand the others' clicks.
+    ///
+    /// With `fsync = never` or `interval` the task writes the frame itself, on the runtime's
+    /// thread: a `write` of a few kilobytes into the page cache, against two thread wake-ups
+    /// (there and back) per batch when another thread wrote it, which kept the redirect at
+    /// 0.75× nginx against 0.78–0.81× without it (BENCHMARKS.md). With `always` the batch
+    /// goes to the writer thread, whose `fsync` a request's thread must never wait in.
+    pub async fn click(&self, hit: Hit) -> Result<(), Refused> {
+        let (tx, rx) = oneshot::channel();
+        let first = {
+            let mut g = self.gather.lock().unwrap_or_else(|p| p.into_inner());
+            g.clicks.push((hit, tx));
+            !std::mem::replace(&mut g.flushing, true)
+        };
+        if first {
+            let (gather, jobs, writer) =
+                (self.gather.clone(), self.tx.clone(), self.writer.clone());
+            let inline = self.inline;
+            tokio::spawn(async move {
+                tokio::task::yield_now().await;
+                let clicks = {
+                    let mut g = gather.lock().unwrap_or_else(|p| p.into_inner());
+                    g.flushing = false;
+                    std::mem::take(&mut g.clicks)
+                };
+                if inline {
+                    let mut w = writer.lock().unwrap_or_else(|p| p.into_inner());
+                    w.write_batch(&mut vec![Job::Clicks(clicks)]);
+                } else {
+                    // a closed writer drops them: each click then reads `Closed`
+                    let _ = jobs.send(Job::Clicks(clicks)).await;
+                }
+            });
+        }
+        rx.await.map_err(|_| Refused::Closed)?
+    }
+
+    /// Records a view of `profile` by `client` with user agent `ua`, without waiting: it is
+    /// added to its group (page, minute, client, user agent), which the writer takes every
+    /// `VIEW_FLUSH`. Costs a hash and a short lock, or neither when `memo` (the connection's)
+    /// holds the group; it is timed by the spool's clock (within `VIEW_FLUSH`), so a page read
+    /// builds no `Hit` and reads no clock.
+    pub fn view(&self, memo: Option<&mut ViewMemo>, profile: Uuid, client: IpAddr, ua: &[u8]) {
+        let at_ms = self.now_ms.load(Ordering::Relaxed);
+        let ua = &ua[..ua.len().min(USER_AGENT_MAX)];
+        if let views::Added::Dropped = self.views.add(memo, profile, at_ms, client, ua) {
+            self.shared.metrics.dropped_busy.increment(1);
+        }
+    }
+
+    pub fn shared(&self) -> &Arc<Shared> {
+        &self.shared
+    }
+
+    /// Has the writer write everything sent before this call, then stop: later hits are
+    /// refused (`Closed`). Join the writer's thread to know it is done.
+    pub async fn close(&self) {
+        let _ = self.tx.send(Job::Close).await;
+    }
+}
+
+/// The wall clock, in milliseconds since the epoch.
+fn wall_ms() -> u64 {
+    linkleaf_domain::unix_millis(linkleaf_domain::now_millis()) as u64
+}
+
+/// Opens (or creates) the spool in `cfg.dir`: recovers what is on disk (see `segments`),
+/// learns where it stands, and starts the writer. Returns the handle and the writer thread
+/// (which ends when every handle is dropped, after writing what it holds).
+pub fn open(
+    cfg: SpoolConfig,
+    salts: Arc<Salts>,
+    geo: Arc<Geo>,
+    metrics: EventMetrics,
+) -> std::io::Result<(Spool, std::thread::JoinHandle<()>)> {
+    std::fs::create_dir_all(&cfg.dir)?;
+    let lock = segments::private_file(&cfg.dir.join("lock"), false)?;
+    if lock.try_lock().is_err() {
+        return Err(std::io::Error::new(
+            std::io::ErrorKind::WouldBlock,
+            format!(
+                "the spool directory {} is in use by another process (each process needs its own clicks.spool_dir)",
+                cfg.dir.display()
+            ),
+        ));
+    }
+    let id_path = cfg.dir.join("spool.id");
+    let id = match std::fs::read_to_string(&id_path)
+        .ok()
+        .and_then(|s| Uuid::try_parse(s.trim()).ok())
+    {
+        Some(id) => id,
+        None => {
+            let id = Uuid::now_v7();
+            let mut f = segments::private_file(&id_path, false)?;
+            f.set_len(0)?;
+            f.write_all(id.to_string().as_bytes())?;
+            f.sync_all()?;
+            id
+        }
+    };
+    let cursor = segments::read_cursor(&cfg.dir);
+    let found = segments::recover(&cfg.dir, cursor, &metrics)?;
+    let current = match segments::list(&cfg.dir)?.last() {
+        Some((_, path)) => path.clone(),
+        None => cfg.dir.join(segments::segment_name(found.next_seq)),
+    };
+    let file = segments::private_file(&current, true)?;
+    let shared = Arc::new(Shared {
+        id,
+        dir: cfg.dir.clone(),
+        next_seq: AtomicU64::new(found.next_seq),
+        bytes: AtomicU64::new(found.bytes),
+        write_failure: Mutex::new(None),
+        written: Notify::new(),
+        metrics,
+        _lock: lock,
+        faults: Faults::default(),
+    });
+    shared.metrics.spool_bytes.set(found.bytes as f64);
+    let (tx, rx) = mpsc::channel(QUEUE);
+    let views: Arc<views::Views> = Arc::default();
+    // the ticker asks for the views to be written every VIEW_FLUSH while a handle is alive
+    let weak = tx.downgrade();
+    let pending = views.clone();
+    let now_ms = Arc::new(AtomicU64::new(wall_ms()));
+    let clock = now_ms.clone();
+    std::thread::Builder::new()
+        .name("spool-views".into())
+        .spawn(move || {
+            loop {
+                std::thread::sleep(VIEW_FLUSH);
+                clock.store(wall_ms(), Ordering::Relaxed);
+                let Some(tx) = weak.upgrade() else { break };
+                if pending.any() && tx.try_send(Job::FlushViews).is_err() && tx.is_closed() {
+                    break;
+                }
+            }
+        })?;
+    let inline = cfg.fsync != Fsync::Always;
+    let writer = Writer {
+        enrich: enrich::Enrich::new(salts, geo, cfg.keep_referrer),
+        cfg,
+        shared: shared.clone(),
+        file,
+        file_len: std::fs::metadata(&current)?.len(),
+        current: Arc::new(Mutex::new(current.clone())),
+        unsynced: Arc::default(),
+        stop_sync: Arc::default(),
+        closed: false,
+        last_full_log: None,
+        last_error_log: None,
+    };
+    let writer = Arc::new(Mutex::new(writer));
+    let thread = std::thread::Builder::new()
+        .name("spool-writer".into())
+        .spawn({
+            let (writer, views) = (writer.clone(), views.clone());
+            move || Writer::run(&writer, &views, rx)
+        })?;
+    Ok((
+        Spool {
+            tx,
+            writer,
+            inline,
+            shared,
+            views,
+            now_ms,
+            gather: Arc::default(),
+        },
+        thread,
+    ))
+}
+
+#[cfg(test)]
+mod tests;
