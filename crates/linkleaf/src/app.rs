@@ -186,8 +186,7 @@ impl Application {
                 .context("clicks.geo_header")?,
             &recorder,
         );
-        let queue_health = pipeline.health();
-        let mut dependencies: Vec<Arc<dyn Dependency>> = vec![queue_health];
+        let mut dependencies: Vec<Arc<dyn Dependency>> = pipeline.health().into();
         if let Some(u) = &upstream {
             dependencies.push(Arc::new(edge::UpstreamHealth(u.clone())));
         }

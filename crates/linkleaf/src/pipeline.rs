@@ -48,12 +48,10 @@ impl QueueState {
     }
 }
 
-/// The queue and the spool as `/readyz` reports them: optional (while the queue is away the
-/// spool grows and redirects keep answering).
+/// The queue as `/readyz` reports it: optional (while the queue is away the spool grows and
+/// redirects keep answering).
 pub struct QueueHealth {
     amqp: bool,
-    spool: Option<Spool>,
-    max_bytes: u64,
     state: Arc<QueueState>,
 }
 
@@ -64,23 +62,52 @@ impl Dependency for QueueHealth {
     }
 
     async fn check(&self) -> Result<String, String> {
-        let spool = self.spool.as_ref().map(|s| s.shared().bytes());
-        let spooled = spool.map_or(String::new(), |b| format!("; spool {b} bytes"));
-        if spool.is_some_and(|b| b >= self.max_bytes) {
-            return Err(format!(
-                "the spool is full (clicks.spool_max_bytes): events are not being recorded{spooled}"
-            ));
-        }
         if !self.amqp {
-            return Ok(format!("in process{spooled}"));
+            return Ok("in process".into());
         }
         match self.state.get() {
-            None => Ok(format!("rabbitmq: not measured yet{spooled}")),
-            Some(Ok(depth)) => Ok(format!(
-                "rabbitmq: dead-letter queue depth {depth}{spooled}"
-            )),
-            Some(Err(e)) => Err(format!("rabbitmq: {e}{spooled}")),
+            None => Ok("rabbitmq: not measured yet".into()),
+            Some(Ok(depth)) => Ok(format!("rabbitmq: dead-letter queue depth {depth}")),
+            Some(Err(e)) => Err(format!("rabbitmq: {e}")),
         }
+    }
+
+    fn optional(&self) -> bool {
+        true
+    }
+}
+
+/// The spool as `/readyz` reports it: optional, for redirects are answered whatever it does,
+/// but while it cannot write (its disk is full or failing) or is full (`clicks.spool_max_bytes`)
+/// clicks are not recorded, and the instance is degraded.
+pub struct SpoolHealth {
+    spool: Spool,
+    max_bytes: u64,
+}
+
+#[async_trait]
+impl Dependency for SpoolHealth {
+    fn name(&self) -> &'static str {
+        "spool"
+    }
+
+    async fn check(&self) -> Result<String, String> {
+        let shared = self.spool.shared();
+        let bytes = shared.bytes();
+        if let Some(why) = shared.write_failure() {
+            return Err(format!(
+                "the spool cannot write ({why}): clicks and views are not being recorded; {bytes} bytes spooled"
+            ));
+        }
+        if bytes >= self.max_bytes {
+            return Err(format!(
+                "the spool is full (clicks.spool_max_bytes): events are not being recorded; {bytes} bytes spooled"
+            ));
+        }
+        Ok(format!(
+            "{bytes} bytes spooled, last frame {}",
+            shared.last_seq()
+        ))
     }
 
     fn optional(&self) -> bool {
@@ -171,13 +198,18 @@ impl Pipeline {
         })
     }
 
-    pub fn health(&self) -> Arc<dyn Dependency> {
-        Arc::new(QueueHealth {
-            amqp: self.amqp.is_some(),
-            spool: Some(self.spool.clone()),
-            max_bytes: self.max_bytes,
-            state: self.state.clone(),
-        })
+    /// The queue's and the spool's state, for `/readyz`.
+    pub fn health(&self) -> [Arc<dyn Dependency>; 2] {
+        [
+            Arc::new(QueueHealth {
+                amqp: self.amqp.is_some(),
+                state: self.state.clone(),
+            }),
+            Arc::new(SpoolHealth {
+                spool: self.spool.clone(),
+                max_bytes: self.max_bytes,
+            }),
+        ]
     }
 
     /// Starts the forwarder, the consumer (when here) and the upkeep under `tasks`, until
@@ -358,10 +390,5 @@ pub fn consume_only(
         metrics,
         Some((a, state.clone())),
     );
-    Ok(Arc::new(QueueHealth {
-        amqp: true,
-        spool: None,
-        max_bytes: u64::MAX,
-        state,
-    }))
+    Ok(Arc::new(QueueHealth { amqp: true, state }))
 }

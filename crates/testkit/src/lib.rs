@@ -98,6 +98,8 @@ pub struct TestApp {
     pub store: Arc<ObservedStore>,
     pub stores: Stores,
     pub config: Config,
+    /// The database's URL (its file, for SQLite).
+    pub database_url: String,
     stop: Option<tokio::sync::oneshot::Sender<()>>,
     task: Option<tokio::task::JoinHandle<std::result::Result<(), String>>>,
     _dir: tempfile::TempDir,
@@ -113,6 +115,15 @@ impl TestApp {
     /// fresh SQLite file unless `tweak` names one (a PostgreSQL database several instances
     /// share, say).
     pub async fn spawn_with(tweak: impl FnOnce(&mut Config)) -> Self {
+        Self::spawn_with_store(tweak, |_| {}).await
+    }
+
+    /// As `spawn_with`, with the store's options changed by `store` too (a SQLite page limit
+    /// the test controls, say).
+    pub async fn spawn_with_store(
+        tweak: impl FnOnce(&mut Config),
+        store: impl FnOnce(&mut linkleaf_store::StoreOptions),
+    ) -> Self {
         let dir = tempfile::tempdir().expect("temp dir");
         let mut config = Config::defaults();
         let own = format!("sqlite://{}", dir.path().join("linkleaf.db").display());
@@ -130,7 +141,9 @@ impl TestApp {
         } else {
             config.database.url.expose().to_owned()
         };
-        let real = linkleaf_store::open(&db, &config.store_options())
+        let mut options = config.store_options();
+        store(&mut options);
+        let real = linkleaf_store::open(&db, &options)
             .await
             .expect("open the test database");
         real.profiles.migrate().await.expect("migrate");
@@ -170,6 +183,7 @@ impl TestApp {
             store,
             stores,
             config,
+            database_url: db,
             stop: Some(stop),
             task: Some(task),
             _dir: dir,
