@@ -293,19 +293,22 @@ pub fn problem(
 impl IntoResponse for AppError {
     fn into_response(self) -> Response {
         let (status, code, title, detail) = self.parts();
-        match &self {
-            Self::Internal(cause) => tracing::error!(%cause, "internal error"),
-            Self::Unavailable(cause) | Self::Throttled { cause, .. } => {
-                tracing::warn!(%cause, "unavailable")
-            }
-            _ => tracing::debug!(error = %self, "request refused"),
-        }
+        // the cause goes to the request's log line (`crate::log`), never to the client
+        let cause = crate::log::Cause {
+            code,
+            detail: match &self {
+                Self::Internal(cause) | Self::Unavailable(cause) => cause.clone(),
+                Self::Throttled { cause, .. } => cause.clone(),
+                other => other.to_string(),
+            },
+        };
         let errors: Vec<FieldError> = match &self {
             Self::Validation(e) | Self::Conflict(e) => e.0.clone(),
             Self::UsernameTaken(why) => vec![FieldError::new("username", why.clone())],
             _ => vec![],
         };
         let mut res = problem(status, code, title, detail, &errors);
+        res.extensions_mut().insert(cause);
         let h = res.headers_mut();
         match &self {
             Self::RateLimited { retry_after_secs } => {

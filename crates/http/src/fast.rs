@@ -58,22 +58,26 @@ enum Hit {
 
 impl FastPath {
     pub fn new(state: AppState, router: Router, recorder: &dyn metrics::Recorder) -> Self {
+        let log = Arc::new(crate::log::RequestLog::new(recorder));
         Self(
             Arc::new(Inner {
                 state,
                 router,
                 page_metrics: RouteMetrics::new(
                     recorder,
+                    log.clone(),
                     crate::routes::PAGE_ROUTE,
                     &[Method::GET],
                 ),
                 json_metrics: RouteMetrics::new(
                     recorder,
+                    log.clone(),
                     crate::routes::PROFILE_ROUTE,
                     &[Method::GET],
                 ),
                 redirect_metrics: RouteMetrics::new(
                     recorder,
+                    log,
                     crate::routes::REDIRECT_ROUTE,
                     &[Method::GET],
                 ),
@@ -128,7 +132,7 @@ impl Inner {
         {
             record_view(&self.state, Some(memo), req, peer.ip(), owner, res.status());
         }
-        metrics.record(req.method(), res.status().as_u16(), start);
+        metrics.record(req.method(), res.status().as_u16(), start, None);
         Some(Hit::Answered(res))
     }
 
@@ -148,7 +152,7 @@ impl Inner {
         let target = entry.value().filter(|t| t.enabled)?;
         let res = redirect(&target.location);
         let Some(rec) = self.state.recorder() else {
-            self.redirect_metrics.record(req.method(), 302, start);
+            self.redirect_metrics.record(req.method(), 302, start, None);
             return Some(Hit::Answered(res));
         };
         let hit = rec.hit(
@@ -165,7 +169,7 @@ impl Inner {
             if let Some(rec) = inner.state.recorder() {
                 rec.click(hit).await;
             }
-            inner.redirect_metrics.record(&method, 302, start);
+            inner.redirect_metrics.record(&method, 302, start, None);
             Ok(res)
         })))
     }

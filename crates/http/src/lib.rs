@@ -12,6 +12,7 @@ pub mod error;
 pub mod extract;
 pub mod fast;
 pub mod limit;
+pub mod log;
 pub mod metrics;
 pub mod openapi;
 pub mod profiles;

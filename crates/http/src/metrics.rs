@@ -1,8 +1,10 @@
 //! Per-route request metrics with handles resolved when the router is built, so a request
 //! touches only atomics: `linkleaf_http_requests_total{route,method,status}` (status as a class,
 //! `2xx`...) and `linkleaf_http_request_duration_seconds{route,method}`. Labels come from the
-//! route templates, never from raw paths. Writes and server errors also get one log line.
+//! route templates, never from raw paths. Each request also gets its line in the request log
+//! (`crate::log`).
 
+use crate::log::{Cause, RequestLog};
 use axum::extract::{Request, State};
 use axum::http::Method;
 use axum::middleware::Next;
@@ -22,10 +24,16 @@ struct MethodHandles {
 pub struct RouteMetrics {
     route: Arc<str>,
     handles: Arc<[MethodHandles]>,
+    log: Arc<RequestLog>,
 }
 
 impl RouteMetrics {
-    pub fn new(recorder: &dyn metrics::Recorder, route: &str, methods: &[Method]) -> Self {
+    pub fn new(
+        recorder: &dyn metrics::Recorder,
+        log: Arc<RequestLog>,
+        route: &str,
+        methods: &[Method],
+    ) -> Self {
         let route: Arc<str> = Arc::from(route);
         let handles = metrics::with_local_recorder(recorder, || {
             methods
@@ -45,13 +53,17 @@ impl RouteMetrics {
                 })
                 .collect()
         });
-        Self { route, handles }
+        Self {
+            route,
+            handles,
+            log,
+        }
     }
 }
 
 impl RouteMetrics {
-    /// Counts one answered request that began at `start`.
-    pub fn record(&self, method: &Method, status: u16, start: Instant) {
+    /// Counts one answered request that began at `start`, and gives it its log line.
+    pub fn record(&self, method: &Method, status: u16, start: Instant, cause: Option<&Cause>) {
         let elapsed = start.elapsed();
         let counted = if *method == Method::HEAD {
             &Method::GET
@@ -62,9 +74,7 @@ impl RouteMetrics {
             h.duration.record(elapsed.as_secs_f64());
             h.by_class[(status / 100).clamp(2, 5) as usize - 2].increment(1);
         }
-        if status >= 500 || !(*method == Method::GET || *method == Method::HEAD) {
-            tracing::info!(route = &*self.route, %method, status, micros = elapsed.as_micros() as u64, "request");
-        }
+        self.log.line(&self.route, method, status, elapsed, cause);
     }
 }
 
@@ -72,6 +82,11 @@ pub async fn track(State(m): State<RouteMetrics>, req: Request, next: Next) -> R
     let start = Instant::now();
     let method = req.method().clone();
     let res = next.run(req).await;
-    m.record(&method, res.status().as_u16(), start);
+    m.record(
+        &method,
+        res.status().as_u16(),
+        start,
+        res.extensions().get::<Cause>(),
+    );
     res
 }

@@ -15,6 +15,7 @@ pub mod public;
 pub mod redirect;
 pub mod webhooks;
 
+use crate::log::RequestLog;
 use crate::metrics::{RouteMetrics, track};
 use crate::state::AppState;
 use axum::Router;
@@ -22,6 +23,7 @@ use axum::http::Method;
 use axum::middleware::from_fn_with_state;
 use axum::routing::get;
 use metrics_exporter_prometheus::PrometheusHandle;
+use std::sync::Arc;
 use utoipa::OpenApi;
 use utoipa_axum::router::{OpenApiRouter, UtoipaMethodRouter};
 use utoipa_axum::routes;
@@ -40,6 +42,7 @@ pub fn service(state: AppState, recorder: &dyn metrics::Recorder) -> crate::fast
 /// methods the description gives it) around one registration.
 fn timed(
     recorder: &dyn metrics::Recorder,
+    log: &Arc<RequestLog>,
     r: UtoipaMethodRouter<AppState>,
 ) -> UtoipaMethodRouter<AppState> {
     let (schemas, paths, method_router) = r;
@@ -56,7 +59,7 @@ fn timed(
     .into_iter()
     .filter_map(|(m, present)| present.then_some(m))
     .collect();
-    let m = RouteMetrics::new(recorder, route, &methods);
+    let m = RouteMetrics::new(recorder, log.clone(), route, &methods);
     (
         schemas,
         paths,
@@ -66,29 +69,33 @@ fn timed(
 
 /// The API routes with their description, not yet given a state.
 pub fn api_router(recorder: &dyn metrics::Recorder) -> OpenApiRouter<AppState> {
+    let log = Arc::new(RequestLog::new(recorder));
+    let timed = |r| timed(recorder, &log, r);
     OpenApiRouter::with_openapi(crate::openapi::ApiDoc::openapi())
-        .routes(timed(recorder, routes!(public::index)))
-        .routes(timed(recorder, routes!(public::page)))
-        .routes(timed(recorder, routes!(redirect::follow)))
-        .routes(timed(recorder, routes!(admin::list, admin::create)))
-        .routes(timed(
-            recorder,
-            routes!(public::profile_json, admin::update, admin::delete),
-        ))
-        .routes(timed(recorder, routes!(admin::patch_links)))
-        .routes(timed(recorder, routes!(analytics::report)))
-        .routes(timed(recorder, routes!(admin::invalidate)))
-        .routes(timed(recorder, routes!(webhooks::receive)))
-        .routes(timed(recorder, routes!(webhooks::list, webhooks::create)))
-        .routes(timed(
-            recorder,
-            routes!(webhooks::get, webhooks::update, webhooks::delete),
-        ))
-        .routes(timed(recorder, routes!(webhooks::rotate)))
-        .routes(timed(recorder, routes!(webhooks::deliveries)))
-        .routes(timed(recorder, routes!(docs::spec)))
-        .routes(timed(recorder, routes!(docs::page)))
-        .routes(timed(recorder, routes!(docs::asset)))
+        .routes(timed(routes!(public::index)))
+        .routes(timed(routes!(public::page)))
+        .routes(timed(routes!(redirect::follow)))
+        .routes(timed(routes!(admin::list, admin::create)))
+        .routes(timed(routes!(
+            public::profile_json,
+            admin::update,
+            admin::delete
+        )))
+        .routes(timed(routes!(admin::patch_links)))
+        .routes(timed(routes!(analytics::report)))
+        .routes(timed(routes!(admin::invalidate)))
+        .routes(timed(routes!(webhooks::receive)))
+        .routes(timed(routes!(webhooks::list, webhooks::create)))
+        .routes(timed(routes!(
+            webhooks::get,
+            webhooks::update,
+            webhooks::delete
+        )))
+        .routes(timed(routes!(webhooks::rotate)))
+        .routes(timed(routes!(webhooks::deliveries)))
+        .routes(timed(routes!(docs::spec)))
+        .routes(timed(routes!(docs::page)))
+        .routes(timed(routes!(docs::asset)))
 }
 
 /// The main router. Route metrics are registered with `recorder` here, once.

@@ -79,7 +79,6 @@ pub async fn receive(State(st): State<AppState>, req: Request) -> Result<Respons
         .to_bytes();
     if let Err(why) = st.verifier().verify(&parts.headers, &body) {
         st.received(Received::Refused);
-        tracing::info!(code = why.code(), "an incoming webhook was refused");
         return Err(AppError::WebhookRefused(why));
     }
     let id = parts
