@@ -30,6 +30,10 @@ pub struct Consumer {
     /// A commit that has not answered by then counts as failed (and is tried again: a commit
     /// that did land meanwhile is recognised).
     commit_timeout: Duration,
+    /// Commits that ran out of time in a row: each doubles the next one's deadline (up to
+    /// `DEADLINE_GROWTH_MAX` times), so a database that is slow rather than gone still takes a
+    /// window that grew while it was retried.
+    timeouts: u32,
     metrics: EventMetrics,
     /// A window taken and not committed yet: its messages, and their frames' rollups
     /// (`rollups[spans[i]]` are the frames of `pending[i]`).
@@ -40,6 +44,9 @@ pub struct Consumer {
     /// than the prefetch until some are acknowledged).
     max_messages: usize,
 }
+
+/// A commit's deadline grows to this many times `commit_timeout` at most.
+const DEADLINE_GROWTH_MAX: u32 = 16;
 
 /// Frames taken from the queue per receive at most.
 const RECEIVE: usize = 1000;
@@ -60,6 +67,7 @@ impl Consumer {
             window,
             max_pending_events,
             commit_timeout,
+            timeouts: 0,
             metrics,
             pending: Vec::new(),
             rollups: Vec::new(),
@@ -161,13 +169,8 @@ impl Consumer {
         }
         let started = Instant::now();
         let frames = Arc::new(std::mem::take(&mut self.rollups));
-        let result = commit(
-            &self.store,
-            self.commit_timeout,
-            &self.metrics,
-            frames.clone(),
-        )
-        .await;
+        let result = commit(&self.store, self.deadline(), &self.metrics, frames.clone()).await;
+        self.timed(&result);
         if result.is_err() {
             // kept for the retry; a commit that timed out may still be adding them up, and then
             // they are copied (on a blocking thread too)
@@ -199,6 +202,20 @@ impl Consumer {
         Ok(outcome)
     }
 
+    /// The deadline of the next commit.
+    pub fn deadline(&self) -> Duration {
+        self.commit_timeout * (1u32 << self.timeouts.min(DEADLINE_GROWTH_MAX.ilog2()))
+    }
+
+    /// Notes whether a commit ran out of time.
+    fn timed(&mut self, result: &Result<WindowOutcome, StoreError>) {
+        match result {
+            Err(StoreError::Unavailable(why)) if why.starts_with(TIMED_OUT) => self.timeouts += 1,
+            Err(_) => {}
+            Ok(_) => self.timeouts = 0,
+        }
+    }
+
     /// The window was refused: each message alone. Stops at a failure that is not the data's
     /// (the rest stays pending and the error is returned).
     async fn isolate(&mut self, why: String) -> Result<WindowOutcome, StoreError> {
@@ -209,14 +226,15 @@ impl Consumer {
         let rollups = std::mem::take(&mut self.rollups);
         let mut left = pending.into_iter().zip(spans);
         while let Some((d, span)) = left.next() {
-            match commit(
+            let result = commit(
                 &self.store,
-                self.commit_timeout,
+                self.deadline(),
                 &self.metrics,
                 Arc::new(rollups[span.clone()].to_vec()),
             )
-            .await
-            {
+            .await;
+            self.timed(&result);
+            match result {
                 Ok(o) => {
                     total.committed_events += o.committed_events;
                     total.duplicate_events += o.duplicate_events;
@@ -288,6 +306,8 @@ impl Consumer {
     }
 }
 
+const TIMED_OUT: &str = "the commit did not answer within";
+
 /// One commit of `rollups`, bounded by `timeout` (a commit that has not answered counts as
 /// failed; one that landed meanwhile is recognised when tried again).
 async fn commit(
@@ -298,9 +318,7 @@ async fn commit(
 ) -> Result<WindowOutcome, StoreError> {
     let outcome = tokio::time::timeout(timeout, store.commit_window(rollups))
         .await
-        .map_err(|_| {
-            StoreError::Unavailable(format!("the commit did not answer within {timeout:?}"))
-        })??;
+        .map_err(|_| StoreError::Unavailable(format!("{TIMED_OUT} {timeout:?}")))??;
     metrics.committed.increment(outcome.committed_events);
     metrics.duplicates.increment(outcome.duplicate_events);
     Ok(outcome)

@@ -380,3 +380,44 @@ async fn a_message_the_database_refuses_is_set_aside_and_the_window_counts() {
     assert_eq!(c.process_batch().await.unwrap().committed_events, 3);
     next.await.unwrap();
 }
+
+/// A database slow rather than gone: each commit that runs out of time doubles the next one's
+/// deadline (to 16 times at most), so the window, which grows while it is retried, is still
+/// taken; a success brings the deadline back.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_commit_that_runs_out_of_time_gets_more_time_next() {
+    use sqlx::Connection;
+    let dir = tempfile::tempdir().unwrap();
+    // writers wait for the lock far longer than a commit's deadline
+    let (url, store) = sqlite(dir.path(), 10_000).await;
+    let (sink, source) = inproc::queue(100, dir.path().join("dead-letter"));
+    let base = Duration::from_millis(20);
+    let mut c = Consumer::new(
+        Box::new(source),
+        store.clone(),
+        Duration::from_secs(10),
+        1_000_000,
+        base,
+        EventMetrics::noop(),
+    );
+    let (spool, profile, link) = (Uuid::now_v7(), Uuid::now_v7(), Uuid::now_v7());
+    let confirm = sink
+        .publish(frame(spool, 1, 5, profile, link))
+        .await
+        .unwrap();
+    c.take(100, Duration::from_secs(1)).await.unwrap();
+    let mut locker = sqlx::SqliteConnection::connect(&url).await.unwrap();
+    sqlx::query("BEGIN EXCLUSIVE")
+        .execute(&mut locker)
+        .await
+        .unwrap();
+    for doubled in [2, 4, 8, 16, 16] {
+        assert!(c.process_batch().await.is_err(), "locked: out of time");
+        assert_eq!(c.deadline(), base * doubled);
+    }
+    sqlx::query("COMMIT").execute(&mut locker).await.unwrap();
+    assert_eq!(c.process_batch().await.unwrap().committed_events, 5);
+    assert_eq!(c.deadline(), base, "back after a success");
+    confirm.await.unwrap();
+    assert_eq!(clicks(store.as_ref(), profile).await, 5);
+}
