@@ -136,6 +136,12 @@ pub enum Dimension {
 }
 
 impl Dimension {
+    /// A breakdown of clicks by a value the request brought (referrer, country, device,
+    /// browser, system, bot class), as against the link, the series' clicks and views.
+    pub fn is_breakdown(self) -> bool {
+        !matches!(self, Self::Link | Self::Clicks | Self::Views)
+    }
+
     pub fn as_str(self) -> &'static str {
         match self {
             Self::Link => "link",
@@ -228,6 +234,9 @@ pub struct AnalyticsQuery {
     pub from_ms: i64,
     pub to_ms: i64,
     pub bucket: Bucket,
+    /// The range asked for began before what this granularity's rollups keep, and was
+    /// shortened (see `resolve`).
+    pub shortened: bool,
 }
 
 /// Totals over the range.
@@ -289,6 +298,10 @@ pub struct AnalyticsReport {
     #[schema(value_type = String, format = DateTime)]
     pub to: OffsetDateTime,
     pub bucket: Bucket,
+    /// `true` when the range asked for reached further back than this granularity's rollups
+    /// are kept (by minute 2 days, by hour 90, by day 3,660 counted back from now, or from `to`
+    /// when it is in the past): `from` says where the answer starts.
+    pub shortened: bool,
     pub totals: Totals,
     pub links: Vec<LinkClicks>,
     pub series: Vec<SeriesPoint>,
@@ -317,10 +330,11 @@ impl AnalyticsQuery {
         let bucket = params.bucket.unwrap_or(Bucket::Day);
         let to = params.to.unwrap_or(now);
         let from = params.from.unwrap_or(to - time::Duration::days(7));
-        if to <= from {
+        // from == to is an empty range: an answer of zeros
+        if to < from {
             return Err(crate::ValidationErrors::single(
                 "to",
-                "must be later than from",
+                "must not be earlier than from",
             ));
         }
         let ms = |t: OffsetDateTime| (t.unix_timestamp_nanos() / 1_000_000) as i64;
@@ -329,18 +343,26 @@ impl AnalyticsQuery {
             let f = bucket.floor(t);
             if f == t { t } else { f + bucket.millis() }
         });
-        // what the rollups keep at this granularity: a longer range is shortened to its end
-        // (the answer's `from` says where it starts)
+        // what the rollups keep at this granularity, counted back from now (or from `to` when
+        // it is in the past): a range reaching further back is shortened at its start (the
+        // answer's `from` says where it starts, `shortened` that it was), never to a range
+        // wholly in the future
         let most = match bucket {
             Bucket::Minute => 2 * Bucket::Day.millis(),
             Bucket::Hour => 90 * Bucket::Day.millis(),
             Bucket::Day => 3660 * Bucket::Day.millis(),
         };
-        let from_ms = from_ms.max(to_ms - most);
+        let anchor = {
+            let n = ms(now);
+            let f = bucket.floor(n);
+            to_ms.min(if f == n { n } else { f + bucket.millis() })
+        };
+        let earliest = anchor - most;
         Ok(Self {
-            from_ms,
+            from_ms: from_ms.max(earliest),
             to_ms,
             bucket,
+            shortened: from_ms < earliest,
         })
     }
 
@@ -401,6 +423,58 @@ mod tests {
         )
         .unwrap();
         assert_eq!(q.to_ms - q.from_ms, 2 * Bucket::Day.millis());
+        assert!(q.shortened);
+        let ms = |t: OffsetDateTime| (t.unix_timestamp_nanos() / 1_000_000) as i64;
+        // a century by day: shortened from now, never to a range wholly in the future
+        let q = AnalyticsQuery::resolve(
+            &params(
+                Some(datetime!(2000-01-01 0:00 UTC)),
+                Some(datetime!(2100-01-01 0:00 UTC)),
+                None,
+            ),
+            now,
+        )
+        .unwrap();
+        assert!(q.shortened);
+        assert_eq!(q.to_ms, ms(datetime!(2100-01-01 0:00 UTC)));
+        assert_eq!(
+            q.from_ms,
+            ms(datetime!(2026-11-26 0:00 UTC)) - 3660 * Bucket::Day.millis()
+        );
+        assert!(q.from_ms < ms(now), "the range holds the past");
+        // a range wholly in the past is shortened from its own end
+        let q = AnalyticsQuery::resolve(
+            &params(
+                Some(datetime!(2010-01-01 0:00 UTC)),
+                Some(datetime!(2020-06-01 0:00 UTC)),
+                Some(Bucket::Hour),
+            ),
+            now,
+        )
+        .unwrap();
+        assert_eq!(q.to_ms - q.from_ms, 90 * Bucket::Day.millis());
+        // one that fits is left alone
+        let q = AnalyticsQuery::resolve(
+            &params(
+                Some(datetime!(2026-11-01 0:00 UTC)),
+                None,
+                Some(Bucket::Hour),
+            ),
+            now,
+        )
+        .unwrap();
+        assert!(!q.shortened);
+        // from == to: an empty range, not an error
+        let q = AnalyticsQuery::resolve(
+            &params(
+                Some(datetime!(2026-11-01 0:00 UTC)),
+                Some(datetime!(2026-11-01 0:00 UTC)),
+                None,
+            ),
+            now,
+        )
+        .unwrap();
+        assert_eq!(q.from_ms, q.to_ms);
         let e = AnalyticsQuery::resolve(
             &params(Some(now), Some(now - time::Duration::hours(1)), None),
             now,

@@ -48,6 +48,8 @@ pub struct Settings {
     pub browser_stale_while_revalidate: Duration,
     /// How long an analytics report is reused.
     pub analytics_cache: Duration,
+    /// What the reused reports may weigh together (bytes).
+    pub analytics_cache_bytes: u64,
     /// Edge mode: profiles come from an upstream (`origin.upstream_url`); this instance owns
     /// none, and the admin routes that would read or change them say so.
     pub edge: bool,
@@ -241,8 +243,44 @@ impl Shared {
     }
 }
 
-/// A report's identity in the report cache: the profile and the resolved range.
-pub type ReportKey = (Uuid, i64, i64, Bucket);
+/// A report's identity in the report cache: the profile, the resolved range, and whether it
+/// was shortened.
+pub type ReportKey = (Uuid, i64, i64, Bucket, bool);
+
+/// The report cache: reports kept for `ttl`, weighing `max_bytes` together at most.
+fn report_cache(
+    max_bytes: u64,
+    ttl: Duration,
+) -> moka::sync::Cache<ReportKey, Arc<AnalyticsReport>> {
+    moka::sync::Cache::builder()
+        .max_capacity(max_bytes)
+        .weigher(|_, r: &Arc<AnalyticsReport>| report_weight(r))
+        .time_to_live(ttl.max(Duration::from_millis(1)))
+        .build()
+}
+
+/// What a report weighs in memory, roughly: the bound of the report cache.
+fn report_weight(r: &AnalyticsReport) -> u32 {
+    use std::mem::size_of;
+    let shares = [
+        &r.referrers,
+        &r.countries,
+        &r.devices,
+        &r.browsers,
+        &r.operating_systems,
+        &r.bot_classes,
+    ]
+    .iter()
+    .flat_map(|s| s.iter())
+    .map(|s| size_of::<linkleaf_domain::analytics::Share>() + s.value.len())
+    .sum::<usize>();
+    let bytes = size_of::<AnalyticsReport>()
+        + r.links.len() * size_of::<linkleaf_domain::analytics::LinkClicks>()
+        + r.series.len() * size_of::<linkleaf_domain::analytics::SeriesPoint>()
+        + shares
+        + 96; // the key and the cache's own bookkeeping
+    u32::try_from(bytes).unwrap_or(u32::MAX)
+}
 
 struct Inner {
     profiles: Arc<dyn ProfileStore>,
@@ -310,10 +348,7 @@ impl AppState {
             wiring.links,
             CacheMetrics::register(recorder, "link"),
         );
-        let reports = moka::sync::Cache::builder()
-            .max_capacity(10_000)
-            .time_to_live(settings.analytics_cache.max(Duration::from_millis(1)))
-            .build();
+        let reports = report_cache(settings.analytics_cache_bytes, settings.analytics_cache);
         let prebuilt = Prebuilt {
             cached_headers: crate::respond::CachedHeaders::new(
                 HeaderValue::from_str(&format!(
@@ -582,5 +617,66 @@ impl Caller {
         } else {
             Err(AppError::Forbidden(scope))
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use linkleaf_domain::analytics::{SeriesPoint, Share, Totals};
+
+    fn report(points: usize) -> Arc<AnalyticsReport> {
+        let share = |v: &str| Share {
+            value: v.repeat(20),
+            clicks: 1,
+            human_clicks: 1,
+        };
+        Arc::new(AnalyticsReport {
+            profile_id: Uuid::now_v7(),
+            from: time::OffsetDateTime::UNIX_EPOCH,
+            to: time::OffsetDateTime::UNIX_EPOCH,
+            bucket: Bucket::Minute,
+            shortened: false,
+            totals: Totals::default(),
+            links: Vec::new(),
+            series: (0..points)
+                .map(|_| SeriesPoint {
+                    start: time::OffsetDateTime::UNIX_EPOCH,
+                    clicks: 1,
+                    human_clicks: 1,
+                    views: 1,
+                })
+                .collect(),
+            referrers: (0..10).map(|_| share("ref.example")).collect(),
+            countries: Vec::new(),
+            devices: Vec::new(),
+            browsers: Vec::new(),
+            operating_systems: Vec::new(),
+            bot_classes: Vec::new(),
+        })
+    }
+
+    /// The report cache is bounded by what its reports weigh, not by how many there are: a
+    /// two-day series by the minute is thousands of points.
+    #[test]
+    fn the_report_cache_holds_to_its_bytes() {
+        let max = 4 << 20;
+        let cache = report_cache(max, Duration::from_secs(60));
+        let big = report(2 * 24 * 60);
+        let weight = u64::from(report_weight(&big));
+        assert!(
+            weight > 100_000,
+            "a two-day series by the minute: {weight} bytes"
+        );
+        for i in 0..200 {
+            cache.insert((Uuid::now_v7(), i, i, Bucket::Minute, false), big.clone());
+        }
+        cache.run_pending_tasks();
+        assert!(
+            cache.weighted_size() <= max,
+            "{} > {max}",
+            cache.weighted_size()
+        );
+        assert!(cache.entry_count() < 200);
     }
 }

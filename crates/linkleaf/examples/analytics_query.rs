@@ -196,6 +196,7 @@ async fn main() {
         from_ms: bucket.floor((now - days * DAY_MS) as i64),
         to_ms: bucket.floor(now as i64) + bucket.millis(),
         bucket,
+        shortened: false,
     };
     let queries = [
         ("30 days by day", q(30, Bucket::Day)),

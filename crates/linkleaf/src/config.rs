@@ -122,6 +122,7 @@ pub struct Analytics {
     pub max_pending_events: u64,
     pub commit_timeout_ms: u64,
     pub cache_secs: u64,
+    pub cache_max_bytes: u64,
     pub consume: bool,
 }
 
@@ -566,6 +567,7 @@ impl Config {
                 c.browser_stale_while_revalidate_secs,
             ),
             analytics_cache: Duration::from_secs(self.analytics.cache_secs),
+            analytics_cache_bytes: self.analytics.cache_max_bytes,
             edge: self.is_edge(),
             webhook_inbox_ttl: Duration::from_secs(self.webhooks.inbox_ttl_secs),
             webhook_rotation_overlap: Duration::from_secs(self.webhooks.rotation_overlap_secs),

@@ -25,6 +25,15 @@ pub const KEEP_MINUTES_MS: i64 = 2 * 86_400_000;
 pub const KEEP_HOURS_MS: i64 = 92 * 86_400_000;
 pub const KEEP_FRAMES_MS: i64 = 7 * 86_400_000;
 
+/// The values a breakdown (referrer, country, device, browser, system, bot class) keeps per
+/// profile, granularity and bucket: the ones counted most. The rest are added up under
+/// `OTHER`, so made-up referrers (anyone can send any) cannot grow the rollups without end.
+pub const BREAKDOWN_VALUES_MAX: i64 = 50;
+/// Where a breakdown's values past `BREAKDOWN_VALUES_MAX` are counted.
+pub const OTHER: &str = "(other)";
+/// The breakdowns' dimensions, as stored.
+pub(crate) const BREAKDOWNS: &str = "'referrer', 'country', 'device', 'browser', 'os', 'bot'";
+
 #[async_trait]
 pub trait AnalyticsStore: Send + Sync + 'static {
     /// Brings the schema up to date (the same migrations as the profile store's).
@@ -355,6 +364,7 @@ pub(crate) fn assemble(
         from: at(q.from_ms),
         to: at(q.to_ms),
         bucket: q.bucket,
+        shortened: q.shortened,
         totals,
         links,
         series: series.into_values().collect(),

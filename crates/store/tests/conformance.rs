@@ -152,6 +152,7 @@ async fn analytics_story(s: &Stores) {
             from_ms: day,
             to_ms: day + 86_400_000,
             bucket,
+            shortened: false,
         };
         let r = a.report(p.id, &q).await.unwrap();
         assert_eq!(r.totals.clicks, 10, "{bucket:?}");
@@ -175,6 +176,7 @@ async fn analytics_story(s: &Stores) {
         from_ms: day,
         to_ms: day + 86_400_000,
         bucket: Bucket::Minute,
+        shortened: false,
     };
     assert_eq!(
         a.report(p.id, &q).await.unwrap().series.len(),
@@ -203,12 +205,14 @@ async fn analytics_story(s: &Stores) {
         from_ms: day,
         to_ms: day + 86_400_000,
         bucket: Bucket::Day,
+        shortened: false,
     };
     assert_eq!(a.report(p.id, &q).await.unwrap().totals.clicks, 10);
     let q = AnalyticsQuery {
         from_ms: day,
         to_ms: day + 86_400_000,
         bucket: Bucket::Hour,
+        shortened: false,
     };
     assert_eq!(
         a.report(p.id, &q).await.unwrap().totals.clicks,
@@ -223,6 +227,7 @@ async fn analytics_story(s: &Stores) {
         from_ms: day,
         to_ms: day + 86_400_000,
         bucket: Bucket::Day,
+        shortened: false,
     };
     assert_eq!(a.report(p.id, &q).await.unwrap().totals.clicks, 0);
 }
@@ -262,6 +267,7 @@ async fn analytics_ranges(s: &Stores) {
             from_ms: d0 + 9 * H,
             to_ms: d0 + 48 * H + 12 * H,
             bucket,
+            shortened: false,
         };
         let r = a.report(p.id, &q).await.unwrap();
         assert_eq!(r.totals.clicks, 1_110, "{bucket:?}: the series");
@@ -277,6 +283,86 @@ async fn analytics_ranges(s: &Stores) {
         .unwrap();
 }
 
+/// A frame of referrer counts: `(host, clicks)` in the hour and the day of `at`.
+fn referrers(
+    source: Uuid,
+    seq: u64,
+    profile: Uuid,
+    at: i64,
+    hosts: &[(String, i64)],
+) -> FrameRollup {
+    let mut f = FrameRollup {
+        source,
+        seq,
+        events: hosts.iter().map(|h| h.1 as u64).sum(),
+        ..Default::default()
+    };
+    for (host, n) in hosts {
+        for bucket in [Bucket::Hour, Bucket::Day] {
+            f.counts.insert(
+                RollupKey {
+                    profile,
+                    bucket,
+                    start_ms: bucket.floor(at),
+                    dimension: Dimension::Referrer,
+                    value: host.clone(),
+                },
+                Counts { human: *n, bot: 0 },
+            );
+        }
+    }
+    f
+}
+
+/// Made-up referrers cannot grow the rollups without end: a breakdown keeps its 50 most
+/// counted values per bucket and adds the rest up under "(other)", nothing lost.
+async fn breakdowns_are_bounded(s: &Stores) {
+    let p = s
+        .profiles
+        .create_profile(&new_profile(r#"{"username":"referred"}"#))
+        .await
+        .unwrap();
+    let (source, at) = (Uuid::now_v7(), 1_795_600_000_000i64);
+    // 120 hosts, the i-th counted i + 1 times
+    let hosts: Vec<(String, i64)> = (0..120)
+        .map(|i| (format!("h{i:03}.example"), i + 1))
+        .collect();
+    s.analytics
+        .commit_window(Arc::new(vec![referrers(source, 1, p.id, at, &hosts)]))
+        .await
+        .unwrap();
+    let q = AnalyticsQuery {
+        from_ms: Bucket::Day.floor(at),
+        to_ms: Bucket::Day.floor(at) + 86_400_000,
+        bucket: Bucket::Hour,
+        shortened: false,
+    };
+    let r = s.analytics.report(p.id, &q).await.unwrap();
+    // the 70 least counted (1..=70 clicks) are one value now
+    assert_eq!(r.referrers[0].value, linkleaf_store::analytics::OTHER);
+    assert_eq!(r.referrers[0].clicks, (1..=70).sum::<i64>());
+    assert_eq!(r.referrers[1].value, "h119.example");
+    assert_eq!(r.referrers[1].clicks, 120);
+    // a new host counted more than the least kept one takes its place
+    let newcomer = vec![("new.example".to_owned(), 1000)];
+    s.analytics
+        .commit_window(Arc::new(vec![referrers(source, 2, p.id, at, &newcomer)]))
+        .await
+        .unwrap();
+    let r = s.analytics.report(p.id, &q).await.unwrap();
+    assert_eq!(r.referrers[0].value, linkleaf_store::analytics::OTHER);
+    assert_eq!(
+        r.referrers[0].clicks,
+        (1..=71).sum::<i64>(),
+        "h070 went to other"
+    );
+    assert_eq!(r.referrers[1].value, "new.example");
+    s.profiles
+        .delete_profile(ProfileRef::Id(p.id))
+        .await
+        .unwrap();
+}
+
 async fn story(s: Stores) {
     let db = &s.profiles;
     db.migrate().await.unwrap();
@@ -284,6 +370,7 @@ async fn story(s: Stores) {
     db.ping().await.unwrap();
     analytics_story(&s).await;
     analytics_ranges(&s).await;
+    breakdowns_are_bounded(&s).await;
     webhooks_story(&s).await;
 
     // create, then read back by key and by id

@@ -438,7 +438,7 @@ async fn the_analytics_api_checks_its_query_and_caches_its_answer() {
         let body: Value = r.json().await.unwrap();
         assert_eq!(body["errors"][0]["field"], field, "{query}: {body:#}");
     }
-    // a range longer than the bucket keeps is shortened to its end, and says so
+    // a range longer than the bucket keeps is shortened, and says so
     let r = q("?bucket=minute&from=2020-01-01T00:00:00Z")
         .send()
         .await
@@ -458,6 +458,40 @@ async fn the_analytics_api_checks_its_query_and_caches_its_answer() {
         .unwrap(),
     );
     assert_eq!(to - from, time::Duration::days(2), "{body:#}");
+    assert_eq!(body["shortened"], true, "{body:#}");
+    // a century by day is shortened from now, never to a range wholly in the future
+    let r: Value = q("?from=2000-01-01T00:00:00Z&to=2100-01-01T00:00:00Z")
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let from = time::OffsetDateTime::parse(
+        r["from"].as_str().unwrap(),
+        &time::format_description::well_known::Rfc3339,
+    )
+    .unwrap();
+    assert!(from < time::OffsetDateTime::now_utc(), "{r:#}");
+    assert!(
+        from > time::OffsetDateTime::now_utc() - time::Duration::days(3700),
+        "{r:#}"
+    );
+    assert_eq!(
+        (r["shortened"].clone(), r["to"].clone()),
+        (json!(true), json!("2100-01-01T00:00:00Z"))
+    );
+    // from == to: an empty range, answered
+    let r = q("?from=2026-01-01T00:00:00Z&to=2026-01-01T00:00:00Z")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 200);
+    let r: Value = r.json().await.unwrap();
+    assert_eq!(
+        (r["totals"]["clicks"].clone(), r["shortened"].clone()),
+        (json!(0), json!(false))
+    );
     for missing in [
         "/api/profiles/nobody/analytics",
         &format!("/api/profiles/{}/analytics", uuid::Uuid::now_v7()),

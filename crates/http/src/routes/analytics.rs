@@ -59,7 +59,7 @@ pub async fn report(
             .map(|p| p.id),
     }
     .ok_or_else(not_found)?;
-    let key = (id, q.from_ms, q.to_ms, q.bucket);
+    let key = (id, q.from_ms, q.to_ms, q.bucket, q.shortened);
     let report = match st.reports().get(&key) {
         Some(r) => r,
         None => {

@@ -3,15 +3,19 @@
 //! rollups that fit, the days' visitor salts, pruning.
 
 use super::SqlStore;
-use crate::analytics::{self, AnalyticsStore, Counted, ReportPart, RollupRow};
-use crate::db::{On, q, q_built};
+use crate::analytics::{
+    self, AnalyticsStore, BREAKDOWN_VALUES_MAX, BREAKDOWNS, Counted, OTHER, ReportPart, RollupRow,
+};
+use crate::db::{On, Tx, q, q_built};
 use crate::{ReadFrom, Result, StoreError};
 use async_trait::async_trait;
 use linkleaf_domain::analytics::{
     AnalyticsQuery, AnalyticsReport, Bucket, FrameRollup, WindowOutcome,
 };
+use linkleaf_domain::analytics::{Counts, RollupKey};
 use linkleaf_domain::now_millis;
 use linkleaf_domain::sketch::Sketch;
+use std::collections::BTreeMap;
 use std::sync::Arc;
 use uuid::Uuid;
 
@@ -24,6 +28,83 @@ pub(crate) struct RollupAdd<'a> {
     pub value: &'a str,
     pub human: i64,
     pub bot: i64,
+}
+
+/// Keeps each breakdown of the profiles a window touched to its `BREAKDOWN_VALUES_MAX` most
+/// counted values per granularity and bucket: the others are deleted and their counts added
+/// to `OTHER`, in the window's transaction.
+async fn bound_breakdowns(
+    tx: &mut Tx<'_>,
+    counts: &linkleaf_domain::analytics::Map<RollupKey, Counts>,
+) -> Result<()> {
+    // each profile whose breakdowns the window added to, from its earliest bucket
+    let mut touched: BTreeMap<Uuid, i64> = BTreeMap::new();
+    for k in counts.keys().filter(|k| k.dimension.is_breakdown()) {
+        let b = touched.entry(k.profile).or_insert(k.start_ms);
+        *b = (*b).min(k.start_ms);
+    }
+    for (profile, from) in touched {
+        let over = q_built(format!(
+            "SELECT granularity, dimension, bucket,
+                    sum(CASE WHEN value <> '{OTHER}' THEN 1 ELSE 0 END) AS n
+             FROM analytics_rollups
+             WHERE profile_id = $1 AND dimension IN ({BREAKDOWNS}) AND bucket >= $2
+             GROUP BY granularity, dimension, bucket
+             HAVING sum(CASE WHEN value <> '{OTHER}' THEN 1 ELSE 0 END) > $3"
+        ))
+        .bind(profile)
+        .bind(from)
+        .bind(BREAKDOWN_VALUES_MAX)
+        .fetch_all(&mut *tx)
+        .await?;
+        for g in &over {
+            let (granularity, dimension, bucket) = (
+                g.int("granularity")?,
+                g.text("dimension")?,
+                g.int("bucket")?,
+            );
+            let least = q_built(format!(
+                "SELECT value, human, bot FROM analytics_rollups
+                 WHERE profile_id = $1 AND granularity = $2 AND dimension = $3 AND bucket = $4
+                   AND value <> '{OTHER}'
+                 ORDER BY human + bot, value LIMIT $5"
+            ))
+            .bind(profile)
+            .bind(granularity)
+            .bind(&dimension)
+            .bind(bucket)
+            .bind(g.int("n")? - BREAKDOWN_VALUES_MAX)
+            .fetch_all(&mut *tx)
+            .await?;
+            let (mut human, mut bot, mut values) = (0, 0, Vec::with_capacity(least.len()));
+            for r in &least {
+                human += r.int("human")?;
+                bot += r.int("bot")?;
+                values.push(r.text("value")?);
+            }
+            q("DELETE FROM analytics_rollups
+               WHERE profile_id = $1 AND granularity = $2 AND dimension = $3 AND bucket = $4
+                 AND value = ANY($5)")
+            .bind(profile)
+            .bind(granularity)
+            .bind(&dimension)
+            .bind(bucket)
+            .bind(values)
+            .execute(&mut *tx)
+            .await?;
+            tx.add_rollups(&[RollupAdd {
+                profile,
+                granularity: granularity as i16,
+                bucket,
+                dimension: &dimension,
+                value: OTHER,
+                human,
+                bot,
+            }])
+            .await?;
+        }
+    }
+    Ok(())
 }
 
 #[async_trait]
@@ -67,6 +148,7 @@ impl AnalyticsStore for SqlStore {
             })
             .collect();
         tx.add_rollups(&rows).await?;
+        bound_breakdowns(&mut tx, &m.counts).await?;
         let clicks: Vec<(Uuid, i64)> = m.link_clicks.iter().map(|(l, n)| (*l, *n)).collect();
         tx.add_link_clicks(&clicks).await?;
         for ((profile, day), fresh) in &m.visitors {
