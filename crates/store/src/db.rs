@@ -64,10 +64,31 @@ impl Db {
         self.begin_writing(true).await
     }
 
-    /// A write whose outcome is not one of the service's writes (the heartbeat records its
-    /// own).
-    pub(crate) async fn begin_unrecorded_write(&self) -> Result<Tx<'_>> {
-        self.begin_writing(false).await
+    /// Commits `stmt` as a write of its own, whose outcome is not one of the service's writes
+    /// (the heartbeat records its own), with its error's class: a busy database says nothing.
+    pub(crate) async fn unrecorded_write(&self, stmt: Stmt<'_>) -> Result<(), Classified> {
+        match &self.backend {
+            Backend::Sqlite(s) => {
+                s.check_file(&self.health)
+                    .map_err(|error| Classified { error, class: None })?;
+                let mut t = s
+                    .pool
+                    .begin_with("BEGIN IMMEDIATE")
+                    .await
+                    .map_err(sqlite_err)?;
+                crate::sqlite::run(&mut *t, stmt, Want::Execute)
+                    .await
+                    .map_err(sqlite_err)?;
+                t.commit().await.map_err(sqlite_err)
+            }
+            Backend::Postgres(p) => {
+                let mut t = p.pool.begin().await.map_err(postgres_err)?;
+                crate::postgres::run(&mut *t, stmt, Want::Execute)
+                    .await
+                    .map_err(postgres_err)?;
+                t.commit().await.map_err(postgres_err)
+            }
+        }
     }
 
     async fn begin_writing(&self, record: bool) -> Result<Tx<'_>> {
@@ -95,7 +116,7 @@ impl Db {
         Ok(Tx {
             inner,
             db: self,
-            write: record,
+            write: true,
         })
     }
 

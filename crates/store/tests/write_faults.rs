@@ -238,3 +238,31 @@ async fn postgres_writes_work_again_after_backends_are_terminated_mid_transactio
     assert_ne!(p.bio, "never written");
     all_stored(&stores, &acked).await;
 }
+
+/// A busy database (another writer holds the lock past the busy timeout) refuses the write as
+/// unavailable, but that is load, not failure: readiness is not degraded by it.
+#[tokio::test]
+async fn sqlite_busy_is_not_a_failing_database() {
+    use sqlx::Connection;
+    let dir = tempfile::tempdir().unwrap();
+    let url = format!("sqlite://{}", dir.path().join("linkleaf.db").display());
+    let opts = StoreOptions {
+        busy_timeout: std::time::Duration::from_millis(50),
+        ..StoreOptions::default()
+    };
+    let stores = open(&url, &opts).await.unwrap();
+    stores.profiles.migrate().await.unwrap();
+    create(&stores, "first").await.unwrap();
+    let mut locker = sqlx::SqliteConnection::connect(&url).await.unwrap();
+    sqlx::query("BEGIN EXCLUSIVE")
+        .execute(&mut locker)
+        .await
+        .unwrap();
+    let e = create(&stores, "second").await.unwrap_err();
+    assert!(matches!(e, StoreError::Unavailable(_)), "{e:?}");
+    let h = stores.health.health().await;
+    assert_eq!(h.failing_writes, None, "busy is not failing: {h:?}");
+    assert_eq!(h.unavailable, None, "{h:?}");
+    sqlx::query("COMMIT").execute(&mut locker).await.unwrap();
+    create(&stores, "second").await.unwrap();
+}
