@@ -412,6 +412,15 @@ impl<V: Weigh + Send + Sync + 'static> ReadCache<V> {
         }
     }
 
+    /// Whether an entry for `key` is held (fresh, stale or negative): a `get` would not need
+    /// the origin for it now. Counts nothing and loads nothing.
+    pub fn holds(&self, key: &str) -> bool {
+        self.inner
+            .l1
+            .get(key)
+            .is_some_and(|e| Instant::now() < e.stale_until.max(e.fresh_until))
+    }
+
     /// Drops the entries of `inv` (its keys, and whatever key its owner is cached under), and
     /// makes any load in flight for them start over instead of storing what it read.
     pub fn invalidate(&self, inv: &Invalidation) {

@@ -9,6 +9,7 @@ pub mod analytics;
 pub mod apikey;
 pub mod error;
 pub mod link_ops;
+pub mod net;
 pub mod profile;
 pub mod scope;
 pub mod sketch;

@@ -88,11 +88,20 @@ pub struct EventData {
     pub previous_username: Option<String>,
 }
 
+/// How many times an event may be passed on by instances that receive it (an instance that
+/// receives one with this many hops records it and passes it on no further).
+pub const MAX_HOPS: u32 = 3;
+
+/// The longest event id taken from outside.
+pub const EVENT_ID_MAX: usize = 256;
+
 /// One event, as sent and as received.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, ToSchema)]
 #[schema(example = json!({
     "type": "links.updated",
     "timestamp": "2026-11-25T04:26:01.859Z",
+    "id": "msg_019af9b1c2d37e5f8a6b4c3d2e1f0a9b",
+    "hops": 0,
     "data": {"id": "01a210f4-1703-70b5-8418-a87c7c63c8c4", "username": "jane"}
 }))]
 pub struct WebhookEvent {
@@ -102,6 +111,14 @@ pub struct WebhookEvent {
     #[serde(with = "time::serde::rfc3339")]
     #[schema(value_type = String, format = DateTime)]
     pub timestamp: OffsetDateTime,
+    /// The event's id, the same wherever it travels (also its `webhook-id`): an instance that
+    /// receives it and passes it on keeps it, and never passes on an id it has seen. It is in
+    /// the signed body, so it cannot be stripped.
+    #[schema(example = "msg_019af9b1c2d37e5f8a6b4c3d2e1f0a9b")]
+    pub id: String,
+    /// How many instances passed it on before (0 where it happened); one that receives it with
+    /// `MAX_HOPS` passes it on no further.
+    pub hops: u32,
     pub data: EventData,
 }
 
@@ -116,6 +133,8 @@ impl WebhookEvent {
         Self {
             kind,
             timestamp,
+            id: new_event_id(),
+            hops: 0,
             data: EventData {
                 id,
                 username: username.as_str().to_owned(),
@@ -141,6 +160,11 @@ impl WebhookEvent {
     pub fn to_json(&self) -> String {
         serde_json::to_string(self).unwrap_or_default()
     }
+}
+
+/// A new event's id: `msg_` and a UUIDv7, so ids sort by time.
+pub fn new_event_id() -> String {
+    format!("msg_{}", Uuid::now_v7().simple())
 }
 
 /// An incoming event, read from bytes whose signature was verified.
@@ -169,8 +193,10 @@ fn username_field(
 impl Incoming {
     /// Reads an event. An object with a string `type`, an RFC 3339 `timestamp` and an object
     /// `data` naming the profile by `id` (a UUID) and `username`; anything else is refused,
-    /// naming the field. Usernames come back as their lowercase keys.
-    pub fn parse(bytes: &[u8]) -> Result<Self, ValidationErrors> {
+    /// naming the field. Usernames come back as their lowercase keys. Its `id` is the body's
+    /// (kept wherever it travels), or, from a sender that puts none there, `webhook_id` (the
+    /// header); `hops` the body's, or 0.
+    pub fn parse(bytes: &[u8], webhook_id: &str) -> Result<Self, ValidationErrors> {
         let doc: Value = serde_json::from_slice(bytes)
             .map_err(|e| ValidationErrors::single("", format!("is not JSON: {e}")))?;
         let Value::Object(obj) = doc else {
@@ -218,11 +244,40 @@ impl Incoming {
         let previous = errs
             .check(username_field(data, "previousUsername"))
             .flatten();
-        match (timestamp, id, username) {
-            (Some(timestamp), Some(id), Some(username)) if errs.is_empty() => {
+        let event_id = match obj.get("id") {
+            None | Some(Value::Null) => Some(webhook_id.to_owned()),
+            Some(Value::String(s))
+                if !s.is_empty()
+                    && s.len() <= EVENT_ID_MAX
+                    && s.bytes().all(|b| b.is_ascii_graphic()) =>
+            {
+                Some(s.clone())
+            }
+            Some(_) => {
+                errs.push(FieldError::new(
+                    "id",
+                    format!("must be 1 to {EVENT_ID_MAX} visible characters"),
+                ));
+                None
+            }
+        };
+        let hops = match obj.get("hops") {
+            None | Some(Value::Null) => Some(0),
+            Some(v) => errs.check(
+                v.as_u64()
+                    .and_then(|h| u32::try_from(h).ok())
+                    .ok_or_else(|| FieldError::new("hops", "must be a whole number from 0")),
+            ),
+        };
+        match (timestamp, id, username, event_id, hops) {
+            (Some(timestamp), Some(id), Some(username), Some(event_id), Some(hops))
+                if errs.is_empty() =>
+            {
                 Ok(Self::Known(WebhookEvent {
                     kind: kind_known,
                     timestamp,
+                    id: event_id,
+                    hops,
                     data: EventData {
                         id,
                         username,
@@ -365,24 +420,32 @@ mod tests {
     fn incoming_events_are_read_strictly_and_unknown_types_pass() {
         let ok = br#"{"type":"profile.updated","timestamp":"2026-11-25T04:26:01.859Z",
             "data":{"id":"01a210f4-1703-70b5-8418-a87c7c63c8c4","username":"Jane","previousUsername":"old.name"}}"#;
-        match Incoming::parse(ok).unwrap() {
+        match Incoming::parse(ok, "msg_from_the_header").unwrap() {
             Incoming::Known(e) => {
                 assert_eq!(e.kind, EventType::ProfileUpdated);
+                assert_eq!(
+                    (e.id.as_str(), e.hops),
+                    ("msg_from_the_header", 0),
+                    "no id in the body: the header's"
+                );
                 assert_eq!(e.data.username, "jane", "as its lowercase key");
                 assert_eq!(e.data.previous_username.as_deref(), Some("old.name"));
             }
             Incoming::Unknown(t) => panic!("{t}"),
         }
         assert_eq!(
-            Incoming::parse(br#"{"type":"invoice.paid","timestamp":"x","data":[]}"#)
+            Incoming::parse(br#"{"type":"invoice.paid","timestamp":"x","data":[]}"#, "h")
                 .unwrap_err()
                 .0[0]
                 .field,
             "timestamp"
         );
         assert_eq!(
-            Incoming::parse(br#"{"type":"invoice.paid","timestamp":"2026-11-25T04:26:01Z"}"#)
-                .unwrap(),
+            Incoming::parse(
+                br#"{"type":"invoice.paid","timestamp":"2026-11-25T04:26:01Z"}"#,
+                "h"
+            )
+            .unwrap(),
             Incoming::Unknown("invoice.paid".into())
         );
         for (bad, field) in [
@@ -394,10 +457,31 @@ mod tests {
             (br#"{"type":"links.updated","timestamp":"2026-11-25T04:26:01Z","data":{"id":"01a210f4-1703-70b5-8418-a87c7c63c8c4"}}"#, "data.username"),
             (br#"{"type":"links.updated","timestamp":"2026-11-25T04:26:01Z","data":{"id":"01a210f4-1703-70b5-8418-a87c7c63c8c4","username":"<script>"}}"#, "data.username"),
             (br#"{"type":"links.updated","timestamp":"2026-11-25T04:26:01Z","data":{"id":"01a210f4-1703-70b5-8418-a87c7c63c8c4","username":7}}"#, "data.username"),
+            (br#"{"type":"links.updated","timestamp":"2026-11-25T04:26:01Z","id":"","data":{"id":"01a210f4-1703-70b5-8418-a87c7c63c8c4","username":"jane"}}"#, "id"),
+            (br#"{"type":"links.updated","timestamp":"2026-11-25T04:26:01Z","hops":-1,"data":{"id":"01a210f4-1703-70b5-8418-a87c7c63c8c4","username":"jane"}}"#, "hops"),
             (b"\xff", ""),
         ] {
-            let e = Incoming::parse(bad).expect_err(&String::from_utf8_lossy(bad));
+            let e = Incoming::parse(bad, "h").expect_err(&String::from_utf8_lossy(bad));
             assert_eq!(e.0[0].field, field, "{}", String::from_utf8_lossy(bad));
+        }
+    }
+
+    /// The id and the hop count travel inside the signed body: what an instance sends, the next
+    /// one reads back as it was.
+    #[test]
+    fn an_event_keeps_its_id_and_hops_through_a_round_trip() {
+        let mut e = WebhookEvent::new(
+            EventType::LinksUpdated,
+            OffsetDateTime::UNIX_EPOCH,
+            Uuid::nil(),
+            &Username::from_stored("jane".into()),
+            None,
+        );
+        assert!(e.id.starts_with("msg_"));
+        e.hops = 2;
+        match Incoming::parse(e.to_json().as_bytes(), "another_header_id").unwrap() {
+            Incoming::Known(back) => assert_eq!(back, e),
+            Incoming::Unknown(t) => panic!("{t}"),
         }
     }
 

@@ -90,6 +90,11 @@ impl Recorder {
         }
     }
 
+    /// Who the client of a request from `peer` with `headers` is (`server.trusted_proxies`).
+    pub fn client(&self, peer: IpAddr, headers: &HeaderMap) -> IpAddr {
+        self.proxies.client(peer, headers)
+    }
+
     pub fn hit(
         &self,
         kind: Kind,

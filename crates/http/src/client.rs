@@ -6,6 +6,7 @@
 //! visitor hash, a country) and never written or logged.
 
 use axum::http::HeaderMap;
+use linkleaf_domain::net::Net;
 use std::net::{IpAddr, SocketAddr};
 
 /// The connection's peer, as the serve loop knows it (a request extension on routed requests).
@@ -14,41 +15,21 @@ pub struct Peer(pub SocketAddr);
 
 /// Addresses and networks whose `X-Forwarded-For` is believed.
 #[derive(Debug, Clone, Default)]
-pub struct TrustedProxies(Vec<(IpAddr, u8)>);
+pub struct TrustedProxies(Vec<Net>);
 
 impl TrustedProxies {
     /// From `["10.0.0.0/8", "127.0.0.1", "::1"]`; errors name the bad entry.
     pub fn parse(entries: &[String]) -> Result<Self, String> {
-        let mut nets = Vec::new();
-        for e in entries {
-            let (ip, bits) = match e.split_once('/') {
-                Some((ip, bits)) => (ip, Some(bits)),
-                None => (e.as_str(), None),
-            };
-            let ip: IpAddr = ip
-                .trim()
-                .parse()
-                .map_err(|_| format!("'{e}' is not an address or a network"))?;
-            let max = if ip.is_ipv4() { 32 } else { 128 };
-            let bits = match bits {
-                Some(b) => b
-                    .trim()
-                    .parse::<u8>()
-                    .ok()
-                    .filter(|b| *b <= max)
-                    .ok_or_else(|| format!("'{e}': a prefix length from 0 to {max}"))?,
-                None => max,
-            };
-            nets.push((ip, bits));
-        }
-        Ok(Self(nets))
+        entries
+            .iter()
+            .map(|e| e.parse::<Net>().map(|n| n.canonical()))
+            .collect::<Result<_, _>>()
+            .map(Self)
     }
 
     pub fn contains(&self, ip: IpAddr) -> bool {
         let ip = canonical(ip);
-        self.0
-            .iter()
-            .any(|(net, bits)| within(ip, canonical(*net), *bits))
+        self.0.iter().any(|net| net.contains(ip))
     }
 
     /// The client of a request from `peer` with `headers`.
@@ -92,28 +73,6 @@ fn canonical(ip: IpAddr) -> IpAddr {
     match ip {
         IpAddr::V6(v6) => v6.to_ipv4_mapped().map_or(ip, IpAddr::V4),
         v4 => v4,
-    }
-}
-
-fn within(ip: IpAddr, net: IpAddr, bits: u8) -> bool {
-    match (ip, net) {
-        (IpAddr::V4(a), IpAddr::V4(n)) => {
-            let mask = if bits == 0 {
-                0
-            } else {
-                u32::MAX << (32 - bits)
-            };
-            u32::from(a) & mask == u32::from(n) & mask
-        }
-        (IpAddr::V6(a), IpAddr::V6(n)) => {
-            let mask = if bits == 0 {
-                0
-            } else {
-                u128::MAX << (128 - bits)
-            };
-            u128::from(a) & mask == u128::from(n) & mask
-        }
-        _ => false,
     }
 }
 

@@ -59,6 +59,9 @@ pub enum AppError {
     /// This instance is an edge: it owns no profiles to read or change.
     #[error("edge mode: no profile data here")]
     EdgeMode,
+    /// As many as allowed exist already (subscriptions: `webhooks.max_subscriptions`).
+    #[error("limit of {0} reached")]
+    LimitReached(u32),
 }
 
 /// An RFC 9457 problem: what went wrong, for people (`title`, `detail`) and for programs
@@ -202,6 +205,14 @@ impl AppError {
                 "Webhook not accepted",
                 why.to_string(),
             ),
+            Self::LimitReached(max) => (
+                S::CONFLICT,
+                "limit_reached",
+                "Limit reached",
+                format!(
+                    "there are {max} already, as many as this instance allows; delete one first"
+                ),
+            ),
             Self::EdgeMode => (
                 S::NOT_IMPLEMENTED,
                 "edge_mode",
@@ -259,6 +270,7 @@ impl From<StoreError> for AppError {
                 Self::UsernameTaken(format!("looks too much like '{existing}', which is taken"))
             }
             StoreError::Unavailable(_) => Self::Unavailable(e.to_string()),
+            StoreError::LimitReached(max) => Self::LimitReached(max),
             StoreError::Refused(_) | StoreError::Other(_) | StoreError::Corrupt(_) => {
                 Self::Internal(e.to_string())
             }

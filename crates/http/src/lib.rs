@@ -8,6 +8,7 @@
 pub mod auth;
 pub mod clicks;
 pub mod client;
+pub mod cold;
 pub mod error;
 pub mod extract;
 pub mod fast;

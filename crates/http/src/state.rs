@@ -57,6 +57,8 @@ pub struct Settings {
     pub webhook_inbox_ttl: Duration,
     /// After a secret rotation, how long the old secret keeps signing.
     pub webhook_rotation_overlap: Duration,
+    /// Subscriptions at most (`webhooks.max_subscriptions`).
+    pub max_subscriptions: u32,
 }
 
 /// Headers and bodies that never change while the process runs.
@@ -111,6 +113,10 @@ pub struct Wiring {
     pub verifier: Arc<linkleaf_webhooks::Verifier>,
     /// Woken after a write commits events to the outbox (the dispatcher, when it runs here).
     pub dispatch: Option<Arc<tokio::sync::Notify>>,
+    /// Where URLs users supply may lead (subscriptions).
+    pub destinations: linkleaf_outbound::Destinations,
+    /// An edge's misses for names never seen (`None` on an origin).
+    pub cold: Option<Arc<crate::cold::ColdMisses>>,
 }
 
 /// Usernames written lately, so their reads skip a replica that may not have the write yet.
@@ -290,6 +296,8 @@ struct Inner {
     database: Arc<dyn DatabaseHealth>,
     verifier: Arc<linkleaf_webhooks::Verifier>,
     dispatch: Option<Arc<tokio::sync::Notify>>,
+    destinations: linkleaf_outbound::Destinations,
+    cold: Option<Arc<crate::cold::ColdMisses>>,
     pages: ReadCache<RenderedPage>,
     links: ReadCache<Redirect>,
     recorder: Option<Recorder>,
@@ -389,6 +397,8 @@ impl AppState {
             database: stores.health,
             verifier: wiring.verifier,
             dispatch: wiring.dispatch,
+            destinations: wiring.destinations,
+            cold: wiring.cold,
             pages,
             links,
             recorder: wiring.recorder,
@@ -435,6 +445,16 @@ impl AppState {
 
     pub fn webhooks(&self) -> &Arc<dyn WebhookStore> {
         &self.0.webhooks
+    }
+
+    /// An edge's misses for names never seen.
+    pub fn cold_misses(&self) -> Option<&crate::cold::ColdMisses> {
+        self.0.cold.as_deref()
+    }
+
+    /// Where URLs users supply may lead.
+    pub fn destinations(&self) -> &linkleaf_outbound::Destinations {
+        &self.0.destinations
     }
 
     pub fn verifier(&self) -> &linkleaf_webhooks::Verifier {

@@ -40,8 +40,15 @@ pub(crate) const LATENCY_BUCKETS: &[f64] = &[
 type Origins = (
     Arc<dyn Loader<RenderedPage>>,
     Arc<dyn Loader<linkleaf_http::clicks::Redirect>>,
-    Option<Arc<linkleaf_upstream::Origin>>,
+    Option<Arc<linkleaf_outbound::Origin>>,
 );
+
+/// Parts of the application a test may supply instead of the real ones.
+#[derive(Default)]
+pub struct Overrides {
+    /// How the names of URLs users supply are resolved (the system's resolver by default).
+    pub resolver: Option<Arc<dyn linkleaf_outbound::Resolve>>,
+}
 
 pub struct Application {
     state: AppState,
@@ -108,6 +115,15 @@ impl Application {
 
     /// Builds on stores the caller opened (and migrated).
     pub async fn build_with(cfg: &Config, stores: Stores) -> anyhow::Result<Self> {
+        Self::build_overridden(cfg, stores, Overrides::default()).await
+    }
+
+    /// As `build_with`, with parts a test supplies (a resolver of its own).
+    pub async fn build_overridden(
+        cfg: &Config,
+        stores: Stores,
+        overrides: Overrides,
+    ) -> anyhow::Result<Self> {
         let recorder = PrometheusBuilder::new()
             .set_buckets_for_metric(Matcher::Suffix("_seconds".into()), LATENCY_BUCKETS)
             .context("metric buckets")?
@@ -126,12 +142,21 @@ impl Application {
         let edge_pages = Arc::new(std::sync::OnceLock::new());
         // an edge's link index takes a thirty-second of the cache's memory, beside it
         let link_index = edge::LinkIndex::new(cfg.cache.max_bytes / 32);
-        let (origin, links, upstream): Origins = if cfg.is_edge() {
+        // an edge's misses for names it has never seen (linkleaf_http::cold)
+        let cold = cfg.is_edge().then(|| {
+            Arc::new(linkleaf_http::cold::ColdMisses::new(
+                cfg.origin.cold_misses_per_minute,
+                Duration::from_secs(cfg.origin.cold_negative_ttl_secs),
+                &recorder,
+            ))
+        });
+        let (origin, links, upstream): Origins = if let Some(cold) = &cold {
             let upstream = Arc::new(edge::origin(cfg, redis.as_ref(), &recorder)?);
             (
                 Arc::new(edge::UpstreamPages {
                     origin: upstream.clone(),
                     renderer,
+                    cold: cold.clone(),
                 }),
                 Arc::new(edge::EdgeLinks {
                     links: link_index.clone(),
@@ -155,11 +180,22 @@ impl Application {
             linkleaf_webhooks::Verifier::new(cfg.webhooks.secret.expose())
                 .map_err(|e| anyhow::anyhow!("webhooks.secret: {e}"))?,
         );
+        // where URLs users supply may lead: public addresses, and the operator's networks
+        let destinations = linkleaf_outbound::Destinations::checked(
+            linkleaf_outbound::AddressPolicy::new(cfg.allowed_networks()),
+            overrides
+                .resolver
+                .unwrap_or_else(|| Arc::new(linkleaf_outbound::SystemResolver)),
+        );
         let dispatcher = if cfg.webhooks.dispatch {
             Some(linkleaf_webhooks::Dispatcher::new(
                 stores.webhooks.clone(),
-                linkleaf_upstream::Client::new(Duration::from_secs(5), 64 * 1024)
-                    .map_err(|e| anyhow::anyhow!("the webhook client: {e}"))?,
+                linkleaf_outbound::Client::to(
+                    destinations.clone(),
+                    Duration::from_secs(5),
+                    64 * 1024,
+                )
+                .map_err(|e| anyhow::anyhow!("the webhook client: {e}"))?,
                 cfg.dispatch_config(),
                 linkleaf_webhooks::DispatchMetrics::register(&recorder),
             ))
@@ -202,6 +238,8 @@ impl Application {
                 dependencies,
                 verifier,
                 dispatch,
+                destinations,
+                cold,
             },
             Some(r) => {
                 let tier: Arc<dyn SecondTier> = Arc::new(r.clone());
@@ -239,6 +277,8 @@ impl Application {
                     dependencies,
                     verifier,
                     dispatch,
+                    destinations,
+                    cold,
                 }
             }
         };

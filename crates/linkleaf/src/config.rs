@@ -65,6 +65,8 @@ pub struct Webhooks {
     pub rotation_overlap_secs: u64,
     pub poll_ms: u64,
     pub keep_secs: u64,
+    pub max_subscriptions: u32,
+    pub allow_networks: Vec<String>,
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -73,6 +75,8 @@ pub struct Origin {
     pub upstream_url: String,
     pub upstream_key: Secret,
     pub upstream_per_minute: u32,
+    pub cold_misses_per_minute: u32,
+    pub cold_negative_ttl_secs: u64,
     pub timeout_ms: u64,
     pub budget_ms: u64,
     pub backoff_base_ms: u64,
@@ -235,6 +239,7 @@ impl Config {
                 .try_parsing(true)
                 .list_separator(",")
                 .with_list_parse_key("server.trusted_proxies")
+                .with_list_parse_key("webhooks.allow_networks")
                 .source(Some(vars)),
         );
         let cfg: Config = b.build()?.try_deserialize()?;
@@ -402,6 +407,17 @@ impl Config {
             if v == 0 {
                 return Err(invalid(key, "must be greater than 0"));
             }
+        }
+        for n in &self.webhooks.allow_networks {
+            if let Err(e) = n.parse::<linkleaf_domain::net::Net>() {
+                return Err(invalid("webhooks.allow_networks", e));
+            }
+        }
+        if self.webhooks.max_subscriptions == 0 {
+            return Err(invalid(
+                "webhooks.max_subscriptions",
+                "must be greater than 0",
+            ));
         }
         if let Err(e) = linkleaf_http::client::TrustedProxies::parse(&self.server.trusted_proxies) {
             return Err(invalid("server.trusted_proxies", e));
@@ -571,7 +587,18 @@ impl Config {
             edge: self.is_edge(),
             webhook_inbox_ttl: Duration::from_secs(self.webhooks.inbox_ttl_secs),
             webhook_rotation_overlap: Duration::from_secs(self.webhooks.rotation_overlap_secs),
+            max_subscriptions: self.webhooks.max_subscriptions,
         }
+    }
+
+    /// The networks URLs users supply may lead to besides public addresses
+    /// (`webhooks.allow_networks`, checked at load).
+    pub fn allowed_networks(&self) -> Vec<linkleaf_domain::net::Net> {
+        self.webhooks
+            .allow_networks
+            .iter()
+            .filter_map(|n| n.parse().ok())
+            .collect()
     }
 
     /// Edge mode: profiles are read from `origin.upstream_url`.
@@ -592,9 +619,9 @@ impl Config {
         }
     }
 
-    pub fn origin_config(&self) -> linkleaf_upstream::OriginConfig {
+    pub fn origin_config(&self) -> linkleaf_outbound::OriginConfig {
         let o = &self.origin;
-        linkleaf_upstream::OriginConfig {
+        linkleaf_outbound::OriginConfig {
             url: o.upstream_url.clone(),
             key: o.upstream_key.expose().to_owned(),
             request_timeout: Duration::from_millis(o.timeout_ms),

@@ -1,7 +1,7 @@
 //! Edge mode (`origin.upstream_url`): this instance serves profiles it reads from an upstream
 //! profile API instead of its own database, through the same cache (L1, and L2 when Redis is
 //! configured), so single-flight, stale-while-revalidate and stale-if-error hold as they do on
-//! an origin. The upstream's answers are parsed by the domain's rules (`linkleaf_upstream`),
+//! an origin. The upstream's answers are parsed by the domain's rules (`linkleaf_outbound`),
 //! rendered like any profile, and remembered link by link, so `/r/{link}` works for the links of
 //! the profiles this edge has loaded.
 
@@ -10,8 +10,9 @@ use axum::http::HeaderValue;
 use linkleaf_cache::{LoadError, Loaded, Loader, ReadCache};
 use linkleaf_http::Dependency;
 use linkleaf_http::clicks::Redirect;
+use linkleaf_http::cold::ColdMisses;
 use linkleaf_http::render::{RenderedPage, Renderer};
-use linkleaf_upstream::{Bucket, LocalBucket, Origin};
+use linkleaf_outbound::{Bucket, LocalBucket, Origin};
 use std::sync::{Arc, OnceLock};
 use std::time::Duration;
 use uuid::Uuid;
@@ -58,18 +59,23 @@ fn targets(page: &RenderedPage) -> Vec<(Uuid, String)> {
         .unwrap_or_default()
 }
 
-/// The page cache's origin on an edge: the upstream, rendered.
+/// The page cache's origin on an edge: the upstream, rendered. What it learns of which names
+/// exist goes to `cold` (`linkleaf_http::cold`).
 pub struct UpstreamPages {
     pub origin: Arc<Origin>,
     pub renderer: Renderer,
+    pub cold: Arc<ColdMisses>,
 }
 
 #[async_trait]
 impl Loader<RenderedPage> for UpstreamPages {
     async fn load(&self, key: &str) -> Result<Option<Loaded<RenderedPage>>, LoadError> {
-        let Some(p) = self.origin.profile(key).await? else {
+        let found = self.origin.profile(key, !self.cold.is_known(key)).await?;
+        let Some(p) = found else {
+            self.cold.missing(key);
             return Ok(None);
         };
+        self.cold.exists(key);
         let page = self.renderer.render(&p).map_err(LoadError::internal)?;
         Ok(Some(Loaded::new(p.id, page)))
     }
@@ -198,13 +204,15 @@ pub fn origin(
         None => Box::new(LocalBucket::new(per_minute)),
     };
     let client =
-        linkleaf_upstream::Client::new(o.request_timeout, linkleaf_upstream::origin::MAX_ANSWER)
+        linkleaf_outbound::Client::new(o.request_timeout, linkleaf_outbound::origin::MAX_ANSWER)
             .map_err(|e| anyhow::anyhow!("the upstream client: {e}"))?;
-    Origin::new(
+    Ok(Origin::new(
         o,
         client,
         bucket,
-        linkleaf_upstream::OriginMetrics::register(recorder),
+        linkleaf_outbound::OriginMetrics::register(recorder),
     )
-    .map_err(|e| anyhow::anyhow!(e))
+    .map_err(|e| anyhow::anyhow!(e))?
+    // names never seen may spend a third of the budget (this instance's share), no more
+    .with_cold_bucket(Box::new(LocalBucket::new((per_minute / 3).max(1)))))
 }

@@ -11,5 +11,5 @@ pub mod keys;
 pub mod pipeline;
 pub mod wiring;
 
-pub use app::{Application, open_stores, shutdown_signal};
+pub use app::{Application, Overrides, open_stores, shutdown_signal};
 pub use config::Config;

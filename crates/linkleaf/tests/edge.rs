@@ -54,6 +54,8 @@ async fn bio(c: &reqwest::Client, url: String) -> (u16, String, Value) {
 async fn an_event_committed_before_a_sigkill_is_delivered_after_the_restart() {
     let dir = tempfile::tempdir().unwrap();
     let env: Vec<(&str, String)> = vec![
+        // the receivers are the test's own, on loopback
+        ("LINKLEAF_WEBHOOKS__ALLOW_NETWORKS", "127.0.0.0/8".into()),
         ("LINKLEAF_WEBHOOKS__TIMEOUT_MS", "500".into()),
         ("LINKLEAF_WEBHOOKS__POLL_MS", "50".into()),
         ("LINKLEAF_WEBHOOKS__BACKOFF_BASE_MS", "50".into()),
@@ -61,8 +63,8 @@ async fn an_event_committed_before_a_sigkill_is_delivered_after_the_restart() {
     let key = key(dir.path(), "profile:write,webhooks:write");
     let c = client();
     let hook = Stand::start(Answer::Hang).await;
-    // between the commit and the send: a sender that does not dispatch commits a change, and is
-    // killed before anything could send it
+    // between the commit and the fan-out: a sender that does not dispatch commits a change (its
+    // event alone), and is killed before anything could fan it out or send it
     let mut quiet = env.clone();
     quiet.push(("LINKLEAF_WEBHOOKS__DISPATCH", "false".into()));
     let mut sender = Instance::start(BIN, dir.path(), &quiet);
@@ -141,7 +143,11 @@ async fn an_edge_in_front_of_an_origin_serves_edits_within_a_second_and_survives
     let mut origin = Instance::start(
         BIN,
         odir.path(),
-        &[("LINKLEAF_WEBHOOKS__POLL_MS", "100".into())],
+        &[
+            ("LINKLEAF_WEBHOOKS__POLL_MS", "100".into()),
+            // the edge is the operator's own, on loopback
+            ("LINKLEAF_WEBHOOKS__ALLOW_NETWORKS", "127.0.0.1".into()),
+        ],
     );
     // the edge reaches the origin through a stand the test controls (it forwards by default)
     let front = Stand::start(Answer::Forward(origin.url(""))).await;

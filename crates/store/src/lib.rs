@@ -45,6 +45,9 @@ pub enum StoreError {
     /// The database cannot be reached or is overloaded: worth retrying later.
     #[error("database unavailable: {0}")]
     Unavailable(String),
+    /// There are as many as allowed already (subscriptions: `webhooks.max_subscriptions`).
+    #[error("the limit of {0} is reached")]
+    LimitReached(u32),
     /// The database refused this data (a value it cannot hold, a constraint): the same
     /// write will fail again, while others may succeed.
     #[error("the database refused the data: {0}")]

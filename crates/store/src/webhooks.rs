@@ -2,13 +2,17 @@
 //! of incoming events already handled.
 //!
 //! The outbox is written by the profile writes themselves (`create_profile`, `modify_profile`,
-//! `delete_profile`): each change's events go in with the change, in its transaction, and are
-//! fanned out there into one pending delivery per enabled subscription that wants the type, so
-//! no change can commit without its deliveries, whatever happens to the process afterwards.
-//! Dispatchers (one per instance) claim due deliveries with a lease (PostgreSQL: `FOR UPDATE
-//! SKIP LOCKED`), so several instances share the work and a dispatcher killed mid-send leaves its
-//! claims to be taken again when the lease runs out. An incoming event's id is recorded in the
-//! same transaction as the events it republishes, so a duplicate changes nothing.
+//! `delete_profile`): each change's events go in with the change, in its transaction, one row
+//! per event whatever the number of subscriptions, so no change can commit without its events
+//! and none holds the write lock for its subscribers. After the commit a dispatcher fans each
+//! event out (`fan_out`: one pending delivery per enabled subscription, made before the event,
+//! that wants its type) in a transaction of its own, so a process killed between a commit and
+//! its fan-out leaves the event to the next dispatcher. Dispatchers (one per instance) claim due
+//! deliveries with a lease (PostgreSQL: `FOR UPDATE SKIP LOCKED`), so several instances share
+//! the work and a dispatcher killed mid-send leaves its claims to be taken again when the lease
+//! runs out. An event keeps its id wherever it travels: an incoming event's id is recorded in
+//! the same transaction as the event passed on under that same id, and an id already in the
+//! outbox is not written again, so a duplicate or a loop changes nothing.
 
 use crate::Result;
 use async_trait::async_trait;
@@ -149,13 +153,16 @@ pub struct Unpublished {
 
 #[async_trait]
 pub trait WebhookStore: Send + Sync + 'static {
+    /// Makes a subscription, unless there are `max` already (`StoreError::LimitReached`).
     async fn create_subscription(
         &self,
         spec: &SubscriptionSpec,
         secret: &str,
         now_ms: i64,
+        max: u32,
     ) -> Result<Subscription>;
-    async fn subscriptions(&self) -> Result<Vec<Subscription>>;
+    /// Subscriptions by id, after `after`, at most `limit`.
+    async fn subscriptions(&self, after: Option<Uuid>, limit: u32) -> Result<Vec<Subscription>>;
     async fn subscription(&self, id: Uuid) -> Result<Option<Subscription>>;
     /// Replaces what the subscription is. Enabling it clears why linkleaf disabled it, and its
     /// failure streak.
@@ -183,6 +190,13 @@ pub trait WebhookStore: Send + Sync + 'static {
         limit: u32,
         first_before_ms: i64,
     ) -> Result<Vec<Due>>;
+    /// Fans out up to `limit` events not fanned out yet, oldest first: one pending delivery due
+    /// at `now_ms` per enabled subscription made before the event that wants its type. One
+    /// transaction; returns (events, deliveries made).
+    async fn fan_out(&self, now_ms: i64, limit: u32) -> Result<(u64, u64)>;
+    /// Gives a claimed delivery back without an attempt (its receiver is busy or failing): due
+    /// again at `until_ms`, if the claim still holds.
+    async fn postpone(&self, d: &Due, until_ms: i64) -> Result<bool>;
     /// Records an attempt and what comes next, if its claim still holds (`false`, recording
     /// nothing, when the lease ran out and another claim took the delivery); keeps the
     /// subscription's failure streak, and disables it when it has failed for longer than
@@ -209,11 +223,6 @@ pub trait WebhookStore: Send + Sync + 'static {
     /// Forgets incoming ids past their expiry, and events older than `keep_ms` with nothing
     /// left to deliver (and, when `queued`, taken by the queue). Returns the rows removed.
     async fn prune_webhooks(&self, now_ms: i64, keep_ms: i64, queued: bool) -> Result<u64>;
-}
-
-/// A new outbox event's id: `msg_` and a UUIDv7, so ids sort by time.
-pub(crate) fn event_id() -> String {
-    format!("msg_{}", Uuid::now_v7().simple())
 }
 
 /// The event types a subscription wants, as stored (space-separated).

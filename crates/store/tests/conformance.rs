@@ -645,14 +645,18 @@ async fn sqlite_tells_the_story() {
     story(open(&url, &StoreOptions::default()).await.unwrap()).await;
 }
 
-/// The outbox is written by the profile writes, in their transactions, fanned out to the
-/// subscriptions that want each type; deliveries are claimed with a lease, retried, given up
-/// on, and a subscription failing for long is disabled; incoming ids are recorded once.
+/// The outbox is written by the profile writes, in their transactions (an event each), and
+/// fanned out after them to the subscriptions that want each type; deliveries are claimed with
+/// a lease, retried, given up on, and a subscription failing for long is disabled; incoming ids
+/// are recorded once, and an event keeps its id wherever it goes.
 async fn webhooks_story(s: &Stores) {
     use linkleaf_domain::webhook::{EventType, SubscriptionSpec, WebhookEvent};
     use linkleaf_store::webhooks::{Attempt, Next};
     let w = &s.webhooks;
     let now = linkleaf_domain::now_millis().unix_timestamp() * 1000;
+    // what the stories before wrote, fanned out while there is no subscription: nothing
+    let (_, made) = w.fan_out(now, 1000).await.unwrap();
+    assert_eq!(made, 0);
     let edits = w
         .create_subscription(
             &SubscriptionSpec {
@@ -662,6 +666,7 @@ async fn webhooks_story(s: &Stores) {
             },
             "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw",
             now,
+            2,
         )
         .await
         .unwrap();
@@ -674,10 +679,33 @@ async fn webhooks_story(s: &Stores) {
             },
             "whsec_C2FVsBQIhrscChlQIMV+b5sSYspob7oD",
             now,
+            2,
         )
         .await
         .unwrap();
-    assert_eq!(w.subscriptions().await.unwrap().len(), 2);
+    // no more than the limit
+    let third = w
+        .create_subscription(
+            &SubscriptionSpec {
+                url: "http://third.example/in".into(),
+                events: EventType::ALL.to_vec(),
+                enabled: true,
+            },
+            "whsec_C2FVsBQIhrscChlQIMV+b5sSYspob7oD",
+            now,
+            2,
+        )
+        .await;
+    assert!(
+        matches!(third, Err(StoreError::LimitReached(2))),
+        "{third:?}"
+    );
+    assert_eq!(w.subscriptions(None, 100).await.unwrap().len(), 2);
+    // a page at a time, by id
+    let first = w.subscriptions(None, 1).await.unwrap();
+    let second = w.subscriptions(Some(first[0].id), 1).await.unwrap();
+    assert_eq!((first[0].id, second[0].id), (edits.id, all.id));
+    assert!(w.subscriptions(Some(all.id), 1).await.unwrap().is_empty());
     assert_eq!(w.subscription(edits.id).await.unwrap().unwrap(), edits);
     // a change and its events: created, renamed, links edited, deleted
     let p = s
@@ -718,6 +746,15 @@ async fn webhooks_story(s: &Stores) {
         .delete_profile(ProfileRef::Id(p.id))
         .await
         .unwrap();
+    // the writes wrote their events alone: nothing is due before the fan-out
+    assert!(
+        w.claim_due(now + 60_000, 30_000, 100, i64::MAX)
+            .await
+            .unwrap()
+            .is_empty()
+    );
+    assert_eq!(w.fan_out(now + 60_000, 100).await.unwrap(), (4, 6));
+    assert_eq!(w.fan_out(now + 60_000, 100).await.unwrap(), (0, 0), "once");
     let due = w
         .claim_due(now + 60_000, 30_000, 100, i64::MAX)
         .await
@@ -871,6 +908,7 @@ async fn webhooks_story(s: &Stores) {
         .create_profile(&new_profile(r#"{"username":"settling"}"#))
         .await
         .unwrap();
+    w.fan_out(now + 3 * day, 100).await.unwrap();
     assert!(
         w.claim_due(now + 3 * day, 30_000, 100, 0)
             .await
@@ -882,6 +920,11 @@ async fn webhooks_story(s: &Stores) {
         .delete_profile(ProfileRef::Id(p2.id))
         .await
         .unwrap();
+    assert_eq!(
+        w.fan_out(now + 3 * day, 100).await.unwrap(),
+        (1, 1),
+        "its deletion"
+    );
     // incoming ids: once, with what they republish
     let ev = WebhookEvent::new(
         EventType::LinksUpdated,
@@ -903,6 +946,17 @@ async fn webhooks_story(s: &Stores) {
             .unwrap(),
         "a duplicate"
     );
+    // the same event come back under another delivery id (a loop): recorded, not passed on
+    assert!(
+        w.accept_incoming("msg_in_2", now, now + 1000, std::slice::from_ref(&ev))
+            .await
+            .unwrap()
+    );
+    assert_eq!(
+        w.fan_out(now + 3 * day, 100).await.unwrap(),
+        (1, 2),
+        "one event, once, to both subscriptions"
+    );
     let republished = w
         .claim_due(now + 3 * day, 30_000, 100, i64::MAX)
         .await
@@ -914,6 +968,13 @@ async fn webhooks_story(s: &Stores) {
             .count(),
         2,
         "republished once, to both subscriptions"
+    );
+    assert!(
+        republished
+            .iter()
+            .filter(|d| d.payload == ev.to_json())
+            .all(|d| d.event_id == ev.id),
+        "under the id it came with"
     );
     // the queue's share of the outbox
     let unpublished = w.unpublished(now, 10_000, 100).await.unwrap();

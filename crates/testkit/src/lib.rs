@@ -124,6 +124,15 @@ impl TestApp {
         tweak: impl FnOnce(&mut Config),
         store: impl FnOnce(&mut linkleaf_store::StoreOptions),
     ) -> Self {
+        Self::spawn_overridden(tweak, store, linkleaf::Overrides::default()).await
+    }
+
+    /// As `spawn_with_store`, with parts of the application the test supplies (a resolver).
+    pub async fn spawn_overridden(
+        tweak: impl FnOnce(&mut Config),
+        store: impl FnOnce(&mut linkleaf_store::StoreOptions),
+        overrides: linkleaf::Overrides,
+    ) -> Self {
         let dir = tempfile::tempdir().expect("temp dir");
         let mut config = Config::defaults();
         let own = format!("sqlite://{}", dir.path().join("linkleaf.db").display());
@@ -160,7 +169,7 @@ impl TestApp {
             webhooks: real.webhooks,
             health: real.health,
         };
-        let app = Application::build_with(&config, stores.clone())
+        let app = Application::build_overridden(&config, stores.clone(), overrides)
             .await
             .expect("build the application");
         let (addr, ops_addr) = (app.addr(), app.ops_addr());

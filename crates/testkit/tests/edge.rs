@@ -37,7 +37,9 @@ async fn the_upstream_keys_bucket_bounds_what_an_edge_asks() {
     let front = Stand::start(Answer::Forward(origin.url(""))).await;
     let edge = TestApp::spawn_with(|c| {
         c.origin.upstream_url = front.url("");
-        c.origin.upstream_per_minute = 5;
+        // names never seen (all of these) may take a third of it: 5
+        c.origin.upstream_per_minute = 15;
+        c.origin.cold_misses_per_minute = 100;
     })
     .await;
     let mut answered = Vec::new();
@@ -56,9 +58,102 @@ async fn the_upstream_keys_bucket_bounds_what_an_edge_asks() {
         ok,
         "every request sent was a profile answered"
     );
-    assert_eq!(ok, 5, "a bucket of 5 a minute: {answered:?}");
+    assert_eq!(ok, 5, "a third of a bucket of 15 a minute: {answered:?}");
     assert!(answered.iter().all(|s| *s == 200 || *s == 503));
     assert_eq!(edge.metric("linkleaf_upstream_held_total").await, 15.0);
+}
+
+/// A client asking an edge for names that do not exist cannot drain the upstream budget: its
+/// misses for names never seen are limited per client address, such misses together take a
+/// third of the budget at most, and names known to exist (served before) keep the rest.
+/// Clients are told apart by their own loopback addresses.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn names_that_do_not_exist_cannot_drain_the_upstream_budget_for_real_ones() {
+    let names: Vec<String> = (0..10).map(|i| format!("real{i}")).collect();
+    let refs: Vec<&str> = names.iter().map(String::as_str).collect();
+    let (origin, _) = origin_with(&refs).await;
+    let front = Stand::start(Answer::Forward(origin.url(""))).await;
+    let edge = TestApp::spawn_with(|c| {
+        c.origin.upstream_url = front.url("");
+        c.origin.upstream_per_minute = 60;
+        c.origin.cold_misses_per_minute = 5;
+        c.rate_limit.per_minute = 1_000_000;
+        c.rate_limit.burst = 1_000_000;
+    })
+    .await;
+    let from = |last: u8| {
+        reqwest::Client::builder()
+            .local_address(std::net::IpAddr::from([127, 0, 0, last]))
+            .build()
+            .unwrap()
+    };
+    let reader = from(20);
+    // the real profiles were served before (to readers of their own), then dropped from the
+    // edge's cache
+    let key = edge.key("cache:write").await;
+    for (i, n) in names.iter().enumerate() {
+        let r = from(100 + i as u8)
+            .get(edge.url(&format!("/{n}")))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(r.status(), 200);
+        let r = edge
+            .admin(
+                reqwest::Method::POST,
+                &format!("/api/cache/invalidate/{n}"),
+                &key,
+            )
+            .send()
+            .await
+            .unwrap();
+        assert!(r.status().is_success(), "{}", r.status());
+    }
+    let before = front.count();
+    // ten clients ask for a thousand names that do not exist
+    let mut refused = 0;
+    for c in 2..12u8 {
+        let client = from(c);
+        for i in 0..100 {
+            let r = client
+                .get(edge.url(&format!("/api/profiles/nobody{c}x{i}")))
+                .send()
+                .await
+                .unwrap();
+            match r.status().as_u16() {
+                404 => {}
+                503 => {
+                    assert!(!header(&r, "retry-after").is_empty());
+                    refused += 1;
+                }
+                s => panic!("{s}"),
+            }
+        }
+    }
+    let asked = front.count() - before;
+    assert!(
+        asked <= 20,
+        "a third of a budget of 60: {asked} upstream requests"
+    );
+    assert!(refused >= 980, "{refused}");
+    // while the real profiles, not cached, are every one answered
+    for n in &names {
+        let r = reader
+            .get(edge.url(&format!("/api/profiles/{n}")))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(r.status(), 200, "{n}");
+    }
+    // an unknown name asked again is remembered as missing: no upstream request
+    let asked = front.count();
+    let r = from(2)
+        .get(edge.url("/api/profiles/nobody2x0"))
+        .send()
+        .await
+        .unwrap();
+    assert!(r.status() == 404 || r.status() == 503);
+    assert_eq!(front.count(), asked);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -10,23 +10,32 @@
 //! dead (dead-lettered: listed, never sent again). A subscription whose every delivery has
 //! failed for `disable_after` is disabled, as Dub does.
 //!
-//! `run` sends each delivery as a task of its own (`concurrency` at most), claiming more as
-//! soon as a slot frees: a receiver that never answers holds one slot for its deadline, not
-//! everyone else's deliveries. It claims whenever a write here wakes it (after the write has
-//! announced itself: caches dropped, here and in Redis, so a receiver reading the profile at
-//! once reads the new one) and every `poll` for writes elsewhere; a poll takes an event's first
-//! attempt only once it is `SETTLE` old, so it does not race the other instance's announcement.
-//! `step` (claim, send, wait) is the deterministic form tests drive.
+//! Before claiming, it fans out the events written since (`WebhookStore::fan_out`: a change's
+//! transaction writes its event alone, whatever the number of subscribers).
+//!
+//! `run` sends each delivery as a task of its own (`batch` at most at once), claiming more as
+//! soon as a slot frees, and shares the slots fairly: a receiver (scheme, host and port) has at
+//! most `PER_RECEIVER` deliveries in flight and a subscription `PER_SUBSCRIPTION`, and a
+//! receiver that failed `BREAKER_FAILURES` times in a row is left alone for a while (its
+//! breaker opens for `BREAKER_OPEN`, doubling up to `BREAKER_OPEN_MAX`, then one delivery
+//! probes it). A delivery that must wait is given back without an attempt (`postpone`), so
+//! receivers that never answer cannot hold the slots a healthy one needs. It claims whenever a
+//! write here wakes it (after the write has announced itself: caches dropped, here and in
+//! Redis, so a receiver reading the profile at once reads the new one) and every `poll` for
+//! writes elsewhere; a poll takes an event's first attempt only once it is `SETTLE` old, so it
+//! does not race the other instance's announcement. `step` (fan out, claim, send, wait) is the
+//! deterministic form tests drive.
 
 use bytes::Bytes;
 use hyper::Method;
 use hyper::header::{CONTENT_TYPE, HeaderName, HeaderValue, USER_AGENT};
+use linkleaf_outbound::backoff::{full_jitter, retry_after, unit};
+use linkleaf_outbound::http::Client;
 use linkleaf_store::WebhookStore;
 use linkleaf_store::webhooks::{Attempt, Due, Next};
-use linkleaf_upstream::backoff::{full_jitter, retry_after, unit};
-use linkleaf_upstream::http::Client;
 use metrics::{Counter, Histogram};
-use std::sync::Arc;
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 use tokio::sync::Notify;
 use tokio_util::sync::CancellationToken;
@@ -83,6 +92,115 @@ pub struct Dispatcher {
     cfg: DispatchConfig,
     metrics: DispatchMetrics,
     wake: Arc<Notify>,
+    receivers: Arc<Mutex<Receivers>>,
+}
+
+/// Deliveries in flight to one receiver at most.
+pub const PER_RECEIVER: u32 = 8;
+/// Deliveries in flight for one subscription at most (a burst of edits to one edge goes out
+/// together; many subscriptions cannot take every slot).
+pub const PER_SUBSCRIPTION: u32 = 4;
+/// Failures in a row that open a receiver's breaker.
+pub const BREAKER_FAILURES: u32 = 5;
+/// How long an open breaker leaves its receiver alone, first; it doubles while the probes fail.
+pub const BREAKER_OPEN: Duration = Duration::from_secs(30);
+pub const BREAKER_OPEN_MAX: Duration = Duration::from_secs(600);
+/// How long a delivery given back because its receiver is busy waits.
+const BUSY_WAIT: Duration = Duration::from_millis(250);
+/// Events fanned out per transaction.
+const FAN_OUT_BATCH: u32 = 100;
+
+/// What the dispatcher knows of each receiver and subscription it is sending to.
+#[derive(Default)]
+struct Receivers {
+    by_receiver: HashMap<String, Receiver>,
+    by_subscription: HashMap<uuid::Uuid, u32>,
+}
+
+#[derive(Default)]
+struct Receiver {
+    in_flight: u32,
+    /// Failures in a row.
+    failures: u32,
+    /// While set and in the future, nothing is sent; once past, one probe at a time.
+    open_until: Option<Instant>,
+}
+
+/// The receiver of a URL: its scheme, host and port.
+fn receiver_of(url: &str) -> String {
+    match url.parse::<hyper::Uri>() {
+        Ok(u) => format!(
+            "{}://{}:{}",
+            u.scheme_str().unwrap_or("http"),
+            u.host().unwrap_or("").to_ascii_lowercase(),
+            u.port_u16().unwrap_or(if u.scheme_str() == Some("https") {
+                443
+            } else {
+                80
+            })
+        ),
+        Err(_) => url.to_owned(),
+    }
+}
+
+impl Receivers {
+    /// Takes a slot for `d`, or says until when it must wait.
+    fn admit(&mut self, d: &Due, now: Instant) -> Result<(), Instant> {
+        let r = self.by_receiver.entry(receiver_of(&d.url)).or_default();
+        if let Some(until) = r.open_until {
+            if until > now {
+                return Err(until);
+            }
+            // half open: one probe at a time
+            if r.in_flight > 0 {
+                return Err(now + BUSY_WAIT);
+            }
+        }
+        let sub = self.by_subscription.entry(d.subscription).or_default();
+        if r.in_flight >= PER_RECEIVER || *sub >= PER_SUBSCRIPTION {
+            return Err(now + BUSY_WAIT);
+        }
+        r.in_flight += 1;
+        *sub += 1;
+        Ok(())
+    }
+
+    /// Gives the slot back, with how the attempt went.
+    fn done(&mut self, d: &Due, ok: bool, now: Instant) {
+        if let Some(n) = self.by_subscription.get_mut(&d.subscription) {
+            *n = n.saturating_sub(1);
+            if *n == 0 {
+                self.by_subscription.remove(&d.subscription);
+            }
+        }
+        let key = receiver_of(&d.url);
+        let Some(r) = self.by_receiver.get_mut(&key) else {
+            return;
+        };
+        r.in_flight = r.in_flight.saturating_sub(1);
+        if ok {
+            r.failures = 0;
+            r.open_until = None;
+        } else {
+            r.failures += 1;
+            if r.failures >= BREAKER_FAILURES {
+                let times = 1u32 << (r.failures - BREAKER_FAILURES).min(8);
+                let open = (BREAKER_OPEN * times).min(BREAKER_OPEN_MAX);
+                r.open_until = Some(now + open);
+                if r.failures == BREAKER_FAILURES {
+                    tracing::warn!(
+                        receiver = key,
+                        failures = r.failures,
+                        open_secs = open.as_secs(),
+                        "a webhook receiver keeps failing: its deliveries wait while its breaker is open"
+                    );
+                }
+            }
+        }
+        if r.in_flight == 0 && r.failures == 0 {
+            self.by_receiver.remove(&key);
+        }
+    }
 }
 
 /// How old an event must be before a poll sends it the first time (see the module's header).
@@ -115,6 +233,7 @@ impl Dispatcher {
             cfg,
             metrics,
             wake: Arc::new(Notify::new()),
+            receivers: Arc::default(),
         }
     }
 
@@ -137,9 +256,47 @@ impl Dispatcher {
             .await
     }
 
-    /// Claims what is due and sends it; returns how many attempts were made.
+    /// Fans out the events not fanned out yet (all of them, a batch per transaction).
+    pub async fn fan_out(&self) -> Result<u64, linkleaf_store::StoreError> {
+        let mut made = 0;
+        loop {
+            let (events, deliveries) = self.store.fan_out(now_ms(), FAN_OUT_BATCH).await?;
+            made += deliveries;
+            if events < u64::from(FAN_OUT_BATCH) {
+                return Ok(made);
+            }
+        }
+    }
+
+    /// Takes a slot for each due delivery, or gives it back without an attempt until its
+    /// receiver can take it; returns those to send.
+    async fn admit(&self, due: Vec<Due>) -> Vec<Due> {
+        let now = Instant::now();
+        let (mut go, mut wait) = (Vec::new(), Vec::new());
+        {
+            let mut r = self.receivers.lock().unwrap_or_else(|p| p.into_inner());
+            for d in due {
+                match r.admit(&d, now) {
+                    Ok(()) => go.push(d),
+                    Err(until) => wait.push((d, until)),
+                }
+            }
+        }
+        for (d, until) in wait {
+            let at = now_ms() + until.saturating_duration_since(now).as_millis() as i64;
+            if let Err(e) = self.store.postpone(&d, at).await {
+                tracing::warn!(error = %e, "a delivery could not be given back: it is claimed again when its lease ends");
+            }
+        }
+        go
+    }
+
+    /// Fans out, claims what is due and sends what its receivers can take; returns how many
+    /// attempts were made.
     pub async fn step(&self) -> Result<usize, linkleaf_store::StoreError> {
+        self.fan_out().await?;
         let due = self.claim(self.cfg.batch, now_ms()).await?;
+        let due = self.admit(due).await;
         let n = due.len();
         let sends: Vec<_> = due
             .into_iter()
@@ -156,7 +313,17 @@ impl Dispatcher {
         Ok(n)
     }
 
+    /// One attempt of an admitted delivery; its slot is given back with how it went.
     async fn deliver(&self, d: Due) -> Result<(), linkleaf_store::StoreError> {
+        let (d, ok, recorded) = self.attempt(d).await;
+        self.receivers
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .done(&d, ok, Instant::now());
+        recorded
+    }
+
+    async fn attempt(&self, d: Due) -> (Due, bool, Result<(), linkleaf_store::StoreError>) {
         let attempt = d.attempts + 1;
         let at = time::OffsetDateTime::now_utc();
         let started = Instant::now();
@@ -198,6 +365,7 @@ impl Dispatcher {
             }
             e.truncate(cut);
         }
+        let ok = next == Next::Delivered;
         let recorded = self
             .store
             .finish_attempt(
@@ -214,14 +382,14 @@ impl Dispatcher {
                 },
                 self.cfg.disable_after.as_millis() as i64,
             )
-            .await?;
-        if !recorded {
+            .await;
+        if let Ok(false) = recorded {
             tracing::warn!(
                 event = d.event_id,
                 "an attempt outlived its lease: another claim records it"
             );
         }
-        Ok(())
+        (d, ok, recorded.map(drop))
     }
 
     /// One POST: the receiver's status and the `Retry-After` it asked for.
@@ -256,12 +424,14 @@ impl Dispatcher {
         ))
     }
 
-    /// Delivers until `stop`: claims as slots free up, at once when woken, else every `poll`.
+    /// Delivers until `stop`: fans out and claims as slots free up, at once when woken, else
+    /// every `poll`.
     pub async fn run(self, stop: CancellationToken) {
         let slots = Arc::new(tokio::sync::Semaphore::new(self.cfg.batch.max(1) as usize));
         let mut backoff = Duration::from_millis(200);
         let mut woken = true;
         loop {
+            let mut again = false;
             let free = slots.available_permits() as u32;
             if free > 0 {
                 let first_before = if woken {
@@ -269,9 +439,17 @@ impl Dispatcher {
                 } else {
                     now_ms() - SETTLE.as_millis() as i64
                 };
-                match self.claim(free, first_before).await {
+                let claimed = match self.fan_out().await {
+                    Ok(_) => self.claim(free, first_before).await,
+                    Err(e) => Err(e),
+                };
+                match claimed {
                     Ok(due) => {
                         backoff = Duration::from_millis(200);
+                        let claimed = due.len();
+                        let due = self.admit(due).await;
+                        // some were given back for their receivers: others may be due
+                        again = due.len() < claimed;
                         for d in due {
                             let Ok(slot) = slots.clone().acquire_owned().await else {
                                 return;
@@ -298,11 +476,75 @@ impl Dispatcher {
                     }
                 }
             }
+            if again && slots.available_permits() > 0 {
+                continue;
+            }
             tokio::select! {
                 () = stop.cancelled() => return,
                 () = self.wake.notified() => woken = true,
                 () = tokio::time::sleep(self.cfg.poll) => woken = false,
             }
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn due(sub: u128, url: &str) -> Due {
+        Due {
+            subscription: uuid::Uuid::from_u128(sub),
+            event_id: "msg_1".into(),
+            kind: "links.updated".into(),
+            payload: "{}".into(),
+            attempts: 0,
+            url: url.into(),
+            secrets: vec![],
+            lease: 0,
+        }
+    }
+
+    #[test]
+    fn slots_are_shared_per_receiver_and_subscription_and_a_failing_receiver_is_left_alone() {
+        let mut r = Receivers::default();
+        let t0 = Instant::now();
+        // one subscription: 4 at once
+        for _ in 0..PER_SUBSCRIPTION {
+            assert!(r.admit(&due(1, "https://a.example/x"), t0).is_ok());
+        }
+        assert!(r.admit(&due(1, "https://a.example/x"), t0).is_err());
+        // one receiver: 8 at once, whatever the subscriptions
+        for s in 2..=(PER_RECEIVER - PER_SUBSCRIPTION + 1) {
+            assert!(
+                r.admit(&due(u128::from(s), "https://A.example:443/y"), t0)
+                    .is_ok()
+            );
+        }
+        assert!(r.admit(&due(99, "https://a.example/z"), t0).is_err());
+        // another receiver is not held up
+        assert!(r.admit(&due(100, "https://b.example/"), t0).is_ok());
+        // failures in a row open the receiver's breaker; a success closes it
+        let failing = due(200, "http://c.example/");
+        for _ in 0..BREAKER_FAILURES {
+            r.admit(&failing, t0).unwrap();
+            r.done(&failing, false, t0);
+        }
+        let until = r.admit(&failing, t0).unwrap_err();
+        assert_eq!(until, t0 + BREAKER_OPEN);
+        // once past: one probe at a time
+        let later = t0 + BREAKER_OPEN;
+        assert!(r.admit(&failing, later).is_ok());
+        assert!(r.admit(&failing, later).is_err(), "one probe");
+        r.done(&failing, false, later);
+        assert_eq!(
+            r.admit(&failing, later).unwrap_err(),
+            later + BREAKER_OPEN * 2,
+            "doubled"
+        );
+        let later = later + BREAKER_OPEN * 2;
+        r.admit(&failing, later).unwrap();
+        r.done(&failing, true, later);
+        assert!(r.admit(&failing, later).is_ok(), "closed by a success");
     }
 }

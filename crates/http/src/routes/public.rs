@@ -5,6 +5,7 @@
 //! and read the name from the path without allocating when it is already lowercase.
 
 use crate::client::Peer;
+use crate::cold::Admit;
 use crate::error::AppError;
 use crate::openapi::{CacheStatus, Forbidden, NotFound, RateLimited, Unauthorized, Unavailable};
 use crate::profiles;
@@ -44,6 +45,18 @@ pub async fn page(State(st): State<AppState>, req: Request) -> Response {
     let Some(key) = name.as_deref().and_then(Username::lookup_key) else {
         return html_message(StatusCode::NOT_FOUND, &st.prebuilt().not_found_html, None);
     };
+    match cold_miss(&st, &req, &key) {
+        Admit::Go => {}
+        Admit::Missing => {
+            return html_message(StatusCode::NOT_FOUND, &st.prebuilt().not_found_html, None);
+        }
+        Admit::Limited(wait) => {
+            return unavailable_page(
+                &st,
+                &linkleaf_cache::LoadError::throttled(wait, "too many names never seen"),
+            );
+        }
+    }
     match st.pages().get(&key).await {
         Ok(read) => match read.entry.value() {
             Some(p) => {
@@ -107,6 +120,17 @@ pub async fn profile_json(State(st): State<AppState>, req: Request) -> Response 
         Some(ProfileRef::Key(key)) => key,
         None => return json_not_found(&name, None),
     };
+    match cold_miss(&st, &req, &key) {
+        Admit::Go => {}
+        Admit::Missing => return json_not_found(&name, None),
+        Admit::Limited(wait) => {
+            return AppError::from(linkleaf_cache::LoadError::throttled(
+                wait,
+                "too many names never seen",
+            ))
+            .into_response();
+        }
+    }
     match st.pages().get(&key).await {
         Ok(read) => match read.entry.value() {
             Some(p) => cached(
@@ -121,6 +145,24 @@ pub async fn profile_json(State(st): State<AppState>, req: Request) -> Response 
         },
         Err(e) => AppError::from(e).into_response(),
     }
+}
+
+/// On an edge, what a read of `key` that the cache does not hold may do (`crate::cold`); reads
+/// of what it holds, and every read on an origin, go.
+fn cold_miss(st: &AppState, req: &Request, key: &str) -> Admit {
+    let Some(cold) = st.cold_misses() else {
+        return Admit::Go;
+    };
+    if st.pages().holds(key) {
+        return Admit::Go;
+    }
+    let Some(Peer(peer)) = req.extensions().get::<Peer>() else {
+        return Admit::Go;
+    };
+    let client = st
+        .recorder()
+        .map_or(peer.ip(), |r| r.client(peer.ip(), req.headers()));
+    cold.admit(key, client)
 }
 
 /// What this server is

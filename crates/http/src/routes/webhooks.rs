@@ -93,7 +93,7 @@ pub async fn receive(State(st): State<AppState>, req: Request) -> Result<Respons
             ))
         })?
         .to_owned();
-    let event = Incoming::parse(&body)?;
+    let event = Incoming::parse(&body, &id)?;
     let store = st.webhooks().clone();
     let now = OffsetDateTime::now_utc();
     if store.incoming_seen(&id, unix_millis(now)).await? {
@@ -128,14 +128,34 @@ pub async fn receive(State(st): State<AppState>, req: Request) -> Result<Respons
                     .map(|k| Username::from_stored(k.clone()))
                     .collect::<Vec<_>>(),
             );
+            // an edge hears which names exist from its upstream's events
+            if let Some(cold) = st.cold_misses() {
+                if e.kind == linkleaf_domain::webhook::EventType::ProfileDeleted {
+                    cold.missing(&e.data.username);
+                } else {
+                    cold.exists(&e.data.username);
+                }
+                if let Some(old) = &e.data.previous_username {
+                    cold.missing(old);
+                }
+            }
             crate::profiles::detached(async move {
                 let refs: Vec<&Username> = names.iter().collect();
                 st2.invalidate(Some(owner), &refs).await;
                 Ok(())
             })
             .await?;
+            // passed on to this instance's subscribers under its own id, one hop further; an
+            // event that has travelled far enough is recorded and goes no further
+            let mut e = e;
+            e.hops += 1;
+            let onward = if e.hops > linkleaf_domain::webhook::MAX_HOPS {
+                Vec::new()
+            } else {
+                vec![e]
+            };
             if store
-                .accept_incoming(&id, unix_millis(now), expires, &[e])
+                .accept_incoming(&id, unix_millis(now), expires, &onward)
                 .await?
             {
                 st.wake_dispatcher();
@@ -215,6 +235,10 @@ struct WithSecret {
 #[schema(as = WebhookSubscriptionList)]
 struct SubscriptionList {
     items: Vec<SubscriptionOut>,
+    /// Pass as `after` for the next page; absent on the last.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    #[schema(required = false)]
+    next: Option<Uuid>,
 }
 
 fn secret() -> Result<String, AppError> {
@@ -258,10 +282,16 @@ pub async fn create(
     ApiJson(body): ApiJson<CreateSubscription>,
 ) -> Result<Response, AppError> {
     let spec = body.into_spec()?;
+    check_destination(&st, &spec.url).await?;
     let secret = secret()?;
     let s = st
         .webhooks()
-        .create_subscription(&spec, &secret, unix_millis(OffsetDateTime::now_utc()))
+        .create_subscription(
+            &spec,
+            &secret,
+            unix_millis(OffsetDateTime::now_utc()),
+            st.settings().max_subscriptions,
+        )
         .await?;
     let mut res = admin_json(
         StatusCode::CREATED,
@@ -276,28 +306,72 @@ pub async fn create(
     Ok(res)
 }
 
+/// A page of a list.
+#[derive(Debug, serde::Deserialize, utoipa::IntoParams)]
+#[serde(deny_unknown_fields)]
+#[into_params(parameter_in = Query)]
+pub struct SubscriptionListParams {
+    /// How many subscriptions to return (1 to 100, default 50).
+    #[param(minimum = 1, maximum = 100)]
+    pub limit: Option<u32>,
+    /// Start after this subscription id (the `next` of the previous page).
+    pub after: Option<Uuid>,
+}
+
 /// List subscriptions
+///
+/// By id (their order of making), a page at a time: pass the answer's `next` as `after` for
+/// the next page.
 #[utoipa::path(get, path = "/api/webhooks/subscriptions", operation_id = "listSubscriptions", tag = "webhooks",
     security(("api_key" = ["webhooks:write"])),
+    params(SubscriptionListParams),
     responses(
-        (status = 200, description = "Every subscription (without secrets)", body = SubscriptionList),
+        (status = 200, description = "A page of subscriptions (without secrets)", body = SubscriptionList),
         (status = 401, response = Unauthorized),
         (status = 403, response = Forbidden),
+        (status = 422, response = ValidationFailed),
         (status = 429, response = RateLimited),
         (status = 503, response = Unavailable),
     ))]
 pub async fn list(
     State(st): State<AppState>,
     _: Auth<WebhooksWrite>,
+    ApiQuery(params): ApiQuery<SubscriptionListParams>,
 ) -> Result<Response, AppError> {
-    let items = st
-        .webhooks()
-        .subscriptions()
-        .await?
-        .iter()
-        .map(SubscriptionOut::from)
-        .collect();
-    Ok(admin_json(StatusCode::OK, &SubscriptionList { items }))
+    let limit = params.limit.unwrap_or(50);
+    let max = crate::routes::admin::LIST_MAX;
+    if !(1..=max).contains(&limit) {
+        return Err(AppError::Validation(
+            linkleaf_domain::ValidationErrors::single(
+                "limit",
+                format!("must be between 1 and {max}"),
+            ),
+        ));
+    }
+    let rows = st.webhooks().subscriptions(params.after, limit).await?;
+    let next = (rows.len() == limit as usize)
+        .then(|| rows.last().map(|s| s.id))
+        .flatten();
+    let items = rows.iter().map(SubscriptionOut::from).collect();
+    Ok(admin_json(
+        StatusCode::OK,
+        &SubscriptionList { items, next },
+    ))
+}
+
+/// Where a subscription's URL leads must be allowed (public addresses, or the operator's
+/// `webhooks.allow_networks`): a literal address, or a name that resolves within a second, is
+/// checked now (422 naming the rule); any name is checked again at each delivery.
+async fn check_destination(st: &AppState, url: &str) -> Result<(), AppError> {
+    st.destinations().check_url(url).await.map_err(|r| {
+        AppError::Validation(linkleaf_domain::ValidationErrors::single(
+            "url",
+            format!(
+                "leads to an address that is refused: {r} (an operator can allow a network with \
+                 webhooks.allow_networks)"
+            ),
+        ))
+    })
 }
 
 /// Read a subscription
@@ -358,6 +432,9 @@ pub async fn update(
         .await?
         .ok_or_else(not_found)?;
     let spec = patch.apply(&current.spec)?;
+    if spec.url != current.spec.url {
+        check_destination(&st, &spec.url).await?;
+    }
     let s = st
         .webhooks()
         .update_subscription(id, &spec)

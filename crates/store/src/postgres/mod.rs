@@ -38,6 +38,11 @@ pub(crate) const MIGRATIONS: &[(i64, &str, &str)] = &[
         "heartbeat",
         include_str!("../../migrations/postgres/0004_heartbeat.sql"),
     ),
+    (
+        5,
+        "webhook fan-out",
+        include_str!("../../migrations/postgres/0005_webhook_fanout.sql"),
+    ),
 ];
 
 pub(crate) struct Postgres {

@@ -6,36 +6,31 @@ use super::SqlStore;
 use crate::db::{On, Row, Tx, q};
 use crate::webhooks::{
     Attempt, AttemptView, DeliveryView, Due, Next, Subscription, Unpublished, WebhookStore,
-    event_id, events_parse, events_text,
+    events_parse, events_text,
 };
 use crate::{Result, StoreError};
 use async_trait::async_trait;
 use linkleaf_domain::webhook::{SubscriptionSpec, WebhookEvent};
 use uuid::Uuid;
 
-/// Writes `events` to the outbox and fans each out to the subscriptions that want it, inside
-/// the caller's transaction.
+/// Writes `events` to the outbox inside the caller's transaction: a row each, fanned out to
+/// the subscriptions after the commit (`fan_out`). An id already there (an event that came
+/// back, in a loop) is not written again.
 pub(crate) async fn write_events(
     tx: &mut Tx<'_>,
     events: &[WebhookEvent],
     now_ms: i64,
 ) -> Result<()> {
     for e in events {
-        let id = event_id();
-        q("INSERT INTO webhook_events (id, type, payload, created_at) VALUES ($1, $2, $3, $4)")
-            .bind(&id)
-            .bind(e.kind.as_str())
-            .bind(e.to_json())
-            .bind(now_ms)
-            .execute(&mut *tx)
-            .await?;
-        q("INSERT INTO webhook_deliveries
-               (subscription_id, event_id, status, attempts, next_attempt_at, updated_at)
-           SELECT id, $1, 'pending', 0, $2, $2 FROM webhook_subscriptions
-           WHERE enabled = TRUE AND ' ' || events || ' ' LIKE '% ' || $3 || ' %'")
-        .bind(&id)
-        .bind(now_ms)
+        q(
+            "INSERT INTO webhook_events (id, type, payload, created_at, profile_id)
+           VALUES ($1, $2, $3, $4, $5) ON CONFLICT (id) DO NOTHING",
+        )
+        .bind(&e.id)
         .bind(e.kind.as_str())
+        .bind(e.to_json())
+        .bind(now_ms)
+        .bind(e.data.id)
         .execute(&mut *tx)
         .await?;
     }
@@ -69,8 +64,18 @@ impl WebhookStore for SqlStore {
         spec: &SubscriptionSpec,
         secret: &str,
         now_ms: i64,
+        max: u32,
     ) -> Result<Subscription> {
         let id = Uuid::now_v7();
+        // counted and made in one write transaction: two at once cannot pass the limit
+        let mut tx = self.db.begin_write().await?;
+        let n = q("SELECT count(*) AS n FROM webhook_subscriptions")
+            .fetch_one(&mut tx)
+            .await?
+            .int("n")?;
+        if n >= i64::from(max) {
+            return Err(StoreError::LimitReached(max));
+        }
         q(
             "INSERT INTO webhook_subscriptions (id, url, events, secret, enabled, created_at)
            VALUES ($1, $2, $3, $4, $5, $6)",
@@ -81,18 +86,23 @@ impl WebhookStore for SqlStore {
         .bind(secret)
         .bind(spec.enabled)
         .bind(now_ms)
-        .execute(&self.db)
+        .execute(&mut tx)
         .await?;
+        tx.commit().await?;
         self.subscription(id).await?.ok_or(StoreError::NotFound)
     }
 
-    async fn subscriptions(&self) -> Result<Vec<Subscription>> {
-        crate::db::q_built(format!("{SUBSCRIPTION} ORDER BY id"))
-            .fetch_all(&self.db)
-            .await?
-            .iter()
-            .map(subscription)
-            .collect()
+    async fn subscriptions(&self, after: Option<Uuid>, limit: u32) -> Result<Vec<Subscription>> {
+        crate::db::q_built(format!(
+            "{SUBSCRIPTION} WHERE ($1::uuid IS NULL OR id > $1) ORDER BY id LIMIT $2"
+        ))
+        .bind(after)
+        .bind(limit)
+        .fetch_all(&self.db)
+        .await?
+        .iter()
+        .map(subscription)
+        .collect()
     }
 
     async fn subscription(&self, id: Uuid) -> Result<Option<Subscription>> {
@@ -211,6 +221,53 @@ impl WebhookStore for SqlStore {
         tx.commit().await?;
         out.sort_by_key(|d| d.event_id.clone());
         Ok(out)
+    }
+
+    async fn fan_out(&self, now_ms: i64, limit: u32) -> Result<(u64, u64)> {
+        let mut tx = self.db.begin_write().await?;
+        // another instance's dispatcher fans out other events meanwhile
+        let events = q("SELECT id FROM webhook_events WHERE fanned_out_at IS NULL
+             ORDER BY id LIMIT $1 FOR UPDATE SKIP LOCKED")
+        .bind(limit)
+        .fetch_all(&mut tx)
+        .await?;
+        let mut made = 0;
+        for e in &events {
+            let id = e.text("id")?;
+            made += q("INSERT INTO webhook_deliveries
+                   (subscription_id, event_id, status, attempts, next_attempt_at, updated_at)
+               SELECT s.id, e.id, 'pending', 0, $2, $2
+               FROM webhook_subscriptions s, webhook_events e
+               WHERE e.id = $1 AND s.enabled = TRUE AND s.created_at <= e.created_at
+                 AND ' ' || s.events || ' ' LIKE '% ' || e.type || ' %'
+               ON CONFLICT DO NOTHING")
+            .bind(&id)
+            .bind(now_ms)
+            .execute(&mut tx)
+            .await?;
+            q("UPDATE webhook_events SET fanned_out_at = $2 WHERE id = $1")
+                .bind(&id)
+                .bind(now_ms)
+                .execute(&mut tx)
+                .await?;
+        }
+        tx.commit().await?;
+        Ok((events.len() as u64, made))
+    }
+
+    async fn postpone(&self, d: &Due, until_ms: i64) -> Result<bool> {
+        Ok(q(
+            "UPDATE webhook_deliveries SET next_attempt_at = $1, lease_until = NULL
+             WHERE subscription_id = $2 AND event_id = $3 AND lease_until = $4
+               AND status = 'pending'",
+        )
+        .bind(until_ms)
+        .bind(d.subscription)
+        .bind(&d.event_id)
+        .bind(d.lease)
+        .execute(&self.db)
+        .await?
+            > 0)
     }
 
     async fn finish_attempt(&self, a: &Attempt, disable_after_ms: i64) -> Result<bool> {

@@ -52,6 +52,11 @@ pub(crate) const MIGRATIONS: &[(i64, &str, &str)] = &[
         "heartbeat",
         include_str!("../../migrations/sqlite/0005_heartbeat.sql"),
     ),
+    (
+        6,
+        "webhook fan-out",
+        include_str!("../../migrations/sqlite/0006_webhook_fanout.sql"),
+    ),
 ];
 
 pub(crate) struct Sqlite {

@@ -1,15 +1,16 @@
 //! The one outbound HTTP client: HTTP/1.1 over TCP or TLS (rustls with the system's roots),
 //! every request bounded by a deadline, every body by a size, and redirects never followed
-//! (hyper's client does not follow them: a `3xx` is an answer like any other). Used by the edge's
-//! origin client and by the webhook dispatcher, so a receiver or an upstream can neither hold a
-//! connection open for ever nor send linkleaf somewhere else.
+//! (hyper's client does not follow them: a `3xx` is an answer like any other), connecting only
+//! where its `Destinations` allow (`connect`: URLs users supply reach public addresses only).
+//! Used by the edge's origin client and by the webhook dispatcher, so a receiver or an upstream
+//! can neither hold a connection open for ever nor send linkleaf somewhere else.
 
+use crate::connect::{Destinations, GuardedConnector};
 use bytes::Bytes;
 use http_body_util::{BodyExt, Full, Limited};
 use hyper::header::{HeaderMap, HeaderName, HeaderValue};
 use hyper::{Method, Request, StatusCode, Uri};
 use hyper_util::client::legacy::Client as Hyper;
-use hyper_util::client::legacy::connect::HttpConnector;
 use hyper_util::rt::TokioExecutor;
 use std::time::Duration;
 
@@ -35,7 +36,7 @@ pub enum SendError {
 
 #[derive(Clone)]
 pub struct Client {
-    inner: Hyper<hyper_rustls::HttpsConnector<HttpConnector>, Full<Bytes>>,
+    inner: Hyper<hyper_rustls::HttpsConnector<GuardedConnector>, Full<Bytes>>,
     max_body: usize,
 }
 
@@ -48,13 +49,19 @@ impl std::fmt::Debug for Client {
 }
 
 impl Client {
-    /// A client whose connections are made within `connect_timeout` and whose answers' bodies
-    /// are read up to `max_body` bytes.
+    /// A client to the operator's own destinations (not checked), whose connections are made
+    /// within `connect_timeout` and whose answers' bodies are read up to `max_body` bytes.
     pub fn new(connect_timeout: Duration, max_body: usize) -> Result<Self, SendError> {
-        let mut tcp = HttpConnector::new();
-        tcp.enforce_http(false);
-        tcp.set_connect_timeout(Some(connect_timeout));
-        tcp.set_nodelay(true);
+        Self::to(Destinations::trusted(), connect_timeout, max_body)
+    }
+
+    /// A client that connects only where `destinations` allow.
+    pub fn to(
+        destinations: Destinations,
+        connect_timeout: Duration,
+        max_body: usize,
+    ) -> Result<Self, SendError> {
+        let tcp = destinations.connector(connect_timeout);
         let https = hyper_rustls::HttpsConnectorBuilder::new()
             .with_provider_and_native_roots(std::sync::Arc::new(
                 rustls::crypto::ring::default_provider(),

@@ -124,6 +124,9 @@ pub struct Origin {
     cfg: OriginConfig,
     client: Client,
     bucket: Box<dyn Bucket>,
+    /// What loads of names never seen may take of the budget at most, besides `bucket`: the
+    /// rest is kept for names known to exist.
+    cold_bucket: Option<Box<dyn Bucket>>,
     /// No request before this (a `Retry-After` the upstream sent).
     quiet_until: Mutex<Option<Instant>>,
     /// The last answer that was a profile (or its absence), and the last failure and why.
@@ -171,12 +174,20 @@ impl Origin {
             cfg,
             client,
             bucket,
+            cold_bucket: None,
             quiet_until: Mutex::new(None),
             last_ok: Mutex::new(None),
             last_failure: Mutex::new(None),
             headers,
             metrics,
         })
+    }
+
+    /// Loads of names never seen also take from `cold` (a share of the budget), so they cannot
+    /// spend what names known to exist need.
+    pub fn with_cold_bucket(mut self, cold: Box<dyn Bucket>) -> Self {
+        self.cold_bucket = Some(cold);
+        self
     }
 
     fn quiet_for(&self) -> Option<Duration> {
@@ -223,8 +234,18 @@ impl Origin {
     }
 
     /// The profile `key` (a lowercase username) as the upstream has it: `Ok(None)` when it has
-    /// none.
-    pub async fn profile(&self, key: &str) -> Result<Option<Profile>, LoadError> {
+    /// none. `cold`: a name never seen, which takes from the cold share of the budget first.
+    pub async fn profile(&self, key: &str, cold: bool) -> Result<Option<Profile>, LoadError> {
+        if cold
+            && let Some(b) = &self.cold_bucket
+            && let Err(wait) = b.take().await
+        {
+            self.metrics.held.increment(1);
+            return Err(LoadError::throttled(
+                wait,
+                "the upstream budget's share for names never seen is spent",
+            ));
+        }
         let r = self.ask(key).await;
         match &r {
             Ok(_) => *self.last_ok.lock().unwrap_or_else(|p| p.into_inner()) = Some(Instant::now()),
