@@ -261,7 +261,9 @@ fn not_found() -> AppError {
 /// Standard Webhooks with the secret in the answer (shown this once). Deliveries are retried
 /// with exponential backoff and full jitter (honouring `Retry-After`), never follow redirects,
 /// and are kept as dead after `webhooks.max_attempts`; a subscription failing for
-/// `webhooks.disable_after_secs` is disabled.
+/// `webhooks.disable_after_secs` is disabled. The URL must lead to public addresses (or a
+/// network the operator allowed, `webhooks.allow_networks`): an internal one is refused (422
+/// naming the rule), when the subscription is made and at each delivery.
 #[utoipa::path(post, path = "/api/webhooks/subscriptions", operation_id = "createSubscription", tag = "webhooks",
     security(("api_key" = ["webhooks:write"])),
     request_body(content = CreateSubscription, content_type = "application/json"),
@@ -270,6 +272,7 @@ fn not_found() -> AppError {
         (status = 400, response = BadRequest),
         (status = 401, response = Unauthorized),
         (status = 403, response = Forbidden),
+        (status = 409, description = "`limit_reached`: there are `webhooks.max_subscriptions` already", body = crate::error::Problem, content_type = "application/problem+json"),
         (status = 413, response = PayloadTooLarge),
         (status = 415, response = UnsupportedMediaType),
         (status = 422, response = ValidationFailed),
