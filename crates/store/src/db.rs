@@ -1,21 +1,17 @@
-//! The seam between the statements, written once (`sql/`), and the two databases (`sqlite/`,
-//! `postgres/`): a database handle (`Db`), its transactions (`Tx`), a statement with its values
-//! (`Stmt`, `Val`) and a row read back (`Row`).
-//!
-//! Statements are written in PostgreSQL's dialect (`$n` placeholders, `::type` casts where
-//! PostgreSQL needs them, `= ANY($n)` for a list, `FOR UPDATE [SKIP LOCKED]` where a row lock
-//! is wanted); SQLite reads them through `sqlite::translate`. Values are the model's (`Uuid`,
-//! `OffsetDateTime`, `bool`...), and each backend stores them in its own types (SQLite: ids as
-//! text, times as unix milliseconds; PostgreSQL: `uuid`, `timestamptz`). What the two really do
-//! differently — opening, error classes, the write lock, bulk statements — is in the backend's
-//! folder. Every write passes here, so the outcome of the last writes (`WriteHealth`) is kept
-//! in one place. Must not: know what a profile or a webhook is.
+//! The database handle and its transactions: `Db` (SQLite or PostgreSQL, with an optional
+//! replica), `Tx`, where a statement runs (`On`), and running statements there, dispatched to
+//! the backend (`sqlite/`, `postgres/`). Statements are written in PostgreSQL's dialect
+//! (`$n` placeholders, `::type` casts where PostgreSQL needs them, `= ANY($n)` for a list,
+//! `FOR UPDATE [SKIP LOCKED]` where a row lock is wanted); SQLite reads them through
+//! `sqlite::translate`. What the two really do differently — opening, error classes, the write
+//! lock, bulk statements — is in the backend's folder. Every write passes here, so the outcome
+//! of the last writes (`WriteHealth`) is kept in one place. Must not: know what a profile or a
+//! webhook is.
 
 use crate::health::WriteHealth;
-use crate::{ErrorClass, ReadFrom, Result, StoreError};
-use std::borrow::Cow;
+use crate::seam::{Classified, Got, RollupAdd, Row, Stmt, Want};
+use crate::{OpenError, ReadFrom, Result, StoreError, StoreOptions};
 use std::sync::Arc;
-use time::OffsetDateTime;
 use uuid::Uuid;
 
 /// One database: SQLite or PostgreSQL (with an optional replica).
@@ -42,6 +38,66 @@ pub(crate) enum TxInner {
 }
 
 impl Db {
+    /// Opens `sqlite://PATH`, `sqlite::memory:` or `postgres://...` (`postgresql://` too).
+    pub(crate) async fn open(url: &str, opts: &StoreOptions) -> Result<Self, OpenError> {
+        let scheme = url.split(':').next().unwrap_or_default();
+        let backend = match scheme {
+            "sqlite" => Backend::Sqlite(crate::sqlite::Sqlite::open(url, opts).await?),
+            "postgres" | "postgresql" => {
+                Backend::Postgres(crate::postgres::Postgres::open(url, opts).await?)
+            }
+            other => return Err(OpenError::Scheme(other.to_owned())),
+        };
+        Ok(Self {
+            backend,
+            health: Arc::new(WriteHealth::default()),
+        })
+    }
+
+    /// Brings the schema up to date, or (tests of an upgrade) to `to`.
+    pub(crate) async fn migrate(&self, to: Option<i64>) -> Result<()> {
+        let failed = |e: sqlx::migrate::MigrateError| StoreError::Other(format!("migrating: {e}"));
+        match &self.backend {
+            Backend::Sqlite(s) => {
+                let m = crate::sqlite::Sqlite::migrator();
+                match to {
+                    None => m.run(&s.pool).await,
+                    Some(v) => m.run_to(v, &s.pool).await,
+                }
+            }
+            Backend::Postgres(p) => {
+                let m = crate::postgres::Postgres::migrator();
+                match to {
+                    None => m.run(&p.pool).await,
+                    Some(v) => m.run_to(v, &p.pool).await,
+                }
+            }
+        }
+        .map_err(failed)
+    }
+
+    /// Runs SQL as it is, on the primary (tests).
+    pub(crate) async fn execute_raw(&self, sql: &str) -> Result<()> {
+        let raw = sqlx::raw_sql(sqlx::AssertSqlSafe(sql.to_owned()));
+        match &self.backend {
+            Backend::Sqlite(s) => raw
+                .execute(&s.pool)
+                .await
+                .map(drop)
+                .map_err(|e| sqlite_err(e).error),
+            Backend::Postgres(p) => raw
+                .execute(&p.pool)
+                .await
+                .map(drop)
+                .map_err(|e| postgres_err(e).error),
+        }
+    }
+
+    /// Whether reads may go to a replica.
+    pub(crate) fn has_replica(&self) -> bool {
+        matches!(&self.backend, Backend::Postgres(p) if p.read_pool.is_some())
+    }
+
     /// A read transaction (one snapshot), on a replica when `from` allows and there is one.
     pub(crate) async fn begin_read(&self, from: ReadFrom) -> Result<Tx<'_>> {
         let inner = match &self.backend {
@@ -147,79 +203,12 @@ impl Tx<'_> {
     }
 }
 
-/// A driver error, mapped, with the class it was mapped from (a busy database is not a
-/// failing one).
-pub(crate) struct Classified {
-    pub(crate) error: StoreError,
-    pub(crate) class: Option<ErrorClass>,
-}
-
-impl From<Classified> for StoreError {
-    fn from(c: Classified) -> Self {
-        c.error
-    }
-}
-
 pub(crate) fn sqlite_err(e: sqlx::Error) -> Classified {
-    crate::map_sqlx(e, crate::sqlite::classify)
+    crate::seam::map_sqlx(e, crate::sqlite::classify)
 }
 
 pub(crate) fn postgres_err(e: sqlx::Error) -> Classified {
-    crate::map_sqlx(e, crate::postgres::classify)
-}
-
-/// A value bound to a statement, in the model's types.
-#[derive(Debug, Clone)]
-pub(crate) enum Val {
-    Int(i64),
-    OptInt(Option<i64>),
-    Text(String),
-    OptText(Option<String>),
-    Bytes(Vec<u8>),
-    Id(Uuid),
-    OptId(Option<Uuid>),
-    Bool(bool),
-    Time(OffsetDateTime),
-    OptTime(Option<OffsetDateTime>),
-    /// For `= ANY($n)`.
-    Ids(Vec<Uuid>),
-    /// For `= ANY($n)`.
-    Texts(Vec<String>),
-}
-
-macro_rules! val_from {
-    ($($t:ty => |$v:ident| $e:expr),* $(,)?) => {
-        $(impl From<$t> for Val {
-            fn from($v: $t) -> Self {
-                $e
-            }
-        })*
-    };
-}
-
-val_from! {
-    i64 => |v| Val::Int(v),
-    i32 => |v| Val::Int(i64::from(v)),
-    u32 => |v| Val::Int(i64::from(v)),
-    i16 => |v| Val::Int(i64::from(v)),
-    Option<i64> => |v| Val::OptInt(v),
-    String => |v| Val::Text(v),
-    &str => |v| Val::Text(v.to_owned()),
-    &String => |v| Val::Text(v.clone()),
-    Option<String> => |v| Val::OptText(v),
-    &Option<String> => |v| Val::OptText(v.clone()),
-    Option<&str> => |v| Val::OptText(v.map(str::to_owned)),
-    Vec<u8> => |v| Val::Bytes(v),
-    &[u8] => |v| Val::Bytes(v.to_vec()),
-    Uuid => |v| Val::Id(v),
-    &Uuid => |v| Val::Id(*v),
-    Option<Uuid> => |v| Val::OptId(v),
-    bool => |v| Val::Bool(v),
-    OffsetDateTime => |v| Val::Time(v),
-    Option<OffsetDateTime> => |v| Val::OptTime(v),
-    Vec<Uuid> => |v| Val::Ids(v),
-    Vec<String> => |v| Val::Texts(v),
-    &[String] => |v| Val::Texts(v.to_vec()),
+    crate::seam::map_sqlx(e, crate::postgres::classify)
 }
 
 /// Where a statement runs.
@@ -263,51 +252,9 @@ impl<'d> On<'_, 'd> {
     }
 }
 
-/// A statement and its values.
-pub(crate) struct Stmt<'s> {
-    pub(crate) sql: Cow<'s, str>,
-    pub(crate) args: Vec<Val>,
-}
-
-/// A statement written in the crate (PostgreSQL's dialect; see the module's header).
-pub(crate) fn q(sql: &str) -> Stmt<'_> {
-    Stmt {
-        sql: Cow::Borrowed(sql),
-        args: Vec::new(),
-    }
-}
-
-/// A statement built at run time from the crate's own constants (never from input).
-pub(crate) fn q_built(sql: String) -> Stmt<'static> {
-    Stmt {
-        sql: Cow::Owned(sql),
-        args: Vec::new(),
-    }
-}
-
-/// What a statement is asked for.
-#[derive(Clone, Copy)]
-pub(crate) enum Want {
-    Execute,
-    All,
-    Optional,
-}
-
-/// What came back.
-pub(crate) enum Got {
-    Done(u64),
-    Rows(Vec<Row>),
-    Row(Option<Row>),
-}
-
 impl Stmt<'_> {
-    pub(crate) fn bind(mut self, v: impl Into<Val>) -> Self {
-        self.args.push(v.into());
-        self
-    }
-
     async fn run<'e, 'd: 'e>(self, on: On<'e, 'd>, want: Want) -> Result<Got> {
-        let writes = on.writes(matches!(want, Want::Execute) || self.returns_after_writing());
+        let writes = on.writes(matches!(want, Want::Execute) || self.writes());
         let db: &'d Db = match &on {
             On::Primary(d) | On::Replica(d) => d,
             On::Tx(tx) => tx.db,
@@ -355,14 +302,6 @@ impl Stmt<'_> {
             Err(e) if writes => Err(db.failed_write(e)),
             Err(e) => Err(e.error),
         }
-    }
-
-    /// `INSERT/UPDATE/DELETE ... RETURNING` fetches rows, and writes.
-    fn returns_after_writing(&self) -> bool {
-        let head = self.sql.trim_start().as_bytes();
-        ["INSERT", "UPDATE", "DELETE"]
-            .iter()
-            .any(|w| head.len() >= w.len() && head[..w.len()].eq_ignore_ascii_case(w.as_bytes()))
     }
 
     /// Runs it; the number of rows it changed.
@@ -430,10 +369,7 @@ impl Tx<'_> {
     }
 
     /// Adds counts to rollup rows.
-    pub(crate) async fn add_rollups(
-        &mut self,
-        rows: &[crate::sql::analytics::RollupAdd<'_>],
-    ) -> Result<()> {
+    pub(crate) async fn add_rollups(&mut self, rows: &[RollupAdd<'_>]) -> Result<()> {
         let done = match &mut self.inner {
             TxInner::Sqlite(t) => crate::sqlite::add_rollups(t, rows)
                 .await
@@ -456,85 +392,5 @@ impl Tx<'_> {
                 .map_err(postgres_err),
         };
         done.map_err(|e| self.bulk(e))
-    }
-}
-
-/// A row read back.
-pub(crate) enum Row {
-    Sqlite(sqlx::sqlite::SqliteRow),
-    Postgres(sqlx::postgres::PgRow),
-}
-
-impl Row {
-    /// A column both backends decode the same way.
-    fn get<T>(&self, col: &str) -> Result<T>
-    where
-        T: for<'r> sqlx::Decode<'r, sqlx::Sqlite>
-            + sqlx::Type<sqlx::Sqlite>
-            + for<'r> sqlx::Decode<'r, sqlx::Postgres>
-            + sqlx::Type<sqlx::Postgres>,
-    {
-        use sqlx::Row as _;
-        match self {
-            Row::Sqlite(r) => r.try_get(col),
-            Row::Postgres(r) => r.try_get(col),
-        }
-        .map_err(crate::decode_err)
-    }
-
-    pub(crate) fn text(&self, col: &str) -> Result<String> {
-        self.get(col)
-    }
-
-    pub(crate) fn opt_text(&self, col: &str) -> Result<Option<String>> {
-        self.get(col)
-    }
-
-    pub(crate) fn bytes(&self, col: &str) -> Result<Vec<u8>> {
-        self.get(col)
-    }
-
-    pub(crate) fn opt_int(&self, col: &str) -> Result<Option<i64>> {
-        match self {
-            Row::Sqlite(_) => self.get(col),
-            Row::Postgres(r) => crate::postgres::row_int(r, col).map_err(crate::decode_err),
-        }
-    }
-
-    pub(crate) fn int(&self, col: &str) -> Result<i64> {
-        self.opt_int(col)?
-            .ok_or_else(|| StoreError::Corrupt(format!("{col} is null")))
-    }
-
-    pub(crate) fn flag(&self, col: &str) -> Result<bool> {
-        match self {
-            Row::Sqlite(_) => Ok(self.int(col)? != 0),
-            Row::Postgres(_) => self.get(col),
-        }
-    }
-
-    pub(crate) fn id(&self, col: &str) -> Result<Uuid> {
-        match self {
-            Row::Sqlite(r) => crate::sqlite::row_id(r, col),
-            Row::Postgres(r) => {
-                use sqlx::Row as _;
-                r.try_get(col).map_err(crate::decode_err)
-            }
-        }
-    }
-
-    pub(crate) fn time(&self, col: &str) -> Result<OffsetDateTime> {
-        self.opt_time(col)?
-            .ok_or_else(|| StoreError::Corrupt(format!("{col} is null")))
-    }
-
-    pub(crate) fn opt_time(&self, col: &str) -> Result<Option<OffsetDateTime>> {
-        match self {
-            Row::Sqlite(_) => self.opt_int(col)?.map(crate::from_millis).transpose(),
-            Row::Postgres(r) => {
-                use sqlx::Row as _;
-                r.try_get(col).map_err(crate::decode_err)
-            }
-        }
     }
 }

@@ -10,7 +10,7 @@
 //! recorded. Must not: retry, or decide what a caller does about a failure.
 
 use crate::ErrorClass;
-use crate::db::Classified;
+use crate::seam::Classified;
 use std::sync::Mutex;
 use std::sync::atomic::{AtomicI64, Ordering};
 use std::time::{Duration, Instant};

@@ -13,6 +13,7 @@ pub mod analytics;
 mod db;
 pub mod health;
 mod postgres;
+mod seam;
 mod sql;
 mod sqlite;
 pub mod testing;
@@ -261,63 +262,4 @@ pub(crate) enum ErrorClass {
     /// The data was refused (see `StoreError::Refused`).
     Refused,
     Other,
-}
-
-/// What a driver error means, read by the backend's own classifier (`sqlite::classify`,
-/// `postgres::classify`: the two number their errors differently). Crate-private: callers see
-/// `StoreError` only.
-pub(crate) fn map_sqlx(e: sqlx::Error, classify: fn(&str) -> ErrorClass) -> db::Classified {
-    let class = match &e {
-        sqlx::Error::RowNotFound => None,
-        sqlx::Error::PoolTimedOut => Some(ErrorClass::Busy),
-        sqlx::Error::Io(_)
-        | sqlx::Error::Tls(_)
-        | sqlx::Error::PoolClosed
-        | sqlx::Error::WorkerCrashed => Some(ErrorClass::Unavailable),
-        sqlx::Error::Database(d) => Some(classify(&d.code().unwrap_or_default())),
-        _ => Some(ErrorClass::Other),
-    };
-    let error = match class {
-        None => StoreError::NotFound,
-        Some(ErrorClass::Busy | ErrorClass::Unavailable) => StoreError::Unavailable(e.to_string()),
-        Some(ErrorClass::Refused) => StoreError::Refused(e.to_string()),
-        Some(ErrorClass::Other) => StoreError::Other(e.to_string()),
-    };
-    db::Classified { error, class }
-}
-
-/// A column that could not be read as the model wants it.
-pub(crate) fn decode_err(e: sqlx::Error) -> StoreError {
-    StoreError::Other(e.to_string())
-}
-
-/// Migrations embedded in the binary.
-pub(crate) fn migrator(
-    migrations: &'static [(i64, &'static str, &'static str)],
-) -> sqlx::migrate::Migrator {
-    use sqlx::SqlSafeStr;
-    use sqlx::migrate::{Migration, MigrationType, Migrator};
-    Migrator::with_migrations(
-        migrations
-            .iter()
-            .map(|(v, d, sql)| {
-                Migration::new(
-                    *v,
-                    (*d).to_owned().into(),
-                    MigrationType::Simple,
-                    sql.into_sql_str(),
-                    false,
-                )
-            })
-            .collect(),
-    )
-}
-
-pub(crate) fn millis(t: OffsetDateTime) -> i64 {
-    linkleaf_domain::unix_millis(t)
-}
-
-pub(crate) fn from_millis(ms: i64) -> Result<OffsetDateTime> {
-    OffsetDateTime::from_unix_timestamp_nanos(i128::from(ms) * 1_000_000)
-        .map_err(|e| StoreError::Corrupt(format!("timestamp {ms}: {e}")))
 }

@@ -6,15 +6,13 @@
 //! statement (`UNNEST` of arrays). Must not: hold a statement of the model's own (they are in
 //! `sql/`).
 
-use crate::db::{Backend, Db, Got, Row, Stmt, Val, Want};
-use crate::health::WriteHealth;
+use crate::seam::{Got, RollupAdd, Row, Stmt, Val, Want};
 use crate::{ErrorClass, OpenError, ReadFrom, StoreOptions};
 use linkleaf_domain::Link;
 use sqlx::migrate::Migrator;
 use sqlx::postgres::{PgArguments, PgConnectOptions, PgConnection, PgPool, PgPoolOptions};
 use sqlx::{Connection, Postgres as Pg};
 use std::str::FromStr;
-use std::sync::Arc;
 use uuid::Uuid;
 
 pub(crate) const MIGRATIONS: &[(i64, &str, &str)] = &[
@@ -97,18 +95,15 @@ async fn pool(url: &str, opts: &StoreOptions) -> std::result::Result<PgPool, Ope
 }
 
 impl Postgres {
-    pub(crate) async fn open(url: &str, opts: &StoreOptions) -> Result<Db, OpenError> {
+    pub(crate) async fn open(url: &str, opts: &StoreOptions) -> Result<Self, OpenError> {
         let primary = pool(url, opts).await?;
         let read_pool = match &opts.read_url {
             Some(r) if !r.is_empty() => Some(pool(r, opts).await?),
             _ => None,
         };
-        Ok(Db {
-            backend: Backend::Postgres(Self {
-                pool: primary,
-                read_pool,
-            }),
-            health: Arc::new(WriteHealth::default()),
+        Ok(Self {
+            pool: primary,
+            read_pool,
         })
     }
 
@@ -120,7 +115,7 @@ impl Postgres {
     }
 
     pub(crate) fn migrator() -> Migrator {
-        crate::migrator(MIGRATIONS)
+        crate::seam::migrator(MIGRATIONS)
     }
 }
 
@@ -208,7 +203,7 @@ pub(crate) async fn write_links(
 /// Adds counts to rollup rows, in one statement.
 pub(crate) async fn add_rollups(
     conn: &mut PgConnection,
-    rows: &[crate::sql::analytics::RollupAdd<'_>],
+    rows: &[RollupAdd<'_>],
 ) -> sqlx::Result<()> {
     if rows.is_empty() {
         return Ok(());
@@ -262,20 +257,4 @@ pub(crate) async fn add_link_clicks(
     .execute(&mut *conn)
     .await?;
     Ok(())
-}
-
-/// An integer column, whatever its width (`smallint`, `integer` or `bigint`).
-pub(crate) fn row_int(row: &sqlx::postgres::PgRow, col: &str) -> sqlx::Result<Option<i64>> {
-    use sqlx::Row as _;
-    match row.try_get::<Option<i64>, _>(col) {
-        Ok(v) => Ok(v),
-        Err(sqlx::Error::ColumnDecode { .. }) => match row.try_get::<Option<i32>, _>(col) {
-            Ok(v) => Ok(v.map(i64::from)),
-            Err(sqlx::Error::ColumnDecode { .. }) => {
-                Ok(row.try_get::<Option<i16>, _>(col)?.map(i64::from))
-            }
-            Err(e) => Err(e),
-        },
-        Err(e) => Err(e),
-    }
 }

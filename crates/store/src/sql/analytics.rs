@@ -6,7 +6,8 @@ use super::SqlStore;
 use crate::analytics::{
     self, AnalyticsStore, BREAKDOWN_VALUES_MAX, BREAKDOWNS, Counted, OTHER, ReportPart, RollupRow,
 };
-use crate::db::{On, Tx, q, q_built};
+use crate::db::{On, Tx};
+use crate::seam::{RollupAdd, q, q_built};
 use crate::{ReadFrom, Result, StoreError};
 use async_trait::async_trait;
 use linkleaf_domain::analytics::{
@@ -18,17 +19,6 @@ use linkleaf_domain::sketch::Sketch;
 use std::collections::BTreeMap;
 use std::sync::Arc;
 use uuid::Uuid;
-
-/// Counts to add to one rollup row.
-pub(crate) struct RollupAdd<'a> {
-    pub profile: Uuid,
-    pub granularity: i16,
-    pub bucket: i64,
-    pub dimension: &'a str,
-    pub value: &'a str,
-    pub human: i64,
-    pub bot: i64,
-}
 
 /// Keeps each breakdown of the profiles a window touched to its `BREAKDOWN_VALUES_MAX` most
 /// counted values per granularity and bucket: the others are deleted and their counts added
@@ -173,7 +163,7 @@ impl AnalyticsStore for SqlStore {
             .execute(&mut tx)
             .await?;
         }
-        let now = crate::millis(now_millis());
+        let now = crate::seam::millis(now_millis());
         for (source, ranges) in &m.ranges {
             for (a, b) in ranges {
                 let extended = q(

@@ -6,8 +6,9 @@ pub(crate) mod analytics;
 mod profiles;
 pub(crate) mod webhooks;
 
-use crate::db::{Backend, Db, q};
+use crate::db::Db;
 use crate::health::{DbHealth, HEARTBEAT_DEADLINE, HEARTBEAT_EVERY};
+use crate::seam::q;
 use crate::{DatabaseHealth, OpenError, Result, StoreError, StoreOptions};
 use async_trait::async_trait;
 use std::time::Instant;
@@ -23,14 +24,8 @@ pub struct SqlStore {
 impl SqlStore {
     /// Opens `sqlite://PATH`, `sqlite::memory:` or `postgres://...` (`postgresql://` too).
     pub async fn open(url: &str, opts: &StoreOptions) -> Result<Self, OpenError> {
-        let scheme = url.split(':').next().unwrap_or_default();
-        let db = match scheme {
-            "sqlite" => crate::sqlite::Sqlite::open(url, opts).await?,
-            "postgres" | "postgresql" => crate::postgres::Postgres::open(url, opts).await?,
-            other => return Err(OpenError::Scheme(other.to_owned())),
-        };
         Ok(Self {
-            db,
+            db: Db::open(url, opts).await?,
             instance: Uuid::now_v7(),
         })
     }
@@ -39,55 +34,19 @@ impl SqlStore {
     /// schema; the service always migrates to the last).
     #[doc(hidden)]
     pub async fn migrate_to(&self, version: i64) -> Result<()> {
-        self.run_migrations(Some(version)).await
+        self.db.migrate(Some(version)).await
     }
 
     /// Runs SQL as it is (tests: data an older version could have written).
     #[doc(hidden)]
     pub async fn execute_raw(&self, sql: &str) -> Result<()> {
-        let raw = sqlx::raw_sql(sqlx::AssertSqlSafe(sql.to_owned()));
-        match &self.db.backend {
-            Backend::Sqlite(s) => raw
-                .execute(&s.pool)
-                .await
-                .map(drop)
-                .map_err(|e| crate::db::sqlite_err(e).error),
-            Backend::Postgres(p) => raw
-                .execute(&p.pool)
-                .await
-                .map(drop)
-                .map_err(|e| crate::db::postgres_err(e).error),
-        }
-    }
-
-    pub(crate) async fn run_migrations(&self, to: Option<i64>) -> Result<()> {
-        let failed = |e: sqlx::migrate::MigrateError| StoreError::Other(format!("migrating: {e}"));
-        match (&self.db.backend, to) {
-            (Backend::Sqlite(s), None) => crate::sqlite::Sqlite::migrator()
-                .run(&s.pool)
-                .await
-                .map_err(failed),
-            (Backend::Sqlite(s), Some(v)) => crate::sqlite::Sqlite::migrator()
-                .run_to(v, &s.pool)
-                .await
-                .map_err(failed),
-            (Backend::Postgres(p), None) => crate::postgres::Postgres::migrator()
-                .run(&p.pool)
-                .await
-                .map_err(failed),
-            (Backend::Postgres(p), Some(v)) => crate::postgres::Postgres::migrator()
-                .run_to(v, &p.pool)
-                .await
-                .map_err(failed),
-        }
+        self.db.execute_raw(sql).await
     }
 
     /// Every server answers a trivial query (the primary, and the replica if there is one).
     pub(crate) async fn ping_all(&self) -> Result<()> {
         q("SELECT 1 AS one").fetch_all(&self.db).await?;
-        if let Backend::Postgres(p) = &self.db.backend
-            && p.read_pool.is_some()
-        {
+        if self.db.has_replica() {
             q("SELECT 1 AS one")
                 .fetch_all(crate::db::On::Replica(&self.db))
                 .await

@@ -8,7 +8,8 @@
 //! names tell which was violated). Each change writes its outbox events in its transaction.
 
 use super::SqlStore;
-use crate::db::{On, Row, q};
+use crate::db::On;
+use crate::seam::{Row, q};
 use crate::sql::webhooks::write_events;
 use crate::{
     ApiKeyRecord, Change, KeyStore, LinkTarget, Modified, ModifyError, ProfileRef, ProfileStore,
@@ -121,7 +122,7 @@ impl SqlStore {
 #[async_trait]
 impl ProfileStore for SqlStore {
     async fn migrate(&self) -> Result<()> {
-        self.run_migrations(None).await
+        self.db.migrate(None).await
     }
 
     async fn ping(&self) -> Result<()> {
@@ -196,7 +197,12 @@ impl ProfileStore for SqlStore {
             &stored.username,
             None,
         );
-        write_events(&mut tx, &[created], crate::millis(stored.last_modified)).await?;
+        write_events(
+            &mut tx,
+            &[created],
+            crate::seam::millis(stored.last_modified),
+        )
+        .await?;
         tx.commit().await?;
         Ok(stored)
     }
@@ -242,7 +248,7 @@ impl ProfileStore for SqlStore {
             .await?
             .ok_or(StoreError::NotFound)?;
         let events = WebhookEvent::of_change(&before, &after, after.last_modified);
-        write_events(&mut tx, &events, crate::millis(after.last_modified)).await?;
+        write_events(&mut tx, &events, crate::seam::millis(after.last_modified)).await?;
         tx.commit().await?;
         Ok(Some(Modified { before, after }))
     }
@@ -282,7 +288,7 @@ impl ProfileStore for SqlStore {
         if let Some((id, username)) = &deleted {
             let now = now_millis();
             let gone = WebhookEvent::new(EventType::ProfileDeleted, now, *id, username, None);
-            write_events(&mut tx, &[gone], crate::millis(now)).await?;
+            write_events(&mut tx, &[gone], crate::seam::millis(now)).await?;
             q("DELETE FROM analytics_rollups WHERE profile_id = $1")
                 .bind(*id)
                 .execute(&mut tx)

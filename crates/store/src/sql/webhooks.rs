@@ -3,7 +3,8 @@
 //! transaction holds the whole database).
 
 use super::SqlStore;
-use crate::db::{On, Row, Tx, q};
+use crate::db::{On, Tx};
+use crate::seam::{Row, q, q_built};
 use crate::webhooks::{
     Attempt, AttemptView, DeliveryView, Due, Next, Subscription, Unpublished, WebhookStore,
     events_parse, events_text,
@@ -93,7 +94,7 @@ impl WebhookStore for SqlStore {
     }
 
     async fn subscriptions(&self, after: Option<Uuid>, limit: u32) -> Result<Vec<Subscription>> {
-        crate::db::q_built(format!(
+        q_built(format!(
             "{SUBSCRIPTION} WHERE ($1::uuid IS NULL OR id > $1) ORDER BY id LIMIT $2"
         ))
         .bind(after)
@@ -106,7 +107,7 @@ impl WebhookStore for SqlStore {
     }
 
     async fn subscription(&self, id: Uuid) -> Result<Option<Subscription>> {
-        crate::db::q_built(format!("{SUBSCRIPTION} WHERE id = $1"))
+        q_built(format!("{SUBSCRIPTION} WHERE id = $1"))
             .bind(id)
             .fetch_optional(&self.db)
             .await?

@@ -8,8 +8,8 @@
 
 mod translate;
 
-use crate::db::{Backend, Db, Got, Row, Stmt, Val, Want};
 use crate::health::WriteHealth;
+use crate::seam::{Got, RollupAdd, Row, Stmt, Val, Want};
 use crate::{ErrorClass, OpenError, Result, StoreError, StoreOptions};
 use linkleaf_domain::Link;
 use sqlx::Connection;
@@ -21,7 +21,6 @@ use sqlx::sqlite::{
 };
 use std::path::PathBuf;
 use std::str::FromStr;
-use std::sync::Arc;
 use uuid::Uuid;
 
 pub(crate) use translate::translate;
@@ -85,7 +84,7 @@ fn identity(path: &std::path::Path) -> std::io::Result<(u64, u64)> {
 }
 
 impl Sqlite {
-    pub(crate) async fn open(url: &str, opts: &StoreOptions) -> Result<Db, OpenError> {
+    pub(crate) async fn open(url: &str, opts: &StoreOptions) -> Result<Self, OpenError> {
         let connect_err = |e: sqlx::Error| OpenError::Connect(e.to_string());
         let parsed = SqliteConnectOptions::from_str(url).map_err(connect_err)?;
         let in_memory = url.contains(":memory:") || url.contains("mode=memory");
@@ -151,10 +150,7 @@ impl Sqlite {
             let id = identity(&path).map_err(|e| OpenError::Connect(e.to_string()))?;
             Some((path, id))
         };
-        Ok(Db {
-            backend: Backend::Sqlite(Self { pool, file }),
-            health: Arc::new(WriteHealth::default()),
-        })
+        Ok(Self { pool, file })
     }
 
     /// The database file must be the one opened: one deleted, or replaced by another (a restore
@@ -183,7 +179,7 @@ impl Sqlite {
     }
 
     pub(crate) fn migrator() -> Migrator {
-        crate::migrator(MIGRATIONS)
+        crate::seam::migrator(MIGRATIONS)
     }
 }
 
@@ -242,8 +238,8 @@ fn bind(q: Query<'_>, v: Val) -> Query<'_> {
         Val::Id(id) => q.bind(id.to_string()),
         Val::OptId(id) => q.bind(id.map(|i| i.to_string())),
         Val::Bool(b) => q.bind(b),
-        Val::Time(t) => q.bind(crate::millis(t)),
-        Val::OptTime(t) => q.bind(t.map(crate::millis)),
+        Val::Time(t) => q.bind(crate::seam::millis(t)),
+        Val::OptTime(t) => q.bind(t.map(crate::seam::millis)),
         Val::Ids(ids) => q.bind(json_list(ids.iter().map(Uuid::to_string))),
         Val::Texts(s) => q.bind(json_list(s.into_iter())),
     }
@@ -312,7 +308,7 @@ pub(crate) async fn write_links(
 /// Adds counts to rollup rows, a statement a row.
 pub(crate) async fn add_rollups(
     conn: &mut SqliteConnection,
-    rows: &[crate::sql::analytics::RollupAdd<'_>],
+    rows: &[RollupAdd<'_>],
 ) -> sqlx::Result<()> {
     for r in rows {
         sqlx::query(
@@ -349,12 +345,6 @@ pub(crate) async fn add_link_clicks(
     Ok(())
 }
 
-pub(crate) fn row_id(row: &sqlx::sqlite::SqliteRow, col: &str) -> Result<Uuid> {
-    use sqlx::Row as _;
-    let s: String = row.try_get(col).map_err(crate::decode_err)?;
-    Uuid::parse_str(&s).map_err(|e| StoreError::Corrupt(format!("{col} {s:?}: {e}")))
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -388,12 +378,9 @@ mod tests {
     /// ones the code computes for new names.
     #[tokio::test]
     async fn the_migration_computes_skeletons_as_the_code_does() {
-        let store = Sqlite::open("sqlite::memory:", &StoreOptions::default())
+        let s = Sqlite::open("sqlite::memory:", &StoreOptions::default())
             .await
             .unwrap();
-        let crate::db::Backend::Sqlite(s) = &store.backend else {
-            unreachable!()
-        };
         let expr = include_str!("../../migrations/sqlite/0002_username_skeleton.sql")
             .split("UPDATE profiles SET username_skeleton =")
             .nth(1)
