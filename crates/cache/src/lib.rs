@@ -13,6 +13,7 @@
 //! cannot know what it missed.
 //! Must not: block on the hot path (a hit takes no lock), or serve an entry past its stale limit.
 
+pub mod invalidate;
 pub mod tier;
 
 use async_trait::async_trait;
@@ -40,6 +41,25 @@ pub struct Policy {
     pub retry_after_error: Duration,
     /// Total weight (bytes, as the values report) the cache may hold.
     pub max_weight: u64,
+}
+
+impl Policy {
+    /// The page cache's and the link cache's policies, out of one memory bound: links take a
+    /// sixteenth (they are small and few per profile), pages the rest, so the two together hold
+    /// to `max_weight`.
+    pub fn pages_and_links(&self) -> (Policy, Policy) {
+        let links = (self.max_weight / 16).max(1);
+        (
+            Policy {
+                max_weight: self.max_weight - links,
+                ..self.clone()
+            },
+            Policy {
+                max_weight: links,
+                ..self.clone()
+            },
+        )
+    }
 }
 
 /// What a value costs to keep, in bytes: what it holds on the heap, as allocated (not as used).

@@ -1,4 +1,5 @@
-//! Recording clicks and views from requests, and the redirect targets `/r/{link}` serves.
+//! Recording clicks and views from requests, and the redirect targets `/r/{link}` serves (as
+//! the link cache holds them; their origins are the binary's).
 //!
 //! A click is written to the spool before its 302 leaves (`Recorder::click` waits for the
 //! frame that holds it); a view is handed over without waiting. A hit carries the client's
@@ -7,15 +8,12 @@
 //! anyway: a person following a link is never turned away.
 
 use crate::client::TrustedProxies;
-use async_trait::async_trait;
 use axum::http::{HeaderMap, HeaderName, HeaderValue, header};
-use linkleaf_cache::{LoadError, Loaded, Loader, Weigh};
+use linkleaf_cache::Weigh;
 use linkleaf_events::event::{Hit, Kind};
 use linkleaf_events::spool::{Spool, ViewMemo};
-use linkleaf_store::ProfileStore;
 use metrics::Counter;
 use std::net::IpAddr;
-use std::sync::Arc;
 use uuid::Uuid;
 
 /// Where `/r/{link}` sends a visitor, as the link cache holds it.
@@ -30,37 +28,6 @@ impl Weigh for Redirect {
     /// The `Location` text (its own allocation); the cache adds the rest.
     fn weight(&self) -> u32 {
         self.location.len() as u32 + 16
-    }
-}
-
-/// The link cache's origin when this instance owns the data: the store.
-pub struct StoreLinks(pub Arc<dyn ProfileStore>);
-
-#[async_trait]
-impl Loader<Redirect> for StoreLinks {
-    async fn load(&self, key: &str) -> Result<Option<Loaded<Redirect>>, LoadError> {
-        let Ok(id) = Uuid::try_parse(key) else {
-            return Ok(None);
-        };
-        let Some(t) = self
-            .0
-            .link_target(id)
-            .await
-            .map_err(crate::state::load_error)?
-        else {
-            return Ok(None);
-        };
-        let location = HeaderValue::from_str(&t.url).map_err(|_| {
-            LoadError::internal(format!("link {id} has a URL that is not a header"))
-        })?;
-        Ok(Some(Loaded::new(
-            t.profile,
-            Redirect {
-                profile: t.profile,
-                location,
-                enabled: t.enabled,
-            },
-        )))
     }
 }
 

@@ -1,5 +1,9 @@
 //! Request extractors whose every rejection is a problem+json answer naming what was wrong.
 //!
+//! `Auth<S>` authenticates the bearer key (`auth::Authenticator`), spends a token of its
+//! rate-limit bucket, then checks scope `S` — before any body is read, so an unauthenticated
+//! caller learns nothing about body validation.
+//!
 //! `ApiJson<T>` reads a JSON body: it insists on a JSON content type, caps the size before
 //! reading further, and reports a malformed document (400) apart from a well-formed one whose
 //! values are wrong (422, with the path of the offending field, such as `links[1].url`).
@@ -7,20 +11,26 @@
 //! Every JSON body means one thing. serde's derived `Deserialize` also reads a struct from an
 //! array, by field position (`["other"]` would rename a profile, `[null,null,null,null,{...}]`
 //! would set a theme and clear a bio), so before the typed parse the document is walked beside
-//! the body type's schema in the API description, and wherever the schema says object (the top
-//! level, a theme, each link, each operation) anything else is refused with 422 naming the
-//! field. The typed parse then reads the bytes themselves, so a key given twice is refused too.
+//! the body type's own schema (its `ToSchema`, with the schemas it refers to), and wherever the
+//! schema says object (the top level, a theme, each link, each operation) anything else is
+//! refused with 422 naming the field. The typed parse then reads the bytes themselves, so a key
+//! given twice is refused too. Must not: build the router or the API description to learn a
+//! schema.
 
+use crate::auth::Caller;
 use crate::error::AppError;
 use crate::state::AppState;
 use axum::extract::{FromRequest, FromRequestParts, Path, Request};
 use axum::http::header;
 use axum::http::request::Parts;
 use http_body_util::{BodyExt, LengthLimitError, Limited};
+use linkleaf_domain::Scope;
 use linkleaf_domain::{FieldError, ValidationErrors};
 use serde::de::DeserializeOwned;
 use serde_json::Value;
-use std::sync::OnceLock;
+use std::collections::HashMap;
+use std::marker::PhantomData;
+use std::sync::{Arc, Mutex, OnceLock};
 use utoipa::ToSchema;
 
 pub struct ApiJson<T>(pub T);
@@ -86,7 +96,7 @@ fn is_json(ct: &str) -> bool {
         || (essence.starts_with("application/") && essence.ends_with("+json"))
 }
 
-impl<T: DeserializeOwned + ToSchema> FromRequest<AppState> for ApiJson<T> {
+impl<T: DeserializeOwned + ToSchema + 'static> FromRequest<AppState> for ApiJson<T> {
     type Rejection = AppError;
 
     async fn from_request(req: Request, state: &AppState) -> Result<Self, AppError> {
@@ -98,7 +108,7 @@ impl<T: DeserializeOwned + ToSchema> FromRequest<AppState> for ApiJson<T> {
         if !is_json(ct) {
             return Err(AppError::UnsupportedMediaType);
         }
-        let limit = state.settings().max_body_bytes;
+        let limit = state.settings.max_body_bytes;
         let body = Limited::new(req.into_body(), limit)
             .collect()
             .await
@@ -115,7 +125,7 @@ impl<T: DeserializeOwned + ToSchema> FromRequest<AppState> for ApiJson<T> {
 
 /// Parses a JSON document into `T`, telling syntax errors from wrong values, and refusing a
 /// non-object wherever `T`'s schema says object.
-pub fn parse<T: DeserializeOwned + ToSchema>(bytes: &[u8]) -> Result<T, AppError> {
+pub fn parse<T: DeserializeOwned + ToSchema + 'static>(bytes: &[u8]) -> Result<T, AppError> {
     // Syntax first, on its own: a typed parse may stop at a wrong value before it reaches a
     // syntax error later in the document, and a malformed document should say so.
     // JSON is UTF-8 (RFC 8259), all of it, including strings a skipping parser would not look at.
@@ -123,16 +133,7 @@ pub fn parse<T: DeserializeOwned + ToSchema>(bytes: &[u8]) -> Result<T, AppError
         .map_err(|e| AppError::MalformedJson(format!("the body is not UTF-8: {e}")))?;
     let doc: Value =
         serde_json::from_str(text).map_err(|e| AppError::MalformedJson(e.to_string()))?;
-    let schemas = schemas();
-    // Fails closed: a body type missing from the description would otherwise be read with
-    // serde's leniency (arrays as structs); every route with a body is tested, so this is found
-    // before it ships.
-    let schema = schemas.get(T::name().as_ref()).ok_or_else(|| {
-        AppError::Internal(format!(
-            "the body type {} is not in the API description",
-            T::name()
-        ))
-    })?;
+    let (schema, schemas) = &*schemas_of::<T>();
     shape(&doc, schema, schemas, &mut String::new()).map_err(|e| AppError::Validation(e.into()))?;
     let mut de = serde_json::Deserializer::from_slice(bytes);
     match serde_path_to_error::deserialize::<_, T>(&mut de) {
@@ -157,16 +158,28 @@ pub fn parse<T: DeserializeOwned + ToSchema>(bytes: &[u8]) -> Result<T, AppError
     }
 }
 
-/// The description's component schemas, as JSON.
-fn schemas() -> &'static serde_json::Map<String, Value> {
-    static SCHEMAS: OnceLock<serde_json::Map<String, Value>> = OnceLock::new();
-    SCHEMAS.get_or_init(|| {
-        let spec = serde_json::to_value(crate::openapi::openapi()).unwrap_or_default();
-        spec.pointer("/components/schemas")
-            .and_then(Value::as_object)
-            .cloned()
-            .unwrap_or_default()
-    })
+/// A body type's schema and the schemas it refers to, as JSON, worked out once per type.
+fn schemas_of<T: ToSchema + 'static>() -> Arc<(Value, serde_json::Map<String, Value>)> {
+    type Known = HashMap<std::any::TypeId, Arc<(Value, serde_json::Map<String, Value>)>>;
+    static KNOWN: OnceLock<Mutex<Known>> = OnceLock::new();
+    let id = std::any::TypeId::of::<T>();
+    let mut known = KNOWN
+        .get_or_init(Mutex::default)
+        .lock()
+        .unwrap_or_else(|p| p.into_inner());
+    known
+        .entry(id)
+        .or_insert_with(|| {
+            let mut refs = Vec::new();
+            T::schemas(&mut refs);
+            let mut map = serde_json::Map::new();
+            for (name, s) in refs {
+                map.insert(name, serde_json::to_value(s).unwrap_or_default());
+            }
+            let own = serde_json::to_value(T::schema()).unwrap_or_default();
+            Arc::new((own, map))
+        })
+        .clone()
 }
 
 fn types(schema: &Value) -> Vec<&str> {
@@ -428,5 +441,47 @@ mod tests {
     fn deep_nesting_is_refused_not_a_stack_overflow() {
         let deep = format!("{}{}", "[".repeat(100_000), "]".repeat(100_000));
         assert!(parse::<serde_json::Value>(deep.as_bytes()).is_err());
+    }
+}
+
+pub trait RequiredScope: Send + Sync {
+    const SCOPE: Scope;
+}
+
+macro_rules! scopes {
+    ($($name:ident => $scope:ident),* $(,)?) => {
+        $(
+            #[derive(Debug)]
+            pub struct $name;
+            impl RequiredScope for $name {
+                const SCOPE: Scope = Scope::$scope;
+            }
+        )*
+    };
+}
+
+scopes! {
+    ProfileRead => ProfileRead,
+    ProfileWrite => ProfileWrite,
+    LinksWrite => LinksWrite,
+    CacheWrite => CacheWrite,
+    AnalyticsRead => AnalyticsRead,
+    WebhooksWrite => WebhooksWrite,
+}
+
+pub struct Auth<S>(pub Caller, PhantomData<S>);
+
+impl<S: RequiredScope> FromRequestParts<AppState> for Auth<S> {
+    type Rejection = AppError;
+
+    async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, AppError> {
+        // An edge owns no profiles: what would read or change them is refused before the key
+        // is even looked at (its cache and its webhook subscriptions are its own).
+        if state.settings.edge && !matches!(S::SCOPE, Scope::CacheWrite | Scope::WebhooksWrite) {
+            return Err(AppError::EdgeMode);
+        }
+        let caller = state.auth.authenticate(&parts.headers).await?;
+        caller.require(S::SCOPE)?;
+        Ok(Self(caller, PhantomData))
     }
 }

@@ -12,8 +12,10 @@
 
 use crate::client::Peer;
 use crate::metrics::RouteMetrics;
-use crate::respond::{API_PROFILES, Kind, cached, record_view, redirect, segment};
-use crate::routes::redirect::{PREFIX as REDIRECT, link_key};
+use crate::respond::{
+    API_PROFILES, Kind, PAGE_ROUTE, PROFILE_ROUTE, REDIRECT_PREFIX as REDIRECT, REDIRECT_ROUTE,
+    cached, link_key, record_view, redirect, segment,
+};
 use crate::state::AppState;
 use axum::Router;
 use axum::extract::Request;
@@ -63,24 +65,14 @@ impl FastPath {
             Arc::new(Inner {
                 state,
                 router,
-                page_metrics: RouteMetrics::new(
-                    recorder,
-                    log.clone(),
-                    crate::routes::PAGE_ROUTE,
-                    &[Method::GET],
-                ),
+                page_metrics: RouteMetrics::new(recorder, log.clone(), PAGE_ROUTE, &[Method::GET]),
                 json_metrics: RouteMetrics::new(
                     recorder,
                     log.clone(),
-                    crate::routes::PROFILE_ROUTE,
+                    PROFILE_ROUTE,
                     &[Method::GET],
                 ),
-                redirect_metrics: RouteMetrics::new(
-                    recorder,
-                    log,
-                    crate::routes::REDIRECT_ROUTE,
-                    &[Method::GET],
-                ),
+                redirect_metrics: RouteMetrics::new(recorder, log, REDIRECT_ROUTE, &[Method::GET]),
             }),
             SocketAddr::from((Ipv4Addr::UNSPECIFIED, 0)),
             Memo::default(),
@@ -112,7 +104,7 @@ impl Inner {
         };
         let name = segment(path, prefix)?;
         let key = Username::lookup_key(&name)?;
-        let entry = self.state.pages().get_fresh(&key, start.into())?;
+        let entry = self.state.pages.get_fresh(&key, start.into())?;
         let page = entry.value()?;
         let variant = if kind == Kind::Json {
             &page.json
@@ -120,7 +112,7 @@ impl Inner {
             &page.html
         };
         let res = cached(
-            &self.state,
+            &self.state.prebuilt.cached_headers,
             req,
             variant,
             &page.last_modified,
@@ -130,7 +122,14 @@ impl Inner {
         if kind == Kind::Html
             && let Some(owner) = entry.owner()
         {
-            record_view(&self.state, Some(memo), req, peer.ip(), owner, res.status());
+            record_view(
+                self.state.recorder.as_ref(),
+                Some(memo),
+                req,
+                peer.ip(),
+                owner,
+                res.status(),
+            );
         }
         metrics.record(req.method(), res.status().as_u16(), start, None);
         Some(Hit::Answered(res))
@@ -147,11 +146,11 @@ impl Inner {
         let id = Uuid::try_parse(rest).ok()?;
         let entry = self
             .state
-            .links()
+            .links
             .get_fresh(link_key(&id, &mut [0; 36]), start.into())?;
         let target = entry.value().filter(|t| t.enabled)?;
         let res = redirect(&target.location);
-        let Some(rec) = self.state.recorder() else {
+        let Some(rec) = self.state.recorder.as_ref() else {
             self.redirect_metrics.record(req.method(), 302, start, None);
             return Some(Hit::Answered(res));
         };
@@ -166,7 +165,7 @@ impl Inner {
         let inner = self.clone();
         let method = req.method().clone();
         Some(Hit::Click(Box::pin(async move {
-            if let Some(rec) = inner.state.recorder() {
+            if let Some(rec) = inner.state.recorder.as_ref() {
                 rec.click(hit).await;
             }
             inner.redirect_metrics.record(&method, 302, start, None);

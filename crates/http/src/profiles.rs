@@ -51,7 +51,8 @@ pub async fn modify(
         let which = ProfileRef::parse(&raw).ok_or_else(|| AppError::not_found_profile(&raw))?;
         let change: Change<'_> = &change;
         let m = st
-            .profiles()
+            .stores
+            .profiles
             .modify_profile(which, change)
             .await?
             .ok_or_else(|| AppError::not_found_profile(&raw))?;
@@ -69,14 +70,16 @@ pub async fn read_by_id(
     headers: &HeaderMap,
     id: Uuid,
 ) -> Result<Response, AppError> {
-    if st.settings().edge {
+    if st.settings.edge {
         return Err(AppError::EdgeMode);
     }
-    st.authenticate(headers)
+    st.auth
+        .authenticate(headers)
         .await?
         .require(Scope::ProfileRead)?;
     let p = st
-        .profiles()
+        .stores
+        .profiles
         .profile_by_id(id)
         .await?
         .ok_or_else(|| AppError::not_found_profile(&id.to_string()))?;

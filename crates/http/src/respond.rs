@@ -1,11 +1,12 @@
 //! How answers are built: the cached public answers (prebuilt bytes and headers, `304` for a
-//! matching `If-None-Match`), the friendly HTML pages, and the headers every answer of a kind
-//! carries. Used by the fast path and by the route modules alike, so both give the same answer;
-//! imports no route module.
+//! matching `If-None-Match`), the friendly HTML pages, the redirect, and the headers every
+//! answer of a kind carries; the public routes' paths. Used by the fast path and by the route
+//! modules alike, so both give the same answer. Must not: import a route module or the state
+//! (it is handed the pieces it needs).
 
+use crate::clicks::Recorder;
 use crate::error::AppError;
-use crate::render::{Variant, etag_matches};
-use crate::state::AppState;
+use crate::render::{Variant, etag_matches, message_page};
 use axum::body::Body;
 use axum::extract::Request;
 use axum::http::{HeaderMap, HeaderName, HeaderValue, StatusCode, header};
@@ -15,7 +16,56 @@ use linkleaf_events::spool::ViewMemo;
 use std::borrow::Cow;
 use std::sync::Mutex;
 
+/// The public routes, as templates (metrics labels) and as the prefixes the fast path matches.
+pub const PAGE_ROUTE: &str = "/{username}";
+pub const PROFILE_ROUTE: &str = "/api/profiles/{profile}";
+pub const REDIRECT_ROUTE: &str = "/r/{link}";
 pub const API_PROFILES: &str = "/api/profiles/";
+pub const REDIRECT_PREFIX: &str = "/r/";
+
+/// A link's key in the link cache: its id, hyphenated and lowercase, written into `buf`.
+pub fn link_key<'a>(id: &uuid::Uuid, buf: &'a mut [u8; 36]) -> &'a str {
+    id.hyphenated().encode_lower(buf)
+}
+
+/// Headers and bodies that never change while the process runs.
+pub struct Prebuilt {
+    pub cached_headers: CachedHeaders,
+    pub not_found_html: bytes::Bytes,
+    pub unavailable_html: bytes::Bytes,
+    pub error_html: bytes::Bytes,
+}
+
+impl Prebuilt {
+    /// With `Cache-Control: public, max-age=.., stale-while-revalidate=..` on public answers.
+    pub fn new(
+        browser_max_age: std::time::Duration,
+        stale_while_revalidate: std::time::Duration,
+    ) -> Self {
+        Self {
+            cached_headers: CachedHeaders::new(
+                HeaderValue::from_str(&format!(
+                    "public, max-age={}, stale-while-revalidate={}",
+                    browser_max_age.as_secs(),
+                    stale_while_revalidate.as_secs()
+                ))
+                .unwrap_or(HeaderValue::from_static("no-cache")),
+            ),
+            not_found_html: message_page(
+                "Nothing here",
+                "No linkleaf page lives at this address. Check the spelling of the name.",
+            ),
+            unavailable_html: message_page(
+                "Back in a moment",
+                "This page cannot be loaded right now. Please try again shortly.",
+            ),
+            error_html: message_page(
+                "Something went wrong",
+                "This page cannot be shown because of an error on our side. It has been logged.",
+            ),
+        }
+    }
+}
 
 pub static X_CACHE: HeaderName = HeaderName::from_static("x-cache");
 const HIT: HeaderValue = HeaderValue::from_static("HIT");
@@ -130,7 +180,7 @@ impl CachedHeaders {
 
 /// A cached answer: 304 when `If-None-Match` matches, else the prebuilt bytes.
 pub fn cached(
-    st: &AppState,
+    headers: &CachedHeaders,
     req: &Request,
     v: &Variant,
     last_modified: &HeaderValue,
@@ -141,7 +191,7 @@ pub fn cached(
         .headers()
         .get(header::IF_NONE_MATCH)
         .is_some_and(|inm| etag_matches(inm.as_bytes(), v.etag.as_bytes()));
-    let h = st.prebuilt().cached_headers.headers(
+    let h = headers.headers(
         kind,
         !fresh,
         [v.etag.clone(), last_modified.clone(), x_cache(status)],
@@ -197,21 +247,21 @@ pub fn json_not_found(name: &str, cache: Option<Status>) -> Response {
 
 /// The page for a failed load: 503 with `Retry-After` when the origin is unreachable or limits
 /// us, 500 when it answered something wrong.
-pub fn unavailable_page(st: &AppState, e: &linkleaf_cache::LoadError) -> Response {
+pub fn unavailable_page(prebuilt: &Prebuilt, e: &linkleaf_cache::LoadError) -> Response {
     use linkleaf_cache::LoadErrorKind as K;
     match e.kind {
         K::Internal => {
             tracing::error!(cause = %e, "page load failed");
             html_message(
                 StatusCode::INTERNAL_SERVER_ERROR,
-                &st.prebuilt().error_html,
+                &prebuilt.error_html,
                 None,
             )
         }
         K::Unavailable | K::Throttled { .. } => {
             let mut res = html_message(
                 StatusCode::SERVICE_UNAVAILABLE,
-                &st.prebuilt().unavailable_html,
+                &prebuilt.unavailable_html,
                 None,
             );
             let secs = e.retry_after().as_secs_f64().ceil().max(1.0) as u64;
@@ -227,14 +277,14 @@ pub fn unavailable_page(st: &AppState, e: &linkleaf_cache::LoadError) -> Respons
 /// monitor's check, not a view. Never makes the answer wait. `memo` is the connection's, when
 /// the caller has one (`Spool::view`), locked only for a view.
 pub fn record_view(
-    st: &AppState,
+    recorder: Option<&Recorder>,
     memo: Option<&Mutex<ViewMemo>>,
     req: &Request,
     peer: std::net::IpAddr,
     profile: uuid::Uuid,
     status: StatusCode,
 ) {
-    let Some(rec) = st.recorder() else {
+    let Some(rec) = recorder else {
         return;
     };
     if req.method() == axum::http::Method::GET

@@ -8,23 +8,25 @@
 //! cancellation token and task tracker, and is drained within the same deadline.
 
 use crate::config::Config;
-use crate::edge;
 use crate::pipeline::Pipeline;
 use crate::wiring::{RedisHealth, SharedLimiter};
+use crate::{edge, origins};
 use anyhow::Context;
-use linkleaf_cache::Loader;
-use linkleaf_cache::tier::{SecondTier, TierMetrics, TieredLoader};
+use linkleaf_cache::invalidate::{ByOwner, InvalidationMetrics, Invalidator};
+use linkleaf_http::auth::Authenticator;
 use linkleaf_http::limit::{KeyLimiter, LocalLimiter};
-use linkleaf_http::render::{RenderedPage, Renderer};
+use linkleaf_http::respond::Prebuilt;
 use linkleaf_http::server::{Limits, ServerMetrics};
-use linkleaf_http::{AppState, Dependency, RecentWrites, Shared, StorePages, Wiring};
-use linkleaf_redis::bus::{BusEvent, RedisBus};
+use linkleaf_http::state::report_cache;
+use linkleaf_http::{AppState, Dependency, Handles};
+use linkleaf_redis::bus::BusEvent;
 use linkleaf_redis::{Redis, SharedBucket};
 use linkleaf_store::Stores;
 use metrics_exporter_prometheus::{Matcher, PrometheusBuilder, PrometheusHandle};
 use std::future::Future;
 use std::net::SocketAddr;
 use std::sync::Arc;
+use std::sync::atomic::AtomicBool;
 use std::time::Duration;
 use tokio::net::TcpListener;
 use tokio_util::sync::CancellationToken;
@@ -35,13 +37,6 @@ pub(crate) const LATENCY_BUCKETS: &[f64] = &[
     0.000_05, 0.000_1, 0.000_25, 0.000_5, 0.001, 0.002_5, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5,
     1.0, 2.5,
 ];
-
-/// Where pages and links are loaded from, and the upstream when that is where.
-type Origins = (
-    Arc<dyn Loader<RenderedPage>>,
-    Arc<dyn Loader<linkleaf_http::clicks::Redirect>>,
-    Option<Arc<linkleaf_outbound::Origin>>,
-);
 
 /// Parts of the application a test may supply instead of the real ones.
 #[derive(Default)]
@@ -130,52 +125,12 @@ impl Application {
             .build_recorder();
         let instance = Uuid::now_v7();
         let settings = cfg.http_settings();
-        let recent = RecentWrites::new(Duration::from_secs(cfg.database.replica_lag_secs));
         let redis = match cfg.redis_config() {
             Some(rc) => Some(Redis::open(&rc, &recorder).context("redis.url")?),
             None => None,
         };
-        let renderer = Renderer {
-            public_url: settings.public_url.clone(),
-        };
-        // Where pages and links come from: this instance's database, or (edge mode) the upstream.
-        let edge_pages = Arc::new(std::sync::OnceLock::new());
-        // an edge's link index takes a thirty-second of the cache's memory, beside it
-        let link_index = edge::LinkIndex::new(cfg.cache.max_bytes / 32);
-        // an edge's misses for names it has never seen (linkleaf_http::cold)
-        let cold = cfg.is_edge().then(|| {
-            Arc::new(linkleaf_http::cold::ColdMisses::new(
-                cfg.origin.cold_misses_per_minute,
-                Duration::from_secs(cfg.origin.cold_negative_ttl_secs),
-                &recorder,
-            ))
-        });
-        let (origin, links, upstream): Origins = if let Some(cold) = &cold {
-            let upstream = Arc::new(edge::origin(cfg, redis.as_ref(), &recorder)?);
-            (
-                Arc::new(edge::UpstreamPages {
-                    origin: upstream.clone(),
-                    renderer,
-                    cold: cold.clone(),
-                }),
-                Arc::new(edge::EdgeLinks {
-                    links: link_index.clone(),
-                    pages: edge_pages.clone(),
-                }),
-                Some(upstream),
-            )
-        } else {
-            (
-                Arc::new(StorePages::new(
-                    stores.profiles.clone(),
-                    renderer,
-                    recent.clone(),
-                    &recorder,
-                )),
-                Arc::new(linkleaf_http::clicks::StoreLinks(stores.profiles.clone())),
-                None,
-            )
-        };
+        // where pages and links come from: this instance's database, or the upstream
+        let read = origins::compose(cfg, &stores, redis.as_ref(), instance, &recorder)?;
         let verifier = Arc::new(
             linkleaf_webhooks::Verifier::new(cfg.webhooks.secret.expose())
                 .map_err(|e| anyhow::anyhow!("webhooks.secret: {e}"))?,
@@ -202,10 +157,6 @@ impl Application {
         } else {
             None
         };
-        let local = Arc::new(LocalLimiter::new(
-            cfg.rate_limit.per_minute,
-            cfg.rate_limit.burst,
-        ));
         let pipeline = Pipeline::open(
             cfg,
             stores.analytics.clone(),
@@ -223,80 +174,58 @@ impl Application {
             &recorder,
         );
         let mut dependencies: Vec<Arc<dyn Dependency>> = pipeline.health().into();
-        if let Some(u) = &upstream {
+        if let Some(u) = &read.upstream {
             dependencies.push(Arc::new(edge::UpstreamHealth(u.clone())));
         }
-        let dispatch = dispatcher.as_ref().map(|d| d.waker());
-        let wiring = match &redis {
-            None => Wiring {
-                loader: origin,
-                links,
-                recorder: Some(clicks),
-                shared: None,
-                limiter: local,
-                recent,
-                dependencies,
-                verifier,
-                dispatch,
-                destinations,
-                cold,
-            },
+        // the rate limit: one bucket per key for the whole deployment with Redis, falling back
+        // to this instance's while Redis cannot answer
+        let local = Arc::new(LocalLimiter::new(
+            cfg.rate_limit.per_minute,
+            cfg.rate_limit.burst,
+        ));
+        let limiter: Arc<dyn KeyLimiter> = match &redis {
             Some(r) => {
-                let tier: Arc<dyn SecondTier> = Arc::new(r.clone());
-                let loader: Arc<dyn Loader<RenderedPage>> = Arc::new(
-                    TieredLoader::new(
-                        tier.clone(),
-                        origin,
-                        settings.cache.clone(),
-                        TierMetrics::register(&recorder, "profile"),
-                    )
-                    .on_recent_write(
-                        Duration::from_secs(cfg.database.replica_lag_secs),
-                        Arc::new({
-                            let recent = recent.clone();
-                            move |key: &str| recent.record(&[key.to_owned()])
-                        }),
-                    ),
-                );
-                let limiter: Arc<dyn KeyLimiter> = Arc::new(SharedLimiter::new(
+                dependencies.insert(0, Arc::new(RedisHealth(r.clone())));
+                Arc::new(SharedLimiter::new(
                     SharedBucket::new(r.clone(), cfg.rate_limit.per_minute, cfg.rate_limit.burst),
                     local,
                     &recorder,
-                ));
-                dependencies.insert(0, Arc::new(RedisHealth(r.clone())));
-                Wiring {
-                    loader,
-                    links,
-                    recorder: Some(clicks),
-                    shared: Some(Shared {
-                        tier,
-                        bus: Arc::new(RedisBus::new(r.clone(), instance)),
-                    }),
-                    limiter,
-                    recent,
-                    dependencies,
-                    verifier,
-                    dispatch,
-                    destinations,
-                    cold,
-                }
+                ))
             }
+            None => local,
         };
-        // an edge learns the links of every page it loads, from the upstream or the shared tier
-        let wiring = if cfg.is_edge() {
-            Wiring {
-                loader: Arc::new(edge::Indexing {
-                    inner: wiring.loader,
-                    links: link_index,
-                }),
-                ..wiring
-            }
-        } else {
-            wiring
-        };
-        let state = AppState::new(stores, settings, &recorder, wiring);
-        // an edge's links are as fresh as their pages: its link loader reads the page cache
-        let _ = edge_pages.set(state.pages().clone());
+        let invalidator = Arc::new(Invalidator::new(
+            vec![
+                Arc::new(read.pages.clone()),
+                Arc::new(ByOwner(read.links.clone())),
+                Arc::new(read.recent.clone()),
+            ],
+            read.shared.clone(),
+            settings.cache.fresh + settings.cache.stale,
+            InvalidationMetrics::register(&recorder),
+        ));
+        let state = AppState::new(Handles {
+            pages: read.pages,
+            links: read.links,
+            invalidator,
+            auth: Authenticator::new(stores.keys.clone(), limiter, &recorder),
+            recorder: Some(clicks),
+            reports: report_cache(settings.analytics_cache_bytes, settings.analytics_cache),
+            cold: read.cold,
+            verifier,
+            dispatch: dispatcher.as_ref().map(|d| d.waker()),
+            destinations,
+            dependencies,
+            prebuilt: Prebuilt::new(
+                settings.browser_max_age,
+                settings.browser_stale_while_revalidate,
+            ),
+            api_document: linkleaf_http::openapi_json().clone(),
+            received: AppState::received_counters(&recorder),
+            draining: AtomicBool::new(false),
+            settings,
+            stores,
+        });
         let service = linkleaf_http::service(state.clone(), &recorder);
         let prometheus = recorder.handle();
         let ops_router = linkleaf_http::ops_router(state.clone(), prometheus.clone());
@@ -393,14 +322,14 @@ impl Application {
             tasks.spawn(d.run(stop_tasks.clone()));
         }
         tasks.spawn(prune_webhooks(
-            state.webhooks().clone(),
+            state.stores.webhooks.clone(),
             webhook_keep,
             changes.is_some(),
             stop_tasks.clone(),
         ));
         if let Some(c) = changes {
             tasks.spawn(relay_changes(
-                state.webhooks().clone(),
+                state.stores.webhooks.clone(),
                 c,
                 stop_tasks.clone(),
             ));
@@ -411,11 +340,8 @@ impl Application {
                 move |e| match e {
                     // Whatever was missed while unsubscribed is unknown: nothing cached before
                     // now can be proven fresh.
-                    BusEvent::Connected => {
-                        state.pages().clear();
-                        state.links().clear();
-                    }
-                    BusEvent::Invalidate(inv) => state.apply_invalidation(&inv),
+                    BusEvent::Connected => state.invalidator.apply_all(),
+                    BusEvent::Invalidate(inv) => state.invalidator.apply(&inv),
                     BusEvent::Disconnected => {}
                 }
             });
@@ -426,12 +352,8 @@ impl Application {
                 stop_tasks.clone(),
             ));
             tasks.spawn({
-                let (state, stop) = (state.clone(), stop_tasks.clone());
-                async move {
-                    state
-                        .retry_invalidations(Duration::from_millis(250), stop)
-                        .await
-                }
+                let (invalidator, stop) = (state.invalidator.clone(), stop_tasks.clone());
+                async move { invalidator.retry(Duration::from_millis(250), stop).await }
             });
         }
         tasks.spawn({

@@ -8,6 +8,7 @@ pub mod consume;
 pub mod demo;
 pub mod edge;
 pub mod keys;
+pub mod origins;
 pub mod pipeline;
 pub mod wiring;
 

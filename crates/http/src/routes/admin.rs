@@ -6,15 +6,15 @@
 //! every username involved before answering, so a read that starts after the answer sees the
 //! write.
 
-use crate::auth::{Auth, CacheWrite, LinksWrite, ProfileRead, ProfileWrite};
 use crate::error::AppError;
 use crate::extract::{ApiJson, ApiPath, ApiQuery};
-use crate::openapi::{
+use crate::extract::{Auth, CacheWrite, LinksWrite, ProfileRead, ProfileWrite};
+use crate::profiles::{admin_json, detached, modify, no_content};
+use crate::respond::API_PROFILES;
+use crate::responses::{
     BadRequest, Conflict, Forbidden, NotFound, PayloadTooLarge, RateLimited, Unauthorized,
     Unavailable, UnsupportedMediaType, ValidationFailed,
 };
-use crate::profiles::{admin_json, detached, modify, no_content};
-use crate::respond::API_PROFILES;
 use crate::state::AppState;
 use axum::extract::State;
 use axum::http::{HeaderValue, StatusCode, header};
@@ -53,7 +53,7 @@ pub async fn create(
     let stored = detached({
         let st = st.clone();
         async move {
-            let stored = st.profiles().create_profile(&p).await?;
+            let stored = st.stores.profiles.create_profile(&p).await?;
             st.invalidate_profile(None, &stored).await;
             Ok(stored)
         }
@@ -134,7 +134,11 @@ pub async fn list(
         ));
     }
     let after = params.after.as_deref().map(str::to_ascii_lowercase);
-    let rows = st.profiles().list_profiles(after.as_deref(), limit).await?;
+    let rows = st
+        .stores
+        .profiles
+        .list_profiles(after.as_deref(), limit)
+        .await?;
     let next = (rows.len() == limit as usize)
         .then(|| rows.last().map(|r| r.username.key()))
         .flatten();
@@ -252,7 +256,7 @@ pub async fn delete(
         async move {
             let which = ProfileRef::parse(&reference)
                 .ok_or_else(|| AppError::not_found_profile(&reference))?;
-            let deleted = st.profiles().delete_profile(which).await?;
+            let deleted = st.stores.profiles.delete_profile(which).await?;
             if let Some((id, username)) = &deleted {
                 st.invalidate(Some(*id), &[username]).await;
             }

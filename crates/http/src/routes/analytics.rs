@@ -6,13 +6,13 @@
 //! an answer is: events are committed once their window closes (`analytics.window_secs`), and
 //! a cached answer is at most `analytics.cache_secs` older than that.
 
-use crate::auth::{AnalyticsRead, Auth};
 use crate::error::AppError;
+use crate::extract::{AnalyticsRead, Auth};
 use crate::extract::{ApiPath, ApiQuery};
-use crate::openapi::{
+use crate::profiles::admin_json;
+use crate::responses::{
     Forbidden, NotFound, RateLimited, Unauthorized, Unavailable, ValidationFailed,
 };
-use crate::profiles::admin_json;
 use crate::state::AppState;
 use axum::extract::State;
 use axum::http::StatusCode;
@@ -51,20 +51,21 @@ pub async fn report(
     let q = AnalyticsQuery::resolve(&params, now_millis())?;
     let not_found = || AppError::not_found_profile(&raw);
     let id = match ProfileRef::parse(&raw).ok_or_else(not_found)? {
-        ProfileRef::Id(id) => st.profiles().profile_by_id(id).await?.map(|p| p.id),
+        ProfileRef::Id(id) => st.stores.profiles.profile_by_id(id).await?.map(|p| p.id),
         ProfileRef::Key(k) => st
-            .profiles()
+            .stores
+            .profiles
             .profile_by_username(&k, ReadFrom::Replica)
             .await?
             .map(|p| p.id),
     }
     .ok_or_else(not_found)?;
     let key = (id, q.from_ms, q.to_ms, q.bucket, q.shortened);
-    let report = match st.reports().get(&key) {
+    let report = match st.reports.get(&key) {
         Some(r) => r,
         None => {
-            let r = Arc::new(st.analytics().report(id, &q).await?);
-            st.reports().insert(key, r.clone());
+            let r = Arc::new(st.stores.analytics.report(id, &q).await?);
+            st.reports.insert(key, r.clone());
             r
         }
     };

@@ -2,8 +2,9 @@
 //! UI assets are compiled into the binary: no CDN, the page works offline.
 
 use crate::error::AppError;
-use crate::openapi::{NotFound, openapi_json};
-use axum::extract::Path;
+use crate::responses::NotFound;
+use crate::state::AppState;
+use axum::extract::{Path, State};
 use axum::http::{HeaderValue, header};
 use axum::response::{IntoResponse, Response};
 
@@ -15,7 +16,7 @@ const DOCS_CSP: HeaderValue = HeaderValue::from_static(
 /// The OpenAPI 3.1 description of this API
 #[utoipa::path(get, path = "/api/openapi.json", operation_id = "openapi", tag = "meta",
     responses((status = 200, description = "This document", body = Object, content_type = "application/json")))]
-pub async fn spec() -> Response {
+pub async fn spec(State(st): State<AppState>) -> Response {
     (
         [
             (
@@ -28,7 +29,7 @@ pub async fn spec() -> Response {
                 HeaderValue::from_static("*"),
             ),
         ],
-        openapi_json().clone(),
+        st.api_document.clone(),
     )
         .into_response()
 }

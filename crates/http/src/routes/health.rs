@@ -33,7 +33,7 @@ pub async fn readyz(State(st): State<AppState>) -> Response {
     let mut deps = serde_json::Map::new();
     let mut ready = true;
     let mut degraded = Vec::new();
-    match tokio::time::timeout(CHECK, st.database().health()).await {
+    match tokio::time::timeout(CHECK, st.stores.health.health()).await {
         Ok(h) => {
             let at = |ms: Option<i64>| {
                 ms.and_then(|m| {
@@ -76,7 +76,7 @@ pub async fn readyz(State(st): State<AppState>) -> Response {
             );
         }
     }
-    for d in st.dependencies() {
+    for d in &st.dependencies {
         let state = match tokio::time::timeout(CHECK, d.check()).await {
             Ok(Ok(detail)) => serde_json::json!({"status": "ok", "detail": detail}),
             failed => {
@@ -94,7 +94,7 @@ pub async fn readyz(State(st): State<AppState>) -> Response {
         };
         deps.insert(d.name().into(), state);
     }
-    let pending = st.pending_invalidations();
+    let pending = st.invalidator.pending();
     if pending > 0 {
         degraded.push(format!(
             "{pending} invalidation(s) waiting to reach the other instances"

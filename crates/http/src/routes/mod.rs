@@ -24,19 +24,8 @@ use axum::middleware::from_fn_with_state;
 use axum::routing::get;
 use metrics_exporter_prometheus::PrometheusHandle;
 use std::sync::Arc;
-use utoipa::OpenApi;
 use utoipa_axum::router::{OpenApiRouter, UtoipaMethodRouter};
 use utoipa_axum::routes;
-
-pub const PAGE_ROUTE: &str = "/{username}";
-pub const PROFILE_ROUTE: &str = "/api/profiles/{profile}";
-pub const REDIRECT_ROUTE: &str = "/r/{link}";
-
-/// The main service: the fast path for cached reads in front of the router.
-pub fn service(state: AppState, recorder: &dyn metrics::Recorder) -> crate::fast::FastPath {
-    let r = router(state.clone(), recorder);
-    crate::fast::FastPath::new(state, r, recorder)
-}
 
 /// Puts per-route metrics (registered with `recorder`, labelled by the route template and the
 /// methods the description gives it) around one registration.
@@ -71,7 +60,7 @@ fn timed(
 pub fn api_router(recorder: &dyn metrics::Recorder) -> OpenApiRouter<AppState> {
     let log = Arc::new(RequestLog::new(recorder));
     let timed = |r| timed(recorder, &log, r);
-    OpenApiRouter::with_openapi(crate::openapi::ApiDoc::openapi())
+    OpenApiRouter::new()
         .routes(timed(routes!(public::index)))
         .routes(timed(routes!(public::page)))
         .routes(timed(routes!(redirect::follow)))

@@ -7,12 +7,12 @@
 use crate::client::Peer;
 use crate::cold::Admit;
 use crate::error::AppError;
-use crate::openapi::{CacheStatus, Forbidden, NotFound, RateLimited, Unauthorized, Unavailable};
 use crate::profiles;
 use crate::respond::{
     API_PROFILES, HTML, Kind, NO_CACHE, PAGE_CSP, cached, html_message, html_security_headers,
     json_not_found, record_view, segment, unavailable_page,
 };
+use crate::responses::{CacheStatus, Forbidden, NotFound, RateLimited, Unauthorized, Unavailable};
 use crate::state::AppState;
 use axum::extract::{Request, State};
 use axum::http::{StatusCode, header};
@@ -43,25 +43,25 @@ use linkleaf_store::ProfileRef;
 pub async fn page(State(st): State<AppState>, req: Request) -> Response {
     let name = segment(req.uri().path(), "/");
     let Some(key) = name.as_deref().and_then(Username::lookup_key) else {
-        return html_message(StatusCode::NOT_FOUND, &st.prebuilt().not_found_html, None);
+        return html_message(StatusCode::NOT_FOUND, &st.prebuilt.not_found_html, None);
     };
     match cold_miss(&st, &req, &key) {
         Admit::Go => {}
         Admit::Missing => {
-            return html_message(StatusCode::NOT_FOUND, &st.prebuilt().not_found_html, None);
+            return html_message(StatusCode::NOT_FOUND, &st.prebuilt.not_found_html, None);
         }
         Admit::Limited(wait) => {
             return unavailable_page(
-                &st,
+                &st.prebuilt,
                 &linkleaf_cache::LoadError::throttled(wait, "too many names never seen"),
             );
         }
     }
-    match st.pages().get(&key).await {
+    match st.pages.get(&key).await {
         Ok(read) => match read.entry.value() {
             Some(p) => {
                 let res = cached(
-                    &st,
+                    &st.prebuilt.cached_headers,
                     &req,
                     &p.html,
                     &p.last_modified,
@@ -71,17 +71,24 @@ pub async fn page(State(st): State<AppState>, req: Request) -> Response {
                 if let (Some(owner), Some(Peer(peer))) =
                     (read.entry.owner(), req.extensions().get::<Peer>())
                 {
-                    record_view(&st, None, &req, peer.ip(), owner, res.status());
+                    record_view(
+                        st.recorder.as_ref(),
+                        None,
+                        &req,
+                        peer.ip(),
+                        owner,
+                        res.status(),
+                    );
                 }
                 res
             }
             None => html_message(
                 StatusCode::NOT_FOUND,
-                &st.prebuilt().not_found_html,
+                &st.prebuilt.not_found_html,
                 Some(read.status),
             ),
         },
-        Err(e) => unavailable_page(&st, &e),
+        Err(e) => unavailable_page(&st.prebuilt, &e),
     }
 }
 
@@ -131,10 +138,10 @@ pub async fn profile_json(State(st): State<AppState>, req: Request) -> Response 
             .into_response();
         }
     }
-    match st.pages().get(&key).await {
+    match st.pages.get(&key).await {
         Ok(read) => match read.entry.value() {
             Some(p) => cached(
-                &st,
+                &st.prebuilt.cached_headers,
                 &req,
                 &p.json,
                 &p.last_modified,
@@ -150,17 +157,18 @@ pub async fn profile_json(State(st): State<AppState>, req: Request) -> Response 
 /// On an edge, what a read of `key` that the cache does not hold may do (`crate::cold`); reads
 /// of what it holds, and every read on an origin, go.
 fn cold_miss(st: &AppState, req: &Request, key: &str) -> Admit {
-    let Some(cold) = st.cold_misses() else {
+    let Some(cold) = st.cold.as_deref() else {
         return Admit::Go;
     };
-    if st.pages().holds(key) {
+    if st.pages.holds(key) {
         return Admit::Go;
     }
     let Some(Peer(peer)) = req.extensions().get::<Peer>() else {
         return Admit::Go;
     };
     let client = st
-        .recorder()
+        .recorder
+        .as_ref()
         .map_or(peer.ip(), |r| r.client(peer.ip(), req.headers()));
     cold.admit(key, client)
 }
@@ -187,7 +195,7 @@ pub async fn fallback(State(st): State<AppState>, req: Request) -> Response {
     if req.uri().path().starts_with("/api/") || req.uri().path() == "/api" {
         AppError::NoRoute.into_response()
     } else {
-        html_message(StatusCode::NOT_FOUND, &st.prebuilt().not_found_html, None)
+        html_message(StatusCode::NOT_FOUND, &st.prebuilt.not_found_html, None)
     }
 }
 

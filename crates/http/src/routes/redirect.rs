@@ -6,20 +6,15 @@
 //! answered by the fast path with the same functions (`respond::redirect`, `Recorder`).
 
 use crate::client::Peer;
-use crate::respond::{html_message, redirect, segment, unavailable_page};
+use crate::respond::{
+    REDIRECT_PREFIX, html_message, link_key, redirect, segment, unavailable_page,
+};
 use crate::state::AppState;
 use axum::extract::{Request, State};
 use axum::http::{Method, StatusCode};
 use axum::response::Response;
 use linkleaf_events::event::Kind;
 use uuid::Uuid;
-
-pub const PREFIX: &str = "/r/";
-
-/// A link's key in the link cache: its id, hyphenated and lowercase, written into `buf`.
-pub fn link_key<'a>(id: &Uuid, buf: &'a mut [u8; 36]) -> &'a str {
-    id.hyphenated().encode_lower(buf)
-}
 
 /// Follow a link
 ///
@@ -38,18 +33,20 @@ pub fn link_key<'a>(id: &Uuid, buf: &'a mut [u8; 36]) -> &'a str {
             headers(("Retry-After" = u64, description = "Seconds to wait"))),
     ))]
 pub async fn follow(State(st): State<AppState>, req: Request) -> Response {
-    let not_found = || html_message(StatusCode::NOT_FOUND, &st.prebuilt().not_found_html, None);
-    let Some(id) = segment(req.uri().path(), PREFIX).and_then(|s| Uuid::try_parse(&s).ok()) else {
+    let not_found = || html_message(StatusCode::NOT_FOUND, &st.prebuilt.not_found_html, None);
+    let Some(id) =
+        segment(req.uri().path(), REDIRECT_PREFIX).and_then(|s| Uuid::try_parse(&s).ok())
+    else {
         return not_found();
     };
-    let read = match st.links().get(link_key(&id, &mut [0; 36])).await {
+    let read = match st.links.get(link_key(&id, &mut [0; 36])).await {
         Ok(r) => r,
-        Err(e) => return unavailable_page(&st, &e),
+        Err(e) => return unavailable_page(&st.prebuilt, &e),
     };
     let Some(target) = read.entry.value().filter(|t| t.enabled) else {
         return not_found();
     };
-    if let (Some(rec), Some(Peer(peer))) = (st.recorder(), req.extensions().get::<Peer>()) {
+    if let (Some(rec), Some(Peer(peer))) = (st.recorder.as_ref(), req.extensions().get::<Peer>()) {
         let head = req.method() == Method::HEAD;
         rec.click(rec.hit(
             Kind::Click,

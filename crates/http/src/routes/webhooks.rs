@@ -10,14 +10,14 @@
 //! republication in this instance's outbox (to its own subscribers, and the queue's): an event
 //! whose effects did not all happen is not recorded, so the sender's retry does them again.
 
-use crate::auth::{Auth, WebhooksWrite};
 use crate::error::AppError;
 use crate::extract::{ApiJson, ApiPath, ApiQuery};
-use crate::openapi::{
+use crate::extract::{Auth, WebhooksWrite};
+use crate::profiles::admin_json;
+use crate::responses::{
     BadRequest, Forbidden, NotFound, PayloadTooLarge, RateLimited, Unauthorized, Unavailable,
     UnsupportedMediaType, ValidationFailed,
 };
-use crate::profiles::admin_json;
 use crate::state::{AppState, Received};
 use axum::extract::{Request, State};
 use axum::http::{HeaderValue, StatusCode, header};
@@ -70,14 +70,14 @@ fn at(ms: i64) -> OffsetDateTime {
         (status = 503, response = Unavailable),
     ))]
 pub async fn receive(State(st): State<AppState>, req: Request) -> Result<Response, AppError> {
-    let limit = st.settings().max_body_bytes;
+    let limit = st.settings.max_body_bytes;
     let (parts, body) = req.into_parts();
     let body = Limited::new(body, limit)
         .collect()
         .await
         .map_err(|_| AppError::PayloadTooLarge(limit))?
         .to_bytes();
-    if let Err(why) = st.verifier().verify(&parts.headers, &body) {
+    if let Err(why) = st.verifier.verify(&parts.headers, &body) {
         st.received(Received::Refused);
         return Err(AppError::WebhookRefused(why));
     }
@@ -94,7 +94,7 @@ pub async fn receive(State(st): State<AppState>, req: Request) -> Result<Respons
         })?
         .to_owned();
     let event = Incoming::parse(&body, &id)?;
-    let store = st.webhooks().clone();
+    let store = st.stores.webhooks.clone();
     let now = OffsetDateTime::now_utc();
     if store.incoming_seen(&id, unix_millis(now)).await? {
         st.received(Received::Duplicate);
@@ -105,7 +105,7 @@ pub async fn receive(State(st): State<AppState>, req: Request) -> Result<Respons
             },
         ));
     }
-    let expires = unix_millis(now) + st.settings().webhook_inbox_ttl.as_millis() as i64;
+    let expires = unix_millis(now) + st.settings.webhook_inbox_ttl.as_millis() as i64;
     let status = match event {
         Incoming::Unknown(kind) => {
             tracing::info!(
@@ -129,7 +129,7 @@ pub async fn receive(State(st): State<AppState>, req: Request) -> Result<Respons
                     .collect::<Vec<_>>(),
             );
             // an edge hears which names exist from its upstream's events
-            if let Some(cold) = st.cold_misses() {
+            if let Some(cold) = st.cold.as_deref() {
                 if e.kind == linkleaf_domain::webhook::EventType::ProfileDeleted {
                     cold.missing(&e.data.username);
                 } else {
@@ -288,12 +288,13 @@ pub async fn create(
     check_destination(&st, &spec.url).await?;
     let secret = secret()?;
     let s = st
-        .webhooks()
+        .stores
+        .webhooks
         .create_subscription(
             &spec,
             &secret,
             unix_millis(OffsetDateTime::now_utc()),
-            st.settings().max_subscriptions,
+            st.settings.max_subscriptions,
         )
         .await?;
     let mut res = admin_json(
@@ -351,7 +352,11 @@ pub async fn list(
             ),
         ));
     }
-    let rows = st.webhooks().subscriptions(params.after, limit).await?;
+    let rows = st
+        .stores
+        .webhooks
+        .subscriptions(params.after, limit)
+        .await?;
     let next = (rows.len() == limit as usize)
         .then(|| rows.last().map(|s| s.id))
         .flatten();
@@ -366,7 +371,7 @@ pub async fn list(
 /// `webhooks.allow_networks`): a literal address, or a name that resolves within a second, is
 /// checked now (422 naming the rule); any name is checked again at each delivery.
 async fn check_destination(st: &AppState, url: &str) -> Result<(), AppError> {
-    st.destinations().check_url(url).await.map_err(|r| {
+    st.destinations.check_url(url).await.map_err(|r| {
         AppError::Validation(linkleaf_domain::ValidationErrors::single(
             "url",
             format!(
@@ -395,7 +400,8 @@ pub async fn get(
     ApiPath(raw): ApiPath,
 ) -> Result<Response, AppError> {
     let s = st
-        .webhooks()
+        .stores
+        .webhooks
         .subscription(subscription_id(&raw)?)
         .await?
         .ok_or_else(not_found)?;
@@ -430,7 +436,8 @@ pub async fn update(
 ) -> Result<Response, AppError> {
     let id = subscription_id(&raw)?;
     let current = st
-        .webhooks()
+        .stores
+        .webhooks
         .subscription(id)
         .await?
         .ok_or_else(not_found)?;
@@ -439,7 +446,8 @@ pub async fn update(
         check_destination(&st, &spec.url).await?;
     }
     let s = st
-        .webhooks()
+        .stores
+        .webhooks
         .update_subscription(id, &spec)
         .await?
         .ok_or_else(not_found)?;
@@ -467,7 +475,8 @@ pub async fn delete(
     ApiPath(raw): ApiPath,
 ) -> Result<Response, AppError> {
     if st
-        .webhooks()
+        .stores
+        .webhooks
         .delete_subscription(subscription_id(&raw)?)
         .await?
     {
@@ -499,9 +508,10 @@ pub async fn rotate(
 ) -> Result<Response, AppError> {
     let secret = secret()?;
     let until = unix_millis(OffsetDateTime::now_utc())
-        + st.settings().webhook_rotation_overlap.as_millis() as i64;
+        + st.settings.webhook_rotation_overlap.as_millis() as i64;
     let s = st
-        .webhooks()
+        .stores
+        .webhooks
         .rotate_secret(subscription_id(&raw)?, &secret, until)
         .await?
         .ok_or_else(not_found)?;
@@ -624,12 +634,14 @@ pub async fn deliveries(
         ));
     }
     let id = subscription_id(&raw)?;
-    st.webhooks()
+    st.stores
+        .webhooks
         .subscription(id)
         .await?
         .ok_or_else(not_found)?;
     let items = st
-        .webhooks()
+        .stores
+        .webhooks
         .deliveries(id, limit)
         .await?
         .into_iter()

@@ -1,11 +1,16 @@
 //! The API contract, generated from the code: each handler's `#[utoipa::path]`, each type's
-//! `ToSchema`, the reusable error responses below, the bearer-key security scheme, and the
-//! links schemathesis follows (create a profile → read, edit, edit links, delete it).
-//!
-//! The router is built from the same `routes!` registrations (`routes::api_router`), so a route
-//! without a description does not compile into it.
+//! `ToSchema`, the reusable error responses (`responses.rs`), the bearer-key security scheme,
+//! and the links schemathesis follows (create a profile → read, edit, edit links, delete it).
+//! The description is collected from the very `routes!` registrations the router is built
+//! from (`routes::api_router`), so a route without a description does not compile into it.
+//! Must not: be imported by a route module (the served document reaches them as bytes in the
+//! state).
 
 use crate::error::Problem;
+use crate::responses::{
+    BadRequest, CacheStatus, Conflict, Forbidden, NotFound, PayloadTooLarge, RateLimited,
+    Unauthorized, Unavailable, UnsupportedMediaType, ValidationFailed,
+};
 use linkleaf_domain::{
     ButtonStyle, Color, CreateProfile, FieldError, Link, LinkOp, LinksPatch, NewLink, Profile,
     ProfilePatch, Theme, ThemePreset,
@@ -14,82 +19,7 @@ use std::sync::OnceLock;
 use utoipa::openapi::link::LinkBuilder;
 use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
 use utoipa::openapi::{OpenApi as Spec, RefOr};
-use utoipa::{Modify, OpenApi, ToResponse, ToSchema};
-
-/// The JSON is malformed (or not UTF-8).
-#[derive(ToResponse)]
-#[response(content_type = "application/problem+json")]
-pub struct BadRequest(#[allow(dead_code)] Problem<'static>);
-
-/// No valid API key: send `Authorization: Bearer lk_...`.
-#[derive(ToResponse)]
-#[response(
-    content_type = "application/problem+json",
-    headers(("WWW-Authenticate" = String, description = "`Bearer realm=\"linkleaf\", error=\"invalid_token\"`"))
-)]
-pub struct Unauthorized(#[allow(dead_code)] Problem<'static>);
-
-/// The API key lacks the scope this operation needs.
-#[derive(ToResponse)]
-#[response(
-    content_type = "application/problem+json",
-    headers(("WWW-Authenticate" = String, description = "Names the missing scope"))
-)]
-pub struct Forbidden(#[allow(dead_code)] Problem<'static>);
-
-/// No such profile (or route).
-#[derive(ToResponse)]
-#[response(content_type = "application/problem+json")]
-pub struct NotFound(#[allow(dead_code)] Problem<'static>);
-
-/// Well formed, but in conflict with the current state: the username is taken, reserved or looks
-/// like a taken one (`code` = `username_taken`), or a link operation does not fit the profile's
-/// links, such as an id it does not have or a position past the end (`code` = `conflict`);
-/// `errors` names each field.
-#[derive(ToResponse)]
-#[response(content_type = "application/problem+json")]
-pub struct Conflict(#[allow(dead_code)] Problem<'static>);
-
-/// The body is larger than the server accepts (64 KiB by default).
-#[derive(ToResponse)]
-#[response(content_type = "application/problem+json")]
-pub struct PayloadTooLarge(#[allow(dead_code)] Problem<'static>);
-
-/// The body must be `application/json`.
-#[derive(ToResponse)]
-#[response(content_type = "application/problem+json")]
-pub struct UnsupportedMediaType(#[allow(dead_code)] Problem<'static>);
-
-/// The JSON is well formed but some values are not acceptable; `errors` names each field.
-#[derive(ToResponse)]
-#[response(content_type = "application/problem+json")]
-pub struct ValidationFailed(#[allow(dead_code)] Problem<'static>);
-
-/// This API key's token bucket is empty.
-#[derive(ToResponse)]
-#[response(
-    content_type = "application/problem+json",
-    headers(("Retry-After" = u64, description = "Seconds until a request will be accepted"))
-)]
-pub struct RateLimited(#[allow(dead_code)] Problem<'static>);
-
-/// The data store cannot be reached and nothing servable is cached.
-#[derive(ToResponse)]
-#[response(
-    content_type = "application/problem+json",
-    headers(("Retry-After" = u64, description = "Seconds to wait before retrying"))
-)]
-pub struct Unavailable(#[allow(dead_code)] Problem<'static>);
-
-/// Where an answer came from: the cache while fresh (`HIT`), the origin (`MISS`), or the cache
-/// past its freshness while a refresh runs (`STALE`).
-#[derive(ToSchema)]
-#[allow(dead_code, clippy::upper_case_acronyms)]
-pub enum CacheStatus {
-    HIT,
-    MISS,
-    STALE,
-}
+use utoipa::{Modify, OpenApi};
 
 struct Security;
 
@@ -305,7 +235,9 @@ fn finish(api: Spec) -> Spec {
 pub fn openapi() -> Spec {
     static SPEC: OnceLock<Spec> = OnceLock::new();
     SPEC.get_or_init(|| {
-        let (_, mut api) = crate::routes::api_router(&metrics::NoopRecorder).split_for_parts();
+        let (_, paths) = crate::routes::api_router(&metrics::NoopRecorder).split_for_parts();
+        let mut api = ApiDoc::openapi();
+        api.merge(paths);
         add_links(&mut api);
         finish(api)
     })

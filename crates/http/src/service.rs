@@ -1,0 +1,11 @@
+//! The main service, composed: the API router (`routes`) behind the fast path (`fast`), which
+//! answers cached public reads before the router is reached. Must not: be imported by a route
+//! module or by the fast path.
+
+use crate::state::AppState;
+
+/// The main service: the fast path for cached reads in front of the router.
+pub fn service(state: AppState, recorder: &dyn metrics::Recorder) -> crate::fast::FastPath {
+    let r = crate::routes::router(state.clone(), recorder);
+    crate::fast::FastPath::new(state, r, recorder)
+}

@@ -1,0 +1,356 @@
+//! Where pages and links come from, in one place: this instance's database (`StorePages`,
+//! `StoreLinks`), or, on an edge (`origin.upstream_url`), the upstream (`UpstreamPages`, with
+//! `Indexing` remembering which profile each link belongs to, and `EdgeLinks` serving `/r/{link}`
+//! from the page cache, so a link is never fresher or staler than its page); the shared tier in
+//! front of either when Redis is configured (`TieredLoader`); and `compose`, which makes the
+//! page and link caches over them with the cache's own split of the memory bound. Must not:
+//! answer requests (the HTTP crate does, from the caches made here).
+
+use crate::config::Config;
+use anyhow::Context;
+use async_trait::async_trait;
+use axum::http::HeaderValue;
+use linkleaf_cache::invalidate::{RecentKeys, Shared};
+use linkleaf_cache::tier::{SecondTier, TierMetrics, TieredLoader};
+use linkleaf_cache::{CacheMetrics, LoadError, Loaded, Loader, ReadCache};
+use linkleaf_http::clicks::Redirect;
+use linkleaf_http::cold::ColdMisses;
+use linkleaf_http::render::{RenderedPage, Renderer};
+use linkleaf_outbound::Origin;
+use linkleaf_store::{ProfileStore, ReadFrom, StoreError, Stores};
+use metrics::Counter;
+use std::sync::Arc;
+use std::time::Duration;
+use uuid::Uuid;
+
+/// A store failure as a load failure.
+pub fn load_error(e: StoreError) -> LoadError {
+    match e {
+        StoreError::Unavailable(_) => LoadError::unavailable(e),
+        _ => LoadError::internal(e),
+    }
+}
+
+/// The origin of the read path when this instance owns the data: the profile store, rendered.
+pub struct StorePages {
+    profiles: Arc<dyn ProfileStore>,
+    renderer: Renderer,
+    recent: RecentKeys,
+    from_replica: Counter,
+    from_primary: Counter,
+}
+
+impl StorePages {
+    pub fn new(
+        profiles: Arc<dyn ProfileStore>,
+        renderer: Renderer,
+        recent: RecentKeys,
+        recorder: &dyn metrics::Recorder,
+    ) -> Self {
+        let (from_replica, from_primary) = metrics::with_local_recorder(recorder, || {
+            (
+                metrics::counter!("linkleaf_db_page_reads_total", "from" => "replica"),
+                metrics::counter!("linkleaf_db_page_reads_total", "from" => "primary"),
+            )
+        });
+        Self {
+            profiles,
+            renderer,
+            recent,
+            from_replica,
+            from_primary,
+        }
+    }
+}
+
+#[async_trait]
+impl Loader<RenderedPage> for StorePages {
+    async fn load(&self, key: &str) -> Result<Option<Loaded<RenderedPage>>, LoadError> {
+        let from = if self.recent.contains(key) {
+            self.from_primary.increment(1);
+            ReadFrom::Primary
+        } else {
+            self.from_replica.increment(1);
+            ReadFrom::Replica
+        };
+        let Some(p) = self
+            .profiles
+            .profile_by_username(key, from)
+            .await
+            .map_err(load_error)?
+        else {
+            return Ok(None);
+        };
+        let value = self.renderer.render(&p).map_err(LoadError::internal)?;
+        Ok(Some(Loaded::new(p.id, value)))
+    }
+}
+
+/// The link cache's origin when this instance owns the data: the store.
+pub struct StoreLinks(pub Arc<dyn ProfileStore>);
+
+#[async_trait]
+impl Loader<Redirect> for StoreLinks {
+    async fn load(&self, key: &str) -> Result<Option<Loaded<Redirect>>, LoadError> {
+        let Ok(id) = Uuid::try_parse(key) else {
+            return Ok(None);
+        };
+        let Some(t) = self.0.link_target(id).await.map_err(load_error)? else {
+            return Ok(None);
+        };
+        let location = HeaderValue::from_str(&t.url).map_err(|_| {
+            LoadError::internal(format!("link {id} has a URL that is not a header"))
+        })?;
+        Ok(Some(Loaded::new(
+            t.profile,
+            Redirect {
+                profile: t.profile,
+                location,
+                enabled: t.enabled,
+            },
+        )))
+    }
+}
+
+/// Which profile each link of a loaded profile belongs to: link id → username key. Filled by
+/// `Indexing` whenever a page is loaded, from the upstream or from the shared tier (so a second
+/// edge, or this one restarted, knows the links of what it serves).
+#[derive(Clone)]
+pub struct LinkIndex(moka::sync::Cache<Uuid, String>);
+
+impl LinkIndex {
+    /// An index holding at most `max_bytes`, entries charged what they cost: the id, the name
+    /// and moka's bookkeeping (the figure `linkleaf_cache` measured for its own entries).
+    pub fn new(max_bytes: u64) -> Self {
+        Self(
+            moka::sync::Cache::builder()
+                .max_capacity(max_bytes.max(1 << 20))
+                .weigher(|_: &Uuid, name: &String| {
+                    (16 + name.capacity() + linkleaf_cache::ENTRY_OVERHEAD as usize) as u32
+                })
+                .build(),
+        )
+    }
+}
+
+/// A page's links as its public JSON lists them (what `Renderer` wrote): (id, url).
+fn targets(page: &RenderedPage) -> Vec<(Uuid, String)> {
+    let Ok(doc) = serde_json::from_slice::<serde_json::Value>(&page.json.body) else {
+        return Vec::new();
+    };
+    doc["links"]
+        .as_array()
+        .map(|links| {
+            links
+                .iter()
+                .filter_map(|l| {
+                    Some((
+                        Uuid::try_parse(l["id"].as_str()?).ok()?,
+                        l["url"].as_str()?.to_owned(),
+                    ))
+                })
+                .collect()
+        })
+        .unwrap_or_default()
+}
+
+/// The page cache's origin on an edge: the upstream, rendered. What it learns of which names
+/// exist goes to `cold` (`linkleaf_http::cold`).
+pub struct UpstreamPages {
+    pub origin: Arc<Origin>,
+    pub renderer: Renderer,
+    pub cold: Arc<ColdMisses>,
+}
+
+#[async_trait]
+impl Loader<RenderedPage> for UpstreamPages {
+    async fn load(&self, key: &str) -> Result<Option<Loaded<RenderedPage>>, LoadError> {
+        let found = self.origin.profile(key, !self.cold.is_known(key)).await?;
+        let Some(p) = found else {
+            self.cold.missing(key);
+            return Ok(None);
+        };
+        self.cold.exists(key);
+        let page = self.renderer.render(&p).map_err(LoadError::internal)?;
+        Ok(Some(Loaded::new(p.id, page)))
+    }
+}
+
+/// Around an edge's whole page loader (shared tier included): records the links of every page
+/// loaded, wherever it came from.
+pub struct Indexing {
+    pub inner: Arc<dyn Loader<RenderedPage>>,
+    pub links: LinkIndex,
+}
+
+#[async_trait]
+impl Loader<RenderedPage> for Indexing {
+    async fn load(&self, key: &str) -> Result<Option<Loaded<RenderedPage>>, LoadError> {
+        let loaded = self.inner.load(key).await?;
+        if let Some(l) = &loaded {
+            for (id, _) in targets(&l.value) {
+                self.links.0.insert(id, key.to_owned());
+            }
+        }
+        Ok(loaded)
+    }
+}
+
+/// The link cache's origin on an edge: a link of a profile this edge has loaded, read from that
+/// profile's page as the page cache holds it now (loading it if due), so a link is never
+/// fresher or staler than its page.
+pub struct EdgeLinks {
+    pub links: LinkIndex,
+    /// The page cache (made before the link cache).
+    pub pages: ReadCache<RenderedPage>,
+}
+
+#[async_trait]
+impl Loader<Redirect> for EdgeLinks {
+    async fn load(&self, key: &str) -> Result<Option<Loaded<Redirect>>, LoadError> {
+        let Ok(id) = Uuid::try_parse(key) else {
+            return Ok(None);
+        };
+        let Some(name) = self.links.0.get(&id) else {
+            return Ok(None);
+        };
+        let read = self.pages.get(&name).await?;
+        let (Some(page), Some(profile)) = (read.entry.value(), read.entry.owner()) else {
+            return Ok(None);
+        };
+        Ok(targets(page)
+            .into_iter()
+            .find(|(l, _)| *l == id)
+            .and_then(|(_, url)| HeaderValue::from_str(&url).ok())
+            .map(|location| {
+                Loaded::new(
+                    profile,
+                    Redirect {
+                        profile,
+                        location,
+                        // the public JSON lists enabled links only
+                        enabled: true,
+                    },
+                )
+            }))
+    }
+}
+
+/// The read path, composed: the caches, and what was made for them.
+pub struct ReadPath {
+    pub pages: ReadCache<RenderedPage>,
+    pub links: ReadCache<Redirect>,
+    /// Keys written lately (reads skip the replica for them).
+    pub recent: RecentKeys,
+    /// The shared tier and the bus, with Redis.
+    pub shared: Option<Shared>,
+    /// An edge's upstream, and its misses for names never seen.
+    pub upstream: Option<Arc<Origin>>,
+    pub cold: Option<Arc<ColdMisses>>,
+}
+
+/// The page and link caches over their origins, as the configuration says: the store or the
+/// upstream, with Redis in front of either.
+pub fn compose(
+    cfg: &Config,
+    stores: &Stores,
+    redis: Option<&linkleaf_redis::Redis>,
+    instance: Uuid,
+    recorder: &dyn metrics::Recorder,
+) -> anyhow::Result<ReadPath> {
+    let settings = cfg.http_settings();
+    let recent = RecentKeys::new(Duration::from_secs(cfg.database.replica_lag_secs));
+    let renderer = Renderer {
+        public_url: settings.public_url.clone(),
+    };
+    let shared = redis.map(|r| Shared {
+        tier: Arc::new(r.clone()) as Arc<dyn SecondTier>,
+        bus: Arc::new(linkleaf_redis::bus::RedisBus::new(r.clone(), instance)),
+    });
+    let cold = cfg.is_edge().then(|| {
+        Arc::new(ColdMisses::new(
+            cfg.origin.cold_misses_per_minute,
+            Duration::from_secs(cfg.origin.cold_negative_ttl_secs),
+            recorder,
+        ))
+    });
+    let (origin, upstream): (Arc<dyn Loader<RenderedPage>>, _) = match &cold {
+        Some(cold) => {
+            let upstream =
+                Arc::new(crate::edge::origin(cfg, redis, recorder).context("the upstream")?);
+            (
+                Arc::new(UpstreamPages {
+                    origin: upstream.clone(),
+                    renderer,
+                    cold: cold.clone(),
+                }),
+                Some(upstream),
+            )
+        }
+        None => (
+            Arc::new(StorePages::new(
+                stores.profiles.clone(),
+                renderer,
+                recent.clone(),
+                recorder,
+            )),
+            None,
+        ),
+    };
+    let pages_loader: Arc<dyn Loader<RenderedPage>> = match &shared {
+        Some(s) => Arc::new(
+            TieredLoader::new(
+                s.tier.clone(),
+                origin,
+                settings.cache.clone(),
+                TierMetrics::register(recorder, "profile"),
+            )
+            .on_recent_write(
+                Duration::from_secs(cfg.database.replica_lag_secs),
+                Arc::new({
+                    let recent = recent.clone();
+                    move |key: &str| recent.record(&[key.to_owned()])
+                }),
+            ),
+        ),
+        None => origin,
+    };
+    // an edge learns the links of every page it loads, from the upstream or the shared tier;
+    // its index takes a thirty-second of the cache's memory, beside it
+    let index = cfg
+        .is_edge()
+        .then(|| LinkIndex::new(cfg.cache.max_bytes / 32));
+    let pages_loader: Arc<dyn Loader<RenderedPage>> = match &index {
+        Some(links) => Arc::new(Indexing {
+            inner: pages_loader,
+            links: links.clone(),
+        }),
+        None => pages_loader,
+    };
+    let (page_policy, link_policy) = settings.cache.pages_and_links();
+    let pages = ReadCache::new(
+        page_policy,
+        pages_loader,
+        CacheMetrics::register(recorder, "profile"),
+    );
+    let links_loader: Arc<dyn Loader<Redirect>> = match index {
+        Some(links) => Arc::new(EdgeLinks {
+            links,
+            pages: pages.clone(),
+        }),
+        None => Arc::new(StoreLinks(stores.profiles.clone())),
+    };
+    let links = ReadCache::new(
+        link_policy,
+        links_loader,
+        CacheMetrics::register(recorder, "link"),
+    );
+    Ok(ReadPath {
+        pages,
+        links,
+        recent,
+        shared,
+        upstream,
+        cold,
+    })
+}
