@@ -14,6 +14,7 @@ use std::collections::VecDeque;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 use tokio_util::sync::CancellationToken;
+use tokio_util::task::TaskTracker;
 
 /// Something that holds entries a write can make stale.
 pub trait Forget: Send + Sync + 'static {
@@ -134,16 +135,19 @@ pub struct Invalidator {
     /// Past this age an announcement is dropped: no entry anywhere can still hold what it names.
     max_age: Duration,
     metrics: InvalidationMetrics,
+    /// Where announcements run: the process's lifecycle tracker, so a stop waits for them.
+    tasks: TaskTracker,
 }
 
 impl Invalidator {
     /// Drops entries from `local`; announces through `shared` when there is one. `max_age`: an
-    /// entry's whole life (fresh and stale).
+    /// entry's whole life (fresh and stale). Announcements run as tasks of `tasks`.
     pub fn new(
         local: Vec<Arc<dyn Forget>>,
         shared: Option<Shared>,
         max_age: Duration,
         metrics: InvalidationMetrics,
+        tasks: TaskTracker,
     ) -> Self {
         Self {
             local,
@@ -151,6 +155,7 @@ impl Invalidator {
             pending: Mutex::default(),
             max_age,
             metrics,
+            tasks,
         }
     }
 
@@ -162,7 +167,7 @@ impl Invalidator {
         self.metrics.announced.increment(1);
         if let Some(shared) = self.shared.clone() {
             let me = self.clone();
-            let announced = tokio::spawn(async move {
+            let announced = self.tasks.spawn(async move {
                 if let Err(e) = shared.announce(&inv).await {
                     tracing::warn!(error = %e, keys = ?inv.keys, "invalidation not shared yet: will retry");
                     me.metrics.deferred.increment(1);

@@ -26,6 +26,7 @@ use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::Duration;
 use tokio::time::Instant;
+use tokio_util::task::TaskTracker;
 use uuid::Uuid;
 
 /// How long entries live.
@@ -303,6 +304,8 @@ struct Inner<V> {
     policy: Policy,
     epoch: Instant,
     metrics: CacheMetrics,
+    /// Where loads run (the process's lifecycle tracker, with `with_tasks`).
+    tasks: TaskTracker,
 }
 
 /// The cache. Cloning is cheap and shares it.
@@ -383,8 +386,20 @@ impl<V: Weigh + Send + Sync + 'static> ReadCache<V> {
                 policy,
                 epoch: Instant::now(),
                 metrics,
+                tasks: TaskTracker::new(),
             }),
         }
+    }
+
+    /// Runs the loads as tasks of `tasks` (the process's lifecycle), so a stop waits for them.
+    pub fn with_tasks(mut self, tasks: TaskTracker) -> Self {
+        match Arc::get_mut(&mut self.inner) {
+            Some(inner) => inner.tasks = tasks,
+            None => {
+                tracing::error!("with_tasks on a cache already shared: its loads stay untracked")
+            }
+        }
+        self
     }
 
     /// The entry for `key`: from memory when fresh (or stale, refreshing it in the background),
@@ -497,7 +512,10 @@ impl<V: Weigh + Send + Sync + 'static> ReadCache<V> {
         }
         let key: Arc<str> = Arc::from(key);
         let id = self.inner.next_flight.fetch_add(1, Ordering::Relaxed);
-        let task = tokio::spawn(self.inner.clone().load_and_store(key.clone(), id));
+        let task = self
+            .inner
+            .tasks
+            .spawn(self.inner.clone().load_and_store(key.clone(), id));
         let flight = async move {
             task.await
                 .unwrap_or_else(|e| Err(LoadError::internal(format!("loader task failed: {e}"))))

@@ -30,11 +30,14 @@ pub fn no_content() -> Response {
     res
 }
 
-/// Runs `write` to its end in a task of its own, whatever becomes of the request awaiting it.
+/// Runs `write` to its end in a task of its own (the lifecycle's, so a stop waits for it),
+/// whatever becomes of the request awaiting it.
 pub async fn detached<T: Send + 'static>(
+    st: &AppState,
     write: impl Future<Output = Result<T, AppError>> + Send + 'static,
 ) -> Result<T, AppError> {
-    tokio::spawn(write)
+    st.tasks
+        .spawn(write)
         .await
         .map_err(|e| AppError::Internal(format!("write task: {e}")))?
 }
@@ -46,20 +49,22 @@ pub async fn modify(
     raw: String,
     change: impl Fn(&Profile) -> Result<Profile, ValidationErrors> + Send + Sync + 'static,
 ) -> Result<Profile, AppError> {
-    let st = st.clone();
-    detached(async move {
-        let which = ProfileRef::parse(&raw).ok_or_else(|| AppError::not_found_profile(&raw))?;
-        let change: Change<'_> = &change;
-        let m = st
-            .stores
-            .profiles
-            .modify_profile(which, change)
-            .await?
-            .ok_or_else(|| AppError::not_found_profile(&raw))?;
-        if m.after != m.before {
-            st.invalidate_profile(Some(&m.before), &m.after).await;
+    detached(st, {
+        let st = st.clone();
+        async move {
+            let which = ProfileRef::parse(&raw).ok_or_else(|| AppError::not_found_profile(&raw))?;
+            let change: Change<'_> = &change;
+            let m = st
+                .stores
+                .profiles
+                .modify_profile(which, change)
+                .await?
+                .ok_or_else(|| AppError::not_found_profile(&raw))?;
+            if m.after != m.before {
+                st.invalidate_profile(Some(&m.before), &m.after).await;
+            }
+            Ok(m.after)
         }
-        Ok(m.after)
     })
     .await
 }

@@ -4,11 +4,13 @@
 //! real addresses first; `run_until_stopped` serves until the shutdown future resolves, then
 //! marks itself not ready, stops accepting on the main listener and gives in-flight requests a
 //! deadline to finish, keeping the operations listener up (so `/readyz` says "draining") until
-//! the main one has drained. Every background task runs under the application's one
-//! cancellation token and task tracker, and is drained within the same deadline.
+//! the main one has drained. Every background task and thread starts through the application's
+//! one `Lifecycle` and is drained (threads joined) within the same deadline; what each one may
+//! leave when the deadline cuts it short is in ARCHITECTURE.md.
 
 use crate::config::Config;
 use crate::pipeline::Pipeline;
+use crate::process::{self, Serving};
 use crate::wiring::{RedisHealth, SharedLimiter};
 use crate::{edge, origins};
 use anyhow::Context;
@@ -19,10 +21,11 @@ use linkleaf_http::respond::Prebuilt;
 use linkleaf_http::server::{Limits, ServerMetrics};
 use linkleaf_http::state::report_cache;
 use linkleaf_http::{AppState, Dependency, Handles};
+use linkleaf_lifecycle::Lifecycle;
 use linkleaf_redis::bus::BusEvent;
 use linkleaf_redis::{Redis, SharedBucket};
 use linkleaf_store::Stores;
-use metrics_exporter_prometheus::{Matcher, PrometheusBuilder, PrometheusHandle};
+use metrics_exporter_prometheus::PrometheusHandle;
 use std::future::Future;
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -30,13 +33,7 @@ use std::sync::atomic::AtomicBool;
 use std::time::Duration;
 use tokio::net::TcpListener;
 use tokio_util::sync::CancellationToken;
-use tokio_util::task::TaskTracker;
 use uuid::Uuid;
-
-pub(crate) const LATENCY_BUCKETS: &[f64] = &[
-    0.000_05, 0.000_1, 0.000_25, 0.000_5, 0.001, 0.002_5, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5,
-    1.0, 2.5,
-];
 
 /// Parts of the application a test may supply instead of the real ones.
 #[derive(Default)]
@@ -52,15 +49,13 @@ pub struct Application {
     service: linkleaf_http::fast::FastPath,
     ops_router: axum::Router,
     prometheus: PrometheusHandle,
-    grace: Duration,
     limits: Limits,
     ops_limits: Limits,
     main_metrics: ServerMetrics,
     ops_metrics: ServerMetrics,
-    /// Cancelled when the application stops; every background task listens to it.
-    shutdown: CancellationToken,
-    tasks: TaskTracker,
-    /// Redis, when configured (its bus subscriber runs under `tasks`).
+    /// What starts and stops every task and thread.
+    life: Lifecycle,
+    /// Redis, when configured (its bus subscriber runs under `life`).
     redis: Option<Redis>,
     /// This process, on the bus.
     instance: Uuid,
@@ -119,10 +114,8 @@ impl Application {
         stores: Stores,
         overrides: Overrides,
     ) -> anyhow::Result<Self> {
-        let recorder = PrometheusBuilder::new()
-            .set_buckets_for_metric(Matcher::Suffix("_seconds".into()), LATENCY_BUCKETS)
-            .context("metric buckets")?
-            .build_recorder();
+        let recorder = process::recorder()?;
+        let life = Lifecycle::new(Duration::from_secs(cfg.server.shutdown_grace_secs));
         let instance = Uuid::now_v7();
         let settings = cfg.http_settings();
         let redis = match cfg.redis_config() {
@@ -130,7 +123,7 @@ impl Application {
             None => None,
         };
         // where pages and links come from: this instance's database, or the upstream
-        let read = origins::compose(cfg, &stores, redis.as_ref(), instance, &recorder)?;
+        let read = origins::compose(cfg, &stores, redis.as_ref(), instance, &recorder, &life)?;
         let verifier = Arc::new(
             linkleaf_webhooks::Verifier::new(cfg.webhooks.secret.expose())
                 .map_err(|e| anyhow::anyhow!("webhooks.secret: {e}"))?,
@@ -161,6 +154,7 @@ impl Application {
             cfg,
             stores.analytics.clone(),
             linkleaf_events::metrics::EventMetrics::register(&recorder),
+            &life,
         )
         .await?;
         let clicks = linkleaf_http::clicks::Recorder::new(
@@ -203,6 +197,7 @@ impl Application {
             read.shared.clone(),
             settings.cache.fresh + settings.cache.stale,
             InvalidationMetrics::register(&recorder),
+            life.tasks(),
         ));
         let state = AppState::new(Handles {
             pages: read.pages,
@@ -223,6 +218,7 @@ impl Application {
             api_document: linkleaf_http::openapi_json().clone(),
             received: AppState::received_counters(&recorder),
             draining: AtomicBool::new(false),
+            tasks: life.tasks(),
             settings,
             stores,
         });
@@ -252,13 +248,10 @@ impl Application {
             service,
             ops_router,
             prometheus,
-            grace: Duration::from_secs(cfg.server.shutdown_grace_secs),
             limits,
             ops_limits: cfg.ops_connection_limits(),
             main_metrics,
             ops_metrics,
-            shutdown: CancellationToken::new(),
-            tasks: TaskTracker::new(),
             redis,
             instance,
             pipeline,
@@ -266,7 +259,8 @@ impl Application {
             webhook_keep: Duration::from_secs(cfg.webhooks.keep_secs),
             changes: cfg
                 .amqp()
-                .map(linkleaf_events::queue::amqp::AmqpChanges::new),
+                .map(|a| linkleaf_events::queue::amqp::AmqpChanges::new(a, &life)),
+            life,
         })
     }
 
@@ -303,13 +297,11 @@ impl Application {
             service,
             ops_router,
             prometheus,
-            grace,
             limits,
             ops_limits,
             main_metrics,
             ops_metrics,
-            shutdown: stop_tasks,
-            tasks,
+            life,
             redis,
             instance,
             pipeline,
@@ -317,22 +309,24 @@ impl Application {
             webhook_keep,
             changes,
         } = self;
-        let spool = pipeline.start(&tasks, &stop_tasks);
+        let spool = pipeline.start(&life);
         if let Some(d) = dispatcher {
-            tasks.spawn(d.run(stop_tasks.clone()));
+            life.spawn("webhook dispatcher", d.run(life.clone()));
         }
-        tasks.spawn(prune_webhooks(
-            state.stores.webhooks.clone(),
-            webhook_keep,
-            changes.is_some(),
-            stop_tasks.clone(),
-        ));
-        if let Some(c) = changes {
-            tasks.spawn(relay_changes(
+        life.spawn(
+            "webhook pruning",
+            prune_webhooks(
                 state.stores.webhooks.clone(),
-                c,
-                stop_tasks.clone(),
-            ));
+                webhook_keep,
+                changes.is_some(),
+                life.stopping(),
+            ),
+        );
+        if let Some(c) = changes {
+            life.spawn(
+                "changes relay",
+                relay_changes(state.stores.webhooks.clone(), c, life.stopping()),
+            );
         }
         if let Some(r) = redis {
             let on_event: Arc<dyn Fn(BusEvent) + Send + Sync> = Arc::new({
@@ -345,92 +339,64 @@ impl Application {
                     BusEvent::Disconnected => {}
                 }
             });
-            tasks.spawn(linkleaf_redis::bus::subscribe(
-                r,
-                instance,
-                on_event,
-                stop_tasks.clone(),
-            ));
-            tasks.spawn({
-                let (invalidator, stop) = (state.invalidator.clone(), stop_tasks.clone());
+            life.spawn(
+                "bus subscriber",
+                linkleaf_redis::bus::subscribe(r, instance, on_event, life.stopping()),
+            );
+            life.spawn("invalidation retry", {
+                let (invalidator, stop) = (state.invalidator.clone(), life.stopping());
                 async move { invalidator.retry(Duration::from_millis(250), stop).await }
             });
         }
-        tasks.spawn({
-            let stop = stop_tasks.clone();
-            async move {
-                let mut tick = tokio::time::interval(Duration::from_secs(5));
-                loop {
-                    tokio::select! {
-                        () = stop.cancelled() => break,
-                        _ = tick.tick() => prometheus.run_upkeep(),
-                    }
-                }
-            }
-        });
-        let (main_stop, ops_stop) = (CancellationToken::new(), CancellationToken::new());
-        let mut main = tokio::spawn(linkleaf_http::server::serve(
+        process::spawn_upkeep(&life, prometheus);
+        let mut main = process::serve(
+            &life,
+            "main listener",
             listener,
             move |peer| service.for_peer(peer),
             limits,
-            main_stop.clone(),
             main_metrics,
-        ));
-        let mut ops = tokio::spawn(linkleaf_http::server::serve(
+        );
+        let mut ops = process::serve(
+            &life,
+            "operations listener",
             ops_listener,
             move |_peer| ops_router.clone(),
             ops_limits,
-            ops_stop.clone(),
             ops_metrics,
-        ));
-        tokio::select! {
-            () = shutdown => tracing::info!("shutdown requested: draining"),
-            r = &mut main => {
-                ops.abort();
-                stop_tasks.cancel();
-                r.context("server task")?;
-                anyhow::bail!("the server stopped by itself");
-            }
-            r = &mut ops => {
-                main.abort();
-                stop_tasks.cancel();
-                r.context("ops task")?;
-                anyhow::bail!("the operations server stopped by itself");
-            }
-        }
-        let deadline = tokio::time::Instant::now() + grace;
+        );
+        process::until_stopped(&life, shutdown, &mut [&mut main, &mut ops]).await?;
+        tracing::info!("shutdown requested: draining");
+        let deadline = tokio::time::Instant::now() + life.grace();
         // Not ready from now on; the operations listener stays up to say so while the main one
         // drains.
         state.start_draining();
-        main_stop.cancel();
-        let drained = tokio::time::timeout_at(deadline, &mut main).await.is_ok();
-        if !drained {
-            main.abort();
-        }
-        // nothing more is recorded: what was handed over is written before the pipeline stops
-        spool
-            .close(deadline.saturating_duration_since(tokio::time::Instant::now()))
-            .await;
-        ops_stop.cancel();
-        stop_tasks.cancel();
-        tasks.close();
-        let rest = tokio::time::timeout_at(deadline, async {
-            let _ = (&mut ops).await;
-            tasks.wait().await;
-        })
-        .await
-        .is_ok();
-        if drained && rest {
+        let drained = stop_listener(&mut main, deadline).await;
+        // nothing more is recorded: what was handed over is written before the writer stops
+        spool.close(deadline).await;
+        ops.stop.cancel();
+        let left = life.drain(deadline).await;
+        if drained && left.complete() {
             tracing::info!("drained; stopped");
         } else {
-            ops.abort();
             tracing::warn!(
-                grace_secs = grace.as_secs(),
+                grace_secs = life.grace().as_secs(),
                 "drain deadline passed; closing remaining connections"
             );
         }
         Ok(())
     }
+}
+
+/// Stops `l` accepting and waits (until `deadline`) for its connections to finish; cuts them
+/// off then. Returns whether they finished.
+async fn stop_listener(l: &mut Serving, deadline: tokio::time::Instant) -> bool {
+    l.stop.cancel();
+    let drained = tokio::time::timeout_at(deadline, &mut l.task).await.is_ok();
+    if !drained {
+        l.task.abort();
+    }
+    drained
 }
 
 /// Forgets expired incoming webhook ids, and delivered or dead events older than `keep`, every
@@ -510,33 +476,5 @@ async fn relay_changes(
             () = stop.cancelled() => return,
             () = tokio::time::sleep(wait) => {}
         }
-    }
-}
-
-/// Resolves on SIGINT or SIGTERM.
-pub async fn shutdown_signal() {
-    let ctrl_c = async {
-        if let Err(e) = tokio::signal::ctrl_c().await {
-            tracing::error!(error = %e, "cannot listen for SIGINT");
-            std::future::pending::<()>().await;
-        }
-    };
-    #[cfg(unix)]
-    let term = async {
-        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
-            Ok(mut s) => {
-                s.recv().await;
-            }
-            Err(e) => {
-                tracing::error!(error = %e, "cannot listen for SIGTERM");
-                std::future::pending::<()>().await;
-            }
-        }
-    };
-    #[cfg(not(unix))]
-    let term = std::future::pending::<()>();
-    tokio::select! {
-        () = ctrl_c => {},
-        () = term => {},
     }
 }

@@ -3,11 +3,13 @@
 //! `analytics.consume = false`). It serves only the operations listener: `/metrics`,
 //! `/healthz`, and `/readyz` (the analytics database and the queue). On SIGINT or SIGTERM it
 //! commits the window it holds, then stops; what it had not acknowledged is delivered again to
-//! the next consumer and recognised.
+//! the next consumer and recognised. It is `serve`'s process (`process`: the recorder, the
+//! upkeep, the listener, the signal, one `Lifecycle` and its drain) with one task in it.
 
-use crate::app::{LATENCY_BUCKETS, open_stores};
+use crate::app::open_stores;
 use crate::config::Config;
 use crate::pipeline::consume_only;
+use crate::process;
 use anyhow::Context;
 use axum::Router;
 use axum::extract::State;
@@ -17,14 +19,12 @@ use axum::routing::get;
 use linkleaf_events::metrics::EventMetrics;
 use linkleaf_http::Dependency;
 use linkleaf_http::server::ServerMetrics;
+use linkleaf_lifecycle::Lifecycle;
 use linkleaf_store::AnalyticsStore;
-use metrics_exporter_prometheus::{Matcher, PrometheusBuilder};
 use std::future::Future;
 use std::sync::Arc;
 use std::time::Duration;
 use tokio::net::TcpListener;
-use tokio_util::sync::CancellationToken;
-use tokio_util::task::TaskTracker;
 
 #[derive(Clone)]
 struct Health {
@@ -74,15 +74,12 @@ async fn readyz(State(h): State<Health>) -> Response {
 /// Runs the consumer until `shutdown` resolves.
 pub async fn run(cfg: &Config, shutdown: impl Future<Output = ()>) -> anyhow::Result<()> {
     let stores = open_stores(cfg).await?;
-    let recorder = PrometheusBuilder::new()
-        .set_buckets_for_metric(Matcher::Suffix("_seconds".into()), LATENCY_BUCKETS)
-        .context("metric buckets")?
-        .build_recorder();
+    let recorder = process::recorder()?;
     let metrics = EventMetrics::register(&recorder);
     let ops_metrics = ServerMetrics::register(&recorder, "ops");
     let prometheus = recorder.handle();
-    let (tasks, stop) = (TaskTracker::new(), CancellationToken::new());
-    let queue = consume_only(cfg, stores.analytics.clone(), metrics, &tasks, &stop)?;
+    let life = Lifecycle::new(Duration::from_secs(cfg.server.shutdown_grace_secs));
+    let queue = consume_only(cfg, stores.analytics.clone(), metrics, &life)?;
     let health = Health {
         analytics: stores.analytics.clone(),
         queue,
@@ -105,42 +102,23 @@ pub async fn run(cfg: &Config, shutdown: impl Future<Output = ()>) -> anyhow::Re
         listener.local_addr()?
     );
     drop(recorder);
-    let ops_stop = CancellationToken::new();
-    let mut ops = tokio::spawn(linkleaf_http::server::serve(
+    process::spawn_upkeep(&life, prometheus);
+    let mut ops = process::serve(
+        &life,
+        "operations listener",
         listener,
         move |_peer| router.clone(),
         cfg.ops_connection_limits(),
-        ops_stop.clone(),
         ops_metrics,
-    ));
-    tasks.spawn({
-        let stop = stop.clone();
-        async move {
-            let mut tick = tokio::time::interval(Duration::from_secs(5));
-            loop {
-                tokio::select! {
-                    () = stop.cancelled() => break,
-                    _ = tick.tick() => prometheus.run_upkeep(),
-                }
-            }
-        }
-    });
-    tokio::select! {
-        () = shutdown => tracing::info!("shutdown requested: committing the window held"),
-        r = &mut ops => {
-            stop.cancel();
-            r.context("ops task")?;
-            anyhow::bail!("the operations server stopped by itself");
-        }
-    }
-    stop.cancel();
-    tasks.close();
-    let grace = Duration::from_secs(cfg.server.shutdown_grace_secs);
-    if tokio::time::timeout(grace, tasks.wait()).await.is_err() {
+    );
+    process::until_stopped(&life, shutdown, &mut [&mut ops]).await?;
+    tracing::info!("shutdown requested: committing the window held");
+    // the consumer commits the window it holds; the listener stops accepting meanwhile
+    let left = life.drain_within_grace().await;
+    if left.complete() {
+        tracing::info!("stopped");
+    } else {
         tracing::warn!("the consumer did not stop within the grace period");
     }
-    ops_stop.cancel();
-    let _ = tokio::time::timeout(Duration::from_secs(1), ops).await;
-    tracing::info!("stopped");
     Ok(())
 }

@@ -10,7 +10,9 @@ pub mod edge;
 pub mod keys;
 pub mod origins;
 pub mod pipeline;
+pub mod process;
 pub mod wiring;
 
-pub use app::{Application, Overrides, open_stores, shutdown_signal};
+pub use app::{Application, Overrides, open_stores};
 pub use config::Config;
+pub use process::shutdown_signal;

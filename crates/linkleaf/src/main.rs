@@ -128,7 +128,12 @@ fn main() -> ExitCode {
             return ExitCode::FAILURE;
         }
     };
-    match rt.block_on(run(cli.command, cfg)) {
+    let outcome = rt.block_on(run(cli.command, cfg));
+    // Everything that must finish was drained (tasks waited for, threads joined); blocking work
+    // still running (a classification, a read of the spool: nothing acknowledged) is left to
+    // the exit instead of holding it up.
+    rt.shutdown_timeout(std::time::Duration::from_millis(100));
+    match outcome {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
             eprintln!("linkleaf: {e:#}");

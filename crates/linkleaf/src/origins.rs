@@ -16,6 +16,7 @@ use linkleaf_cache::{CacheMetrics, LoadError, Loaded, Loader, ReadCache};
 use linkleaf_http::clicks::Redirect;
 use linkleaf_http::cold::ColdMisses;
 use linkleaf_http::render::{RenderedPage, Renderer};
+use linkleaf_lifecycle::Lifecycle;
 use linkleaf_outbound::Origin;
 use linkleaf_store::{ProfileStore, ReadFrom, StoreError, Stores};
 use metrics::Counter;
@@ -257,6 +258,7 @@ pub fn compose(
     redis: Option<&linkleaf_redis::Redis>,
     instance: Uuid,
     recorder: &dyn metrics::Recorder,
+    life: &Lifecycle,
 ) -> anyhow::Result<ReadPath> {
     let settings = cfg.http_settings();
     let recent = RecentKeys::new(Duration::from_secs(cfg.database.replica_lag_secs));
@@ -332,7 +334,8 @@ pub fn compose(
         page_policy,
         pages_loader,
         CacheMetrics::register(recorder, "profile"),
-    );
+    )
+    .with_tasks(life.tasks());
     let links_loader: Arc<dyn Loader<Redirect>> = match index {
         Some(links) => Arc::new(EdgeLinks {
             links,
@@ -344,7 +347,8 @@ pub fn compose(
         link_policy,
         links_loader,
         CacheMetrics::register(recorder, "link"),
-    );
+    )
+    .with_tasks(life.tasks());
     Ok(ReadPath {
         pages,
         links,

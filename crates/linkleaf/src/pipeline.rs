@@ -5,8 +5,9 @@
 //! `linkleaf consume`), and the upkeep around them: the day's visitor salts, pruning of old
 //! rollups, and the dead-letter queue's depth.
 //!
-//! Stopping: the spool is closed after the HTTP listener has drained (every hit handed over is
-//! written), then the forwarder and the consumer stop; the consumer commits the window it holds.
+//! Every task here starts through the process's `Lifecycle`. Stopping: the spool is closed after
+//! the HTTP listener has drained (every hit handed over is written), then the forwarder and the
+//! consumer stop; the consumer commits the window it holds.
 //! Whatever was written and not yet committed stays in the spool (or the queue) and is sent
 //! again at the next start, where the store recognises what it counted before.
 
@@ -22,11 +23,11 @@ use linkleaf_events::queue::{Sink, Source};
 use linkleaf_events::spool::{self, Fsync, Spool};
 use linkleaf_events::visitor::{Salts, keep_salts};
 use linkleaf_http::Dependency;
+use linkleaf_lifecycle::Lifecycle;
 use linkleaf_store::AnalyticsStore;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 use tokio_util::sync::CancellationToken;
-use tokio_util::task::TaskTracker;
 
 /// Messages the in-process queue holds before the forwarder waits.
 const INPROC_CAPACITY: usize = 4096;
@@ -118,7 +119,6 @@ impl Dependency for SpoolHealth {
 /// The pipeline of a serving process: its spool, and where the spool goes.
 pub struct Pipeline {
     pub spool: Spool,
-    writer: std::thread::JoinHandle<()>,
     salts: Arc<Salts>,
     sink: Arc<dyn Sink>,
     /// The consumer's queue, when this process consumes.
@@ -153,6 +153,7 @@ impl Pipeline {
         cfg: &Config,
         analytics: Arc<dyn AnalyticsStore>,
         metrics: EventMetrics,
+        life: &Lifecycle,
     ) -> anyhow::Result<Self> {
         let salts = Arc::new(Salts::default());
         load_salts(analytics.as_ref(), &salts).await;
@@ -163,8 +164,14 @@ impl Pipeline {
         let sync_cursor = spool_cfg.fsync == Fsync::Always;
         let max_bytes = spool_cfg.max_bytes;
         let dir = spool_cfg.dir.clone();
-        let (spool, writer) = spool::open(spool_cfg, salts.clone(), Arc::new(geo), metrics.clone())
-            .with_context(|| format!("opening the spool (clicks.spool_dir {})", dir.display()))?;
+        let spool = spool::open(
+            spool_cfg,
+            salts.clone(),
+            Arc::new(geo),
+            metrics.clone(),
+            life,
+        )
+        .with_context(|| format!("opening the spool (clicks.spool_dir {})", dir.display()))?;
         let amqp = cfg.amqp();
         let consume = cfg.analytics.consume;
         let (sink, source): (Arc<dyn Sink>, Option<Box<dyn Source>>) = match &amqp {
@@ -178,13 +185,12 @@ impl Pipeline {
                 (Arc::new(sink), Some(Box::new(source)))
             }
             Some(a) => (
-                Arc::new(AmqpSink::new(a.clone())),
-                consume.then(|| Box::new(AmqpSource::new(a.clone())) as Box<dyn Source>),
+                Arc::new(AmqpSink::new(a.clone(), life)),
+                consume.then(|| Box::new(AmqpSource::new(a.clone(), life)) as Box<dyn Source>),
             ),
         };
         Ok(Self {
             spool,
-            writer,
             salts,
             sink,
             source,
@@ -212,25 +218,30 @@ impl Pipeline {
         ]
     }
 
-    /// Starts the forwarder, the consumer (when here) and the upkeep under `tasks`, until
-    /// `stop`. Returns what closes the spool.
-    pub fn start(self, tasks: &TaskTracker, stop: &CancellationToken) -> Closer {
-        tasks.spawn(linkleaf_events::forward::forward(
-            self.spool.shared().clone(),
-            self.sink,
-            self.sync_cursor,
-            stop.clone(),
-        ));
-        tasks.spawn(keep_salts(
-            self.analytics.clone(),
-            self.salts,
-            Duration::from_secs(60),
-            stop.clone(),
-        ));
+    /// Starts the forwarder, the consumer (when here) and the upkeep under `life`. Returns
+    /// what closes the spool.
+    pub fn start(self, life: &Lifecycle) -> Closer {
+        life.spawn(
+            "spool forwarder",
+            linkleaf_events::forward::forward(
+                self.spool.shared().clone(),
+                self.sink,
+                self.sync_cursor,
+                life.stopping(),
+            ),
+        );
+        life.spawn(
+            "visitor salts",
+            keep_salts(
+                self.analytics.clone(),
+                self.salts,
+                Duration::from_secs(60),
+                life.stopping(),
+            ),
+        );
         if let Some(source) = self.source {
             start_consumer(
-                tasks,
-                stop,
+                life,
                 source,
                 self.analytics.clone(),
                 self.windows,
@@ -238,30 +249,29 @@ impl Pipeline {
                 self.amqp.clone().map(|a| (a, self.state.clone())),
             );
         } else if let Some(a) = self.amqp {
-            tasks.spawn(watch_dlq(a, self.metrics.clone(), self.state, stop.clone()));
+            life.spawn(
+                "dead-letter watcher",
+                watch_dlq(a, self.metrics.clone(), self.state, life.stopping()),
+            );
         }
-        Closer {
-            spool: self.spool,
-            writer: self.writer,
-        }
+        Closer { spool: self.spool }
     }
 }
 
 /// Closes the spool once nothing more will be recorded.
 pub struct Closer {
     spool: Spool,
-    writer: std::thread::JoinHandle<()>,
 }
 
 impl Closer {
-    /// Has the writer write what it was handed, and waits for it (at most `within`).
-    pub async fn close(self, within: Duration) {
-        self.spool.close().await;
-        let writer = self.writer;
-        let joined =
-            tokio::time::timeout(within, tokio::task::spawn_blocking(move || writer.join())).await;
-        if joined.is_err() {
-            tracing::warn!("the spool writer did not stop in time");
+    /// Has the writer write what it was handed and stop (the lifecycle's drain joins its
+    /// thread); gives up asking at `deadline` (a writer stuck on its disk).
+    pub async fn close(self, deadline: tokio::time::Instant) {
+        if tokio::time::timeout_at(deadline, self.spool.close())
+            .await
+            .is_err()
+        {
+            tracing::warn!("the spool writer did not take the close in time");
         }
     }
 }
@@ -293,8 +303,7 @@ impl Windows {
 
 /// The consumer and its upkeep: pruning, and the dead-letter queue's depth.
 pub fn start_consumer(
-    tasks: &TaskTracker,
-    stop: &CancellationToken,
+    life: &Lifecycle,
     source: Box<dyn Source>,
     analytics: Arc<dyn AnalyticsStore>,
     windows: Windows,
@@ -311,10 +320,13 @@ pub fn start_consumer(
         metrics.clone(),
     )
     .with_max_messages(windows.max_messages);
-    tasks.spawn(consumer.run(stop.clone()));
-    tasks.spawn(prune(analytics, stop.clone()));
+    life.spawn("consumer", consumer.run(life.stopping()));
+    life.spawn("rollup pruning", prune(analytics, life.stopping()));
     if let Some((a, state)) = dlq {
-        tasks.spawn(watch_dlq(a, metrics, state, stop.clone()));
+        life.spawn(
+            "dead-letter watcher",
+            watch_dlq(a, metrics, state, life.stopping()),
+        );
     }
 }
 
@@ -372,8 +384,7 @@ pub fn consume_only(
     cfg: &Config,
     analytics: Arc<dyn AnalyticsStore>,
     metrics: EventMetrics,
-    tasks: &TaskTracker,
-    stop: &CancellationToken,
+    life: &Lifecycle,
 ) -> anyhow::Result<Arc<dyn Dependency>> {
     let Some(a) = cfg.amqp() else {
         anyhow::bail!(
@@ -382,9 +393,8 @@ pub fn consume_only(
     };
     let state = Arc::new(QueueState::default());
     start_consumer(
-        tasks,
-        stop,
-        Box::new(AmqpSource::new(a.clone())),
+        life,
+        Box::new(AmqpSource::new(a.clone(), life)),
         analytics,
         Windows::from_config(cfg),
         metrics,

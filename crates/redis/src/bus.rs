@@ -8,7 +8,7 @@
 //! hearing its own, takes the connection for dead and subscribes again.
 //! Must not: block the caller of `publish` beyond the Redis timeout.
 
-use crate::Redis;
+use crate::client::Redis;
 use async_trait::async_trait;
 use futures_util::StreamExt;
 use linkleaf_cache::Invalidation;

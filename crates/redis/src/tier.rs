@@ -3,33 +3,10 @@
 //! before asking the origin; an invalidation is a script that moves the generation and drops
 //! the page, so a load that raced a write anywhere cannot put the old page back.
 
-use crate::Redis;
+use crate::client::Redis;
 use async_trait::async_trait;
 use linkleaf_cache::tier::{SecondTier, TierError};
 use std::time::Duration;
-
-/// KEYS: page, generation; ARGV: the generation read, the bytes, the TTL in ms.
-pub(crate) const PUT_IF_GENERATION: &str = r"
-if (redis.call('GET', KEYS[2]) or '0') == ARGV[1] then
-  redis.call('SET', KEYS[1], ARGV[2], 'PX', ARGV[3])
-  return 1
-end
-return 0
-";
-
-/// KEYS: page, generation; ARGV: how long the generation is kept, in ms (longer than any load).
-/// The new generation is Redis's clock in ms (or one more than the last, if that is later): it
-/// moves, and it says when the key was last written, which loaders use to avoid a replica that
-/// may not have the write yet.
-pub(crate) const FORGET: &str = r"
-local t = redis.call('TIME')
-local now = t[1] * 1000 + math.floor(t[2] / 1000)
-local g = tonumber(redis.call('GET', KEYS[2]) or '0') + 1
-if now > g then g = now end
-redis.call('SET', KEYS[2], g, 'PX', ARGV[1])
-redis.call('DEL', KEYS[1])
-return g
-";
 
 /// Generations outlive any load by far; they only need to outlive the loads in flight.
 const GENERATION_TTL_MS: u64 = 24 * 3600 * 1000;

@@ -6,7 +6,7 @@
 //! recognised and adds nothing: counted exactly once, whatever the queue does. Each backend
 //! writes the rows; what is counted and how ranges are kept is decided here, once.
 
-use crate::Result;
+use crate::error::Result;
 use async_trait::async_trait;
 use linkleaf_domain::analytics::Map;
 use linkleaf_domain::analytics::{
@@ -83,7 +83,7 @@ pub(crate) fn spans(frames: &[FrameRollup]) -> HashMap<Uuid, (u64, u64)> {
 pub(crate) async fn merge_aside(frames: Arc<Vec<FrameRollup>>, counted: Counted) -> Result<Merged> {
     tokio::task::spawn_blocking(move || merge(&frames, &counted))
         .await
-        .map_err(|e| crate::StoreError::Other(format!("adding up a window: {e}")))
+        .map_err(|e| crate::error::StoreError::Other(format!("adding up a window: {e}")))
 }
 
 /// Adds up the frames of `frames` that `counted` does not cover (and each only once, should a

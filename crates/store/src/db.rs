@@ -8,9 +8,11 @@
 //! of the last writes (`WriteHealth`) is kept in one place. Must not: know what a profile or a
 //! webhook is.
 
+use crate::error::{OpenError, Result, StoreError};
 use crate::health::WriteHealth;
+use crate::options::StoreOptions;
+use crate::profiles::ReadFrom;
 use crate::seam::{Classified, Got, RollupAdd, Row, Stmt, Want};
-use crate::{OpenError, ReadFrom, Result, StoreError, StoreOptions};
 use std::sync::Arc;
 use uuid::Uuid;
 

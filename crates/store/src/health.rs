@@ -9,7 +9,7 @@
 //! serialization failures, a pool with no free connection) is load, not failure: it is not
 //! recorded. Must not: retry, or decide what a caller does about a failure.
 
-use crate::ErrorClass;
+use crate::error::ErrorClass;
 use crate::seam::Classified;
 use std::sync::Mutex;
 use std::sync::atomic::{AtomicI64, Ordering};
@@ -146,4 +146,11 @@ impl WriteHealth {
             last_write_failure: failure,
         }
     }
+}
+
+/// Whether the database answers and takes writes (see `health`).
+#[async_trait::async_trait]
+pub trait DatabaseHealth: Send + Sync + 'static {
+    /// Pings the database, commits the heartbeat when it is due, and tells the state.
+    async fn health(&self) -> DbHealth;
 }

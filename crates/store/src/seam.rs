@@ -5,7 +5,7 @@
 //! Values are the model's (`Uuid`, `OffsetDateTime`, `bool`...); each backend stores them its
 //! own way. Must not: run anything, or know a backend beyond reading its rows.
 
-use crate::{ErrorClass, Result, StoreError};
+use crate::error::{ErrorClass, Result, StoreError};
 use std::borrow::Cow;
 use time::OffsetDateTime;
 use uuid::Uuid;

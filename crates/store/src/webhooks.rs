@@ -14,7 +14,7 @@
 //! the same transaction as the event passed on under that same id, and an id already in the
 //! outbox is not written again, so a duplicate or a loop changes nothing.
 
-use crate::Result;
+use crate::error::Result;
 use async_trait::async_trait;
 use linkleaf_domain::webhook::{EventType, SubscriptionSpec, WebhookEvent};
 use uuid::Uuid;

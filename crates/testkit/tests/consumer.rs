@@ -13,6 +13,7 @@ use linkleaf_events::event::{Event, Kind, encode_all};
 use linkleaf_events::metrics::EventMetrics;
 use linkleaf_events::queue::amqp::{AmqpSink, AmqpSource};
 use linkleaf_events::queue::{FrameData, Message, Sink, inproc};
+use linkleaf_lifecycle::Lifecycle;
 use linkleaf_store::{AnalyticsStore, StoreOptions};
 use linkleaf_testkit::services::{TempPostgres, TempQueue};
 use std::sync::Arc;
@@ -278,7 +279,7 @@ async fn rabbitmq_dead_letters_poison_after_three_retries_and_the_window_still_c
         .unwrap();
     stores.profiles.migrate().await.unwrap();
     let store = stores.analytics.clone();
-    let sink = AmqpSink::new(q.config());
+    let sink = AmqpSink::new(q.config(), &Lifecycle::new(Duration::from_secs(1)));
     let (spool, profile, link) = (Uuid::now_v7(), Uuid::now_v7(), Uuid::now_v7());
     let good = sink
         .publish(frame(spool, 1, 12, profile, link))
@@ -304,7 +305,13 @@ async fn rabbitmq_dead_letters_poison_after_three_retries_and_the_window_still_c
         .unwrap();
     good2.await.unwrap();
 
-    let mut c = consumer(Box::new(AmqpSource::new(q.config())), store.clone());
+    let mut c = consumer(
+        Box::new(AmqpSource::new(
+            q.config(),
+            &Lifecycle::new(Duration::from_secs(1)),
+        )),
+        store.clone(),
+    );
     // each take sees the poison again until RabbitMQ gives up on it
     let deadline = std::time::Instant::now() + Duration::from_secs(20);
     while q.depth(&format!("{}.dlq", q.name)).await == 0 {
@@ -320,7 +327,13 @@ async fn rabbitmq_dead_letters_poison_after_three_retries_and_the_window_still_c
     assert_eq!(q.depth(&format!("{}.dlq", q.name)).await, 1);
     // acknowledged: a new consumer gets nothing more
     drop(c);
-    let mut c = consumer(Box::new(AmqpSource::new(q.config())), store.clone());
+    let mut c = consumer(
+        Box::new(AmqpSource::new(
+            q.config(),
+            &Lifecycle::new(Duration::from_secs(1)),
+        )),
+        store.clone(),
+    );
     assert_eq!(c.take(100, Duration::from_millis(500)).await.unwrap(), 0);
     assert_eq!(q.depth(&q.name).await, 0);
 }

@@ -4,6 +4,7 @@
 
 #![allow(clippy::unwrap_used)] // a test that cannot proceed should stop right there
 
+use linkleaf_lifecycle::Lifecycle;
 use linkleaf_testkit::TestApp;
 use linkleaf_testkit::load::{self, Load};
 use linkleaf_testkit::services::TempQueue;
@@ -286,7 +287,7 @@ async fn a_dead_link_fails_the_publish_in_time_and_a_new_connection_takes_over()
     let proxy = FaultProxy::start(q.broker()).await;
     let mut cfg = q.config();
     cfg.url = q.url_via(proxy.addr);
-    let sink = AmqpSink::new(cfg);
+    let sink = AmqpSink::new(cfg, &Lifecycle::new(Duration::from_secs(1)));
     let source = uuid::Uuid::now_v7();
     let message = |seq: u64| Message {
         source,

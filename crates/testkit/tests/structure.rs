@@ -1,8 +1,8 @@
 //! The shape of the code, kept by a test: no module of any crate imports, through any chain of
 //! `crate::` and `super::` paths, a module that imports it back (inside every folder too); no
 //! production source file is longer than `MAX_LINES`; every module says in its `//!` header
-//! what it owns. Read from the source as text: every `crate::…`, `super::…` and `self::…` path
-//! outside comments and test modules (`#[cfg(test)]` to the end of a file) is an edge from its
+//! what it owns. Read from the source as text: every `crate::…`, `super::…` and `self::…` path,
+//! and every path that starts with a child module's name (`writer::Writer`), outside comments and test modules (`#[cfg(test)]` to the end of a file) is an edge from its
 //! file to the deepest module it names; a name a parent module defines makes an edge to the
 //! parent. Run `cargo test -p linkleaf-testkit --test structure` to see the circles it finds.
 
@@ -90,11 +90,30 @@ fn code(text: &str) -> String {
     out
 }
 
-/// The paths after `crate::`, `super::` or `self::` at each place they appear, groups
-/// (`{a::B, c}`) expanded: (the anchor, the segments).
-fn paths(code: &str) -> Vec<(String, Vec<String>)> {
+/// The paths after `crate::`, `super::` or `self::` at each place they appear, and those that
+/// start with the name of one of the module's `children` (`writer::Writer` in `spool/mod.rs`,
+/// anchored at `self`), groups (`{a::B, c}`) expanded: (the anchor, the segments).
+fn paths(code: &str, children: &[String]) -> Vec<(String, Vec<String>)> {
     let mut out = Vec::new();
     let b = code.as_bytes();
+    for child in children {
+        let anchor = format!("{child}::");
+        let mut from = 0;
+        while let Some(p) = code[from..].find(&anchor) {
+            let at = from + p;
+            from = at + anchor.len();
+            // a whole first segment: not `my_writer::`, not `other::writer::`
+            if at > 0
+                && (b[at - 1].is_ascii_alphanumeric() || b[at - 1] == b'_' || b[at - 1] == b':')
+            {
+                continue;
+            }
+            let mut prefix = vec![child.clone()];
+            expand(&code[from..], &mut prefix, &mut |segs| {
+                out.push(("self".to_owned(), segs))
+            });
+        }
+    }
     for anchor in ["crate::", "super::", "self::"] {
         let mut from = 0;
         while let Some(p) = code[from..].find(anchor) {
@@ -197,7 +216,12 @@ fn edges(mods: &BTreeMap<Vec<String>, PathBuf>) -> BTreeMap<Vec<String>, BTreeSe
     let mut out: BTreeMap<Vec<String>, BTreeSet<Vec<String>>> = BTreeMap::new();
     for (m, file) in mods {
         let text = std::fs::read_to_string(file).unwrap_or_default();
-        for (anchor, segs) in paths(&code(&text)) {
+        let children: Vec<String> = mods
+            .keys()
+            .filter(|k| k.len() == m.len() + 1 && k.starts_with(m))
+            .map(|k| k[m.len()].clone())
+            .collect();
+        for (anchor, segs) in paths(&code(&text), &children) {
             let base: Vec<String> = match anchor.as_str() {
                 "crate" => vec![],
                 "self" => m.clone(),
@@ -363,13 +387,14 @@ fn no_production_file_is_longer_than_the_limit_and_each_says_what_it_owns() {
     );
 }
 
-/// The reader itself: a group, a nested group, `super::super`, a name in the crate root.
+/// The reader itself: a group, a nested group, `super::super`, a name in the crate root, a
+/// path from a child module's name (and not one from a module elsewhere of the same name).
 #[test]
 fn paths_are_read_as_rust_writes_them() {
     let c = code(
-        "use crate::{a::B, c::{d::E, F}};\nuse super::super::x::Y;\n// crate::nope\nlet s = \"crate::no\"; self::z::w();",
+        "use crate::{a::B, c::{d::E, F}};\nuse super::super::x::Y;\n// crate::nope\nlet s = \"crate::no\"; self::z::w();\nuse writer::Writer; other::writer::f();",
     );
-    let mut p = paths(&c);
+    let mut p = paths(&c, &["writer".to_owned()]);
     p.sort();
     assert_eq!(
         p,
@@ -377,6 +402,7 @@ fn paths_are_read_as_rust_writes_them() {
             ("crate".into(), vec!["a".into(), "B".into()]),
             ("crate".into(), vec!["c".into(), "F".into()]),
             ("crate".into(), vec!["c".into(), "d".into(), "E".into()]),
+            ("self".into(), vec!["writer".into(), "Writer".into()]),
             ("self".into(), vec!["z".into(), "w".into()]),
             ("super::super".into(), vec!["x".into(), "Y".into()]),
         ]

@@ -29,6 +29,7 @@
 use bytes::Bytes;
 use hyper::Method;
 use hyper::header::{CONTENT_TYPE, HeaderName, HeaderValue, USER_AGENT};
+use linkleaf_lifecycle::Lifecycle;
 use linkleaf_outbound::backoff::{full_jitter, retry_after, unit};
 use linkleaf_outbound::http::Client;
 use linkleaf_store::WebhookStore;
@@ -38,7 +39,6 @@ use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 use tokio::sync::Notify;
-use tokio_util::sync::CancellationToken;
 
 #[derive(Debug, Clone)]
 pub struct DispatchConfig {
@@ -298,15 +298,14 @@ impl Dispatcher {
         let due = self.claim(self.cfg.batch, now_ms()).await?;
         let due = self.admit(due).await;
         let n = due.len();
-        let sends: Vec<_> = due
-            .into_iter()
-            .map(|d| {
-                let me = self.clone();
-                tokio::spawn(async move { me.deliver(d).await })
-            })
-            .collect();
-        for s in sends {
-            if let Ok(Err(e)) = s.await {
+        // a set, not detached tasks: dropping the step aborts its sends
+        let mut sends = tokio::task::JoinSet::new();
+        for d in due {
+            let me = self.clone();
+            sends.spawn(async move { me.deliver(d).await });
+        }
+        while let Some(s) = sends.join_next().await {
+            if let Ok(Err(e)) = s {
                 tracing::warn!(error = %e, "a delivery's outcome could not be recorded: it is sent again when its lease ends");
             }
         }
@@ -424,9 +423,13 @@ impl Dispatcher {
         ))
     }
 
-    /// Delivers until `stop`: fans out and claims as slots free up, at once when woken, else
-    /// every `poll`.
-    pub async fn run(self, stop: CancellationToken) {
+    /// Delivers until `life` stops: fans out and claims as slots free up, at once when woken,
+    /// else every `poll`. Each send is a task of `life`, which the drain waits for (within the
+    /// client's deadline); one cut off by the drain's deadline is claimed again when its lease
+    /// ends.
+    pub async fn run(self, life: Lifecycle) {
+        let stop = life.stopping();
+        let tasks = life.tasks();
         let slots = Arc::new(tokio::sync::Semaphore::new(self.cfg.batch.max(1) as usize));
         let mut backoff = Duration::from_millis(200);
         let mut woken = true;
@@ -451,11 +454,15 @@ impl Dispatcher {
                         // some were given back for their receivers: others may be due
                         again = due.len() < claimed;
                         for d in due {
-                            let Ok(slot) = slots.clone().acquire_owned().await else {
-                                return;
+                            // stopping: what was claimed and not sent is claimed again when
+                            // its lease ends
+                            let slot = tokio::select! {
+                                () = stop.cancelled() => return,
+                                s = slots.clone().acquire_owned() => s,
                             };
+                            let Ok(slot) = slot else { return };
                             let me = self.clone();
-                            tokio::spawn(async move {
+                            tasks.spawn(async move {
                                 if let Err(e) = me.deliver(d).await {
                                     tracing::warn!(error = %e, "a delivery's outcome could not be recorded: it is sent again when its lease ends");
                                 }

@@ -13,6 +13,8 @@
 //! good when the broker acks it, and only then may the spool's cursor pass it. The consumer
 //! acknowledges after its commit; what it had not acknowledged when its connection dropped is
 //! delivered again, and recognised.
+//! Each connection's watcher and the closing of a connection given up are tasks of the
+//! process's lifecycle; a watcher ends with its connection or with the process.
 //! Must not: acknowledge before the commit, or treat an unroutable publish as confirmed.
 
 use super::{Confirm, Delivery, Handle, Message, QueueError, Sink, Source};
@@ -26,6 +28,7 @@ use lapin::options::{
 };
 use lapin::types::{AMQPValue, FieldTable};
 use lapin::{BasicProperties, Channel, Connection, ConnectionProperties, ExchangeKind};
+use linkleaf_lifecycle::Lifecycle;
 use std::time::Duration;
 use tokio::sync::Mutex;
 use tokio_util::sync::CancellationToken;
@@ -154,17 +157,19 @@ async fn within<T, E: Into<QueueError>>(
 
 /// Cancels `lost` when `conn` reports an error or goes away, so that whatever waits on the
 /// connection (a publish, its confirm) fails at once instead of waiting for its deadline.
-fn watch(conn: &Connection, lost: CancellationToken) {
+fn watch(life: &Lifecycle, conn: &Connection, lost: CancellationToken) {
     let mut events = conn.events_listener();
     // an error before the listener existed is not sent to it
     if !conn.status().connected() {
         lost.cancel();
         return;
     }
-    tokio::spawn(async move {
+    let stop = life.stopping();
+    life.spawn("rabbitmq connection watcher", async move {
         loop {
             tokio::select! {
                 () = lost.cancelled() => return,
+                () = stop.cancelled() => return,
                 e = events.next() => match e {
                     Some(lapin::Event::Error(_)) | None => {
                         lost.cancel();
@@ -181,6 +186,7 @@ fn watch(conn: &Connection, lost: CancellationToken) {
 /// up). Dropping it cancels the token, which ends its watcher, and closes the connection in the
 /// background (lapin keeps a dropped connection's socket open until its heartbeat fails).
 struct Live {
+    life: Lifecycle,
     conn: Option<Connection>,
     ch: Channel,
     lost: CancellationToken,
@@ -190,17 +196,15 @@ impl Drop for Live {
     fn drop(&mut self) {
         self.lost.cancel();
         if let Some(conn) = self.conn.take() {
-            close_soon(conn);
+            close_soon(&self.life, conn);
         }
     }
 }
 
 /// Closes `conn` in the background (within [`CALL_TIMEOUT`]) if it is still open.
-fn close_soon(conn: Connection) {
-    if let Ok(rt) = tokio::runtime::Handle::try_current()
-        && conn.status().connected()
-    {
-        rt.spawn(async move {
+fn close_soon(life: &Lifecycle, conn: Connection) {
+    if tokio::runtime::Handle::try_current().is_ok() && conn.status().connected() {
+        life.tasks().spawn(async move {
             let _ = tokio::time::timeout(CALL_TIMEOUT, conn.close(200, "given up".into())).await;
         });
     }
@@ -210,13 +214,15 @@ fn close_soon(conn: Connection) {
 /// `setup` run on the new one) after a failure. Shared by the forwarder and the changes relay.
 struct Publisher {
     cfg: AmqpConfig,
+    life: Lifecycle,
     live: Mutex<Option<Live>>,
 }
 
 impl Publisher {
-    fn new(cfg: AmqpConfig) -> Self {
+    fn new(cfg: AmqpConfig, life: Lifecycle) -> Self {
         Self {
             cfg,
+            life,
             live: Mutex::new(None),
         }
     }
@@ -238,7 +244,7 @@ impl Publisher {
         *guard = None;
         let conn = connect(&self.cfg).await?;
         let lost = CancellationToken::new();
-        watch(&conn, lost.clone());
+        watch(&self.life, &conn, lost.clone());
         let open = async {
             let ch = conn.create_channel().await?;
             ch.confirm_select(ConfirmSelectOptions::default()).await?;
@@ -248,6 +254,7 @@ impl Publisher {
         match within(CALL_TIMEOUT, "opening a channel", open).await {
             Ok(ch) => {
                 *guard = Some(Live {
+                    life: self.life.clone(),
                     conn: Some(conn),
                     ch: ch.clone(),
                     lost: lost.clone(),
@@ -256,7 +263,7 @@ impl Publisher {
             }
             Err(e) => {
                 lost.cancel();
-                close_soon(conn);
+                close_soon(&self.life, conn);
                 Err(e)
             }
         }
@@ -300,8 +307,8 @@ async fn confirmed_publish(
 pub struct AmqpSink(Publisher);
 
 impl AmqpSink {
-    pub fn new(cfg: AmqpConfig) -> Self {
-        Self(Publisher::new(cfg))
+    pub fn new(cfg: AmqpConfig, life: &Lifecycle) -> Self {
+        Self(Publisher::new(cfg, life.clone()))
     }
 
     async fn channel(&self) -> Result<(Channel, CancellationToken), QueueError> {
@@ -362,8 +369,8 @@ impl Sink for AmqpSink {
 pub struct AmqpChanges(Publisher);
 
 impl AmqpChanges {
-    pub fn new(cfg: AmqpConfig) -> Self {
-        Self(Publisher::new(cfg))
+    pub fn new(cfg: AmqpConfig, life: &Lifecycle) -> Self {
+        Self(Publisher::new(cfg, life.clone()))
     }
 
     /// The exchange's name.
@@ -422,13 +429,15 @@ impl AmqpChanges {
 /// The consumer's side: a consumer on the queue, opened again after a failure.
 pub struct AmqpSource {
     cfg: AmqpConfig,
+    life: Lifecycle,
     consumer: Option<(Connection, lapin::Consumer)>,
 }
 
 impl AmqpSource {
-    pub fn new(cfg: AmqpConfig) -> Self {
+    pub fn new(cfg: AmqpConfig, life: &Lifecycle) -> Self {
         Self {
             cfg,
+            life: life.clone(),
             consumer: None,
         }
     }
@@ -437,7 +446,7 @@ impl AmqpSource {
     /// is still open: what it had not acknowledged is delivered again.
     fn give_up(&mut self) {
         if let Some((conn, _)) = self.consumer.take() {
-            close_soon(conn);
+            close_soon(&self.life, conn);
         }
     }
 
@@ -467,7 +476,7 @@ impl AmqpSource {
             let c = match within(CALL_TIMEOUT, "opening the consumer", open).await {
                 Ok(c) => c,
                 Err(e) => {
-                    close_soon(conn);
+                    close_soon(&self.life, conn);
                     return Err(e);
                 }
             };

@@ -20,6 +20,8 @@
 //! The forwarder reads frames after the cursor (`reader`); segments whose frames are all
 //! confirmed are deleted. When the segments reach `max_bytes` (the queue is down and the spool
 //! grows), new events are refused, counted and loudly logged, and redirects keep answering.
+//! Its threads (the writer, the views' ticker, the `interval` fsync) and the tasks that hand a
+//! batch of clicks over are the process's lifecycle's: the drain joins them, after `close`.
 //! Must not: write a client's address, or answer a click before its frame is written.
 
 mod enrich;
@@ -27,163 +29,34 @@ mod frame;
 mod ids;
 mod reader;
 mod segments;
+mod shared;
 mod views;
 mod writer;
 
 pub use frame::{FRAME_EVENTS_MAX, StoredFrame};
 pub use reader::SpoolReader;
+pub use shared::{Fsync, Refused, Shared, SpoolConfig};
 pub use views::ViewMemo;
 
 use crate::event::{Hit, USER_AGENT_MAX};
 use crate::geo::Geo;
 use crate::metrics::EventMetrics;
 use crate::visitor::Salts;
-use std::fs::File;
+use linkleaf_lifecycle::Lifecycle;
+use shared::{Ack, Faults, Job};
 use std::io::Write;
 use std::net::IpAddr;
-use std::path::PathBuf;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 use tokio::sync::{Notify, mpsc, oneshot};
+use tokio_util::task::TaskTracker;
 use uuid::Uuid;
 use writer::Writer;
-
-/// How hard a written frame is pushed to the disk.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Fsync {
-    Never,
-    Interval(Duration),
-    Always,
-}
-
-#[derive(Debug, Clone)]
-pub struct SpoolConfig {
-    pub dir: PathBuf,
-    pub fsync: Fsync,
-    /// A segment is closed and a new one begun past this size.
-    pub segment_bytes: u64,
-    /// Segments on disk at most; past it new events are refused.
-    pub max_bytes: u64,
-    /// Keep the referring host (`clicks.referrer = "host"`), or nothing (`"none"`).
-    pub keep_referrer: bool,
-}
-
-/// Why a click was not recorded (its redirect is answered anyway).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
-pub enum Refused {
-    #[error("the spool is full (clicks.spool_max_bytes)")]
-    Full,
-    #[error("the spool is closed")]
-    Closed,
-    #[error("the spool cannot write")]
-    Failed,
-}
-
-type Ack = oneshot::Sender<Result<(), Refused>>;
-
-enum Job {
-    /// The clicks gathered in one turn of the scheduler (see `Spool::click`).
-    Clicks(Vec<(Hit, Ack)>),
-    /// Write the views added up so far (the ticker sends it every `VIEW_FLUSH`).
-    FlushViews,
-    /// Write what was sent before this, then stop taking more.
-    Close,
-}
 
 /// Views are added up in memory for this long before they are written (a page never waits
 /// for its view; a crash can take at most this much of them).
 pub const VIEW_FLUSH: Duration = Duration::from_millis(100);
-
-/// What the writer and the forwarder share.
-pub struct Shared {
-    /// The spool's identity.
-    pub id: Uuid,
-    pub dir: PathBuf,
-    /// The sequence number the next frame gets.
-    next_seq: AtomicU64,
-    /// Bytes of segments on disk.
-    bytes: AtomicU64,
-    /// Why the last write failed, while writes fail.
-    write_failure: Mutex<Option<String>>,
-    /// Woken when a frame is written.
-    pub written: Notify,
-    pub metrics: EventMetrics,
-    /// `dir/lock`, locked while the spool is open: one process per spool.
-    _lock: File,
-    /// Disk failures the unit tests inject.
-    faults: Faults,
-}
-
-/// Disk failures injected by this crate's tests; in the service, the disk's own.
-#[derive(Default)]
-struct Faults {
-    /// The next frame's write reaches the file half-way, then fails (a full disk).
-    #[cfg(test)]
-    tear_next_write: std::sync::atomic::AtomicBool,
-    /// Every write fails, as on a full disk.
-    #[cfg(test)]
-    disk_full: std::sync::atomic::AtomicBool,
-    /// Cutting the file back fails too.
-    #[cfg(test)]
-    fail_cut: std::sync::atomic::AtomicBool,
-}
-
-impl Faults {
-    fn write(&self, file: &mut File, frame: &[u8]) -> std::io::Result<()> {
-        #[cfg(test)]
-        {
-            if self.disk_full.load(Ordering::SeqCst) {
-                return Err(std::io::Error::from_raw_os_error(28));
-            }
-            if self.tear_next_write.swap(false, Ordering::SeqCst) {
-                let _ = file.write_all(&frame[..frame.len() / 2]);
-                return Err(std::io::Error::other("injected: a write torn half-way"));
-            }
-        }
-        file.write_all(frame)
-    }
-
-    fn cut(&self, file: &File, len: u64) -> std::io::Result<()> {
-        #[cfg(test)]
-        if self.fail_cut.load(Ordering::SeqCst) {
-            return Err(std::io::Error::other("injected"));
-        }
-        file.set_len(len)
-    }
-}
-
-impl Shared {
-    /// The last frame written (0: none yet).
-    pub fn last_seq(&self) -> u64 {
-        self.next_seq.load(Ordering::Acquire).saturating_sub(1)
-    }
-
-    pub fn bytes(&self) -> u64 {
-        self.bytes.load(Ordering::Relaxed)
-    }
-
-    /// Why writes fail, while they do (`/readyz`).
-    pub fn write_failure(&self) -> Option<String> {
-        self.write_failure
-            .lock()
-            .unwrap_or_else(|p| p.into_inner())
-            .clone()
-    }
-
-    fn set_write_failure(&self, why: Option<String>) {
-        let mut f = self.write_failure.lock().unwrap_or_else(|p| p.into_inner());
-        // the common case (no failure before, none now) costs a lock and a compare
-        if f.is_some() || why.is_some() {
-            *f = why;
-        }
-    }
-
-    pub(crate) fn freed(&self, n: u64) {
-        self.bytes.fetch_sub(n.min(self.bytes()), Ordering::Relaxed);
-        self.metrics.spool_bytes.set(self.bytes() as f64);
-    }
-}
 
 /// The handle requests record through. Cloning shares it; when every clone is gone the writer
 /// writes what is left and stops.
@@ -199,6 +72,8 @@ pub struct Spool {
     /// `VIEW_FLUSH` behind): what a view is timed by, without a clock read per page.
     now_ms: Arc<AtomicU64>,
     gather: Arc<Mutex<Gather>>,
+    /// Where the batches' tasks run: the lifecycle's tracker.
+    tasks: TaskTracker,
 }
 
 /// Clicks waiting to be handed to the writer together.
@@ -236,7 +111,7 @@ impl Spool {
             let (gather, jobs, writer) =
                 (self.gather.clone(), self.tx.clone(), self.writer.clone());
             let inline = self.inline;
-            tokio::spawn(async move {
+            self.tasks.spawn(async move {
                 tokio::task::yield_now().await;
                 let clicks = {
                     let mut g = gather.lock().unwrap_or_else(|p| p.into_inner());
@@ -285,14 +160,16 @@ fn wall_ms() -> u64 {
 }
 
 /// Opens (or creates) the spool in `cfg.dir`: recovers what is on disk (see `segments`),
-/// learns where it stands, and starts the writer. Returns the handle and the writer thread
-/// (which ends when every handle is dropped, after writing what it holds).
+/// learns where it stands, and starts the writer under `life`. The writer's thread ends after
+/// `close`, or when every handle is dropped, having written what it holds; the ticker and the
+/// fsync thread end with it.
 pub fn open(
     cfg: SpoolConfig,
     salts: Arc<Salts>,
     geo: Arc<Geo>,
     metrics: EventMetrics,
-) -> std::io::Result<(Spool, std::thread::JoinHandle<()>)> {
+    life: &Lifecycle,
+) -> std::io::Result<Spool> {
     std::fs::create_dir_all(&cfg.dir)?;
     let lock = segments::private_file(&cfg.dir.join("lock"), false)?;
     if lock.try_lock().is_err() {
@@ -345,18 +222,20 @@ pub fn open(
     let pending = views.clone();
     let now_ms = Arc::new(AtomicU64::new(wall_ms()));
     let clock = now_ms.clone();
-    std::thread::Builder::new()
-        .name("spool-views".into())
-        .spawn(move || {
-            loop {
-                std::thread::sleep(VIEW_FLUSH);
-                clock.store(wall_ms(), Ordering::Relaxed);
-                let Some(tx) = weak.upgrade() else { break };
-                if pending.any() && tx.try_send(Job::FlushViews).is_err() && tx.is_closed() {
-                    break;
-                }
+    life.spawn_thread("spool-views", move || {
+        loop {
+            std::thread::sleep(VIEW_FLUSH);
+            clock.store(wall_ms(), Ordering::Relaxed);
+            // every handle dropped, or the writer gone (closed): nothing to tick for
+            let Some(tx) = weak.upgrade() else { break };
+            if tx.is_closed() {
+                break;
             }
-        })?;
+            if pending.any() {
+                let _ = tx.try_send(Job::FlushViews);
+            }
+        }
+    })?;
     let inline = cfg.fsync != Fsync::Always;
     let writer = Writer {
         enrich: enrich::Enrich::new(salts, geo, cfg.keep_referrer),
@@ -372,24 +251,21 @@ pub fn open(
         last_error_log: None,
     };
     let writer = Arc::new(Mutex::new(writer));
-    let thread = std::thread::Builder::new()
-        .name("spool-writer".into())
-        .spawn({
-            let (writer, views) = (writer.clone(), views.clone());
-            move || Writer::run(&writer, &views, rx)
-        })?;
-    Ok((
-        Spool {
-            tx,
-            writer,
-            inline,
-            shared,
-            views,
-            now_ms,
-            gather: Arc::default(),
-        },
-        thread,
-    ))
+    writer::start_syncer(&writer, life)?;
+    life.spawn_thread("spool-writer", {
+        let (writer, views) = (writer.clone(), views.clone());
+        move || Writer::run(&writer, &views, rx)
+    })?;
+    Ok(Spool {
+        tx,
+        writer,
+        inline,
+        shared,
+        views,
+        now_ms,
+        gather: Arc::default(),
+        tasks: life.tasks(),
+    })
 }
 
 #[cfg(test)]

@@ -6,9 +6,9 @@
 //! counted and logged once). Must not: move the cursor over a frame the queue has not
 //! confirmed.
 
-use super::Shared;
 use super::frame::{At, StoredFrame, frame_at, resync};
 use super::segments::{list, read_cursor, write_cursor};
+use super::shared::Shared;
 use std::fs::File;
 use std::path::PathBuf;
 use std::sync::{Arc, Mutex};

@@ -45,14 +45,28 @@ async fn read(shared: Arc<Shared>) -> Vec<u64> {
         .collect()
 }
 
-fn start(c: SpoolConfig) -> (Spool, std::thread::JoinHandle<()>) {
-    open(
+fn start(c: SpoolConfig) -> (Spool, Lifecycle) {
+    open_with(c, EventMetrics::noop())
+}
+
+/// The spool in `c`, under a lifecycle of its own.
+fn open_with(c: SpoolConfig, metrics: EventMetrics) -> (Spool, Lifecycle) {
+    let life = Lifecycle::new(Duration::from_secs(10));
+    let spool = open(
         c,
         Arc::new(Salts::default()),
         Arc::new(Geo::default()),
-        EventMetrics::noop(),
+        metrics,
+        &life,
     )
-    .unwrap()
+    .unwrap();
+    (spool, life)
+}
+
+/// Drains `life`: the writer and the threads around it have ended.
+async fn stopped(life: &Lifecycle) {
+    let left = life.drain_within_grace().await;
+    assert!(left.complete(), "{left:?}");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -69,7 +83,7 @@ async fn clicks_are_written_before_they_are_answered_and_read_back_once() {
 
 async fn written_and_read_back(fsync: Fsync) {
     let dir = tempfile::tempdir().unwrap();
-    let (spool, writer) = start(SpoolConfig {
+    let (spool, life) = start(SpoolConfig {
         fsync,
         ..cfg(dir.path())
     });
@@ -90,7 +104,7 @@ async fn written_and_read_back(fsync: Fsync) {
         b"Mozilla/5.0",
     );
     drop(spool);
-    writer.join().unwrap();
+    stopped(&life).await;
     let r = SpoolReader::new(shared.clone());
     let mut events = 0;
     loop {
@@ -133,7 +147,7 @@ async fn written_and_read_back(fsync: Fsync) {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn views_through_connection_memos_are_each_counted_once_across_flushes() {
     let dir = tempfile::tempdir().unwrap();
-    let (spool, writer) = start(cfg(dir.path()));
+    let (spool, life) = start(cfg(dir.path()));
     let shared = spool.shared().clone();
     let pages = [Uuid::from_u128(1), Uuid::from_u128(2)];
     // four connections, each viewing until the writer has taken their groups (sealed
@@ -164,9 +178,7 @@ async fn views_through_connection_memos_are_each_counted_once_across_flushes() {
         .collect();
     let sent: Vec<_> = threads.into_iter().map(|t| t.join().unwrap()).collect();
     spool.close().await;
-    tokio::task::spawn_blocking(move || writer.join().unwrap())
-        .await
-        .unwrap();
+    stopped(&life).await;
     let events: Vec<Event> = SpoolReader::new(shared)
         .next(10_000, u64::MAX)
         .await
@@ -194,12 +206,13 @@ async fn views_through_connection_memos_are_each_counted_once_across_flushes() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn closing_writes_what_was_sent_and_refuses_the_rest_and_one_process_owns_a_spool() {
     let dir = tempfile::tempdir().unwrap();
-    let (spool, writer) = start(cfg(dir.path()));
+    let (spool, life) = start(cfg(dir.path()));
     let err = open(
         cfg(dir.path()),
         Arc::new(Salts::default()),
         Arc::new(Geo::default()),
         EventMetrics::noop(),
+        &Lifecycle::new(Duration::from_secs(1)),
     )
     .err()
     .expect("a second open of a spool in use fails");
@@ -215,9 +228,7 @@ async fn closing_writes_what_was_sent_and_refuses_the_rest_and_one_process_owns_
     spool.close().await;
     let shared = spool.shared().clone();
     // the writer stops with every handle still alive: close does not wait for drops
-    tokio::task::spawn_blocking(move || writer.join().unwrap())
-        .await
-        .unwrap();
+    stopped(&life).await;
     assert_eq!(spool.click(hit(Kind::Click)).await, Err(Refused::Closed));
     let r = SpoolReader::new(shared);
     let frames = r.next(1000, u64::MAX).await;
@@ -235,7 +246,7 @@ async fn closing_writes_what_was_sent_and_refuses_the_rest_and_one_process_owns_
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_reader_racing_the_writer_gets_every_frame_once_in_order() {
     let dir = tempfile::tempdir().unwrap();
-    let (spool, writer) = start(cfg(dir.path()));
+    let (spool, life) = start(cfg(dir.path()));
     let shared = spool.shared().clone();
     let writers: Vec<_> = (0..8)
         .map(|_| {
@@ -270,30 +281,30 @@ async fn a_reader_racing_the_writer_gets_every_frame_once_in_order() {
     }
     assert_eq!(reader.await.unwrap(), 4000);
     drop(spool);
-    writer.join().unwrap();
+    stopped(&life).await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_torn_tail_is_cut_off_and_numbering_goes_on() {
     let dir = tempfile::tempdir().unwrap();
-    let (spool, writer) = start(cfg(dir.path()));
+    let (spool, life) = start(cfg(dir.path()));
     for _ in 0..3 {
         spool.click(hit(Kind::Click)).await.unwrap();
     }
     let last = spool.shared().last_seq();
     drop(spool);
-    writer.join().unwrap();
+    stopped(&life).await;
     // a crash in the middle of a write leaves half a frame
     let (_, seg) = segments(dir.path()).unwrap().pop().unwrap();
     let mut f = OpenOptions::new().append(true).open(&seg).unwrap();
     f.write_all(&frame_bytes(last + 1, &[])[..9]).unwrap();
     drop(f);
-    let (spool, writer) = start(cfg(dir.path()));
+    let (spool, life) = start(cfg(dir.path()));
     spool.click(hit(Kind::Click)).await.unwrap();
     assert_eq!(spool.shared().last_seq(), last + 1);
     let shared = spool.shared().clone();
     drop(spool);
-    writer.join().unwrap();
+    stopped(&life).await;
     let frames = SpoolReader::new(shared).next(100, u64::MAX).await;
     let seqs: Vec<u64> = frames.iter().map(|f| f.seq).collect();
     assert_eq!(seqs, (1..=last + 1).collect::<Vec<_>>());
@@ -306,7 +317,7 @@ async fn a_torn_tail_is_cut_off_and_numbering_goes_on() {
 async fn a_failed_write_is_taken_back_and_hides_no_later_click() {
     for cut_fails in [false, true] {
         let dir = tempfile::tempdir().unwrap();
-        let (spool, writer) = start(cfg(dir.path()));
+        let (spool, life) = start(cfg(dir.path()));
         spool.click(hit(Kind::Click)).await.unwrap();
         spool
             .shared()
@@ -334,12 +345,12 @@ async fn a_failed_write_is_taken_back_and_hides_no_later_click() {
             "cut fails: {cut_fails}"
         );
         drop((spool, shared));
-        writer.join().unwrap();
+        stopped(&life).await;
         // a restart keeps every answered click
-        let (spool, writer) = start(cfg(dir.path()));
+        let (spool, life) = start(cfg(dir.path()));
         assert_eq!(read(spool.shared().clone()).await, vec![1, 2, 3, 4]);
         drop(spool);
-        writer.join().unwrap();
+        stopped(&life).await;
     }
 }
 
@@ -348,7 +359,7 @@ async fn a_full_spool_refuses_without_blocking() {
     let dir = tempfile::tempdir().unwrap();
     let mut c = cfg(dir.path());
     c.max_bytes = 300;
-    let (spool, _writer) = start(c);
+    let (spool, _life) = start(c);
     let mut refused = 0;
     for _ in 0..10 {
         if spool.click(hit(Kind::Click)).await == Err(Refused::Full) {
@@ -386,13 +397,13 @@ fn metric(handle: &metrics_exporter_prometheus::PrometheusHandle, series: &str) 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn damage_costs_only_the_frames_it_touches_in_every_segment() {
     let dir = tempfile::tempdir().unwrap();
-    let (spool, writer) = start(cfg(dir.path()));
+    let (spool, life) = start(cfg(dir.path()));
     // one frame per click: each is awaited before the next
     for _ in 0..200 {
         spool.click(hit(Kind::Click)).await.unwrap();
     }
     drop(spool);
-    writer.join().unwrap();
+    stopped(&life).await;
     let segs = segments(dir.path()).unwrap();
     assert!(segs.len() >= 5, "{} segments", segs.len());
     // where each frame lies
@@ -443,13 +454,7 @@ async fn damage_costs_only_the_frames_it_touches_in_every_segment() {
     let lost = 200 - expected.len() as u64;
     assert!(lost >= 4, "each hit took a frame: {lost}");
     let (metrics, handle, _recorder) = counted();
-    let (spool, writer) = open(
-        cfg(dir.path()),
-        Arc::new(Salts::default()),
-        Arc::new(Geo::default()),
-        metrics,
-    )
-    .unwrap();
+    let (spool, life) = open_with(cfg(dir.path()), metrics);
     assert_eq!(
         read(spool.shared().clone()).await,
         expected,
@@ -468,20 +473,14 @@ async fn damage_costs_only_the_frames_it_touches_in_every_segment() {
         .count();
     assert_eq!(aside, 4, "each damaged segment is kept for inspection");
     drop(spool);
-    writer.join().unwrap();
+    stopped(&life).await;
     // a second start finds nothing more to repair
     let (metrics, handle, _recorder) = counted();
-    let (spool, writer) = open(
-        cfg(dir.path()),
-        Arc::new(Salts::default()),
-        Arc::new(Geo::default()),
-        metrics,
-    )
-    .unwrap();
+    let (spool, life) = open_with(cfg(dir.path()), metrics);
     assert_eq!(read(spool.shared().clone()).await, with_new);
     assert_eq!(metric(&handle, "linkleaf_spool_corrupt_bytes_total"), 0);
     drop(spool);
-    writer.join().unwrap();
+    stopped(&life).await;
 }
 
 /// A disk that refuses writes: the clicks are refused as a disk error (not as a full spool),
@@ -490,13 +489,7 @@ async fn damage_costs_only_the_frames_it_touches_in_every_segment() {
 async fn a_full_disk_is_a_disk_error_shown_until_writes_succeed() {
     let dir = tempfile::tempdir().unwrap();
     let (metrics, handle, _recorder) = counted();
-    let (spool, writer) = open(
-        cfg(dir.path()),
-        Arc::new(Salts::default()),
-        Arc::new(Geo::default()),
-        metrics,
-    )
-    .unwrap();
+    let (spool, life) = open_with(cfg(dir.path()), metrics);
     spool.click(hit(Kind::Click)).await.unwrap();
     assert_eq!(spool.shared().write_failure(), None);
     spool
@@ -536,7 +529,7 @@ async fn a_full_disk_is_a_disk_error_shown_until_writes_succeed() {
     assert_eq!(spool.shared().write_failure(), None);
     assert_eq!(read(spool.shared().clone()).await, vec![1, 2]);
     drop(spool);
-    writer.join().unwrap();
+    stopped(&life).await;
 }
 
 /// Damage met while running (no restart): the reader skips to the next frame that checks out,
@@ -545,13 +538,7 @@ async fn a_full_disk_is_a_disk_error_shown_until_writes_succeed() {
 async fn a_running_reader_skips_damage_to_the_next_valid_frame() {
     let dir = tempfile::tempdir().unwrap();
     let (metrics, handle, _recorder) = counted();
-    let (spool, writer) = open(
-        cfg(dir.path()),
-        Arc::new(Salts::default()),
-        Arc::new(Geo::default()),
-        metrics,
-    )
-    .unwrap();
+    let (spool, life) = open_with(cfg(dir.path()), metrics);
     for _ in 0..60 {
         spool.click(hit(Kind::Click)).await.unwrap();
     }
@@ -581,5 +568,5 @@ async fn a_running_reader_skips_damage_to_the_next_valid_frame() {
     assert_eq!(metric(&handle, "linkleaf_spool_corrupt_frames_total"), 1);
     assert_eq!(metric(&handle, "linkleaf_spool_corrupt_bytes_total"), len);
     drop(spool);
-    writer.join().unwrap();
+    stopped(&life).await;
 }

@@ -10,9 +10,10 @@
 use super::enrich::Enrich;
 use super::frame::{FRAME_EVENTS_MAX, frame_bytes};
 use super::segments::{private_file, segment_name};
+use super::shared::{Ack, Fsync, Job, Refused, Shared, SpoolConfig};
 use super::views::Views;
-use super::{Ack, Fsync, Job, Refused, Shared, SpoolConfig};
 use crate::event::{Event, Kind};
+use linkleaf_lifecycle::Lifecycle;
 use std::fs::File;
 use std::path::PathBuf;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -84,29 +85,27 @@ fn sync_paths<'a>(paths: impl IntoIterator<Item = &'a PathBuf>, fsyncs: &metrics
     }
 }
 
+/// With `interval`, a thread of its own syncs the current segment on time, so no writer waits
+/// for the disk and a quiet spool still reaches it; it stops when the writer does.
+pub(crate) fn start_syncer(this: &Mutex<Writer>, life: &Lifecycle) -> std::io::Result<()> {
+    let w = this.lock().unwrap_or_else(|p| p.into_inner());
+    if let Fsync::Interval(every) = w.cfg.fsync {
+        let (current, unsynced, stop) =
+            (w.current.clone(), w.unsynced.clone(), w.stop_sync.clone());
+        let fsyncs = w.shared.metrics.fsyncs.clone();
+        life.spawn_thread("spool-fsync", move || {
+            sync_every(every, &current, &unsynced, &stop, &fsyncs);
+        })?;
+    }
+    Ok(())
+}
+
 impl Writer {
     /// The writer thread: writes the views every `VIEW_FLUSH`, the clicks of `fsync = always`
     /// (and `fsync`s them), and closes.
     pub(crate) fn run(this: &Mutex<Self>, views: &Views, mut rx: mpsc::Receiver<Job>) {
         let lock = || this.lock().unwrap_or_else(|p| p.into_inner());
         let mut jobs = Vec::with_capacity(FRAME_EVENTS_MAX);
-        // With `interval`, a thread of its own syncs the current segment on time, so no writer
-        // waits for the disk and a quiet spool still reaches it.
-        let syncer = {
-            let w = lock();
-            match w.cfg.fsync {
-                Fsync::Interval(every) => {
-                    let (current, unsynced, stop) =
-                        (w.current.clone(), w.unsynced.clone(), w.stop_sync.clone());
-                    let fsyncs = w.shared.metrics.fsyncs.clone();
-                    std::thread::Builder::new()
-                        .name("spool-fsync".into())
-                        .spawn(move || sync_every(every, &current, &unsynced, &stop, &fsyncs))
-                        .ok()
-                }
-                _ => None,
-            }
-        };
         // the views' events are made here, outside the writer's lock (which clicks written on
         // request threads wait for)
         let mut view_enrich = lock().enrich.for_views();
@@ -155,11 +154,9 @@ impl Writer {
                 Err(e) => tracing::warn!(error = %e, "the spool cannot fsync at shutdown"),
             }
         }
+        // the fsync thread (`interval`) ends at its next nap
         w.stop_sync.store(true, Ordering::Release);
         drop(w);
-        if let Some(t) = syncer {
-            let _ = t.join();
-        }
         tracing::debug!("spool writer stopped");
     }
 

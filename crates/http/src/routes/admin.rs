@@ -50,7 +50,7 @@ pub async fn create(
     ApiJson(body): ApiJson<CreateProfile>,
 ) -> Result<Response, AppError> {
     let p = body.into_profile(now_millis())?;
-    let stored = detached({
+    let stored = detached(&st, {
         let st = st.clone();
         async move {
             let stored = st.stores.profiles.create_profile(&p).await?;
@@ -250,7 +250,7 @@ pub async fn delete(
     _: Auth<ProfileWrite>,
     ApiPath(reference): ApiPath,
 ) -> Result<Response, AppError> {
-    let deleted = detached({
+    let deleted = detached(&st, {
         let st = st.clone();
         let reference = reference.clone();
         async move {

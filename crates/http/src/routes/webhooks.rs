@@ -139,7 +139,7 @@ pub async fn receive(State(st): State<AppState>, req: Request) -> Result<Respons
                     cold.missing(old);
                 }
             }
-            crate::profiles::detached(async move {
+            crate::profiles::detached(&st, async move {
                 let refs: Vec<&Username> = names.iter().collect();
                 st2.invalidate(Some(owner), &refs).await;
                 Ok(())

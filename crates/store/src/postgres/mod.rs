@@ -6,8 +6,10 @@
 //! statement (`UNNEST` of arrays). Must not: hold a statement of the model's own (they are in
 //! `sql/`).
 
+use crate::error::{ErrorClass, OpenError};
+use crate::options::StoreOptions;
+use crate::profiles::ReadFrom;
 use crate::seam::{Got, RollupAdd, Row, Stmt, Val, Want};
-use crate::{ErrorClass, OpenError, ReadFrom, StoreOptions};
 use linkleaf_domain::Link;
 use sqlx::migrate::Migrator;
 use sqlx::postgres::{PgArguments, PgConnectOptions, PgConnection, PgPool, PgPoolOptions};

@@ -7,8 +7,9 @@ use crate::analytics::{
     self, AnalyticsStore, BREAKDOWN_VALUES_MAX, BREAKDOWNS, Counted, OTHER, ReportPart, RollupRow,
 };
 use crate::db::{On, Tx};
+use crate::error::{Result, StoreError};
+use crate::profiles::ReadFrom;
 use crate::seam::{RollupAdd, q, q_built};
-use crate::{ReadFrom, Result, StoreError};
 use async_trait::async_trait;
 use linkleaf_domain::analytics::{
     AnalyticsQuery, AnalyticsReport, Bucket, FrameRollup, WindowOutcome,

@@ -7,9 +7,11 @@ mod profiles;
 pub(crate) mod webhooks;
 
 use crate::db::Db;
+use crate::error::{OpenError, Result, StoreError};
+use crate::health::DatabaseHealth;
 use crate::health::{DbHealth, HEARTBEAT_DEADLINE, HEARTBEAT_EVERY};
+use crate::options::StoreOptions;
 use crate::seam::q;
-use crate::{DatabaseHealth, OpenError, Result, StoreError, StoreOptions};
 use async_trait::async_trait;
 use std::time::Instant;
 use uuid::Uuid;
@@ -77,7 +79,7 @@ impl SqlStore {
         let outcome = match beat {
             Ok(()) => Ok(now),
             // other writers hold the database: nothing learned, the last outcome stands
-            Err(e) if e.class == Some(crate::ErrorClass::Busy) => {
+            Err(e) if e.class == Some(crate::error::ErrorClass::Busy) => {
                 return last.as_ref().map_or(Ok(now), |(_, o)| o.clone());
             }
             Err(e) => Err(e.error.to_string()),

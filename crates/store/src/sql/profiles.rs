@@ -9,12 +9,13 @@
 
 use super::SqlStore;
 use crate::db::On;
+use crate::error::{Result, StoreError};
+use crate::keys::{ApiKeyRecord, KeyStore};
+use crate::profiles::{
+    Change, LinkTarget, Modified, ModifyError, ProfileRef, ProfileStore, ProfileSummary, ReadFrom,
+};
 use crate::seam::{Row, q};
 use crate::sql::webhooks::write_events;
-use crate::{
-    ApiKeyRecord, Change, KeyStore, LinkTarget, Modified, ModifyError, ProfileRef, ProfileStore,
-    ProfileSummary, ReadFrom, Result, StoreError,
-};
 use async_trait::async_trait;
 use linkleaf_domain::webhook::{EventType, WebhookEvent};
 use linkleaf_domain::{Link, Profile, Scopes, Theme, Username, now_millis};

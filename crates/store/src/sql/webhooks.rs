@@ -4,12 +4,12 @@
 
 use super::SqlStore;
 use crate::db::{On, Tx};
+use crate::error::{Result, StoreError};
 use crate::seam::{Row, q, q_built};
 use crate::webhooks::{
     Attempt, AttemptView, DeliveryView, Due, Next, Subscription, Unpublished, WebhookStore,
     events_parse, events_text,
 };
-use crate::{Result, StoreError};
 use async_trait::async_trait;
 use linkleaf_domain::webhook::{SubscriptionSpec, WebhookEvent};
 use uuid::Uuid;

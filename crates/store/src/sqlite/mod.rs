@@ -8,9 +8,10 @@
 
 mod translate;
 
+use crate::error::{ErrorClass, OpenError, Result, StoreError};
 use crate::health::WriteHealth;
+use crate::options::StoreOptions;
 use crate::seam::{Got, RollupAdd, Row, Stmt, Val, Want};
-use crate::{ErrorClass, OpenError, Result, StoreError, StoreOptions};
 use linkleaf_domain::Link;
 use sqlx::Connection;
 use sqlx::Sqlite as Driver;
@@ -359,13 +360,13 @@ mod tests {
         std::fs::write(&old, b"").unwrap();
         std::fs::set_permissions(&old, std::fs::Permissions::from_mode(0o644)).unwrap();
         for path in [&db, &old] {
-            let s = crate::SqlStore::open(
+            let s = crate::sql::SqlStore::open(
                 &format!("sqlite://{}", path.display()),
                 &StoreOptions::default(),
             )
             .await
             .unwrap();
-            crate::ProfileStore::migrate(&s).await.unwrap();
+            crate::profiles::ProfileStore::migrate(&s).await.unwrap();
             for suffix in ["", "-wal", "-shm"] {
                 let f = format!("{}{suffix}", path.display());
                 let mode = std::fs::metadata(&f).unwrap().permissions().mode() & 0o777;
