@@ -504,6 +504,15 @@ impl<V: Weigh + Send + Sync + 'static> ReadCache<V> {
         drop(self.flight(key));
     }
 
+    /// How many readers wait on the load in flight for `key` (0 when none runs).
+    pub fn waiting(&self, key: &str) -> usize {
+        lock(&self.inner.inflight)
+            .get(key)
+            .and_then(|(_, f)| f.strong_count())
+            // the map holds one itself
+            .map_or(0, |n| n.saturating_sub(1))
+    }
+
     /// Joins the load in flight for `key`, or starts one.
     fn flight(&self, key: &str) -> Flight<V> {
         let mut inflight = lock(&self.inner.inflight);

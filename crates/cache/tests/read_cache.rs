@@ -118,11 +118,18 @@ async fn a_hundred_concurrent_misses_make_one_origin_load() {
             })
         })
         .collect();
-    // hold the origin until the first load has started, then let it finish
-    while o.loads() == 0 {
+    // hold the origin until every one of the hundred waits on the one load, then let it finish
+    let deadline = std::time::Instant::now() + Duration::from_secs(10);
+    while c.waiting("alice") < 100 {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "{} of 100 wait on one load (loads: {})",
+            c.waiting("alice"),
+            o.loads()
+        );
         tokio::task::yield_now().await;
     }
-    tokio::time::sleep(Duration::from_millis(20)).await; // give the other 99 time to pile up
+    assert_eq!(o.loads(), 1, "one load started for the hundred");
     gate.add_permits(1000);
     for t in tasks {
         let (status, v) = t.await.unwrap().unwrap();

@@ -12,6 +12,7 @@ pub mod link_ops;
 pub mod net;
 pub mod profile;
 pub mod scope;
+pub mod secret;
 pub mod sketch;
 pub mod text;
 pub mod theme;
@@ -27,5 +28,6 @@ pub use profile::{
     unix_millis,
 };
 pub use scope::{Scope, Scopes};
+pub use secret::Secret;
 pub use theme::{ButtonStyle, Color, Theme, ThemePreset};
 pub use username::Username;

@@ -115,7 +115,7 @@ impl Application {
         overrides: Overrides,
     ) -> anyhow::Result<Self> {
         let recorder = process::recorder()?;
-        let life = Lifecycle::new(Duration::from_secs(cfg.server.shutdown_grace_secs));
+        let life = Lifecycle::new(cfg.server.shutdown_grace);
         let instance = Uuid::now_v7();
         let settings = cfg.http_settings();
         let redis = match cfg.redis_config() {
@@ -124,13 +124,9 @@ impl Application {
         };
         // where pages and links come from: this instance's database, or the upstream
         let read = origins::compose(cfg, &stores, redis.as_ref(), instance, &recorder, &life)?;
-        let verifier = Arc::new(
-            linkleaf_webhooks::Verifier::new(cfg.webhooks.secret.expose())
-                .map_err(|e| anyhow::anyhow!("webhooks.secret: {e}"))?,
-        );
         // where URLs users supply may lead: public addresses, and the operator's networks
         let destinations = linkleaf_outbound::Destinations::checked(
-            linkleaf_outbound::AddressPolicy::new(cfg.allowed_networks()),
+            linkleaf_outbound::AddressPolicy::new(cfg.webhooks.allow_networks.clone()),
             overrides
                 .resolver
                 .unwrap_or_else(|| Arc::new(linkleaf_outbound::SystemResolver)),
@@ -159,12 +155,8 @@ impl Application {
         .await?;
         let clicks = linkleaf_http::clicks::Recorder::new(
             pipeline.spool.clone(),
-            linkleaf_http::client::TrustedProxies::parse(&cfg.server.trusted_proxies)
-                .map_err(|e| anyhow::anyhow!("server.trusted_proxies: {e}"))?,
-            (!cfg.clicks.geo_header.is_empty())
-                .then(|| axum::http::HeaderName::from_bytes(cfg.clicks.geo_header.as_bytes()))
-                .transpose()
-                .context("clicks.geo_header")?,
+            cfg.server.trusted_proxies.clone(),
+            cfg.clicks.geo_header.clone(),
             &recorder,
         );
         let mut dependencies: Vec<Arc<dyn Dependency>> = pipeline.health().into();
@@ -174,14 +166,18 @@ impl Application {
         // the rate limit: one bucket per key for the whole deployment with Redis, falling back
         // to this instance's while Redis cannot answer
         let local = Arc::new(LocalLimiter::new(
-            cfg.rate_limit.per_minute,
-            cfg.rate_limit.burst,
+            cfg.rate_limit.per_minute.get(),
+            cfg.rate_limit.burst.get(),
         ));
         let limiter: Arc<dyn KeyLimiter> = match &redis {
             Some(r) => {
                 dependencies.insert(0, Arc::new(RedisHealth(r.clone())));
                 Arc::new(SharedLimiter::new(
-                    SharedBucket::new(r.clone(), cfg.rate_limit.per_minute, cfg.rate_limit.burst),
+                    SharedBucket::new(
+                        r.clone(),
+                        cfg.rate_limit.per_minute.get(),
+                        cfg.rate_limit.burst.get(),
+                    ),
                     local,
                     &recorder,
                 ))
@@ -207,7 +203,7 @@ impl Application {
             recorder: Some(clicks),
             reports: report_cache(settings.analytics_cache_bytes, settings.analytics_cache),
             cold: read.cold,
-            verifier,
+            verifier: cfg.webhooks.verifier.clone(),
             dispatch: dispatcher.as_ref().map(|d| d.waker()),
             destinations,
             dependencies,
@@ -256,7 +252,7 @@ impl Application {
             instance,
             pipeline,
             dispatcher,
-            webhook_keep: Duration::from_secs(cfg.webhooks.keep_secs),
+            webhook_keep: cfg.webhooks.keep,
             changes: cfg
                 .amqp()
                 .map(|a| linkleaf_events::queue::amqp::AmqpChanges::new(a, &life)),

@@ -78,7 +78,7 @@ pub async fn run(cfg: &Config, shutdown: impl Future<Output = ()>) -> anyhow::Re
     let metrics = EventMetrics::register(&recorder);
     let ops_metrics = ServerMetrics::register(&recorder, "ops");
     let prometheus = recorder.handle();
-    let life = Lifecycle::new(Duration::from_secs(cfg.server.shutdown_grace_secs));
+    let life = Lifecycle::new(cfg.server.shutdown_grace);
     let queue = consume_only(cfg, stores.analytics.clone(), metrics, &life)?;
     let health = Health {
         analytics: stores.analytics.clone(),

@@ -53,16 +53,16 @@ impl Bucket for SharedUpstreamBucket {
 
 /// The upstream client of an edge, with its bucket: shared through Redis when there is one.
 pub fn origin(
-    cfg: &crate::Config,
+    o: linkleaf_outbound::OriginConfig,
+    per_minute: std::num::NonZeroU32,
     redis: Option<&linkleaf_redis::Redis>,
     recorder: &dyn metrics::Recorder,
 ) -> anyhow::Result<Origin> {
-    let o = cfg.origin_config();
-    let per_minute = cfg.origin.upstream_per_minute;
+    let per_minute = per_minute.get();
     let bucket: Box<dyn Bucket> = match redis {
         Some(r) => {
             use sha2::Digest;
-            let digest = sha2::Sha256::digest(format!("{}\n{}", o.url, o.key).as_bytes());
+            let digest = sha2::Sha256::digest(format!("{}\n{}", o.url, o.key.expose()).as_bytes());
             Box::new(SharedUpstreamBucket {
                 bucket: linkleaf_redis::SharedBucket::new(r.clone(), per_minute, per_minute),
                 name: format!("upstream:{}", hex::encode(&digest[..12])),

@@ -21,7 +21,6 @@ use linkleaf_outbound::Origin;
 use linkleaf_store::{ProfileStore, ReadFrom, StoreError, Stores};
 use metrics::Counter;
 use std::sync::Arc;
-use std::time::Duration;
 use uuid::Uuid;
 
 /// A store failure as a load failure.
@@ -261,7 +260,7 @@ pub fn compose(
     life: &Lifecycle,
 ) -> anyhow::Result<ReadPath> {
     let settings = cfg.http_settings();
-    let recent = RecentKeys::new(Duration::from_secs(cfg.database.replica_lag_secs));
+    let recent = RecentKeys::new(cfg.database.replica_lag);
     let renderer = Renderer {
         public_url: settings.public_url.clone(),
     };
@@ -269,17 +268,20 @@ pub fn compose(
         tier: Arc::new(r.clone()) as Arc<dyn SecondTier>,
         bus: Arc::new(linkleaf_redis::bus::RedisBus::new(r.clone(), instance)),
     });
-    let cold = cfg.is_edge().then(|| {
+    let upstream_cfg = cfg.origin_config();
+    let cold = upstream_cfg.is_some().then(|| {
         Arc::new(ColdMisses::new(
             cfg.origin.cold_misses_per_minute,
-            Duration::from_secs(cfg.origin.cold_negative_ttl_secs),
+            cfg.origin.cold_negative_ttl,
             recorder,
         ))
     });
-    let (origin, upstream): (Arc<dyn Loader<RenderedPage>>, _) = match &cold {
-        Some(cold) => {
-            let upstream =
-                Arc::new(crate::edge::origin(cfg, redis, recorder).context("the upstream")?);
+    let (origin, upstream): (Arc<dyn Loader<RenderedPage>>, _) = match (&cold, upstream_cfg) {
+        (Some(cold), Some(o)) => {
+            let upstream = Arc::new(
+                crate::edge::origin(o, cfg.origin.upstream_per_minute, redis, recorder)
+                    .context("the upstream")?,
+            );
             (
                 Arc::new(UpstreamPages {
                     origin: upstream.clone(),
@@ -289,7 +291,7 @@ pub fn compose(
                 Some(upstream),
             )
         }
-        None => (
+        _ => (
             Arc::new(StorePages::new(
                 stores.profiles.clone(),
                 renderer,
@@ -308,7 +310,7 @@ pub fn compose(
                 TierMetrics::register(recorder, "profile"),
             )
             .on_recent_write(
-                Duration::from_secs(cfg.database.replica_lag_secs),
+                cfg.database.replica_lag,
                 Arc::new({
                     let recent = recent.clone();
                     move |key: &str| recent.record(&[key.to_owned()])
@@ -321,7 +323,7 @@ pub fn compose(
     // its index takes a thirty-second of the cache's memory, beside it
     let index = cfg
         .is_edge()
-        .then(|| LinkIndex::new(cfg.cache.max_bytes / 32));
+        .then(|| LinkIndex::new(cfg.cache.max_bytes.get() / 32));
     let pages_loader: Arc<dyn Loader<RenderedPage>> = match &index {
         Some(links) => Arc::new(Indexing {
             inner: pages_loader,

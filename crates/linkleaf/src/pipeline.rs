@@ -157,8 +157,7 @@ impl Pipeline {
     ) -> anyhow::Result<Self> {
         let salts = Arc::new(Salts::default());
         load_salts(analytics.as_ref(), &salts).await;
-        let geo_db = &cfg.clicks.geoip_db;
-        let geo = Geo::open((!geo_db.is_empty()).then(|| std::path::Path::new(geo_db)))
+        let geo = Geo::open(cfg.clicks.geoip_db.as_deref())
             .map_err(|e| anyhow::anyhow!("clicks.geoip_db: {e}"))?;
         let spool_cfg = cfg.spool_config();
         let sync_cursor = spool_cfg.fsync == Fsync::Always;
@@ -290,9 +289,9 @@ pub struct Windows {
 impl Windows {
     pub fn from_config(cfg: &Config) -> Self {
         Self {
-            length: Duration::from_secs_f64(cfg.analytics.window_secs),
-            max_pending: cfg.analytics.max_pending_events,
-            commit_timeout: Duration::from_millis(cfg.analytics.commit_timeout_ms),
+            length: cfg.analytics.window,
+            max_pending: cfg.analytics.max_pending_events.get(),
+            commit_timeout: cfg.analytics.commit_timeout,
             max_messages: match cfg.amqp() {
                 Some(_) => usize::from(cfg.queue.prefetch),
                 None => 1000,

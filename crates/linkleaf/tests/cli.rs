@@ -118,10 +118,21 @@ fn bad_configuration_fails_at_start_naming_the_key() {
     let dir = tempfile::tempdir().unwrap();
     let out = run(linkleaf(dir.path())
         .arg("migrate")
-        .env("LINKLEAF_CACHE__PROFILE_TTL_SECS", "forever"));
+        .env("LINKLEAF_CACHE__FRESH_SECS", "forever")
+        .env("LINKLEAF_SERVER__LISTEN", "nowhere"));
+    assert_eq!(out.status.code(), Some(2));
+    let said = text(&out.stderr);
+    assert!(
+        said.contains("cache.fresh_secs") && said.contains("server.listen"),
+        "every bad key at once: {said}"
+    );
+    // the two freshness keys are no more, and say what replaced them
+    let out = run(linkleaf(dir.path())
+        .arg("migrate")
+        .env("LINKLEAF_CACHE__PROFILE_TTL_SECS", "300"));
     assert_eq!(out.status.code(), Some(2));
     assert!(
-        text(&out.stderr).contains("cache.profile_ttl_secs"),
+        text(&out.stderr).contains("cache.profile_ttl_secs: is no more: use cache.fresh_secs"),
         "{}",
         text(&out.stderr)
     );
@@ -139,7 +150,7 @@ fn bad_configuration_fails_at_start_naming_the_key() {
     assert_eq!(out.status.code(), Some(2));
 
     let defaults = run(linkleaf(dir.path()).arg("default-config"));
-    assert!(text(&defaults.stdout).contains("profile_ttl_secs = 300"));
+    assert!(text(&defaults.stdout).contains("fresh_secs = 120"));
 }
 
 fn http_get(addr: &str, path: &str) -> String {

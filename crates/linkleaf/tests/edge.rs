@@ -179,8 +179,7 @@ async fn an_edge_in_front_of_an_origin_serves_edits_within_a_second_and_survives
                 sub["secret"].as_str().unwrap().to_owned(),
             ),
             // a long freshness: only the webhook can make the edge see an edit in time
-            ("LINKLEAF_CACHE__PROFILE_TTL_SECS", "600".into()),
-            ("LINKLEAF_CACHE__LINKS_TTL_SECS", "600".into()),
+            ("LINKLEAF_CACHE__FRESH_SECS", "600".into()),
         ],
     );
     let (s, cache, body) = bio(&c, edge.url("/api/profiles/famous")).await;
@@ -289,8 +288,7 @@ async fn an_edge_in_front_of_an_origin_serves_edits_within_a_second_and_survives
         &[
             ("LINKLEAF_ORIGIN__UPSTREAM_URL", front.url("")),
             ("LINKLEAF_ORIGIN__UPSTREAM_PER_MINUTE", "60".into()),
-            ("LINKLEAF_CACHE__PROFILE_TTL_SECS", "1".into()),
-            ("LINKLEAF_CACHE__LINKS_TTL_SECS", "1".into()),
+            ("LINKLEAF_CACHE__FRESH_SECS", "1".into()),
             ("LINKLEAF_CACHE__RETRY_AFTER_ERROR_SECS", "1".into()),
         ],
     );

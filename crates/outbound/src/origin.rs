@@ -67,7 +67,7 @@ pub struct OriginConfig {
     /// `https://origin.example` (no trailing slash needed).
     pub url: String,
     /// Sent as `Authorization: Bearer ...` when not empty.
-    pub key: String,
+    pub key: linkleaf_domain::Secret,
     /// One request's deadline.
     pub request_timeout: Duration,
     /// What one load may spend in all, retries and waits included: past it, the load fails.
@@ -158,7 +158,7 @@ impl Origin {
             ),
         ];
         if !cfg.key.is_empty() {
-            let mut v = HeaderValue::from_str(&format!("Bearer {}", cfg.key))
+            let mut v = HeaderValue::from_str(&format!("Bearer {}", cfg.key.expose()))
                 .map_err(|_| "origin.upstream_key: not a header value".to_owned())?;
             v.set_sensitive(true);
             headers.push((header::AUTHORIZATION, v));

@@ -17,8 +17,9 @@ use tokio::sync::OnceCell;
 /// How to reach Redis and how much to trust it.
 #[derive(Debug, Clone)]
 pub struct RedisConfig {
-    /// One `redis://` URL, or several seed nodes of a Redis Cluster.
-    pub urls: Vec<String>,
+    /// One `redis://` URL, or several seed nodes of a Redis Cluster (secrets: a URL may hold a
+    /// password).
+    pub urls: Vec<linkleaf_domain::Secret>,
     /// Prepended to every key and to the channel, so deployments (and tests) can share a server.
     pub prefix: String,
     /// The most one call may take.
@@ -193,7 +194,7 @@ impl Redis {
         let nodes = cfg
             .urls
             .iter()
-            .map(|u| redis::Client::open(u.as_str()).map_err(|e| ConfigError(e.to_string())))
+            .map(|u| redis::Client::open(u.expose()).map_err(|e| ConfigError(e.to_string())))
             .collect::<Result<Vec<_>, _>>()?;
         let target = if cfg.urls.len() == 1 {
             let config = ConnectionManagerConfig::new()
@@ -206,11 +207,13 @@ impl Redis {
                     .map_err(|e| ConfigError(e.to_string()))?,
             )
         } else {
-            let client = redis::cluster::ClusterClient::builder(cfg.urls.clone())
-                .connection_timeout(cfg.connect_timeout)
-                .response_timeout(cfg.timeout)
-                .build()
-                .map_err(|e| ConfigError(e.to_string()))?;
+            let client = redis::cluster::ClusterClient::builder(
+                cfg.urls.iter().map(|u| u.expose().to_owned()),
+            )
+            .connection_timeout(cfg.connect_timeout)
+            .response_timeout(cfg.timeout)
+            .build()
+            .map_err(|e| ConfigError(e.to_string()))?;
             Target::Cluster {
                 client: Box::new(client),
                 conn: OnceCell::new(),

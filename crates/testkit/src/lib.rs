@@ -144,7 +144,7 @@ impl TestApp {
         }
         config.server.listen = "127.0.0.1:0".parse().expect("addr");
         config.server.ops_listen = "127.0.0.1:0".parse().expect("addr");
-        config.server.shutdown_grace_secs = 2;
+        config.server.shutdown_grace = std::time::Duration::from_secs(2);
         let db = if config.database.url.expose() == default_url {
             own
         } else {
@@ -338,7 +338,7 @@ impl Deployment {
             apps.push(
                 TestApp::spawn_with(move |c| {
                     c.database.url = linkleaf::config::Secret::new(db_url);
-                    c.redis.url = linkleaf::config::Secret::new(url);
+                    c.redis.urls = linkleaf::config::redis_urls(&url);
                     c.redis.prefix = prefix;
                     tweak(i, c);
                 })
@@ -355,30 +355,70 @@ impl Deployment {
 impl TestApp {
     /// Waits until this instance's bus subscriber is connected (ten seconds at most).
     pub async fn wait_for_bus(&self) {
-        let deadline = std::time::Instant::now() + Duration::from_secs(10);
-        while self.metric("linkleaf_bus_connected").await != 1.0 {
-            assert!(
-                std::time::Instant::now() < deadline,
-                "the bus subscriber did not connect"
-            );
-            tokio::time::sleep(Duration::from_millis(10)).await;
-        }
+        eventually(
+            "the bus subscriber connects",
+            Duration::from_secs(10),
+            || async { self.metric("linkleaf_bus_connected").await == 1.0 },
+        )
+        .await;
     }
 }
 
-/// Waits until `check` says yes, asking every 20 ms; fails the test, naming `what`, when it has
-/// not within `within`. For conditions a test waits on (never a sleep hoping they happened).
+/// The test kit's one way to wait: asks `check` every 20 ms until it gives `Ok`, and returns
+/// that; fails the test when it has not within `within`, naming `what` and the last thing
+/// `check` saw instead (its `Err`). For conditions a test waits on (never a sleep hoping they
+/// happened).
+pub async fn until<T, F, Fut>(what: &str, within: Duration, mut check: F) -> T
+where
+    F: FnMut() -> Fut,
+    Fut: std::future::Future<Output = Result<T, String>>,
+{
+    let deadline = std::time::Instant::now() + within;
+    loop {
+        match check().await {
+            Ok(t) => return t,
+            Err(seen) => assert!(
+                std::time::Instant::now() < deadline,
+                "not within {within:?}: {what}; last seen: {seen}"
+            ),
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+}
+
+/// `until` for a yes or no.
 pub async fn eventually<F, Fut>(what: &str, within: Duration, mut check: F)
 where
     F: FnMut() -> Fut,
     Fut: std::future::Future<Output = bool>,
 {
+    until(what, within, || {
+        let asked = check();
+        async move {
+            if asked.await {
+                Ok(())
+            } else {
+                Err("not yet".to_owned())
+            }
+        }
+    })
+    .await
+}
+
+/// `until` `check` holds twice in a row, 200 ms apart: for a pipeline that is idle between two
+/// looks (a frame in flight between two stages shows in neither for a moment).
+pub async fn settled<F, Fut>(what: &str, within: Duration, mut check: F)
+where
+    F: FnMut() -> Fut,
+    Fut: std::future::Future<Output = bool>,
+{
     let deadline = std::time::Instant::now() + within;
-    while !check().await {
-        assert!(
-            std::time::Instant::now() < deadline,
-            "not within {within:?}: {what}"
-        );
-        tokio::time::sleep(Duration::from_millis(20)).await;
+    loop {
+        let left = deadline.saturating_duration_since(std::time::Instant::now());
+        eventually(what, left, &mut check).await;
+        tokio::time::sleep(Duration::from_millis(200)).await;
+        if check().await {
+            return;
+        }
     }
 }

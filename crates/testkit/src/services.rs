@@ -275,7 +275,7 @@ impl TempQueue {
 
     pub fn config(&self) -> linkleaf_events::queue::amqp::AmqpConfig {
         linkleaf_events::queue::amqp::AmqpConfig {
-            url: self.url.clone(),
+            url: linkleaf_domain::Secret::new(self.url.clone()),
             queue: self.name.clone(),
             prefetch: 1000,
         }

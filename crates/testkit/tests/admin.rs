@@ -624,8 +624,8 @@ async fn the_bearer_scheme_is_case_insensitive_and_only_one_header_counts() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn rate_limit_is_per_key_and_says_when_to_retry() {
     let app = TestApp::spawn_with(|c| {
-        c.rate_limit.per_minute = 3;
-        c.rate_limit.burst = 3;
+        c.rate_limit.per_minute = std::num::NonZeroU32::new(3).expect("non-zero");
+        c.rate_limit.burst = std::num::NonZeroU32::new(3).expect("non-zero");
     })
     .await;
     let a = app.key("profile:read").await;

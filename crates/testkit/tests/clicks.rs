@@ -12,11 +12,11 @@ use std::time::Duration;
 
 /// Short windows and no report cache, so tests see counts at once.
 fn quick(c: &mut linkleaf::Config) {
-    c.analytics.window_secs = 0.05;
-    c.analytics.cache_secs = 0;
+    c.analytics.window = std::time::Duration::from_secs_f64(0.05);
+    c.analytics.cache_for = std::time::Duration::from_secs(0);
     // the tests poll the analytics API: not what the per-key limit is for
-    c.rate_limit.per_minute = 1_000_000;
-    c.rate_limit.burst = 1_000_000;
+    c.rate_limit.per_minute = std::num::NonZeroU32::new(1_000_000).expect("non-zero");
+    c.rate_limit.burst = std::num::NonZeroU32::new(1_000_000).expect("non-zero");
 }
 
 async fn analytics(app: &TestApp, key: &str, profile: &str) -> Value {
@@ -31,18 +31,15 @@ async fn wait_until(
     what: &str,
     done: impl Fn(&Value) -> bool,
 ) -> Value {
-    let deadline = std::time::Instant::now() + Duration::from_secs(10);
-    loop {
+    linkleaf_testkit::until(what, Duration::from_secs(10), || async {
         let r = analytics(app, key, profile).await;
         if done(&r) {
-            return r;
+            Ok(r)
+        } else {
+            Err(format!("the analytics say {r:#}"))
         }
-        assert!(
-            std::time::Instant::now() < deadline,
-            "{what}: the analytics still say {r:#}"
-        );
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    }
+    })
+    .await
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -204,17 +201,12 @@ async fn every_answered_click_is_counted_exactly_once() {
 
 /// Until every frame written is taken for good and the consumer holds nothing.
 async fn wait_idle(app: &TestApp) {
-    let deadline = std::time::Instant::now() + Duration::from_secs(10);
-    while app.metric("linkleaf_spool_backlog_frames").await != 0.0
-        || app.metric("linkleaf_consumer_pending_events").await != 0.0
-        || app.metric("linkleaf_consumer_held_messages").await != 0.0
-    {
-        assert!(
-            std::time::Instant::now() < deadline,
-            "the pipeline is not idle"
-        );
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    }
+    linkleaf_testkit::eventually("the pipeline is idle", Duration::from_secs(10), || async {
+        app.metric("linkleaf_spool_backlog_frames").await == 0.0
+            && app.metric("linkleaf_consumer_pending_events").await == 0.0
+            && app.metric("linkleaf_consumer_held_messages").await == 0.0
+    })
+    .await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -366,7 +358,9 @@ async fn forwarded_addresses_count_only_from_trusted_proxies() {
         let app = TestApp::spawn_with(|c| {
             quick(c);
             if trusted {
-                c.server.trusted_proxies = vec!["127.0.0.0/8".into()];
+                c.server.trusted_proxies =
+                    linkleaf::config::TrustedProxies::parse(&["127.0.0.0/8".to_owned()])
+                        .expect("proxies");
             }
         })
         .await;
@@ -406,8 +400,8 @@ async fn forwarded_addresses_count_only_from_trusted_proxies() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_analytics_api_checks_its_query_and_caches_its_answer() {
     let app = TestApp::spawn_with(|c| {
-        c.analytics.window_secs = 0.05;
-        c.analytics.cache_secs = 3600;
+        c.analytics.window = std::time::Duration::from_secs_f64(0.05);
+        c.analytics.cache_for = std::time::Duration::from_secs(3600);
     })
     .await;
     let key = app.key("analytics:read,profile:write").await;
@@ -559,9 +553,10 @@ async fn countries_come_from_a_trusted_header_or_a_maxmind_file() {
     };
     let app = TestApp::spawn_with(|c| {
         quick(c);
-        c.clicks.geoip_db = db.display().to_string();
-        c.clicks.geo_header = "cf-ipcountry".into();
-        c.server.trusted_proxies = vec!["127.0.0.1".into()];
+        c.clicks.geoip_db = Some(db.to_path_buf());
+        c.clicks.geo_header = Some(axum::http::HeaderName::from_static("cf-ipcountry"));
+        c.server.trusted_proxies =
+            linkleaf::config::TrustedProxies::parse(&["127.0.0.1".to_owned()]).expect("proxies");
     })
     .await;
     let key = app.root_key().await;
@@ -615,12 +610,15 @@ async fn countries_come_from_a_trusted_header_or_a_maxmind_file() {
 /// hundreds of batches), `never` leaves it to the kernel.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_fsync_setting_decides_when_the_spool_reaches_the_disk() {
-    use linkleaf::config::FsyncMode;
-    for mode in [FsyncMode::Always, FsyncMode::Interval, FsyncMode::Never] {
+    use linkleaf_events::spool::Fsync;
+    for mode in [
+        Fsync::Always,
+        Fsync::Interval(Duration::from_millis(100)),
+        Fsync::Never,
+    ] {
         let app = TestApp::spawn_with(|c| {
             quick(c);
             c.clicks.fsync = mode;
-            c.clicks.fsync_interval_ms = 100;
         })
         .await;
         let key = app.root_key().await;
@@ -635,11 +633,11 @@ async fn the_fsync_setting_decides_when_the_spool_reaches_the_disk() {
         let frames = app.metric("linkleaf_spool_frames_total").await;
         let fsyncs = app.metric("linkleaf_spool_fsyncs_total").await;
         match mode {
-            FsyncMode::Always => assert!(
+            Fsync::Always => assert!(
                 fsyncs >= frames && frames > 1.0,
                 "every batch synced: {fsyncs} fsyncs, {frames} frames"
             ),
-            FsyncMode::Interval => {
+            Fsync::Interval(_) => {
                 linkleaf_testkit::eventually(
                     "the timer syncs the spool",
                     Duration::from_secs(5),
@@ -651,7 +649,7 @@ async fn the_fsync_setting_decides_when_the_spool_reaches_the_disk() {
                     "a timer, not per batch: {fsyncs} fsyncs, {frames} frames"
                 );
             }
-            FsyncMode::Never => assert_eq!(fsyncs, 0.0),
+            Fsync::Never => assert_eq!(fsyncs, 0.0),
         }
     }
 }

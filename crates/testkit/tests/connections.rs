@@ -17,9 +17,9 @@ const REQUEST: u64 = 2;
 
 async fn app(max_connections: usize) -> TestApp {
     TestApp::spawn_with(|c| {
-        c.server.header_timeout_secs = HEADER;
-        c.server.idle_timeout_secs = IDLE;
-        c.server.request_timeout_secs = REQUEST;
+        c.server.header_timeout = std::time::Duration::from_secs(HEADER);
+        c.server.idle_timeout = std::time::Duration::from_secs(IDLE);
+        c.server.request_timeout = std::time::Duration::from_secs(REQUEST);
         c.server.max_connections = max_connections;
     })
     .await
@@ -248,8 +248,8 @@ async fn at_the_cap_idle_keep_alive_connections_make_room() {
     let app = TestApp::spawn_with(|c| {
         c.server.max_connections = CAP;
         // long enough that only shedding can explain a prompt answer
-        c.server.idle_timeout_secs = 60;
-        c.server.header_timeout_secs = 30;
+        c.server.idle_timeout = std::time::Duration::from_secs(60);
+        c.server.header_timeout = std::time::Duration::from_secs(30);
     })
     .await;
     let mut idle = Vec::new();
@@ -289,7 +289,7 @@ async fn at_the_cap_idle_keep_alive_connections_make_room() {
 async fn a_request_in_progress_is_not_shed_and_the_waiting_client_follows_it() {
     let app = TestApp::spawn_with(|c| {
         c.server.max_connections = 1;
-        c.server.idle_timeout_secs = 60;
+        c.server.idle_timeout = std::time::Duration::from_secs(60);
     })
     .await;
     let key = app.root_key().await;

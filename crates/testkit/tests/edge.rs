@@ -13,8 +13,8 @@ use std::time::{Duration, Instant};
 
 async fn origin_with(names: &[&str]) -> (TestApp, String) {
     let origin = TestApp::spawn_with(|c| {
-        c.rate_limit.per_minute = 1_000_000;
-        c.rate_limit.burst = 1_000_000;
+        c.rate_limit.per_minute = std::num::NonZeroU32::new(1_000_000).expect("non-zero");
+        c.rate_limit.burst = std::num::NonZeroU32::new(1_000_000).expect("non-zero");
     })
     .await;
     let key = origin.root_key().await;
@@ -36,9 +36,9 @@ async fn the_upstream_keys_bucket_bounds_what_an_edge_asks() {
     let (origin, _) = origin_with(&refs).await;
     let front = Stand::start(Answer::Forward(origin.url(""))).await;
     let edge = TestApp::spawn_with(|c| {
-        c.origin.upstream_url = front.url("");
+        c.origin.upstream_url = Some(front.url(""));
         // names never seen (all of these) may take a third of it: 5
-        c.origin.upstream_per_minute = 15;
+        c.origin.upstream_per_minute = std::num::NonZeroU32::new(15).expect("non-zero");
         c.origin.cold_misses_per_minute = 100;
     })
     .await;
@@ -74,11 +74,11 @@ async fn names_that_do_not_exist_cannot_drain_the_upstream_budget_for_real_ones(
     let (origin, _) = origin_with(&refs).await;
     let front = Stand::start(Answer::Forward(origin.url(""))).await;
     let edge = TestApp::spawn_with(|c| {
-        c.origin.upstream_url = front.url("");
-        c.origin.upstream_per_minute = 60;
+        c.origin.upstream_url = Some(front.url(""));
+        c.origin.upstream_per_minute = std::num::NonZeroU32::new(60).expect("non-zero");
         c.origin.cold_misses_per_minute = 5;
-        c.rate_limit.per_minute = 1_000_000;
-        c.rate_limit.burst = 1_000_000;
+        c.rate_limit.per_minute = std::num::NonZeroU32::new(1_000_000).expect("non-zero");
+        c.rate_limit.burst = std::num::NonZeroU32::new(1_000_000).expect("non-zero");
     })
     .await;
     let from = |last: u8| {
@@ -164,7 +164,7 @@ async fn a_malformed_or_missing_upstream_costs_an_error_page_never_a_crash() {
     ))
     .await;
     let edge = TestApp::spawn_with(|c| {
-        c.origin.upstream_url = front.url("");
+        c.origin.upstream_url = Some(front.url(""));
     })
     .await;
     let r = edge.get("/fine").await;
@@ -215,8 +215,8 @@ async fn every_edge_on_a_shared_redis_redirects_the_links_it_serves() {
     let front = Stand::start(Answer::Forward(origin.url(""))).await;
     let edge = |url: String, redis: String, prefix: String| {
         TestApp::spawn_with(move |c| {
-            c.origin.upstream_url = url;
-            c.redis.url = linkleaf::config::Secret::new(redis);
+            c.origin.upstream_url = Some(url);
+            c.redis.urls = linkleaf::config::redis_urls(&redis);
             c.redis.prefix = prefix;
         })
     };

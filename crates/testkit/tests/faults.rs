@@ -114,8 +114,8 @@ async fn metric_sum(apps: &[TestApp], series: &str) -> f64 {
 
 /// The L1 holds a couple of pages, so reads keep going to the shared tier.
 fn small_l1(c: &mut linkleaf::Config) {
-    c.cache.max_bytes = 24_000;
-    c.redis.breaker_open_ms = 300;
+    c.cache.max_bytes = std::num::NonZeroU64::new(24_000).expect("non-zero");
+    c.redis.breaker_open = std::time::Duration::from_millis(300);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -283,11 +283,10 @@ async fn a_database_cut_off_leaves_cached_pages_served_and_writes_refused_clearl
     let proxied = db.url.replace("127.0.0.1:5432", &proxy.addr.to_string());
     let app = TestApp::spawn_with(|c| {
         c.database.url = linkleaf::config::Secret::new(proxied);
-        c.database.acquire_timeout_ms = 500;
-        c.redis.url = linkleaf::config::Secret::new(redis);
+        c.database.acquire_timeout = std::time::Duration::from_millis(500);
+        c.redis.urls = linkleaf::config::redis_urls(&redis);
         c.redis.prefix = prefix;
-        c.cache.profile_ttl_secs = 1;
-        c.cache.links_ttl_secs = 1;
+        c.cache.fresh = std::time::Duration::from_secs(1);
     })
     .await;
     let key = app.root_key().await;
@@ -420,10 +419,9 @@ async fn an_instance_cut_off_the_bus_serves_nothing_older_than_the_fresh_period(
         2,
         |i| (i == 1).then(|| via_proxy.clone()),
         |_, c| {
-            c.cache.profile_ttl_secs = FRESH;
-            c.cache.links_ttl_secs = FRESH;
-            c.redis.heartbeat_ms = 200;
-            c.redis.breaker_open_ms = 300;
+            c.cache.fresh = std::time::Duration::from_secs(FRESH);
+            c.redis.heartbeat = std::time::Duration::from_millis(200);
+            c.redis.breaker_open = std::time::Duration::from_millis(300);
         },
     )
     .await
@@ -515,7 +513,7 @@ async fn a_writer_cut_off_from_redis_tells_the_others_when_it_can() {
     let Some(d) = Deployment::start(
         2,
         |i| (i == 0).then(|| via_proxy.clone()),
-        |_, c| c.redis.breaker_open_ms = 200,
+        |_, c| c.redis.breaker_open = std::time::Duration::from_millis(200),
     )
     .await
     else {

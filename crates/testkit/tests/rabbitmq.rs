@@ -18,12 +18,12 @@ async fn poison_is_dead_lettered_and_shown_while_clicks_count() {
         return;
     };
     let app = TestApp::spawn_with(|c| {
-        c.queue.url = linkleaf::config::Secret::new(q.url.clone());
+        c.queue.url = Some(linkleaf::config::Secret::new(q.url.clone()));
         c.queue.name = q.name.clone();
-        c.analytics.window_secs = 0.05;
-        c.analytics.cache_secs = 0;
-        c.rate_limit.per_minute = 1_000_000;
-        c.rate_limit.burst = 1_000_000;
+        c.analytics.window = std::time::Duration::from_secs_f64(0.05);
+        c.analytics.cache_for = std::time::Duration::from_secs(0);
+        c.rate_limit.per_minute = std::num::NonZeroU32::new(1_000_000).expect("non-zero");
+        c.rate_limit.burst = std::num::NonZeroU32::new(1_000_000).expect("non-zero");
     })
     .await;
     let key = app.root_key().await;
@@ -63,14 +63,12 @@ async fn poison_is_dead_lettered_and_shown_while_clicks_count() {
     )
     .await;
 
-    let deadline = Instant::now() + Duration::from_secs(30);
-    while app.metric("linkleaf_dlq_depth").await != 1.0 {
-        assert!(
-            Instant::now() < deadline,
-            "the DLQ depth never showed the poison"
-        );
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
+    linkleaf_testkit::eventually(
+        "the DLQ depth shows the poison",
+        Duration::from_secs(30),
+        || async { app.metric("linkleaf_dlq_depth").await == 1.0 },
+    )
+    .await;
     assert_eq!(q.depth(&format!("{}.dlq", q.name)).await, 1);
     assert_eq!(
         app.metric("linkleaf_frames_rejected_total").await,
@@ -103,14 +101,14 @@ async fn while_the_broker_is_away_the_spool_grows_to_its_bound_and_redirects_ans
     let proxy = FaultProxy::start(q.broker()).await;
     let via = q.url_via(proxy.addr);
     let app = TestApp::spawn_with(|c| {
-        c.queue.url = linkleaf::config::Secret::new(via);
+        c.queue.url = Some(linkleaf::config::Secret::new(via));
         c.queue.name = q.name.clone();
-        c.analytics.window_secs = 0.05;
-        c.analytics.cache_secs = 0;
+        c.analytics.window = std::time::Duration::from_secs_f64(0.05);
+        c.analytics.cache_for = std::time::Duration::from_secs(0);
         c.clicks.segment_bytes = 4096;
         c.clicks.spool_max_bytes = 16_384;
-        c.rate_limit.per_minute = 1_000_000;
-        c.rate_limit.burst = 1_000_000;
+        c.rate_limit.per_minute = std::num::NonZeroU32::new(1_000_000).expect("non-zero");
+        c.rate_limit.burst = std::num::NonZeroU32::new(1_000_000).expect("non-zero");
     })
     .await;
     let key = app.root_key().await;
@@ -148,11 +146,10 @@ async fn while_the_broker_is_away_the_spool_grows_to_its_bound_and_redirects_ans
         Duration::from_secs(60),
     )
     .await;
-    let deadline = Instant::now() + Duration::from_secs(30);
-    while app.metric("linkleaf_spool_backlog_frames").await != 0.0 {
-        assert!(Instant::now() < deadline, "the spool did not drain");
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
+    linkleaf_testkit::eventually("the spool drains", Duration::from_secs(30), || async {
+        app.metric("linkleaf_spool_backlog_frames").await == 0.0
+    })
+    .await;
 }
 
 /// With RabbitMQ, every change (and every incoming event taken) is republished on the topic
@@ -167,9 +164,11 @@ async fn changes_and_incoming_events_are_republished_for_other_consumers() {
     };
     const SECRET: &str = "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw";
     let app = TestApp::spawn_with(|c| {
-        c.queue.url = linkleaf::config::Secret::new(q.url.clone());
+        c.queue.url = Some(linkleaf::config::Secret::new(q.url.clone()));
         c.queue.name = q.name.clone();
-        c.webhooks.secret = linkleaf::config::Secret::new(SECRET);
+        c.webhooks.verifier = std::sync::Arc::new(
+            linkleaf_webhooks::Verifier::new(SECRET).expect("a webhook secret"),
+        );
     })
     .await;
     // another consumer, listening before anything happens
@@ -286,7 +285,7 @@ async fn a_dead_link_fails_the_publish_in_time_and_a_new_connection_takes_over()
     };
     let proxy = FaultProxy::start(q.broker()).await;
     let mut cfg = q.config();
-    cfg.url = q.url_via(proxy.addr);
+    cfg.url = linkleaf_domain::Secret::new(q.url_via(proxy.addr));
     let sink = AmqpSink::new(cfg, &Lifecycle::new(Duration::from_secs(1)));
     let source = uuid::Uuid::now_v7();
     let message = |seq: u64| Message {

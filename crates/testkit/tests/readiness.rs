@@ -13,10 +13,10 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
 fn quick(c: &mut linkleaf::Config) {
-    c.analytics.window_secs = 0.05;
-    c.analytics.cache_secs = 0;
-    c.rate_limit.per_minute = 1_000_000;
-    c.rate_limit.burst = 1_000_000;
+    c.analytics.window = std::time::Duration::from_secs_f64(0.05);
+    c.analytics.cache_for = std::time::Duration::from_secs(0);
+    c.rate_limit.per_minute = std::num::NonZeroU32::new(1_000_000).expect("non-zero");
+    c.rate_limit.burst = std::num::NonZeroU32::new(1_000_000).expect("non-zero");
 }
 
 async fn create(app: &TestApp, key: &str, name: &str) -> u16 {

@@ -114,10 +114,12 @@ async fn an_edit_through_one_instance_is_served_by_the_others_at_once() {
         .unwrap();
     assert_eq!(r.status(), 200);
     for other in &d.apps[1..] {
-        let deadline = Instant::now() + Duration::from_millis(500);
-        while read(other, "editme").await.0 != 404 {
-            assert!(Instant::now() < deadline, "the old name is still served");
-        }
+        linkleaf_testkit::eventually(
+            "the old name is no longer served",
+            Duration::from_millis(500),
+            || async { read(other, "editme").await.0 == 404 },
+        )
+        .await;
         assert_eq!(read(other, "renamed").await.0, 200);
     }
     assert!(
@@ -151,8 +153,7 @@ async fn an_edit_through_one_instance_is_served_by_the_others_at_once() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_value_from_the_shared_tier_is_fresh_only_for_what_is_left() {
     let Some(d) = deployment(2, |c| {
-        c.cache.profile_ttl_secs = 2;
-        c.cache.links_ttl_secs = 2;
+        c.cache.fresh = std::time::Duration::from_secs(2);
     })
     .await
     else {
@@ -258,14 +259,14 @@ async fn a_read_just_after_a_write_anywhere_skips_a_lagging_replica() {
         let (db, prefix, redis) = (
             d.db.url.clone(),
             d.prefix.clone(),
-            a.config.redis.url.expose().to_owned(),
+            a.config.redis.urls.clone(),
         );
         TestApp::spawn_with(move |c| {
             c.database.url = linkleaf::config::Secret::new(db);
-            c.database.read_url = linkleaf::config::Secret::new(replica_url);
-            c.redis.url = linkleaf::config::Secret::new(redis);
+            c.database.read_url = Some(linkleaf::config::Secret::new(replica_url));
+            c.redis.urls = redis;
             c.redis.prefix = prefix;
-            c.database.replica_lag_secs = lag_secs;
+            c.database.replica_lag = std::time::Duration::from_secs(lag_secs);
         })
     };
     let b = late(replica.url.clone(), 10).await;

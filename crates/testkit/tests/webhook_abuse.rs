@@ -44,13 +44,14 @@ impl Resolve for Table {
 }
 
 fn quick(c: &mut linkleaf::Config) {
-    c.webhooks.secret = linkleaf::config::Secret::new(SECRET);
-    c.webhooks.timeout_ms = 300;
-    c.webhooks.backoff_base_ms = 50;
-    c.webhooks.backoff_max_secs = 1;
-    c.webhooks.poll_ms = 50;
-    c.rate_limit.per_minute = 1_000_000;
-    c.rate_limit.burst = 1_000_000;
+    c.webhooks.verifier =
+        std::sync::Arc::new(linkleaf_webhooks::Verifier::new(SECRET).expect("a webhook secret"));
+    c.webhooks.timeout = std::time::Duration::from_millis(300);
+    c.webhooks.backoff_base = std::time::Duration::from_millis(50);
+    c.webhooks.backoff_max = std::time::Duration::from_secs(1);
+    c.webhooks.poll = std::time::Duration::from_millis(50);
+    c.rate_limit.per_minute = std::num::NonZeroU32::new(1_000_000).expect("non-zero");
+    c.rate_limit.burst = std::num::NonZeroU32::new(1_000_000).expect("non-zero");
 }
 
 async fn subscribe(app: &TestApp, key: &str, url: &str) -> reqwest::Response {
@@ -214,7 +215,7 @@ async fn an_allowed_network_reaches_its_receiver() {
     let stand = Stand::start(Answer::Status(204)).await;
     let app = TestApp::spawn_with(|c| {
         quick(c);
-        c.webhooks.allow_networks = vec!["127.0.0.1/32".into()];
+        c.webhooks.allow_networks = vec!["127.0.0.1/32".parse().expect("a network")];
     })
     .await;
     let key = app.root_key().await;
@@ -237,7 +238,7 @@ async fn an_edit_writes_one_row_whatever_the_subscribers_and_subscriptions_are_b
     let app = TestApp::spawn_with(|c| {
         quick(c);
         c.webhooks.dispatch = false;
-        c.webhooks.max_subscriptions = 200;
+        c.webhooks.max_subscriptions = std::num::NonZeroU32::new(200).expect("non-zero");
     })
     .await;
     let key = app.root_key().await;
@@ -311,9 +312,9 @@ async fn receivers_that_never_answer_do_not_starve_a_healthy_one() {
     let healthy = Stand::start(Answer::Status(200)).await;
     let app = TestApp::spawn_with(|c| {
         quick(c);
-        c.webhooks.timeout_ms = 10_000;
+        c.webhooks.timeout = std::time::Duration::from_millis(10_000);
         c.webhooks.max_attempts = 12;
-        c.webhooks.allow_networks = vec!["127.0.0.1/32".into()];
+        c.webhooks.allow_networks = vec!["127.0.0.1/32".parse().expect("a network")];
     })
     .await;
     let key = app.root_key().await;

@@ -20,16 +20,17 @@ fn now() -> i64 {
 
 /// Quick deliveries: short deadlines and waits, so tests see retries in milliseconds.
 fn quick(c: &mut linkleaf::Config) {
-    c.webhooks.secret = linkleaf::config::Secret::new(SECRET);
-    c.webhooks.timeout_ms = 300;
-    c.webhooks.backoff_base_ms = 50;
-    c.webhooks.backoff_max_secs = 1;
+    c.webhooks.verifier =
+        std::sync::Arc::new(linkleaf_webhooks::Verifier::new(SECRET).expect("a webhook secret"));
+    c.webhooks.timeout = std::time::Duration::from_millis(300);
+    c.webhooks.backoff_base = std::time::Duration::from_millis(50);
+    c.webhooks.backoff_max = std::time::Duration::from_secs(1);
     c.webhooks.max_attempts = 3;
-    c.webhooks.poll_ms = 50;
-    c.rate_limit.per_minute = 1_000_000;
-    c.rate_limit.burst = 1_000_000;
+    c.webhooks.poll = std::time::Duration::from_millis(50);
+    c.rate_limit.per_minute = std::num::NonZeroU32::new(1_000_000).expect("non-zero");
+    c.rate_limit.burst = std::num::NonZeroU32::new(1_000_000).expect("non-zero");
     // the receivers are the test's own, on loopback
-    c.webhooks.allow_networks = vec!["127.0.0.0/8".into()];
+    c.webhooks.allow_networks = vec!["127.0.0.0/8".parse().expect("a network")];
 }
 
 /// POSTs `body` to `/api/webhooks` signed with `secret` as `id` at `ts`.
@@ -347,7 +348,7 @@ async fn retry_after_is_honoured_and_a_subscription_failing_for_long_is_disabled
     let app = TestApp::spawn_with(|c| {
         quick(c);
         c.webhooks.max_attempts = 50;
-        c.webhooks.disable_after_secs = 1;
+        c.webhooks.disable_after = std::time::Duration::from_secs(1);
     })
     .await;
     let key = app.root_key().await;
@@ -624,7 +625,7 @@ async fn the_reference_python_package_signs_what_we_accept_and_verifies_what_we_
 async fn an_edge_owns_no_profiles_and_says_so() {
     let origin = TestApp::spawn().await;
     let edge = TestApp::spawn_with(|c| {
-        c.origin.upstream_url = origin.url("");
+        c.origin.upstream_url = Some(origin.url(""));
     })
     .await;
     let key = edge.root_key().await;

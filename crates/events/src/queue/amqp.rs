@@ -40,7 +40,8 @@ pub const DELIVERY_LIMIT: i32 = 2;
 /// How to reach RabbitMQ and which queue to use.
 #[derive(Debug, Clone)]
 pub struct AmqpConfig {
-    pub url: String,
+    /// `amqp://USER:PASSWORD@HOST/VHOST`: a secret until it is connected to.
+    pub url: linkleaf_domain::Secret,
     pub queue: String,
     /// Messages the consumer may hold unacknowledged (quorum queues cap this at 2,000).
     pub prefetch: u16,
@@ -60,7 +61,7 @@ async fn connect(cfg: &AmqpConfig) -> Result<Connection, QueueError> {
     within(
         CALL_TIMEOUT,
         "connecting",
-        Connection::connect(&cfg.url, ConnectionProperties::default()),
+        Connection::connect(cfg.url.expose(), ConnectionProperties::default()),
     )
     .await
 }
