@@ -56,27 +56,31 @@ impl<V: Weigh + Send + Sync + 'static> Forget for ByOwner<ReadCache<V>> {
 /// Keys written lately, here or (through the bus) anywhere: their reads skip a replica that
 /// may not have the write yet.
 #[derive(Clone)]
-pub struct RecentKeys(moka::sync::Cache<String, ()>);
+pub struct RecentKeys(Option<moka::sync::Cache<String, ()>>);
 
 impl RecentKeys {
-    /// Remembers each key for `window` (the longest a replica is expected to lag).
+    /// Remembers each key for `window` (the longest a replica is expected to lag); a zero
+    /// window remembers nothing (no replica is expected to lag), rather than for a moment that
+    /// a read may or may not fall into.
     pub fn new(window: Duration) -> Self {
-        Self(
+        Self((!window.is_zero()).then(|| {
             moka::sync::Cache::builder()
                 .max_capacity(100_000)
-                .time_to_live(window.max(Duration::from_millis(1)))
-                .build(),
-        )
+                .time_to_live(window)
+                .build()
+        }))
     }
 
     pub fn record(&self, keys: &[String]) {
-        for k in keys {
-            self.0.insert(k.clone(), ());
+        if let Some(c) = &self.0 {
+            for k in keys {
+                c.insert(k.clone(), ());
+            }
         }
     }
 
     pub fn contains(&self, key: &str) -> bool {
-        self.0.contains_key(key)
+        self.0.as_ref().is_some_and(|c| c.contains_key(key))
     }
 }
 
@@ -223,5 +227,24 @@ impl Invalidator {
                 }
             }
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// With `database.replica_lag_secs = 0` a key announced on the bus was remembered for a
+    /// millisecond, and a read falling into it went to the primary: the shared-tier test that
+    /// expects the replica's answer then failed one run in two.
+    #[test]
+    fn a_zero_window_remembers_nothing_and_another_remembers_its_keys() {
+        let none = RecentKeys::new(Duration::ZERO);
+        none.record(&["lagged".to_owned()]);
+        assert!(!none.contains("lagged"));
+        let some = RecentKeys::new(Duration::from_secs(10));
+        some.record(&["lagged".to_owned()]);
+        assert!(some.contains("lagged"));
+        assert!(!some.contains("other"));
     }
 }

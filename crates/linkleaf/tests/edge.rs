@@ -106,8 +106,7 @@ async fn an_event_committed_before_a_sigkill_is_delivered_after_the_restart() {
     assert_eq!(body["data"]["id"], p["id"]);
     let v = linkleaf_webhooks::Verifier::new(sub["secret"].as_str().unwrap()).unwrap();
     assert_eq!(v.verify(&last.headers, &last.body), Ok(()));
-    let deadline = Instant::now() + Duration::from_secs(5);
-    loop {
+    let d = linkleaf_testkit::until("recorded as delivered", Duration::from_secs(5), || async {
         let d: Value = c
             .get(sender.url(&format!(
                 "/api/webhooks/subscriptions/{}/deliveries",
@@ -121,14 +120,17 @@ async fn an_event_committed_before_a_sigkill_is_delivered_after_the_restart() {
             .await
             .unwrap();
         if d["items"][0]["status"] == "delivered" {
-            break;
+            Ok(d)
+        } else {
+            Err(d.to_string())
         }
-        assert!(Instant::now() < deadline, "{d}");
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    }
-    // recorded as delivered: nothing more is sent (a further attempt would come within the
-    // retry backoff, 50 ms here)
-    tokio::time::sleep(Duration::from_millis(300)).await;
+    })
+    .await;
+    // one delivery, in its last state: nothing is left to send; and once the sender has
+    // stopped, nothing more can come
+    assert_eq!(d["items"].as_array().unwrap().len(), 1, "{d}");
+    let mut sender = sender;
+    assert!(sender.terminate(Duration::from_secs(10)), "a clean stop");
     assert_eq!(hook.count(), before + 1, "delivered once after the restart");
 }
 
@@ -250,14 +252,12 @@ async fn an_edge_in_front_of_an_origin_serves_edits_within_a_second_and_survives
         json!({"username": "crowded"}),
     )
     .await;
-    let deadline = Instant::now() + Duration::from_secs(5);
-    while accepted().await < heard + 1.0 {
-        assert!(
-            Instant::now() < deadline,
-            "the edge did not hear of the creation"
-        );
-        tokio::time::sleep(Duration::from_millis(10)).await;
-    }
+    linkleaf_testkit::eventually(
+        "the edge hears of the creation",
+        Duration::from_secs(5),
+        || async { accepted().await >= heard + 1.0 },
+    )
+    .await;
     front.clear();
     let asks: Vec<_> = (0..40)
         .map(|_| {

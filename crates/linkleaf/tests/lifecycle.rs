@@ -45,23 +45,12 @@ async fn metric(client: &reqwest::Client, ops: &str, series: &str) -> f64 {
 }
 
 /// Waits (thirty seconds at most) until `done` holds twice in a row, 200 ms apart.
-async fn settle<F, Fut>(what: &str, mut done: F)
+async fn settle<F, Fut>(what: &str, done: F)
 where
     F: FnMut() -> Fut,
     Fut: std::future::Future<Output = bool>,
 {
-    let deadline = Instant::now() + Duration::from_secs(30);
-    let mut held = 0;
-    while held < 2 {
-        assert!(Instant::now() < deadline, "{what} did not happen");
-        if done().await {
-            held += 1;
-            tokio::time::sleep(Duration::from_millis(200)).await;
-        } else {
-            held = 0;
-            tokio::time::sleep(Duration::from_millis(20)).await;
-        }
-    }
+    linkleaf_testkit::settled(what, Duration::from_secs(30), done).await;
 }
 
 /// SIGTERM; it must exit 0 within the grace (and a little for the process to end), having

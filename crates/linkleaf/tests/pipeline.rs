@@ -19,7 +19,7 @@ use linkleaf_testkit::services::{TempPostgres, TempQueue};
 use std::collections::HashMap;
 use std::process::Command;
 use std::sync::{Arc, RwLock};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 const BIN: &str = env!("CARGO_BIN_EXE_linkleaf");
 
@@ -49,23 +49,12 @@ async fn metric(client: &reqwest::Client, ops: &str, series: &str) -> f64 {
 }
 
 /// Waits until `done` holds twice in a row, 200 ms apart (thirty seconds at most).
-async fn settle<F, Fut>(what: &str, mut done: F)
+async fn settle<F, Fut>(what: &str, done: F)
 where
     F: FnMut() -> Fut,
     Fut: std::future::Future<Output = bool>,
 {
-    let deadline = Instant::now() + Duration::from_secs(30);
-    let mut held = 0;
-    while held < 2 {
-        assert!(Instant::now() < deadline, "{what} did not happen");
-        if done().await {
-            held += 1;
-            tokio::time::sleep(Duration::from_millis(200)).await;
-        } else {
-            held = 0;
-            tokio::time::sleep(Duration::from_millis(20)).await;
-        }
-    }
+    linkleaf_testkit::settled(what, Duration::from_secs(30), done).await;
 }
 
 /// answered <= counted <= answered + failed, link by link; returns the total counted.
@@ -99,16 +88,14 @@ async fn make_profiles(client: &reqwest::Client, base: &str, key: &str, n: usize
 
 /// Waits until `i` logs a line containing `what` (twenty seconds at most).
 async fn reconnected(i: &mut Instance, what: &str) {
-    let deadline = Instant::now() + Duration::from_secs(20);
     let mut seen = Vec::new();
-    loop {
+    linkleaf_testkit::until(what, Duration::from_secs(20), || {
         seen.extend(i.log());
-        if seen.iter().any(|l| l.contains(what)) {
-            return;
-        }
-        assert!(Instant::now() < deadline, "no '{what}' in {seen:#?}");
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    }
+        let found = seen.iter().any(|l| l.contains(what));
+        let tail = seen[seen.len().saturating_sub(20)..].join("\n");
+        async move { if found { Ok(()) } else { Err(tail) } }
+    })
+    .await;
 }
 
 fn point(base: &Arc<RwLock<String>>, i: &Instance) {
@@ -152,19 +139,17 @@ async fn embedded_no_click_is_lost_or_counted_twice_through_a_locked_database_re
             .execute(&mut locker)
             .await
             .unwrap();
-        let deadline = Instant::now() + Duration::from_secs(20);
-        while !log
-            .iter()
-            .any(|l: &String| l.contains("could not be committed"))
-        {
-            assert!(
-                Instant::now() < deadline,
-                "the lock made no commit fail: {:#?}",
-                &log[log.len().saturating_sub(20)..]
-            );
-            tokio::time::sleep(Duration::from_millis(20)).await;
-            log.extend(server.log());
-        }
+        linkleaf_testkit::until(
+            "the lock made a commit fail",
+            Duration::from_secs(20),
+            || {
+                log.extend(server.log());
+                let failed = log.iter().any(|l| l.contains("could not be committed"));
+                let tail = log[log.len().saturating_sub(20)..].join("\n");
+                async move { if failed { Ok(()) } else { Err(tail) } }
+            },
+        )
+        .await;
         sqlx::query("COMMIT").execute(&mut locker).await.unwrap();
     }
     let mut clicks = run.finish().await;

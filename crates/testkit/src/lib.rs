@@ -353,6 +353,23 @@ impl Deployment {
 }
 
 impl TestApp {
+    /// A webhook dispatcher over this instance's outbox, with its configuration (start it with
+    /// `webhooks.dispatch = false`): a test drives it a `step` at a time, so "nothing more is
+    /// sent" is a step that sends nothing, not a wait.
+    pub fn dispatcher(&self) -> linkleaf_webhooks::Dispatcher {
+        let destinations = linkleaf_outbound::Destinations::checked(
+            linkleaf_outbound::AddressPolicy::new(self.config.webhooks.allow_networks.clone()),
+            std::sync::Arc::new(linkleaf_outbound::SystemResolver),
+        );
+        linkleaf_webhooks::Dispatcher::new(
+            self.stores.webhooks.clone(),
+            linkleaf_outbound::Client::to(destinations, self.config.webhooks.timeout, 64 * 1024)
+                .expect("the webhook client"),
+            self.config.dispatch_config(),
+            linkleaf_webhooks::DispatchMetrics::noop(),
+        )
+    }
+
     /// Waits until this instance's bus subscriber is connected (ten seconds at most).
     pub async fn wait_for_bus(&self) {
         eventually(

@@ -235,7 +235,12 @@ async fn incoming_events_are_verified_on_their_bytes_and_handled_once() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn changes_are_delivered_signed_and_retried_until_taken_once() {
-    let app = TestApp::spawn_with(quick).await;
+    let app = TestApp::spawn_with(|c| {
+        quick(c);
+        c.webhooks.dispatch = false;
+    })
+    .await;
+    let dispatcher = app.dispatcher();
     let key = app.root_key().await;
     let hook = Stand::start(Answer::FailFirst(2, 500)).await;
     let sub = subscribe(&app, &key, &hook.url("/in"), Some(vec!["profile.created"])).await;
@@ -250,7 +255,13 @@ async fn changes_are_delivered_signed_and_retried_until_taken_once() {
         .send()
         .await
         .unwrap();
-    let seen = hook.wait_for(3, Duration::from_secs(10)).await;
+    // stepped until the third attempt (each retry is due after its backoff, 50 ms at most)
+    linkleaf_testkit::eventually("three attempts", Duration::from_secs(10), || async {
+        dispatcher.step().await.unwrap();
+        hook.count() >= 3
+    })
+    .await;
+    let seen = hook.wait_for(3, Duration::from_secs(1)).await;
     let ids: Vec<&str> = seen
         .iter()
         .map(|s| s.headers["webhook-id"].to_str().unwrap())
@@ -283,14 +294,9 @@ async fn changes_are_delivered_signed_and_retried_until_taken_once() {
         .collect();
     assert_eq!(statuses, [500, 500, 200]);
     assert_eq!(d[0]["eventId"], ids[0]);
-    // delivered once: nothing more comes
-    tokio::time::sleep(Duration::from_millis(300)).await;
+    // delivered once: a step finds nothing more to send
+    assert_eq!(dispatcher.step().await.unwrap(), 0);
     assert_eq!(hook.count(), 3);
-    assert_eq!(
-        app.metric(r#"linkleaf_webhook_deliveries_total{outcome="delivered"}"#)
-            .await,
-        1.0
-    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -384,7 +390,29 @@ async fn retry_after_is_honoured_and_a_subscription_failing_for_long_is_disabled
     })
     .await;
     let n = slow.count();
-    tokio::time::sleep(Duration::from_millis(1500)).await; // longer than a Retry-After
+    // its delivery still pending comes due (past its Retry-After)...
+    linkleaf_testkit::until(
+        "the pending delivery comes due",
+        Duration::from_secs(5),
+        || async {
+            let d = deliveries(&app, &key, &id).await;
+            let next = d
+                .iter()
+                .find(|d| d["status"] == "pending")
+                .and_then(|d| d["nextAttemptAt"].as_str())
+                .map(|t| {
+                    time::OffsetDateTime::parse(t, &time::format_description::well_known::Rfc3339)
+                        .unwrap()
+                });
+            match next {
+                Some(t) if t <= time::OffsetDateTime::now_utc() => Ok(()),
+                _ => Err(format!("{d:?}")),
+            }
+        },
+    )
+    .await;
+    // ...and a step, with it due, sends nothing to a disabled subscription
+    assert_eq!(app.dispatcher().step().await.unwrap(), 0);
     assert_eq!(slow.count(), n, "a disabled subscription gets nothing");
     // enabled again by its owner: the pending delivery goes out
     slow.set(Answer::Status(204));
@@ -521,7 +549,12 @@ async fn a_rotated_secret_signs_beside_the_old_one_and_subscriptions_refuse_bad_
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn an_incoming_event_is_republished_to_this_instances_subscribers() {
-    let app = TestApp::spawn_with(quick).await;
+    let app = TestApp::spawn_with(|c| {
+        quick(c);
+        c.webhooks.dispatch = false;
+    })
+    .await;
+    let dispatcher = app.dispatcher();
     let key = app.root_key().await;
     let hook = Stand::start(Answer::Status(200)).await;
     subscribe(&app, &key, &hook.url("/in"), Some(vec!["links.updated"])).await;
@@ -535,6 +568,7 @@ async fn an_incoming_event_is_republished_to_this_instances_subscribers() {
     )
     .await;
     assert_eq!(r.status(), 200);
+    assert_eq!(dispatcher.step().await.unwrap(), 1, "republished at once");
     let seen = hook.wait_for(1, Duration::from_secs(5)).await;
     let body: Value = serde_json::from_slice(&seen[0].body).unwrap();
     assert_eq!(
@@ -551,7 +585,8 @@ async fn an_incoming_event_is_republished_to_this_instances_subscribers() {
         &event("links.updated", &id, "far.away"),
     )
     .await;
-    tokio::time::sleep(Duration::from_millis(300)).await;
+    // the redelivery was answered (so recorded) before this step: it left nothing to send
+    assert_eq!(dispatcher.step().await.unwrap(), 0);
     assert_eq!(hook.count(), 1);
 }
 
