@@ -11,7 +11,7 @@ use crate::client::TrustedProxies;
 use axum::http::{HeaderMap, HeaderName, HeaderValue, header};
 use linkleaf_cache::Weigh;
 use linkleaf_events::event::{Hit, Kind};
-use linkleaf_events::spool::{Spool, ViewMemo};
+use linkleaf_events::spool::Spool;
 use metrics::Counter;
 use std::net::IpAddr;
 use uuid::Uuid;
@@ -97,18 +97,12 @@ impl Recorder {
     }
 
     /// Records a view of `profile`'s page by the request's client (no `Hit`: a view keeps only
-    /// its page, client, user agent and minute), through the connection's `memo` if it has one.
-    pub fn view(
-        &self,
-        memo: Option<&mut ViewMemo>,
-        profile: Uuid,
-        peer: IpAddr,
-        headers: &HeaderMap,
-    ) {
+    /// its page, client, user agent and minute).
+    pub fn view(&self, profile: Uuid, peer: IpAddr, headers: &HeaderMap) {
         let client = self.proxies.client(peer, headers);
         let ua = headers
             .get(header::USER_AGENT)
             .map_or(&b""[..], HeaderValue::as_bytes);
-        self.spool.view(memo, profile, client, ua);
+        self.spool.view(profile, client, ua);
     }
 }

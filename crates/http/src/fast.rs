@@ -26,23 +26,18 @@ use futures_util::future::{BoxFuture, Either, Ready, ready};
 use linkleaf_cache::Status;
 use linkleaf_domain::Username;
 use linkleaf_events::event::Kind as HitKind;
-use linkleaf_events::spool::ViewMemo;
 use std::convert::Infallible;
 use std::net::{Ipv4Addr, SocketAddr};
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 use std::task::{Context, Poll};
 use std::time::Instant;
 use tower::Service;
 use uuid::Uuid;
 
-/// Cloned for every request (that is how hyper drives a tower service), so it is an `Arc`,
-/// the connection's peer and the connection's view memo (`for_peer`).
+/// Cloned for every request (that is how hyper drives a tower service), so it is an `Arc` and
+/// the connection's peer (`for_peer`).
 #[derive(Clone)]
-pub struct FastPath(Arc<Inner>, SocketAddr, Memo);
-
-/// The connection's last view group (`ViewMemo`): its requests come one at a time, so the lock
-/// is never contended.
-type Memo = Arc<Mutex<ViewMemo>>;
+pub struct FastPath(Arc<Inner>, SocketAddr);
 
 struct Inner {
     state: AppState,
@@ -75,18 +70,17 @@ impl FastPath {
                 redirect_metrics: RouteMetrics::new(recorder, log, REDIRECT_ROUTE, &[Method::GET]),
             }),
             SocketAddr::from((Ipv4Addr::UNSPECIFIED, 0)),
-            Memo::default(),
         )
     }
 
     /// The service for one connection, from `peer`.
     pub fn for_peer(&self, peer: SocketAddr) -> Self {
-        Self(self.0.clone(), peer, Memo::default())
+        Self(self.0.clone(), peer)
     }
 }
 
 impl Inner {
-    fn try_hit(self: &Arc<Self>, req: &Request, peer: SocketAddr, memo: &Memo) -> Option<Hit> {
+    fn try_hit(self: &Arc<Self>, req: &Request, peer: SocketAddr) -> Option<Hit> {
         if !(req.method() == Method::GET || req.method() == Method::HEAD) {
             return None;
         }
@@ -124,7 +118,6 @@ impl Inner {
         {
             record_view(
                 self.state.recorder.as_ref(),
-                Some(memo),
                 req,
                 peer.ip(),
                 owner,
@@ -187,7 +180,7 @@ impl Service<Request> for FastPath {
     }
 
     fn call(&mut self, mut req: Request) -> Self::Future {
-        match self.0.try_hit(&req, self.1, &self.2) {
+        match self.0.try_hit(&req, self.1) {
             Some(Hit::Answered(res)) => Either::Left(ready(Ok(res))),
             Some(Hit::Click(f)) => Either::Right(Either::Left(f)),
             None => {

@@ -12,9 +12,7 @@ use axum::extract::Request;
 use axum::http::{HeaderMap, HeaderName, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use linkleaf_cache::Status;
-use linkleaf_events::spool::ViewMemo;
 use std::borrow::Cow;
-use std::sync::Mutex;
 
 /// The public routes, as templates (metrics labels) and as the prefixes the fast path matches.
 pub const PAGE_ROUTE: &str = "/{username}";
@@ -274,11 +272,9 @@ pub fn unavailable_page(prebuilt: &Prebuilt, e: &linkleaf_cache::LoadError) -> R
 
 /// Records a view of a profile's page when this answer is one: a `GET` of the HTML page
 /// answered `200` or `304` (a browser revalidating is a person looking again). A `HEAD` is a
-/// monitor's check, not a view. Never makes the answer wait. `memo` is the connection's, when
-/// the caller has one (`Spool::view`), locked only for a view.
+/// monitor's check, not a view. Never makes the answer wait.
 pub fn record_view(
     recorder: Option<&Recorder>,
-    memo: Option<&Mutex<ViewMemo>>,
     req: &Request,
     peer: std::net::IpAddr,
     profile: uuid::Uuid,
@@ -290,8 +286,7 @@ pub fn record_view(
     if req.method() == axum::http::Method::GET
         && (status == StatusCode::OK || status == StatusCode::NOT_MODIFIED)
     {
-        let mut memo = memo.map(|m| m.lock().unwrap_or_else(|p| p.into_inner()));
-        rec.view(memo.as_deref_mut(), profile, peer, req.headers());
+        rec.view(profile, peer, req.headers());
     }
 }
 

@@ -81,7 +81,7 @@ impl Enrich {
                 referrer: String::new(),
                 user_agent: user_agent(&g.user_agent),
                 head: false,
-                count: g.seal(),
+                count: g.count,
             });
         }
         events

@@ -36,7 +36,6 @@ mod writer;
 pub use frame::{FRAME_EVENTS_MAX, StoredFrame};
 pub use reader::SpoolReader;
 pub use shared::{Fsync, Refused, Shared, SpoolConfig};
-pub use views::ViewMemo;
 
 use crate::event::{Hit, USER_AGENT_MAX};
 use crate::geo::Geo;
@@ -132,13 +131,12 @@ impl Spool {
 
     /// Records a view of `profile` by `client` with user agent `ua`, without waiting: it is
     /// added to its group (page, minute, client, user agent), which the writer takes every
-    /// `VIEW_FLUSH`. Costs a hash and a short lock, or neither when `memo` (the connection's)
-    /// holds the group; it is timed by the spool's clock (within `VIEW_FLUSH`), so a page read
-    /// builds no `Hit` and reads no clock.
-    pub fn view(&self, memo: Option<&mut ViewMemo>, profile: Uuid, client: IpAddr, ua: &[u8]) {
+    /// `VIEW_FLUSH`. Costs a hash and a short lock; it is timed by the spool's clock (within
+    /// `VIEW_FLUSH`), so a page read builds no `Hit` and reads no clock.
+    pub fn view(&self, profile: Uuid, client: IpAddr, ua: &[u8]) {
         let at_ms = self.now_ms.load(Ordering::Relaxed);
         let ua = &ua[..ua.len().min(USER_AGENT_MAX)];
-        if let views::Added::Dropped = self.views.add(memo, profile, at_ms, client, ua) {
+        if let views::Added::Dropped = self.views.add(profile, at_ms, client, ua) {
             self.shared.metrics.dropped_busy.increment(1);
         }
     }

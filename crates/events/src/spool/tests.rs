@@ -97,12 +97,7 @@ async fn written_and_read_back(fsync: Fsync) {
     for t in tasks {
         t.await.unwrap().unwrap();
     }
-    spool.view(
-        None,
-        Uuid::nil(),
-        "203.0.113.9".parse().unwrap(),
-        b"Mozilla/5.0",
-    );
+    spool.view(Uuid::nil(), "203.0.113.9".parse().unwrap(), b"Mozilla/5.0");
     drop(spool);
     stopped(&life).await;
     let r = SpoolReader::new(shared.clone());
@@ -145,18 +140,17 @@ async fn written_and_read_back(fsync: Fsync) {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn views_through_connection_memos_are_each_counted_once_across_flushes() {
+async fn views_from_many_threads_are_each_counted_once_across_flushes() {
     let dir = tempfile::tempdir().unwrap();
     let (spool, life) = start(cfg(dir.path()));
     let shared = spool.shared().clone();
     let pages = [Uuid::from_u128(1), Uuid::from_u128(2)];
-    // four connections, each viewing until the writer has taken their groups (sealed
-    // them) several times; one switches page and user agent often, missing its memo
+    // four connections, each viewing until the writer has taken their groups several times;
+    // one switches page and user agent often
     let threads: Vec<_> = (0..4u8)
         .map(|t| {
             let (spool, shared) = (spool.clone(), shared.clone());
             std::thread::spawn(move || {
-                let mut memo = ViewMemo::default();
                 let mut sent = std::collections::HashMap::<(Uuid, Vec<u8>), u32>::new();
                 let client: IpAddr = [203, 0, 113, t].into();
                 let deadline = Instant::now() + Duration::from_secs(20);
@@ -168,7 +162,7 @@ async fn views_through_connection_memos_are_each_counted_once_across_flushes() {
                     } else {
                         (pages[t as usize % 2], format!("Mozilla/5.0 ({t})"))
                     };
-                    spool.view(Some(&mut memo), page, client, ua.as_bytes());
+                    spool.view(page, client, ua.as_bytes());
                     *sent.entry((page, ua.into_bytes())).or_default() += 1;
                     i += 1;
                 }
@@ -218,12 +212,7 @@ async fn closing_writes_what_was_sent_and_refuses_the_rest_and_one_process_owns_
     .expect("a second open of a spool in use fails");
     assert!(err.to_string().contains("in use"), "{err}");
     for _ in 0..100 {
-        spool.view(
-            None,
-            Uuid::nil(),
-            "203.0.113.9".parse().unwrap(),
-            b"Mozilla/5.0",
-        );
+        spool.view(Uuid::nil(), "203.0.113.9".parse().unwrap(), b"Mozilla/5.0");
     }
     spool.close().await;
     let shared = spool.shared().clone();

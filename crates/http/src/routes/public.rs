@@ -71,14 +71,7 @@ pub async fn page(State(st): State<AppState>, req: Request) -> Response {
                 if let (Some(owner), Some(Peer(peer))) =
                     (read.entry.owner(), req.extensions().get::<Peer>())
                 {
-                    record_view(
-                        st.recorder.as_ref(),
-                        None,
-                        &req,
-                        peer.ip(),
-                        owner,
-                        res.status(),
-                    );
+                    record_view(st.recorder.as_ref(), &req, peer.ip(), owner, res.status());
                 }
                 res
             }
