@@ -27,6 +27,7 @@ pub const RESERVED: &[&str] = &[
     "admin",
     "api",
     "app",
+    "apple-touch-icon.png",
     "assets",
     "auth",
     "cdn",

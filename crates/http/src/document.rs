@@ -58,6 +58,7 @@ impl Modify for Security {
         (name = "public", description = "Pages and profile JSON; no key needed, served from cache"),
         (name = "admin", description = "Create and edit profiles; a Bearer API key with the named scope"),
         (name = "meta", description = "This description and its reference page"),
+        (name = "site", description = "What browsers and crawlers ask every site for: its icon and robots.txt"),
         (name = "webhooks", description = "Standard Webhooks: events in (signed with webhooks.secret), and subscriptions to this instance's own events (scope webhooks:write). Every delivery is a POST of a WebhookEvent with webhook-id, webhook-timestamp and webhook-signature headers"),
     ),
     components(

@@ -23,6 +23,7 @@ pub mod responses;
 pub mod routes;
 pub mod server;
 pub mod service;
+pub mod site;
 pub mod state;
 
 pub use document::{openapi, openapi_json};

@@ -131,6 +131,8 @@ pub struct Handles {
     pub received: [Counter; 4],
     /// Set when the instance is shutting down: `/readyz` answers 503.
     pub draining: AtomicBool,
+    /// `/favicon.ico`, `/apple-touch-icon.png`, `/robots.txt`.
+    pub site: crate::site::SiteFiles,
     /// The process's lifecycle tracker: writes that outlive their request run in it.
     pub tasks: tokio_util::task::TaskTracker,
 }

@@ -215,6 +215,14 @@ impl Application {
             received: AppState::received_counters(&recorder),
             draining: AtomicBool::new(false),
             tasks: life.tasks(),
+            site: {
+                let default = linkleaf_http::site::SiteFiles::default();
+                linkleaf_http::site::SiteFiles {
+                    favicon: cfg.server.favicon.clone().unwrap_or(default.favicon),
+                    touch_icon: default.touch_icon,
+                    robots: cfg.server.robots.clone().unwrap_or(default.robots),
+                }
+            },
             settings,
             stores,
         });

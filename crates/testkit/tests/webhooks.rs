@@ -48,6 +48,55 @@ async fn deliver(app: &TestApp, secret: &str, id: &str, ts: i64, body: &str) -> 
         .unwrap()
 }
 
+/// The same, under Svix's header names (what its service sends unless they are renamed).
+async fn deliver_as_svix(app: &TestApp, id: &str, body: &str) -> reqwest::Response {
+    let ts = now();
+    let sig = linkleaf_webhooks::sign::sign(&[SECRET.to_owned()], id, ts, body.as_bytes()).unwrap();
+    app.client
+        .post(app.url("/api/webhooks"))
+        .header("svix-id", id)
+        .header("svix-timestamp", ts.to_string())
+        .header("svix-signature", sig)
+        .header("content-type", "application/json")
+        .body(body.to_owned())
+        .send()
+        .await
+        .unwrap()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn svix_header_names_are_taken_and_deduplicated_like_the_standards() {
+    let app = TestApp::spawn_with(quick).await;
+    let body = event(
+        "profile.updated",
+        &uuid::Uuid::now_v7().to_string(),
+        "svixed",
+    );
+    let r = deliver_as_svix(&app, "msg_svix_1", &body).await;
+    assert_eq!(r.status(), 200);
+    assert_eq!(r.json::<Value>().await.unwrap()["status"], "accepted");
+    // the same id under the standard's names is the same event
+    let r = deliver(&app, SECRET, "msg_svix_1", now(), &body).await;
+    assert_eq!(r.json::<Value>().await.unwrap()["status"], "duplicate");
+    // a wrong signature under Svix's names is refused like any other
+    let r = app
+        .client
+        .post(app.url("/api/webhooks"))
+        .header("svix-id", "msg_svix_2")
+        .header("svix-timestamp", now().to_string())
+        .header("svix-signature", "v1,AAAA")
+        .header("content-type", "application/json")
+        .body(body.clone())
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 401);
+    assert_eq!(
+        r.json::<Value>().await.unwrap()["code"],
+        "webhook_bad_signature"
+    );
+}
+
 fn event(kind: &str, id: &str, username: &str) -> String {
     json!({"type": kind, "timestamp": "2026-12-01T10:00:00Z", "data": {"id": id, "username": username}})
         .to_string()

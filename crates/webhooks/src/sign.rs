@@ -2,9 +2,36 @@
 //! implementation for Rust): `webhook-signature: v1,<base64 HMAC-SHA256 of "{id}.{timestamp}.{body}">`,
 //! several space-separated while a secret rotates; secrets written `whsec_<base64>`; a
 //! timestamp more than 5 minutes old or ahead refused. Verification runs on the raw bytes, before
-//! anything parses them, and compares in constant time.
+//! anything parses them, and compares in constant time. Svix's own names (`svix-id`,
+//! `svix-timestamp`, `svix-signature`: what its service sends unless a customer pays to rename
+//! them) are read as the standard's when the standard's are absent (`standard_headers`).
 
 use hyper::header::HeaderMap;
+use std::borrow::Cow;
+
+/// The standard's three headers, and Svix's names for them.
+const FAMILIES: [[&str; 3]; 2] = [
+    ["webhook-id", "webhook-timestamp", "webhook-signature"],
+    ["svix-id", "svix-timestamp", "svix-signature"],
+];
+
+/// `headers` with the standard's names: as they are when any `webhook-*` header is present (a
+/// request is signed in one family), else with Svix's `svix-*` copied under the standard's.
+pub fn standard_headers(headers: &HeaderMap) -> Cow<'_, HeaderMap> {
+    let [standard, svix] = FAMILIES;
+    if standard.iter().any(|h| headers.contains_key(*h))
+        || !svix.iter().any(|h| headers.contains_key(*h))
+    {
+        return Cow::Borrowed(headers);
+    }
+    let mut h = headers.clone();
+    for (to, from) in standard.iter().zip(svix) {
+        if let Some(v) = headers.get(from) {
+            h.insert(*to, v.clone());
+        }
+    }
+    Cow::Owned(h)
+}
 
 /// Why an incoming request was refused, each with its own answer (a stable `code` and words).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
@@ -82,9 +109,10 @@ impl Verifier {
         self.hooks.is_empty()
     }
 
-    /// Checks `body` against the request's `webhook-*` headers. The headers are checked first
-    /// (their absence, then the timestamp's window), then each secret in turn.
+    /// Checks `body` against the request's `webhook-*` (or `svix-*`) headers. The headers are
+    /// checked first (their absence, then the timestamp's window), then each secret in turn.
     pub fn verify(&self, headers: &HeaderMap, body: &[u8]) -> Result<(), Refusal> {
+        let headers = &*standard_headers(headers);
         for h in ["webhook-id", "webhook-timestamp", "webhook-signature"] {
             match headers.get(h).map(|v| v.to_str()) {
                 None => return Err(Refusal::Missing(h)),
@@ -146,6 +174,44 @@ mod tests {
         );
         h.insert("webhook-signature", HeaderValue::from_str(sig).unwrap());
         h
+    }
+
+    /// Svix's service sends `svix-*` names unless renamed: read as the standard's; a request
+    /// in the standard's names keeps them (a stray `svix-*` beside them changes nothing).
+    #[test]
+    fn svix_header_names_verify_like_the_standards() {
+        let secret = "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw".to_owned();
+        let v = Verifier::new(&secret).unwrap();
+        let now = time::OffsetDateTime::now_utc().unix_timestamp();
+        let body = br#"{"test": 1}"#;
+        let sig = sign(std::slice::from_ref(&secret), "msg_svix", now, body).unwrap();
+        let standard = headers("msg_svix", now, &sig);
+        let mut svix = HeaderMap::new();
+        for (from, to) in [
+            ("webhook-id", "svix-id"),
+            ("webhook-timestamp", "svix-timestamp"),
+            ("webhook-signature", "svix-signature"),
+        ] {
+            svix.insert(to, standard[from].clone());
+        }
+        assert_eq!(v.verify(&svix, body), Ok(()));
+        assert_eq!(standard_headers(&svix)["webhook-id"], "msg_svix");
+        // tampered under Svix's names: refused as under the standard's
+        assert_eq!(
+            v.verify(&svix, br#"{"test": 2}"#),
+            Err(Refusal::BadSignature)
+        );
+        // one family per request: the standard's, when any of its headers is there
+        let mut mixed = svix.clone();
+        mixed.insert("webhook-id", HeaderValue::from_static("msg_other"));
+        assert_eq!(
+            v.verify(&mixed, body),
+            Err(Refusal::Missing("webhook-timestamp"))
+        );
+        assert_eq!(
+            v.verify(&HeaderMap::new(), body),
+            Err(Refusal::Missing("webhook-id"))
+        );
     }
 
     /// The spec's own test vector (standardwebhooks.com; ../shared/ECOSYSTEM.md).

@@ -13,6 +13,7 @@ pub mod docs;
 pub mod health;
 pub mod public;
 pub mod redirect;
+pub mod site;
 pub mod webhooks;
 
 use crate::log::RequestLog;
@@ -62,6 +63,9 @@ pub fn api_router(recorder: &dyn metrics::Recorder) -> OpenApiRouter<AppState> {
     let timed = |r| timed(recorder, &log, r);
     OpenApiRouter::new()
         .routes(timed(routes!(public::index)))
+        .routes(timed(routes!(site::favicon)))
+        .routes(timed(routes!(site::touch_icon)))
+        .routes(timed(routes!(site::robots)))
         .routes(timed(routes!(public::page)))
         .routes(timed(routes!(redirect::follow)))
         .routes(timed(routes!(admin::list, admin::create)))

@@ -57,9 +57,9 @@ fn at(ms: i64) -> OffsetDateTime {
 /// subscribers; other types are acknowledged and ignored. Each `webhook-id` is handled once.
 #[utoipa::path(post, path = "/api/webhooks", operation_id = "receiveWebhook", tag = "webhooks",
     params(
-        ("webhook-id" = String, Header, description = "The event's id: a redelivery carries the same one"),
-        ("webhook-timestamp" = i64, Header, description = "When it was signed, in seconds since the epoch; at most 5 minutes off"),
-        ("webhook-signature" = String, Header, description = "`v1,<base64>`, space-separated when there are several"),
+        ("webhook-id" = String, Header, description = "The event's id: a redelivery carries the same one. Svix's `svix-id` is read when no `webhook-*` header is sent"),
+        ("webhook-timestamp" = i64, Header, description = "When it was signed, in seconds since the epoch; at most 5 minutes off (or `svix-timestamp`)"),
+        ("webhook-signature" = String, Header, description = "`v1,<base64>`, space-separated when there are several (or `svix-signature`)"),
     ),
     request_body(content = WebhookEvent, content_type = "application/json"),
     responses(
@@ -77,12 +77,12 @@ pub async fn receive(State(st): State<AppState>, req: Request) -> Result<Respons
         .await
         .map_err(|_| AppError::PayloadTooLarge(limit))?
         .to_bytes();
-    if let Err(why) = st.verifier.verify(&parts.headers, &body) {
+    let headers = linkleaf_webhooks::sign::standard_headers(&parts.headers);
+    if let Err(why) = st.verifier.verify(&headers, &body) {
         st.received(Received::Refused);
         return Err(AppError::WebhookRefused(why));
     }
-    let id = parts
-        .headers
+    let id = headers
         .get("webhook-id")
         .and_then(|v| v.to_str().ok())
         .filter(|v| !v.is_empty() && v.len() <= 256)

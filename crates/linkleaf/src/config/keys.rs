@@ -11,6 +11,7 @@ use linkleaf_domain::Secret;
 use linkleaf_domain::net::Net;
 use linkleaf_events::spool::Fsync;
 use linkleaf_http::client::TrustedProxies;
+use linkleaf_http::site::StaticFile;
 use std::net::SocketAddr;
 use std::num::{NonZeroU32, NonZeroU64};
 use std::path::PathBuf;
@@ -74,7 +75,35 @@ fn read_server(r: &mut Reader) -> Option<Server> {
                     None
                 }
             }),
+        favicon: r.parsed("server.favicon_file", |s| {
+            site_file(s, linkleaf_http::site::icon_type)
+        }),
+        robots: r.parsed("server.robots_file", |s| {
+            site_file(s, |b| {
+                if b.len() > 500 * 1024 {
+                    Err("is longer than 500 KiB, which crawlers read at most".into())
+                } else if std::str::from_utf8(b).is_err() {
+                    Err("is not UTF-8 text".into())
+                } else {
+                    Ok("text/plain; charset=utf-8")
+                }
+            })
+        }),
     })
+}
+
+/// A file served as it is (`server.favicon_file`, `server.robots_file`): empty for the built-in
+/// one; else read now, and `kind` says what type it is or why it cannot be served.
+fn site_file(
+    path: &str,
+    kind: impl Fn(&[u8]) -> Result<&'static str, String>,
+) -> Result<Option<StaticFile>, String> {
+    if path.is_empty() {
+        return Ok(None);
+    }
+    let bytes = std::fs::read(path).map_err(|e| format!("cannot read {path}: {e}"))?;
+    let content_type = kind(&bytes).map_err(|e| format!("{path} {e}"))?;
+    Ok(Some(StaticFile::new(bytes.into(), content_type)))
 }
 
 fn read_database(r: &mut Reader) -> Option<Database> {

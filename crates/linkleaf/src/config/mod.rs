@@ -15,6 +15,7 @@ mod tests;
 pub use keys::{parse_redis_urls, redis_urls};
 pub use linkleaf_domain::Secret;
 pub use linkleaf_http::client::TrustedProxies;
+pub use linkleaf_http::site::StaticFile;
 pub use read::{ConfigError, Problem};
 pub use sections::{
     Analytics, Cache, Clicks, Config, Database, Log, Origin, Queue, RateLimit, Redis, ReferrerMode,

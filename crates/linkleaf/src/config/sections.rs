@@ -6,6 +6,7 @@ use linkleaf_domain::Secret;
 use linkleaf_domain::net::Net;
 use linkleaf_events::spool::Fsync;
 use linkleaf_http::client::TrustedProxies;
+use linkleaf_http::site::StaticFile;
 use std::net::SocketAddr;
 use std::num::{NonZeroU32, NonZeroU64};
 use std::path::PathBuf;
@@ -42,6 +43,10 @@ pub struct Server {
     /// 0 = what the open-file limit allows.
     pub max_connections: usize,
     pub trusted_proxies: TrustedProxies,
+    /// `server.favicon_file`, read at start: `None` for linkleaf's own icon.
+    pub favicon: Option<StaticFile>,
+    /// `server.robots_file`, read at start: `None` for the default.
+    pub robots: Option<StaticFile>,
 }
 
 #[derive(Debug, Clone)]

@@ -302,3 +302,35 @@ fn secrets_do_not_print() {
     .unwrap();
     assert!(!format!("{c:?}").contains("s3cret"));
 }
+
+#[test]
+fn the_site_files_are_read_at_start_and_checked() {
+    let dir = tempfile::tempdir().unwrap();
+    let icon = dir.path().join("icon.png");
+    std::fs::write(&icon, b"\x89PNG\r\n\x1a\nrest").unwrap();
+    let robots = dir.path().join("robots.txt");
+    std::fs::write(&robots, "User-agent: *\nDisallow: /\n").unwrap();
+    let (i, r) = (icon.display().to_string(), robots.display().to_string());
+    let c = Config::load_from(
+        None,
+        env(&[
+            ("LINKLEAF_SERVER__FAVICON_FILE", &i),
+            ("LINKLEAF_SERVER__ROBOTS_FILE", &r),
+        ]),
+    )
+    .unwrap();
+    assert_eq!(c.server.favicon.unwrap().content_type, "image/png");
+    assert!(c.server.robots.unwrap().bytes.starts_with(b"User-agent"));
+    let text = dir.path().join("notes.txt");
+    std::fs::write(&text, "not an icon").unwrap();
+    let t = text.display().to_string();
+    let p = problems(&[
+        ("LINKLEAF_SERVER__FAVICON_FILE", &t),
+        ("LINKLEAF_SERVER__ROBOTS_FILE", "/nonexistent/robots.txt"),
+    ]);
+    assert_eq!(p.len(), 2, "{p:#?}");
+    assert!(
+        p[0].key == "server.favicon_file" && p[0].message.contains("not an .ico, .png or .svg")
+    );
+    assert!(p[1].key == "server.robots_file" && p[1].message.contains("cannot read"));
+}
