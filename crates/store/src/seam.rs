@@ -114,6 +114,29 @@ pub(crate) enum Got {
     Row(Option<Row>),
 }
 
+/// Runs a query made and bound by a backend on `ex`, taking what `want` asks for, each row
+/// wrapped by `row` (the backend's arm of `Row`), `done` reading a result's count of rows:
+/// the one way every statement runs.
+pub(crate) async fn fetch<'q, 'c, DB, E>(
+    ex: E,
+    q: sqlx::query::Query<'q, DB, <DB as sqlx::Database>::Arguments>,
+    want: Want,
+    row: fn(DB::Row) -> Row,
+    done: fn(DB::QueryResult) -> u64,
+) -> sqlx::Result<Got>
+where
+    DB: sqlx::Database,
+    E: sqlx::Executor<'c, Database = DB>,
+    <DB as sqlx::Database>::Arguments: sqlx::IntoArguments<DB>,
+    'q: 'c,
+{
+    Ok(match want {
+        Want::Execute => Got::Done(done(q.execute(ex).await?)),
+        Want::All => Got::Rows(q.fetch_all(ex).await?.into_iter().map(row).collect()),
+        Want::Optional => Got::Row(q.fetch_optional(ex).await?.map(row)),
+    })
+}
+
 impl Stmt<'_> {
     pub(crate) fn bind(mut self, v: impl Into<Val>) -> Self {
         self.args.push(v.into());

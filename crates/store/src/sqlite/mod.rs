@@ -259,17 +259,7 @@ where
     for v in stmt.args {
         q = bind(q, v);
     }
-    Ok(match want {
-        Want::Execute => Got::Done(q.execute(ex).await?.rows_affected()),
-        Want::All => Got::Rows(
-            q.fetch_all(ex)
-                .await?
-                .into_iter()
-                .map(Row::Sqlite)
-                .collect(),
-        ),
-        Want::Optional => Got::Row(q.fetch_optional(ex).await?.map(Row::Sqlite)),
-    })
+    crate::seam::fetch(ex, q, want, Row::Sqlite, |r| r.rows_affected()).await
 }
 
 /// Makes the profile's links the given ones: removes the others, then inserts or updates each
