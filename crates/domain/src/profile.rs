@@ -69,6 +69,10 @@ pub struct Profile {
     #[serde(with = "time::serde::rfc3339")]
     #[schema(value_type = String, format = DateTime)]
     pub last_modified: OffsetDateTime,
+    /// When its links' click counters last moved (they are shown, so the page changes then
+    /// too): `None` when they never did, or are not known.
+    #[serde(skip)]
+    pub counted_at: Option<OffsetDateTime>,
     /// Bumped by every write that changes the profile.
     #[serde(skip)]
     pub version: i64,
@@ -90,6 +94,12 @@ pub struct PublicProfile<'a> {
 }
 
 impl Profile {
+    /// When what its page shows last changed: its edit, or its counters moving after it.
+    pub fn changed_at(&self) -> OffsetDateTime {
+        self.counted_at
+            .map_or(self.last_modified, |c| c.max(self.last_modified))
+    }
+
     /// Enabled links only, in position order.
     pub fn public(&self) -> PublicProfile<'_> {
         let mut links: Vec<&Link> = self.links.iter().filter(|l| l.enabled).collect();
@@ -235,6 +245,7 @@ impl CreateProfile {
                     links,
                     theme: self.theme.unwrap_or_default(),
                     last_modified: now,
+                    counted_at: None,
                     version: 1,
                 })
             }
@@ -472,6 +483,7 @@ fn read_public(bytes: &[u8]) -> Result<Profile, ValidationErrors> {
             links,
             theme,
             last_modified,
+            counted_at: None,
             version: 0,
         }),
         _ => Err(errs),

@@ -27,7 +27,6 @@ pub const RESERVED: &[&str] = &[
     "admin",
     "api",
     "app",
-    "apple-touch-icon.png",
     "assets",
     "auth",
     "cdn",

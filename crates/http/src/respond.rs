@@ -1,16 +1,18 @@
-//! How answers are built: the cached public answers (prebuilt bytes and headers, `304` for a
-//! matching `If-None-Match`), the friendly HTML pages, the redirect, and the headers every
+//! How answers are built: the cached public answers (prebuilt bytes and headers, in the coding
+//! `Accept-Encoding` prefers, `304` for a matching `If-None-Match` or, without one, for an
+//! `If-Modified-Since` not older than the page), the friendly HTML pages, the redirect, and the headers every
 //! answer of a kind carries; the public routes' paths. Used by the fast path and by the route
 //! modules alike, so both give the same answer. Must not: import a route module or the state
 //! (it is handed the pieces it needs).
 
 use crate::clicks::Recorder;
 use crate::error::AppError;
-use crate::render::{Variant, etag_matches, message_page};
+use crate::render::{Encoded, Variant, etag_matches, message_page};
 use axum::body::Body;
 use axum::extract::Request;
 use axum::http::{HeaderMap, HeaderName, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
+use bytes::Bytes;
 use linkleaf_cache::Status;
 use std::borrow::Cow;
 
@@ -126,12 +128,82 @@ pub fn segment<'a>(path: &'a str, prefix: &str) -> Option<Cow<'a, str>> {
     }
 }
 
-/// The headers of the cached answers, one map per kind and status (`200`, `304`), built once
-/// with every header in place. A hit clones one and sets the entry's own three where their
+/// A content coding a cached answer is sent in.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Coding {
+    Identity,
+    Br,
+    Gzip,
+}
+
+const CODINGS: [Coding; 3] = [Coding::Identity, Coding::Br, Coding::Gzip];
+
+/// The coding to answer in, from `Accept-Encoding` (RFC 9110 §12.5.3): brotli or gzip,
+/// whichever the client weighs more (`q`; brotli on a tie, being smaller), a coding it does not
+/// name taking the weight of `*`; identity when it names neither (or sends no header: most
+/// clients that do not say do not decode). Identity is sent even when refused (`identity;q=0`
+/// with nothing else acceptable): a `406` helps no one reading a page.
+pub fn coding(accept: Option<&HeaderValue>) -> Coding {
+    let Some(accept) = accept else {
+        return Coding::Identity;
+    };
+    let (mut br, mut gzip, mut any) = (None, None, None);
+    for item in accept.as_bytes().split(|b| *b == b',') {
+        let mut parts = item.split(|b| *b == b';');
+        let name = parts.next().unwrap_or_default().trim_ascii();
+        let q = parts
+            .find_map(|p| {
+                let p = p.trim_ascii();
+                (p.len() > 2 && p[..2].eq_ignore_ascii_case(b"q=")).then(|| qvalue(&p[2..]))
+            })
+            .unwrap_or(Some(1000));
+        let Some(q) = q else { continue };
+        if name.eq_ignore_ascii_case(b"br") {
+            br = Some(q);
+        } else if name.eq_ignore_ascii_case(b"gzip") || name.eq_ignore_ascii_case(b"x-gzip") {
+            gzip = Some(q);
+        } else if name == b"*" {
+            any = Some(q);
+        }
+    }
+    let (br, gzip) = (br.or(any).unwrap_or(0), gzip.or(any).unwrap_or(0));
+    if br > 0 && br >= gzip {
+        Coding::Br
+    } else if gzip > 0 {
+        Coding::Gzip
+    } else {
+        Coding::Identity
+    }
+}
+
+/// A weight, `0` to `1` with at most three decimals, in thousandths; `None` when it is not one.
+fn qvalue(v: &[u8]) -> Option<u16> {
+    let v = v.trim_ascii();
+    let (int, frac) = match v.iter().position(|b| *b == b'.') {
+        Some(i) => (&v[..i], &v[i + 1..]),
+        None => (v, &b""[..]),
+    };
+    if frac.len() > 3 || !frac.iter().all(u8::is_ascii_digit) {
+        return None;
+    }
+    let mut thousandths: u16 = 0;
+    for i in 0..3 {
+        thousandths = thousandths * 10 + frac.get(i).map_or(0, |d| u16::from(d - b'0'));
+    }
+    match int {
+        b"0" => Some(thousandths),
+        b"1" if thousandths == 0 => Some(1000),
+        _ => None,
+    }
+}
+
+/// The headers of the cached answers, one map per kind, coding and status (`200`, `304`),
+/// built once with every header in place (`Vary: Accept-Encoding` on all, `Content-Encoding`
+/// on a compressed one). A hit clones one and sets the entry's own three where their
 /// placeholders are, by position, hashing no name: 580–940 instructions less per hit than
 /// inserting nine headers into an empty map (BENCHMARKS.md, the page read).
 pub struct CachedHeaders {
-    maps: [HeaderMap; 4],
+    maps: [HeaderMap; 12],
 }
 
 /// The entry's own headers, first in every map, in this order.
@@ -139,8 +211,8 @@ const OWN: [&HeaderName; 3] = [&header::ETAG, &header::LAST_MODIFIED, &X_CACHE];
 
 impl CachedHeaders {
     pub fn new(cache_control: HeaderValue) -> Self {
-        let map = |kind: Kind, ok: bool| {
-            let mut h = HeaderMap::with_capacity(12);
+        let map = |kind: Kind, coding: Coding, ok: bool| {
+            let mut h = HeaderMap::with_capacity(14);
             for name in OWN {
                 h.insert(name.clone(), HeaderValue::from_static(""));
             }
@@ -149,26 +221,46 @@ impl CachedHeaders {
                     header::CONTENT_TYPE,
                     if kind == Kind::Html { HTML } else { JSON },
                 );
+                match coding {
+                    Coding::Identity => {}
+                    Coding::Br => {
+                        h.insert(header::CONTENT_ENCODING, HeaderValue::from_static("br"));
+                    }
+                    Coding::Gzip => {
+                        h.insert(header::CONTENT_ENCODING, HeaderValue::from_static("gzip"));
+                    }
+                }
             }
+            h.insert(header::VARY, HeaderValue::from_static("accept-encoding"));
             h.insert(header::CACHE_CONTROL, cache_control.clone());
             security_headers(&mut h, kind);
             h
         };
         Self {
-            maps: [
-                map(Kind::Html, true),
-                map(Kind::Html, false),
-                map(Kind::Json, true),
-                map(Kind::Json, false),
-            ],
+            maps: std::array::from_fn(|i| {
+                let kind = if i / 6 == 0 { Kind::Html } else { Kind::Json };
+                map(kind, CODINGS[i / 2 % 3], i % 2 == 0)
+            }),
         }
     }
 
     /// The headers of a `200` (`ok`) or `304` of `kind`, with the entry's `ETag`,
     /// `Last-Modified` and `X-Cache`. A map yields its entries in the order they went in
     /// (http 1.x; its docs promise only a stable order, so a test holds it to this one).
-    pub fn headers(&self, kind: Kind, ok: bool, own: [HeaderValue; 3]) -> HeaderMap {
-        let mut h = self.maps[usize::from(kind == Kind::Json) * 2 + usize::from(!ok)].clone();
+    pub fn headers(
+        &self,
+        kind: Kind,
+        coding: Coding,
+        ok: bool,
+        own: [HeaderValue; 3],
+    ) -> HeaderMap {
+        let c = match coding {
+            Coding::Identity => 0,
+            Coding::Br => 1,
+            Coding::Gzip => 2,
+        };
+        let mut h =
+            self.maps[usize::from(kind == Kind::Json) * 6 + c * 2 + usize::from(!ok)].clone();
         for (slot, value) in h.values_mut().zip(own) {
             *slot = value;
         }
@@ -176,7 +268,9 @@ impl CachedHeaders {
     }
 }
 
-/// A cached answer: 304 when `If-None-Match` matches, else the prebuilt bytes.
+/// A cached answer in the coding the client prefers: 304 when `If-None-Match` matches that
+/// coding's ETag (or, without it, when `If-Modified-Since` is not older than the page), else
+/// the prebuilt bytes.
 pub fn cached(
     headers: &CachedHeaders,
     req: &Request,
@@ -185,24 +279,92 @@ pub fn cached(
     status: Status,
     kind: Kind,
 ) -> Response {
-    let fresh = req
-        .headers()
-        .get(header::IF_NONE_MATCH)
-        .is_some_and(|inm| etag_matches(inm.as_bytes(), v.etag.as_bytes()));
+    let asked = req.headers();
+    let (coding, body, etag) = representation(asked, v);
+    // If-None-Match decides when it is there (RFC 9110 §13.1.3); else If-Modified-Since
+    let fresh = match asked.get(header::IF_NONE_MATCH) {
+        Some(inm) => etag_matches(inm.as_bytes(), etag.as_bytes()),
+        None => asked
+            .get(header::IF_MODIFIED_SINCE)
+            .is_some_and(|ims| not_modified_since(ims, last_modified)),
+    };
     let h = headers.headers(
         kind,
+        coding,
         !fresh,
-        [v.etag.clone(), last_modified.clone(), x_cache(status)],
+        [etag.clone(), last_modified.clone(), x_cache(status)],
     );
     let mut res = if fresh {
         let mut r = Response::new(Body::empty());
         *r.status_mut() = StatusCode::NOT_MODIFIED;
         r
     } else {
-        Response::new(Body::from(v.body.clone()))
+        Response::new(Body::from(body.clone()))
     };
     *res.headers_mut() = h;
     res
+}
+
+/// The form of `v` to send, by the request's `Accept-Encoding`: its coding, bytes and ETag.
+pub fn representation<'a>(
+    asked: &HeaderMap,
+    v: &'a Variant,
+) -> (Coding, &'a Bytes, &'a HeaderValue) {
+    let wanted = coding(asked.get(header::ACCEPT_ENCODING));
+    match (wanted, &v.br, &v.gzip) {
+        (Coding::Br, Some(Encoded { body, etag }), _)
+        | (Coding::Gzip, _, Some(Encoded { body, etag })) => (wanted, body, etag),
+        _ => (Coding::Identity, &v.body, &v.etag),
+    }
+}
+
+/// A file of the binary's (the API description, the reference page's assets) in the coding
+/// asked for, with its ETag and `304` for a matching `If-None-Match`.
+pub fn static_file(
+    asked: &HeaderMap,
+    v: &Variant,
+    content_type: HeaderValue,
+    cache_control: HeaderValue,
+) -> Response {
+    let (coding, body, etag) = representation(asked, v);
+    let fresh = asked
+        .get(header::IF_NONE_MATCH)
+        .is_some_and(|inm| etag_matches(inm.as_bytes(), etag.as_bytes()));
+    let mut res = if fresh {
+        StatusCode::NOT_MODIFIED.into_response()
+    } else {
+        let mut r = Response::new(Body::from(body.clone()));
+        r.headers_mut().insert(header::CONTENT_TYPE, content_type);
+        match coding {
+            Coding::Identity => {}
+            Coding::Br => {
+                r.headers_mut()
+                    .insert(header::CONTENT_ENCODING, HeaderValue::from_static("br"));
+            }
+            Coding::Gzip => {
+                r.headers_mut()
+                    .insert(header::CONTENT_ENCODING, HeaderValue::from_static("gzip"));
+            }
+        }
+        r
+    };
+    let h = res.headers_mut();
+    h.insert(header::ETAG, etag.clone());
+    h.insert(header::VARY, HeaderValue::from_static("accept-encoding"));
+    h.insert(header::CACHE_CONTROL, cache_control);
+    h.insert(header::X_CONTENT_TYPE_OPTIONS, NOSNIFF);
+    res
+}
+
+/// Whether a page last modified at `last_modified` is not newer than `If-Modified-Since`
+/// (any of the three HTTP date forms); an unreadable date is ignored (RFC 9110 §13.1.3).
+fn not_modified_since(ims: &HeaderValue, last_modified: &HeaderValue) -> bool {
+    let date = |v: &HeaderValue| {
+        v.to_str()
+            .ok()
+            .and_then(|s| httpdate::parse_http_date(s).ok())
+    };
+    matches!((date(ims), date(last_modified)), (Some(since), Some(lm)) if lm <= since)
 }
 
 pub fn html_message(status: StatusCode, body: &bytes::Bytes, cache: Option<Status>) -> Response {
@@ -292,7 +454,7 @@ pub fn record_view(
 
 #[cfg(test)]
 mod tests {
-    use super::{CachedHeaders, Kind, segment};
+    use super::{CODINGS, CachedHeaders, Coding, Kind, coding, segment};
     use axum::http::{HeaderValue, header};
 
     #[test]
@@ -311,10 +473,15 @@ mod tests {
     fn cached_headers_carry_the_entrys_own_values_under_their_names() {
         let c = CachedHeaders::new(HeaderValue::from_static("public, max-age=60"));
         let v = HeaderValue::from_static;
-        for kind in [Kind::Html, Kind::Json] {
-            for ok in [true, false] {
+        for (kind, coding, ok) in [Kind::Html, Kind::Json]
+            .into_iter()
+            .flat_map(|k| CODINGS.into_iter().map(move |c| (k, c)))
+            .flat_map(|(k, c)| [true, false].map(|ok| (k, c, ok)))
+        {
+            {
                 let h = c.headers(
                     kind,
+                    coding,
                     ok,
                     [v("\"e1\""), v("Tue, 01 Dec 2026 00:00:00 GMT"), v("STALE")],
                 );
@@ -327,6 +494,16 @@ mod tests {
                 assert_eq!(h.get(header::CACHE_CONTROL).unwrap(), "public, max-age=60");
                 assert_eq!(h.get(header::X_CONTENT_TYPE_OPTIONS).unwrap(), "nosniff");
                 assert_eq!(h.contains_key(header::CONTENT_TYPE), ok);
+                assert_eq!(h.get(header::VARY).unwrap(), "accept-encoding");
+                assert_eq!(
+                    h.get(header::CONTENT_ENCODING).map(|v| v.to_str().unwrap()),
+                    match (ok, coding) {
+                        (true, Coding::Br) => Some("br"),
+                        (true, Coding::Gzip) => Some("gzip"),
+                        _ => None,
+                    },
+                    "{coding:?}"
+                );
                 assert_eq!(
                     h.contains_key(header::CONTENT_SECURITY_POLICY),
                     kind == Kind::Html
@@ -339,5 +516,53 @@ mod tests {
                 assert_eq!(h.len(), h.keys_len());
             }
         }
+    }
+
+    #[test]
+    fn accept_encoding_is_weighed_as_rfc_9110_says() {
+        let c = |s: &'static str| coding(Some(&HeaderValue::from_static(s)));
+        assert_eq!(coding(None), Coding::Identity, "no header: identity");
+        assert_eq!(c(""), Coding::Identity);
+        assert_eq!(c("gzip, deflate, br, zstd"), Coding::Br, "a browser");
+        assert_eq!(c("gzip"), Coding::Gzip);
+        assert_eq!(c("x-gzip"), Coding::Gzip);
+        assert_eq!(
+            c("GZIP;Q=0.5"),
+            Coding::Gzip,
+            "names and q are case-insensitive"
+        );
+        assert_eq!(c("br;q=0.5, gzip"), Coding::Gzip, "the heavier wins");
+        assert_eq!(c("br;q=0.8, gzip;q=0.8"), Coding::Br, "brotli on a tie");
+        assert_eq!(c("br;q=0, gzip;q=0"), Coding::Identity, "both refused");
+        assert_eq!(c("*"), Coding::Br, "anything: the smallest");
+        assert_eq!(
+            c("*;q=0.5, br;q=0"),
+            Coding::Gzip,
+            "* weighs what is not named"
+        );
+        assert_eq!(c("*;q=0"), Coding::Identity);
+        assert_eq!(c("identity"), Coding::Identity);
+        assert_eq!(
+            c("identity;q=0, gzip;q=0"),
+            Coding::Identity,
+            "identity rather than 406"
+        );
+        assert_eq!(
+            c("deflate, compress"),
+            Coding::Identity,
+            "only codings we make count"
+        );
+        assert_eq!(
+            c("br;q=1.5, gzip"),
+            Coding::Gzip,
+            "an impossible weight is ignored"
+        );
+        assert_eq!(
+            c("br;q=0.0001, gzip;q=0.5"),
+            Coding::Gzip,
+            "more than three decimals"
+        );
+        assert_eq!(c("br;q=0.001"), Coding::Br);
+        assert_eq!(c(" br ; q=1.000 , gzip"), Coding::Br, "spaces around parts");
     }
 }

@@ -298,10 +298,18 @@ impl Origin {
             // what to wait before trying again, and the error if this was the last try
             let (wait, err) = match sent {
                 Ok(a) if a.status == StatusCode::OK => {
-                    let p = Profile::from_public_json(&a.body).map_err(|e| {
+                    let mut p = Profile::from_public_json(&a.body).map_err(|e| {
                         self.metrics.malformed.increment(1);
                         LoadError::internal(format!("the upstream's answer for {key}: {e}"))
                     })?;
+                    // the upstream's Last-Modified moves with the counts its JSON shows, which
+                    // lastModified (the edit) does not: this edge's page says the same
+                    p.counted_at = a
+                        .headers
+                        .get(hyper::header::LAST_MODIFIED)
+                        .and_then(|v| v.to_str().ok())
+                        .and_then(|v| httpdate::parse_http_date(v).ok())
+                        .map(time::OffsetDateTime::from);
                     if p.username.key() != key {
                         self.metrics.malformed.increment(1);
                         return Err(LoadError::internal(format!(

@@ -106,6 +106,178 @@ async fn json_and_page_are_served_then_cached() {
     );
 }
 
+fn unbrotli(b: &[u8]) -> Vec<u8> {
+    use std::io::Read;
+    let mut out = Vec::new();
+    brotli::Decompressor::new(b, 4096)
+        .read_to_end(&mut out)
+        .unwrap();
+    out
+}
+
+fn ungzip(b: &[u8]) -> Vec<u8> {
+    use std::io::Read;
+    let mut out = Vec::new();
+    flate2::read::GzDecoder::new(b)
+        .read_to_end(&mut out)
+        .unwrap();
+    out
+}
+
+/// Each representation is sent in the coding asked for, made when the page was rendered, with
+/// `Vary`, its own ETag and its own 304 — from the fast path (a hit) and the router (a miss).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn pages_go_compressed_as_asked_each_with_its_etag_and_304() {
+    let (app, _, _) = app_with_alice().await;
+    for path in ["/api/profiles/alice", "/alice"] {
+        let get = |ae: Option<&'static str>, inm: Option<String>| {
+            let mut r = app.client.get(app.url(path));
+            if let Some(ae) = ae {
+                r = r.header("accept-encoding", ae);
+            }
+            if let Some(inm) = inm {
+                r = r.header("if-none-match", inm);
+            }
+            r.send()
+        };
+        // the first read is the miss (the router), the rest hits (the fast path)
+        let plain = get(None, None).await.unwrap();
+        assert_eq!(header(&plain, "vary"), "accept-encoding");
+        assert!(plain.headers().get("content-encoding").is_none());
+        let etag = header(&plain, "etag").to_owned();
+        let identity = plain.bytes().await.unwrap();
+        for (ae, coding, decode) in [
+            (
+                "gzip, deflate, br, zstd",
+                "br",
+                unbrotli as fn(&[u8]) -> Vec<u8>,
+            ),
+            ("gzip;q=1, br;q=0.5", "gzip", ungzip),
+            ("x-gzip", "gzip", ungzip),
+        ] {
+            let r = get(Some(ae), None).await.unwrap();
+            assert_eq!(r.status(), 200);
+            assert_eq!(header(&r, "content-encoding"), coding, "{path} {ae}");
+            assert_eq!(header(&r, "vary"), "accept-encoding");
+            let tag = header(&r, "etag").to_owned();
+            assert_ne!(tag, etag, "a representation of its own");
+            let body = r.bytes().await.unwrap();
+            assert!(
+                body.len() < identity.len(),
+                "{path} {coding}: {}",
+                body.len()
+            );
+            assert_eq!(decode(&body), identity);
+            // its own ETag revalidates it; the identity's does not
+            let r = get(Some(ae), Some(tag.clone())).await.unwrap();
+            assert_eq!(r.status(), 304, "{path} {coding}");
+            assert_eq!(header(&r, "etag"), tag);
+            assert_eq!(header(&r, "vary"), "accept-encoding");
+            assert!(r.bytes().await.unwrap().is_empty());
+            let r = get(Some(ae), Some(etag.clone())).await.unwrap();
+            assert_eq!(r.status(), 200);
+        }
+        for ae in ["identity", "br;q=0, gzip;q=0", "*;q=0", "deflate"] {
+            let r = get(Some(ae), None).await.unwrap();
+            assert!(r.headers().get("content-encoding").is_none(), "{ae}");
+            assert_eq!(r.bytes().await.unwrap(), identity);
+        }
+    }
+}
+
+/// `If-Modified-Since` answers 304 when the page is not newer, unless `If-None-Match` is there
+/// (which decides); `Last-Modified` moves when the counts the page shows do, not only on edits.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn if_modified_since_and_a_last_modified_that_moves_with_the_counts() {
+    let app = TestApp::spawn_with(|c| {
+        c.analytics.window = std::time::Duration::from_millis(50);
+    })
+    .await;
+    let key = app.root_key().await;
+    let p = app
+        .create_profile(
+            &key,
+            json!({"username": "counted", "links": [{"title": "a", "url": "https://a.example"}]}),
+        )
+        .await;
+    let since = |lm: &str, inm: Option<&str>| {
+        let mut r = app
+            .client
+            .get(app.url("/api/profiles/counted"))
+            .header("if-modified-since", lm.to_owned());
+        if let Some(inm) = inm {
+            r = r.header("if-none-match", inm.to_owned());
+        }
+        r.send()
+    };
+    let first = app.get("/api/profiles/counted").await;
+    let lm = header(&first, "last-modified").to_owned();
+    let t = httpdate::parse_http_date(&lm).unwrap();
+    assert_eq!(since(&lm, None).await.unwrap().status(), 304, "not newer");
+    let later = httpdate::fmt_http_date(t + std::time::Duration::from_secs(3600));
+    assert_eq!(since(&later, None).await.unwrap().status(), 304);
+    let earlier = httpdate::fmt_http_date(t - std::time::Duration::from_secs(1));
+    assert_eq!(since(&earlier, None).await.unwrap().status(), 200, "newer");
+    assert_eq!(
+        since("yesterday", None).await.unwrap().status(),
+        200,
+        "unreadable: ignored"
+    );
+    assert_eq!(
+        since(&lm, Some("\"other\"")).await.unwrap().status(),
+        200,
+        "If-None-Match decides"
+    );
+    // a click, counted in a later second than the edit: the page's bytes change, and so does
+    // its Last-Modified, so a client revalidating by date gets the new count
+    linkleaf_testkit::eventually(
+        "a second has passed",
+        std::time::Duration::from_secs(3),
+        || async { std::time::SystemTime::now() >= t + std::time::Duration::from_secs(1) },
+    )
+    .await;
+    let link = p["links"][0]["id"].as_str().unwrap();
+    // a person's click (a headless client's is a bot's, and not on the counter)
+    let r = app
+        .client
+        .get(app.url(&format!("/r/{link}")))
+        .header("user-agent", linkleaf_testkit::load::BROWSER)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 302);
+    linkleaf_testkit::eventually(
+        "the click is counted",
+        std::time::Duration::from_secs(10),
+        || async { app.metric("linkleaf_events_committed_total").await >= 1.0 },
+    )
+    .await;
+    let r = app
+        .admin(reqwest::Method::POST, "/api/cache/invalidate/counted", &key)
+        .send()
+        .await
+        .unwrap();
+    assert!(r.status().is_success());
+    let now = app.get("/api/profiles/counted").await;
+    let moved = header(&now, "last-modified").to_owned();
+    let body: serde_json::Value = now.json().await.unwrap();
+    assert_eq!(body["links"][0]["clickCount"], 1);
+    assert!(
+        httpdate::parse_http_date(&moved).unwrap() > t,
+        "{moved} after {lm}"
+    );
+    assert_eq!(
+        body["lastModified"], p["lastModified"],
+        "the edit time is the edit time"
+    );
+    assert_eq!(
+        since(&lm, None).await.unwrap().status(),
+        200,
+        "changed since"
+    );
+    assert_eq!(since(&moved, None).await.unwrap().status(), 304);
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn etags_answer_if_none_match_with_304() {
     let (app, _, _) = app_with_alice().await;
@@ -169,12 +341,12 @@ async fn unknown_names_are_negatively_cached_and_friendly() {
         "the second ask was answered from the negative entry"
     );
 
-    // names that cannot exist never reach the origin
+    // names that cannot exist never reach the origin (`/favicon.ico` and `/robots.txt` are the
+    // site's own files: tests/site.rs)
     for path in [
-        "/favicon.ico",
         "/x",
         "/api",
-        "/robots.txt",
+        "/sitemap.xml",
         "/a%20b",
         "/%ff",
         "/..%2f..%2fetc%2fpasswd",

@@ -58,7 +58,12 @@ async fn the_site_files_are_served_cached_and_revalidated() {
             .send()
             .await
             .unwrap();
-        assert_eq!(r.status(), 422, "{name}");
+        // reserved (409), or not a username at all (422: `-` is not allowed)
+        assert!(
+            [409, 422].contains(&r.status().as_u16()),
+            "{name}: {}",
+            r.status()
+        );
     }
 }
 
@@ -81,4 +86,61 @@ async fn the_operators_own_icon_and_robots_replace_the_defaults() {
     // the touch icon stays linkleaf's
     let r = app.get("/apple-touch-icon.png").await;
     assert_eq!(r.status(), 200);
+}
+
+/// The API description and the reference page's assets: compressed as asked (the assets' forms
+/// committed, the description's made once), each form with its ETag and its 304.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_description_and_the_assets_go_compressed_with_etags() {
+    use std::io::Read;
+    let app = TestApp::spawn().await;
+    for path in [
+        "/api/openapi.json",
+        "/api/docs/swagger-ui-bundle.js",
+        "/api/docs/swagger-ui.css",
+    ] {
+        let plain = app.get(path).await;
+        assert_eq!(plain.status(), 200, "{path}");
+        assert_eq!(header(&plain, "vary"), "accept-encoding");
+        let etag = header(&plain, "etag").to_owned();
+        let identity = plain.bytes().await.unwrap();
+        for (ae, coding) in [("gzip, deflate, br", "br"), ("gzip", "gzip")] {
+            let r = app
+                .client
+                .get(app.url(path))
+                .header("accept-encoding", ae)
+                .send()
+                .await
+                .unwrap();
+            assert_eq!(header(&r, "content-encoding"), coding, "{path}");
+            let tag = header(&r, "etag").to_owned();
+            assert_ne!(tag, etag);
+            let body = r.bytes().await.unwrap();
+            assert!(
+                body.len() * 3 < identity.len(),
+                "{path} {coding}: {}",
+                body.len()
+            );
+            let mut out = Vec::new();
+            if coding == "br" {
+                brotli::Decompressor::new(&body[..], 4096)
+                    .read_to_end(&mut out)
+                    .unwrap();
+            } else {
+                flate2::read::GzDecoder::new(&body[..])
+                    .read_to_end(&mut out)
+                    .unwrap();
+            }
+            assert!(out == identity, "{path} {coding} decodes to the file");
+            let again = app
+                .client
+                .get(app.url(path))
+                .header("accept-encoding", ae)
+                .header("if-none-match", tag)
+                .send()
+                .await
+                .unwrap();
+            assert_eq!(again.status(), 304, "{path} {coding}");
+        }
+    }
 }

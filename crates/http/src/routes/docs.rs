@@ -1,12 +1,18 @@
 //! The API description (`/api/openapi.json`) and its reference page (`/api/docs`), whose Swagger
-//! UI assets are compiled into the binary: no CDN, the page works offline.
+//! UI assets are compiled into the binary: no CDN, the page works offline. Each is answered in
+//! the coding asked for with its ETag: the large assets' brotli and gzip forms are committed
+//! beside them (`examples/compress_assets.rs`), the description's are made on its first request;
+//! nothing is compressed at start or per request.
 
 use crate::error::AppError;
+use crate::render::Variant;
 use crate::responses::NotFound;
 use crate::state::AppState;
 use axum::extract::{Path, State};
 use axum::http::{HeaderValue, header};
 use axum::response::{IntoResponse, Response};
+use bytes::Bytes;
+use std::sync::OnceLock;
 
 const DOCS_CSP: HeaderValue = HeaderValue::from_static(
     "default-src 'none'; script-src 'self'; style-src 'self' 'unsafe-inline'; img-src 'self' data:; \
@@ -16,22 +22,20 @@ const DOCS_CSP: HeaderValue = HeaderValue::from_static(
 /// The OpenAPI 3.1 description of this API
 #[utoipa::path(get, path = "/api/openapi.json", operation_id = "openapi", tag = "meta",
     responses((status = 200, description = "This document", body = Object, content_type = "application/json")))]
-pub async fn spec(State(st): State<AppState>) -> Response {
-    (
-        [
-            (
-                header::CONTENT_TYPE,
-                HeaderValue::from_static("application/json"),
-            ),
-            (header::CACHE_CONTROL, HeaderValue::from_static("no-cache")),
-            (
-                header::ACCESS_CONTROL_ALLOW_ORIGIN,
-                HeaderValue::from_static("*"),
-            ),
-        ],
-        st.api_document.clone(),
-    )
-        .into_response()
+pub async fn spec(State(st): State<AppState>, req: axum::extract::Request) -> Response {
+    static DOCUMENT: OnceLock<Variant> = OnceLock::new();
+    let v = DOCUMENT.get_or_init(|| Variant::new(st.api_document.clone()));
+    let mut res = crate::respond::static_file(
+        req.headers(),
+        v,
+        HeaderValue::from_static("application/json"),
+        HeaderValue::from_static("no-cache"),
+    );
+    res.headers_mut().insert(
+        header::ACCESS_CONTROL_ALLOW_ORIGIN,
+        HeaderValue::from_static("*"),
+    );
+    res
 }
 
 /// The API reference page
@@ -67,29 +71,70 @@ pub enum DocsAsset {
     License,
 }
 
-/// (name, content type, bytes) of every asset the reference page loads.
-const ASSETS: &[(&str, &str, &[u8])] = &[
+/// (name, content type, bytes, its brotli and gzip forms when committed) of every asset the
+/// reference page loads.
+type Asset = (
+    &'static str,
+    &'static str,
+    &'static [u8],
+    Option<(&'static [u8], &'static [u8])>,
+);
+
+const ASSETS: &[Asset] = &[
     (
         "swagger-ui-bundle.js",
         "text/javascript; charset=utf-8",
         include_bytes!("../../assets/swagger-ui/swagger-ui-bundle.js"),
+        Some((
+            include_bytes!("../../assets/swagger-ui/swagger-ui-bundle.js.br"),
+            include_bytes!("../../assets/swagger-ui/swagger-ui-bundle.js.gz"),
+        )),
     ),
     (
         "swagger-ui.css",
         "text/css; charset=utf-8",
         include_bytes!("../../assets/swagger-ui/swagger-ui.css"),
+        Some((
+            include_bytes!("../../assets/swagger-ui/swagger-ui.css.br"),
+            include_bytes!("../../assets/swagger-ui/swagger-ui.css.gz"),
+        )),
     ),
     (
         "init.js",
         "text/javascript; charset=utf-8",
         include_bytes!("../../assets/docs-init.js"),
+        None,
     ),
     (
         "LICENSE",
         "text/plain; charset=utf-8",
         include_bytes!("../../assets/swagger-ui/LICENSE"),
+        None,
     ),
 ];
+
+/// The assets as they are answered, made on the first request (their ETags hash them).
+fn asset_variants() -> &'static [Variant] {
+    static VARIANTS: OnceLock<Vec<Variant>> = OnceLock::new();
+    VARIANTS.get_or_init(|| {
+        ASSETS
+            .iter()
+            .map(|(_, _, body, packed)| match packed {
+                Some((br, gz)) => Variant::precompressed(
+                    Bytes::from_static(body),
+                    Bytes::from_static(br),
+                    Bytes::from_static(gz),
+                ),
+                None => Variant {
+                    body: Bytes::from_static(body),
+                    etag: crate::render::etag(body),
+                    br: None,
+                    gzip: None,
+                },
+            })
+            .collect()
+    })
+}
 
 /// A file of the reference page
 #[utoipa::path(get, path = "/api/docs/{asset}", operation_id = "docsAsset", tag = "meta",
@@ -101,30 +146,42 @@ const ASSETS: &[(&str, &str, &[u8])] = &[
     ))]
 pub async fn asset(
     path: Result<Path<String>, axum::extract::rejection::PathRejection>,
+    req: axum::extract::Request,
 ) -> Response {
     let name = path.map(|Path(n)| n).unwrap_or_default();
-    match ASSETS.iter().find(|(n, _, _)| *n == name) {
-        Some((_, ct, bytes)) => (
-            [
-                (header::CONTENT_TYPE, HeaderValue::from_static(ct)),
-                (
-                    header::CACHE_CONTROL,
-                    HeaderValue::from_static("public, max-age=3600"),
-                ),
-                (
-                    header::X_CONTENT_TYPE_OPTIONS,
-                    HeaderValue::from_static("nosniff"),
-                ),
-            ],
-            *bytes,
-        )
-            .into_response(),
+    match ASSETS.iter().position(|(n, ..)| *n == name) {
+        Some(i) => crate::respond::static_file(
+            req.headers(),
+            &asset_variants()[i],
+            HeaderValue::from_static(ASSETS[i].1),
+            HeaderValue::from_static("public, max-age=3600"),
+        ),
         None => AppError::NotFound("no such file".into()).into_response(),
     }
 }
 
 #[cfg(test)]
 mod tests {
+    /// The committed compressed forms are the assets' own: replacing an asset without running
+    /// `examples/compress_assets.rs` fails here.
+    #[test]
+    fn the_committed_compressed_assets_decode_to_the_assets() {
+        use std::io::Read;
+        for (name, _, body, packed) in super::ASSETS {
+            let Some((br, gz)) = packed else { continue };
+            let mut out = Vec::new();
+            brotli::Decompressor::new(*br, 4096)
+                .read_to_end(&mut out)
+                .unwrap();
+            assert!(out == *body, "{name}.br is stale");
+            out.clear();
+            flate2::read::GzDecoder::new(*gz)
+                .read_to_end(&mut out)
+                .unwrap();
+            assert!(out == *body, "{name}.gz is stale");
+        }
+    }
+
     #[test]
     fn the_page_loads_only_files_this_module_serves() {
         let html = include_str!("../../assets/docs.html");
@@ -136,7 +193,7 @@ mod tests {
                 .strip_prefix("/api/docs/")
                 .unwrap_or_else(|| panic!("{r} is not served here"));
             assert!(
-                super::ASSETS.iter().any(|(n, _, _)| *n == name),
+                super::ASSETS.iter().any(|(n, ..)| *n == name),
                 "{name} is not served"
             );
         }
@@ -148,7 +205,7 @@ mod tests {
         ] {
             let name = serde_json::to_value(a).unwrap();
             assert!(
-                super::ASSETS.iter().any(|(n, _, _)| name == *n),
+                super::ASSETS.iter().any(|(n, ..)| name == *n),
                 "{name} is described but not served"
             );
         }

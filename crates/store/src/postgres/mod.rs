@@ -43,6 +43,11 @@ pub(crate) const MIGRATIONS: &[(i64, &str, &str)] = &[
         "webhook fan-out",
         include_str!("../../migrations/postgres/0005_webhook_fanout.sql"),
     ),
+    (
+        6,
+        "link counted_at",
+        include_str!("../../migrations/postgres/0006_link_counted_at.sql"),
+    ),
 ];
 
 pub(crate) struct Postgres {
@@ -241,11 +246,12 @@ pub(crate) async fn add_link_clicks(
     }
     let (ids, counts): (Vec<Uuid>, Vec<i64>) = clicks.iter().copied().unzip();
     sqlx::query(
-        "UPDATE links SET click_count = links.click_count + c.n
+        "UPDATE links SET click_count = links.click_count + c.n, counted_at = $3
          FROM UNNEST($1::uuid[], $2::bigint[]) AS c(id, n) WHERE links.id = c.id",
     )
     .bind(&ids)
     .bind(&counts)
+    .bind(linkleaf_domain::unix_millis(linkleaf_domain::now_millis()))
     .execute(&mut *conn)
     .await?;
     Ok(())

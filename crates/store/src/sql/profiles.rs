@@ -62,16 +62,24 @@ async fn read_profile<'e, 'd: 'e>(
     let id = row.id("id")?;
     let theme: Theme = serde_json::from_str(&row.text("theme")?)
         .map_err(|e| StoreError::Corrupt(format!("theme of {id}: {e}")))?;
-    let links = q(
-        "SELECT id, title, url, position, enabled, click_count FROM links
+    let rows = q(
+        "SELECT id, title, url, position, enabled, click_count, counted_at FROM links
          WHERE profile_id = $1 ORDER BY position",
     )
     .bind(id)
     .fetch_all(on)
-    .await?
-    .iter()
-    .map(link_from_row)
-    .collect::<Result<Vec<_>>>()?;
+    .await?;
+    let links = rows.iter().map(link_from_row).collect::<Result<Vec<_>>>()?;
+    let mut counted_ms = 0;
+    for r in &rows {
+        counted_ms = counted_ms.max(r.int("counted_at")?);
+    }
+    let counted_at = (counted_ms > 0)
+        .then(|| {
+            time::OffsetDateTime::from_unix_timestamp_nanos(i128::from(counted_ms) * 1_000_000)
+        })
+        .transpose()
+        .map_err(|e| StoreError::Corrupt(format!("counted_at of {id}: {e}")))?;
     Ok(Some(Profile {
         id,
         username: Username::from_stored(row.text("username")?),
@@ -81,6 +89,7 @@ async fn read_profile<'e, 'd: 'e>(
         links,
         theme,
         last_modified: row.time("updated_at")?,
+        counted_at,
         version: row.int("version")?,
     }))
 }

@@ -57,6 +57,11 @@ pub(crate) const MIGRATIONS: &[(i64, &str, &str)] = &[
         "webhook fan-out",
         include_str!("../../migrations/sqlite/0006_webhook_fanout.sql"),
     ),
+    (
+        7,
+        "link counted_at",
+        include_str!("../../migrations/sqlite/0007_link_counted_at.sql"),
+    ),
 ];
 
 pub(crate) struct Sqlite {
@@ -326,9 +331,11 @@ pub(crate) async fn add_link_clicks(
     conn: &mut SqliteConnection,
     clicks: &[(Uuid, i64)],
 ) -> sqlx::Result<()> {
+    let now = linkleaf_domain::unix_millis(linkleaf_domain::now_millis());
     for (link, n) in clicks {
-        sqlx::query("UPDATE links SET click_count = click_count + ? WHERE id = ?")
+        sqlx::query("UPDATE links SET click_count = click_count + ?, counted_at = ? WHERE id = ?")
             .bind(n)
+            .bind(now)
             .bind(link.to_string())
             .execute(&mut *conn)
             .await?;
