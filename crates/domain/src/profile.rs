@@ -217,6 +217,9 @@ impl CreateProfile {
             Some(a) => errs.check(url::avatar_url(a)).map(Some),
             None => Some(None),
         };
+        if let Some(Err(e)) = self.theme.as_ref().map(Theme::check) {
+            errs.push(e);
+        }
         if self.links.len() > MAX_LINKS {
             errs.push(FieldError::new(
                 "links",
@@ -319,7 +322,10 @@ impl ProfilePatch {
             }
         }
         if let Some(t) = &self.theme {
-            out.theme = t.clone();
+            match t.check() {
+                Ok(()) => out.theme = t.clone(),
+                Err(e) => errs.push(e),
+            }
         }
         errs.into_result(out)
     }

@@ -295,11 +295,7 @@ impl Renderer {
             ),
             links: public.links,
             palette,
-            accent: p
-                .theme
-                .accent_color
-                .as_ref()
-                .map_or(palette[1], |c| c.as_str()),
+            accent: p.theme.accent(),
             radius: match p.theme.button_style {
                 ButtonStyle::Rounded | ButtonStyle::Outline => "12px",
                 ButtonStyle::Pill => "999px",

@@ -660,3 +660,69 @@ async fn rate_limit_is_per_key_and_says_when_to_retry() {
     }
     assert_eq!(app.metric("linkleaf_rate_limited_total").await, 1.0);
 }
+
+/// An accent colour that cannot be seen as a border and a focus ring on its preset's background
+/// is refused at save, naming the field and the ratio; one stored before the rule renders with
+/// the preset's own accent, so the page still works.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_faint_accent_is_refused_and_a_stored_one_renders_with_the_presets() {
+    use linkleaf_store::ProfileStore;
+    let app = TestApp::spawn().await;
+    let key = app.root_key().await;
+    let faint = json!({"preset": "sunset", "accentColor": "#FFD0B0"});
+    let (s, e) = send(
+        &app,
+        Method::POST,
+        "/api/profiles",
+        &key,
+        Some(json!({"username": "faint", "theme": faint})),
+    )
+    .await;
+    assert_eq!(
+        (s, e["errors"][0]["field"].as_str()),
+        (422, Some("theme.accentColor"))
+    );
+    let msg = e["errors"][0]["message"].as_str().unwrap();
+    assert!(msg.contains("1.27:1") && msg.contains("3:1"), "{msg}");
+    app.create_profile(
+        &key,
+        json!({"username": "faint", "theme": {"preset": "sunset"}}),
+    )
+    .await;
+    let (s, e) = send(
+        &app,
+        Method::PATCH,
+        "/api/profiles/faint",
+        &key,
+        Some(json!({"theme": faint})),
+    )
+    .await;
+    assert_eq!(
+        (s, e["errors"][0]["field"].as_str()),
+        (422, Some("theme.accentColor"))
+    );
+    let (s, _) = send(
+        &app,
+        Method::PATCH,
+        "/api/profiles/faint",
+        &key,
+        Some(json!({"theme": {"preset": "sunset", "accentColor": "#7a2e12"}})),
+    )
+    .await;
+    assert_eq!(s, 200, "a dark enough accent is kept");
+    let page = app.get("/faint").await.text().await.unwrap();
+    assert!(page.contains("--accent:#7a2e12"), "{page}");
+
+    // a theme stored before the rule (written past the API, as an old version did)
+    let old: linkleaf_domain::CreateProfile = serde_json::from_value(json!({
+        "username": "oldfaint",
+        "theme": {"preset": "sunset"}
+    }))
+    .unwrap();
+    let mut p = old.into_profile(time::OffsetDateTime::now_utc()).unwrap();
+    p.theme = serde_json::from_value(faint).unwrap();
+    app.store.create_profile(&p).await.unwrap();
+    let page = app.get("/oldfaint").await.text().await.unwrap();
+    assert!(page.contains("--accent:#3b1d14"), "{page}");
+    assert!(!page.contains("#ffd0b0"), "the faint accent is not drawn");
+}
