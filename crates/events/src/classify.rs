@@ -5,14 +5,23 @@
 //! The order of the rules:
 //! 1. a `HEAD` request is no person's click: `monitor`;
 //! 2. no user agent at all: `unknown`;
-//! 3. the link-preview fetchers of chat and social apps, then uptime monitors, by name
-//!    (`PREVIEWS`, `MONITORS`: what uap-core lumps together as spiders, told apart because a
-//!    profile owner wants to know that a link was shared in Slack, not crawled);
-//! 4. uap-core's patterns (vendored, see `assets/uap-core`): a device family of `Spider` is a
+//! 3. the in-app browsers of social and chat apps (Instagram, TikTok, Snapchat, Facebook,
+//!    Messenger, Threads, X, LinkedIn, Pinterest, Tumblr, Teams, Line, WeChat...): a browser's
+//!    user agent with the app's name added, and no robot's word in it (`IN_APP`). For a
+//!    link-in-bio page they are most of the people, so they are `human`, although they name
+//!    the same apps as the apps' preview fetchers;
+//! 4. the link-preview fetchers of chat and social apps, then uptime monitors, by name
+//!    (`PREVIEWS`, `MONITORS`: what the pattern lists lump together as robots, told apart because
+//!    a profile owner wants to know that a link was shared in Slack, not crawled);
+//! 5. uap-core's patterns (vendored, see `assets/uap-core`): a device family of `Spider` is a
 //!    `crawler`, and so is a headless browser (automation); a user agent that names no browser,
 //!    or no operating system (scripts and HTTP libraries: curl, python-requests...), is
-//!    `unknown`; the rest are browsers: `human`.
+//!    `unknown`;
+//! 6. isbot's patterns (vendored, see `assets/isbot`): what names a browser and a system but
+//!    matches one is a `crawler` (Bytespider, Chrome-Lighthouse, AI crawlers...);
+//! 7. the rest are browsers: `human`.
 //!
+//! `tests/corpora.rs` measures the rules on corpora the vendored lists were not written from.
 //! Classifying takes some microseconds, so each distinct user agent is classified once
 //! (a bounded memo).
 
@@ -52,6 +61,10 @@ pub const PREVIEWS: &[&str] = &[
     "outlook",
     "microsoftpreview",
     "teams",
+    "snap url preview",
+    "skype-url-preview",
+    "google web preview",
+    "flipboardproxy",
 ];
 
 /// Uptime and synthetic monitors.
@@ -77,7 +90,161 @@ pub const MONITORS: &[&str] = &[
     "elb-healthchecker",
     "googlehc",
     "kube-probe",
+    "prtg",
+    "newrelicsynthetics",
+    "thousandeyes",
 ];
+
+/// The names in-app browsers add to their browser's user agent, lowercase.
+pub const IN_APP: &[&str] = &[
+    "instagram",
+    "fban/",
+    "fb_iab/",
+    "fbav/",
+    "musical_ly",
+    "trill_",
+    "bytedancewebview",
+    "snapchat/",
+    "barcelona",
+    "twitterandroid",
+    "twitter for iphone",
+    "[linkedinapp]",
+    "[pinterest/",
+    "pinterest for",
+    "tumblr/",
+    "teams/",
+    "teamsmobile",
+    " line/",
+    "micromessenger/",
+    "kakaotalk",
+    "gsa/",
+    "reddit/",
+    "discord/",
+    "whatsapp/",
+    "telegram",
+];
+
+/// Words only robots put in a user agent.
+const ROBOT_WORDS: &[&str] = &[
+    "preview",
+    "crawl",
+    "spider",
+    "externalhit",
+    "headless",
+    "lighthouse",
+    "http://",
+    "https://",
+    "@",
+];
+
+/// An in-app browser: a browser's user agent (`Mozilla/5.0 (` and a phone's, a tablet's or a
+/// computer's system) with an app's name, and no robot's word.
+fn in_app(lower: &str) -> bool {
+    lower.starts_with("mozilla/5.0 (")
+        && ["iphone", "ipad", "android", "windows nt", "macintosh"]
+            .iter()
+            .any(|p| lower.contains(p))
+        && IN_APP.iter().any(|a| lower.contains(a))
+        && !ROBOT_WORDS.iter().any(|w| lower.contains(w))
+        && !names_a_bot(lower)
+}
+
+/// "bot" as a word part (Googlebot, bot;), not in a phone's name (Cubot).
+fn names_a_bot(lower: &str) -> bool {
+    lower
+        .match_indices("bot")
+        .any(|(i, _)| !lower[..i].ends_with("cu"))
+}
+
+static ISBOT: &str = include_str!("../assets/isbot/patterns.json");
+
+/// isbot's patterns: those a finite automaton runs, in one set, and the few that look around
+/// (`(?<!cam)scan`), one by one with a backtracking engine. Case is ignored, as isbot does.
+struct RobotPatterns {
+    set: regex::RegexSet,
+    around: Vec<fancy_regex::Regex>,
+    /// Patterns neither engine takes (none in the vendored version: a test says so).
+    broken: Vec<String>,
+}
+
+/// A JavaScript pattern in Rust's syntax: in a class, a `-` after a class escape (`[\w-.]`) is
+/// a literal there and an error here.
+fn from_js(p: &str) -> String {
+    let mut out = String::with_capacity(p.len() + 4);
+    let (mut in_class, mut escaped, mut after_class_escape) = (false, false, false);
+    for c in p.chars() {
+        if escaped {
+            escaped = false;
+            after_class_escape = in_class && "wWdDsS".contains(c);
+            out.push(c);
+            continue;
+        }
+        match c {
+            '\\' => escaped = true,
+            '[' => in_class = true,
+            ']' => in_class = false,
+            '-' if in_class && after_class_escape => {
+                out.push_str("\\-");
+                after_class_escape = false;
+                continue;
+            }
+            _ => {}
+        }
+        after_class_escape = false;
+        out.push(c);
+    }
+    out
+}
+
+static ROBOTS: LazyLock<Option<RobotPatterns>> = LazyLock::new(|| {
+    #[derive(serde::Deserialize)]
+    struct List {
+        patterns: Vec<String>,
+    }
+    let list: List = match serde_json::from_str(ISBOT) {
+        Ok(l) => l,
+        Err(e) => {
+            tracing::error!(error = %e, "the isbot patterns do not load");
+            return None;
+        }
+    };
+    let (mut plain, mut around, mut broken) = (Vec::new(), Vec::new(), Vec::new());
+    for p in list.patterns.iter().map(|p| from_js(p)) {
+        let with_case = format!("(?i){p}");
+        if regex::Regex::new(&with_case).is_ok() {
+            plain.push(with_case);
+        } else if let Ok(r) = fancy_regex::Regex::new(&with_case) {
+            around.push(r);
+        } else {
+            tracing::warn!(pattern = %p, "an isbot pattern does not compile and is skipped");
+            broken.push(p);
+        }
+    }
+    match regex::RegexSet::new(&plain) {
+        Ok(set) => Some(RobotPatterns {
+            set,
+            around,
+            broken,
+        }),
+        Err(e) => {
+            tracing::error!(error = %e, "the isbot patterns do not compile");
+            None
+        }
+    }
+});
+
+/// How many of the vendored isbot patterns are in use, and those that are not.
+pub fn robot_patterns() -> (usize, Vec<String>) {
+    ROBOTS.as_ref().map_or((0, Vec::new()), |r| {
+        (r.set.len() + r.around.len(), r.broken.clone())
+    })
+}
+
+fn isbot(ua: &str) -> bool {
+    ROBOTS.as_ref().is_some_and(|r| {
+        r.set.is_match(ua) || r.around.iter().any(|x| x.is_match(ua).unwrap_or(false))
+    })
+}
 
 static UAP: &str = include_str!("../assets/uap-core/regexes.json");
 
@@ -141,6 +308,9 @@ const DESKTOP_OS: &[&str] = &[
 
 fn classify_uncached(ua: &str) -> Class {
     let lower = ua.to_ascii_lowercase();
+    if in_app(&lower) {
+        return person(ua, &lower);
+    }
     if PREVIEWS.iter().any(|p| lower.contains(p)) {
         return Class::of(BotClass::LinkPreview, DeviceClass::Bot);
     }
@@ -166,7 +336,36 @@ fn classify_uncached(ua: &str) -> Class {
     if browser == "Other" || os == "Other" {
         return Class::of(BotClass::Unknown, DeviceClass::Other);
     }
-    let device = if device_family.contains("iPad")
+    if isbot(ua) {
+        return Class::of(BotClass::Crawler, DeviceClass::Bot);
+    }
+    Class {
+        bot: BotClass::Human,
+        device: device_class(device_family, os, &lower),
+        browser: browser.into(),
+        os: os.into(),
+    }
+}
+
+/// A person, whatever the pattern lists say (an in-app browser): the device, browser and system
+/// as uap-core reads them.
+fn person(ua: &str, lower: &str) -> Class {
+    let (browser, os, device) = EXTRACTOR
+        .as_ref()
+        .map_or((None, None, None), |x| x.extract(ua));
+    let device_family = device.as_ref().map_or("Other", |d| d.device.as_ref());
+    let browser = browser.as_ref().map_or("Other", |b| b.family.as_ref());
+    let os = os.as_ref().map_or("Other", |o| o.os.as_ref());
+    Class {
+        bot: BotClass::Human,
+        device: device_class(device_family, os, lower),
+        browser: browser.into(),
+        os: os.into(),
+    }
+}
+
+fn device_class(device_family: &str, os: &str, lower: &str) -> DeviceClass {
+    if device_family.contains("iPad")
         || device_family.contains("Tablet")
         || device_family.contains("Kindle")
         || (os == "Android" && !lower.contains("mobile"))
@@ -174,18 +373,13 @@ fn classify_uncached(ua: &str) -> Class {
         DeviceClass::Tablet
     } else if matches!(os, "iOS" | "Android" | "Windows Phone" | "KaiOS")
         || lower.contains("mobile")
+        || lower.contains("iphone")
     {
         DeviceClass::Mobile
     } else if DESKTOP_OS.iter().any(|d| os.starts_with(d)) {
         DeviceClass::Desktop
     } else {
         DeviceClass::Other
-    };
-    Class {
-        bot: BotClass::Human,
-        device,
-        browser: browser.into(),
-        os: os.into(),
     }
 }
 
