@@ -100,16 +100,10 @@ impl Inner {
         let key = Username::lookup_key(&name)?;
         let entry = self.state.pages.get_fresh(&key, start.into())?;
         let page = entry.value()?;
-        let variant = if kind == Kind::Json {
-            &page.json
-        } else {
-            &page.html
-        };
         let res = cached(
             &self.state.prebuilt.cached_headers,
             req,
-            variant,
-            &page.last_modified,
+            page,
             Status::Hit,
             kind,
         );

@@ -25,6 +25,7 @@ pub mod server;
 pub mod service;
 pub mod site;
 pub mod state;
+pub mod style;
 
 pub use document::{openapi, openapi_json};
 pub use error::AppError;

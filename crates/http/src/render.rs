@@ -13,8 +13,9 @@ use axum::http::HeaderValue;
 use bytes::Bytes;
 use linkleaf_cache::Weigh;
 use linkleaf_cache::tier::Codec;
-use linkleaf_domain::{ButtonStyle, Link, Profile};
+use linkleaf_domain::{Link, Profile};
 use sha2::{Digest, Sha256};
+use std::borrow::Cow;
 use time::OffsetDateTime;
 use time::macros::format_description;
 
@@ -116,16 +117,18 @@ pub struct RenderedPage {
     pub json: Variant,
     pub html: Variant,
     pub last_modified: HeaderValue,
+    /// The page's content security policy: its inline style's hash, when it has one.
+    pub csp: HeaderValue,
 }
 
 impl Weigh for RenderedPage {
     /// The bodies, compressed forms included (allocated at their exact size, see `exact`),
-    /// and the seven header values (each a `Bytes` of its own; `HeaderValue` is 40 bytes
+    /// and the eight header values (each a `Bytes` of its own; `HeaderValue` is 40 bytes
     /// inline, its text ~34 on the heap).
     fn weight(&self) -> u32 {
         let bodies = self.json.bytes() + self.html.bytes();
         // mimalloc rounds each allocation up to its size class: up to 1/8 more
-        (bodies + bodies / 8 + 7 * 80) as u32
+        (bodies + bodies / 8 + 8 * 80) as u32
     }
 }
 
@@ -156,6 +159,7 @@ impl Codec for RenderedPage {
             }
         }
         put(self.last_modified.as_bytes());
+        put(self.csp.as_bytes());
     }
 
     fn decode(mut b: &[u8]) -> Result<Self, String> {
@@ -192,6 +196,7 @@ impl Codec for RenderedPage {
         let json = variant()?;
         let html = variant()?;
         let last_modified = header(next()?)?;
+        let csp = header(next()?)?;
         if !b.is_empty() {
             return Err("trailing bytes".into());
         }
@@ -199,6 +204,7 @@ impl Codec for RenderedPage {
             json,
             html,
             last_modified,
+            csp,
         })
     }
 }
@@ -218,13 +224,14 @@ struct ProfilePage<'a> {
     display_name: &'a str,
     bio: &'a str,
     description: String,
-    avatar_url: Option<&'a str>,
+    avatar_url: Option<Cow<'a, str>>,
     page_url: String,
     links: Vec<&'a Link>,
-    palette: [&'static str; 5],
-    accent: &'a str,
-    radius: &'static str,
-    outline: bool,
+    stylesheet: &'static str,
+    /// The theme's classes (`t-sunset b-pill`, see `style`).
+    classes: String,
+    /// A chosen accent colour, the page's only inline style.
+    inline_style: Option<String>,
 }
 
 #[derive(Template)]
@@ -232,14 +239,19 @@ struct ProfilePage<'a> {
 struct MessagePage<'a> {
     title: &'a str,
     text: &'a str,
+    stylesheet: &'static str,
 }
 
 /// A plain page with a title and a sentence (404, 503).
 pub fn message_page(title: &str, text: &str) -> Bytes {
     Bytes::from(
-        MessagePage { title, text }
-            .render()
-            .unwrap_or_else(|_| title.to_owned()),
+        MessagePage {
+            title,
+            text,
+            stylesheet: &crate::style::stylesheet().path,
+        }
+        .render()
+        .unwrap_or_else(|_| title.to_owned()),
     )
 }
 
@@ -281,34 +293,41 @@ impl Renderer {
         } else {
             p.bio.chars().take(160).collect()
         };
-        let palette = p.theme.preset.palette();
+        let (classes, inline_style) = crate::style::theme_classes(&p.theme);
+        let csp = crate::style::page_csp(inline_style.as_deref());
         let page = ProfilePage {
             username: p.username.as_str(),
             display_name: &p.display_name,
             bio: &p.bio,
             description,
-            avatar_url: p.avatar_url.as_deref(),
+            avatar_url: p.avatar_url.as_deref().map(upgraded),
             page_url: format!(
                 "{}/{}",
                 self.public_url.trim_end_matches('/'),
                 p.username.key()
             ),
             links: public.links,
-            palette,
-            accent: p.theme.accent(),
-            radius: match p.theme.button_style {
-                ButtonStyle::Rounded | ButtonStyle::Outline => "12px",
-                ButtonStyle::Pill => "999px",
-                ButtonStyle::Square => "0",
-            },
-            outline: p.theme.button_style == ButtonStyle::Outline,
+            stylesheet: &crate::style::stylesheet().path,
+            classes,
+            inline_style,
         };
         let html = page.render().map_err(|e| e.to_string())?;
         Ok(RenderedPage {
             json: Variant::new(exact(json)),
             html: Variant::new(exact(html.into_bytes())),
             last_modified: http_date(p.changed_at()),
+            csp,
         })
+    }
+}
+
+/// An `http:` avatar asked for as `https:`: a page never loads an image in the clear, and its
+/// policy allows `https:` images only. (Most image hosts answer both; one that does not shows
+/// no image, and the creator is better off with an `https:` address anyway.)
+fn upgraded(url: &str) -> Cow<'_, str> {
+    match url.strip_prefix("http://") {
+        Some(rest) => Cow::Owned(format!("https://{rest}")),
+        None => Cow::Borrowed(url),
     }
 }
 

@@ -7,7 +7,7 @@
 
 use crate::clicks::Recorder;
 use crate::error::AppError;
-use crate::render::{Encoded, Variant, etag_matches, message_page};
+use crate::render::{Encoded, RenderedPage, Variant, etag_matches, message_page};
 use axum::body::Body;
 use axum::extract::Request;
 use axum::http::{HeaderMap, HeaderName, HeaderValue, StatusCode, header};
@@ -74,10 +74,6 @@ const STALE: HeaderValue = HeaderValue::from_static("STALE");
 pub const HTML: HeaderValue = HeaderValue::from_static("text/html; charset=utf-8");
 const JSON: HeaderValue = HeaderValue::from_static("application/json");
 const NOSNIFF: HeaderValue = HeaderValue::from_static("nosniff");
-const CSP: HeaderValue = HeaderValue::from_static(
-    "default-src 'none'; style-src 'unsafe-inline'; img-src https: http:; base-uri 'none'; \
-     form-action 'none'; frame-ancestors 'none'",
-);
 const REFERRER_POLICY: HeaderValue = HeaderValue::from_static("strict-origin-when-cross-origin");
 pub const ANY_ORIGIN: HeaderValue = HeaderValue::from_static("*");
 pub const NO_CACHE: HeaderValue = HeaderValue::from_static("no-cache");
@@ -98,7 +94,7 @@ pub enum Kind {
 
 pub fn security_headers(h: &mut axum::http::HeaderMap, kind: Kind) {
     match kind {
-        Kind::Html => html_security_headers(h, CSP),
+        Kind::Html => html_security_headers(h, PAGE_CSP),
         Kind::Json => {
             h.insert(header::X_CONTENT_TYPE_OPTIONS, NOSNIFF);
             h.insert(header::ACCESS_CONTROL_ALLOW_ORIGIN, ANY_ORIGIN);
@@ -115,8 +111,9 @@ pub fn html_security_headers(h: &mut axum::http::HeaderMap, csp: HeaderValue) {
     h.insert(header::REFERRER_POLICY, REFERRER_POLICY);
 }
 
-/// The profile page's content security policy: no scripts at all.
-pub const PAGE_CSP: HeaderValue = CSP;
+/// The pages' content security policy: no scripts at all, styles from the binary's stylesheet
+/// only (a page with a chosen accent carries its own, allowing that style by its hash).
+pub const PAGE_CSP: HeaderValue = crate::style::PAGE_CSP;
 
 /// The last path segment after `prefix`, percent-decoded; `None` when it is not UTF-8.
 pub fn segment<'a>(path: &'a str, prefix: &str) -> Option<Cow<'a, str>> {
@@ -216,6 +213,10 @@ impl CachedHeaders {
             for name in OWN {
                 h.insert(name.clone(), HeaderValue::from_static(""));
             }
+            if kind == Kind::Html {
+                // the page's own policy, fourth (`security_headers` fills in the default)
+                h.insert(header::CONTENT_SECURITY_POLICY, PAGE_CSP);
+            }
             if ok {
                 h.insert(
                     header::CONTENT_TYPE,
@@ -245,14 +246,16 @@ impl CachedHeaders {
     }
 
     /// The headers of a `200` (`ok`) or `304` of `kind`, with the entry's `ETag`,
-    /// `Last-Modified` and `X-Cache`. A map yields its entries in the order they went in
-    /// (http 1.x; its docs promise only a stable order, so a test holds it to this one).
+    /// `Last-Modified` and `X-Cache`, and for a page its content security policy. A map yields
+    /// its entries in the order they went in (http 1.x; its docs promise only a stable order,
+    /// so a test holds it to this one).
     pub fn headers(
         &self,
         kind: Kind,
         coding: Coding,
         ok: bool,
         own: [HeaderValue; 3],
+        csp: &HeaderValue,
     ) -> HeaderMap {
         let c = match coding {
             Coding::Identity => 0,
@@ -261,8 +264,15 @@ impl CachedHeaders {
         };
         let mut h =
             self.maps[usize::from(kind == Kind::Json) * 6 + c * 2 + usize::from(!ok)].clone();
-        for (slot, value) in h.values_mut().zip(own) {
+        let mut slots = h.values_mut();
+        // `own` first: a zip asks its left side first, and must not take a fourth slot
+        for (value, slot) in own.into_iter().zip(slots.by_ref()) {
             *slot = value;
+        }
+        if kind == Kind::Html
+            && let Some(slot) = slots.next()
+        {
+            *slot = csp.clone();
         }
         h
     }
@@ -274,11 +284,14 @@ impl CachedHeaders {
 pub fn cached(
     headers: &CachedHeaders,
     req: &Request,
-    v: &Variant,
-    last_modified: &HeaderValue,
+    page: &RenderedPage,
     status: Status,
     kind: Kind,
 ) -> Response {
+    let (v, last_modified) = match kind {
+        Kind::Html => (&page.html, &page.last_modified),
+        Kind::Json => (&page.json, &page.last_modified),
+    };
     let asked = req.headers();
     let (coding, body, etag) = representation(asked, v);
     // If-None-Match decides when it is there (RFC 9110 §13.1.3); else If-Modified-Since
@@ -293,6 +306,7 @@ pub fn cached(
         coding,
         !fresh,
         [etag.clone(), last_modified.clone(), x_cache(status)],
+        &page.csp,
     );
     let mut res = if fresh {
         let mut r = Response::new(Body::empty());
@@ -484,6 +498,7 @@ mod tests {
                     coding,
                     ok,
                     [v("\"e1\""), v("Tue, 01 Dec 2026 00:00:00 GMT"), v("STALE")],
+                    &v("style-src 'self' 'sha256-x'"),
                 );
                 assert_eq!(h.get(header::ETAG).unwrap(), "\"e1\"");
                 assert_eq!(
@@ -505,8 +520,10 @@ mod tests {
                     "{coding:?}"
                 );
                 assert_eq!(
-                    h.contains_key(header::CONTENT_SECURITY_POLICY),
-                    kind == Kind::Html
+                    h.get(header::CONTENT_SECURITY_POLICY)
+                        .map(|v| v.to_str().unwrap()),
+                    (kind == Kind::Html).then_some("style-src 'self' 'sha256-x'"),
+                    "the page's own policy, in its place"
                 );
                 assert_eq!(
                     h.contains_key(header::ACCESS_CONTROL_ALLOW_ORIGIN),

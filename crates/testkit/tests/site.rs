@@ -144,3 +144,101 @@ async fn the_description_and_the_assets_go_compressed_with_etags() {
         }
     }
 }
+
+/// The pages' policy allows no inline style but a chosen accent's, by its hash; everything else
+/// comes from the binary's stylesheet, at a URL that names its digest, cached for a year and
+/// compressed; an `http:` avatar is asked for as `https:`.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn pages_style_from_the_stylesheet_and_allow_only_their_own_inline_style() {
+    use base64::Engine;
+    use sha2::Digest;
+    let app = TestApp::spawn().await;
+    let key = app.root_key().await;
+    app.create_profile(
+        &key,
+        serde_json::json!({"username": "plain", "avatarUrl": "http://img.example.com/a.png"}),
+    )
+    .await;
+    app.create_profile(
+        &key,
+        serde_json::json!({"username": "accent", "theme": {"preset": "dark", "accentColor": "#ffaa00"}}),
+    )
+    .await;
+
+    // no inline style: the policy allows the stylesheet only
+    let r = app.get("/plain").await;
+    let csp = header(&r, "content-security-policy").to_owned();
+    assert!(csp.contains("style-src 'self';"), "{csp}");
+    assert!(csp.contains("img-src https:;"), "{csp}");
+    assert!(
+        !csp.contains("unsafe-inline") && !csp.contains("http:;"),
+        "{csp}"
+    );
+    let page = r.text().await.unwrap();
+    assert!(!page.contains("<style"), "{page}");
+    assert!(
+        page.contains(r#"src="https://img.example.com/a.png""#),
+        "the avatar is upgraded: {page}"
+    );
+    let href = page
+        .split(r#"<link rel="stylesheet" href=""#)
+        .nth(1)
+        .and_then(|s| s.split('"').next())
+        .unwrap()
+        .to_owned();
+    assert!(
+        href.starts_with("/static/page.") && href.ends_with(".css"),
+        "{href}"
+    );
+
+    // a chosen accent: one inline style, its hash in this page's policy (and a cache hit too)
+    for _ in 0..2 {
+        let r = app.get("/accent").await;
+        let csp = header(&r, "content-security-policy").to_owned();
+        let page = r.text().await.unwrap();
+        let style = page
+            .split("<style>")
+            .nth(1)
+            .and_then(|s| s.split("</style>").next())
+            .unwrap();
+        assert_eq!(style, "body.a{--accent:#ffaa00}");
+        let hash = base64::engine::general_purpose::STANDARD.encode(sha2::Sha256::digest(style));
+        assert!(
+            csp.contains(&format!("style-src 'self' 'sha256-{hash}';")),
+            "{csp}"
+        );
+    }
+
+    // the stylesheet: immutable, compressed as asked, revalidated; another name is a 404
+    let r = app
+        .client
+        .get(app.url(&href))
+        .header("accept-encoding", "br")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 200);
+    assert_eq!(header(&r, "content-type"), "text/css; charset=utf-8");
+    assert_eq!(
+        header(&r, "cache-control"),
+        "public, max-age=31536000, immutable"
+    );
+    assert_eq!(header(&r, "content-encoding"), "br");
+    let etag = header(&r, "etag").to_owned();
+    let mut css = Vec::new();
+    brotli::BrotliDecompress(&mut &r.bytes().await.unwrap()[..], &mut css).unwrap();
+    let css = String::from_utf8(css).unwrap();
+    for class in [".t-sunset{", ".b-outline .link", ".t-dark{"] {
+        assert!(css.contains(class), "{class}");
+    }
+    let again = app
+        .client
+        .get(app.url(&href))
+        .header("accept-encoding", "br")
+        .header("if-none-match", etag)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(again.status(), 304);
+    assert_eq!(app.get("/static/page.0000.css").await.status(), 404);
+}

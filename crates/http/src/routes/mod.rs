@@ -66,6 +66,7 @@ pub fn api_router(recorder: &dyn metrics::Recorder) -> OpenApiRouter<AppState> {
         .routes(timed(routes!(site::favicon)))
         .routes(timed(routes!(site::touch_icon)))
         .routes(timed(routes!(site::robots)))
+        .routes(timed(routes!(site::stylesheet)))
         .routes(timed(routes!(public::page)))
         .routes(timed(routes!(redirect::follow)))
         .routes(timed(routes!(admin::list, admin::create)))

@@ -63,8 +63,7 @@ pub async fn page(State(st): State<AppState>, req: Request) -> Response {
                 let res = cached(
                     &st.prebuilt.cached_headers,
                     &req,
-                    &p.html,
-                    &p.last_modified,
+                    p,
                     read.status,
                     Kind::Html,
                 );
@@ -136,8 +135,7 @@ pub async fn profile_json(State(st): State<AppState>, req: Request) -> Response 
             Some(p) => cached(
                 &st.prebuilt.cached_headers,
                 &req,
-                &p.json,
-                &p.last_modified,
+                p,
                 read.status,
                 Kind::Json,
             ),
@@ -170,13 +168,23 @@ fn cold_miss(st: &AppState, req: &Request, key: &str) -> Admit {
 #[utoipa::path(get, path = "/", operation_id = "index", tag = "meta",
     responses((status = 200, description = "A short HTML page", content_type = "text/html", body = String)))]
 pub async fn index() -> Response {
-    const INDEX: &str = include_str!("../../templates/index.html");
+    #[derive(askama::Template)]
+    #[template(path = "index.html")]
+    struct Index {
+        stylesheet: &'static str,
+    }
+    static INDEX: std::sync::LazyLock<String> = std::sync::LazyLock::new(|| {
+        askama::Template::render(&Index {
+            stylesheet: &crate::style::stylesheet().path,
+        })
+        .unwrap_or_default()
+    });
     let mut res = (
         [
             (header::CONTENT_TYPE, HTML),
             (header::CACHE_CONTROL, NO_CACHE),
         ],
-        INDEX,
+        INDEX.as_str(),
     )
         .into_response();
     html_security_headers(res.headers_mut(), PAGE_CSP);

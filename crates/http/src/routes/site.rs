@@ -1,6 +1,7 @@
 //! `/favicon.ico`, `/apple-touch-icon.png` and `/robots.txt` (see `site`): answered from bytes
 //! held since start, with a strong ETag, `304` to a matching `If-None-Match`, and a day's
-//! caching. Must not: read a file.
+//! caching; and the pages' stylesheet (see `style`), under a URL that changes with it, cached
+//! for a year. Must not: read a file.
 
 use crate::site::StaticFile;
 use crate::state::AppState;
@@ -67,4 +68,36 @@ pub async fn touch_icon(State(st): State<AppState>, req: Request) -> Response {
     ))]
 pub async fn robots(State(st): State<AppState>, req: Request) -> Response {
     answer(&req, &st.site.robots)
+}
+
+const A_YEAR: HeaderValue = HeaderValue::from_static("public, max-age=31536000, immutable");
+
+/// The pages' stylesheet
+#[utoipa::path(get, path = "/static/{file}", operation_id = "stylesheet", tag = "site",
+    params(("file" = String, Path, description = "`page.{digest}.css`, as the pages name it")),
+    responses(
+        (status = 200, description = "The stylesheet (brotli or gzip as asked), cached for a year: its URL names its digest", content_type = "text/css", body = String),
+        (status = 304, description = "Not modified (`If-None-Match`)"),
+        (status = 404, description = "No such file (an older stylesheet's URL, say)", content_type = "text/html", body = String),
+    ))]
+pub async fn stylesheet(State(st): State<AppState>, req: Request) -> Response {
+    let sheet = crate::style::stylesheet();
+    if req.uri().path() != sheet.path {
+        return crate::respond::html_message(
+            StatusCode::NOT_FOUND,
+            &st.prebuilt.not_found_html,
+            None,
+        );
+    }
+    let mut res = crate::respond::static_file(
+        req.headers(),
+        &sheet.file,
+        HeaderValue::from_static("text/css; charset=utf-8"),
+        A_YEAR,
+    );
+    res.headers_mut().insert(
+        header::ACCESS_CONTROL_ALLOW_ORIGIN,
+        HeaderValue::from_static("*"),
+    );
+    res
 }
