@@ -9,6 +9,7 @@
 //! (Redis servers and a Redis Cluster a test owns, a PostgreSQL database of its own) and `proxy`
 //! (a TCP proxy that injects faults).
 
+pub mod browser;
 pub mod hooks;
 pub mod load;
 pub mod process;
