@@ -8,6 +8,10 @@
 #                                             # against nginx serving that build's own bytes
 #   BASE_URL_PAD=48 BASE_BIN=... bench/run.sh  # the older build's link URLs 48 bytes longer each,
 #                                             # to give its page as many bytes as this one's
+#   ENCODING=gzip bench/run.sh   # every request asks Accept-Encoding: gzip; nginx answers with
+#                                # gzip_static from linkleaf's own gzip bytes (bench.gz)
+#   ENCODING=br bench/run.sh     # the same with brotli and nginx's brotli_static (Debian's
+#                                # libnginx-mod-http-brotli-static, installed when missing)
 #
 # Installs wrk and nginx from Debian's packages when missing (needs root or sudo). Prints, per
 # representation, the median req/s and p99 of each server and the ratio linkleaf / nginx, and the
@@ -25,6 +29,7 @@ LINKS=${LINKS:-16}             # links on the benchmark profile (16 gives ~3.4 K
 PORT=${PORT:-3900}
 NGINX_PORT=${NGINX_PORT:-3902}
 BASE_PORT=${BASE_PORT:-3904}
+ENCODING=${ENCODING:-identity}  # identity, gzip or br
 
 root=$(cd "$(dirname "$0")/.." && pwd)
 need() { command -v "$1" >/dev/null 2>&1; }
@@ -35,6 +40,10 @@ install() {
 need wrk || install wrk
 need nginx || [ -x /usr/sbin/nginx ] || install nginx-light || install nginx
 NGINX=$(command -v nginx || echo /usr/sbin/nginx)
+brotli_module=/usr/lib/nginx/modules/ngx_http_brotli_static_module.so
+if [ "$ENCODING" = br ] && [ ! -f "$brotli_module" ]; then install libnginx-mod-http-brotli-static; fi
+wrk_headers=()
+[ "$ENCODING" = identity ] || wrk_headers=(-H "Accept-Encoding: $ENCODING")
 
 echo "building linkleaf (release)..." >&2
 (cd "$root" && cargo build --release -q -p linkleaf)
@@ -87,6 +96,17 @@ curl -fs "http://127.0.0.1:$PORT/api/profiles/bench" -o "$work/www/api/profiles/
 curl -fs "http://127.0.0.1:$PORT/bench" -o "$work/www/bench"
 json_bytes=$(wc -c <"$work/www/api/profiles/bench")
 html_bytes=$(wc -c <"$work/www/bench")
+# the compressed forms linkleaf made, for nginx's gzip_static / brotli_static to serve as they are
+ext=""
+case $ENCODING in gzip) ext=gz ;; br) ext=br ;; esac
+if [ -n "$ext" ]; then
+    for f in api/profiles/bench bench; do
+        path=/$f
+        curl -fs -H "accept-encoding: $ENCODING" "http://127.0.0.1:$PORT$path" -o "$work/www/$f.$ext"
+    done
+    json_bytes="$json_bytes ($(wc -c <"$work/www/api/profiles/bench.$ext") as $ENCODING)"
+    html_bytes="$html_bytes ($(wc -c <"$work/www/bench.$ext") as $ENCODING)"
+fi
 # an older build may render other bytes (a page's markup changes): nginx serves its own too,
 # under /base/, and its ratio is to those ("nginx-base")
 if [ -n "${BASE_BIN:-}" ]; then
@@ -97,7 +117,13 @@ if [ -n "${BASE_BIN:-}" ]; then
     base_html_bytes=$(wc -c <"$work/www/base/bench")
 fi
 
+load=""; static=""
+case $ENCODING in
+gzip) static="gzip_static on; gzip_vary on;" ;;
+br) load="load_module $brotli_module;"; static="brotli_static on; gzip_vary on;" ;;
+esac
 cat >"$work/nginx.conf" <<NGINX
+$load
 worker_processes 1;
 pid $work/nginx.pid;
 error_log $work/nginx-error.log warn;
@@ -107,6 +133,7 @@ http {
     sendfile on;
     tcp_nopush on;
     keepalive_requests 1000000;
+    $static
     server {
         listen 127.0.0.1:$NGINX_PORT;
         root $work/www;
@@ -119,6 +146,14 @@ http {
 NGINX
 "$NGINX" -c "$work/nginx.conf" -p "$work"
 for _ in $(seq 50); do curl -fs -o /dev/null "http://127.0.0.1:$NGINX_PORT/bench" && break; sleep 0.1; done
+# both servers answer in the coding asked for, or the comparison is not the one claimed
+if [ "$ENCODING" != identity ]; then
+    for u in "http://127.0.0.1:$NGINX_PORT/bench" "http://127.0.0.1:$PORT/bench" \
+        "http://127.0.0.1:$NGINX_PORT/api/profiles/bench" "http://127.0.0.1:$PORT/api/profiles/bench"; do
+        got=$(curl -fs -D - -o /dev/null -H "accept-encoding: $ENCODING" "$u" | tr -d '\r' | awk -F': ' 'tolower($1) == "content-encoding" { print $2 }')
+        [ "$got" = "$ENCODING" ] || { echo "$u answered content-encoding '$got', not $ENCODING" >&2; exit 1; }
+    done
+fi
 
 # cpu_ns PID: the CPU time the process has used (all its threads), in nanoseconds
 cpu_ns() { cat /proc/"$1"/task/*/schedstat 2>/dev/null | awk '{ s += $1 } END { printf "%.0f\n", s }'; }
@@ -129,7 +164,7 @@ cpu_ns() { cat /proc/"$1"/task/*/schedstat 2>/dev/null | awk '{ s += $1 } END { 
 measure() {
     local before after
     before=$(cpu_ns "$2")
-    wrk -t"$THREADS" -c"$CONNS" -d"${DURATION}s" --latency "$1" >"$work/wrk.txt"
+    wrk -t"$THREADS" -c"$CONNS" -d"${DURATION}s" --latency "${wrk_headers[@]}" "$1" >"$work/wrk.txt"
     after=$(cpu_ns "$2")
     awk -v cpu=$((after - before)) '
         /requests in/ { n = $1 }
@@ -174,7 +209,7 @@ done
 hits=$(curl -fs "http://127.0.0.1:$((PORT + 1))/metrics" | awk '/^linkleaf_cache_hits_total\{cache="profile"\}/ { print $2 }')
 views=$(curl -fs "http://127.0.0.1:$((PORT + 1))/metrics" | awk '/^linkleaf_events_accepted_total\{kind="view"\}/ { print $2 }')
 echo
-echo "linkleaf read path vs nginx static, $(date -u +%Y-%m-%d), $(nproc) cores, wrk -t$THREADS -c$CONNS -d${DURATION}s, $ROUNDS rounds (medians), linkleaf workers=$WORKERS"
+echo "linkleaf read path vs nginx static, $(date -u +%Y-%m-%d), $(nproc) cores, wrk -t$THREADS -c$CONNS -d${DURATION}s, $ROUNDS rounds (medians), linkleaf workers=$WORKERS, Accept-Encoding: $ENCODING"
 echo "JSON body $json_bytes bytes, HTML body $html_bytes bytes; linkleaf cache hits during the run: $hits; page views recorded: ${views:-0}"
 [ -n "${BASE_BIN:-}" ] && echo "base = $BASE_BIN (JSON $base_json_bytes bytes, HTML $base_html_bytes bytes; its ratios are to nginx-base, nginx serving those)"
 printf '%-6s %-10s %12s %10s %8s %14s %10s\n' repr server req/s p99_ms ratio cpu_ns/req cpu_ratio

@@ -1,5 +1,5 @@
 //! How big and how slow each compression level is on a typical profile (16 links), for the
-//! page and the JSON: what chose `render::BR_LEVEL` and `render::GZIP_LEVEL` (every profile is
+//! page and the JSON: what chose `variant::BR_LEVEL` and `variant::GZIP_LEVEL` (every profile is
 //! compressed again each time it is rendered, ~100,000 profiles per fresh period at scale).
 //!
 //!     cargo run --release -p linkleaf-http --example compression_levels

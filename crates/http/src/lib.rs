@@ -26,6 +26,7 @@ pub mod service;
 pub mod site;
 pub mod state;
 pub mod style;
+pub mod variant;
 
 pub use document::{openapi, openapi_json};
 pub use error::AppError;

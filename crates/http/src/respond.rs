@@ -7,7 +7,8 @@
 
 use crate::clicks::Recorder;
 use crate::error::AppError;
-use crate::render::{Encoded, RenderedPage, Variant, etag_matches, message_page};
+use crate::render::{RenderedPage, etag_matches, message_page};
+use crate::variant::{Encoded, Variant};
 use axum::body::Body;
 use axum::extract::Request;
 use axum::http::{HeaderMap, HeaderName, HeaderValue, StatusCode, header};

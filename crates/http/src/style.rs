@@ -5,7 +5,7 @@
 //! only inline style is a chosen accent colour (`body.a{--accent:#rrggbb}`), allowed by its
 //! hash in the page's own content security policy: no page needs `'unsafe-inline'`.
 
-use crate::render::Variant;
+use crate::variant::Variant;
 use axum::http::HeaderValue;
 use bytes::Bytes;
 use linkleaf_domain::{ButtonStyle, Theme, ThemePreset};

@@ -723,6 +723,11 @@ async fn a_faint_accent_is_refused_and_a_stored_one_renders_with_the_presets() {
     p.theme = serde_json::from_value(faint).unwrap();
     app.store.create_profile(&p).await.unwrap();
     let page = app.get("/oldfaint").await.text().await.unwrap();
-    assert!(page.contains("--accent:#3b1d14"), "{page}");
+    // the preset's own accent: no inline style, the preset's class alone
+    assert!(
+        page.contains(r#"<body class="t-sunset b-rounded">"#),
+        "{page}"
+    );
+    assert!(!page.contains("<style"), "{page}");
     assert!(!page.contains("#ffd0b0"), "the faint accent is not drawn");
 }

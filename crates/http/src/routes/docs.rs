@@ -5,9 +5,9 @@
 //! nothing is compressed at start or per request.
 
 use crate::error::AppError;
-use crate::render::Variant;
 use crate::responses::NotFound;
 use crate::state::AppState;
+use crate::variant::Variant;
 use axum::extract::{Path, State};
 use axum::http::{HeaderValue, header};
 use axum::response::{IntoResponse, Response};
@@ -127,7 +127,7 @@ fn asset_variants() -> &'static [Variant] {
                 ),
                 None => Variant {
                     body: Bytes::from_static(body),
-                    etag: crate::render::etag(body),
+                    etag: crate::variant::etag(body),
                     br: None,
                     gzip: None,
                 },
