@@ -5,6 +5,7 @@
 //! created through a `parse` that names the offending field (camelCase, as on the wire).
 //! Must not: do I/O, know about HTTP status codes, or depend on a storage engine.
 
+pub mod account;
 pub mod analytics;
 pub mod apikey;
 pub mod error;

@@ -9,6 +9,7 @@
 //! public API. Migrations are embedded in the binary. Must not: cache, render, or know about
 //! HTTP; every rule about what a valid profile is lives in `linkleaf-domain`.
 
+pub mod accounts;
 pub mod analytics;
 mod db;
 pub mod error;
@@ -23,6 +24,7 @@ mod sqlite;
 pub mod testing;
 pub mod webhooks;
 
+pub use accounts::AccountStore;
 pub use analytics::AnalyticsStore;
 pub use error::{OpenError, Result, StoreError};
 pub use health::{DatabaseHealth, DbHealth};
@@ -41,6 +43,7 @@ use std::sync::Arc;
 pub struct Stores {
     pub profiles: Arc<dyn ProfileStore>,
     pub keys: Arc<dyn KeyStore>,
+    pub accounts: Arc<dyn AccountStore>,
     pub analytics: Arc<dyn AnalyticsStore>,
     pub webhooks: Arc<dyn WebhookStore>,
     /// Whether the database takes writes (`/readyz`).
@@ -54,6 +57,7 @@ pub async fn open(url: &str, opts: &StoreOptions) -> Result<Stores, OpenError> {
     Ok(Stores {
         profiles: s.clone(),
         keys: s.clone(),
+        accounts: s.clone(),
         analytics: s.clone(),
         webhooks: s.clone(),
         health: s,

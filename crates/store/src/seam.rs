@@ -218,6 +218,24 @@ impl Row {
         }
     }
 
+    pub(crate) fn opt_id(&self, col: &str) -> Result<Option<Uuid>> {
+        match self {
+            Row::Sqlite(r) => {
+                use sqlx::Row as _;
+                let s: Option<String> = r.try_get(col).map_err(decode_err)?;
+                s.map(|s| {
+                    Uuid::parse_str(&s)
+                        .map_err(|e| StoreError::Corrupt(format!("{col} {s:?}: {e}")))
+                })
+                .transpose()
+            }
+            Row::Postgres(r) => {
+                use sqlx::Row as _;
+                r.try_get(col).map_err(decode_err)
+            }
+        }
+    }
+
     pub(crate) fn id(&self, col: &str) -> Result<Uuid> {
         match self {
             Row::Sqlite(r) => {

@@ -636,6 +636,7 @@ async fn story(s: Stores) {
             .revoked_at
             .is_some()
     );
+    accounts_story(&s).await;
 }
 
 #[tokio::test]
@@ -1144,4 +1145,149 @@ async fn unknown_schemes_are_refused_by_name() {
         .err()
         .unwrap();
     assert!(e.to_string().contains("'mysql'"), "{e}");
+}
+
+/// Accounts: one per email; sessions found only while live, listed per account, ended one by
+/// one or all but one by a password change; one-time links used once and only before they
+/// expire; memberships with a role, changed in place.
+async fn accounts_story(s: &Stores) {
+    use linkleaf_domain::account::Role;
+    use linkleaf_store::accounts::{AccountRecord, LinkKind, LinkRecord, SessionRecord};
+    use time::Duration;
+    let a = &s.accounts;
+    let now = now_millis();
+    let ada = AccountRecord {
+        id: Uuid::now_v7(),
+        email: "ada@example.com".into(),
+        display_name: "Ada".into(),
+        password_hash: None,
+        admin: true,
+        created_at: now,
+        disabled_at: None,
+    };
+    assert!(a.insert_account(&ada).await.unwrap());
+    let twin = AccountRecord {
+        id: Uuid::now_v7(),
+        ..ada.clone()
+    };
+    assert!(
+        !a.insert_account(&twin).await.unwrap(),
+        "one account per email"
+    );
+    assert_eq!(
+        a.account_by_email("ada@example.com").await.unwrap(),
+        Some(ada.clone())
+    );
+    assert_eq!(a.account_by_id(ada.id).await.unwrap(), Some(ada.clone()));
+    assert_eq!(
+        a.account_by_email("nobody@example.com").await.unwrap(),
+        None
+    );
+
+    let session = |id: &str, at| SessionRecord {
+        id: id.into(),
+        account_id: ada.id,
+        digest: vec![7; 32],
+        user_agent: "Firefox".into(),
+        created_at: at,
+        last_seen_at: at,
+        ended_at: None,
+    };
+    a.insert_session(&session("s1", now)).await.unwrap();
+    a.insert_session(&session("s2", now + Duration::seconds(1)))
+        .await
+        .unwrap();
+    a.insert_session(&session("s3", now + Duration::seconds(2)))
+        .await
+        .unwrap();
+    let (found, owner) = a.live_session("s1").await.unwrap().unwrap();
+    assert_eq!((found.id.as_str(), owner.id), ("s1", ada.id));
+    a.touch_session("s1", now + Duration::seconds(5))
+        .await
+        .unwrap();
+    assert_eq!(
+        a.live_session("s1").await.unwrap().unwrap().0.last_seen_at,
+        now + Duration::seconds(5)
+    );
+    let ids = |v: Vec<SessionRecord>| v.into_iter().map(|s| s.id).collect::<Vec<_>>();
+    assert_eq!(
+        ids(a.sessions_of(ada.id).await.unwrap()),
+        ["s3", "s2", "s1"]
+    );
+    assert!(
+        !a.end_session("s1", Some(Uuid::now_v7()), now)
+            .await
+            .unwrap(),
+        "not theirs"
+    );
+    assert!(a.end_session("s1", Some(ada.id), now).await.unwrap());
+    assert!(!a.end_session("s1", None, now).await.unwrap(), "once");
+    assert!(a.live_session("s1").await.unwrap().is_none());
+    a.set_password(ada.id, "$argon2id$x", Some("s3"), now)
+        .await
+        .unwrap();
+    assert_eq!(ids(a.sessions_of(ada.id).await.unwrap()), ["s3"]);
+    assert_eq!(
+        a.account_by_id(ada.id)
+            .await
+            .unwrap()
+            .unwrap()
+            .password_hash
+            .as_deref(),
+        Some("$argon2id$x")
+    );
+
+    let link = |d: u8, expires| LinkRecord {
+        digest: vec![d; 32],
+        kind: LinkKind::Password,
+        account_id: Some(ada.id),
+        profile_id: None,
+        role: None,
+        created_at: now,
+        expires_at: expires,
+    };
+    a.insert_link(&link(1, now + Duration::hours(1)))
+        .await
+        .unwrap();
+    a.insert_link(&link(2, now - Duration::seconds(1)))
+        .await
+        .unwrap();
+    assert!(
+        a.take_link(&[1; 32], LinkKind::Invite, now)
+            .await
+            .unwrap()
+            .is_none(),
+        "kind"
+    );
+    let used = a
+        .take_link(&[1; 32], LinkKind::Password, now)
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(used.account_id, Some(ada.id));
+    assert!(
+        a.take_link(&[1; 32], LinkKind::Password, now)
+            .await
+            .unwrap()
+            .is_none(),
+        "once"
+    );
+    assert!(
+        a.take_link(&[2; 32], LinkKind::Password, now)
+            .await
+            .unwrap()
+            .is_none(),
+        "expired"
+    );
+
+    let p = s
+        .profiles
+        .create_profile(&new_profile(r#"{"username":"owned"}"#))
+        .await
+        .unwrap();
+    assert_eq!(a.role_of(p.id, ada.id).await.unwrap(), None);
+    a.set_member(p.id, ada.id, Role::Editor, now).await.unwrap();
+    a.set_member(p.id, ada.id, Role::Owner, now).await.unwrap();
+    assert_eq!(a.role_of(p.id, ada.id).await.unwrap(), Some(Role::Owner));
+    assert_eq!(a.memberships(ada.id).await.unwrap(), [(p.id, Role::Owner)]);
 }

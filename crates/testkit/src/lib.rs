@@ -166,6 +166,7 @@ impl TestApp {
         let stores = Stores {
             profiles: store.clone(),
             keys: real.keys,
+            accounts: real.accounts,
             analytics: real.analytics,
             webhooks: real.webhooks,
             health: real.health,

@@ -48,6 +48,11 @@ pub(crate) const MIGRATIONS: &[(i64, &str, &str)] = &[
         "link counted_at",
         include_str!("../../migrations/postgres/0006_link_counted_at.sql"),
     ),
+    (
+        7,
+        "accounts",
+        include_str!("../../migrations/postgres/0007_accounts.sql"),
+    ),
 ];
 
 pub(crate) struct Postgres {

@@ -2,6 +2,7 @@
 //! (`crate::db` is the seam). Each file holds one trait's statements. Must not: name a
 //! backend's driver type (that is the seam's and the backends' business).
 
+mod accounts;
 pub(crate) mod analytics;
 mod profiles;
 pub(crate) mod webhooks;

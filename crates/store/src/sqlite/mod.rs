@@ -62,6 +62,11 @@ pub(crate) const MIGRATIONS: &[(i64, &str, &str)] = &[
         "link counted_at",
         include_str!("../../migrations/sqlite/0007_link_counted_at.sql"),
     ),
+    (
+        8,
+        "accounts",
+        include_str!("../../migrations/sqlite/0008_accounts.sql"),
+    ),
 ];
 
 pub(crate) struct Sqlite {

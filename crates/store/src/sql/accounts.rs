@@ -1,0 +1,279 @@
+//! `AccountStore`'s statements, written once for both databases.
+
+use super::SqlStore;
+use crate::accounts::{AccountRecord, AccountStore, LinkKind, LinkRecord, SessionRecord};
+use crate::error::{Result, StoreError};
+use crate::seam::{Row, q};
+use async_trait::async_trait;
+use linkleaf_domain::account::Role;
+use time::OffsetDateTime;
+use uuid::Uuid;
+
+const ACCOUNT: &str =
+    "a.id AS a_id, a.email, a.display_name, a.password_hash, a.admin, a.created_at AS a_created_at,
+     a.disabled_at";
+const SESSION: &str = "s.id AS s_id, s.account_id, s.digest, s.user_agent,
+     s.created_at AS s_created_at, s.last_seen_at, s.ended_at";
+
+fn account(r: &Row) -> Result<AccountRecord> {
+    Ok(AccountRecord {
+        id: r.id("a_id")?,
+        email: r.text("email")?,
+        display_name: r.text("display_name")?,
+        password_hash: r.opt_text("password_hash")?,
+        admin: r.flag("admin")?,
+        created_at: r.time("a_created_at")?,
+        disabled_at: r.opt_time("disabled_at")?,
+    })
+}
+
+fn session(r: &Row) -> Result<SessionRecord> {
+    Ok(SessionRecord {
+        id: r.text("s_id")?,
+        account_id: r.id("account_id")?,
+        digest: r.bytes("digest")?,
+        user_agent: r.text("user_agent")?,
+        created_at: r.time("s_created_at")?,
+        last_seen_at: r.time("last_seen_at")?,
+        ended_at: r.opt_time("ended_at")?,
+    })
+}
+
+fn role(s: &str) -> Result<Role> {
+    Role::parse(s).map_err(|e| StoreError::Corrupt(format!("role {s:?}: {}", e.message)))
+}
+
+#[async_trait]
+impl AccountStore for SqlStore {
+    async fn insert_account(&self, a: &AccountRecord) -> Result<bool> {
+        let done = q(
+            "INSERT INTO accounts (id, email, display_name, password_hash, admin, created_at,
+                                   disabled_at)
+             VALUES ($1, $2, $3, $4, $5, $6, $7) ON CONFLICT (email) DO NOTHING",
+        )
+        .bind(a.id)
+        .bind(&a.email)
+        .bind(&a.display_name)
+        .bind(&a.password_hash)
+        .bind(a.admin)
+        .bind(a.created_at)
+        .bind(a.disabled_at)
+        .execute(&self.db)
+        .await?;
+        Ok(done > 0)
+    }
+
+    async fn account_by_email(&self, email: &str) -> Result<Option<AccountRecord>> {
+        q(&format!(
+            "SELECT {ACCOUNT} FROM accounts a WHERE a.email = $1"
+        ))
+        .bind(email)
+        .fetch_optional(&self.db)
+        .await?
+        .as_ref()
+        .map(account)
+        .transpose()
+    }
+
+    async fn account_by_id(&self, id: Uuid) -> Result<Option<AccountRecord>> {
+        q(&format!("SELECT {ACCOUNT} FROM accounts a WHERE a.id = $1"))
+            .bind(id)
+            .fetch_optional(&self.db)
+            .await?
+            .as_ref()
+            .map(account)
+            .transpose()
+    }
+
+    async fn set_password(
+        &self,
+        account: Uuid,
+        hash: &str,
+        keep: Option<&str>,
+        at: OffsetDateTime,
+    ) -> Result<()> {
+        let done = q("UPDATE accounts SET password_hash = $1 WHERE id = $2")
+            .bind(hash)
+            .bind(account)
+            .execute(&self.db)
+            .await?;
+        if done == 0 {
+            return Err(StoreError::NotFound);
+        }
+        q("UPDATE sessions SET ended_at = $1
+           WHERE account_id = $2 AND ended_at IS NULL AND id <> $3")
+        .bind(at)
+        .bind(account)
+        .bind(keep.unwrap_or(""))
+        .execute(&self.db)
+        .await?;
+        Ok(())
+    }
+
+    async fn insert_session(&self, s: &SessionRecord) -> Result<()> {
+        q(
+            "INSERT INTO sessions (id, account_id, digest, user_agent, created_at, last_seen_at,
+                                   ended_at)
+             VALUES ($1, $2, $3, $4, $5, $6, $7)",
+        )
+        .bind(&s.id)
+        .bind(s.account_id)
+        .bind(s.digest.clone())
+        .bind(&s.user_agent)
+        .bind(s.created_at)
+        .bind(s.last_seen_at)
+        .bind(s.ended_at)
+        .execute(&self.db)
+        .await?;
+        Ok(())
+    }
+
+    async fn live_session(&self, id: &str) -> Result<Option<(SessionRecord, AccountRecord)>> {
+        let row = q(&format!(
+            "SELECT {SESSION}, {ACCOUNT} FROM sessions s JOIN accounts a ON a.id = s.account_id
+             WHERE s.id = $1 AND s.ended_at IS NULL"
+        ))
+        .bind(id)
+        .fetch_optional(&self.db)
+        .await?;
+        row.as_ref()
+            .map(|r| Ok((session(r)?, account(r)?)))
+            .transpose()
+    }
+
+    async fn touch_session(&self, id: &str, at: OffsetDateTime) -> Result<()> {
+        q("UPDATE sessions SET last_seen_at = $1 WHERE id = $2 AND ended_at IS NULL")
+            .bind(at)
+            .bind(id)
+            .execute(&self.db)
+            .await?;
+        Ok(())
+    }
+
+    async fn end_session(
+        &self,
+        id: &str,
+        account: Option<Uuid>,
+        at: OffsetDateTime,
+    ) -> Result<bool> {
+        let done = match account {
+            Some(a) => {
+                q("UPDATE sessions SET ended_at = $1
+                   WHERE id = $2 AND account_id = $3 AND ended_at IS NULL")
+                .bind(at)
+                .bind(id)
+                .bind(a)
+                .execute(&self.db)
+                .await?
+            }
+            None => {
+                q("UPDATE sessions SET ended_at = $1 WHERE id = $2 AND ended_at IS NULL")
+                    .bind(at)
+                    .bind(id)
+                    .execute(&self.db)
+                    .await?
+            }
+        };
+        Ok(done > 0)
+    }
+
+    async fn sessions_of(&self, account: Uuid) -> Result<Vec<SessionRecord>> {
+        q(&format!(
+            "SELECT {SESSION} FROM sessions s WHERE s.account_id = $1 AND s.ended_at IS NULL
+             ORDER BY s.created_at DESC, s.id"
+        ))
+        .bind(account)
+        .fetch_all(&self.db)
+        .await?
+        .iter()
+        .map(session)
+        .collect()
+    }
+
+    async fn insert_link(&self, l: &LinkRecord) -> Result<()> {
+        q(
+            "INSERT INTO account_links (digest, kind, account_id, profile_id, role, created_at,
+                                        expires_at)
+             VALUES ($1, $2, $3, $4, $5, $6, $7)",
+        )
+        .bind(l.digest.clone())
+        .bind(l.kind.as_str())
+        .bind(l.account_id)
+        .bind(l.profile_id)
+        .bind(l.role.map(|r| r.as_str()))
+        .bind(l.created_at)
+        .bind(l.expires_at)
+        .execute(&self.db)
+        .await?;
+        Ok(())
+    }
+
+    async fn take_link(
+        &self,
+        digest: &[u8],
+        kind: LinkKind,
+        at: OffsetDateTime,
+    ) -> Result<Option<LinkRecord>> {
+        let row = q("UPDATE account_links SET used_at = $1
+             WHERE digest = $2 AND kind = $3 AND used_at IS NULL AND expires_at > $4
+             RETURNING digest, account_id, profile_id, role, created_at, expires_at")
+        .bind(at)
+        .bind(digest)
+        .bind(kind.as_str())
+        .bind(at)
+        .fetch_optional(&self.db)
+        .await?;
+        let Some(r) = row else {
+            return Ok(None);
+        };
+        Ok(Some(LinkRecord {
+            digest: r.bytes("digest")?,
+            kind,
+            account_id: r.opt_id("account_id")?,
+            profile_id: r.opt_id("profile_id")?,
+            role: r.opt_text("role")?.as_deref().map(role).transpose()?,
+            created_at: r.time("created_at")?,
+            expires_at: r.time("expires_at")?,
+        }))
+    }
+
+    async fn set_member(
+        &self,
+        profile: Uuid,
+        account: Uuid,
+        role: Role,
+        at: OffsetDateTime,
+    ) -> Result<()> {
+        q(
+            "INSERT INTO members (profile_id, account_id, role, added_at) VALUES ($1, $2, $3, $4)
+           ON CONFLICT (profile_id, account_id) DO UPDATE SET role = excluded.role",
+        )
+        .bind(profile)
+        .bind(account)
+        .bind(role.as_str())
+        .bind(at)
+        .execute(&self.db)
+        .await?;
+        Ok(())
+    }
+
+    async fn role_of(&self, profile: Uuid, account: Uuid) -> Result<Option<Role>> {
+        q("SELECT role FROM members WHERE profile_id = $1 AND account_id = $2")
+            .bind(profile)
+            .bind(account)
+            .fetch_optional(&self.db)
+            .await?
+            .map(|r| role(&r.text("role")?))
+            .transpose()
+    }
+
+    async fn memberships(&self, account: Uuid) -> Result<Vec<(Uuid, Role)>> {
+        q("SELECT profile_id, role FROM members WHERE account_id = $1 ORDER BY added_at, profile_id")
+            .bind(account)
+            .fetch_all(&self.db)
+            .await?
+            .iter()
+            .map(|r| Ok((r.id("profile_id")?, role(&r.text("role")?)?)))
+            .collect()
+    }
+}
