@@ -5,7 +5,9 @@
 //! with a session cookie (`origin`). Must not: know HTTP routes or the database (the `http`
 //! crate asks, `linkleaf-store` keeps).
 
+pub mod clock;
 pub mod origin;
 pub mod password;
 pub mod session;
+pub mod sessions;
 pub mod table;

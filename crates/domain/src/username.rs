@@ -40,6 +40,7 @@ pub const RESERVED: &[&str] = &[
     "home",
     "index",
     "index.html",
+    "invite",
     "link",
     "linkleaf",
     "links",
@@ -52,6 +53,7 @@ pub const RESERVED: &[&str] = &[
     "null",
     "oauth",
     "openapi.json",
+    "password",
     "privacy",
     "profile",
     "profiles",
@@ -145,7 +147,7 @@ impl Username {
         Some(key)
     }
 
-    fn check_syntax(raw: &str) -> Result<(), String> {
+    pub fn check_syntax(raw: &str) -> Result<(), String> {
         let len = raw.len();
         if !(MIN_LEN..=MAX_LEN).contains(&len) {
             return Err(format!("must be {MIN_LEN} to {MAX_LEN} characters long"));

@@ -59,6 +59,7 @@ impl Modify for Security {
         (name = "admin", description = "Create and edit profiles; a Bearer API key with the named scope"),
         (name = "meta", description = "This description and its reference page"),
         (name = "site", description = "What browsers and crawlers ask every site for: its icon and robots.txt"),
+        (name = "accounts", description = "Signing in with an email and a password, and the signed-in person's sessions: a session cookie (HttpOnly, SameSite=Lax; Secure and __Host- over https). A write with the cookie must come from the site's own pages (Origin, or Sec-Fetch-Site: same-origin)"),
         (name = "webhooks", description = "Standard Webhooks: events in (signed with webhooks.secret), and subscriptions to this instance's own events (scope webhooks:write). Every delivery is a POST of a WebhookEvent with webhook-id, webhook-timestamp and webhook-signature headers"),
     ),
     components(

@@ -62,6 +62,9 @@ pub enum AppError {
     /// As many as allowed exist already (subscriptions: `webhooks.max_subscriptions`).
     #[error("limit of {0} reached")]
     LimitReached(u32),
+    /// A write with a session cookie that does not come from the site's own pages.
+    #[error("cross-site write: {0}")]
+    CrossSite(String),
 }
 
 /// An RFC 9457 problem: what went wrong, for people (`title`, `detail`) and for programs
@@ -205,6 +208,7 @@ impl AppError {
                 "Webhook not accepted",
                 why.to_string(),
             ),
+            Self::CrossSite(why) => (S::FORBIDDEN, "cross_site_write", "Forbidden", why.clone()),
             Self::LimitReached(max) => (
                 S::CONFLICT,
                 "limit_reached",

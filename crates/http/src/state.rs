@@ -49,6 +49,18 @@ pub struct Settings {
     pub webhook_rotation_overlap: Duration,
     /// Subscriptions at most (`webhooks.max_subscriptions`).
     pub max_subscriptions: u32,
+    pub accounts: AccountSettings,
+}
+
+/// Accounts and sessions (`[accounts]`, and what `server.public_url` says of them).
+#[derive(Debug, Clone)]
+pub struct AccountSettings {
+    pub signup: linkleaf_domain::account::Signup,
+    pub max_profiles: u32,
+    /// `server.public_url` is https: the session cookie is `Secure` and `__Host-` prefixed.
+    pub secure_cookies: bool,
+    /// `server.public_url`'s origin: where signed-in writes must come from.
+    pub site_origin: String,
 }
 
 /// A dependency whose state `/readyz` reports.
@@ -110,6 +122,8 @@ pub struct Handles {
     /// Where a write announces what it changed, and other instances' announcements land.
     pub invalidator: Arc<Invalidator>,
     pub auth: Authenticator,
+    /// Sign-in and the sessions it makes (`linkleaf_access::sessions`).
+    pub sessions: Arc<linkleaf_access::sessions::Sessions>,
     /// Records clicks and views, when there is a spool.
     pub recorder: Option<Recorder>,
     pub reports: ReportCache,

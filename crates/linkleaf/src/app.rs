@@ -40,6 +40,8 @@ use uuid::Uuid;
 pub struct Overrides {
     /// How the names of URLs users supply are resolved (the system's resolver by default).
     pub resolver: Option<Arc<dyn linkleaf_outbound::Resolve>>,
+    /// The time sessions are judged by (the system's by default; a test's own to drive expiry).
+    pub clock: Option<Arc<dyn linkleaf_access::clock::Clock>>,
 }
 
 pub struct Application {
@@ -200,6 +202,14 @@ impl Application {
             links: read.links,
             invalidator,
             auth: Authenticator::new(stores.keys.clone(), limiter, &recorder),
+            sessions: Arc::new(linkleaf_access::sessions::Sessions::new(
+                stores.accounts.clone(),
+                overrides
+                    .clock
+                    .clone()
+                    .unwrap_or_else(|| Arc::new(linkleaf_access::clock::SystemClock)),
+                cfg.session_lifetimes(),
+            )),
             recorder: Some(clicks),
             reports: report_cache(settings.analytics_cache_bytes, settings.analytics_cache),
             cold: read.cold,

@@ -2,6 +2,7 @@
 //! shutdown), the demo profile and key management. `main.rs` is a thin clap front over it, and
 //! the test kit builds the same `Application` the binary runs.
 
+pub mod accounts;
 pub mod app;
 pub mod config;
 pub mod consume;

@@ -1,7 +1,7 @@
 //! `linkleaf`: one binary, a subcommand per role.
 
 use clap::{Parser, Subcommand};
-use linkleaf::{Application, Config, demo, keys, open_stores, shutdown_signal};
+use linkleaf::{Application, Config, accounts, demo, keys, open_stores, shutdown_signal};
 use std::path::PathBuf;
 use std::process::ExitCode;
 
@@ -45,6 +45,12 @@ enum Command {
     /// Manage admin API keys.
     #[command(subcommand)]
     Keys(KeysCommand),
+    /// Manage the accounts people sign in with.
+    #[command(subcommand)]
+    Accounts(AccountsCommand),
+    /// Profiles and their owners.
+    #[command(subcommand)]
+    Profiles(ProfilesCommand),
     /// Print the built-in configuration defaults (a starting linkleaf.toml).
     DefaultConfig,
     /// Print the OpenAPI 3.1 description of the API (what /api/openapi.json serves).
@@ -69,6 +75,37 @@ enum KeysCommand {
     Revoke {
         /// The key's id or its prefix (lk_...).
         key: String,
+    },
+}
+
+#[derive(Subcommand)]
+enum AccountsCommand {
+    /// Create an account that signs in with an email and a password.
+    Create {
+        #[arg(long)]
+        email: String,
+        /// The name shown for it (the email's local part by default).
+        #[arg(long)]
+        name: Option<String>,
+        /// May manage accounts and every profile.
+        #[arg(long)]
+        admin: bool,
+        /// Read the password from standard input (its first line). Required for now: a
+        /// one-time link to set it comes with the account pages.
+        #[arg(long)]
+        password_stdin: bool,
+    },
+}
+
+#[derive(Subcommand)]
+enum ProfilesCommand {
+    /// Make an account an owner of a profile (one made before accounts, say).
+    Assign {
+        /// The profile's username.
+        name: String,
+        /// The account's email.
+        #[arg(long)]
+        email: String,
     },
 }
 
@@ -148,8 +185,16 @@ async fn run(command: Command, cfg: Config) -> anyhow::Result<()> {
         Command::Serve { demo: true } | Command::Demo => serve(cfg, true).await,
         Command::Consume => linkleaf::consume::run(&cfg, shutdown_signal()).await,
         Command::Migrate => {
-            open_stores(&cfg).await?;
+            let stores = open_stores(&cfg).await?;
             eprintln!("database is up to date");
+            let taken = accounts::reserved_in_use(stores.profiles.as_ref()).await?;
+            if !taken.is_empty() {
+                eprintln!(
+                    "these profiles hold names the service's own pages now use; rename each \
+                     (PATCH /api/profiles/NAME with a new username) so its page can be reached: {}",
+                    taken.join(", ")
+                );
+            }
             Ok(())
         }
         Command::Keys(k) => {
@@ -177,6 +222,50 @@ async fn run(command: Command, cfg: Config) -> anyhow::Result<()> {
                     }
                 }
             }
+            Ok(())
+        }
+        Command::Accounts(AccountsCommand::Create {
+            email,
+            name,
+            admin,
+            password_stdin,
+        }) => {
+            if !password_stdin {
+                anyhow::bail!(
+                    "give the password on standard input with --password-stdin (a one-time link \
+                     to set it comes with the account pages)"
+                );
+            }
+            let mut password = String::new();
+            std::io::stdin().read_line(&mut password)?;
+            let password = password.trim_end_matches(['\r', '\n']);
+            let stores = open_stores(&cfg).await?;
+            let rec = accounts::create(
+                stores.accounts.as_ref(),
+                &email,
+                name.as_deref(),
+                admin,
+                password,
+            )
+            .await?;
+            eprintln!(
+                "created {}account {} ({})",
+                if rec.admin { "admin " } else { "" },
+                rec.email,
+                rec.id
+            );
+            Ok(())
+        }
+        Command::Profiles(ProfilesCommand::Assign { name, email }) => {
+            let stores = open_stores(&cfg).await?;
+            accounts::assign(
+                stores.accounts.as_ref(),
+                stores.profiles.as_ref(),
+                &name,
+                &email,
+            )
+            .await?;
+            eprintln!("{email} now owns {name}");
             Ok(())
         }
         Command::DefaultConfig | Command::Openapi => Ok(()),

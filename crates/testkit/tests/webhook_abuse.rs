@@ -129,6 +129,7 @@ async fn subscriptions_cannot_reach_internal_addresses_by_literal_name_or_rebind
         |_| {},
         linkleaf::Overrides {
             resolver: Some(Arc::new(table)),
+            ..Default::default()
         },
     )
     .await;

@@ -13,6 +13,7 @@ pub mod docs;
 pub mod health;
 pub mod public;
 pub mod redirect;
+pub mod session;
 pub mod site;
 pub mod webhooks;
 
@@ -87,6 +88,10 @@ pub fn api_router(recorder: &dyn metrics::Recorder) -> OpenApiRouter<AppState> {
         )))
         .routes(timed(routes!(webhooks::rotate)))
         .routes(timed(routes!(webhooks::deliveries)))
+        .routes(timed(routes!(session::sign_in, session::sign_out)))
+        .routes(timed(routes!(session::me)))
+        .routes(timed(routes!(session::sessions)))
+        .routes(timed(routes!(session::end_session)))
         .routes(timed(routes!(docs::spec)))
         .routes(timed(routes!(docs::page)))
         .routes(timed(routes!(docs::asset)))

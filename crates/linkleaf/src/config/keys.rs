@@ -4,8 +4,8 @@
 
 use super::read::Reader;
 use super::sections::{
-    Analytics, Cache, Clicks, Config, Database, Log, Origin, Queue, RateLimit, Redis, ReferrerMode,
-    Server, Webhooks,
+    Accounts, Analytics, Cache, Clicks, Config, Database, Log, Origin, Queue, RateLimit, Redis,
+    ReferrerMode, Server, Webhooks,
 };
 use linkleaf_domain::Secret;
 use linkleaf_domain::net::Net;
@@ -376,6 +376,17 @@ pub(super) fn read_all(r: &mut Reader) -> Option<Config> {
             burst: r
                 .number("rate_limit.burst", 1..=u32::MAX)
                 .and_then(nonzero32),
+        }),
+        accounts: typed!(Accounts {
+            signup: r.parsed("accounts.signup", |s| match s {
+                "invite" => Ok(linkleaf_domain::account::Signup::Invite),
+                "open" => Ok(linkleaf_domain::account::Signup::Open),
+                "closed" => Ok(linkleaf_domain::account::Signup::Closed),
+                other => Err(format!("'{other}' is not invite, open or closed")),
+            }),
+            max_profiles: r.number("accounts.max_profiles", 1..=10_000),
+            session_idle: r.secs("accounts.session_idle_secs", 60..=SECS_MAX),
+            session_max: r.secs("accounts.session_max_secs", 60..=SECS_MAX),
         }),
         log: typed!(Log {
             filter: r.parsed("log.filter", |s| {

@@ -156,6 +156,20 @@ impl Config {
             webhook_inbox_ttl: self.webhooks.inbox_ttl,
             webhook_rotation_overlap: self.webhooks.rotation_overlap,
             max_subscriptions: self.webhooks.max_subscriptions.get(),
+            accounts: linkleaf_http::AccountSettings {
+                signup: self.accounts.signup,
+                max_profiles: self.accounts.max_profiles,
+                secure_cookies: self.server.public_url.starts_with("https://"),
+                site_origin: linkleaf_access::origin::origin_of(&self.server.public_url),
+            },
+        }
+    }
+
+    /// How long sessions last (`accounts.session_idle_secs`, `accounts.session_max_secs`).
+    pub fn session_lifetimes(&self) -> linkleaf_access::sessions::Lifetimes {
+        linkleaf_access::sessions::Lifetimes {
+            idle: self.accounts.session_idle,
+            max: self.accounts.session_max,
         }
     }
 

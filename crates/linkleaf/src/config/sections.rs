@@ -25,7 +25,16 @@ pub struct Config {
     pub webhooks: Webhooks,
     pub origin: Origin,
     pub rate_limit: RateLimit,
+    pub accounts: Accounts,
     pub log: Log,
+}
+
+#[derive(Debug, Clone)]
+pub struct Accounts {
+    pub signup: linkleaf_domain::account::Signup,
+    pub max_profiles: u32,
+    pub session_idle: Duration,
+    pub session_max: Duration,
 }
 
 #[derive(Debug, Clone)]

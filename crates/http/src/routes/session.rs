@@ -1,0 +1,220 @@
+//! Signing in and out, and the signed-in person: `POST /api/session` (an email and a password:
+//! a new session and its cookie), `DELETE /api/session`, `GET /api/me`, `GET /api/me/sessions`
+//! and `DELETE /api/me/sessions/{id}`. The cookie is `HttpOnly`, `SameSite=Lax`, and `Secure`
+//! and `__Host-` prefixed when `server.public_url` is https; a write that carries it must come
+//! from the site's own pages (`Origin`, or `Sec-Fetch-Site: same-origin`).
+
+use crate::error::AppError;
+use crate::extract::{ApiJson, ApiPath};
+use crate::responses::{
+    BadRequest, Forbidden, NotFound, PayloadTooLarge, Unauthorized, UnsupportedMediaType,
+    ValidationFailed,
+};
+use crate::signin::{Signed, cookie_write, session_cookie};
+use crate::state::AppState;
+use axum::extract::{Request, State};
+use axum::http::{HeaderValue, StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use linkleaf_access::sessions::SignInError;
+use serde::{Deserialize, Serialize};
+use time::OffsetDateTime;
+use utoipa::ToSchema;
+
+/// An email and a password.
+#[derive(Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct SignInBody {
+    #[schema(example = "ada@example.com")]
+    email: String,
+    #[schema(format = Password, min_length = 1, max_length = 256)]
+    password: String,
+}
+
+/// The signed-in person.
+#[derive(Serialize, ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct Me {
+    id: uuid::Uuid,
+    email: String,
+    display_name: String,
+    /// May manage accounts and every profile.
+    admin: bool,
+    /// The profiles this account is a member of, with its role on each.
+    profiles: Vec<Membership>,
+}
+
+#[derive(Serialize, ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct Membership {
+    id: uuid::Uuid,
+    /// `owner`, `editor` or `viewer`.
+    role: &'static str,
+}
+
+/// One of the person's sessions.
+#[derive(Serialize, ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct SessionView {
+    /// The session's public id (not its secret).
+    id: String,
+    /// The browser it was made in, as its user agent said.
+    user_agent: String,
+    #[serde(with = "time::serde::rfc3339")]
+    created_at: OffsetDateTime,
+    #[serde(with = "time::serde::rfc3339")]
+    last_seen_at: OffsetDateTime,
+    /// The session this request was made with.
+    current: bool,
+}
+
+async fn me_of(st: &AppState, s: &Signed) -> Result<Me, AppError> {
+    let profiles = st
+        .sessions
+        .store()
+        .memberships(s.account.id)
+        .await?
+        .into_iter()
+        .map(|(id, role)| Membership {
+            id,
+            role: role.as_str(),
+        })
+        .collect();
+    Ok(Me {
+        id: s.account.id,
+        email: s.account.email.clone(),
+        display_name: s.account.display_name.clone(),
+        admin: s.account.admin,
+        profiles,
+    })
+}
+
+/// Sign in
+///
+/// Checks an email and a password and starts a new session (a new id and secret, whatever
+/// cookie came with the request), set in a cookie. An unknown email, a wrong password, an
+/// account without a password and a disabled account all get the same 401.
+#[utoipa::path(post, path = "/api/session", operation_id = "signIn", tag = "accounts",
+    request_body = SignInBody,
+    responses(
+        (status = 200, description = "Signed in: the session cookie is set", body = Me, headers(
+            ("Set-Cookie" = String, description = "`linkleaf_session` (`__Host-linkleaf_session` over https): HttpOnly, SameSite=Lax"))),
+        (status = 400, response = BadRequest),
+        (status = 401, response = Unauthorized),
+        (status = 413, response = PayloadTooLarge),
+        (status = 415, response = UnsupportedMediaType),
+        (status = 422, response = ValidationFailed),
+    ))]
+pub async fn sign_in(
+    State(st): State<AppState>,
+    headers: axum::http::HeaderMap,
+    ApiJson(body): ApiJson<SignInBody>,
+) -> Result<Response, AppError> {
+    let ua = headers
+        .get(header::USER_AGENT)
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or("");
+    let signed = match st.sessions.sign_in(&body.email, &body.password, ua).await {
+        Ok(s) => s,
+        Err(SignInError::Refused) => {
+            return Err(AppError::Unauthorized("unknown email or wrong password"));
+        }
+        Err(SignInError::Store(e)) => return Err(e.into()),
+    };
+    let cookie = session_cookie(&st, &signed.cookie_value);
+    let signed = Signed {
+        session_id: signed.session_id,
+        account: signed.account,
+    };
+    let me = me_of(&st, &signed).await?;
+    let mut res = axum::Json(me).into_response();
+    res.headers_mut().insert(header::SET_COOKIE, cookie);
+    res.headers_mut()
+        .insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
+    Ok(res)
+}
+
+/// Sign out
+///
+/// Ends this request's session on the server (on every instance at its next request) and
+/// removes the cookie.
+#[utoipa::path(delete, path = "/api/session", operation_id = "signOut", tag = "accounts",
+    responses(
+        (status = 204, description = "Signed out"),
+        (status = 401, response = Unauthorized),
+        (status = 403, response = Forbidden),
+    ))]
+pub async fn sign_out(State(st): State<AppState>, req: Request) -> Result<Response, AppError> {
+    let s = cookie_write(&st, req.headers()).await?;
+    st.sessions.end(&s.session_id, s.account.id).await?;
+    let mut res = StatusCode::NO_CONTENT.into_response();
+    res.headers_mut()
+        .insert(header::SET_COOKIE, crate::signin::clear_cookie(&st));
+    Ok(res)
+}
+
+/// Who is signed in
+#[utoipa::path(get, path = "/api/me", operation_id = "me", tag = "accounts",
+    responses(
+        (status = 200, description = "The signed-in person and their profiles", body = Me),
+        (status = 401, response = Unauthorized),
+    ))]
+pub async fn me(State(st): State<AppState>, req: Request) -> Result<Response, AppError> {
+    let s = crate::signin::signed(&st, req.headers()).await?;
+    let mut res = axum::Json(me_of(&st, &s).await?).into_response();
+    res.headers_mut()
+        .insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
+    Ok(res)
+}
+
+/// Your sessions
+///
+/// Every session of the signed-in account that has not ended, newest first.
+#[utoipa::path(get, path = "/api/me/sessions", operation_id = "mySessions", tag = "accounts",
+    responses(
+        (status = 200, description = "The sessions", body = Vec<SessionView>),
+        (status = 401, response = Unauthorized),
+    ))]
+pub async fn sessions(State(st): State<AppState>, req: Request) -> Result<Response, AppError> {
+    let s = crate::signin::signed(&st, req.headers()).await?;
+    let list: Vec<SessionView> = st
+        .sessions
+        .store()
+        .sessions_of(s.account.id)
+        .await?
+        .into_iter()
+        .map(|r| SessionView {
+            current: r.id == s.session_id,
+            id: r.id,
+            user_agent: r.user_agent,
+            created_at: r.created_at,
+            last_seen_at: r.last_seen_at,
+        })
+        .collect();
+    let mut res = axum::Json(list).into_response();
+    res.headers_mut()
+        .insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
+    Ok(res)
+}
+
+/// End a session
+///
+/// Ends one of the signed-in account's sessions (on every instance at its next request).
+#[utoipa::path(delete, path = "/api/me/sessions/{id}", operation_id = "endSession", tag = "accounts",
+    params(("id" = String, Path, description = "The session's public id")),
+    responses(
+        (status = 204, description = "Ended"),
+        (status = 401, response = Unauthorized),
+        (status = 403, response = Forbidden),
+        (status = 404, response = NotFound),
+    ))]
+pub async fn end_session(
+    State(st): State<AppState>,
+    ApiPath(id): ApiPath,
+    req: Request,
+) -> Result<Response, AppError> {
+    let s = cookie_write(&st, req.headers()).await?;
+    if !st.sessions.end(&id, s.account.id).await? {
+        return Err(AppError::NotFound(format!("no live session {id}")));
+    }
+    Ok(StatusCode::NO_CONTENT.into_response())
+}

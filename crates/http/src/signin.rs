@@ -1,0 +1,106 @@
+//! The session a request carries, for the handlers that need a signed-in person: its cookie
+//! (`linkleaf_session`, `__Host-linkleaf_session` over https) found among the request's
+//! cookies, looked up through `linkleaf_access::sessions` (the database: every instance sees a
+//! sign-out or a disabled account at its next request), and, for a write, the origin check of
+//! `linkleaf_access::origin`. Must not: know routes.
+
+use crate::error::AppError;
+use crate::state::AppState;
+use axum::http::{HeaderMap, HeaderValue, header};
+use linkleaf_access::{origin, session};
+use linkleaf_store::accounts::AccountRecord;
+
+/// A signed-in request: its session's public id and its account.
+#[derive(Debug, Clone)]
+pub struct Signed {
+    pub session_id: String,
+    pub account: AccountRecord,
+}
+
+/// The value of the session cookie among the request's cookies, if it carries one.
+pub fn cookie_value(headers: &HeaderMap, secure: bool) -> Option<&str> {
+    let name = session::cookie_name(secure);
+    headers
+        .get_all(header::COOKIE)
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .flat_map(|v| v.split(';'))
+        .filter_map(|c| c.trim().split_once('='))
+        .find(|(n, _)| *n == name)
+        .map(|(_, v)| v)
+}
+
+/// The signed-in person, or 401.
+pub async fn signed(st: &AppState, headers: &HeaderMap) -> Result<Signed, AppError> {
+    let secure = st.settings.accounts.secure_cookies;
+    let value = cookie_value(headers, secure).ok_or(AppError::Unauthorized(
+        "sign in first: no session cookie was sent",
+    ))?;
+    let current = st
+        .sessions
+        .current(value)
+        .await?
+        .ok_or(AppError::Unauthorized(
+            "this session has ended: sign in again",
+        ))?;
+    Ok(Signed {
+        session_id: current.session.id,
+        account: current.account,
+    })
+}
+
+/// The signed-in person, for a write: 401 without a session, 403 when the request does not
+/// come from the site's own pages.
+pub async fn cookie_write(st: &AppState, headers: &HeaderMap) -> Result<Signed, AppError> {
+    let s = signed(st, headers).await?;
+    let header = |name: &str| headers.get(name).and_then(|v| v.to_str().ok());
+    origin::check_write(
+        header("origin"),
+        header("sec-fetch-site"),
+        &st.settings.accounts.site_origin,
+    )
+    .map_err(|r| AppError::CrossSite(r.detail()))?;
+    Ok(s)
+}
+
+/// The `Set-Cookie` of a new session; it lasts as long as a session may.
+pub fn session_cookie(st: &AppState, value: &str) -> HeaderValue {
+    let a = &st.settings.accounts;
+    let v = session::set_cookie(value, a.secure_cookies, st.sessions.lifetimes.max.as_secs());
+    HeaderValue::from_str(&v).unwrap_or(HeaderValue::from_static(""))
+}
+
+/// The `Set-Cookie` that removes the session cookie.
+pub fn clear_cookie(st: &AppState) -> HeaderValue {
+    let v = session::clear_cookie(st.settings.accounts.secure_cookies);
+    HeaderValue::from_str(&v).unwrap_or(HeaderValue::from_static(""))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_session_cookie_is_found_among_others_by_its_exact_name() {
+        let mut h = HeaderMap::new();
+        h.append(
+            header::COOKIE,
+            HeaderValue::from_static("a=1; linkleaf_session_x=no"),
+        );
+        h.append(
+            header::COOKIE,
+            HeaderValue::from_static("linkleaf_session=yes; b=2"),
+        );
+        assert_eq!(cookie_value(&h, false), Some("yes"));
+        assert_eq!(
+            cookie_value(&h, true),
+            None,
+            "over https only the __Host- one counts"
+        );
+        h.append(
+            header::COOKIE,
+            HeaderValue::from_static("__Host-linkleaf_session=secure"),
+        );
+        assert_eq!(cookie_value(&h, true), Some("secure"));
+    }
+}

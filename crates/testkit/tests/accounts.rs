@@ -1,0 +1,245 @@
+//! Accounts over HTTP: signing in with an email and a password (one answer for an unknown email
+//! and a wrong password), the session cookie's flags, a new session id at every sign-in,
+//! sign-out ending the session on the server, a person's list of sessions, writes with the
+//! cookie refused unless they come from the site's own pages, and the idle and absolute
+//! lifetimes driven by a clock the test moves.
+
+#![allow(clippy::unwrap_used)] // a test that cannot proceed should stop right there
+
+use linkleaf_access::clock::ManualClock;
+use linkleaf_testkit::{TestApp, header};
+use serde_json::{Value, json};
+use std::sync::Arc;
+use std::time::Duration;
+
+const PASSWORD: &str = "a long and private phrase";
+
+async fn account(app: &TestApp, email: &str) {
+    linkleaf::accounts::create(app.stores.accounts.as_ref(), email, None, false, PASSWORD)
+        .await
+        .unwrap();
+}
+
+async fn sign_in(app: &TestApp, email: &str, password: &str) -> reqwest::Response {
+    app.client
+        .post(app.url("/api/session"))
+        .json(&json!({"email": email, "password": password}))
+        .send()
+        .await
+        .unwrap()
+}
+
+/// The cookie a sign-in set, as `name=value`.
+fn cookie(r: &reqwest::Response) -> String {
+    header(r, "set-cookie")
+        .split(';')
+        .next()
+        .unwrap()
+        .to_owned()
+}
+
+async fn me(app: &TestApp, cookie: &str) -> (u16, Value) {
+    let r = app
+        .client
+        .get(app.url("/api/me"))
+        .header("cookie", cookie)
+        .send()
+        .await
+        .unwrap();
+    let s = r.status().as_u16();
+    (s, r.json().await.unwrap_or(Value::Null))
+}
+
+const SITE: &str = "http://localhost:3000";
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn signing_in_and_out_with_a_password() {
+    let app = TestApp::spawn().await;
+    account(&app, "ada@example.com").await;
+
+    // an unknown email and a wrong password answer alike
+    let wrong = sign_in(&app, "ada@example.com", "not the password at all").await;
+    let unknown = sign_in(&app, "bob@example.com", PASSWORD).await;
+    assert_eq!(
+        (wrong.status().as_u16(), unknown.status().as_u16()),
+        (401, 401)
+    );
+    assert!(wrong.headers().get("set-cookie").is_none());
+    let (wrong, unknown): (Value, Value) =
+        (wrong.json().await.unwrap(), unknown.json().await.unwrap());
+    assert_eq!(wrong, unknown);
+    assert_eq!(wrong["code"], "unauthorized");
+
+    // the right one: a session cookie with its flags, and who is signed in
+    let r = sign_in(&app, "  Ada@Example.com ", PASSWORD).await;
+    assert_eq!(r.status(), 200);
+    let set = header(&r, "set-cookie").to_owned();
+    for flag in ["HttpOnly", "SameSite=Lax", "Path=/"] {
+        assert!(set.contains(flag), "{set}");
+    }
+    assert!(!set.contains("Secure"), "plain http here: {set}");
+    assert!(set.starts_with("linkleaf_session="), "{set}");
+    let first = cookie(&r);
+    let body: Value = r.json().await.unwrap();
+    assert_eq!(body["email"], "ada@example.com");
+
+    // every sign-in makes a new session: another id and secret
+    let second = cookie(&sign_in(&app, "ada@example.com", PASSWORD).await);
+    assert_ne!(first, second);
+    let id = |c: &str| {
+        c.split('=')
+            .nth(1)
+            .unwrap()
+            .split('.')
+            .next()
+            .unwrap()
+            .to_owned()
+    };
+    assert_ne!(id(&first), id(&second));
+    assert_eq!(me(&app, &first).await.0, 200);
+    assert_eq!(me(&app, &second).await.0, 200);
+    assert_eq!(me(&app, "linkleaf_session=nonsense").await.0, 401);
+    assert_eq!(app.get("/api/me").await.status(), 401);
+
+    // the list of sessions: both, the current one marked
+    let list: Value = app
+        .client
+        .get(app.url("/api/me/sessions"))
+        .header("cookie", &second)
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let list = list.as_array().unwrap();
+    assert_eq!(list.len(), 2);
+    let current: Vec<bool> = list
+        .iter()
+        .map(|s| s["current"].as_bool().unwrap())
+        .collect();
+    assert_eq!(current.iter().filter(|c| **c).count(), 1);
+    assert!(list.iter().all(|s| s["id"].as_str().unwrap().len() == 32));
+
+    // ending the first from the second: only from the site's own pages
+    let end = |origin: Option<&str>, fetch_site: Option<&str>| {
+        let mut r = app
+            .client
+            .delete(app.url(&format!("/api/me/sessions/{}", id(&first))))
+            .header("cookie", &second);
+        if let Some(o) = origin {
+            r = r.header("origin", o);
+        }
+        if let Some(f) = fetch_site {
+            r = r.header("sec-fetch-site", f);
+        }
+        r.send()
+    };
+    for (origin, site) in [
+        (None, None),
+        (Some("https://evil.example"), None),
+        (Some("http://localhost:3001"), None),
+        (None, Some("cross-site")),
+        (Some("https://evil.example"), Some("same-origin")),
+    ] {
+        let r = end(origin, site).await.unwrap();
+        assert_eq!(r.status(), 403, "{origin:?} {site:?}");
+        let p: Value = r.json().await.unwrap();
+        assert_eq!(p["code"], "cross_site_write");
+    }
+    assert_eq!(
+        me(&app, &first).await.0,
+        200,
+        "refused writes changed nothing"
+    );
+    assert_eq!(end(None, Some("same-origin")).await.unwrap().status(), 204);
+    assert_eq!(me(&app, &first).await.0, 401);
+    assert_eq!(
+        end(Some(SITE), None).await.unwrap().status(),
+        404,
+        "ended once"
+    );
+
+    // sign-out ends the session on the server, not only in the browser
+    let r = app
+        .client
+        .delete(app.url("/api/session"))
+        .header("cookie", &second)
+        .header("origin", SITE)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 204);
+    assert!(header(&r, "set-cookie").contains("Max-Age=0"));
+    assert_eq!(me(&app, &second).await.0, 401);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sessions_end_when_idle_and_at_their_absolute_lifetime() {
+    let clock = Arc::new(ManualClock::new(linkleaf_domain::now_millis()));
+    let app = TestApp::spawn_overridden(
+        |c| {
+            c.accounts.session_idle = Duration::from_secs(3600);
+            c.accounts.session_max = Duration::from_secs(4 * 3600);
+        },
+        |_| {},
+        linkleaf::Overrides {
+            clock: Some(clock.clone()),
+            ..Default::default()
+        },
+    )
+    .await;
+    account(&app, "ada@example.com").await;
+
+    // idle: an hour without a request ends it
+    let c = cookie(&sign_in(&app, "ada@example.com", PASSWORD).await);
+    clock.advance(Duration::from_secs(3599));
+    assert_eq!(me(&app, &c).await.0, 200, "used within the hour");
+    clock.advance(Duration::from_secs(3599));
+    assert_eq!(
+        me(&app, &c).await.0,
+        200,
+        "an hour since its last use, less a second"
+    );
+    clock.advance(Duration::from_secs(3601));
+    assert_eq!(me(&app, &c).await.0, 401, "idle for more than an hour");
+
+    // absolute: used every 50 minutes, it still ends 4 hours after sign-in
+    let c = cookie(&sign_in(&app, "ada@example.com", PASSWORD).await);
+    let mut alive = Duration::ZERO;
+    loop {
+        clock.advance(Duration::from_secs(50 * 60));
+        alive += Duration::from_secs(50 * 60);
+        let (s, _) = me(&app, &c).await;
+        if alive <= Duration::from_secs(4 * 3600) {
+            assert_eq!(s, 200, "{alive:?} after sign-in");
+        } else {
+            assert_eq!(s, 401, "{alive:?} after sign-in");
+            break;
+        }
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn over_https_the_cookie_is_secure_and_host_prefixed() {
+    let app = TestApp::spawn_with(|c| c.server.public_url = "https://links.example".into()).await;
+    account(&app, "ada@example.com").await;
+    let r = sign_in(&app, "ada@example.com", PASSWORD).await;
+    let set = header(&r, "set-cookie").to_owned();
+    assert!(set.starts_with("__Host-linkleaf_session="), "{set}");
+    assert!(set.contains("; Secure") && set.contains("Path=/") && !set.contains("Domain"));
+    let c = cookie(&r);
+    assert_eq!(me(&app, &c).await.0, 200);
+    // over https the unprefixed name is not the session's
+    let plain = c.replacen("__Host-", "", 1);
+    assert_eq!(me(&app, &plain).await.0, 401);
+    let r = app
+        .client
+        .delete(app.url("/api/session"))
+        .header("cookie", &c)
+        .header("origin", "https://links.example")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 204);
+}
