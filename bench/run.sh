@@ -54,6 +54,7 @@ pids=()
 cleanup() {
     for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done
     [ -f "$work/nginx.pid" ] && kill "$(cat "$work/nginx.pid")" 2>/dev/null || true
+    [ -s "$work/nginx-error.log" ] && sed 's/^/nginx: /' "$work/nginx-error.log" >&2
     rm -rf "$work"
 }
 trap cleanup EXIT
@@ -117,6 +118,9 @@ if [ -n "${BASE_BIN:-}" ]; then
     base_html_bytes=$(wc -c <"$work/www/base/bench")
 fi
 
+# nginx's worker runs as another user: let it read the files (mktemp -d makes the folder 0700)
+chmod 755 "$work"
+chmod -R a+rX "$work/www"
 load=""; static=""
 case $ENCODING in
 gzip) static="gzip_static on; gzip_vary on;" ;;
@@ -166,6 +170,12 @@ measure() {
     before=$(cpu_ns "$2")
     wrk -t"$THREADS" -c"$CONNS" -d"${DURATION}s" --latency "${wrk_headers[@]}" "$1" >"$work/wrk.txt"
     after=$(cpu_ns "$2")
+    # an error page is not the answer measured (nginx unable to read its files answers 403)
+    if grep -q "Non-2xx" "$work/wrk.txt"; then
+        echo "$1 answered errors:" >&2
+        cat "$work/wrk.txt" >&2
+        exit 1
+    fi
     awk -v cpu=$((after - before)) '
         /requests in/ { n = $1 }
         /Requests\/sec/ { rps = $2 }

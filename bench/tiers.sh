@@ -76,6 +76,10 @@ xargs -P 4 -d '\n' -I{} curl -fs -o /dev/null -X POST "http://127.0.0.1:$PORT/ap
 
 mkdir -p "$work/www/api/profiles"
 curl -fs "http://127.0.0.1:$PORT/api/profiles/user1" -o "$work/www/api/profiles/user1"
+# nginx's worker runs as another user (nobody): let it read the files (mktemp -d makes 0700);
+# without this it answered 403 and the comparison measured its error page
+chmod 755 "$work"
+chmod -R a+rX "$work/www"
 cat >"$work/nginx.conf" <<NGINX
 worker_processes 1;
 pid $work/nginx.pid;
@@ -100,8 +104,9 @@ measure() { # url [script]
     [ -n "${2:-}" ] && script=(-s "$2")
     wrk -t1 -c"$CONNS" -d"${DURATION}s" --latency "${script[@]}" "$1" | awk '
         /Requests\/sec/ { rps = $2 }
+        /Non-2xx/ { bad = 1 }
         /^ +99%/ { v = $2; if (v ~ /us$/) { sub(/us$/, "", v); v /= 1000 } else if (v ~ /ms$/) { sub(/ms$/, "", v) } else if (v ~ /s$/) { sub(/s$/, "", v); v *= 1000 }; p99 = v }
-        END { printf "%.0f %.3f\n", rps, p99 }'
+        END { if (bad) { print "errors answered: not measured" > "/dev/stderr"; exit 1 }; printf "%.0f %.3f\n", rps, p99 }'
 }
 median() { sort -g | awk '{ a[NR] = $1 } END { print a[int((NR + 1) / 2)] }'; }
 
