@@ -4,8 +4,13 @@
 
 use crate::state::AppState;
 
-/// The main service: the fast path for cached reads in front of the router.
-pub fn service(state: AppState, recorder: &dyn metrics::Recorder) -> crate::fast::FastPath {
-    let r = crate::routes::router(state.clone(), recorder);
+/// The main service: the fast path for cached reads in front of the router, which also holds
+/// `pages` (the people's pages, `linkleaf-web`: the binary hands them in).
+pub fn service(
+    state: AppState,
+    recorder: &dyn metrics::Recorder,
+    pages: axum::Router<AppState>,
+) -> crate::fast::FastPath {
+    let r = crate::routes::router(state.clone(), recorder, pages);
     crate::fast::FastPath::new(state, r, recorder)
 }

@@ -36,6 +36,19 @@ footer a{color:var(--muted)}\
 .message h1{font-size:1.5rem}\
 .message a{color:var(--fg)}\
 code{background:var(--btn);padding:.1rem .3rem;border-radius:4px}\
+.form-page main{max-width:30rem;text-align:left}\
+.form-page h1{font-size:1.6rem;margin:0 0 1rem}\
+.form-page h2{font-size:1.2rem;margin:2rem 0 .5rem}\
+label{display:block;font-weight:600;margin-bottom:.25rem}\
+input{width:100%;font:inherit;padding:.6rem .75rem;border:2px solid var(--muted);border-radius:8px;background:var(--bg);color:var(--fg)}\
+button{font:inherit;font-weight:600;padding:.6rem 1.25rem;min-height:44px;border:2px solid var(--fg);border-radius:8px;background:var(--fg);color:var(--bg);cursor:pointer}\
+td button{padding:.3rem .9rem;min-height:36px;background:transparent;color:var(--fg)}\
+input:focus-visible,button:focus-visible{outline:3px solid var(--accent);outline-offset:2px}\
+.error{border-left:4px solid #b42318;padding:.5rem .75rem;background:#fef3f2;color:#7a271a}\
+table{width:100%;border-collapse:collapse}\
+caption{text-align:left;color:var(--muted);padding-bottom:.5rem}\
+th,td{text-align:left;padding:.5rem .25rem;border-bottom:1px solid var(--muted);vertical-align:middle}\
+.visually-hidden{position:absolute;width:1px;height:1px;overflow:hidden;clip:rect(0 0 0 0);white-space:nowrap}\
 @media (prefers-reduced-motion:reduce){.link{transition:none}.link:hover{transform:none}}\
 ";
 

@@ -42,6 +42,9 @@ pub struct Overrides {
     pub resolver: Option<Arc<dyn linkleaf_outbound::Resolve>>,
     /// The time sessions are judged by (the system's by default; a test's own to drive expiry).
     pub clock: Option<Arc<dyn linkleaf_access::clock::Clock>>,
+    /// A listener bound already for `server.listen` (a test that must know its port before
+    /// the application is built, to make `server.public_url` name it).
+    pub listener: Option<std::net::TcpListener>,
 }
 
 pub struct Application {
@@ -236,12 +239,18 @@ impl Application {
             settings,
             stores,
         });
-        let service = linkleaf_http::service(state.clone(), &recorder);
+        let service = linkleaf_http::service(state.clone(), &recorder, linkleaf_web::router());
         let prometheus = recorder.handle();
         let ops_router = linkleaf_http::ops_router(state.clone(), prometheus.clone());
-        let listener = TcpListener::bind(cfg.server.listen)
-            .await
-            .with_context(|| format!("binding server.listen {}", cfg.server.listen))?;
+        let listener = match overrides.listener {
+            Some(l) => {
+                l.set_nonblocking(true)?;
+                TcpListener::from_std(l)?
+            }
+            None => TcpListener::bind(cfg.server.listen)
+                .await
+                .with_context(|| format!("binding server.listen {}", cfg.server.listen))?,
+        };
         let ops_listener = TcpListener::bind(cfg.server.ops_listen)
             .await
             .with_context(|| format!("binding server.ops_listen {}", cfg.server.ops_listen))?;

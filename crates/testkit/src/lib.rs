@@ -132,10 +132,11 @@ impl TestApp {
     pub async fn spawn_overridden(
         tweak: impl FnOnce(&mut Config),
         store: impl FnOnce(&mut linkleaf_store::StoreOptions),
-        overrides: linkleaf::Overrides,
+        mut overrides: linkleaf::Overrides,
     ) -> Self {
         let dir = tempfile::tempdir().expect("temp dir");
         let mut config = Config::defaults();
+        let default_public_url = config.server.public_url.clone();
         let own = format!("sqlite://{}", dir.path().join("linkleaf.db").display());
         let default_url = config.database.url.expose().to_owned();
         let default_spool = config.clicks.spool_dir.clone();
@@ -143,7 +144,15 @@ impl TestApp {
         if config.clicks.spool_dir == default_spool {
             config.clicks.spool_dir = dir.path().join("spool");
         }
-        config.server.listen = "127.0.0.1:0".parse().expect("addr");
+        // bound here, so the site's address is known before the application is built: pages
+        // and signed-in writes name http://localhost:{port}, where a browser test opens them
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("bind a port");
+        let port = listener.local_addr().expect("its address").port();
+        config.server.listen = format!("127.0.0.1:{port}").parse().expect("addr");
+        if config.server.public_url == default_public_url {
+            config.server.public_url = format!("http://localhost:{port}");
+        }
+        overrides.listener = Some(listener);
         config.server.ops_listen = "127.0.0.1:0".parse().expect("addr");
         config.server.shutdown_grace = std::time::Duration::from_secs(2);
         let db = if config.database.url.expose() == default_url {

@@ -163,3 +163,32 @@ async fn a_visitors_tap_counts_as_a_person_and_headless_chromium_as_a_robot() {
     )
     .await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_person_signs_in_and_out_with_the_keyboard_with_and_without_javascript() {
+    if let Some(why) = browser::unavailable() {
+        linkleaf_store::testing::missing("a browser", why);
+        return;
+    }
+    let app = TestApp::spawn_with(quick).await;
+    let password = "a long and private phrase";
+    linkleaf::accounts::create(
+        app.stores.accounts.as_ref(),
+        "ada@example.com",
+        Some("Ada"),
+        false,
+        password,
+    )
+    .await
+    .unwrap();
+    // the site's own origin: the forms' writes must come from it
+    let origin = format!("http://localhost:{}", app.addr.port());
+    let report = browser::run(
+        "login",
+        json!({"origin": origin, "email": "ada@example.com", "password": password,
+               "shots": browser::shots("login")}),
+    )
+    .await
+    .unwrap();
+    assert_eq!(report["steps"], json!(["js", "nojs"]));
+}

@@ -408,3 +408,20 @@ fn paths_are_read_as_rust_writes_them() {
         ]
     );
 }
+
+/// The people's pages (`crates/web`) share the HTTP crate's answer-building pieces and never a
+/// route module: the routes are leaves.
+#[test]
+fn the_pages_import_no_route_module() {
+    let mut files = Vec::new();
+    rust_files(&root().join("crates/web/src"), &mut files);
+    assert!(!files.is_empty(), "crates/web/src has files");
+    for f in files {
+        let text = std::fs::read_to_string(&f).unwrap();
+        assert!(
+            !code(&text).contains("linkleaf_http::routes"),
+            "{} imports a route module of the HTTP crate",
+            f.display()
+        );
+    }
+}

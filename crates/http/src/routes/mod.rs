@@ -98,9 +98,14 @@ pub fn api_router(recorder: &dyn metrics::Recorder) -> OpenApiRouter<AppState> {
 }
 
 /// The main router. Route metrics are registered with `recorder` here, once.
-pub fn router(state: AppState, recorder: &dyn metrics::Recorder) -> Router {
+pub fn router(
+    state: AppState,
+    recorder: &dyn metrics::Recorder,
+    pages: Router<AppState>,
+) -> Router {
     let (router, _) = api_router(recorder).split_for_parts();
     router
+        .merge(pages)
         .fallback(public::fallback)
         .method_not_allowed_fallback(public::method_not_allowed)
         .layer(axum::middleware::map_response(html_guard))

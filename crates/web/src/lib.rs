@@ -1,0 +1,20 @@
+//! The pages people use, server-rendered and complete without JavaScript: `/login` (an email and
+//! a password; the button is "Sign in"), `/logout`, and `/account` (who is signed in, their
+//! sessions, each of which they can end). The dashboard grows here. Imports the HTTP crate's
+//! shared pieces (state, the session helpers, the stylesheet, answers), never a route module;
+//! the binary merges `router()` into the service.
+
+mod pages;
+
+use axum::Router;
+use axum::routing::{get, post};
+use linkleaf_http::AppState;
+
+/// The pages' routes, for the service to merge.
+pub fn router() -> Router<AppState> {
+    Router::new()
+        .route("/login", get(pages::login_form).post(pages::login))
+        .route("/logout", post(pages::logout))
+        .route("/account", get(pages::account))
+        .route("/account/sessions/{id}/end", post(pages::end_session))
+}

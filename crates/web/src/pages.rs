@@ -1,0 +1,297 @@
+//! The handlers of the pages. Forms are posted the plain way (`application/x-www-form-urlencoded`)
+//! and answered with a page or a redirect (303), so everything works without JavaScript. A form
+//! that carries the session cookie must come from this site (the same origin check as the API's);
+//! a failed sign-in shows the form again, with the email kept and the reason said.
+
+use askama::Template;
+use axum::body::Body;
+use axum::extract::{Path, Request, State};
+use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use linkleaf_access::sessions::SignInError;
+use linkleaf_http::signin::{clear_cookie, cookie_value, cookie_write, session_cookie, signed};
+use linkleaf_http::{AppError, AppState};
+use serde::Deserialize;
+
+const FORM_MAX: usize = 16 * 1024;
+
+#[derive(Template)]
+#[template(path = "login.html")]
+struct LoginPage<'a> {
+    stylesheet: &'static str,
+    email: &'a str,
+    error: Option<&'a str>,
+}
+
+struct SessionRow {
+    id: String,
+    browser: String,
+    created: String,
+    created_iso: String,
+    seen: String,
+    seen_iso: String,
+    current: bool,
+}
+
+#[derive(Template)]
+#[template(path = "account.html")]
+struct AccountPage<'a> {
+    stylesheet: &'static str,
+    email: &'a str,
+    display_name: &'a str,
+    sessions: Vec<SessionRow>,
+}
+
+/// The pages' policy: the stylesheet, forms posted to this site, nothing else (no script at
+/// all until one is vendored for passkeys).
+const PAGE_CSP: HeaderValue = HeaderValue::from_static(
+    "default-src 'none'; style-src 'self'; img-src 'self'; form-action 'self'; \
+     base-uri 'none'; frame-ancestors 'none'",
+);
+
+fn stylesheet() -> &'static str {
+    &linkleaf_http::style::stylesheet().path
+}
+
+/// An HTML page: no caching (it is a person's), the pages' security headers.
+fn page(status: StatusCode, html: String) -> Response {
+    let mut res = (status, html).into_response();
+    let h = res.headers_mut();
+    h.insert(
+        header::CONTENT_TYPE,
+        HeaderValue::from_static("text/html; charset=utf-8"),
+    );
+    h.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
+    linkleaf_http::respond::html_security_headers(h, PAGE_CSP);
+    res
+}
+
+fn see_other(to: &'static str) -> Response {
+    let mut res = StatusCode::SEE_OTHER.into_response();
+    res.headers_mut()
+        .insert(header::LOCATION, HeaderValue::from_static(to));
+    res.headers_mut()
+        .insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
+    res
+}
+
+fn login_page(status: StatusCode, email: &str, error: Option<&str>) -> Response {
+    let html = LoginPage {
+        stylesheet: stylesheet(),
+        email,
+        error,
+    }
+    .render()
+    .unwrap_or_default();
+    page(status, html)
+}
+
+/// `GET /login`: the form; a signed-in person goes to their account.
+pub async fn login_form(State(st): State<AppState>, headers: HeaderMap) -> Response {
+    if signed(&st, &headers).await.is_ok() {
+        return see_other("/account");
+    }
+    login_page(StatusCode::OK, "", None)
+}
+
+#[derive(Deserialize)]
+struct LoginForm {
+    #[serde(default)]
+    email: String,
+    #[serde(default)]
+    password: String,
+}
+
+async fn form<T: for<'de> Deserialize<'de>>(req: Request) -> Result<T, Response> {
+    let bytes = axum::body::to_bytes(req.into_body(), FORM_MAX)
+        .await
+        .map_err(|_| {
+            login_page(
+                StatusCode::PAYLOAD_TOO_LARGE,
+                "",
+                Some("The form is too large."),
+            )
+        })?;
+    serde_urlencoded::from_bytes(&bytes).map_err(|_| {
+        login_page(
+            StatusCode::BAD_REQUEST,
+            "",
+            Some("The form could not be read: send it again."),
+        )
+    })
+}
+
+/// `POST /login`: checks the email and password; on success a new session and the account.
+pub async fn login(State(st): State<AppState>, req: Request) -> Response {
+    let ua = req
+        .headers()
+        .get(header::USER_AGENT)
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or("")
+        .to_owned();
+    let f: LoginForm = match form(req).await {
+        Ok(f) => f,
+        Err(res) => return res,
+    };
+    if f.email.trim().is_empty() || f.password.is_empty() {
+        return login_page(
+            StatusCode::UNPROCESSABLE_ENTITY,
+            &f.email,
+            Some("Enter your email and your password."),
+        );
+    }
+    match st.sessions.sign_in(&f.email, &f.password, &ua).await {
+        Ok(s) => {
+            let mut res = see_other("/account");
+            res.headers_mut()
+                .insert(header::SET_COOKIE, session_cookie(&st, &s.cookie_value));
+            res
+        }
+        Err(SignInError::Refused) => login_page(
+            StatusCode::UNAUTHORIZED,
+            &f.email,
+            Some("That email and password do not match an account. Check both and try again."),
+        ),
+        Err(SignInError::Store(e)) => AppError::from(e).into_response(),
+    }
+}
+
+/// `POST /logout`: ends the session on the server and removes the cookie.
+pub async fn logout(State(st): State<AppState>, req: Request) -> Response {
+    let secure = st.settings.accounts.secure_cookies;
+    if cookie_value(req.headers(), secure).is_none() {
+        return see_other("/login");
+    }
+    match cookie_write(&st, req.headers()).await {
+        Ok(s) => {
+            if let Err(e) = st.sessions.end(&s.session_id, s.account.id).await {
+                return AppError::from(e).into_response();
+            }
+        }
+        Err(AppError::Unauthorized(_)) => {}
+        Err(e) => return e.into_response(),
+    }
+    let mut res = see_other("/login");
+    res.headers_mut()
+        .insert(header::SET_COOKIE, clear_cookie(&st));
+    res
+}
+
+fn when(t: time::OffsetDateTime) -> (String, String) {
+    let iso = t
+        .format(&time::format_description::well_known::Rfc3339)
+        .unwrap_or_default();
+    let shown = t
+        .format(time::macros::format_description!(
+            "[day] [month repr:short] [year], [hour]:[minute] UTC"
+        ))
+        .unwrap_or_default();
+    (shown, iso)
+}
+
+/// A user agent as a person would name it: "Firefox on Linux", or the first words of it.
+fn browser_name(ua: &str) -> String {
+    let l = ua.to_ascii_lowercase();
+    let browser = [
+        ("edg/", "Edge"),
+        ("firefox/", "Firefox"),
+        ("chrome/", "Chrome"),
+        ("safari/", "Safari"),
+    ]
+    .into_iter()
+    .find(|(k, _)| l.contains(k))
+    .map(|(_, n)| n);
+    let os = [
+        ("iphone", "iPhone"),
+        ("ipad", "iPad"),
+        ("android", "Android"),
+        ("windows", "Windows"),
+        ("mac os", "macOS"),
+        ("linux", "Linux"),
+    ]
+    .into_iter()
+    .find(|(k, _)| l.contains(k))
+    .map(|(_, n)| n);
+    match (browser, os) {
+        (Some(b), Some(o)) => format!("{b} on {o}"),
+        (Some(b), None) => b.to_owned(),
+        _ if ua.is_empty() => "An unknown browser".to_owned(),
+        _ => ua.chars().take(40).collect(),
+    }
+}
+
+/// `GET /account`: who is signed in and their sessions; without a session, the sign-in form.
+pub async fn account(State(st): State<AppState>, headers: HeaderMap) -> Response {
+    let s = match signed(&st, &headers).await {
+        Ok(s) => s,
+        Err(AppError::Unauthorized(_)) => return see_other("/login"),
+        Err(e) => return e.into_response(),
+    };
+    let list = match st.sessions.store().sessions_of(s.account.id).await {
+        Ok(l) => l,
+        Err(e) => return AppError::from(e).into_response(),
+    };
+    let sessions = list
+        .into_iter()
+        .map(|r| {
+            let (created, created_iso) = when(r.created_at);
+            let (seen, seen_iso) = when(r.last_seen_at);
+            SessionRow {
+                current: r.id == s.session_id,
+                browser: browser_name(&r.user_agent),
+                id: r.id,
+                created,
+                created_iso,
+                seen,
+                seen_iso,
+            }
+        })
+        .collect();
+    let html = AccountPage {
+        stylesheet: stylesheet(),
+        email: &s.account.email,
+        display_name: &s.account.display_name,
+        sessions,
+    }
+    .render()
+    .unwrap_or_default();
+    page(StatusCode::OK, html)
+}
+
+/// `POST /account/sessions/{id}/end`: ends one of the person's sessions.
+pub async fn end_session(
+    State(st): State<AppState>,
+    Path(id): Path<String>,
+    req: Request<Body>,
+) -> Response {
+    let s = match cookie_write(&st, req.headers()).await {
+        Ok(s) => s,
+        Err(AppError::Unauthorized(_)) => return see_other("/login"),
+        Err(e) => return e.into_response(),
+    };
+    if let Err(e) = st.sessions.end(&id, s.account.id).await {
+        return AppError::from(e).into_response();
+    }
+    see_other("/account")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn browsers_are_named_as_people_name_them() {
+        assert_eq!(
+            browser_name("Mozilla/5.0 (X11; Linux x86_64; rv:140.0) Gecko/20100101 Firefox/140.0"),
+            "Firefox on Linux"
+        );
+        assert_eq!(
+            browser_name(
+                "Mozilla/5.0 (iPhone; CPU iPhone OS 17_5 like Mac OS X) AppleWebKit/605.1.15 (KHTML, like Gecko) Version/17.5 Mobile/15E148 Safari/604.1"
+            ),
+            "Safari on iPhone"
+        );
+        assert_eq!(browser_name(""), "An unknown browser");
+        assert_eq!(browser_name("curl/8.5.0"), "curl/8.5.0");
+    }
+}
