@@ -39,7 +39,7 @@ pub enum ButtonStyle {
 /// A colour written `#rrggbb` (stored in lowercase).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
 #[serde(try_from = "String", into = "String")]
-#[schema(value_type = String, pattern = "^#[0-9a-fA-F]{6}$", example = "#ff8800")]
+#[schema(value_type = String, pattern = "^#[0-9a-fA-F]{6}$", example = "#d9480f")]
 pub struct Color(String);
 
 impl Color {
