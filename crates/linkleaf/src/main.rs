@@ -287,8 +287,8 @@ async fn serve(cfg: Config, with_demo: bool) -> anyhow::Result<()> {
     );
     if with_demo {
         tracing::info!(
-            "the demo page is at http://{}/{}",
-            app.addr(),
+            "the demo page is at {}/{}",
+            cfg.server.public_url.trim_end_matches('/'),
             demo::USERNAME
         );
     }
