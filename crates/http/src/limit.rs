@@ -44,3 +44,30 @@ impl KeyLimiter for LocalLimiter {
         self.take_now(key)
     }
 }
+
+/// Sign-in attempts, limited per client address and per account (the email asked for, known or
+/// not, so an unknown email is limited alike): guessing passwords is slow from one address, and
+/// slow against one account from many. Both buckets refill within a minute, so an attack holds
+/// the real owner off for no longer than it lasts.
+pub struct SignInLimits {
+    pub client: std::sync::Arc<dyn KeyLimiter>,
+    pub account: std::sync::Arc<dyn KeyLimiter>,
+}
+
+impl SignInLimits {
+    /// Takes a token of the client's bucket, then of the account's: an attempt the client's
+    /// limit refuses spends nothing of the account's, so one address cannot hold an account
+    /// off by asking more often than it may.
+    pub async fn take(&self, email: &str, client: std::net::IpAddr) -> Result<(), Duration> {
+        let key = |what: &str, v: &str| {
+            use sha2::Digest;
+            let d = sha2::Sha256::digest(format!("signin:{what}:{v}").as_bytes());
+            let mut b = [0u8; 16];
+            b.copy_from_slice(&d[..16]);
+            Uuid::from_bytes(b)
+        };
+        let email = email.trim().to_lowercase();
+        self.client.take(key("client", &client.to_string())).await?;
+        self.account.take(key("account", &email)).await
+    }
+}

@@ -63,6 +63,25 @@ pub async fn cookie_write(st: &AppState, headers: &HeaderMap) -> Result<Signed, 
     Ok(s)
 }
 
+/// Takes a sign-in attempt from the request's client (its address, or the one a trusted proxy
+/// names) against `email`: `Err(AppError::RateLimited)` when the client or the account has
+/// tried too often (the same for an unknown email).
+pub async fn attempt(
+    st: &AppState,
+    headers: &HeaderMap,
+    peer: Option<crate::client::Peer>,
+    email: &str,
+) -> Result<(), AppError> {
+    let ip = peer.map_or(std::net::IpAddr::from([0, 0, 0, 0]), |p| p.0.ip());
+    let client = st.recorder.as_ref().map_or(ip, |r| r.client(ip, headers));
+    st.signin_limits
+        .take(email, client)
+        .await
+        .map_err(|wait| AppError::RateLimited {
+            retry_after_secs: wait.as_secs_f64().ceil().max(1.0) as u64,
+        })
+}
+
 /// The `Set-Cookie` of a new session; it lasts as long as a session may.
 pub fn session_cookie(st: &AppState, value: &str) -> HeaderValue {
     let a = &st.settings.accounts;

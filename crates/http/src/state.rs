@@ -124,6 +124,8 @@ pub struct Handles {
     pub auth: Authenticator,
     /// Sign-in and the sessions it makes (`linkleaf_access::sessions`).
     pub sessions: Arc<linkleaf_access::sessions::Sessions>,
+    /// Sign-in attempts per client address and per account.
+    pub signin_limits: crate::limit::SignInLimits,
     /// Records clicks and views, when there is a spool.
     pub recorder: Option<Recorder>,
     pub reports: ReportCache,

@@ -168,26 +168,32 @@ impl Application {
         if let Some(u) = &read.upstream {
             dependencies.push(Arc::new(edge::UpstreamHealth(u.clone())));
         }
-        // the rate limit: one bucket per key for the whole deployment with Redis, falling back
+        // the rate limits: one bucket per key for the whole deployment with Redis, falling back
         // to this instance's while Redis cannot answer
-        let local = Arc::new(LocalLimiter::new(
-            cfg.rate_limit.per_minute.get(),
-            cfg.rate_limit.burst.get(),
-        ));
-        let limiter: Arc<dyn KeyLimiter> = match &redis {
-            Some(r) => {
-                dependencies.insert(0, Arc::new(RedisHealth(r.clone())));
-                Arc::new(SharedLimiter::new(
-                    SharedBucket::new(
-                        r.clone(),
-                        cfg.rate_limit.per_minute.get(),
-                        cfg.rate_limit.burst.get(),
-                    ),
+        if let Some(r) = &redis {
+            dependencies.insert(0, Arc::new(RedisHealth(r.clone())));
+        }
+        let limiter_of = |per_minute: u32, burst: u32| -> Arc<dyn KeyLimiter> {
+            let local = Arc::new(LocalLimiter::new(per_minute, burst));
+            match &redis {
+                Some(r) => Arc::new(SharedLimiter::new(
+                    SharedBucket::new(r.clone(), per_minute, burst),
                     local,
                     &recorder,
-                ))
+                )),
+                None => local,
             }
-            None => local,
+        };
+        let limiter = limiter_of(cfg.rate_limit.per_minute.get(), cfg.rate_limit.burst.get());
+        let signin_limits = linkleaf_http::limit::SignInLimits {
+            client: limiter_of(
+                cfg.accounts.signin_per_minute.get(),
+                cfg.accounts.signin_per_minute.get(),
+            ),
+            account: limiter_of(
+                cfg.accounts.signin_account_per_minute.get(),
+                cfg.accounts.signin_account_per_minute.get(),
+            ),
         };
         let invalidator = Arc::new(Invalidator::new(
             vec![
@@ -213,6 +219,7 @@ impl Application {
                     .unwrap_or_else(|| Arc::new(linkleaf_access::clock::SystemClock)),
                 cfg.session_lifetimes(),
             )),
+            signin_limits,
             recorder: Some(clicks),
             reports: report_cache(settings.analytics_cache_bytes, settings.analytics_cache),
             cold: read.cold,

@@ -243,3 +243,91 @@ async fn over_https_the_cookie_is_secure_and_host_prefixed() {
         .unwrap();
     assert_eq!(r.status(), 204);
 }
+
+/// Sign-in attempts are limited per client address and per account, unknown emails alike;
+/// past either limit 429 with `Retry-After`, and the right password does not get through it.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sign_in_attempts_are_limited_per_client_and_per_account() {
+    let app = TestApp::spawn_with(|c| {
+        c.accounts.signin_per_minute = std::num::NonZeroU32::new(3).unwrap();
+        c.accounts.signin_account_per_minute = std::num::NonZeroU32::new(5).unwrap();
+        // the clients are told apart by X-Forwarded-For from this trusted proxy
+        c.server.trusted_proxies =
+            linkleaf::config::TrustedProxies::parse(&["127.0.0.0/8".to_owned()]).unwrap();
+    })
+    .await;
+    account(&app, "ada@example.com").await;
+    let from = |client: &'static str, email: &'static str, password: &'static str| {
+        app.client
+            .post(app.url("/api/session"))
+            .header("x-forwarded-for", client)
+            .json(&json!({"email": email, "password": password}))
+            .send()
+    };
+
+    // one client: three attempts a minute, whatever the email
+    for email in ["ada@example.com", "nobody@example.com", "ada@example.com"] {
+        assert_eq!(
+            from("203.0.113.1", email, "wrong guess!")
+                .await
+                .unwrap()
+                .status(),
+            401
+        );
+    }
+    let r = from("203.0.113.1", "ada@example.com", PASSWORD)
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 429, "the client's bucket is empty");
+    let wait: u64 = header(&r, "retry-after").parse().unwrap();
+    assert!((1..=60).contains(&wait), "{wait}");
+    let p: Value = r.json().await.unwrap();
+    assert_eq!(p["code"], "rate_limited");
+
+    // one account from many clients: five a minute (two are spent above)
+    for client in ["203.0.113.2", "203.0.113.3", "203.0.113.4"] {
+        assert_eq!(
+            from(client, "ada@example.com", "wrong guess!")
+                .await
+                .unwrap()
+                .status(),
+            401
+        );
+    }
+    let r = from("203.0.113.5", "ada@example.com", PASSWORD)
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 429, "the account's bucket is empty");
+    // an unknown email has a bucket of its own, and is limited the same way
+    for client in [
+        "203.0.113.6",
+        "203.0.113.7",
+        "203.0.113.8",
+        "203.0.113.9",
+        "203.0.113.12",
+    ] {
+        assert_eq!(
+            from(client, "bob@example.com", "wrong guess!")
+                .await
+                .unwrap()
+                .status(),
+            401
+        );
+    }
+    assert_eq!(
+        from("203.0.113.10", "bob@example.com", "x")
+            .await
+            .unwrap()
+            .status(),
+        429
+    );
+    // another account from a fresh client is not held up by either
+    account(&app, "cy@example.com").await;
+    assert_eq!(
+        from("203.0.113.11", "cy@example.com", PASSWORD)
+            .await
+            .unwrap()
+            .status(),
+        200
+    );
+}

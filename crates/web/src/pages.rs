@@ -123,6 +123,11 @@ async fn form<T: for<'de> Deserialize<'de>>(req: Request) -> Result<T, Response>
 
 /// `POST /login`: checks the email and password; on success a new session and the account.
 pub async fn login(State(st): State<AppState>, req: Request) -> Response {
+    let peer = req
+        .extensions()
+        .get::<linkleaf_http::client::Peer>()
+        .copied();
+    let headers = req.headers().clone();
     let ua = req
         .headers()
         .get(header::USER_AGENT)
@@ -139,6 +144,20 @@ pub async fn login(State(st): State<AppState>, req: Request) -> Response {
             &f.email,
             Some("Enter your email and your password."),
         );
+    }
+    if let Err(AppError::RateLimited { retry_after_secs }) =
+        linkleaf_http::signin::attempt(&st, &headers, peer, &f.email).await
+    {
+        let mut res = login_page(
+            StatusCode::TOO_MANY_REQUESTS,
+            &f.email,
+            Some(&format!(
+                "Too many attempts to sign in. Wait {retry_after_secs} seconds, then try again."
+            )),
+        );
+        res.headers_mut()
+            .insert(header::RETRY_AFTER, HeaderValue::from(retry_after_secs));
+        return res;
     }
     match st.sessions.sign_in(&f.email, &f.password, &ua).await {
         Ok(s) => {

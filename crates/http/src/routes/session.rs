@@ -7,8 +7,8 @@
 use crate::error::AppError;
 use crate::extract::{ApiJson, ApiPath};
 use crate::responses::{
-    BadRequest, Forbidden, NotFound, PayloadTooLarge, Unauthorized, UnsupportedMediaType,
-    ValidationFailed,
+    BadRequest, Forbidden, NotFound, PayloadTooLarge, RateLimited, Unauthorized,
+    UnsupportedMediaType, ValidationFailed,
 };
 use crate::signin::{Signed, cookie_write, session_cookie};
 use crate::state::AppState;
@@ -92,7 +92,10 @@ async fn me_of(st: &AppState, s: &Signed) -> Result<Me, AppError> {
 ///
 /// Checks an email and a password and starts a new session (a new id and secret, whatever
 /// cookie came with the request), set in a cookie. An unknown email, a wrong password, an
-/// account without a password and a disabled account all get the same 401.
+/// account without a password and a disabled account all get the same 401. Attempts are
+/// limited per client address (`accounts.signin_per_minute`) and per account
+/// (`accounts.signin_account_per_minute`), for the whole deployment with Redis: past either,
+/// 429 with `Retry-After`.
 #[utoipa::path(post, path = "/api/session", operation_id = "signIn", tag = "accounts",
     request_body = SignInBody,
     responses(
@@ -103,12 +106,15 @@ async fn me_of(st: &AppState, s: &Signed) -> Result<Me, AppError> {
         (status = 413, response = PayloadTooLarge),
         (status = 415, response = UnsupportedMediaType),
         (status = 422, response = ValidationFailed),
+        (status = 429, response = RateLimited),
     ))]
 pub async fn sign_in(
     State(st): State<AppState>,
+    peer: Option<axum::Extension<crate::client::Peer>>,
     headers: axum::http::HeaderMap,
     ApiJson(body): ApiJson<SignInBody>,
 ) -> Result<Response, AppError> {
+    crate::signin::attempt(&st, &headers, peer.map(|p| p.0), &body.email).await?;
     let ua = headers
         .get(header::USER_AGENT)
         .and_then(|v| v.to_str().ok())

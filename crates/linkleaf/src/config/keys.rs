@@ -387,6 +387,12 @@ pub(super) fn read_all(r: &mut Reader) -> Option<Config> {
             max_profiles: r.number("accounts.max_profiles", 1..=10_000),
             session_idle: r.secs("accounts.session_idle_secs", 60..=SECS_MAX),
             session_max: r.secs("accounts.session_max_secs", 60..=SECS_MAX),
+            signin_per_minute: r
+                .number("accounts.signin_per_minute", 1..=u32::MAX)
+                .and_then(nonzero32),
+            signin_account_per_minute: r
+                .number("accounts.signin_account_per_minute", 1..=u32::MAX)
+                .and_then(nonzero32),
         }),
         log: typed!(Log {
             filter: r.parsed("log.filter", |s| {

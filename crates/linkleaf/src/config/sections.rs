@@ -35,6 +35,9 @@ pub struct Accounts {
     pub max_profiles: u32,
     pub session_idle: Duration,
     pub session_max: Duration,
+    /// Sign-in attempts a minute per client address, and per account.
+    pub signin_per_minute: NonZeroU32,
+    pub signin_account_per_minute: NonZeroU32,
 }
 
 #[derive(Debug, Clone)]

@@ -1,0 +1,116 @@
+//! Sessions and sign-in limits across instances: two linkleaf processes sharing one PostgreSQL
+//! database and one Redis. A session made through one is valid on the other; a sign-out through
+//! either ends it on both at the next request; sign-in attempts from one client are limited for
+//! the whole deployment, not per instance.
+
+#![allow(clippy::unwrap_used)] // a test that cannot proceed should stop right there
+
+use linkleaf_testkit::process::Instance;
+use linkleaf_testkit::services::{TempPostgres, shared_redis};
+use serde_json::json;
+use std::io::Write;
+use std::process::{Command, Stdio};
+
+const BIN: &str = env!("CARGO_BIN_EXE_linkleaf");
+const PASSWORD: &str = "a long and private phrase";
+const SITE: &str = "http://localhost:3000";
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sessions_and_sign_in_limits_hold_across_instances() {
+    let Some(db) = TempPostgres::create().await else {
+        return;
+    };
+    let Some((redis, prefix)) = shared_redis() else {
+        return;
+    };
+    let dir = tempfile::tempdir().unwrap();
+    let env: Vec<(&str, String)> = vec![
+        ("LINKLEAF_DATABASE__URL", db.url.clone()),
+        ("LINKLEAF_REDIS__URL", redis.clone()),
+        ("LINKLEAF_REDIS__PREFIX", prefix.clone()),
+        ("LINKLEAF_SERVER__PUBLIC_URL", SITE.into()),
+        ("LINKLEAF_ACCOUNTS__SIGNIN_PER_MINUTE", "4".into()),
+        ("LINKLEAF_SERVER__WORKERS", "1".into()),
+    ];
+    let envs = || env.iter().map(|(k, v)| (*k, v.as_str()));
+    assert!(
+        Command::new(BIN)
+            .arg("migrate")
+            .envs(envs())
+            .output()
+            .unwrap()
+            .status
+            .success()
+    );
+    let mut create = Command::new(BIN)
+        .args([
+            "accounts",
+            "create",
+            "--email",
+            "ada@example.com",
+            "--password-stdin",
+        ])
+        .envs(envs())
+        .stdin(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    writeln!(create.stdin.take().unwrap(), "{PASSWORD}").unwrap();
+    let made = create.wait_with_output().unwrap();
+    assert!(
+        made.status.success(),
+        "{}",
+        String::from_utf8_lossy(&made.stderr)
+    );
+
+    let instances: Vec<Instance> = (0..2)
+        .map(|i| {
+            let mut env = env.clone();
+            env.push(("LINKLEAF_CLICKS__SPOOL_DIR", format!("spool-{i}")));
+            Instance::start(BIN, dir.path(), &env)
+        })
+        .collect();
+    let (a, b) = (&instances[0], &instances[1]);
+    let client = reqwest::Client::new();
+    let sign_in = |i: &Instance, password: &str| {
+        client
+            .post(i.url("/api/session"))
+            .json(&json!({"email": "ada@example.com", "password": password}))
+            .send()
+    };
+    let me =
+        |i: &Instance, cookie: String| client.get(i.url("/api/me")).header("cookie", cookie).send();
+
+    // made on one, valid on the other; ended through the other, gone on both
+    let r = sign_in(a, PASSWORD).await.unwrap();
+    assert_eq!(r.status(), 200);
+    let cookie = r.headers()["set-cookie"]
+        .to_str()
+        .unwrap()
+        .split(';')
+        .next()
+        .unwrap()
+        .to_owned();
+    assert_eq!(me(b, cookie.clone()).await.unwrap().status(), 200);
+    assert_eq!(me(a, cookie.clone()).await.unwrap().status(), 200);
+    let out = client
+        .delete(b.url("/api/session"))
+        .header("cookie", &cookie)
+        .header("origin", SITE)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(out.status(), 204);
+    assert_eq!(me(a, cookie.clone()).await.unwrap().status(), 401);
+    assert_eq!(me(b, cookie).await.unwrap().status(), 401);
+
+    // four attempts a minute from this client, across both instances together (one is spent)
+    for i in [b, a, b] {
+        assert_eq!(sign_in(i, "a wrong guess").await.unwrap().status(), 401);
+    }
+    for i in [a, b] {
+        let r = sign_in(i, PASSWORD).await.unwrap();
+        assert_eq!(r.status(), 429, "the deployment's bucket is empty");
+        assert!(r.headers().contains_key("retry-after"));
+    }
+}
