@@ -6,6 +6,7 @@
 
 use crate::clock::Clock;
 use crate::{password, session};
+use linkleaf_domain::FieldError;
 use linkleaf_domain::account::Email;
 use linkleaf_store::StoreError;
 use linkleaf_store::accounts::{AccountRecord, AccountStore, SessionRecord};
@@ -31,6 +32,20 @@ pub enum SignInError {
 }
 
 impl From<StoreError> for SignInError {
+    fn from(e: StoreError) -> Self {
+        Self::Store(e)
+    }
+}
+
+/// Why a password was not changed.
+#[derive(Debug)]
+pub enum PasswordChangeError {
+    /// The current password is wrong, or the new one fails the policy (the field says which).
+    Invalid(FieldError),
+    Store(StoreError),
+}
+
+impl From<StoreError> for PasswordChangeError {
     fn from(e: StoreError) -> Self {
         Self::Store(e)
     }
@@ -172,6 +187,42 @@ impl Sessions {
         self.store
             .end_session(id, Some(account), self.clock.now())
             .await
+    }
+
+    /// Changes the password of a signed-in account: the current one must be given (a session
+    /// left open is not enough to take the account), the new one must pass the policy. Every
+    /// other session of the account ends; `keep` (the one asking) goes on.
+    pub async fn change_password(
+        &self,
+        account: &AccountRecord,
+        keep: &str,
+        current: &str,
+        new: &str,
+    ) -> Result<(), PasswordChangeError> {
+        let email = Email::parse(&account.email).ok();
+        let (given, stored) = (current.to_owned(), account.password_hash.clone());
+        let ok = tokio::task::spawn_blocking(move || password::verify(&given, stored.as_deref()))
+            .await
+            .unwrap_or(false);
+        if !ok {
+            return Err(PasswordChangeError::Invalid(FieldError::new(
+                "currentPassword",
+                "is not this account's password",
+            )));
+        }
+        linkleaf_domain::account::check_password(new, email.as_ref()).map_err(|mut e| {
+            e.field = "newPassword".into();
+            PasswordChangeError::Invalid(e)
+        })?;
+        let new = new.to_owned();
+        let hash = tokio::task::spawn_blocking(move || password::hash(&new))
+            .await
+            .map_err(|e| PasswordChangeError::Store(StoreError::Other(e.to_string())))?
+            .map_err(|e| PasswordChangeError::Store(StoreError::Other(e)))?;
+        self.store
+            .set_password(account.id, &hash, Some(keep), self.clock.now())
+            .await?;
+        Ok(())
     }
 
     pub fn store(&self) -> &Arc<dyn AccountStore> {

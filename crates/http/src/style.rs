@@ -45,6 +45,8 @@ button{font:inherit;font-weight:600;padding:.6rem 1.25rem;min-height:44px;border
 td button{padding:.3rem .9rem;min-height:36px;background:transparent;color:var(--fg)}\
 input:focus-visible,button:focus-visible{outline:3px solid var(--accent);outline-offset:2px}\
 .error{border-left:4px solid #b42318;padding:.5rem .75rem;background:#fef3f2;color:#7a271a}\
+.notice{border-left:4px solid #067647;padding:.5rem .75rem;background:#ecfdf3;color:#054f31}\
+.hint{display:block;color:var(--muted);font-size:.9rem;margin-top:.25rem}\
 table{width:100%;border-collapse:collapse}\
 caption{text-align:left;color:var(--muted);padding-bottom:.5rem}\
 th,td{text-align:left;padding:.5rem .25rem;border-bottom:1px solid var(--muted);vertical-align:middle}\

@@ -331,3 +331,100 @@ async fn sign_in_attempts_are_limited_per_client_and_per_account() {
         200
     );
 }
+
+/// A password change needs the current password and a new one the policy takes; it ends every
+/// other session of the account, keeps the one that asked, and the old password no longer
+/// signs in. The account page does the same with a form.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_password_change_ends_the_other_sessions() {
+    let app = TestApp::spawn().await;
+    account(&app, "ada@example.com").await;
+    let site = app.config.server.public_url.clone();
+    let here = cookie(&sign_in(&app, "ada@example.com", PASSWORD).await);
+    let there = cookie(&sign_in(&app, "ada@example.com", PASSWORD).await);
+    let change = |current: &str, new: &str| {
+        app.client
+            .put(app.url("/api/me/password"))
+            .header("cookie", &here)
+            .header("origin", site.as_str())
+            .json(&json!({"currentPassword": current, "newPassword": new}))
+            .send()
+    };
+    for (current, new, field) in [
+        (
+            "not it at all",
+            "a brand new phrase here",
+            "currentPassword",
+        ),
+        (PASSWORD, "password1", "newPassword"),
+        (PASSWORD, "short", "newPassword"),
+    ] {
+        let r = change(current, new).await.unwrap();
+        assert_eq!(r.status(), 422, "{current} -> {new}");
+        let p: Value = r.json().await.unwrap();
+        assert_eq!(p["errors"][0]["field"], field, "{p}");
+    }
+    assert_eq!(
+        me(&app, &there).await.0,
+        200,
+        "a refused change ends nothing"
+    );
+    assert_eq!(
+        change(PASSWORD, "a brand new phrase here")
+            .await
+            .unwrap()
+            .status(),
+        204
+    );
+    assert_eq!(
+        me(&app, &here).await.0,
+        200,
+        "the session that asked goes on"
+    );
+    assert_eq!(me(&app, &there).await.0, 401, "the others end");
+    assert_eq!(
+        sign_in(&app, "ada@example.com", PASSWORD).await.status(),
+        401
+    );
+    let r = sign_in(&app, "ada@example.com", "a brand new phrase here").await;
+    assert_eq!(r.status(), 200);
+
+    // the same through the account page's form
+    let form = |current: &str, new: &str| {
+        app.client
+            .post(app.url("/account/password"))
+            .header("cookie", &here)
+            .header("origin", site.as_str())
+            .header("content-type", "application/x-www-form-urlencoded")
+            // these passwords hold letters and spaces only
+            .body(format!(
+                "current_password={}&new_password={}",
+                current.replace(' ', "+"),
+                new.replace(' ', "+")
+            ))
+            .send()
+    };
+    let r = form("wrong", "yet another new phrase").await.unwrap();
+    assert_eq!(r.status(), 422);
+    let page = r.text().await.unwrap();
+    assert!(
+        page.contains("The current password is not this account"),
+        "{page}"
+    );
+    let r = form("a brand new phrase here", "yet another new phrase")
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 303);
+    assert_eq!(header(&r, "location"), "/account?password=changed");
+    let page = app
+        .client
+        .get(app.url("/account?password=changed"))
+        .header("cookie", &here)
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert!(page.contains("Your password is changed"), "{page}");
+}

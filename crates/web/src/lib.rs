@@ -16,5 +16,6 @@ pub fn router() -> Router<AppState> {
         .route("/login", get(pages::login_form).post(pages::login))
         .route("/logout", post(pages::logout))
         .route("/account", get(pages::account))
+        .route("/account/password", post(pages::change_password))
         .route("/account/sessions/{id}/end", post(pages::end_session))
 }

@@ -40,6 +40,8 @@ struct AccountPage<'a> {
     email: &'a str,
     display_name: &'a str,
     sessions: Vec<SessionRow>,
+    notice: Option<&'a str>,
+    error: Option<String>,
 }
 
 /// The pages' policy: the stylesheet, forms posted to this site, nothing else (no script at
@@ -240,12 +242,28 @@ fn browser_name(ua: &str) -> String {
 }
 
 /// `GET /account`: who is signed in and their sessions; without a session, the sign-in form.
-pub async fn account(State(st): State<AppState>, headers: HeaderMap) -> Response {
+pub async fn account(
+    State(st): State<AppState>,
+    axum::extract::RawQuery(query): axum::extract::RawQuery,
+    headers: HeaderMap,
+) -> Response {
     let s = match signed(&st, &headers).await {
         Ok(s) => s,
         Err(AppError::Unauthorized(_)) => return see_other("/login"),
         Err(e) => return e.into_response(),
     };
+    let notice = (query.as_deref() == Some("password=changed"))
+        .then_some("Your password is changed. Your other sessions have ended.");
+    account_page(&st, &s, StatusCode::OK, notice, None).await
+}
+
+async fn account_page(
+    st: &AppState,
+    s: &linkleaf_http::signin::Signed,
+    status: StatusCode,
+    notice: Option<&str>,
+    error: Option<String>,
+) -> Response {
     let list = match st.sessions.store().sessions_of(s.account.id).await {
         Ok(l) => l,
         Err(e) => return AppError::from(e).into_response(),
@@ -271,10 +289,71 @@ pub async fn account(State(st): State<AppState>, headers: HeaderMap) -> Response
         email: &s.account.email,
         display_name: &s.account.display_name,
         sessions,
+        notice,
+        error,
     }
     .render()
     .unwrap_or_default();
-    page(StatusCode::OK, html)
+    page(status, html)
+}
+
+#[derive(Deserialize)]
+struct PasswordForm {
+    #[serde(default)]
+    current_password: String,
+    #[serde(default)]
+    new_password: String,
+}
+
+/// `POST /account/password`: changes the password (the current one is asked for); the other
+/// sessions end. A refusal shows the account page again, saying what to fix.
+pub async fn change_password(State(st): State<AppState>, req: Request) -> Response {
+    let s = match cookie_write(&st, req.headers()).await {
+        Ok(s) => s,
+        Err(AppError::Unauthorized(_)) => return see_other("/login"),
+        Err(e) => return e.into_response(),
+    };
+    let f: PasswordForm = match form(req).await {
+        Ok(f) => f,
+        Err(res) => return res,
+    };
+    use linkleaf_access::sessions::PasswordChangeError;
+    match st
+        .sessions
+        .change_password(
+            &s.account,
+            &s.session_id,
+            &f.current_password,
+            &f.new_password,
+        )
+        .await
+    {
+        Ok(()) => {
+            let mut res = StatusCode::SEE_OTHER.into_response();
+            res.headers_mut().insert(
+                header::LOCATION,
+                HeaderValue::from_static("/account?password=changed"),
+            );
+            res
+        }
+        Err(PasswordChangeError::Invalid(e)) => {
+            let what = if e.field == "currentPassword" {
+                "The current password"
+            } else {
+                "The new password"
+            };
+            let message = format!("{what} {}.", e.message);
+            account_page(
+                &st,
+                &s,
+                StatusCode::UNPROCESSABLE_ENTITY,
+                None,
+                Some(message),
+            )
+            .await
+        }
+        Err(PasswordChangeError::Store(e)) => AppError::from(e).into_response(),
+    }
 }
 
 /// `POST /account/sessions/{id}/end`: ends one of the person's sessions.

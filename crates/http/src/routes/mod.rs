@@ -92,6 +92,7 @@ pub fn api_router(recorder: &dyn metrics::Recorder) -> OpenApiRouter<AppState> {
         .routes(timed(routes!(session::me)))
         .routes(timed(routes!(session::sessions)))
         .routes(timed(routes!(session::end_session)))
+        .routes(timed(routes!(session::change_password)))
         .routes(timed(routes!(docs::spec)))
         .routes(timed(routes!(docs::page)))
         .routes(timed(routes!(docs::asset)))

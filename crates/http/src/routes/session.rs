@@ -15,7 +15,7 @@ use crate::state::AppState;
 use axum::extract::{Request, State};
 use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
-use linkleaf_access::sessions::SignInError;
+use linkleaf_access::sessions::{PasswordChangeError, SignInError};
 use serde::{Deserialize, Serialize};
 use time::OffsetDateTime;
 use utoipa::ToSchema;
@@ -223,4 +223,55 @@ pub async fn end_session(
         return Err(AppError::NotFound(format!("no live session {id}")));
     }
     Ok(StatusCode::NO_CONTENT.into_response())
+}
+
+/// A password change.
+#[derive(Deserialize, ToSchema)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
+pub struct PasswordChange {
+    /// The account's password now.
+    #[schema(format = Password, min_length = 1, max_length = 256)]
+    current_password: String,
+    /// 8 to 256 characters, any characters; not one of the most common passwords, nor the email.
+    #[schema(format = Password, min_length = 8, max_length = 256)]
+    new_password: String,
+}
+
+/// Change your password
+///
+/// Needs the current password. Every other session of the account ends (on every instance at
+/// its next request); this one goes on.
+#[utoipa::path(put, path = "/api/me/password", operation_id = "changePassword", tag = "accounts",
+    request_body = PasswordChange,
+    responses(
+        (status = 204, description = "Changed; the account's other sessions have ended"),
+        (status = 400, response = BadRequest),
+        (status = 401, response = Unauthorized),
+        (status = 403, response = Forbidden),
+        (status = 413, response = PayloadTooLarge),
+        (status = 415, response = UnsupportedMediaType),
+        (status = 422, response = ValidationFailed),
+    ))]
+pub async fn change_password(
+    State(st): State<AppState>,
+    headers: axum::http::HeaderMap,
+    ApiJson(body): ApiJson<PasswordChange>,
+) -> Result<Response, AppError> {
+    let s = cookie_write(&st, &headers).await?;
+    match st
+        .sessions
+        .change_password(
+            &s.account,
+            &s.session_id,
+            &body.current_password,
+            &body.new_password,
+        )
+        .await
+    {
+        Ok(()) => Ok(StatusCode::NO_CONTENT.into_response()),
+        Err(PasswordChangeError::Invalid(e)) => Err(AppError::Validation(
+            linkleaf_domain::ValidationErrors(vec![e]),
+        )),
+        Err(PasswordChangeError::Store(e)) => Err(e.into()),
+    }
 }
