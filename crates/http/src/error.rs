@@ -62,6 +62,9 @@ pub enum AppError {
     /// As many as allowed exist already (subscriptions: `webhooks.max_subscriptions`).
     #[error("limit of {0} reached")]
     LimitReached(u32),
+    /// A signed-in person whose role does not allow this.
+    #[error("insufficient role: {0}")]
+    InsufficientRole(&'static str),
     /// A write with a session cookie that does not come from the site's own pages.
     #[error("cross-site write: {0}")]
     CrossSite(String),
@@ -207,6 +210,12 @@ impl AppError {
                 why.code(),
                 "Webhook not accepted",
                 why.to_string(),
+            ),
+            Self::InsufficientRole(why) => (
+                S::FORBIDDEN,
+                "insufficient_role",
+                "Forbidden",
+                (*why).into(),
             ),
             Self::CrossSite(why) => (S::FORBIDDEN, "cross_site_write", "Forbidden", why.clone()),
             Self::LimitReached(max) => (

@@ -42,26 +42,26 @@ async fn sessions_and_sign_in_limits_hold_across_instances() {
             .status
             .success()
     );
-    let mut create = Command::new(BIN)
-        .args([
-            "accounts",
-            "create",
-            "--email",
-            "ada@example.com",
-            "--password-stdin",
-        ])
-        .envs(envs())
-        .stdin(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
-    writeln!(create.stdin.take().unwrap(), "{PASSWORD}").unwrap();
-    let made = create.wait_with_output().unwrap();
-    assert!(
-        made.status.success(),
-        "{}",
-        String::from_utf8_lossy(&made.stderr)
-    );
+    for (email, admin) in [("ada@example.com", false), ("root@example.com", true)] {
+        let mut args = vec!["accounts", "create", "--email", email, "--password-stdin"];
+        if admin {
+            args.push("--admin");
+        }
+        let mut create = Command::new(BIN)
+            .args(args)
+            .envs(envs())
+            .stdin(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap();
+        writeln!(create.stdin.take().unwrap(), "{PASSWORD}").unwrap();
+        let made = create.wait_with_output().unwrap();
+        assert!(
+            made.status.success(),
+            "{}",
+            String::from_utf8_lossy(&made.stderr)
+        );
+    }
 
     let instances: Vec<Instance> = (0..2)
         .map(|i| {
@@ -104,8 +104,44 @@ async fn sessions_and_sign_in_limits_hold_across_instances() {
     assert_eq!(me(a, cookie.clone()).await.unwrap().status(), 401);
     assert_eq!(me(b, cookie).await.unwrap().status(), 401);
 
-    // four attempts a minute from this client, across both instances together (one is spent)
-    for i in [b, a, b] {
+    // disabled through one instance: its session on the other stops at its next request
+    let cookie_of = |r: reqwest::Response| {
+        r.headers()["set-cookie"]
+            .to_str()
+            .unwrap()
+            .split(';')
+            .next()
+            .unwrap()
+            .to_owned()
+    };
+    let ada = cookie_of(sign_in(a, PASSWORD).await.unwrap());
+    let root = cookie_of(
+        client
+            .post(b.url("/api/session"))
+            .json(&json!({"email": "root@example.com", "password": PASSWORD}))
+            .send()
+            .await
+            .unwrap(),
+    );
+    let me_a: serde_json::Value = me(a, ada.clone()).await.unwrap().json().await.unwrap();
+    let id = me_a["id"].as_str().unwrap().to_owned();
+    let r = client
+        .post(b.url(&format!("/api/admin/accounts/{id}/disable")))
+        .header("cookie", &root)
+        .header("origin", SITE)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 204);
+    assert_eq!(
+        me(a, ada).await.unwrap().status(),
+        401,
+        "dead on the other instance too"
+    );
+
+    // four attempts a minute from this client, across both instances together (three are
+    // spent: ada's two sign-ins and root's)
+    for i in [b] {
         assert_eq!(sign_in(i, "a wrong guess").await.unwrap().status(), 401);
     }
     for i in [a, b] {

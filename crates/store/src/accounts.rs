@@ -72,6 +72,11 @@ pub trait AccountStore: Send + Sync + 'static {
     async fn insert_account(&self, a: &AccountRecord) -> Result<bool>;
     async fn account_by_email(&self, email: &str) -> Result<Option<AccountRecord>>;
     async fn account_by_id(&self, id: Uuid) -> Result<Option<AccountRecord>>;
+    /// Accounts by email, after `after`, at most `limit`.
+    async fn list_accounts(&self, after: Option<&str>, limit: u32) -> Result<Vec<AccountRecord>>;
+    /// Disables an account at `at` (its sessions stop at their next use); `false` when there
+    /// is no such account or it is disabled already.
+    async fn disable_account(&self, id: Uuid, at: OffsetDateTime) -> Result<bool>;
     /// Sets the password; ends every session of the account but `keep` (a password change
     /// ends the others).
     async fn set_password(

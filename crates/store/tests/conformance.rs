@@ -1183,6 +1183,14 @@ async fn accounts_story(s: &Stores) {
         a.account_by_email("nobody@example.com").await.unwrap(),
         None
     );
+    let listed = a.list_accounts(None, 10).await.unwrap();
+    assert_eq!(listed, std::slice::from_ref(&ada));
+    assert!(
+        a.list_accounts(Some("ada@example.com"), 10)
+            .await
+            .unwrap()
+            .is_empty()
+    );
 
     let session = |id: &str, at| SessionRecord {
         id: id.into(),
@@ -1290,4 +1298,14 @@ async fn accounts_story(s: &Stores) {
     a.set_member(p.id, ada.id, Role::Owner, now).await.unwrap();
     assert_eq!(a.role_of(p.id, ada.id).await.unwrap(), Some(Role::Owner));
     assert_eq!(a.memberships(ada.id).await.unwrap(), [(p.id, Role::Owner)]);
+
+    assert!(a.disable_account(ada.id, now).await.unwrap());
+    assert!(!a.disable_account(ada.id, now).await.unwrap(), "once");
+    assert!(!a.disable_account(Uuid::now_v7(), now).await.unwrap());
+    let (_, disabled) = a.live_session("s3").await.unwrap().unwrap();
+    assert_eq!(
+        disabled.disabled_at,
+        Some(now),
+        "the session's account says so"
+    );
 }

@@ -428,3 +428,71 @@ async fn a_password_change_ends_the_other_sessions() {
         .unwrap();
     assert!(page.contains("Your password is changed"), "{page}");
 }
+
+/// Admins list accounts and disable one: its sessions stop at their next request and it can no
+/// longer sign in. Only an admin may; an admin cannot disable their own account.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_admin_lists_accounts_and_disables_one() {
+    let app = TestApp::spawn().await;
+    let site = app.config.server.public_url.clone();
+    linkleaf::accounts::create(
+        app.stores.accounts.as_ref(),
+        "root@example.com",
+        None,
+        true,
+        PASSWORD,
+    )
+    .await
+    .unwrap();
+    account(&app, "ada@example.com").await;
+    let root = cookie(&sign_in(&app, "root@example.com", PASSWORD).await);
+    let ada = cookie(&sign_in(&app, "ada@example.com", PASSWORD).await);
+    let list = |c: &str| {
+        app.client
+            .get(app.url("/api/admin/accounts"))
+            .header("cookie", c)
+            .send()
+    };
+    assert_eq!(app.get("/api/admin/accounts").await.status(), 401);
+    let r = list(&ada).await.unwrap();
+    assert_eq!(r.status(), 403);
+    let p: Value = r.json().await.unwrap();
+    assert_eq!(p["code"], "insufficient_role");
+    let page: Value = list(&root).await.unwrap().json().await.unwrap();
+    let emails: Vec<&str> = page["items"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|a| a["email"].as_str().unwrap())
+        .collect();
+    assert_eq!(emails, ["ada@example.com", "root@example.com"]);
+    let ada_id = page["items"][0]["id"].as_str().unwrap().to_owned();
+    let root_id = page["items"][1]["id"].as_str().unwrap().to_owned();
+    assert!(page["items"][0].get("passwordHash").is_none());
+
+    let disable = |who: &str, id: &str| {
+        app.client
+            .post(app.url(&format!("/api/admin/accounts/{id}/disable")))
+            .header("cookie", who)
+            .header("origin", site.as_str())
+            .send()
+    };
+    assert_eq!(disable(&ada, &root_id).await.unwrap().status(), 403);
+    assert_eq!(disable(&root, &root_id).await.unwrap().status(), 422);
+    assert_eq!(
+        disable(&root, &uuid::Uuid::now_v7().to_string())
+            .await
+            .unwrap()
+            .status(),
+        404
+    );
+    assert_eq!(me(&app, &ada).await.0, 200);
+    assert_eq!(disable(&root, &ada_id).await.unwrap().status(), 204);
+    assert_eq!(me(&app, &ada).await.0, 401, "its session stops at once");
+    assert_eq!(
+        sign_in(&app, "ada@example.com", PASSWORD).await.status(),
+        401
+    );
+    let page: Value = list(&root).await.unwrap().json().await.unwrap();
+    assert!(page["items"][0]["disabledAt"].is_string(), "{page}");
+}

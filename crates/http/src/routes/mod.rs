@@ -7,6 +7,7 @@
 //! carry no admin middleware: auth, rate limits and body limits live in the admin handlers'
 //! extractors.
 
+pub mod accounts;
 pub mod admin;
 pub mod analytics;
 pub mod docs;
@@ -93,6 +94,8 @@ pub fn api_router(recorder: &dyn metrics::Recorder) -> OpenApiRouter<AppState> {
         .routes(timed(routes!(session::sessions)))
         .routes(timed(routes!(session::end_session)))
         .routes(timed(routes!(session::change_password)))
+        .routes(timed(routes!(accounts::list)))
+        .routes(timed(routes!(accounts::disable)))
         .routes(timed(routes!(docs::spec)))
         .routes(timed(routes!(docs::page)))
         .routes(timed(routes!(docs::asset)))

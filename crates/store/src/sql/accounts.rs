@@ -85,6 +85,28 @@ impl AccountStore for SqlStore {
             .transpose()
     }
 
+    async fn list_accounts(&self, after: Option<&str>, limit: u32) -> Result<Vec<AccountRecord>> {
+        q(&format!(
+            "SELECT {ACCOUNT} FROM accounts a WHERE a.email > $1 ORDER BY a.email LIMIT $2"
+        ))
+        .bind(after.unwrap_or(""))
+        .bind(i64::from(limit))
+        .fetch_all(&self.db)
+        .await?
+        .iter()
+        .map(account)
+        .collect()
+    }
+
+    async fn disable_account(&self, id: Uuid, at: OffsetDateTime) -> Result<bool> {
+        let done = q("UPDATE accounts SET disabled_at = $1 WHERE id = $2 AND disabled_at IS NULL")
+            .bind(at)
+            .bind(id)
+            .execute(&self.db)
+            .await?;
+        Ok(done > 0)
+    }
+
     async fn set_password(
         &self,
         account: Uuid,
