@@ -73,7 +73,7 @@ pub async fn attempt(
     email: &str,
 ) -> Result<(), AppError> {
     let ip = peer.map_or(std::net::IpAddr::from([0, 0, 0, 0]), |p| p.0.ip());
-    let client = st.recorder.as_ref().map_or(ip, |r| r.client(ip, headers));
+    let client = st.client(ip, headers);
     st.signin_limits
         .take(email, client)
         .await

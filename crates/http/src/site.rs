@@ -17,15 +17,10 @@ pub struct StaticFile {
 
 impl StaticFile {
     pub fn new(bytes: Bytes, content_type: &'static str) -> Self {
-        use sha2::Digest;
-        let digest = sha2::Sha256::digest(&bytes);
-        let hex: String = digest[..12].iter().map(|b| format!("{b:02x}")).collect();
-        let etag =
-            HeaderValue::from_str(&format!("\"{hex}\"")).expect("hex is a valid header value");
         Self {
+            etag: crate::variant::etag(&bytes),
             bytes,
             content_type: HeaderValue::from_static(content_type),
-            etag,
         }
     }
 }

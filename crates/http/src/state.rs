@@ -175,6 +175,18 @@ impl std::ops::Deref for AppState {
 }
 
 impl AppState {
+    /// Who the client of a request from `peer` is: the peer, or the address a trusted proxy
+    /// names (`server.trusted_proxies`, which the recorder holds).
+    pub fn client(
+        &self,
+        peer: std::net::IpAddr,
+        headers: &axum::http::HeaderMap,
+    ) -> std::net::IpAddr {
+        self.recorder
+            .as_ref()
+            .map_or(peer, |r| r.client(peer, headers))
+    }
+
     pub fn new(handles: Handles) -> Self {
         Self(Arc::new(handles))
     }

@@ -42,15 +42,25 @@ pub fn unavailable() -> Option<String> {
     None
 }
 
-/// Runs `scenario` with `args`; its report, or `None` when the browser is not here (the test
-/// returns: skipped, said loudly; under CI this fails instead). A scenario that reports problems
-/// fails the test, listing them.
+/// Whether the browser is here; when not, says so loudly (the test then returns: skipped) or,
+/// under CI, fails the test.
+pub fn here() -> bool {
+    match unavailable() {
+        None => true,
+        Some(why) => {
+            linkleaf_store::testing::missing(
+                "a browser (Debian's chromium and browser/node_modules)",
+                why,
+            );
+            false
+        }
+    }
+}
+
+/// Runs `scenario` with `args`; its report, or `None` when the browser is not here (see
+/// `here`). A scenario that reports problems fails the test, listing them.
 pub async fn run(scenario: &str, args: Value) -> Option<Value> {
-    if let Some(why) = unavailable() {
-        linkleaf_store::testing::missing(
-            "a browser (Debian's chromium and browser/node_modules)",
-            why,
-        );
+    if !here() {
         return None;
     }
     let child = tokio::process::Command::new("node")

@@ -31,8 +31,7 @@ fn style_name(s: ButtonStyle) -> &'static str {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn every_preset_and_button_style_at_phone_size() {
-    if let Some(why) = browser::unavailable() {
-        linkleaf_store::testing::missing("a browser", why);
+    if !browser::here() {
         return;
     }
     let app = TestApp::spawn_with(quick).await;
@@ -107,8 +106,7 @@ async fn clicks_by_class(app: &TestApp, key: &str, profile: &str) -> Vec<(String
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_visitors_tap_counts_as_a_person_and_headless_chromium_as_a_robot() {
-    if let Some(why) = browser::unavailable() {
-        linkleaf_store::testing::missing("a browser", why);
+    if !browser::here() {
         return;
     }
     let app = TestApp::spawn_with(quick).await;
@@ -166,8 +164,7 @@ async fn a_visitors_tap_counts_as_a_person_and_headless_chromium_as_a_robot() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_person_signs_in_and_out_with_the_keyboard_with_and_without_javascript() {
-    if let Some(why) = browser::unavailable() {
-        linkleaf_store::testing::missing("a browser", why);
+    if !browser::here() {
         return;
     }
     let app = TestApp::spawn_with(quick).await;

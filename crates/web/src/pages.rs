@@ -63,7 +63,7 @@ fn page(status: StatusCode, html: String) -> Response {
         header::CONTENT_TYPE,
         HeaderValue::from_static("text/html; charset=utf-8"),
     );
-    h.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
+    h.insert(header::CACHE_CONTROL, linkleaf_http::profiles::NO_STORE);
     linkleaf_http::respond::html_security_headers(h, PAGE_CSP);
     res
 }
@@ -73,7 +73,7 @@ fn see_other(to: &'static str) -> Response {
     res.headers_mut()
         .insert(header::LOCATION, HeaderValue::from_static(to));
     res.headers_mut()
-        .insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
+        .insert(header::CACHE_CONTROL, linkleaf_http::profiles::NO_STORE);
     res
 }
 

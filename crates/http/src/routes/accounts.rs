@@ -5,12 +5,13 @@
 
 use crate::error::AppError;
 use crate::extract::{ApiPath, ApiQuery};
+use crate::profiles::{admin_json, no_content};
 use crate::responses::{Forbidden, NotFound, Unauthorized, ValidationFailed};
 use crate::signin::{Signed, cookie_write, signed};
 use crate::state::AppState;
 use axum::extract::{Request, State};
-use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
-use axum::response::{IntoResponse, Response};
+use axum::http::{HeaderMap, StatusCode};
+use axum::response::Response;
 use linkleaf_domain::FieldError;
 use serde::{Deserialize, Serialize};
 use time::OffsetDateTime;
@@ -105,10 +106,7 @@ pub async fn list(
     let next = more
         .then(|| items.last().map(|a| a.email.clone()))
         .flatten();
-    let mut res = axum::Json(AccountPage { items, next }).into_response();
-    res.headers_mut()
-        .insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
-    Ok(res)
+    Ok(admin_json(StatusCode::OK, &AccountPage { items, next }))
 }
 
 /// Disable an account
@@ -147,5 +145,5 @@ pub async fn disable(
             "no account {id} that is not disabled already"
         )));
     }
-    Ok(StatusCode::NO_CONTENT.into_response())
+    Ok(no_content())
 }

@@ -157,11 +157,7 @@ fn cold_miss(st: &AppState, req: &Request, key: &str) -> Admit {
     let Some(Peer(peer)) = req.extensions().get::<Peer>() else {
         return Admit::Go;
     };
-    let client = st
-        .recorder
-        .as_ref()
-        .map_or(peer.ip(), |r| r.client(peer.ip(), req.headers()));
-    cold.admit(key, client)
+    cold.admit(key, st.client(peer.ip(), req.headers()))
 }
 
 /// What this server is

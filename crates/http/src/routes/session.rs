@@ -6,6 +6,7 @@
 
 use crate::error::AppError;
 use crate::extract::{ApiJson, ApiPath};
+use crate::profiles::{admin_json, no_content};
 use crate::responses::{
     BadRequest, Forbidden, NotFound, PayloadTooLarge, RateLimited, Unauthorized,
     UnsupportedMediaType, ValidationFailed,
@@ -13,8 +14,8 @@ use crate::responses::{
 use crate::signin::{Signed, cookie_write, session_cookie};
 use crate::state::AppState;
 use axum::extract::{Request, State};
-use axum::http::{HeaderValue, StatusCode, header};
-use axum::response::{IntoResponse, Response};
+use axum::http::{StatusCode, header};
+use axum::response::Response;
 use linkleaf_access::sessions::{PasswordChangeError, SignInError};
 use serde::{Deserialize, Serialize};
 use time::OffsetDateTime;
@@ -132,10 +133,8 @@ pub async fn sign_in(
         account: signed.account,
     };
     let me = me_of(&st, &signed).await?;
-    let mut res = axum::Json(me).into_response();
+    let mut res = admin_json(StatusCode::OK, &me);
     res.headers_mut().insert(header::SET_COOKIE, cookie);
-    res.headers_mut()
-        .insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
     Ok(res)
 }
 
@@ -152,7 +151,7 @@ pub async fn sign_in(
 pub async fn sign_out(State(st): State<AppState>, req: Request) -> Result<Response, AppError> {
     let s = cookie_write(&st, req.headers()).await?;
     st.sessions.end(&s.session_id, s.account.id).await?;
-    let mut res = StatusCode::NO_CONTENT.into_response();
+    let mut res = no_content();
     res.headers_mut()
         .insert(header::SET_COOKIE, crate::signin::clear_cookie(&st));
     Ok(res)
@@ -166,10 +165,7 @@ pub async fn sign_out(State(st): State<AppState>, req: Request) -> Result<Respon
     ))]
 pub async fn me(State(st): State<AppState>, req: Request) -> Result<Response, AppError> {
     let s = crate::signin::signed(&st, req.headers()).await?;
-    let mut res = axum::Json(me_of(&st, &s).await?).into_response();
-    res.headers_mut()
-        .insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
-    Ok(res)
+    Ok(admin_json(StatusCode::OK, &me_of(&st, &s).await?))
 }
 
 /// Your sessions
@@ -196,10 +192,7 @@ pub async fn sessions(State(st): State<AppState>, req: Request) -> Result<Respon
             last_seen_at: r.last_seen_at,
         })
         .collect();
-    let mut res = axum::Json(list).into_response();
-    res.headers_mut()
-        .insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
-    Ok(res)
+    Ok(admin_json(StatusCode::OK, &list))
 }
 
 /// End a session
@@ -222,7 +215,7 @@ pub async fn end_session(
     if !st.sessions.end(&id, s.account.id).await? {
         return Err(AppError::NotFound(format!("no live session {id}")));
     }
-    Ok(StatusCode::NO_CONTENT.into_response())
+    Ok(no_content())
 }
 
 /// A password change.
@@ -268,7 +261,7 @@ pub async fn change_password(
         )
         .await
     {
-        Ok(()) => Ok(StatusCode::NO_CONTENT.into_response()),
+        Ok(()) => Ok(no_content()),
         Err(PasswordChangeError::Invalid(e)) => Err(AppError::Validation(
             linkleaf_domain::ValidationErrors(vec![e]),
         )),

@@ -16,12 +16,7 @@ fn answer(req: &Request, f: &StaticFile) -> Response {
         .headers()
         .get_all(header::IF_NONE_MATCH)
         .iter()
-        .filter_map(|v| v.to_str().ok())
-        .flat_map(|v| v.split(','))
-        .any(|t| {
-            let t = t.trim();
-            t == "*" || t.trim_start_matches("W/") == f.etag
-        });
+        .any(|v| crate::render::etag_matches(v.as_bytes(), f.etag.as_bytes()));
     let mut res = if matches {
         StatusCode::NOT_MODIFIED.into_response()
     } else {
