@@ -6,6 +6,7 @@
 //! crate asks, `linkleaf-store` keeps).
 
 pub mod clock;
+pub mod keys;
 pub mod origin;
 pub mod password;
 pub mod session;

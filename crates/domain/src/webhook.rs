@@ -329,6 +329,12 @@ pub struct CreateSubscription {
     /// Defaults to true.
     #[serde(default)]
     pub enabled: Option<bool>,
+    /// The profile (its id or username) whose events to receive: required when made by a
+    /// person or a profile's key (whose profile it defaults to); without it, an operator's
+    /// key or an admin subscribes to every profile's events.
+    #[serde(default)]
+    #[schema(min_length = 1, max_length = 64)]
+    pub profile: Option<String>,
 }
 
 /// The body of `PATCH /api/webhooks/subscriptions/{id}`: absent fields stay as they are.
@@ -500,6 +506,7 @@ mod tests {
             url: "https://hooks.example/in".into(),
             events: None,
             enabled: None,
+            profile: None,
         }
         .into_spec()
         .unwrap();
@@ -515,6 +522,7 @@ mod tests {
                 url: bad.into(),
                 events: None,
                 enabled: None,
+                profile: None,
             }
             .into_spec()
             .expect_err(bad);
@@ -524,6 +532,7 @@ mod tests {
             url: "https://hooks.example/".into(),
             events: Some(vec![]),
             enabled: None,
+            profile: None,
         }
         .into_spec()
         .unwrap_err();

@@ -18,6 +18,10 @@ pub struct Caller {
     pub key_id: Uuid,
     pub name: String,
     pub scopes: Scopes,
+    /// The profile a key an account made is bound to (`None`: an operator's key).
+    pub profile: Option<Uuid>,
+    /// The account that made it.
+    pub account: Option<Uuid>,
 }
 
 impl Caller {
@@ -93,6 +97,8 @@ impl Authenticator {
             key_id: rec.id,
             name: rec.name,
             scopes: rec.scopes,
+            profile: rec.profile,
+            account: rec.account,
         })
     }
 }

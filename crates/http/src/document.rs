@@ -17,7 +17,7 @@ use linkleaf_domain::{
 };
 use std::sync::OnceLock;
 use utoipa::openapi::link::LinkBuilder;
-use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
+use utoipa::openapi::security::{ApiKey, ApiKeyValue, HttpAuthScheme, HttpBuilder, SecurityScheme};
 use utoipa::openapi::{OpenApi as Spec, RefOr};
 use utoipa::{Modify, OpenApi};
 
@@ -33,12 +33,23 @@ impl Modify for Security {
                     .scheme(HttpAuthScheme::Bearer)
                     .bearer_format("lk_<16 hex>_<64 hex>")
                     .description(Some(
-                        "An admin API key from `linkleaf keys create --scopes ...`. Each operation \
-                         names the scope it needs: profile:read, profile:write, links:write, cache:write, \
-                         analytics:read, webhooks:write.",
+                        "An API key. An operator's, from `linkleaf keys create --scopes ...`, \
+                         reaches every profile; one a person makes (`POST /api/me/keys`) is bound \
+                         to one profile and to scopes within their role there. Each operation \
+                         names the scope it needs: profile:read, profile:write, links:write, \
+                         cache:write, analytics:read, webhooks:write.",
                     ))
                     .build(),
             ),
+        );
+        components.add_security_scheme(
+            "session",
+            SecurityScheme::ApiKey(ApiKey::Cookie(ApiKeyValue::with_description(
+                "linkleaf_session",
+                "A session from `POST /api/session` (`__Host-linkleaf_session` over https). \
+                 What it may do on a profile is its account's role there (owner, editor, \
+                 viewer: see the access table); a write must come from the site's own origin.",
+            ))),
         );
     }
 }

@@ -284,6 +284,11 @@ impl From<StoreError> for AppError {
             }
             StoreError::Unavailable(_) => Self::Unavailable(e.to_string()),
             StoreError::LimitReached(max) => Self::LimitReached(max),
+            StoreError::LastOwner => Self::Conflict(ValidationErrors::single(
+                "account",
+                "is the profile's last owner: make another member owner first, or delete the \
+                 profile",
+            )),
             StoreError::Refused(_) | StoreError::Other(_) | StoreError::Corrupt(_) => {
                 Self::Internal(e.to_string())
             }

@@ -5,6 +5,7 @@
 //! headers. Must not: hold business rules (linkleaf-domain), talk SQL (linkleaf-store), or
 //! decide cache freshness (linkleaf-cache).
 
+pub mod access;
 pub mod auth;
 pub mod clicks;
 pub mod client;

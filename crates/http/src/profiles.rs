@@ -42,24 +42,23 @@ pub async fn detached<T: Send + 'static>(
         .map_err(|e| AppError::Internal(format!("write task: {e}")))?
 }
 
-/// Applies `change` to the profile `raw` names, in one store transaction, and invalidates
-/// what it touched before returning; detached.
+/// Applies `change` to profile `id` (as the access check found it), in one store
+/// transaction, and invalidates what it touched before returning; detached.
 pub async fn modify(
     st: &AppState,
-    raw: String,
+    id: Uuid,
     change: impl Fn(&Profile) -> Result<Profile, ValidationErrors> + Send + Sync + 'static,
 ) -> Result<Profile, AppError> {
     detached(st, {
         let st = st.clone();
         async move {
-            let which = ProfileRef::parse(&raw).ok_or_else(|| AppError::not_found_profile(&raw))?;
             let change: Change<'_> = &change;
             let m = st
                 .stores
                 .profiles
-                .modify_profile(which, change)
+                .modify_profile(ProfileRef::Id(id), change)
                 .await?
-                .ok_or_else(|| AppError::not_found_profile(&raw))?;
+                .ok_or_else(|| AppError::not_found_profile(&id.to_string()))?;
             if m.after != m.before {
                 st.invalidate_profile(Some(&m.before), &m.after).await;
             }
@@ -78,10 +77,14 @@ pub async fn read_by_id(
     if st.settings.edge {
         return Err(AppError::EdgeMode);
     }
-    st.auth
-        .authenticate(headers)
+    crate::access::Who::find(st, &axum::http::Method::GET, headers)
         .await?
-        .require(Scope::ProfileRead)?;
+        .on(
+            st,
+            id,
+            linkleaf_access::table::Action::Scope(Scope::ProfileRead),
+        )
+        .await?;
     let p = st
         .stores
         .profiles

@@ -1,9 +1,8 @@
 //! `linkleaf keys`: create, list and revoke admin API keys. A key is shown once, at creation;
 //! only its digest is stored.
 
-use linkleaf_domain::{ApiKeyToken, Scopes, now_millis};
+use linkleaf_domain::{ApiKeyToken, Scopes};
 use linkleaf_store::{ApiKeyRecord, KeyStore};
-use uuid::Uuid;
 
 /// Creates a key and returns the token (the only time it exists in clear).
 pub async fn create(
@@ -11,23 +10,9 @@ pub async fn create(
     name: &str,
     scopes: &str,
 ) -> anyhow::Result<(ApiKeyRecord, ApiKeyToken)> {
-    let name = name.trim();
-    if name.is_empty() || name.chars().count() > 100 || name.chars().any(char::is_control) {
-        anyhow::bail!("--name: give a key a name of 1 to 100 printable characters");
-    }
     let scopes = Scopes::parse(scopes).map_err(|e| anyhow::anyhow!("--scopes: {e}"))?;
-    let mut random = [0u8; 40];
-    getrandom::fill(&mut random).map_err(|e| anyhow::anyhow!("no randomness available: {e}"))?;
-    let token = ApiKeyToken::generate(random);
-    let rec = ApiKeyRecord {
-        id: Uuid::now_v7(),
-        name: name.to_owned(),
-        prefix: token.prefix().to_owned(),
-        digest: token.digest().to_vec(),
-        scopes,
-        created_at: now_millis(),
-        revoked_at: None,
-    };
+    let (rec, token) = linkleaf_access::keys::issue(name, scopes, None, None)
+        .map_err(|e| anyhow::anyhow!("--name: {e}"))?;
     store.insert_key(&rec).await?;
     Ok((rec, token))
 }

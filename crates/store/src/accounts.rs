@@ -112,7 +112,8 @@ pub trait AccountStore: Send + Sync + 'static {
         at: OffsetDateTime,
     ) -> Result<Option<LinkRecord>>;
 
-    /// Makes `account` a member of `profile` with `role` (or changes its role).
+    /// Makes `account` a member of `profile` with `role` (or changes its role);
+    /// `StoreError::LastOwner` when that would leave the profile without an owner.
     async fn set_member(
         &self,
         profile: Uuid,
@@ -123,4 +124,9 @@ pub trait AccountStore: Send + Sync + 'static {
     async fn role_of(&self, profile: Uuid, account: Uuid) -> Result<Option<Role>>;
     /// The profiles `account` is a member of, with its role on each.
     async fn memberships(&self, account: Uuid) -> Result<Vec<(Uuid, Role)>>;
+    /// The members of `profile`, with their roles, by email.
+    async fn members(&self, profile: Uuid) -> Result<Vec<(AccountRecord, Role)>>;
+    /// Ends `account`'s membership of `profile`; `false` when it was none;
+    /// `StoreError::LastOwner` when it is the profile's last owner.
+    async fn remove_member(&self, profile: Uuid, account: Uuid) -> Result<bool>;
 }

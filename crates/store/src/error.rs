@@ -19,6 +19,9 @@ pub enum StoreError {
     /// There are as many as allowed already (subscriptions: `webhooks.max_subscriptions`).
     #[error("the limit of {0} is reached")]
     LimitReached(u32),
+    /// The change would leave a profile without an owner.
+    #[error("the profile's last owner cannot leave or become less than an owner")]
+    LastOwner,
     /// The database refused this data (a value it cannot hold, a constraint): the same
     /// write will fail again, while others may succeed.
     #[error("the database refused the data: {0}")]

@@ -17,6 +17,11 @@ pub struct ApiKeyRecord {
     pub scopes: Scopes,
     pub created_at: OffsetDateTime,
     pub revoked_at: Option<OffsetDateTime>,
+    /// The one profile a key an account made is bound to; `None`: an operator's key (made on
+    /// the command line), instance-wide.
+    pub profile: Option<Uuid>,
+    /// The account that made it (it stops when that account loses its role on `profile`).
+    pub account: Option<Uuid>,
 }
 
 #[async_trait]
@@ -26,4 +31,8 @@ pub trait KeyStore: Send + Sync + 'static {
     async fn list_keys(&self) -> Result<Vec<ApiKeyRecord>>;
     /// Revokes by id or by prefix; `false` when no live key matched.
     async fn revoke_key(&self, id_or_prefix: &str, at: OffsetDateTime) -> Result<bool>;
+    /// The keys `account` made, newest first (revoked ones too).
+    async fn keys_of(&self, account: Uuid) -> Result<Vec<ApiKeyRecord>>;
+    /// Revokes key `id` if `account` made it and it is live; `false` otherwise.
+    async fn revoke_key_of(&self, account: Uuid, id: Uuid, at: OffsetDateTime) -> Result<bool>;
 }

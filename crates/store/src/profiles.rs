@@ -72,8 +72,23 @@ pub trait ProfileStore: Send + Sync + 'static {
     /// Profiles ordered by username key, after the given key, at most `limit` (from a replica
     /// when there is one).
     async fn list_profiles(&self, after: Option<&str>, limit: u32) -> Result<Vec<ProfileSummary>>;
+    /// The profiles `member` is a member of, ordered and paged as `list_profiles`.
+    async fn list_profiles_of(
+        &self,
+        member: Uuid,
+        after: Option<&str>,
+        limit: u32,
+    ) -> Result<Vec<ProfileSummary>>;
     /// Inserts a new profile and its links. `UsernameTaken` when the name is in use.
     async fn create_profile(&self, p: &Profile) -> Result<Profile>;
+    /// Inserts a new profile with `owner` as its owner, in one transaction; `LimitReached`
+    /// when `owner` owns `max` profiles already (no limit when `None`).
+    async fn create_owned_profile(
+        &self,
+        p: &Profile,
+        owner: Uuid,
+        max: Option<u32>,
+    ) -> Result<Profile>;
     /// Reads a profile, applies `change` and writes the result, in one write transaction, so
     /// concurrent changes to one profile apply one after the other and none is lost. Writes the
     /// fields and links (adding, updating and removing links to match), bumps the version and

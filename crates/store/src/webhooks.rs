@@ -35,6 +35,9 @@ pub struct Subscription {
     /// Since when every delivery failed (ms), if the last one did.
     pub failing_since: Option<i64>,
     pub created_at: i64,
+    /// The one profile whose events it receives (made through that profile's access); `None`:
+    /// every profile's (made with an operator's key).
+    pub profile: Option<Uuid>,
 }
 
 impl Subscription {
@@ -153,16 +156,25 @@ pub struct Unpublished {
 
 #[async_trait]
 pub trait WebhookStore: Send + Sync + 'static {
-    /// Makes a subscription, unless there are `max` already (`StoreError::LimitReached`).
+    /// Makes a subscription to `profile`'s events (every profile's when `None`), unless there
+    /// are `max` already for that profile (for the instance when `None`):
+    /// `StoreError::LimitReached`.
     async fn create_subscription(
         &self,
         spec: &SubscriptionSpec,
         secret: &str,
         now_ms: i64,
         max: u32,
+        profile: Option<Uuid>,
     ) -> Result<Subscription>;
-    /// Subscriptions by id, after `after`, at most `limit`.
-    async fn subscriptions(&self, after: Option<Uuid>, limit: u32) -> Result<Vec<Subscription>>;
+    /// Subscriptions by id, after `after`, at most `limit`; only those of `among`'s profiles
+    /// when given.
+    async fn subscriptions(
+        &self,
+        after: Option<Uuid>,
+        limit: u32,
+        among: Option<&[Uuid]>,
+    ) -> Result<Vec<Subscription>>;
     async fn subscription(&self, id: Uuid) -> Result<Option<Subscription>>;
     /// Replaces what the subscription is. Enabling it clears why linkleaf disabled it, and its
     /// failure streak.

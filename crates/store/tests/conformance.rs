@@ -596,6 +596,8 @@ async fn story(s: Stores) {
         scopes: Scopes::parse("profile:read links:write").unwrap(),
         created_at: now_millis(),
         revoked_at: None,
+        profile: None,
+        account: None,
     };
     s.keys.insert_key(&k).await.unwrap();
     assert_eq!(s.keys.key_by_prefix(&k.prefix).await.unwrap().unwrap(), k);
@@ -668,6 +670,7 @@ async fn webhooks_story(s: &Stores) {
             "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw",
             now,
             2,
+            None,
         )
         .await
         .unwrap();
@@ -681,6 +684,7 @@ async fn webhooks_story(s: &Stores) {
             "whsec_C2FVsBQIhrscChlQIMV+b5sSYspob7oD",
             now,
             2,
+            None,
         )
         .await
         .unwrap();
@@ -695,18 +699,24 @@ async fn webhooks_story(s: &Stores) {
             "whsec_C2FVsBQIhrscChlQIMV+b5sSYspob7oD",
             now,
             2,
+            None,
         )
         .await;
     assert!(
         matches!(third, Err(StoreError::LimitReached(2))),
         "{third:?}"
     );
-    assert_eq!(w.subscriptions(None, 100).await.unwrap().len(), 2);
+    assert_eq!(w.subscriptions(None, 100, None).await.unwrap().len(), 2);
     // a page at a time, by id
-    let first = w.subscriptions(None, 1).await.unwrap();
-    let second = w.subscriptions(Some(first[0].id), 1).await.unwrap();
+    let first = w.subscriptions(None, 1, None).await.unwrap();
+    let second = w.subscriptions(Some(first[0].id), 1, None).await.unwrap();
     assert_eq!((first[0].id, second[0].id), (edits.id, all.id));
-    assert!(w.subscriptions(Some(all.id), 1).await.unwrap().is_empty());
+    assert!(
+        w.subscriptions(Some(all.id), 1, None)
+            .await
+            .unwrap()
+            .is_empty()
+    );
     assert_eq!(w.subscription(edits.id).await.unwrap().unwrap(), edits);
     // a change and its events: created, renamed, links edited, deleted
     let p = s

@@ -66,8 +66,24 @@ impl ProfileStore for ObservedStore {
     async fn list_profiles(&self, after: Option<&str>, limit: u32) -> Result<Vec<ProfileSummary>> {
         self.inner.list_profiles(after, limit).await
     }
+    async fn list_profiles_of(
+        &self,
+        member: Uuid,
+        after: Option<&str>,
+        limit: u32,
+    ) -> Result<Vec<ProfileSummary>> {
+        self.inner.list_profiles_of(member, after, limit).await
+    }
     async fn create_profile(&self, p: &Profile) -> Result<Profile> {
         self.inner.create_profile(p).await
+    }
+    async fn create_owned_profile(
+        &self,
+        p: &Profile,
+        owner: Uuid,
+        max: Option<u32>,
+    ) -> Result<Profile> {
+        self.inner.create_owned_profile(p, owner, max).await
     }
     async fn modify_profile(
         &self,

@@ -189,6 +189,7 @@ async fn subscriptions_cannot_reach_internal_addresses_by_literal_name_or_rebind
             SECRET,
             0,
             100,
+            None,
         )
         .await
         .unwrap();
@@ -258,6 +259,7 @@ async fn an_edit_writes_one_row_whatever_the_subscribers_and_subscriptions_are_b
             SECRET,
             0,
             200,
+            None,
         )
         .await
         .unwrap();
@@ -276,7 +278,7 @@ async fn an_edit_writes_one_row_whatever_the_subscribers_and_subscriptions_are_b
         edit(&app, &key, "popular", &format!("v{i}")).await;
     }
     // the edits wrote their events alone: not one delivery yet
-    let first = w.subscriptions(None, 1).await.unwrap();
+    let first = w.subscriptions(None, 1, None).await.unwrap();
     assert!(w.deliveries(first[0].id, 10).await.unwrap().is_empty());
     // fanned out after the commits: 20 events to 200 subscribers
     assert_eq!(w.fan_out(i64::MAX, 1000).await.unwrap(), (20, 4000));
@@ -386,6 +388,7 @@ async fn an_event_never_loops_between_instances_or_back_to_itself() {
                 SECRET,
                 0,
                 100,
+                None,
             )
             .await
             .unwrap()

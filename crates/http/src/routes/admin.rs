@@ -6,9 +6,9 @@
 //! every username involved before answering, so a read that starts after the answer sees the
 //! write.
 
+use crate::access::{Among, NotEdge, Who};
 use crate::error::AppError;
 use crate::extract::{ApiJson, ApiPath, ApiQuery};
-use crate::extract::{Auth, CacheWrite, LinksWrite, ProfileRead, ProfileWrite};
 use crate::profiles::{admin_json, detached, modify, no_content};
 use crate::respond::API_PROFILES;
 use crate::responses::{
@@ -19,7 +19,10 @@ use crate::state::AppState;
 use axum::extract::State;
 use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::Response;
-use linkleaf_domain::{CreateProfile, LinksPatch, Profile, ProfilePatch, Username, now_millis};
+use linkleaf_access::table::Action;
+use linkleaf_domain::{
+    CreateProfile, LinksPatch, Profile, ProfilePatch, Scope, Username, now_millis,
+};
 use linkleaf_store::ProfileRef;
 use serde::{Deserialize, Serialize};
 use utoipa::{IntoParams, ToSchema};
@@ -29,7 +32,7 @@ use uuid::Uuid;
 ///
 /// Links are created enabled unless `enabled` is false. Every field error is reported at once.
 #[utoipa::path(post, path = "/api/profiles", operation_id = "createProfile", tag = "admin",
-    security(("api_key" = ["profile:write"])),
+    security(("api_key" = ["profile:write"]), ("session" = [])),
     request_body(content = CreateProfile, content_type = "application/json"),
     responses(
         (status = 201, description = "Created", body = Profile, headers(
@@ -46,14 +49,36 @@ use uuid::Uuid;
     ))]
 pub async fn create(
     State(st): State<AppState>,
-    _: Auth<ProfileWrite>,
+    _: NotEdge,
+    who: Who,
     ApiJson(body): ApiJson<CreateProfile>,
 ) -> Result<Response, AppError> {
+    // a person becomes the owner (up to accounts.max_profiles, unless an admin); an
+    // operator's key makes a profile no one owns yet (`linkleaf profiles assign`)
+    let owner = match &who {
+        Who::Operator(c) => {
+            c.require(Scope::ProfileWrite)?;
+            None
+        }
+        Who::Bound { .. } => {
+            return Err(AppError::InsufficientRole(
+                "a key bound to one profile cannot make another",
+            ));
+        }
+        Who::Person(s) => Some((
+            s.account.id,
+            (!s.account.admin).then_some(st.settings.accounts.max_profiles),
+        )),
+    };
     let p = body.into_profile(now_millis())?;
     let stored = detached(&st, {
         let st = st.clone();
         async move {
-            let stored = st.stores.profiles.create_profile(&p).await?;
+            let profiles = &st.stores.profiles;
+            let stored = match owner {
+                None => profiles.create_profile(&p).await?,
+                Some((owner, max)) => profiles.create_owned_profile(&p, owner, max).await?,
+            };
             st.invalidate_profile(None, &stored).await;
             Ok(stored)
         }
@@ -109,7 +134,7 @@ pub const LIST_MAX: u32 = 100;
 ///
 /// By username, a page at a time: pass the answer's `next` as `after` for the next page.
 #[utoipa::path(get, path = "/api/profiles", operation_id = "listProfiles", tag = "admin",
-    security(("api_key" = ["profile:read"])),
+    security(("api_key" = ["profile:read"]), ("session" = [])),
     params(ListParams),
     responses(
         (status = 200, description = "A page of profiles", body = Page),
@@ -121,9 +146,11 @@ pub const LIST_MAX: u32 = 100;
     ))]
 pub async fn list(
     State(st): State<AppState>,
-    _: Auth<ProfileRead>,
+    _: NotEdge,
+    who: Who,
     ApiQuery(params): ApiQuery<ListParams>,
 ) -> Result<Response, AppError> {
+    let among = who.among(&st, Action::Scope(Scope::ProfileRead)).await?;
     let limit = params.limit.unwrap_or(50);
     if !(1..=LIST_MAX).contains(&limit) {
         return Err(AppError::Validation(
@@ -134,11 +161,35 @@ pub async fn list(
         ));
     }
     let after = params.after.as_deref().map(str::to_ascii_lowercase);
-    let rows = st
-        .stores
-        .profiles
-        .list_profiles(after.as_deref(), limit)
-        .await?;
+    let profiles = &st.stores.profiles;
+    let rows = match (&among, &who) {
+        (Among::All, _) => profiles.list_profiles(after.as_deref(), limit).await?,
+        (Among::Only(_), Who::Person(s)) => {
+            profiles
+                .list_profiles_of(s.account.id, after.as_deref(), limit)
+                .await?
+        }
+        (Among::Only(ids), _) => {
+            let mut rows = Vec::new();
+            for id in ids {
+                if let Some(p) = profiles.profile_by_id(*id).await?
+                    && after
+                        .as_deref()
+                        .is_none_or(|a| p.username.key().as_str() > a)
+                {
+                    rows.push(linkleaf_store::ProfileSummary {
+                        id: p.id,
+                        link_count: p.links.len() as u32,
+                        display_name: p.display_name,
+                        last_modified: p.last_modified,
+                        username: p.username,
+                    });
+                }
+            }
+            rows.truncate(limit as usize);
+            rows
+        }
+    };
     let next = (rows.len() == limit as usize)
         .then(|| rows.last().map(|r| r.username.key()))
         .flatten();
@@ -161,7 +212,7 @@ pub async fn list(
 /// name at once.
 #[utoipa::path(patch, path = "/api/profiles/{profile}", operation_id = "updateProfile", tag = "admin",
     params(("profile" = String, Path, description = "The profile's id (UUID) or username", pattern = r"^[A-Za-z0-9_.-]+$")),
-    security(("api_key" = ["profile:write"])),
+    security(("api_key" = ["profile:write"]), ("session" = [])),
     request_body(content = ProfilePatch, content_type = "application/json"),
     responses(
         (status = 200, description = "The profile as it now is", body = Profile),
@@ -178,11 +229,15 @@ pub async fn list(
     ))]
 pub async fn update(
     State(st): State<AppState>,
-    _: Auth<ProfileWrite>,
+    _: NotEdge,
+    who: Who,
     ApiPath(reference): ApiPath,
     ApiJson(patch): ApiJson<ProfilePatch>,
 ) -> Result<Response, AppError> {
-    let p = modify(&st, reference, move |p| patch.apply(p)).await?;
+    let id = who
+        .profile(&st, &reference, Action::Scope(Scope::ProfileWrite))
+        .await?;
+    let p = modify(&st, id, move |p| patch.apply(p)).await?;
     Ok(admin_json(StatusCode::OK, &p))
 }
 
@@ -193,7 +248,7 @@ pub async fn update(
 /// Concurrent edits of one profile apply one after the other.
 #[utoipa::path(patch, path = "/api/profiles/{profile}/links", operation_id = "editLinks", tag = "admin",
     params(("profile" = String, Path, description = "The profile's id (UUID) or username", pattern = r"^[A-Za-z0-9_.-]+$")),
-    security(("api_key" = ["links:write"])),
+    security(("api_key" = ["links:write"]), ("session" = [])),
     request_body(content = LinksPatch, content_type = "application/json", examples(
         ("addLinks" = (summary = "Add two links, the first at the top (works on any profile)", value = json!(
             {"ops": [{"op": "add", "title": "New talk", "url": "https://talks.example/1", "position": 0},
@@ -218,11 +273,15 @@ pub async fn update(
     ))]
 pub async fn patch_links(
     State(st): State<AppState>,
-    _: Auth<LinksWrite>,
+    _: NotEdge,
+    who: Who,
     ApiPath(reference): ApiPath,
     ApiJson(patch): ApiJson<LinksPatch>,
 ) -> Result<Response, AppError> {
-    let p = modify(&st, reference, move |p| {
+    let id = who
+        .profile(&st, &reference, Action::Scope(Scope::LinksWrite))
+        .await?;
+    let p = modify(&st, id, move |p| {
         let mut next = p.clone();
         next.links = patch.apply(&p.links)?;
         Ok(next)
@@ -236,7 +295,7 @@ pub async fn patch_links(
 /// Its page and JSON answer 404 from the next request on.
 #[utoipa::path(delete, path = "/api/profiles/{profile}", operation_id = "deleteProfile", tag = "admin",
     params(("profile" = String, Path, description = "The profile's id (UUID) or username", pattern = r"^[A-Za-z0-9_.-]+$")),
-    security(("api_key" = ["profile:write"])),
+    security(("api_key" = ["profile:write"]), ("session" = [])),
     responses(
         (status = 204, description = "Deleted"),
         (status = 401, response = Unauthorized),
@@ -247,16 +306,19 @@ pub async fn patch_links(
     ))]
 pub async fn delete(
     State(st): State<AppState>,
-    _: Auth<ProfileWrite>,
+    _: NotEdge,
+    who: Who,
     ApiPath(reference): ApiPath,
 ) -> Result<Response, AppError> {
+    let id = who.profile(&st, &reference, Action::Delete).await?;
     let deleted = detached(&st, {
         let st = st.clone();
-        let reference = reference.clone();
         async move {
-            let which = ProfileRef::parse(&reference)
-                .ok_or_else(|| AppError::not_found_profile(&reference))?;
-            let deleted = st.stores.profiles.delete_profile(which).await?;
+            let deleted = st
+                .stores
+                .profiles
+                .delete_profile(ProfileRef::Id(id))
+                .await?;
             if let Some((id, username)) = &deleted {
                 st.invalidate(Some(*id), &[username]).await;
             }
@@ -283,7 +345,7 @@ struct Invalidated {
 /// this API invalidate by themselves; this is for changes made elsewhere.
 #[utoipa::path(post, path = "/api/cache/invalidate/{username}", operation_id = "invalidateCache", tag = "admin",
     params(("username" = String, Path, description = "A username, in any case", min_length = 3, max_length = 30, pattern = "@username")),
-    security(("api_key" = ["cache:write"])),
+    security(("api_key" = ["cache:write"]), ("session" = [])),
     responses(
         (status = 200, description = "Dropped", body = Invalidated),
         (status = 401, response = Unauthorized),
@@ -294,10 +356,20 @@ struct Invalidated {
     ))]
 pub async fn invalidate(
     State(st): State<AppState>,
-    _: Auth<CacheWrite>,
+    who: Who,
     ApiPath(name): ApiPath,
 ) -> Result<Response, AppError> {
     let key = Username::parse_key(&name).map_err(linkleaf_domain::ValidationErrors::from)?;
+    // any name for the instance's operators and admins; a profile's own name for its members
+    let whole = who.instance(Scope::CacheWrite, AppError::not_found_profile(&name));
+    match whole {
+        Ok(()) => {}
+        Err(AppError::ProfileNotFound(_)) => {
+            who.profile(&st, &key, Action::Scope(Scope::CacheWrite))
+                .await?;
+        }
+        Err(e) => return Err(e),
+    }
     // A reserved word names no profile: nothing can be cached under it.
     let invalidated = if Username::lookup_key(&key).is_some() {
         st.invalidate(None, &[&Username::from_stored(key.clone())])

@@ -6,8 +6,8 @@
 //! an answer is: events are committed once their window closes (`analytics.window_secs`), and
 //! a cached answer is at most `analytics.cache_secs` older than that.
 
+use crate::access::{NotEdge, Who};
 use crate::error::AppError;
-use crate::extract::{AnalyticsRead, Auth};
 use crate::extract::{ApiPath, ApiQuery};
 use crate::profiles::admin_json;
 use crate::responses::{
@@ -17,9 +17,10 @@ use crate::state::AppState;
 use axum::extract::State;
 use axum::http::StatusCode;
 use axum::response::Response;
+use linkleaf_access::table::Action;
+use linkleaf_domain::Scope;
 use linkleaf_domain::analytics::{AnalyticsParams, AnalyticsQuery, AnalyticsReport};
 use linkleaf_domain::now_millis;
-use linkleaf_store::{ProfileRef, ReadFrom};
 use std::sync::Arc;
 
 /// A profile's analytics
@@ -32,7 +33,7 @@ use std::sync::Arc;
 #[utoipa::path(get, path = "/api/profiles/{profile}/analytics", operation_id = "getAnalytics", tag = "admin",
     params(("profile" = String, Path, description = "The profile's id (UUID) or username", pattern = r"^[A-Za-z0-9_.-]+$"),
         AnalyticsParams),
-    security(("api_key" = ["analytics:read"])),
+    security(("api_key" = ["analytics:read"]), ("session" = [])),
     responses(
         (status = 200, description = "The report", body = AnalyticsReport),
         (status = 401, response = Unauthorized),
@@ -44,22 +45,15 @@ use std::sync::Arc;
     ))]
 pub async fn report(
     State(st): State<AppState>,
-    _: Auth<AnalyticsRead>,
+    _: NotEdge,
+    who: Who,
     ApiPath(raw): ApiPath,
     ApiQuery(params): ApiQuery<AnalyticsParams>,
 ) -> Result<Response, AppError> {
     let q = AnalyticsQuery::resolve(&params, now_millis())?;
-    let not_found = || AppError::not_found_profile(&raw);
-    let id = match ProfileRef::parse(&raw).ok_or_else(not_found)? {
-        ProfileRef::Id(id) => st.stores.profiles.profile_by_id(id).await?.map(|p| p.id),
-        ProfileRef::Key(k) => st
-            .stores
-            .profiles
-            .profile_by_username(&k, ReadFrom::Replica)
-            .await?
-            .map(|p| p.id),
-    }
-    .ok_or_else(not_found)?;
+    let id = who
+        .profile(&st, &raw, Action::Scope(Scope::AnalyticsRead))
+        .await?;
     let key = (id, q.from_ms, q.to_ms, q.bucket, q.shortened);
     let report = match st.reports.get(&key) {
         Some(r) => r,

@@ -12,6 +12,8 @@ pub mod admin;
 pub mod analytics;
 pub mod docs;
 pub mod health;
+pub mod keys;
+pub mod members;
 pub mod public;
 pub mod redirect;
 pub mod session;
@@ -78,6 +80,8 @@ pub fn api_router(recorder: &dyn metrics::Recorder) -> OpenApiRouter<AppState> {
             admin::delete
         )))
         .routes(timed(routes!(admin::patch_links)))
+        .routes(timed(routes!(members::list, members::add)))
+        .routes(timed(routes!(members::remove)))
         .routes(timed(routes!(analytics::report)))
         .routes(timed(routes!(admin::invalidate)))
         .routes(timed(routes!(webhooks::receive)))
@@ -94,6 +98,8 @@ pub fn api_router(recorder: &dyn metrics::Recorder) -> OpenApiRouter<AppState> {
         .routes(timed(routes!(session::sessions)))
         .routes(timed(routes!(session::end_session)))
         .routes(timed(routes!(session::change_password)))
+        .routes(timed(routes!(keys::list, keys::create)))
+        .routes(timed(routes!(keys::revoke)))
         .routes(timed(routes!(accounts::list)))
         .routes(timed(routes!(accounts::disable)))
         .routes(timed(routes!(docs::spec)))

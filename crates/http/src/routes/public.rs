@@ -91,7 +91,7 @@ pub async fn page(State(st): State<AppState>, req: Request) -> Response {
 /// whole profile, disabled links included, never cached.
 #[utoipa::path(get, path = "/api/profiles/{profile}", operation_id = "getProfile", tag = "public",
     params(("profile" = String, Path, description = "A username (any case), or a profile id (UUID, needs a key)", pattern = r"^[A-Za-z0-9_.-]+$")),
-    security((), ("api_key" = ["profile:read"])),
+    security((), ("api_key" = ["profile:read"]), ("session" = [])),
     responses(
         (status = 200, description = "The profile", body = Profile, headers(
             ("ETag" = String, description = "Strong validator of this JSON (public reads)"),

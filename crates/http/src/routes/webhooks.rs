@@ -10,9 +10,9 @@
 //! republication in this instance's outbox (to its own subscribers, and the queue's): an event
 //! whose effects did not all happen is not recorded, so the sender's retry does them again.
 
+use crate::access::{Among, Who};
 use crate::error::AppError;
 use crate::extract::{ApiJson, ApiPath, ApiQuery};
-use crate::extract::{Auth, WebhooksWrite};
 use crate::profiles::admin_json;
 use crate::responses::{
     BadRequest, Forbidden, NotFound, PayloadTooLarge, RateLimited, Unauthorized, Unavailable,
@@ -23,10 +23,11 @@ use axum::extract::{Request, State};
 use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::Response;
 use http_body_util::{BodyExt, Limited};
+use linkleaf_access::table::Action;
 use linkleaf_domain::webhook::{
     CreateSubscription, EventType, Incoming, SubscriptionPatch, WebhookEvent,
 };
-use linkleaf_domain::{Username, unix_millis};
+use linkleaf_domain::{Scope, Username, unix_millis};
 use linkleaf_store::webhooks::{DeliveryView, Subscription};
 use serde::{Deserialize, Serialize};
 use time::OffsetDateTime;
@@ -176,6 +177,10 @@ pub async fn receive(State(st): State<AppState>, req: Request) -> Result<Respons
 #[schema(as = WebhookSubscription)]
 struct SubscriptionOut {
     id: Uuid,
+    /// The profile whose events it receives; absent: every profile's.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    #[schema(required = false)]
+    profile: Option<Uuid>,
     url: String,
     events: Vec<EventType>,
     enabled: bool,
@@ -206,6 +211,7 @@ impl From<&Subscription> for SubscriptionOut {
     fn from(s: &Subscription) -> Self {
         Self {
             id: s.id,
+            profile: s.profile,
             url: s.spec.url.clone(),
             events: s.spec.events.clone(),
             enabled: s.spec.enabled,
@@ -255,6 +261,30 @@ fn not_found() -> AppError {
     AppError::NotFound("no such subscription".into())
 }
 
+const HOOKS: Action = Action::Scope(Scope::WebhooksWrite);
+
+/// The subscription `raw` names, if `who` may manage it: one of a profile's, through that
+/// profile's access; one of the instance's, an operator's key or an admin. 404 otherwise.
+async fn subscription_for(st: &AppState, who: &Who, raw: &str) -> Result<Subscription, AppError> {
+    if let Who::Operator(c) = who {
+        c.require(Scope::WebhooksWrite)?;
+    }
+    let s = st
+        .stores
+        .webhooks
+        .subscription(subscription_id(raw)?)
+        .await?
+        .ok_or_else(not_found)?;
+    match s.profile {
+        Some(p) => who.on(st, p, HOOKS).await.map_err(|e| match e {
+            AppError::ProfileNotFound(_) => not_found(),
+            other => other,
+        })?,
+        None => who.instance(Scope::WebhooksWrite, not_found())?,
+    }
+    Ok(s)
+}
+
 /// Subscribe
 ///
 /// Every change of the event types named (all by default) is POSTed to `url`, signed per
@@ -265,13 +295,14 @@ fn not_found() -> AppError {
 /// network the operator allowed, `webhooks.allow_networks`): an internal one is refused (422
 /// naming the rule), when the subscription is made and at each delivery.
 #[utoipa::path(post, path = "/api/webhooks/subscriptions", operation_id = "createSubscription", tag = "webhooks",
-    security(("api_key" = ["webhooks:write"])),
+    security(("api_key" = ["webhooks:write"]), ("session" = [])),
     request_body(content = CreateSubscription, content_type = "application/json"),
     responses(
         (status = 201, description = "Created; the secret is shown this once", body = WithSecret),
         (status = 400, response = BadRequest),
         (status = 401, response = Unauthorized),
         (status = 403, response = Forbidden),
+        (status = 404, response = NotFound),
         (status = 409, description = "`limit_reached`: there are `webhooks.max_subscriptions` already", body = crate::error::Problem, content_type = "application/problem+json"),
         (status = 413, response = PayloadTooLarge),
         (status = 415, response = UnsupportedMediaType),
@@ -281,9 +312,24 @@ fn not_found() -> AppError {
     ))]
 pub async fn create(
     State(st): State<AppState>,
-    _: Auth<WebhooksWrite>,
+    who: Who,
     ApiJson(body): ApiJson<CreateSubscription>,
 ) -> Result<Response, AppError> {
+    let profile = match (&body.profile, &who) {
+        (Some(raw), _) => Some(who.profile(&st, raw, HOOKS).await?),
+        (None, Who::Bound { profile, .. }) => {
+            who.on(&st, *profile, HOOKS).await?;
+            Some(*profile)
+        }
+        (None, _) => {
+            let required = AppError::Validation(linkleaf_domain::ValidationErrors::single(
+                "profile",
+                "is required: name the profile (its id or username) whose events to receive",
+            ));
+            who.instance(Scope::WebhooksWrite, required)?;
+            None
+        }
+    };
     let spec = body.into_spec()?;
     check_destination(&st, &spec.url).await?;
     let secret = secret()?;
@@ -295,6 +341,7 @@ pub async fn create(
             &secret,
             unix_millis(OffsetDateTime::now_utc()),
             st.settings.max_subscriptions,
+            profile,
         )
         .await?;
     let mut res = admin_json(
@@ -327,7 +374,7 @@ pub struct SubscriptionListParams {
 /// By id (their order of making), a page at a time: pass the answer's `next` as `after` for
 /// the next page.
 #[utoipa::path(get, path = "/api/webhooks/subscriptions", operation_id = "listSubscriptions", tag = "webhooks",
-    security(("api_key" = ["webhooks:write"])),
+    security(("api_key" = ["webhooks:write"]), ("session" = [])),
     params(SubscriptionListParams),
     responses(
         (status = 200, description = "A page of subscriptions (without secrets)", body = SubscriptionList),
@@ -339,9 +386,10 @@ pub struct SubscriptionListParams {
     ))]
 pub async fn list(
     State(st): State<AppState>,
-    _: Auth<WebhooksWrite>,
+    who: Who,
     ApiQuery(params): ApiQuery<SubscriptionListParams>,
 ) -> Result<Response, AppError> {
+    let among = who.among(&st, HOOKS).await?;
     let limit = params.limit.unwrap_or(50);
     let max = crate::routes::admin::LIST_MAX;
     if !(1..=max).contains(&limit) {
@@ -355,7 +403,14 @@ pub async fn list(
     let rows = st
         .stores
         .webhooks
-        .subscriptions(params.after, limit)
+        .subscriptions(
+            params.after,
+            limit,
+            match &among {
+                Among::All => None,
+                Among::Only(ids) => Some(ids),
+            },
+        )
         .await?;
     let next = (rows.len() == limit as usize)
         .then(|| rows.last().map(|s| s.id))
@@ -385,7 +440,7 @@ async fn check_destination(st: &AppState, url: &str) -> Result<(), AppError> {
 /// Read a subscription
 #[utoipa::path(get, path = "/api/webhooks/subscriptions/{id}", operation_id = "getSubscription", tag = "webhooks",
     params(("id" = Uuid, Path, description = "The subscription's id")),
-    security(("api_key" = ["webhooks:write"])),
+    security(("api_key" = ["webhooks:write"]), ("session" = [])),
     responses(
         (status = 200, description = "The subscription (without its secret)", body = SubscriptionOut),
         (status = 401, response = Unauthorized),
@@ -396,15 +451,10 @@ async fn check_destination(st: &AppState, url: &str) -> Result<(), AppError> {
     ))]
 pub async fn get(
     State(st): State<AppState>,
-    _: Auth<WebhooksWrite>,
+    who: Who,
     ApiPath(raw): ApiPath,
 ) -> Result<Response, AppError> {
-    let s = st
-        .stores
-        .webhooks
-        .subscription(subscription_id(&raw)?)
-        .await?
-        .ok_or_else(not_found)?;
+    let s = subscription_for(&st, &who, &raw).await?;
     Ok(admin_json(StatusCode::OK, &SubscriptionOut::from(&s)))
 }
 
@@ -414,7 +464,7 @@ pub async fn get(
 /// pending deliveries.
 #[utoipa::path(patch, path = "/api/webhooks/subscriptions/{id}", operation_id = "updateSubscription", tag = "webhooks",
     params(("id" = Uuid, Path, description = "The subscription's id")),
-    security(("api_key" = ["webhooks:write"])),
+    security(("api_key" = ["webhooks:write"]), ("session" = [])),
     request_body(content = SubscriptionPatch, content_type = "application/json"),
     responses(
         (status = 200, description = "The subscription as it now is", body = SubscriptionOut),
@@ -430,17 +480,12 @@ pub async fn get(
     ))]
 pub async fn update(
     State(st): State<AppState>,
-    _: Auth<WebhooksWrite>,
+    who: Who,
     ApiPath(raw): ApiPath,
     ApiJson(patch): ApiJson<SubscriptionPatch>,
 ) -> Result<Response, AppError> {
-    let id = subscription_id(&raw)?;
-    let current = st
-        .stores
-        .webhooks
-        .subscription(id)
-        .await?
-        .ok_or_else(not_found)?;
+    let current = subscription_for(&st, &who, &raw).await?;
+    let id = current.id;
     let spec = patch.apply(&current.spec)?;
     if spec.url != current.spec.url {
         check_destination(&st, &spec.url).await?;
@@ -460,7 +505,7 @@ pub async fn update(
 /// With its deliveries, sent or not.
 #[utoipa::path(delete, path = "/api/webhooks/subscriptions/{id}", operation_id = "deleteSubscription", tag = "webhooks",
     params(("id" = Uuid, Path, description = "The subscription's id")),
-    security(("api_key" = ["webhooks:write"])),
+    security(("api_key" = ["webhooks:write"]), ("session" = [])),
     responses(
         (status = 204, description = "Deleted"),
         (status = 401, response = Unauthorized),
@@ -471,15 +516,11 @@ pub async fn update(
     ))]
 pub async fn delete(
     State(st): State<AppState>,
-    _: Auth<WebhooksWrite>,
+    who: Who,
     ApiPath(raw): ApiPath,
 ) -> Result<Response, AppError> {
-    if st
-        .stores
-        .webhooks
-        .delete_subscription(subscription_id(&raw)?)
-        .await?
-    {
+    let s = subscription_for(&st, &who, &raw).await?;
+    if st.stores.webhooks.delete_subscription(s.id).await? {
         Ok(crate::profiles::no_content())
     } else {
         Err(not_found())
@@ -492,7 +533,7 @@ pub async fn delete(
 /// delivery) for `webhooks.rotation_overlap_secs`, so the receiver can switch at its pace.
 #[utoipa::path(post, path = "/api/webhooks/subscriptions/{id}/rotate", operation_id = "rotateSubscriptionSecret", tag = "webhooks",
     params(("id" = Uuid, Path, description = "The subscription's id")),
-    security(("api_key" = ["webhooks:write"])),
+    security(("api_key" = ["webhooks:write"]), ("session" = [])),
     responses(
         (status = 200, description = "The new secret, shown this once", body = WithSecret),
         (status = 401, response = Unauthorized),
@@ -503,16 +544,17 @@ pub async fn delete(
     ))]
 pub async fn rotate(
     State(st): State<AppState>,
-    _: Auth<WebhooksWrite>,
+    who: Who,
     ApiPath(raw): ApiPath,
 ) -> Result<Response, AppError> {
+    let current = subscription_for(&st, &who, &raw).await?;
     let secret = secret()?;
     let until = unix_millis(OffsetDateTime::now_utc())
         + st.settings.webhook_rotation_overlap.as_millis() as i64;
     let s = st
         .stores
         .webhooks
-        .rotate_secret(subscription_id(&raw)?, &secret, until)
+        .rotate_secret(current.id, &secret, until)
         .await?
         .ok_or_else(not_found)?;
     Ok(admin_json(
@@ -611,7 +653,7 @@ struct DeliveryList {
 /// long it took, what went wrong.
 #[utoipa::path(get, path = "/api/webhooks/subscriptions/{id}/deliveries", operation_id = "listDeliveries", tag = "webhooks",
     params(("id" = Uuid, Path, description = "The subscription's id"), DeliveryParams),
-    security(("api_key" = ["webhooks:write"])),
+    security(("api_key" = ["webhooks:write"]), ("session" = [])),
     responses(
         (status = 200, description = "Deliveries, newest first", body = DeliveryList),
         (status = 401, response = Unauthorized),
@@ -623,22 +665,18 @@ struct DeliveryList {
     ))]
 pub async fn deliveries(
     State(st): State<AppState>,
-    _: Auth<WebhooksWrite>,
+    who: Who,
     ApiPath(raw): ApiPath,
     ApiQuery(params): ApiQuery<DeliveryParams>,
 ) -> Result<Response, AppError> {
+    let current = subscription_for(&st, &who, &raw).await?;
     let limit = params.limit.unwrap_or(20);
     if !(1..=100).contains(&limit) {
         return Err(AppError::Validation(
             linkleaf_domain::ValidationErrors::single("limit", "must be between 1 and 100"),
         ));
     }
-    let id = subscription_id(&raw)?;
-    st.stores
-        .webhooks
-        .subscription(id)
-        .await?
-        .ok_or_else(not_found)?;
+    let id = current.id;
     let items = st
         .stores
         .webhooks

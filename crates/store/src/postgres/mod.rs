@@ -53,6 +53,11 @@ pub(crate) const MIGRATIONS: &[(i64, &str, &str)] = &[
         "accounts",
         include_str!("../../migrations/postgres/0007_accounts.sql"),
     ),
+    (
+        8,
+        "access per profile",
+        include_str!("../../migrations/postgres/0008_access.sql"),
+    ),
 ];
 
 pub(crate) struct Postgres {

@@ -3,7 +3,7 @@
 use super::SqlStore;
 use crate::accounts::{AccountRecord, AccountStore, LinkKind, LinkRecord, SessionRecord};
 use crate::error::{Result, StoreError};
-use crate::seam::{Row, q};
+use crate::seam::{Row, q, q_built};
 use async_trait::async_trait;
 use linkleaf_domain::account::Role;
 use time::OffsetDateTime;
@@ -266,6 +266,12 @@ impl AccountStore for SqlStore {
         role: Role,
         at: OffsetDateTime,
     ) -> Result<()> {
+        // counted and changed in one write transaction: two owners demoting each other at
+        // once cannot leave none
+        let mut tx = self.db.begin_write().await?;
+        if role != Role::Owner && last_owner(&mut tx, profile, account).await? {
+            return Err(StoreError::LastOwner);
+        }
         q(
             "INSERT INTO members (profile_id, account_id, role, added_at) VALUES ($1, $2, $3, $4)
            ON CONFLICT (profile_id, account_id) DO UPDATE SET role = excluded.role",
@@ -274,8 +280,9 @@ impl AccountStore for SqlStore {
         .bind(account)
         .bind(role.as_str())
         .bind(at)
-        .execute(&self.db)
+        .execute(&mut tx)
         .await?;
+        tx.commit().await?;
         Ok(())
     }
 
@@ -298,4 +305,40 @@ impl AccountStore for SqlStore {
             .map(|r| Ok((r.id("profile_id")?, role(&r.text("role")?)?)))
             .collect()
     }
+
+    async fn members(&self, profile: Uuid) -> Result<Vec<(AccountRecord, Role)>> {
+        q_built(format!(
+            "SELECT {ACCOUNT}, m.role FROM members m JOIN accounts a ON a.id = m.account_id
+             WHERE m.profile_id = $1 ORDER BY a.email"
+        ))
+        .bind(profile)
+        .fetch_all(&self.db)
+        .await?
+        .iter()
+        .map(|r| Ok((account(r)?, role(&r.text("role")?)?)))
+        .collect()
+    }
+
+    async fn remove_member(&self, profile: Uuid, account: Uuid) -> Result<bool> {
+        let mut tx = self.db.begin_write().await?;
+        if last_owner(&mut tx, profile, account).await? {
+            return Err(StoreError::LastOwner);
+        }
+        let done = q("DELETE FROM members WHERE profile_id = $1 AND account_id = $2")
+            .bind(profile)
+            .bind(account)
+            .execute(&mut tx)
+            .await?;
+        tx.commit().await?;
+        Ok(done > 0)
+    }
+}
+
+/// Whether `account` is the one owner of `profile` (inside the caller's write transaction).
+async fn last_owner(tx: &mut crate::db::Tx<'_>, profile: Uuid, account: Uuid) -> Result<bool> {
+    let owners = q("SELECT account_id FROM members WHERE profile_id = $1 AND role = 'owner'")
+        .bind(profile)
+        .fetch_all(&mut *tx)
+        .await?;
+    Ok(owners.len() == 1 && owners[0].id("account_id")? == account)
 }

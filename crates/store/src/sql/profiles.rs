@@ -14,7 +14,7 @@ use crate::keys::{ApiKeyRecord, KeyStore};
 use crate::profiles::{
     Change, LinkTarget, Modified, ModifyError, ProfileRef, ProfileStore, ProfileSummary, ReadFrom,
 };
-use crate::seam::{Row, q};
+use crate::seam::{Row, q, q_built};
 use crate::sql::webhooks::write_events;
 use async_trait::async_trait;
 use linkleaf_domain::webhook::{EventType, WebhookEvent};
@@ -155,66 +155,52 @@ impl ProfileStore for SqlStore {
     }
 
     async fn list_profiles(&self, after: Option<&str>, limit: u32) -> Result<Vec<ProfileSummary>> {
-        q("SELECT p.id, p.username, p.display_name, p.updated_at,
-                  (SELECT count(*) FROM links l WHERE l.profile_id = p.id) AS link_count
-           FROM profiles p WHERE ($1::text IS NULL OR p.username_key > $1)
-           ORDER BY p.username_key LIMIT $2")
+        q_built(format!(
+            "{SUMMARY} WHERE ($1::text IS NULL OR p.username_key > $1)
+             ORDER BY p.username_key LIMIT $2"
+        ))
         .bind(after)
         .bind(limit)
         .fetch_all(On::Replica(&self.db))
         .await?
         .iter()
-        .map(|r| {
-            Ok(ProfileSummary {
-                id: r.id("id")?,
-                username: Username::from_stored(r.text("username")?),
-                display_name: r.text("display_name")?,
-                link_count: r.int("link_count")?.max(0) as u32,
-                last_modified: r.time("updated_at")?,
-            })
-        })
+        .map(summary)
+        .collect()
+    }
+
+    async fn list_profiles_of(
+        &self,
+        member: Uuid,
+        after: Option<&str>,
+        limit: u32,
+    ) -> Result<Vec<ProfileSummary>> {
+        // from the primary: a profile just made is listed to its maker at once
+        q_built(format!(
+            "{SUMMARY} JOIN members m ON m.profile_id = p.id AND m.account_id = $3
+             WHERE ($1::text IS NULL OR p.username_key > $1)
+             ORDER BY p.username_key LIMIT $2"
+        ))
+        .bind(after)
+        .bind(limit)
+        .bind(member)
+        .fetch_all(&self.db)
+        .await?
+        .iter()
+        .map(summary)
         .collect()
     }
 
     async fn create_profile(&self, p: &Profile) -> Result<Profile> {
-        let mut tx = self.db.begin_write().await?;
-        let inserted = q("INSERT INTO profiles (id, username, username_key, username_skeleton,
-                                 display_name, bio, avatar_url, theme, version, created_at, updated_at)
-             VALUES ($1, $2, $3, $4, $5, $6, $7, $8::jsonb, 1, $9, $9)")
-        .bind(p.id)
-        .bind(p.username.as_str())
-        .bind(p.username.key())
-        .bind(p.username.skeleton())
-        .bind(&p.display_name)
-        .bind(&p.bio)
-        .bind(&p.avatar_url)
-        .bind(theme_json(p)?)
-        .bind(p.last_modified)
-        .execute(&mut tx)
-        .await;
-        if let Err(e) = inserted {
-            drop(tx);
-            return Err(self.name_conflict(e, &p.username).await);
-        }
-        tx.write_links(p.id, &p.links).await?;
-        let stored = read_profile(&mut tx, &ProfileRef::Id(p.id), false)
-            .await?
-            .ok_or(StoreError::NotFound)?;
-        let created = WebhookEvent::new(
-            EventType::ProfileCreated,
-            stored.last_modified,
-            stored.id,
-            &stored.username,
-            None,
-        );
-        write_events(
-            &mut tx,
-            &[created],
-            crate::seam::millis(stored.last_modified),
-        )
-        .await?;
-        tx.commit().await?;
-        Ok(stored)
+        self.create(p, None).await
+    }
+
+    async fn create_owned_profile(
+        &self,
+        p: &Profile,
+        owner: Uuid,
+        max: Option<u32>,
+    ) -> Result<Profile> {
+        self.create(p, Some((owner, max))).await
     }
 
     async fn modify_profile(
@@ -322,15 +308,21 @@ fn key_from_row(r: &Row) -> Result<ApiKeyRecord> {
         scopes: Scopes::parse(&r.text("scopes")?).map_err(StoreError::Corrupt)?,
         created_at: r.time("created_at")?,
         revoked_at: r.opt_time("revoked_at")?,
+        profile: r.opt_id("profile_id")?,
+        account: r.opt_id("account_id")?,
     })
 }
+
+const KEY: &str = "SELECT id, name, prefix, digest, scopes, created_at, revoked_at, profile_id, \
+     account_id FROM api_keys";
 
 #[async_trait]
 impl KeyStore for SqlStore {
     async fn insert_key(&self, k: &ApiKeyRecord) -> Result<()> {
         q(
-            "INSERT INTO api_keys (id, name, prefix, digest, scopes, created_at, revoked_at)
-           VALUES ($1, $2, $3, $4, $5, $6, $7)",
+            "INSERT INTO api_keys (id, name, prefix, digest, scopes, created_at, revoked_at,
+                                   profile_id, account_id)
+           VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)",
         )
         .bind(k.id)
         .bind(&k.name)
@@ -339,34 +331,30 @@ impl KeyStore for SqlStore {
         .bind(k.scopes.to_string())
         .bind(k.created_at)
         .bind(k.revoked_at)
+        .bind(k.profile)
+        .bind(k.account)
         .execute(&self.db)
         .await?;
         Ok(())
     }
 
     async fn key_by_prefix(&self, prefix: &str) -> Result<Option<ApiKeyRecord>> {
-        q(
-            "SELECT id, name, prefix, digest, scopes, created_at, revoked_at FROM api_keys
-           WHERE prefix = $1",
-        )
-        .bind(prefix)
-        .fetch_optional(&self.db)
-        .await?
-        .as_ref()
-        .map(key_from_row)
-        .transpose()
+        q_built(format!("{KEY} WHERE prefix = $1"))
+            .bind(prefix)
+            .fetch_optional(&self.db)
+            .await?
+            .as_ref()
+            .map(key_from_row)
+            .transpose()
     }
 
     async fn list_keys(&self) -> Result<Vec<ApiKeyRecord>> {
-        q(
-            "SELECT id, name, prefix, digest, scopes, created_at, revoked_at FROM api_keys
-           ORDER BY created_at, id",
-        )
-        .fetch_all(&self.db)
-        .await?
-        .iter()
-        .map(key_from_row)
-        .collect()
+        q_built(format!("{KEY} ORDER BY created_at, id"))
+            .fetch_all(&self.db)
+            .await?
+            .iter()
+            .map(key_from_row)
+            .collect()
     }
 
     async fn revoke_key(&self, id_or_prefix: &str, at: OffsetDateTime) -> Result<bool> {
@@ -379,4 +367,107 @@ impl KeyStore for SqlStore {
         .await?;
         Ok(done > 0)
     }
+
+    async fn keys_of(&self, account: Uuid) -> Result<Vec<ApiKeyRecord>> {
+        q_built(format!(
+            "{KEY} WHERE account_id = $1 ORDER BY created_at DESC, id DESC"
+        ))
+        .bind(account)
+        .fetch_all(&self.db)
+        .await?
+        .iter()
+        .map(key_from_row)
+        .collect()
+    }
+
+    async fn revoke_key_of(&self, account: Uuid, id: Uuid, at: OffsetDateTime) -> Result<bool> {
+        let done = q("UPDATE api_keys SET revoked_at = $1
+             WHERE id = $2 AND account_id = $3 AND revoked_at IS NULL")
+        .bind(at)
+        .bind(id)
+        .bind(account)
+        .execute(&self.db)
+        .await?;
+        Ok(done > 0)
+    }
+}
+
+impl SqlStore {
+    /// Inserts a profile (and its owner, within the owner's limit) in one transaction.
+    async fn create(&self, p: &Profile, owner: Option<(Uuid, Option<u32>)>) -> Result<Profile> {
+        let mut tx = self.db.begin_write().await?;
+        if let Some((owner, Some(max))) = owner {
+            // counted and made in one write transaction: two at once cannot pass the limit
+            let n = q("SELECT count(*) AS n FROM members WHERE account_id = $1 AND role = 'owner'")
+                .bind(owner)
+                .fetch_one(&mut tx)
+                .await?
+                .int("n")?;
+            if n >= i64::from(max) {
+                return Err(StoreError::LimitReached(max));
+            }
+        }
+        let inserted = q("INSERT INTO profiles (id, username, username_key, username_skeleton,
+                                 display_name, bio, avatar_url, theme, version, created_at, updated_at)
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8::jsonb, 1, $9, $9)")
+        .bind(p.id)
+        .bind(p.username.as_str())
+        .bind(p.username.key())
+        .bind(p.username.skeleton())
+        .bind(&p.display_name)
+        .bind(&p.bio)
+        .bind(&p.avatar_url)
+        .bind(theme_json(p)?)
+        .bind(p.last_modified)
+        .execute(&mut tx)
+        .await;
+        if let Err(e) = inserted {
+            drop(tx);
+            return Err(self.name_conflict(e, &p.username).await);
+        }
+        tx.write_links(p.id, &p.links).await?;
+        if let Some((owner, _)) = owner {
+            q(
+                "INSERT INTO members (profile_id, account_id, role, added_at)
+               VALUES ($1, $2, 'owner', $3)",
+            )
+            .bind(p.id)
+            .bind(owner)
+            .bind(p.last_modified)
+            .execute(&mut tx)
+            .await?;
+        }
+        let stored = read_profile(&mut tx, &ProfileRef::Id(p.id), false)
+            .await?
+            .ok_or(StoreError::NotFound)?;
+        let created = WebhookEvent::new(
+            EventType::ProfileCreated,
+            stored.last_modified,
+            stored.id,
+            &stored.username,
+            None,
+        );
+        write_events(
+            &mut tx,
+            &[created],
+            crate::seam::millis(stored.last_modified),
+        )
+        .await?;
+        tx.commit().await?;
+        Ok(stored)
+    }
+}
+
+const SUMMARY: &str = "SELECT p.id, p.username, p.display_name, p.updated_at,
+        (SELECT count(*) FROM links l WHERE l.profile_id = p.id) AS link_count
+     FROM profiles p";
+
+fn summary(r: &Row) -> Result<ProfileSummary> {
+    Ok(ProfileSummary {
+        id: r.id("id")?,
+        username: Username::from_stored(r.text("username")?),
+        display_name: r.text("display_name")?,
+        link_count: r.int("link_count")?.max(0) as u32,
+        last_modified: r.time("updated_at")?,
+    })
 }

@@ -39,7 +39,7 @@ pub(crate) async fn write_events(
 }
 
 const SUBSCRIPTION: &str = "SELECT id, url, events, secret, previous_secret, previous_until, \
-     enabled, disabled_reason, failing_since, created_at FROM webhook_subscriptions";
+     enabled, disabled_reason, failing_since, created_at, profile_id FROM webhook_subscriptions";
 
 fn subscription(r: &Row) -> Result<Subscription> {
     Ok(Subscription {
@@ -55,6 +55,7 @@ fn subscription(r: &Row) -> Result<Subscription> {
         disabled_reason: r.opt_text("disabled_reason")?,
         failing_since: r.opt_int("failing_since")?,
         created_at: r.int("created_at")?,
+        profile: r.opt_id("profile_id")?,
     })
 }
 
@@ -66,20 +67,24 @@ impl WebhookStore for SqlStore {
         secret: &str,
         now_ms: i64,
         max: u32,
+        profile: Option<Uuid>,
     ) -> Result<Subscription> {
         let id = Uuid::now_v7();
         // counted and made in one write transaction: two at once cannot pass the limit
         let mut tx = self.db.begin_write().await?;
-        let n = q("SELECT count(*) AS n FROM webhook_subscriptions")
-            .fetch_one(&mut tx)
-            .await?
-            .int("n")?;
+        let n = q("SELECT count(*) AS n FROM webhook_subscriptions
+             WHERE ($1::uuid IS NULL AND profile_id IS NULL) OR profile_id = $1")
+        .bind(profile)
+        .fetch_one(&mut tx)
+        .await?
+        .int("n")?;
         if n >= i64::from(max) {
             return Err(StoreError::LimitReached(max));
         }
         q(
-            "INSERT INTO webhook_subscriptions (id, url, events, secret, enabled, created_at)
-           VALUES ($1, $2, $3, $4, $5, $6)",
+            "INSERT INTO webhook_subscriptions (id, url, events, secret, enabled, created_at,
+                                               profile_id)
+           VALUES ($1, $2, $3, $4, $5, $6, $7)",
         )
         .bind(id)
         .bind(&spec.url)
@@ -87,18 +92,27 @@ impl WebhookStore for SqlStore {
         .bind(secret)
         .bind(spec.enabled)
         .bind(now_ms)
+        .bind(profile)
         .execute(&mut tx)
         .await?;
         tx.commit().await?;
         self.subscription(id).await?.ok_or(StoreError::NotFound)
     }
 
-    async fn subscriptions(&self, after: Option<Uuid>, limit: u32) -> Result<Vec<Subscription>> {
+    async fn subscriptions(
+        &self,
+        after: Option<Uuid>,
+        limit: u32,
+        among: Option<&[Uuid]>,
+    ) -> Result<Vec<Subscription>> {
         q_built(format!(
-            "{SUBSCRIPTION} WHERE ($1::uuid IS NULL OR id > $1) ORDER BY id LIMIT $2"
+            "{SUBSCRIPTION} WHERE ($1::uuid IS NULL OR id > $1) AND ($3 OR profile_id = ANY($4))
+             ORDER BY id LIMIT $2"
         ))
         .bind(after)
         .bind(limit)
+        .bind(among.is_none())
+        .bind(among.unwrap_or_default().to_vec())
         .fetch_all(&self.db)
         .await?
         .iter()
@@ -240,6 +254,7 @@ impl WebhookStore for SqlStore {
                SELECT s.id, e.id, 'pending', 0, $2, $2
                FROM webhook_subscriptions s, webhook_events e
                WHERE e.id = $1 AND s.enabled = TRUE AND s.created_at <= e.created_at
+                 AND (s.profile_id IS NULL OR s.profile_id = e.profile_id)
                  AND ' ' || s.events || ' ' LIKE '% ' || e.type || ' %'
                ON CONFLICT DO NOTHING")
             .bind(&id)

@@ -67,6 +67,11 @@ pub(crate) const MIGRATIONS: &[(i64, &str, &str)] = &[
         "accounts",
         include_str!("../../migrations/sqlite/0008_accounts.sql"),
     ),
+    (
+        9,
+        "access per profile",
+        include_str!("../../migrations/sqlite/0009_access.sql"),
+    ),
 ];
 
 pub(crate) struct Sqlite {
