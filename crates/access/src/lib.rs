@@ -7,6 +7,7 @@
 
 pub mod clock;
 pub mod keys;
+pub mod links;
 pub mod origin;
 pub mod password;
 pub mod session;

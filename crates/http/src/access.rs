@@ -349,9 +349,12 @@ pub const RULES: &[(&str, &str, Rule)] = {
             "/api/webhooks/subscriptions/{id}/deliveries",
             Subscription,
         ),
+        ("POST", "/api/invitations", Among(Members)),
         ("POST", "/api/session", SignIn),
+        ("POST", "/api/accounts", SignIn),
         ("DELETE", "/api/session", SignIn),
         ("GET", "/api/me", Own),
+        ("DELETE", "/api/me", Own),
         ("GET", "/api/me/sessions", Own),
         ("DELETE", "/api/me/sessions/{id}", Own),
         ("PUT", "/api/me/password", Own),
@@ -359,7 +362,10 @@ pub const RULES: &[(&str, &str, Rule)] = {
         ("POST", "/api/me/keys", Own),
         ("DELETE", "/api/me/keys/{id}", Own),
         ("GET", "/api/admin/accounts", Admin),
+        ("POST", "/api/admin/accounts", Admin),
         ("POST", "/api/admin/accounts/{id}/disable", Admin),
+        ("POST", "/api/admin/accounts/{id}/reset", Admin),
+        ("DELETE", "/api/admin/accounts/{id}", Admin),
     ]
 };
 

@@ -93,3 +93,44 @@ pub async fn read_by_id(
         .ok_or_else(|| AppError::not_found_profile(&id.to_string()))?;
     Ok(admin_json(StatusCode::OK, &p))
 }
+
+/// Deletes an account: first the profiles it alone owns (each as `DELETE /api/profiles/{id}`
+/// would: its event written, its caches dropped everywhere), then the account with its
+/// sessions, memberships and keys. Returns the usernames of the profiles deleted. A failure
+/// part way leaves what is left for the same call to finish.
+pub async fn delete_account(st: &AppState, account: Uuid) -> Result<Vec<String>, AppError> {
+    detached(st, {
+        let st = st.clone();
+        async move {
+            let mut gone = Vec::new();
+            for profile in st.stores.accounts.sole_owned(account).await? {
+                if let Some((id, username)) = st
+                    .stores
+                    .profiles
+                    .delete_profile(ProfileRef::Id(profile))
+                    .await?
+                {
+                    st.invalidate(Some(id), &[&username]).await;
+                    gone.push(username.as_str().to_owned());
+                }
+            }
+            if !st.stores.accounts.delete_account(account).await? {
+                return Err(AppError::NotFound(format!("no account {account}")));
+            }
+            Ok(gone)
+        }
+    })
+    .await
+}
+
+/// The usernames of the profiles `account` alone owns (what deleting it would delete).
+pub async fn sole_owned_names(st: &AppState, account: Uuid) -> Result<Vec<String>, AppError> {
+    let mut names = Vec::new();
+    for id in st.stores.accounts.sole_owned(account).await? {
+        if let Some(p) = st.stores.profiles.profile_by_id(id).await? {
+            names.push(p.username.as_str().to_owned());
+        }
+    }
+    names.sort();
+    Ok(names)
+}

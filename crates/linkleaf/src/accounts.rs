@@ -1,42 +1,66 @@
 //! `linkleaf accounts` and `linkleaf profiles assign`: accounts made by the operator, and
 //! profiles made before accounts given an owner.
 
-use linkleaf_domain::account::{Email, Role, check_password};
+use linkleaf_domain::account::{Email, Role};
 use linkleaf_domain::{Username, now_millis};
 use linkleaf_store::accounts::{AccountRecord, AccountStore};
 use linkleaf_store::{ProfileStore, ReadFrom};
 use uuid::Uuid;
 
-/// Makes an account with a password (read from standard input by the caller).
+fn field(e: linkleaf_access::links::LinkError) -> anyhow::Error {
+    use linkleaf_access::links::LinkError;
+    match e {
+        LinkError::Invalid(f) if f.field == "password" => {
+            anyhow::anyhow!("the password {}", f.message)
+        }
+        LinkError::Invalid(f) if f.field == "displayName" => {
+            anyhow::anyhow!("--name {}", f.message)
+        }
+        LinkError::Invalid(f) => anyhow::anyhow!("--{} {}", f.field, f.message),
+        LinkError::Taken => anyhow::anyhow!("--email: an account with this email exists already"),
+        LinkError::Gone => anyhow::anyhow!("the link is used or expired"),
+        LinkError::Store(e) => e.into(),
+    }
+}
+
+/// Makes an account with a password (read from standard input by the caller), or without one
+/// (`None`: a one-time link sets it).
 pub async fn create(
     store: &dyn AccountStore,
     email: &str,
     name: Option<&str>,
     admin: bool,
-    password: &str,
+    password: impl Into<Option<&str>>,
 ) -> anyhow::Result<AccountRecord> {
+    linkleaf_access::links::make_account(
+        store,
+        linkleaf_access::links::NewAccount {
+            email,
+            display_name: name,
+            password: password.into(),
+            admin,
+        },
+        now_millis(),
+    )
+    .await
+    .map_err(field)
+}
+
+/// A one-time link that sets the password of the account of `email` (a first sign-in or a
+/// reset), at `public_url`.
+pub async fn password_link(
+    store: &dyn AccountStore,
+    email: &str,
+    public_url: &str,
+) -> anyhow::Result<(String, time::OffsetDateTime)> {
     let email = Email::parse(email).map_err(|e| anyhow::anyhow!("--email {}", e.message))?;
-    let display_name = match name {
-        Some(n) => linkleaf_domain::text::display_name(n)
-            .map_err(|e| anyhow::anyhow!("--name {}", e.message))?,
-        None => email.as_str().split('@').next().unwrap_or("").to_owned(),
-    };
-    check_password(password, Some(&email))
-        .map_err(|e| anyhow::anyhow!("the password {}", e.message))?;
-    let hash = linkleaf_access::password::hash(password).map_err(|e| anyhow::anyhow!(e))?;
-    let rec = AccountRecord {
-        id: Uuid::now_v7(),
-        email: email.as_str().to_owned(),
-        display_name,
-        password_hash: Some(hash),
-        admin,
-        created_at: now_millis(),
-        disabled_at: None,
-    };
-    if !store.insert_account(&rec).await? {
-        anyhow::bail!("--email: an account with {email} exists already");
-    }
-    Ok(rec)
+    let account = store
+        .account_by_email(email.as_str())
+        .await?
+        .ok_or_else(|| anyhow::anyhow!("--email: no account has the email {email}"))?;
+    let (token, expires) =
+        linkleaf_access::links::password_link(store, account.id, now_millis()).await?;
+    Ok((linkleaf_access::links::url(public_url, &token), expires))
 }
 
 /// Makes the account of `email` an owner of the profile `name`.

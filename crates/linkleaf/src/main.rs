@@ -90,10 +90,15 @@ enum AccountsCommand {
         /// May manage accounts and every profile.
         #[arg(long)]
         admin: bool,
-        /// Read the password from standard input (its first line). Required for now: a
-        /// one-time link to set it comes with the account pages.
+        /// Read the password from standard input (its first line). Without it, a one-time
+        /// link to set the password is printed: hand it to the person.
         #[arg(long)]
         password_stdin: bool,
+    },
+    /// Print a one-time link that sets a new password for an account (recovery without mail).
+    Reset {
+        #[arg(long)]
+        email: String,
     },
 }
 
@@ -230,22 +235,20 @@ async fn run(command: Command, cfg: Config) -> anyhow::Result<()> {
             admin,
             password_stdin,
         }) => {
-            if !password_stdin {
-                anyhow::bail!(
-                    "give the password on standard input with --password-stdin (a one-time link \
-                     to set it comes with the account pages)"
-                );
-            }
-            let mut password = String::new();
-            std::io::stdin().read_line(&mut password)?;
-            let password = password.trim_end_matches(['\r', '\n']);
+            let password = if password_stdin {
+                let mut password = String::new();
+                std::io::stdin().read_line(&mut password)?;
+                Some(password.trim_end_matches(['\r', '\n']).to_owned())
+            } else {
+                None
+            };
             let stores = open_stores(&cfg).await?;
             let rec = accounts::create(
                 stores.accounts.as_ref(),
                 &email,
                 name.as_deref(),
                 admin,
-                password,
+                password.as_deref(),
             )
             .await?;
             eprintln!(
@@ -254,6 +257,27 @@ async fn run(command: Command, cfg: Config) -> anyhow::Result<()> {
                 rec.email,
                 rec.id
             );
+            if password.is_none() {
+                let (url, expires) = accounts::password_link(
+                    stores.accounts.as_ref(),
+                    &rec.email,
+                    &cfg.server.public_url,
+                )
+                .await?;
+                eprintln!(
+                    "hand this link to them to set a password (it works once, until {expires}):"
+                );
+                println!("{url}");
+            }
+            Ok(())
+        }
+        Command::Accounts(AccountsCommand::Reset { email }) => {
+            let stores = open_stores(&cfg).await?;
+            let (url, expires) =
+                accounts::password_link(stores.accounts.as_ref(), &email, &cfg.server.public_url)
+                    .await?;
+            eprintln!("a link to set a new password (it works once, until {expires}):");
+            println!("{url}");
             Ok(())
         }
         Command::Profiles(ProfilesCommand::Assign { name, email }) => {

@@ -288,3 +288,46 @@ fn under_a_low_open_file_limit_silent_sockets_lock_no_one_out() {
     let later: Vec<String> = served.log();
     assert!(!later.iter().any(|l| l.contains("panicked")), "{later:?}");
 }
+
+#[test]
+fn accounts_made_without_a_password_and_reset_get_a_one_time_link() {
+    let dir = tempfile::tempdir().unwrap();
+    let out =
+        run(linkleaf(dir.path()).args(["accounts", "create", "--email", "grace@example.com"]));
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    let link = text(&out.stdout);
+    let link = link.trim();
+    assert!(
+        link.starts_with("http://localhost:3000/invite/") && link.len() > 60,
+        "{link}"
+    );
+    assert!(
+        text(&out.stderr).contains("works once"),
+        "{}",
+        text(&out.stderr)
+    );
+    // a second account with the email is refused
+    let again =
+        run(linkleaf(dir.path()).args(["accounts", "create", "--email", "Grace@example.com"]));
+    assert!(!again.status.success());
+    assert!(
+        text(&again.stderr).contains("exists already"),
+        "{}",
+        text(&again.stderr)
+    );
+
+    let reset =
+        run(linkleaf(dir.path()).args(["accounts", "reset", "--email", "grace@example.com"]));
+    assert!(reset.status.success(), "{}", text(&reset.stderr));
+    let other = text(&reset.stdout);
+    assert!(other.trim().starts_with("http://localhost:3000/invite/"));
+    assert_ne!(other.trim(), link, "a new link each time");
+    let unknown =
+        run(linkleaf(dir.path()).args(["accounts", "reset", "--email", "nobody@example.com"]));
+    assert!(!unknown.status.success());
+    assert!(
+        text(&unknown.stderr).contains("no account"),
+        "{}",
+        text(&unknown.stderr)
+    );
+}

@@ -103,6 +103,9 @@ pub trait AccountStore: Send + Sync + 'static {
     async fn sessions_of(&self, account: Uuid) -> Result<Vec<SessionRecord>>;
 
     async fn insert_link(&self, l: &LinkRecord) -> Result<()>;
+    /// A one-time link that is still usable at `at` (unused, unexpired), without using it: what
+    /// its page shows before the form is sent.
+    async fn peek_link(&self, digest: &[u8], at: OffsetDateTime) -> Result<Option<LinkRecord>>;
     /// Uses a one-time link: the link if it exists, is of `kind`, has not expired by `at` and
     /// was not used before, now marked used (once, whatever runs at the same time).
     async fn take_link(
@@ -129,4 +132,9 @@ pub trait AccountStore: Send + Sync + 'static {
     /// Ends `account`'s membership of `profile`; `false` when it was none;
     /// `StoreError::LastOwner` when it is the profile's last owner.
     async fn remove_member(&self, profile: Uuid, account: Uuid) -> Result<bool>;
+    /// The profiles `account` is the only owner of (deleting the account deletes them).
+    async fn sole_owned(&self, account: Uuid) -> Result<Vec<Uuid>>;
+    /// Deletes the account, its sessions, memberships, keys and links; `false` when there was
+    /// none. The profiles it alone owned are the caller's to delete first.
+    async fn delete_account(&self, id: Uuid) -> Result<bool>;
 }

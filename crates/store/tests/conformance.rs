@@ -1318,4 +1318,243 @@ async fn accounts_story(s: &Stores) {
         Some(now),
         "the session's account says so"
     );
+    access_story(s).await;
+}
+
+/// Access per profile as stored: a profile made with its owner (within the owner's limit),
+/// listed to its members, never left without an owner; links peeked without being used; an
+/// account deleted with its keys; keys bound to a profile; subscriptions of one profile get its
+/// events only.
+async fn access_story(s: &Stores) {
+    use linkleaf_domain::account::Role;
+    use linkleaf_domain::webhook::{EventType, SubscriptionSpec};
+    use linkleaf_store::accounts::{AccountRecord, LinkKind, LinkRecord};
+    let a = &s.accounts;
+    let now = now_millis();
+    let person = |email: &str| AccountRecord {
+        id: Uuid::now_v7(),
+        email: email.into(),
+        display_name: "P".into(),
+        password_hash: None,
+        admin: false,
+        created_at: now,
+        disabled_at: None,
+    };
+    let (bea, cy) = (person("bea@example.com"), person("cy@example.com"));
+    assert!(a.insert_account(&bea).await.unwrap());
+    assert!(a.insert_account(&cy).await.unwrap());
+
+    // made with its owner, up to the limit, in one transaction
+    let mine = s
+        .profiles
+        .create_owned_profile(&new_profile(r#"{"username":"beas"}"#), bea.id, Some(2))
+        .await
+        .unwrap();
+    assert_eq!(a.role_of(mine.id, bea.id).await.unwrap(), Some(Role::Owner));
+    s.profiles
+        .create_owned_profile(&new_profile(r#"{"username":"beas2"}"#), bea.id, Some(2))
+        .await
+        .unwrap();
+    assert!(matches!(
+        s.profiles
+            .create_owned_profile(&new_profile(r#"{"username":"beas3"}"#), bea.id, Some(2))
+            .await,
+        Err(StoreError::LimitReached(2))
+    ));
+    assert!(
+        s.profiles
+            .profile_by_username("beas3", ReadFrom::Primary)
+            .await
+            .unwrap()
+            .is_none(),
+        "nothing made past the limit"
+    );
+    let listed: Vec<String> = s
+        .profiles
+        .list_profiles_of(bea.id, None, 10)
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|p| p.username.as_str().to_owned())
+        .collect();
+    assert_eq!(listed, ["beas", "beas2"]);
+    assert_eq!(
+        s.profiles
+            .list_profiles_of(bea.id, Some("beas"), 10)
+            .await
+            .unwrap()
+            .len(),
+        1
+    );
+    assert!(
+        s.profiles
+            .list_profiles_of(cy.id, None, 10)
+            .await
+            .unwrap()
+            .is_empty()
+    );
+
+    // never without an owner
+    a.set_member(mine.id, cy.id, Role::Viewer, now)
+        .await
+        .unwrap();
+    assert!(matches!(
+        a.set_member(mine.id, bea.id, Role::Editor, now).await,
+        Err(StoreError::LastOwner)
+    ));
+    assert!(matches!(
+        a.remove_member(mine.id, bea.id).await,
+        Err(StoreError::LastOwner)
+    ));
+    let members: Vec<(String, Role)> = a
+        .members(mine.id)
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|(m, r)| (m.email, r))
+        .collect();
+    assert_eq!(
+        members,
+        [
+            ("bea@example.com".to_owned(), Role::Owner),
+            ("cy@example.com".to_owned(), Role::Viewer)
+        ]
+    );
+    assert_eq!(a.sole_owned(bea.id).await.unwrap().len(), 2);
+    a.set_member(mine.id, cy.id, Role::Owner, now)
+        .await
+        .unwrap();
+    assert_eq!(
+        a.sole_owned(bea.id).await.unwrap().len(),
+        1,
+        "beas is shared now"
+    );
+    assert!(a.remove_member(mine.id, bea.id).await.unwrap());
+    assert!(!a.remove_member(mine.id, bea.id).await.unwrap(), "once");
+
+    // a link looked at stays usable; used, it is gone
+    a.insert_link(&LinkRecord {
+        digest: vec![7; 32],
+        kind: LinkKind::Invite,
+        account_id: None,
+        profile_id: Some(mine.id),
+        role: Some(Role::Editor),
+        created_at: now,
+        expires_at: now + time::Duration::hours(1),
+    })
+    .await
+    .unwrap();
+    for _ in 0..2 {
+        let l = a.peek_link(&[7; 32], now).await.unwrap().unwrap();
+        assert_eq!((l.kind, l.role), (LinkKind::Invite, Some(Role::Editor)));
+    }
+    assert!(
+        a.take_link(&[7; 32], LinkKind::Invite, now)
+            .await
+            .unwrap()
+            .is_some()
+    );
+    assert!(a.peek_link(&[7; 32], now).await.unwrap().is_none());
+
+    // keys bound to a profile, by their maker; gone with the account
+    let key = ApiKeyRecord {
+        id: Uuid::now_v7(),
+        name: "bot".into(),
+        prefix: "lk_8899aabbccddeeff".into(),
+        digest: vec![2; 32],
+        scopes: Scopes::parse("links:write").unwrap(),
+        created_at: now,
+        revoked_at: None,
+        profile: Some(mine.id),
+        account: Some(cy.id),
+    };
+    s.keys.insert_key(&key).await.unwrap();
+    assert_eq!(
+        s.keys.key_by_prefix(&key.prefix).await.unwrap().unwrap(),
+        key
+    );
+    assert_eq!(
+        s.keys.keys_of(cy.id).await.unwrap(),
+        std::slice::from_ref(&key)
+    );
+    assert!(
+        !s.keys.revoke_key_of(bea.id, key.id, now).await.unwrap(),
+        "not bea's"
+    );
+    assert!(s.keys.revoke_key_of(cy.id, key.id, now).await.unwrap());
+    assert!(a.delete_account(cy.id).await.unwrap());
+    assert!(!a.delete_account(cy.id).await.unwrap(), "once");
+    assert!(s.keys.key_by_prefix(&key.prefix).await.unwrap().is_none());
+    assert!(a.members(mine.id).await.unwrap().is_empty());
+
+    // a profile's subscription gets that profile's events; the instance's, every one
+    let w = &s.webhooks;
+    let spec = SubscriptionSpec {
+        url: "https://receiver.example/in".into(),
+        events: EventType::ALL.to_vec(),
+        enabled: true,
+    };
+    let now_ms = || now_millis().unix_timestamp() * 1000;
+    // what the stories before wrote is fanned out first: only what follows can reach `one`
+    // (made as of 0, so that the time of its making filters nothing)
+    w.fan_out(now_ms(), 10_000).await.unwrap();
+    let t0 = 0;
+    let one = w
+        .create_subscription(
+            &spec,
+            "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw",
+            t0,
+            1,
+            Some(mine.id),
+        )
+        .await
+        .unwrap();
+    assert_eq!(one.profile, Some(mine.id));
+    assert!(matches!(
+        w.create_subscription(
+            &spec,
+            "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw",
+            t0,
+            1,
+            Some(mine.id)
+        )
+        .await,
+        Err(StoreError::LimitReached(1))
+    ));
+    let listed = w.subscriptions(None, 100, Some(&[mine.id])).await.unwrap();
+    assert_eq!(listed.iter().map(|x| x.id).collect::<Vec<_>>(), [one.id]);
+    assert!(
+        w.subscriptions(None, 100, Some(&[]))
+            .await
+            .unwrap()
+            .is_empty()
+    );
+    let other = s
+        .profiles
+        .create_profile(&new_profile(r#"{"username":"elsewhere"}"#))
+        .await
+        .unwrap();
+    let _ = other;
+    s.profiles
+        .modify_profile(ProfileRef::Id(mine.id), &|p: &Profile| {
+            let mut next = p.clone();
+            next.bio = "changed".into();
+            Ok(next)
+        })
+        .await
+        .unwrap()
+        .unwrap();
+    w.fan_out(now_ms() + 1, 1000).await.unwrap();
+    let got: Vec<String> = w
+        .deliveries(one.id, 100)
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|d| d.kind)
+        .collect();
+    assert_eq!(
+        got,
+        ["profile.updated"],
+        "its profile's change, not another profile's creation"
+    );
 }

@@ -189,3 +189,55 @@ async fn a_person_signs_in_and_out_with_the_keyboard_with_and_without_javascript
     .unwrap();
     assert_eq!(report["steps"], json!(["js", "nojs"]));
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_stranger_with_an_invitation_signs_up_with_the_keyboard_with_and_without_javascript() {
+    if !browser::here() {
+        return;
+    }
+    let app = TestApp::spawn_with(quick).await;
+    let key = app.root_key().await;
+    app.create_profile(&key, json!({"username": "ada", "displayName": "Ada"}))
+        .await;
+    let profile = app
+        .stores
+        .profiles
+        .profile_by_username("ada", linkleaf_store::ReadFrom::Primary)
+        .await
+        .unwrap()
+        .unwrap();
+    let mut links = Vec::new();
+    for _ in 0..2 {
+        let (token, _) = linkleaf_access::links::invitation(
+            app.stores.accounts.as_ref(),
+            profile.id,
+            linkleaf_domain::account::Role::Editor,
+            time::OffsetDateTime::now_utc(),
+        )
+        .await
+        .unwrap();
+        links.push(format!("/invite/{token}"));
+    }
+    let origin = format!("http://localhost:{}", app.addr.port());
+    let report = browser::run(
+        "invite",
+        json!({"origin": origin, "links": links, "shots": browser::shots("invite")}),
+    )
+    .await
+    .unwrap();
+    assert_eq!(report["steps"], json!(["js", "nojs", "signup"]));
+    for email in ["guest0@example.com", "guest1@example.com"] {
+        let a = app
+            .stores
+            .accounts
+            .account_by_email(email)
+            .await
+            .unwrap()
+            .unwrap();
+        assert_eq!(
+            app.stores.accounts.role_of(profile.id, a.id).await.unwrap(),
+            Some(linkleaf_domain::account::Role::Editor),
+            "{email} joined"
+        );
+    }
+}

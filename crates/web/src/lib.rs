@@ -1,9 +1,11 @@
 //! The pages people use, server-rendered and complete without JavaScript: `/login` (an email and
-//! a password; the button is "Sign in"), `/logout`, and `/account` (who is signed in, their
-//! sessions, each of which they can end). The dashboard grows here. Imports the HTTP crate's
+//! a password; the button is "Sign in"), `/logout`, `/account` (who is signed in, their
+//! sessions, each of which they can end), `/invite/{token}` (a one-time link: set a password,
+//! or join a profile, signing up when needed) and `/signup`. The dashboard grows here. Imports the HTTP crate's
 //! shared pieces (state, the session helpers, the stylesheet, answers), never a route module;
 //! the binary merges `router()` into the service.
 
+mod invite;
 mod pages;
 
 use axum::Router;
@@ -18,4 +20,6 @@ pub fn router() -> Router<AppState> {
         .route("/account", get(pages::account))
         .route("/account/password", post(pages::change_password))
         .route("/account/sessions/{id}/end", post(pages::end_session))
+        .route("/invite/{token}", get(invite::show).post(invite::accept))
+        .route("/signup", get(invite::signup_form).post(invite::signup))
 }

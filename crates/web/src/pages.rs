@@ -51,12 +51,12 @@ const PAGE_CSP: HeaderValue = HeaderValue::from_static(
      base-uri 'none'; frame-ancestors 'none'",
 );
 
-fn stylesheet() -> &'static str {
+pub(crate) fn stylesheet() -> &'static str {
     &linkleaf_http::style::stylesheet().path
 }
 
 /// An HTML page: no caching (it is a person's), the pages' security headers.
-fn page(status: StatusCode, html: String) -> Response {
+pub(crate) fn page(status: StatusCode, html: String) -> Response {
     let mut res = (status, html).into_response();
     let h = res.headers_mut();
     h.insert(
@@ -68,7 +68,7 @@ fn page(status: StatusCode, html: String) -> Response {
     res
 }
 
-fn see_other(to: &'static str) -> Response {
+pub(crate) fn see_other(to: &'static str) -> Response {
     let mut res = StatusCode::SEE_OTHER.into_response();
     res.headers_mut()
         .insert(header::LOCATION, HeaderValue::from_static(to));
@@ -104,7 +104,7 @@ struct LoginForm {
     password: String,
 }
 
-async fn form<T: for<'de> Deserialize<'de>>(req: Request) -> Result<T, Response> {
+pub(crate) async fn form<T: for<'de> Deserialize<'de>>(req: Request) -> Result<T, Response> {
     let bytes = axum::body::to_bytes(req.into_body(), FORM_MAX)
         .await
         .map_err(|_| {

@@ -147,3 +147,165 @@ pub async fn disable(
     }
     Ok(no_content())
 }
+
+/// An account an admin makes.
+#[derive(Deserialize, ToSchema)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
+#[schema(example = json!({"email": "grace@example.com", "displayName": "Grace"}))]
+pub struct NewAccountBody {
+    #[schema(format = Email, max_length = 254)]
+    email: String,
+    #[serde(default)]
+    #[schema(max_length = 100)]
+    display_name: Option<String>,
+    /// May manage accounts and every profile.
+    #[serde(default)]
+    admin: bool,
+}
+
+/// A one-time link that sets an account's password.
+#[derive(Serialize, ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct PasswordLink {
+    /// `{server.public_url}/invite/{token}`: it works once, until `expiresAt`.
+    url: String,
+    #[serde(with = "time::serde::rfc3339")]
+    expires_at: OffsetDateTime,
+}
+
+/// An account made, and the link that lets its person in.
+#[derive(Serialize, ToSchema)]
+pub struct MadeAccount {
+    account: AccountView,
+    #[serde(flatten)]
+    link: PasswordLink,
+}
+
+fn view(a: linkleaf_store::accounts::AccountRecord) -> AccountView {
+    AccountView {
+        id: a.id,
+        email: a.email,
+        display_name: a.display_name,
+        admin: a.admin,
+        created_at: a.created_at,
+        disabled_at: a.disabled_at,
+    }
+}
+
+async fn link_for(st: &AppState, account: Uuid) -> Result<PasswordLink, AppError> {
+    let (token, expires_at) = linkleaf_access::links::password_link(
+        st.sessions.store().as_ref(),
+        account,
+        st.sessions.now(),
+    )
+    .await?;
+    Ok(PasswordLink {
+        url: linkleaf_access::links::url(&st.settings.public_url, &token),
+        expires_at,
+    })
+}
+
+/// Make an account
+///
+/// Without a password: the answer holds a one-time link (linkleaf sends no mail: hand it over)
+/// where the person sets one, for 24 hours.
+#[utoipa::path(post, path = "/api/admin/accounts", operation_id = "createAccount", tag = "accounts",
+    request_body = NewAccountBody,
+    responses(
+        (status = 201, description = "Made, with its link", body = MadeAccount),
+        (status = 400, response = crate::responses::BadRequest),
+        (status = 401, response = Unauthorized),
+        (status = 403, response = Forbidden),
+        (status = 409, response = crate::responses::Conflict),
+        (status = 413, response = crate::responses::PayloadTooLarge),
+        (status = 415, response = crate::responses::UnsupportedMediaType),
+        (status = 422, response = ValidationFailed),
+    ))]
+pub async fn create(
+    State(st): State<AppState>,
+    headers: HeaderMap,
+    crate::extract::ApiJson(body): crate::extract::ApiJson<NewAccountBody>,
+) -> Result<Response, AppError> {
+    admin(cookie_write(&st, &headers).await?)?;
+    let a = linkleaf_access::links::make_account(
+        st.sessions.store().as_ref(),
+        linkleaf_access::links::NewAccount {
+            email: &body.email,
+            display_name: body.display_name.as_deref(),
+            password: None,
+            admin: body.admin,
+        },
+        st.sessions.now(),
+    )
+    .await
+    .map_err(crate::routes::session::link_error)?;
+    let link = link_for(&st, a.id).await?;
+    Ok(admin_json(
+        StatusCode::CREATED,
+        &MadeAccount {
+            account: view(a),
+            link,
+        },
+    ))
+}
+
+/// A link to reset a password
+///
+/// A one-time link (24 hours) where the account's person sets a new password; every session
+/// of the account ends when they do. Recovery without mail: hand it over.
+#[utoipa::path(post, path = "/api/admin/accounts/{id}/reset", operation_id = "resetPassword", tag = "accounts",
+    params(("id" = Uuid, Path, description = "The account's id")),
+    responses(
+        (status = 200, description = "The link", body = PasswordLink),
+        (status = 401, response = Unauthorized),
+        (status = 403, response = Forbidden),
+        (status = 404, response = NotFound),
+    ))]
+pub async fn reset(
+    State(st): State<AppState>,
+    ApiPath(id): ApiPath,
+    headers: HeaderMap,
+) -> Result<Response, AppError> {
+    admin(cookie_write(&st, &headers).await?)?;
+    let missing = || AppError::NotFound(format!("no account {id}"));
+    let id = Uuid::parse_str(&id).map_err(|_| missing())?;
+    st.sessions
+        .store()
+        .account_by_id(id)
+        .await?
+        .ok_or_else(missing)?;
+    Ok(admin_json(StatusCode::OK, &link_for(&st, id).await?))
+}
+
+/// Delete an account
+///
+/// With its sessions, keys and memberships; the profiles it alone owned are deleted with it.
+/// An admin deletes their own account with `DELETE /api/me`.
+#[utoipa::path(delete, path = "/api/admin/accounts/{id}", operation_id = "deleteAccount", tag = "accounts",
+    params(("id" = Uuid, Path, description = "The account's id")),
+    responses(
+        (status = 204, description = "Deleted"),
+        (status = 401, response = Unauthorized),
+        (status = 403, response = Forbidden),
+        (status = 404, response = NotFound),
+        (status = 422, response = ValidationFailed),
+    ))]
+pub async fn delete(
+    State(st): State<AppState>,
+    ApiPath(id): ApiPath,
+    headers: HeaderMap,
+) -> Result<Response, AppError> {
+    let s = admin(cookie_write(&st, &headers).await?)?;
+    let missing = || AppError::NotFound(format!("no account {id}"));
+    let id = Uuid::parse_str(&id).map_err(|_| missing())?;
+    if id == s.account.id {
+        return Err(AppError::Validation(linkleaf_domain::ValidationErrors(
+            vec![FieldError::new(
+                "id",
+                "is your own account: delete it with DELETE /api/me",
+            )],
+        )));
+    }
+    crate::profiles::delete_account(&st, id).await?;
+    Ok(no_content())
+}

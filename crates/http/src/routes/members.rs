@@ -192,3 +192,70 @@ pub async fn remove(
         Err(missing())
     }
 }
+
+/// An invitation to make.
+#[derive(Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+#[schema(example = json!({"profile": "ada", "role": "editor"}))]
+pub struct NewInvitation {
+    /// The profile (its id or username) to join.
+    #[schema(min_length = 1, max_length = 64)]
+    profile: String,
+    role: RoleName,
+}
+
+/// An invitation: a link to hand over.
+#[derive(Serialize, ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct Invitation {
+    /// `{server.public_url}/invite/{token}`: it works once, until `expiresAt`.
+    url: String,
+    profile: Uuid,
+    role: &'static str,
+    #[serde(with = "time::serde::rfc3339")]
+    expires_at: OffsetDateTime,
+}
+
+/// Invite someone to a profile
+///
+/// A one-time link (linkleaf sends no mail: hand it over) to `/invite/{token}`, where the person
+/// joins the profile with the role, signing up first when they have no account (whatever
+/// `accounts.signup` says, except `closed`). It works once, for seven days.
+#[utoipa::path(post, path = "/api/invitations", operation_id = "invite", tag = "accounts",
+    security(("api_key" = ["profile:write"]), ("session" = [])),
+    request_body(content = NewInvitation, content_type = "application/json"),
+    responses(
+        (status = 201, description = "The link, shown this once", body = Invitation),
+        (status = 400, response = BadRequest),
+        (status = 401, response = Unauthorized),
+        (status = 403, response = Forbidden),
+        (status = 404, response = NotFound),
+        (status = 413, response = PayloadTooLarge),
+        (status = 415, response = UnsupportedMediaType),
+        (status = 422, response = ValidationFailed),
+    ))]
+pub async fn invite(
+    State(st): State<AppState>,
+    _: NotEdge,
+    who: Who,
+    ApiJson(body): ApiJson<NewInvitation>,
+) -> Result<Response, AppError> {
+    let profile = who.profile(&st, &body.profile, Action::Members).await?;
+    let role = Role::from(body.role);
+    let (token, expires_at) = linkleaf_access::links::invitation(
+        st.stores.accounts.as_ref(),
+        profile,
+        role,
+        OffsetDateTime::now_utc(),
+    )
+    .await?;
+    Ok(admin_json(
+        StatusCode::CREATED,
+        &Invitation {
+            url: linkleaf_access::links::url(&st.settings.public_url, &token),
+            profile,
+            role: role.as_str(),
+            expires_at,
+        },
+    ))
+}

@@ -268,3 +268,183 @@ pub async fn change_password(
         Err(PasswordChangeError::Store(e)) => Err(e.into()),
     }
 }
+
+/// A sign-up.
+#[derive(Deserialize, ToSchema)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
+#[schema(example = json!({"email": "grace@example.com", "password": "a long and private phrase", "displayName": "Grace"}))]
+pub struct SignUp {
+    #[schema(format = Email, max_length = 254)]
+    email: String,
+    /// 8 to 256 characters, any characters; not one of the most common passwords, nor the email.
+    #[schema(format = Password, min_length = 8, max_length = 256)]
+    password: String,
+    /// The name shown for the account (the email's local part by default).
+    #[serde(default)]
+    #[schema(max_length = 100)]
+    display_name: Option<String>,
+    /// An invitation's token (the last part of its `/invite/{token}` link): needed when
+    /// `accounts.signup` is `invite`; the account joins its profile.
+    #[serde(default)]
+    #[schema(max_length = 64)]
+    invitation: Option<String>,
+}
+
+/// What went wrong making an account or using a link, as an answer.
+pub fn link_error(e: linkleaf_access::links::LinkError) -> AppError {
+    use linkleaf_access::links::LinkError;
+    match e {
+        LinkError::Gone => AppError::Validation(linkleaf_domain::ValidationErrors::single(
+            "invitation",
+            "is used, expired or unknown: ask for a new link",
+        )),
+        LinkError::Invalid(f) => AppError::Validation(linkleaf_domain::ValidationErrors(vec![f])),
+        LinkError::Taken => AppError::Conflict(linkleaf_domain::ValidationErrors::single(
+            "email",
+            "has an account already: sign in instead",
+        )),
+        LinkError::Store(e) => e.into(),
+    }
+}
+
+/// Sign up
+///
+/// Makes an account and signs it in, as `accounts.signup` allows: `open`, anyone (attempts are
+/// limited per client address); `invite` (the default), with an invitation, whose profile the
+/// account joins; `closed`, no one (403). An email that has an account already is 409.
+#[utoipa::path(post, path = "/api/accounts", operation_id = "signUp", tag = "accounts",
+    request_body = SignUp,
+    responses(
+        (status = 201, description = "Made and signed in: the session cookie is set", body = Me, headers(
+            ("Set-Cookie" = String, description = "`linkleaf_session` (`__Host-linkleaf_session` over https): HttpOnly, SameSite=Lax"))),
+        (status = 400, response = BadRequest),
+        (status = 403, response = Forbidden),
+        (status = 409, response = crate::responses::Conflict),
+        (status = 413, response = PayloadTooLarge),
+        (status = 415, response = UnsupportedMediaType),
+        (status = 422, response = ValidationFailed),
+        (status = 429, response = RateLimited),
+    ))]
+pub async fn sign_up(
+    State(st): State<AppState>,
+    peer: Option<axum::Extension<crate::client::Peer>>,
+    headers: axum::http::HeaderMap,
+    ApiJson(body): ApiJson<SignUp>,
+) -> Result<Response, AppError> {
+    use linkleaf_domain::account::Signup;
+    match (st.settings.accounts.signup, &body.invitation) {
+        (Signup::Closed, _) => {
+            return Err(AppError::InsufficientRole(
+                "sign-up is closed here: an admin makes accounts",
+            ));
+        }
+        (Signup::Invite, None) => {
+            return Err(AppError::InsufficientRole(
+                "sign-up needs an invitation here: ask a profile's owner for a link",
+            ));
+        }
+        _ => {}
+    }
+    crate::signin::attempt(&st, &headers, peer.map(|p| p.0), &body.email).await?;
+    let now = st.sessions.now();
+    let store = st.sessions.store().as_ref();
+    if let Some(token) = &body.invitation {
+        // checked before the account is made, used after
+        let link = linkleaf_access::links::peek(store, token, now).await?;
+        if !link.is_some_and(|l| l.kind == linkleaf_store::accounts::LinkKind::Invite) {
+            return Err(link_error(linkleaf_access::links::LinkError::Gone));
+        }
+    }
+    let account = linkleaf_access::links::make_account(
+        store,
+        linkleaf_access::links::NewAccount {
+            email: &body.email,
+            display_name: body.display_name.as_deref(),
+            password: Some(&body.password),
+            admin: false,
+        },
+        now,
+    )
+    .await
+    .map_err(link_error)?;
+    if let Some(token) = &body.invitation {
+        // used meanwhile by someone else: the account stands, without the profile
+        match linkleaf_access::links::accept(store, token, account.id, now).await {
+            Ok(_) | Err(linkleaf_access::links::LinkError::Gone) => {}
+            Err(e) => return Err(link_error(e)),
+        }
+    }
+    let ua = headers
+        .get(header::USER_AGENT)
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or("");
+    let started = st.sessions.start(account, ua).await?;
+    let cookie = session_cookie(&st, &started.cookie_value);
+    let signed = Signed {
+        session_id: started.session_id,
+        account: started.account,
+    };
+    let mut res = admin_json(StatusCode::CREATED, &me_of(&st, &signed).await?);
+    res.headers_mut().insert(header::SET_COOKIE, cookie);
+    Ok(res)
+}
+
+/// The confirmation that deleting an account deletes the profiles it alone owns.
+#[derive(Deserialize, utoipa::IntoParams)]
+#[serde(deny_unknown_fields)]
+#[into_params(parameter_in = Query)]
+pub struct DeleteMe {
+    /// The usernames of the profiles you alone own, comma-separated: each is deleted with the
+    /// account (a 409 names them when one is missing).
+    confirm: Option<String>,
+}
+
+/// Delete your account
+///
+/// Ends every session, revokes the keys you made, leaves every profile; a profile you alone own
+/// is deleted with it, once `confirm` names it (409 names those that need it).
+#[utoipa::path(delete, path = "/api/me", operation_id = "deleteMe", tag = "accounts",
+    params(DeleteMe),
+    responses(
+        (status = 204, description = "Deleted"),
+        (status = 401, response = Unauthorized),
+        (status = 403, response = Forbidden),
+        (status = 409, response = crate::responses::Conflict),
+        (status = 422, response = ValidationFailed),
+    ))]
+pub async fn delete_me(
+    State(st): State<AppState>,
+    crate::extract::ApiQuery(q): crate::extract::ApiQuery<DeleteMe>,
+    headers: axum::http::HeaderMap,
+) -> Result<Response, AppError> {
+    let s = cookie_write(&st, &headers).await?;
+    let owned = crate::profiles::sole_owned_names(&st, s.account.id).await?;
+    let confirmed: Vec<String> = q
+        .confirm
+        .unwrap_or_default()
+        .split(',')
+        .map(|n| n.trim().to_ascii_lowercase())
+        .collect();
+    let missing: Vec<&str> = owned
+        .iter()
+        .filter(|n| !confirmed.contains(&n.to_ascii_lowercase()))
+        .map(String::as_str)
+        .collect();
+    if !missing.is_empty() {
+        return Err(AppError::Conflict(
+            linkleaf_domain::ValidationErrors::single(
+                "confirm",
+                format!(
+                    "deleting your account deletes the profiles you alone own: name them to confirm \
+                 ({})",
+                    missing.join(", ")
+                ),
+            ),
+        ));
+    }
+    crate::profiles::delete_account(&st, s.account.id).await?;
+    let mut res = no_content();
+    res.headers_mut()
+        .insert(header::SET_COOKIE, crate::signin::clear_cookie(&st));
+    Ok(res)
+}

@@ -27,6 +27,23 @@ fn account(r: &Row) -> Result<AccountRecord> {
     })
 }
 
+fn link(r: &Row) -> Result<LinkRecord> {
+    let kind = match r.text("kind")?.as_str() {
+        "password" => LinkKind::Password,
+        "invite" => LinkKind::Invite,
+        other => return Err(StoreError::Corrupt(format!("a link of kind '{other}'"))),
+    };
+    Ok(LinkRecord {
+        digest: r.bytes("digest")?,
+        kind,
+        account_id: r.opt_id("account_id")?,
+        profile_id: r.opt_id("profile_id")?,
+        role: r.opt_text("role")?.as_deref().map(role).transpose()?,
+        created_at: r.time("created_at")?,
+        expires_at: r.time("expires_at")?,
+    })
+}
+
 fn session(r: &Row) -> Result<SessionRecord> {
     Ok(SessionRecord {
         id: r.text("s_id")?,
@@ -236,27 +253,32 @@ impl AccountStore for SqlStore {
         kind: LinkKind,
         at: OffsetDateTime,
     ) -> Result<Option<LinkRecord>> {
-        let row = q("UPDATE account_links SET used_at = $1
+        q("UPDATE account_links SET used_at = $1
              WHERE digest = $2 AND kind = $3 AND used_at IS NULL AND expires_at > $4
-             RETURNING digest, account_id, profile_id, role, created_at, expires_at")
+             RETURNING digest, kind, account_id, profile_id, role, created_at, expires_at")
         .bind(at)
         .bind(digest)
         .bind(kind.as_str())
         .bind(at)
         .fetch_optional(&self.db)
-        .await?;
-        let Some(r) = row else {
-            return Ok(None);
-        };
-        Ok(Some(LinkRecord {
-            digest: r.bytes("digest")?,
-            kind,
-            account_id: r.opt_id("account_id")?,
-            profile_id: r.opt_id("profile_id")?,
-            role: r.opt_text("role")?.as_deref().map(role).transpose()?,
-            created_at: r.time("created_at")?,
-            expires_at: r.time("expires_at")?,
-        }))
+        .await?
+        .as_ref()
+        .map(link)
+        .transpose()
+    }
+
+    async fn peek_link(&self, digest: &[u8], at: OffsetDateTime) -> Result<Option<LinkRecord>> {
+        q(
+            "SELECT digest, kind, account_id, profile_id, role, created_at, expires_at
+             FROM account_links WHERE digest = $1 AND used_at IS NULL AND expires_at > $2",
+        )
+        .bind(digest)
+        .bind(at)
+        .fetch_optional(&self.db)
+        .await?
+        .as_ref()
+        .map(link)
+        .transpose()
     }
 
     async fn set_member(
@@ -327,6 +349,35 @@ impl AccountStore for SqlStore {
         let done = q("DELETE FROM members WHERE profile_id = $1 AND account_id = $2")
             .bind(profile)
             .bind(account)
+            .execute(&mut tx)
+            .await?;
+        tx.commit().await?;
+        Ok(done > 0)
+    }
+
+    async fn sole_owned(&self, account: Uuid) -> Result<Vec<Uuid>> {
+        q("SELECT m.profile_id FROM members m
+             WHERE m.account_id = $1 AND m.role = 'owner'
+               AND NOT EXISTS (SELECT 1 FROM members o WHERE o.profile_id = m.profile_id
+                                 AND o.role = 'owner' AND o.account_id <> m.account_id)
+             ORDER BY m.profile_id")
+        .bind(account)
+        .fetch_all(&self.db)
+        .await?
+        .iter()
+        .map(|r| r.id("profile_id"))
+        .collect()
+    }
+
+    async fn delete_account(&self, id: Uuid) -> Result<bool> {
+        let mut tx = self.db.begin_write().await?;
+        // the keys it made stop with it (their rows stay out of the way of the prefix index)
+        q("DELETE FROM api_keys WHERE account_id = $1")
+            .bind(id)
+            .execute(&mut tx)
+            .await?;
+        let done = q("DELETE FROM accounts WHERE id = $1")
+            .bind(id)
             .execute(&mut tx)
             .await?;
         tx.commit().await?;
