@@ -199,3 +199,27 @@ mod tests {
         assert!(Role::Owner > Role::Editor && Role::Editor > Role::Viewer);
     }
 }
+
+/// What made a change.
+#[derive(
+    Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize, utoipa::ToSchema,
+)]
+#[serde(rename_all = "lowercase")]
+pub enum ActorKind {
+    /// A person, signed in.
+    Account,
+    /// An API key (an operator's, or one a person made).
+    Key,
+}
+
+/// Who made a change: kept with each version of a profile, and in the events it sends
+/// (`data.actor`). Absent for what the operator did on the command line.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize, utoipa::ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct Actor {
+    pub kind: ActorKind,
+    /// The account's or the key's id.
+    pub id: uuid::Uuid,
+    /// The account's email, or the key's name.
+    pub name: String,
+}

@@ -86,6 +86,11 @@ pub struct EventData {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     #[schema(required = false)]
     pub previous_username: Option<String>,
+    /// Who made the change (a signed-in account or an API key); absent for the operator's
+    /// command line, and for an event received from elsewhere.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schema(required = false)]
+    pub actor: Option<crate::account::Actor>,
 }
 
 /// How many times an event may be passed on by instances that receive it (an instance that
@@ -139,8 +144,15 @@ impl WebhookEvent {
                 id,
                 username: username.as_str().to_owned(),
                 previous_username: previous.map(|u| u.as_str().to_owned()),
+                actor: None,
             },
         }
+    }
+
+    /// The same event, saying who made the change.
+    pub fn by(mut self, actor: Option<&crate::account::Actor>) -> Self {
+        self.data.actor = actor.cloned();
+        self
     }
 
     /// The events of a change from `before` to `after`, at `at`.
@@ -282,6 +294,7 @@ impl Incoming {
                         id,
                         username,
                         previous_username: previous,
+                        actor: None,
                     },
                 }))
             }

@@ -21,6 +21,7 @@ use axum::http::request::Parts;
 use axum::http::{HeaderMap, Method, header};
 use linkleaf_access::table::{Action, allows};
 use linkleaf_domain::Scope;
+use linkleaf_domain::account::{Actor, ActorKind};
 use linkleaf_store::{ProfileRef, ReadFrom};
 use uuid::Uuid;
 
@@ -134,6 +135,22 @@ impl Who {
     /// The signed-in admin, if this is one.
     fn admin(&self) -> bool {
         matches!(self, Self::Person(p) if p.account.admin)
+    }
+
+    /// Who this is, as a version of a profile and an event name them.
+    pub fn actor(&self) -> Actor {
+        match self {
+            Self::Operator(c) | Self::Bound { caller: c, .. } => Actor {
+                kind: ActorKind::Key,
+                id: c.key_id,
+                name: c.name.clone(),
+            },
+            Self::Person(p) => Actor {
+                kind: ActorKind::Account,
+                id: p.account.id,
+                name: p.account.email.clone(),
+            },
+        }
     }
 
     /// The signed-in person, if this is one.
@@ -316,6 +333,11 @@ pub const RULES: &[(&str, &str, Rule)] = {
             Profile(S(ProfileRead)),
         ),
         ("POST", "/api/profiles/{profile}/members", Profile(Members)),
+        (
+            "GET",
+            "/api/profiles/{profile}/history",
+            Profile(S(ProfileRead)),
+        ),
         (
             "DELETE",
             "/api/profiles/{profile}/members/{account}",

@@ -9,6 +9,7 @@ use crate::state::AppState;
 use axum::Json;
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
+use linkleaf_domain::account::Actor;
 use linkleaf_domain::{Profile, Scope, ValidationErrors};
 use linkleaf_store::{Change, ProfileRef};
 use serde::Serialize;
@@ -47,6 +48,7 @@ pub async fn detached<T: Send + 'static>(
 pub async fn modify(
     st: &AppState,
     id: Uuid,
+    actor: Actor,
     change: impl Fn(&Profile) -> Result<Profile, ValidationErrors> + Send + Sync + 'static,
 ) -> Result<Profile, AppError> {
     detached(st, {
@@ -56,7 +58,7 @@ pub async fn modify(
             let m = st
                 .stores
                 .profiles
-                .modify_profile(ProfileRef::Id(id), change)
+                .modify_profile_as(ProfileRef::Id(id), change, Some(&actor))
                 .await?
                 .ok_or_else(|| AppError::not_found_profile(&id.to_string()))?;
             if m.after != m.before {
@@ -98,7 +100,11 @@ pub async fn read_by_id(
 /// would: its event written, its caches dropped everywhere), then the account with its
 /// sessions, memberships and keys. Returns the usernames of the profiles deleted. A failure
 /// part way leaves what is left for the same call to finish.
-pub async fn delete_account(st: &AppState, account: Uuid) -> Result<Vec<String>, AppError> {
+pub async fn delete_account(
+    st: &AppState,
+    account: Uuid,
+    actor: Actor,
+) -> Result<Vec<String>, AppError> {
     detached(st, {
         let st = st.clone();
         async move {
@@ -107,7 +113,7 @@ pub async fn delete_account(st: &AppState, account: Uuid) -> Result<Vec<String>,
                 if let Some((id, username)) = st
                     .stores
                     .profiles
-                    .delete_profile(ProfileRef::Id(profile))
+                    .delete_profile_as(ProfileRef::Id(profile), Some(&actor))
                     .await?
                 {
                     st.invalidate(Some(id), &[&username]).await;

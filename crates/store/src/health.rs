@@ -48,7 +48,7 @@ pub(crate) struct WriteHealth {
     last_ok_ms: AtomicI64,
     /// When the heartbeat last committed (0: not yet), and why the last one failed if it did.
     heartbeat_ok_ms: AtomicI64,
-    heartbeat_failure: Mutex<Option<String>>,
+    heartbeat_failure: Mutex<Option<(i64, String)>>,
     last_failure: Mutex<Option<(i64, String)>>,
     /// SQLite: why the database file is not the one opened (sticky: only a restart helps).
     replaced: Mutex<Option<String>>,
@@ -105,8 +105,18 @@ impl WriteHealth {
                 self.heartbeat_ok_ms.store(at_ms, Ordering::Relaxed);
                 *failure = None;
             }
-            Err(why) => *failure = Some(why.clone()),
+            Err(why) => *failure = Some((at_ms, why.clone())),
         }
+    }
+
+    /// A real write committed after the last heartbeat failed: the failure is news no more.
+    pub(crate) fn wrote_since_heartbeat_failed(&self) -> bool {
+        let ok = self.last_ok_ms.load(Ordering::Relaxed);
+        self.heartbeat_failure
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .as_ref()
+            .is_some_and(|(at, _)| ok > *at)
     }
 
     /// The state, given whether the database answered a read.
@@ -126,13 +136,16 @@ impl WriteHealth {
             .unwrap_or_else(|p| p.into_inner())
             .clone();
         // the last real write failed (lately, with none committed since), or the heartbeat did
+        // (with no real write committed since: one that was proves the database takes writes)
         let failing_writes = match (&failure, last_ok) {
             (Some((at, why)), ok)
                 if ok.is_none_or(|ok| *at >= ok) && now_ms() - at < FAILURE_MEMORY_MS =>
             {
                 Some(why.clone())
             }
-            _ => heartbeat_failure.map(|why| format!("the heartbeat write failed: {why}")),
+            _ => heartbeat_failure
+                .filter(|(at, _)| last_ok.is_none_or(|ok| ok <= *at))
+                .map(|(_, why)| format!("the heartbeat write failed: {why}")),
         };
         let unavailable = self.replaced_why().or_else(|| {
             ping.err()
@@ -153,4 +166,27 @@ impl WriteHealth {
 pub trait DatabaseHealth: Send + Sync + 'static {
     /// Pings the database, commits the heartbeat when it is due, and tells the state.
     async fn health(&self) -> DbHealth;
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_write_committed_after_a_failed_heartbeat_clears_it() {
+        let h = WriteHealth::default();
+        h.beat(now_ms() - 1_000, &Err("disk full".into()));
+        assert!(h.state(Ok(())).failing_writes.is_some(), "nothing since");
+        h.succeeded();
+        assert_eq!(
+            h.state(Ok(())).failing_writes,
+            None,
+            "a real write went in since the heartbeat failed"
+        );
+        h.beat(now_ms() + 1_000, &Err("disk full again".into()));
+        assert!(
+            h.state(Ok(())).failing_writes.is_some(),
+            "a later failure counts"
+        );
+    }
 }

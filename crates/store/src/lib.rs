@@ -32,6 +32,7 @@ pub use keys::{ApiKeyRecord, KeyStore};
 pub use options::StoreOptions;
 pub use profiles::{
     Change, LinkTarget, Modified, ModifyError, ProfileRef, ProfileStore, ProfileSummary, ReadFrom,
+    Version,
 };
 pub use sql::SqlStore;
 pub use webhooks::WebhookStore;

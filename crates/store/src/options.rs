@@ -16,6 +16,8 @@ pub struct StoreOptions {
     /// PostgreSQL: a replica for public reads and listings (writes and read-apply-write always
     /// go to the primary).
     pub read_url: Option<String>,
+    /// Versions kept per profile (`history.keep_versions`).
+    pub keep_versions: u32,
     /// Tests: SQLite's `max_page_count` from a number the test controls (0: no limit), to fill
     /// the database and give it room again.
     #[doc(hidden)]
@@ -30,6 +32,7 @@ impl Default for StoreOptions {
             busy_timeout: Duration::from_secs(5),
             statement_timeout: Duration::from_secs(5),
             read_url: None,
+            keep_versions: 100,
             sqlite_page_limit: None,
         }
     }

@@ -5,6 +5,7 @@
 
 use crate::error::{Result, StoreError};
 use async_trait::async_trait;
+use linkleaf_domain::account::Actor;
 use linkleaf_domain::{Profile, Username, ValidationErrors};
 use std::borrow::Cow;
 use time::OffsetDateTime;
@@ -81,13 +82,14 @@ pub trait ProfileStore: Send + Sync + 'static {
     ) -> Result<Vec<ProfileSummary>>;
     /// Inserts a new profile and its links. `UsernameTaken` when the name is in use.
     async fn create_profile(&self, p: &Profile) -> Result<Profile>;
-    /// Inserts a new profile with `owner` as its owner, in one transaction; `LimitReached`
-    /// when `owner` owns `max` profiles already (no limit when `None`).
-    async fn create_owned_profile(
+    /// Inserts a new profile, made by `actor`, with its first version; with `owner` as its
+    /// owner, in the same transaction, and `LimitReached` when the owner owns as many as the
+    /// limit given with it already.
+    async fn create_profile_with(
         &self,
         p: &Profile,
-        owner: Uuid,
-        max: Option<u32>,
+        owner: Option<(Uuid, Option<u32>)>,
+        actor: Option<&Actor>,
     ) -> Result<Profile>;
     /// Reads a profile, applies `change` and writes the result, in one write transaction, so
     /// concurrent changes to one profile apply one after the other and none is lost. Writes the
@@ -98,12 +100,32 @@ pub trait ProfileStore: Send + Sync + 'static {
         &self,
         which: ProfileRef<'_>,
         change: Change<'_>,
+    ) -> Result<Option<Modified>, ModifyError> {
+        self.modify_profile_as(which, change, None).await
+    }
+    /// `modify_profile`, made by `actor`: the version it writes and its events say so.
+    async fn modify_profile_as(
+        &self,
+        which: ProfileRef<'_>,
+        change: Change<'_>,
+        actor: Option<&Actor>,
     ) -> Result<Option<Modified>, ModifyError>;
+    /// The newest versions of a profile first, at most `limit` (`history.keep_versions` are
+    /// kept).
+    async fn history(&self, profile: Uuid, limit: u32) -> Result<Vec<Version>>;
     /// Where a link points: its profile, its URL and whether it is enabled (for `/r/{link}`).
     async fn link_target(&self, link: Uuid) -> Result<Option<LinkTarget>>;
     /// Deletes a profile and its links, in one statement; returns the id and username it had,
     /// if it existed.
-    async fn delete_profile(&self, which: ProfileRef<'_>) -> Result<Option<(Uuid, Username)>>;
+    async fn delete_profile(&self, which: ProfileRef<'_>) -> Result<Option<(Uuid, Username)>> {
+        self.delete_profile_as(which, None).await
+    }
+    /// `delete_profile`, by `actor` (its `profile.deleted` event says so).
+    async fn delete_profile_as(
+        &self,
+        which: ProfileRef<'_>,
+        actor: Option<&Actor>,
+    ) -> Result<Option<(Uuid, Username)>>;
 }
 
 /// A link as a redirect needs it.
@@ -121,4 +143,14 @@ pub enum ReadFrom {
     Replica,
     /// The primary, which has every committed write.
     Primary,
+}
+
+/// One version of a profile: what it became, who made it, and when.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Version {
+    pub version: i64,
+    pub at: OffsetDateTime,
+    pub actor: Option<Actor>,
+    /// The profile as it became, as the admin API shows it.
+    pub profile: serde_json::Value,
 }

@@ -1347,17 +1347,29 @@ async fn access_story(s: &Stores) {
     // made with its owner, up to the limit, in one transaction
     let mine = s
         .profiles
-        .create_owned_profile(&new_profile(r#"{"username":"beas"}"#), bea.id, Some(2))
+        .create_profile_with(
+            &new_profile(r#"{"username":"beas"}"#),
+            Some((bea.id, Some(2))),
+            None,
+        )
         .await
         .unwrap();
     assert_eq!(a.role_of(mine.id, bea.id).await.unwrap(), Some(Role::Owner));
     s.profiles
-        .create_owned_profile(&new_profile(r#"{"username":"beas2"}"#), bea.id, Some(2))
+        .create_profile_with(
+            &new_profile(r#"{"username":"beas2"}"#),
+            Some((bea.id, Some(2))),
+            None,
+        )
         .await
         .unwrap();
     assert!(matches!(
         s.profiles
-            .create_owned_profile(&new_profile(r#"{"username":"beas3"}"#), bea.id, Some(2))
+            .create_profile_with(
+                &new_profile(r#"{"username":"beas3"}"#),
+                Some((bea.id, Some(2))),
+                None
+            )
             .await,
         Err(StoreError::LimitReached(2))
     ));
@@ -1557,4 +1569,10 @@ async fn access_story(s: &Stores) {
         ["profile.updated"],
         "its profile's change, not another profile's creation"
     );
+    // every change is a version, newest first, the command line's without an actor
+    let h = s.profiles.history(mine.id, 10).await.unwrap();
+    assert_eq!(h.len(), 2, "made, then changed");
+    assert_eq!((h[0].version, h[1].version), (2, 1));
+    assert_eq!(h[0].profile["bio"], "changed");
+    assert!(h[0].actor.is_none());
 }

@@ -77,26 +77,34 @@ impl ProfileStore for ObservedStore {
     async fn create_profile(&self, p: &Profile) -> Result<Profile> {
         self.inner.create_profile(p).await
     }
-    async fn create_owned_profile(
+    async fn create_profile_with(
         &self,
         p: &Profile,
-        owner: Uuid,
-        max: Option<u32>,
+        owner: Option<(Uuid, Option<u32>)>,
+        actor: Option<&linkleaf_domain::account::Actor>,
     ) -> Result<Profile> {
-        self.inner.create_owned_profile(p, owner, max).await
+        self.inner.create_profile_with(p, owner, actor).await
     }
-    async fn modify_profile(
+    async fn history(&self, profile: Uuid, limit: u32) -> Result<Vec<linkleaf_store::Version>> {
+        self.inner.history(profile, limit).await
+    }
+    async fn modify_profile_as(
         &self,
         which: ProfileRef<'_>,
         change: Change<'_>,
+        actor: Option<&linkleaf_domain::account::Actor>,
     ) -> std::result::Result<Option<Modified>, ModifyError> {
-        self.inner.modify_profile(which, change).await
+        self.inner.modify_profile_as(which, change, actor).await
     }
     async fn link_target(&self, link: Uuid) -> Result<Option<linkleaf_store::LinkTarget>> {
         self.inner.link_target(link).await
     }
-    async fn delete_profile(&self, which: ProfileRef<'_>) -> Result<Option<(Uuid, Username)>> {
-        self.inner.delete_profile(which).await
+    async fn delete_profile_as(
+        &self,
+        which: ProfileRef<'_>,
+        actor: Option<&linkleaf_domain::account::Actor>,
+    ) -> Result<Option<(Uuid, Username)>> {
+        self.inner.delete_profile_as(which, actor).await
     }
 }
 

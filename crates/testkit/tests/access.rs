@@ -632,3 +632,144 @@ async fn a_subscription_made_through_a_profile_receives_only_its_events() {
     );
     assert_eq!(deliveries(instance["id"].as_str().unwrap()).await, 2);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn every_change_is_a_version_with_its_actor_and_the_events_say_who() {
+    let app = TestApp::spawn_with(|c| {
+        c.history.keep_versions = 3;
+    })
+    .await;
+    let root = app.root_key().await;
+    let site = app.config.server.public_url.clone();
+    for email in [
+        "owner@example.com",
+        "viewer@example.com",
+        "other@example.com",
+    ] {
+        linkleaf::accounts::create(app.stores.accounts.as_ref(), email, None, false, PASSWORD)
+            .await
+            .unwrap();
+    }
+    let cookie = |email: &str| {
+        let r = app
+            .client
+            .post(app.url("/api/session"))
+            .json(&json!({"email": email, "password": PASSWORD}));
+        async move {
+            let r = r.send().await.unwrap();
+            header(&r, "set-cookie")
+                .split(';')
+                .next()
+                .unwrap()
+                .to_owned()
+        }
+    };
+    let (owner, viewer, other) = (
+        cookie("owner@example.com").await,
+        cookie("viewer@example.com").await,
+        cookie("other@example.com").await,
+    );
+    // made by a person: version 1, theirs
+    let r = app
+        .client
+        .post(app.url("/api/profiles"))
+        .header("cookie", &owner)
+        .header("origin", &site)
+        .json(&json!({"username": "ada", "displayName": "Ada"}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 201);
+    let r = app
+        .client
+        .post(app.url("/api/profiles/ada/members"))
+        .header("cookie", &owner)
+        .header("origin", &site)
+        .json(&json!({"email": "viewer@example.com", "role": "viewer"}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 200);
+    // changed by the operator's key, then by the person
+    let patch = |bio: &str| json!({ "bio": bio });
+    let r = app
+        .admin(Method::PATCH, "/api/profiles/ada", &root)
+        .json(&patch("by the key"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 200);
+    let r = app
+        .client
+        .patch(app.url("/api/profiles/ada"))
+        .header("cookie", &owner)
+        .header("origin", &site)
+        .json(&patch("by the owner"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 200);
+
+    let history = |cookie: &str| {
+        app.client
+            .get(app.url("/api/profiles/ada/history"))
+            .header("cookie", cookie)
+            .send()
+    };
+    assert_eq!(history(&other).await.unwrap().status(), 404);
+    let h: Value = history(&viewer).await.unwrap().json().await.unwrap();
+    let h = h.as_array().unwrap();
+    let summary: Vec<(i64, &str, &str)> = h
+        .iter()
+        .map(|v| {
+            (
+                v["version"].as_i64().unwrap(),
+                v["actor"]["kind"].as_str().unwrap(),
+                v["profile"]["bio"].as_str().unwrap(),
+            )
+        })
+        .collect();
+    assert_eq!(
+        summary,
+        [
+            (3, "account", "by the owner"),
+            (2, "key", "by the key"),
+            (1, "account", "")
+        ]
+    );
+    assert_eq!(h[0]["actor"]["name"], "owner@example.com");
+    assert_eq!(h[1]["actor"]["name"], "test", "the key's name");
+
+    // history.keep_versions: the newest 3
+    let r = app
+        .admin(Method::PATCH, "/api/profiles/ada", &root)
+        .json(&patch("fourth"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 200);
+    let h: Value = history(&viewer).await.unwrap().json().await.unwrap();
+    let versions: Vec<i64> = h
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|v| v["version"].as_i64().unwrap())
+        .collect();
+    assert_eq!(versions, [4, 3, 2]);
+
+    // the outbox's events carry who, too
+    let events = app
+        .stores
+        .webhooks
+        .unpublished(i64::MAX / 4, 1, 100)
+        .await
+        .unwrap();
+    let actors: Vec<Value> = events
+        .iter()
+        .map(|e| serde_json::from_str::<Value>(&e.payload).unwrap()["data"]["actor"].clone())
+        .collect();
+    assert_eq!(actors.len(), 4, "{actors:?}");
+    assert_eq!(actors[0]["kind"], "account");
+    assert_eq!(actors[1]["kind"], "key");
+    assert_eq!(actors[2]["name"], "owner@example.com");
+}

@@ -17,6 +17,10 @@ fn quick(c: &mut linkleaf::Config) {
     c.analytics.cache_for = std::time::Duration::from_secs(0);
     c.rate_limit.per_minute = std::num::NonZeroU32::new(1_000_000).expect("non-zero");
     c.rate_limit.burst = std::num::NonZeroU32::new(1_000_000).expect("non-zero");
+    // the webhook dispatcher's small writes (an event fanned out) can still find room in a
+    // database a profile no longer fits in, and would say writes work again: these tests
+    // decide when there is room
+    c.webhooks.dispatch = false;
 }
 
 async fn create(app: &TestApp, key: &str, name: &str) -> u16 {

@@ -306,6 +306,7 @@ pub async fn delete(
             )],
         )));
     }
-    crate::profiles::delete_account(&st, id).await?;
+    let actor = crate::access::Who::Person(s.clone()).actor();
+    crate::profiles::delete_account(&st, id, actor).await?;
     Ok(no_content())
 }

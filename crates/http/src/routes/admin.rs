@@ -71,14 +71,15 @@ pub async fn create(
         )),
     };
     let p = body.into_profile(now_millis())?;
+    let actor = who.actor();
     let stored = detached(&st, {
         let st = st.clone();
         async move {
-            let profiles = &st.stores.profiles;
-            let stored = match owner {
-                None => profiles.create_profile(&p).await?,
-                Some((owner, max)) => profiles.create_owned_profile(&p, owner, max).await?,
-            };
+            let stored = st
+                .stores
+                .profiles
+                .create_profile_with(&p, owner, Some(&actor))
+                .await?;
             st.invalidate_profile(None, &stored).await;
             Ok(stored)
         }
@@ -237,7 +238,7 @@ pub async fn update(
     let id = who
         .profile(&st, &reference, Action::Scope(Scope::ProfileWrite))
         .await?;
-    let p = modify(&st, id, move |p| patch.apply(p)).await?;
+    let p = modify(&st, id, who.actor(), move |p| patch.apply(p)).await?;
     Ok(admin_json(StatusCode::OK, &p))
 }
 
@@ -281,7 +282,7 @@ pub async fn patch_links(
     let id = who
         .profile(&st, &reference, Action::Scope(Scope::LinksWrite))
         .await?;
-    let p = modify(&st, id, move |p| {
+    let p = modify(&st, id, who.actor(), move |p| {
         let mut next = p.clone();
         next.links = patch.apply(&p.links)?;
         Ok(next)

@@ -12,6 +12,7 @@ pub mod admin;
 pub mod analytics;
 pub mod docs;
 pub mod health;
+pub mod history;
 pub mod keys;
 pub mod members;
 pub mod public;
@@ -83,6 +84,7 @@ pub fn api_router(recorder: &dyn metrics::Recorder) -> OpenApiRouter<AppState> {
         .routes(timed(routes!(members::list, members::add)))
         .routes(timed(routes!(members::remove)))
         .routes(timed(routes!(members::invite)))
+        .routes(timed(routes!(history::history)))
         .routes(timed(routes!(analytics::report)))
         .routes(timed(routes!(admin::invalidate)))
         .routes(timed(routes!(webhooks::receive)))

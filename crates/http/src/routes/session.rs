@@ -442,7 +442,8 @@ pub async fn delete_me(
             ),
         ));
     }
-    crate::profiles::delete_account(&st, s.account.id).await?;
+    let actor = crate::access::Who::Person(s.clone()).actor();
+    crate::profiles::delete_account(&st, s.account.id, actor).await?;
     let mut res = no_content();
     res.headers_mut()
         .insert(header::SET_COOKIE, crate::signin::clear_cookie(&st));

@@ -4,8 +4,8 @@
 
 use super::read::Reader;
 use super::sections::{
-    Accounts, Analytics, Cache, Clicks, Config, Database, Log, Origin, Queue, RateLimit, Redis,
-    ReferrerMode, Server, Webhooks,
+    Accounts, Analytics, Cache, Clicks, Config, Database, History, Log, Origin, Queue, RateLimit,
+    Redis, ReferrerMode, Server, Webhooks,
 };
 use linkleaf_domain::Secret;
 use linkleaf_domain::net::Net;
@@ -393,6 +393,9 @@ pub(super) fn read_all(r: &mut Reader) -> Option<Config> {
             signin_account_per_minute: r
                 .number("accounts.signin_account_per_minute", 1..=u32::MAX)
                 .and_then(nonzero32),
+        }),
+        history: typed!(History {
+            keep_versions: r.number("history.keep_versions", 1..=100_000),
         }),
         log: typed!(Log {
             filter: r.parsed("log.filter", |s| {

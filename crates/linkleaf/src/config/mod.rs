@@ -118,6 +118,7 @@ impl Config {
             busy_timeout: d.busy_timeout,
             statement_timeout: d.statement_timeout,
             read_url: d.read_url.as_ref().map(|u| u.expose().to_owned()),
+            keep_versions: self.history.keep_versions,
             sqlite_page_limit: None,
         }
     }

@@ -26,7 +26,15 @@ pub struct Config {
     pub origin: Origin,
     pub rate_limit: RateLimit,
     pub accounts: Accounts,
+    pub history: History,
     pub log: Log,
+}
+
+/// Who did what (`[history]`).
+#[derive(Debug, Clone)]
+pub struct History {
+    /// Versions kept per profile.
+    pub keep_versions: u32,
 }
 
 #[derive(Debug, Clone)]

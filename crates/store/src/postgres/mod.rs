@@ -58,6 +58,11 @@ pub(crate) const MIGRATIONS: &[(i64, &str, &str)] = &[
         "access per profile",
         include_str!("../../migrations/postgres/0008_access.sql"),
     ),
+    (
+        9,
+        "profile history",
+        include_str!("../../migrations/postgres/0009_history.sql"),
+    ),
 ];
 
 pub(crate) struct Postgres {

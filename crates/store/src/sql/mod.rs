@@ -22,6 +22,8 @@ pub struct SqlStore {
     pub(crate) db: Db,
     /// This process, as the heartbeat names it.
     instance: Uuid,
+    /// Versions kept per profile.
+    pub(crate) keep_versions: u32,
 }
 
 impl SqlStore {
@@ -30,6 +32,7 @@ impl SqlStore {
         Ok(Self {
             db: Db::open(url, opts).await?,
             instance: Uuid::now_v7(),
+            keep_versions: opts.keep_versions.max(1),
         })
     }
 
@@ -62,8 +65,11 @@ impl SqlStore {
     /// outcome): when it last committed, or why it failed.
     async fn heartbeat(&self) -> std::result::Result<i64, String> {
         let mut last = self.db.health.heartbeat.lock().await;
+        // a failure is tried again early once a real write has committed since: the cause may
+        // be gone, and readiness should say so
         if let Some((at, outcome)) = &*last
             && at.elapsed() < HEARTBEAT_EVERY
+            && (outcome.is_ok() || !self.db.health.wrote_since_heartbeat_failed())
         {
             return outcome.clone();
         }

@@ -13,10 +13,12 @@ use crate::error::{Result, StoreError};
 use crate::keys::{ApiKeyRecord, KeyStore};
 use crate::profiles::{
     Change, LinkTarget, Modified, ModifyError, ProfileRef, ProfileStore, ProfileSummary, ReadFrom,
+    Version,
 };
 use crate::seam::{Row, q, q_built};
 use crate::sql::webhooks::write_events;
 use async_trait::async_trait;
+use linkleaf_domain::account::Actor;
 use linkleaf_domain::webhook::{EventType, WebhookEvent};
 use linkleaf_domain::{Link, Profile, Scopes, Theme, Username, now_millis};
 use time::OffsetDateTime;
@@ -191,22 +193,49 @@ impl ProfileStore for SqlStore {
     }
 
     async fn create_profile(&self, p: &Profile) -> Result<Profile> {
-        self.create(p, None).await
+        self.create(p, None, None).await
     }
 
-    async fn create_owned_profile(
+    async fn create_profile_with(
         &self,
         p: &Profile,
-        owner: Uuid,
-        max: Option<u32>,
+        owner: Option<(Uuid, Option<u32>)>,
+        actor: Option<&Actor>,
     ) -> Result<Profile> {
-        self.create(p, Some((owner, max))).await
+        self.create(p, owner, actor).await
     }
 
-    async fn modify_profile(
+    async fn history(&self, profile: Uuid, limit: u32) -> Result<Vec<Version>> {
+        q(
+            "SELECT version, at, actor::text AS actor, profile::text AS profile
+           FROM profile_versions WHERE profile_id = $1 ORDER BY version DESC LIMIT $2",
+        )
+        .bind(profile)
+        .bind(limit)
+        .fetch_all(&self.db)
+        .await?
+        .iter()
+        .map(|r| {
+            let corrupt = |e: serde_json::Error| StoreError::Corrupt(format!("a version: {e}"));
+            Ok(Version {
+                version: r.int("version")?,
+                at: r.time("at")?,
+                actor: r
+                    .opt_text("actor")?
+                    .map(|a| serde_json::from_str(&a))
+                    .transpose()
+                    .map_err(corrupt)?,
+                profile: serde_json::from_str(&r.text("profile")?).map_err(corrupt)?,
+            })
+        })
+        .collect()
+    }
+
+    async fn modify_profile_as(
         &self,
         which: ProfileRef<'_>,
         change: Change<'_>,
+        actor: Option<&Actor>,
     ) -> Result<Option<Modified>, ModifyError> {
         let mut tx = self.db.begin_write().await?;
         // the lock: concurrent modifications of this profile wait here
@@ -243,8 +272,13 @@ impl ProfileStore for SqlStore {
         let after = read_profile(&mut tx, &ProfileRef::Id(before.id), false)
             .await?
             .ok_or(StoreError::NotFound)?;
-        let events = WebhookEvent::of_change(&before, &after, after.last_modified);
+        let events: Vec<WebhookEvent> =
+            WebhookEvent::of_change(&before, &after, after.last_modified)
+                .into_iter()
+                .map(|e| e.by(actor))
+                .collect();
         write_events(&mut tx, &events, crate::seam::millis(after.last_modified)).await?;
+        self.write_version(&mut tx, &after, actor).await?;
         tx.commit().await?;
         Ok(Some(Modified { before, after }))
     }
@@ -264,7 +298,11 @@ impl ProfileStore for SqlStore {
             .transpose()
     }
 
-    async fn delete_profile(&self, which: ProfileRef<'_>) -> Result<Option<(Uuid, Username)>> {
+    async fn delete_profile_as(
+        &self,
+        which: ProfileRef<'_>,
+        actor: Option<&Actor>,
+    ) -> Result<Option<(Uuid, Username)>> {
         let mut tx = self.db.begin_write().await?;
         let stmt = match which {
             ProfileRef::Id(id) => {
@@ -283,7 +321,8 @@ impl ProfileStore for SqlStore {
         // a deleted profile's analytics go with it; its deletion is announced
         if let Some((id, username)) = &deleted {
             let now = now_millis();
-            let gone = WebhookEvent::new(EventType::ProfileDeleted, now, *id, username, None);
+            let gone =
+                WebhookEvent::new(EventType::ProfileDeleted, now, *id, username, None).by(actor);
             write_events(&mut tx, &[gone], crate::seam::millis(now)).await?;
             q("DELETE FROM analytics_rollups WHERE profile_id = $1")
                 .bind(*id)
@@ -394,7 +433,12 @@ impl KeyStore for SqlStore {
 
 impl SqlStore {
     /// Inserts a profile (and its owner, within the owner's limit) in one transaction.
-    async fn create(&self, p: &Profile, owner: Option<(Uuid, Option<u32>)>) -> Result<Profile> {
+    async fn create(
+        &self,
+        p: &Profile,
+        owner: Option<(Uuid, Option<u32>)>,
+        actor: Option<&Actor>,
+    ) -> Result<Profile> {
         let mut tx = self.db.begin_write().await?;
         if let Some((owner, Some(max))) = owner {
             // counted and made in one write transaction: two at once cannot pass the limit
@@ -446,15 +490,50 @@ impl SqlStore {
             stored.id,
             &stored.username,
             None,
-        );
+        )
+        .by(actor);
         write_events(
             &mut tx,
             &[created],
             crate::seam::millis(stored.last_modified),
         )
         .await?;
+        self.write_version(&mut tx, &stored, actor).await?;
         tx.commit().await?;
         Ok(stored)
+    }
+
+    /// Keeps `p` as it now is as a version, by `actor`, and lets go of the versions older than
+    /// the newest `keep_versions` (inside the change's transaction).
+    async fn write_version(
+        &self,
+        tx: &mut crate::db::Tx<'_>,
+        p: &Profile,
+        actor: Option<&Actor>,
+    ) -> Result<()> {
+        let json = |v: Result<String, serde_json::Error>| {
+            v.map_err(|e| StoreError::Corrupt(format!("a version: {e}")))
+        };
+        let profile = json(serde_json::to_string(p))?;
+        let actor = actor.map(|a| json(serde_json::to_string(a))).transpose()?;
+        q(
+            "INSERT INTO profile_versions (profile_id, version, at, actor, profile)
+           VALUES ($1, $2, $3, $4::jsonb, $5::jsonb)
+           ON CONFLICT (profile_id, version) DO NOTHING",
+        )
+        .bind(p.id)
+        .bind(p.version)
+        .bind(p.last_modified)
+        .bind(actor)
+        .bind(profile)
+        .execute(&mut *tx)
+        .await?;
+        q("DELETE FROM profile_versions WHERE profile_id = $1 AND version <= $2")
+            .bind(p.id)
+            .bind(p.version - i64::from(self.keep_versions))
+            .execute(&mut *tx)
+            .await?;
+        Ok(())
     }
 }
 

@@ -72,6 +72,11 @@ pub(crate) const MIGRATIONS: &[(i64, &str, &str)] = &[
         "access per profile",
         include_str!("../../migrations/sqlite/0009_access.sql"),
     ),
+    (
+        10,
+        "profile history",
+        include_str!("../../migrations/sqlite/0010_history.sql"),
+    ),
 ];
 
 pub(crate) struct Sqlite {
