@@ -9,6 +9,7 @@ pub mod clock;
 pub mod keys;
 pub mod links;
 pub mod origin;
+pub mod passkeys;
 pub mod password;
 pub mod session;
 pub mod sessions;

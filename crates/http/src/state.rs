@@ -124,6 +124,8 @@ pub struct Handles {
     pub auth: Authenticator,
     /// Sign-in and the sessions it makes (`linkleaf_access::sessions`).
     pub sessions: Arc<linkleaf_access::sessions::Sessions>,
+    /// Passkeys: the relying party and its ceremonies (`linkleaf_access::passkeys`).
+    pub passkeys: Arc<linkleaf_access::passkeys::Passkeys>,
     /// Sign-in attempts per client address and per account.
     pub signin_limits: crate::limit::SignInLimits,
     /// Records clicks and views, when there is a spool.

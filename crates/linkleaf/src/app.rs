@@ -206,6 +206,10 @@ impl Application {
             InvalidationMetrics::register(&recorder),
             life.tasks(),
         ));
+        let clock: Arc<dyn linkleaf_access::clock::Clock> = overrides
+            .clock
+            .clone()
+            .unwrap_or_else(|| Arc::new(linkleaf_access::clock::SystemClock));
         let state = AppState::new(Handles {
             pages: read.pages,
             links: read.links,
@@ -213,12 +217,17 @@ impl Application {
             auth: Authenticator::new(stores.keys.clone(), limiter, &recorder),
             sessions: Arc::new(linkleaf_access::sessions::Sessions::new(
                 stores.accounts.clone(),
-                overrides
-                    .clock
-                    .clone()
-                    .unwrap_or_else(|| Arc::new(linkleaf_access::clock::SystemClock)),
+                clock.clone(),
                 cfg.session_lifetimes(),
             )),
+            passkeys: Arc::new(
+                linkleaf_access::passkeys::Passkeys::new(
+                    &cfg.server.public_url,
+                    stores.accounts.clone(),
+                    clock,
+                )
+                .map_err(|e| anyhow::anyhow!(e))?,
+            ),
             signin_limits,
             recorder: Some(clicks),
             reports: report_cache(settings.analytics_cache_bytes, settings.analytics_cache),

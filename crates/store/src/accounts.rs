@@ -66,6 +66,32 @@ pub struct LinkRecord {
     pub expires_at: OffsetDateTime,
 }
 
+/// A passkey as stored.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PasskeyRecord {
+    /// The credential id, base64url.
+    pub id: String,
+    pub account_id: Uuid,
+    /// A name the person gave it ("Phone", "Laptop").
+    pub name: String,
+    /// The public key and its signature counter, serialised by `linkleaf-access`.
+    pub credential: String,
+    pub created_at: OffsetDateTime,
+    pub last_used_at: Option<OffsetDateTime>,
+}
+
+/// A WebAuthn ceremony under way.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CeremonyRecord {
+    pub id: String,
+    pub account_id: Option<Uuid>,
+    /// `register` or `authenticate`.
+    pub kind: String,
+    /// `None`: a decoy, which cannot succeed.
+    pub state: Option<String>,
+    pub expires_at: OffsetDateTime,
+}
+
 #[async_trait]
 pub trait AccountStore: Send + Sync + 'static {
     /// `false` when the email is taken.
@@ -137,4 +163,21 @@ pub trait AccountStore: Send + Sync + 'static {
     /// Deletes the account, its sessions, memberships, keys and links; `false` when there was
     /// none. The profiles it alone owned are the caller's to delete first.
     async fn delete_account(&self, id: Uuid) -> Result<bool>;
+
+    /// `false` when a passkey with this credential id exists already.
+    async fn insert_passkey(&self, p: &PasskeyRecord) -> Result<bool>;
+    /// The account's passkeys, oldest first.
+    async fn passkeys_of(&self, account: Uuid) -> Result<Vec<PasskeyRecord>>;
+    /// Stores a passkey's new credential (its counter moved) and when it was used.
+    async fn passkey_used(&self, id: &str, credential: &str, at: OffsetDateTime) -> Result<()>;
+    /// Deletes one of `account`'s passkeys; `false` when it has no such passkey.
+    async fn delete_passkey(&self, account: Uuid, id: &str) -> Result<bool>;
+    async fn insert_ceremony(&self, c: &CeremonyRecord) -> Result<()>;
+    /// Takes a ceremony of `kind` that has not expired by `at`: once (it is deleted).
+    async fn take_ceremony(
+        &self,
+        id: &str,
+        kind: &str,
+        at: OffsetDateTime,
+    ) -> Result<Option<CeremonyRecord>>;
 }

@@ -241,3 +241,37 @@ async fn a_stranger_with_an_invitation_signs_up_with_the_keyboard_with_and_witho
         );
     }
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_person_adds_a_passkey_then_signs_in_with_it_alone() {
+    if !browser::here() {
+        return;
+    }
+    let app = TestApp::spawn_with(quick).await;
+    let password = "a long and private phrase";
+    let account = linkleaf::accounts::create(
+        app.stores.accounts.as_ref(),
+        "ada@example.com",
+        Some("Ada"),
+        false,
+        password,
+    )
+    .await
+    .unwrap();
+    let origin = format!("http://localhost:{}", app.addr.port());
+    let report = browser::run(
+        "passkeys",
+        json!({"origin": origin, "email": "ada@example.com", "password": password,
+               "shots": browser::shots("passkeys")}),
+    )
+    .await
+    .unwrap();
+    assert_eq!(
+        report["steps"],
+        json!(["registered", "signed in with the passkey", "nojs"])
+    );
+    let keys = app.stores.accounts.passkeys_of(account.id).await.unwrap();
+    assert_eq!(keys.len(), 1);
+    assert_eq!(keys[0].name, "Laptop");
+    assert!(keys[0].last_used_at.is_some(), "the sign-in used it");
+}

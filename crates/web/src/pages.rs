@@ -40,16 +40,41 @@ struct AccountPage<'a> {
     email: &'a str,
     display_name: &'a str,
     sessions: Vec<SessionRow>,
+    passkeys: Vec<PasskeyRow>,
     notice: Option<&'a str>,
     error: Option<String>,
 }
 
-/// The pages' policy: the stylesheet, forms posted to this site, nothing else (no script at
-/// all until one is vendored for passkeys).
+/// The pages' policy: the stylesheet, the one vendored script (passkeys) and its calls to this
+/// site's API, forms posted to this site, nothing else.
 const PAGE_CSP: HeaderValue = HeaderValue::from_static(
-    "default-src 'none'; style-src 'self'; img-src 'self'; form-action 'self'; \
-     base-uri 'none'; frame-ancestors 'none'",
+    "default-src 'none'; script-src 'self'; connect-src 'self'; style-src 'self'; \
+     img-src 'self'; form-action 'self'; base-uri 'none'; frame-ancestors 'none'",
 );
+
+/// `GET /account/passkeys.js`: the vendored script behind "Use a passkey" and "Add a passkey".
+pub async fn passkeys_js() -> Response {
+    let mut res = include_str!("../assets/passkeys.js").into_response();
+    let h = res.headers_mut();
+    h.insert(
+        header::CONTENT_TYPE,
+        HeaderValue::from_static("text/javascript; charset=utf-8"),
+    );
+    h.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-cache"));
+    h.insert(
+        "x-content-type-options",
+        HeaderValue::from_static("nosniff"),
+    );
+    res
+}
+
+struct PasskeyRow {
+    id: String,
+    name: String,
+    created: String,
+    created_iso: String,
+    used: Option<(String, String)>,
+}
 
 pub(crate) fn stylesheet() -> &'static str {
     &linkleaf_http::style::stylesheet().path
@@ -252,8 +277,13 @@ pub async fn account(
         Err(AppError::Unauthorized(_)) => return see_other("/login"),
         Err(e) => return e.into_response(),
     };
-    let notice = (query.as_deref() == Some("password=changed"))
-        .then_some("Your password is changed. Your other sessions have ended.");
+    let notice = match query.as_deref() {
+        Some("password=changed") => {
+            Some("Your password is changed. Your other sessions have ended.")
+        }
+        Some("passkey=added") => Some("Your passkey is added: use it to sign in."),
+        _ => None,
+    };
     account_page(&st, &s, StatusCode::OK, notice, None).await
 }
 
@@ -284,11 +314,29 @@ async fn account_page(
             }
         })
         .collect();
+    let passkeys = match st.stores.accounts.passkeys_of(s.account.id).await {
+        Ok(l) => l,
+        Err(e) => return AppError::from(e).into_response(),
+    };
+    let passkeys = passkeys
+        .into_iter()
+        .map(|p| {
+            let (created, created_iso) = when(p.created_at);
+            PasskeyRow {
+                id: p.id,
+                name: p.name,
+                created,
+                created_iso,
+                used: p.last_used_at.map(when),
+            }
+        })
+        .collect();
     let html = AccountPage {
         stylesheet: stylesheet(),
         email: &s.account.email,
         display_name: &s.account.display_name,
         sessions,
+        passkeys,
         notice,
         error,
     }
@@ -368,6 +416,23 @@ pub async fn end_session(
         Err(e) => return e.into_response(),
     };
     if let Err(e) = st.sessions.end(&id, s.account.id).await {
+        return AppError::from(e).into_response();
+    }
+    see_other("/account")
+}
+
+/// `POST /account/passkeys/{id}/remove`: removes one of the person's passkeys.
+pub async fn remove_passkey(
+    State(st): State<AppState>,
+    Path(id): Path<String>,
+    req: Request<Body>,
+) -> Response {
+    let s = match cookie_write(&st, req.headers()).await {
+        Ok(s) => s,
+        Err(AppError::Unauthorized(_)) => return see_other("/login"),
+        Err(e) => return e.into_response(),
+    };
+    if let Err(e) = st.stores.accounts.delete_passkey(s.account.id, &id).await {
         return AppError::from(e).into_response();
     }
     see_other("/account")

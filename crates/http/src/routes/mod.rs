@@ -15,6 +15,7 @@ pub mod health;
 pub mod history;
 pub mod keys;
 pub mod members;
+pub mod passkeys;
 pub mod public;
 pub mod redirect;
 pub mod session;
@@ -103,6 +104,12 @@ pub fn api_router(recorder: &dyn metrics::Recorder) -> OpenApiRouter<AppState> {
         .routes(timed(routes!(session::change_password)))
         .routes(timed(routes!(keys::list, keys::create)))
         .routes(timed(routes!(keys::revoke)))
+        .routes(timed(routes!(passkeys::register_start)))
+        .routes(timed(routes!(passkeys::register_finish)))
+        .routes(timed(routes!(passkeys::authenticate_start)))
+        .routes(timed(routes!(passkeys::authenticate_finish)))
+        .routes(timed(routes!(passkeys::list)))
+        .routes(timed(routes!(passkeys::remove)))
         .routes(timed(routes!(accounts::list, accounts::create)))
         .routes(timed(routes!(accounts::disable)))
         .routes(timed(routes!(accounts::reset)))

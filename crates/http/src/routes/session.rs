@@ -68,7 +68,7 @@ pub struct SessionView {
     current: bool,
 }
 
-async fn me_of(st: &AppState, s: &Signed) -> Result<Me, AppError> {
+pub(crate) async fn me_of(st: &AppState, s: &Signed) -> Result<Me, AppError> {
     let profiles = st
         .sessions
         .store()

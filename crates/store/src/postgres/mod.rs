@@ -63,6 +63,11 @@ pub(crate) const MIGRATIONS: &[(i64, &str, &str)] = &[
         "profile history",
         include_str!("../../migrations/postgres/0009_history.sql"),
     ),
+    (
+        10,
+        "passkeys",
+        include_str!("../../migrations/postgres/0010_passkeys.sql"),
+    ),
 ];
 
 pub(crate) struct Postgres {

@@ -1,7 +1,9 @@
 //! `AccountStore`'s statements, written once for both databases.
 
 use super::SqlStore;
-use crate::accounts::{AccountRecord, AccountStore, LinkKind, LinkRecord, SessionRecord};
+use crate::accounts::{
+    AccountRecord, AccountStore, CeremonyRecord, LinkKind, LinkRecord, PasskeyRecord, SessionRecord,
+};
 use crate::error::{Result, StoreError};
 use crate::seam::{Row, q, q_built};
 use async_trait::async_trait;
@@ -382,6 +384,110 @@ impl AccountStore for SqlStore {
             .await?;
         tx.commit().await?;
         Ok(done > 0)
+    }
+
+    async fn insert_passkey(&self, p: &PasskeyRecord) -> Result<bool> {
+        let done = q(
+            "INSERT INTO passkeys (id, account_id, name, credential, created_at, last_used_at)
+             VALUES ($1, $2, $3, $4, $5, $6) ON CONFLICT (id) DO NOTHING",
+        )
+        .bind(&p.id)
+        .bind(p.account_id)
+        .bind(&p.name)
+        .bind(&p.credential)
+        .bind(p.created_at)
+        .bind(p.last_used_at)
+        .execute(&self.db)
+        .await?;
+        Ok(done > 0)
+    }
+
+    async fn passkeys_of(&self, account: Uuid) -> Result<Vec<PasskeyRecord>> {
+        q(
+            "SELECT id, account_id, name, credential, created_at, last_used_at FROM passkeys
+           WHERE account_id = $1 ORDER BY created_at, id",
+        )
+        .bind(account)
+        .fetch_all(&self.db)
+        .await?
+        .iter()
+        .map(|r| {
+            Ok(PasskeyRecord {
+                id: r.text("id")?,
+                account_id: r.id("account_id")?,
+                name: r.text("name")?,
+                credential: r.text("credential")?,
+                created_at: r.time("created_at")?,
+                last_used_at: r.opt_time("last_used_at")?,
+            })
+        })
+        .collect()
+    }
+
+    async fn passkey_used(&self, id: &str, credential: &str, at: OffsetDateTime) -> Result<()> {
+        q("UPDATE passkeys SET credential = $1, last_used_at = $2 WHERE id = $3")
+            .bind(credential)
+            .bind(at)
+            .bind(id)
+            .execute(&self.db)
+            .await?;
+        Ok(())
+    }
+
+    async fn delete_passkey(&self, account: Uuid, id: &str) -> Result<bool> {
+        let done = q("DELETE FROM passkeys WHERE account_id = $1 AND id = $2")
+            .bind(account)
+            .bind(id)
+            .execute(&self.db)
+            .await?;
+        Ok(done > 0)
+    }
+
+    async fn insert_ceremony(&self, c: &CeremonyRecord) -> Result<()> {
+        // ceremonies never finished go after they expire: the table stays small
+        q("DELETE FROM passkey_ceremonies WHERE expires_at < $1")
+            .bind(c.expires_at - time::Duration::hours(1))
+            .execute(&self.db)
+            .await?;
+        q(
+            "INSERT INTO passkey_ceremonies (id, account_id, kind, state, expires_at)
+           VALUES ($1, $2, $3, $4, $5)",
+        )
+        .bind(&c.id)
+        .bind(c.account_id)
+        .bind(&c.kind)
+        .bind(c.state.clone())
+        .bind(c.expires_at)
+        .execute(&self.db)
+        .await?;
+        Ok(())
+    }
+
+    async fn take_ceremony(
+        &self,
+        id: &str,
+        kind: &str,
+        at: OffsetDateTime,
+    ) -> Result<Option<CeremonyRecord>> {
+        q(
+            "DELETE FROM passkey_ceremonies WHERE id = $1 AND kind = $2 AND expires_at > $3
+           RETURNING id, account_id, kind, state, expires_at",
+        )
+        .bind(id)
+        .bind(kind)
+        .bind(at)
+        .fetch_optional(&self.db)
+        .await?
+        .map(|r| {
+            Ok(CeremonyRecord {
+                id: r.text("id")?,
+                account_id: r.opt_id("account_id")?,
+                kind: r.text("kind")?,
+                state: r.opt_text("state")?,
+                expires_at: r.time("expires_at")?,
+            })
+        })
+        .transpose()
     }
 }
 

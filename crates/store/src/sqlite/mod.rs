@@ -77,6 +77,11 @@ pub(crate) const MIGRATIONS: &[(i64, &str, &str)] = &[
         "profile history",
         include_str!("../../migrations/sqlite/0010_history.sql"),
     ),
+    (
+        11,
+        "passkeys",
+        include_str!("../../migrations/sqlite/0011_passkeys.sql"),
+    ),
 ];
 
 pub(crate) struct Sqlite {
