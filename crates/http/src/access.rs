@@ -20,8 +20,9 @@ use axum::extract::FromRequestParts;
 use axum::http::request::Parts;
 use axum::http::{HeaderMap, Method, header};
 use linkleaf_access::table::{Action, allows};
-use linkleaf_domain::Scope;
-use linkleaf_domain::account::{Actor, ActorKind};
+use linkleaf_domain::account::{Actor, ActorKind, Role};
+use linkleaf_domain::{ApiKeyToken, Scope, Scopes, ValidationErrors};
+use linkleaf_store::ApiKeyRecord;
 use linkleaf_store::{ProfileRef, ReadFrom};
 use uuid::Uuid;
 
@@ -269,6 +270,54 @@ impl Who {
             _ => Err(not_found),
         }
     }
+}
+
+/// A key `s` makes: bound to the profile `profile` names (one they are a member of), with
+/// `scopes` (their names) within their role there. The record as stored, and the token (shown
+/// once). `POST /api/me/keys` and the account page make keys here.
+pub async fn issue_bound_key(
+    st: &AppState,
+    s: &Signed,
+    name: &str,
+    profile: &str,
+    scopes: &[String],
+) -> Result<(ApiKeyRecord, ApiKeyToken), AppError> {
+    let name = linkleaf_access::keys::check_name(name)
+        .map_err(|e| AppError::Validation(ValidationErrors::single("name", e)))?;
+    let scopes = Scopes::parse(&scopes.join(" "))
+        .map_err(|e| AppError::Validation(ValidationErrors::single("scopes", e)))?;
+    if scopes.iter().next().is_none() {
+        return Err(AppError::Validation(ValidationErrors::single(
+            "scopes",
+            "name at least one scope",
+        )));
+    }
+    // a member of the profile, whatever their role, may make a key within it
+    let id = Who::Person(s.clone())
+        .profile(st, profile, Action::Scope(Scope::ProfileRead))
+        .await?;
+    let role = if s.account.admin {
+        Role::Owner
+    } else {
+        st.stores
+            .accounts
+            .role_of(id, s.account.id)
+            .await?
+            .ok_or_else(|| AppError::not_found_profile(profile))?
+    };
+    if let Some(beyond) = scopes.iter().find(|sc| !allows(role, Action::Scope(*sc))) {
+        return Err(AppError::InsufficientRole(match beyond {
+            Scope::WebhooksWrite => "webhooks:write is beyond your role on this profile",
+            Scope::ProfileWrite => "profile:write is beyond your role on this profile",
+            Scope::LinksWrite => "links:write is beyond your role on this profile",
+            Scope::CacheWrite => "cache:write is beyond your role on this profile",
+            _ => "a scope asked for is beyond your role on this profile",
+        }));
+    }
+    let (rec, token) = linkleaf_access::keys::issue(name, scopes, Some(id), Some(s.account.id))
+        .map_err(|e| AppError::Internal(e.into()))?;
+    st.stores.keys.insert_key(&rec).await?;
+    Ok((rec, token))
 }
 
 /// The check a route makes, as `RULES` lists it for every route of the API.

@@ -47,6 +47,16 @@ input:focus-visible,button:focus-visible{outline:3px solid var(--accent);outline
 .error{border-left:4px solid #b42318;padding:.5rem .75rem;background:#fef3f2;color:#7a271a}\
 .notice{border-left:4px solid #067647;padding:.5rem .75rem;background:#ecfdf3;color:#054f31}\
 .hint{display:block;color:var(--muted);font-size:.9rem;margin-top:.25rem}\
+.token{overflow-wrap:anywhere}\
+select{width:100%;font:inherit;padding:.6rem .75rem;border:2px solid var(--muted);border-radius:8px;background:var(--bg);color:var(--fg)}\
+select:focus-visible,input[type=checkbox]:focus-visible{outline:3px solid var(--accent);outline-offset:2px}\
+fieldset{border:2px solid var(--muted);border-radius:8px;margin:0 0 1rem;padding:.5rem .75rem}\
+legend{font-weight:600;padding:0 .25rem}\
+.check{display:flex;align-items:center;gap:.6rem;margin:.4rem 0}\
+.check input{width:1.4rem;height:1.4rem;margin:0}\
+.check label{display:inline;font-weight:400;margin:0}\
+li form{display:inline}\
+li form button{padding:.2rem .8rem;min-height:36px;margin-left:.5rem;background:transparent;color:var(--fg)}\
 table{width:100%;border-collapse:collapse}\
 caption{text-align:left;color:var(--muted);padding-bottom:.5rem}\
 th,td{text-align:left;padding:.5rem .25rem;border-bottom:1px solid var(--muted);vertical-align:middle}\

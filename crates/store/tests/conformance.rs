@@ -1569,6 +1569,76 @@ async fn access_story(s: &Stores) {
         ["profile.updated"],
         "its profile's change, not another profile's creation"
     );
+    // passkeys: one per credential id, listed per account, their counter kept; ceremonies
+    // taken once, of their kind, before they expire
+    use linkleaf_store::accounts::{CeremonyRecord, PasskeyRecord};
+    let pk = PasskeyRecord {
+        id: "cred-1".into(),
+        account_id: bea.id,
+        name: "Laptop".into(),
+        credential: "{}".into(),
+        created_at: now,
+        last_used_at: None,
+    };
+    assert!(a.insert_passkey(&pk).await.unwrap());
+    assert!(
+        !a.insert_passkey(&pk).await.unwrap(),
+        "one per credential id"
+    );
+    a.passkey_used("cred-1", r#"{"n":1}"#, now).await.unwrap();
+    let got = a.passkeys_of(bea.id).await.unwrap();
+    assert_eq!(got.len(), 1);
+    assert_eq!(
+        (got[0].credential.as_str(), got[0].last_used_at),
+        (r#"{"n":1}"#, Some(now))
+    );
+    assert!(
+        !a.delete_passkey(Uuid::now_v7(), "cred-1").await.unwrap(),
+        "not theirs"
+    );
+    assert!(a.delete_passkey(bea.id, "cred-1").await.unwrap());
+    assert!(a.passkeys_of(bea.id).await.unwrap().is_empty());
+    let ceremony = |id: &str, expires| CeremonyRecord {
+        id: id.into(),
+        account_id: Some(bea.id),
+        kind: "register".into(),
+        state: Some("{}".into()),
+        expires_at: expires,
+    };
+    a.insert_ceremony(&ceremony("c1", now + time::Duration::minutes(5)))
+        .await
+        .unwrap();
+    a.insert_ceremony(&ceremony("c2", now - time::Duration::seconds(1)))
+        .await
+        .unwrap();
+    assert!(
+        a.take_ceremony("c1", "authenticate", now)
+            .await
+            .unwrap()
+            .is_none(),
+        "kind"
+    );
+    assert!(
+        a.take_ceremony("c1", "register", now)
+            .await
+            .unwrap()
+            .is_some()
+    );
+    assert!(
+        a.take_ceremony("c1", "register", now)
+            .await
+            .unwrap()
+            .is_none(),
+        "once"
+    );
+    assert!(
+        a.take_ceremony("c2", "register", now)
+            .await
+            .unwrap()
+            .is_none(),
+        "expired"
+    );
+
     // every change is a version, newest first, the command line's without an actor
     let h = s.profiles.history(mine.id, 10).await.unwrap();
     assert_eq!(h.len(), 2, "made, then changed");

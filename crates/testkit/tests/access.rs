@@ -773,3 +773,81 @@ async fn every_change_is_a_version_with_its_actor_and_the_events_say_who() {
     assert_eq!(actors[1]["kind"], "key");
     assert_eq!(actors[2]["name"], "owner@example.com");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_account_page_makes_a_key_within_the_role_shows_it_once_and_revokes_it() {
+    let w = World::new().await;
+    let app = &w.app;
+    w.profile("ada").await;
+    let (_, viewer) = w.person("viewer");
+    let form = |body: &str| {
+        app.client
+            .post(app.url("/account/keys"))
+            .header("cookie", viewer)
+            .header("origin", &w.site)
+            .header("content-type", "application/x-www-form-urlencoded")
+            .body(body.to_owned())
+            .send()
+    };
+    // beyond a viewer's role: the page says so, nothing is made
+    let r = form("name=bot&profile=ada&scope=profile%3Aread&scope=links%3Awrite")
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 403);
+    let html = r.text().await.unwrap();
+    assert!(html.contains("links:write is beyond your role"), "{html}");
+    assert!(!html.contains("lk_"));
+    // within it: the token, once
+    let r = form("name=reader&profile=ada&scope=profile%3Aread&scope=analytics%3Aread")
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 201);
+    let html = r.text().await.unwrap();
+    let token = html
+        .split("<code class=\"token\">")
+        .nth(1)
+        .and_then(|t| t.split('<').next())
+        .unwrap()
+        .to_owned();
+    assert!(token.starts_with("lk_"), "{token}");
+    let read = || {
+        app.admin(Method::GET, "/api/profiles/ada/analytics", &token)
+            .send()
+    };
+    assert_eq!(read().await.unwrap().status(), 200);
+    let page = app
+        .client
+        .get(app.url("/account"))
+        .header("cookie", viewer)
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert!(
+        page.contains("reader") && !page.contains(&token),
+        "shown once"
+    );
+    let keys: Value = app
+        .client
+        .get(app.url("/api/me/keys"))
+        .header("cookie", viewer)
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let id = keys[0]["id"].as_str().unwrap();
+    let r = app
+        .client
+        .post(app.url(&format!("/account/keys/{id}/revoke")))
+        .header("cookie", viewer)
+        .header("origin", &w.site)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 303);
+    assert_eq!(read().await.unwrap().status(), 401);
+}

@@ -258,6 +258,18 @@ async fn a_person_adds_a_passkey_then_signs_in_with_it_alone() {
     )
     .await
     .unwrap();
+    // a profile of hers: /account shows the form that makes keys for it (axe reads it too)
+    let key = app.root_key().await;
+    app.create_profile(&key, json!({"username": "ada", "displayName": "Ada"}))
+        .await;
+    linkleaf::accounts::assign(
+        app.stores.accounts.as_ref(),
+        app.stores.profiles.as_ref(),
+        "ada",
+        "ada@example.com",
+    )
+    .await
+    .unwrap();
     let origin = format!("http://localhost:{}", app.addr.port());
     let report = browser::run(
         "passkeys",

@@ -21,6 +21,8 @@ pub fn router() -> Router<AppState> {
         .route("/account/password", post(pages::change_password))
         .route("/account/sessions/{id}/end", post(pages::end_session))
         .route("/account/passkeys.js", get(pages::passkeys_js))
+        .route("/account/keys", post(pages::make_key))
+        .route("/account/keys/{id}/revoke", post(pages::revoke_key))
         .route("/account/passkeys/{id}/remove", post(pages::remove_passkey))
         .route("/invite/{token}", get(invite::show).post(invite::accept))
         .route("/signup", get(invite::signup_form).post(invite::signup))

@@ -41,6 +41,12 @@ struct AccountPage<'a> {
     display_name: &'a str,
     sessions: Vec<SessionRow>,
     passkeys: Vec<PasskeyRow>,
+    keys: Vec<KeyRow>,
+    /// The person's profiles, by username, for the key form.
+    profiles: Vec<String>,
+    new_token: Option<String>,
+    key_error: Option<String>,
+    scopes: Vec<&'static str>,
     notice: Option<&'a str>,
     error: Option<String>,
 }
@@ -66,6 +72,137 @@ pub async fn passkeys_js() -> Response {
         HeaderValue::from_static("nosniff"),
     );
     res
+}
+
+struct KeyRow {
+    id: String,
+    name: String,
+    profile: String,
+    scopes: String,
+    created: String,
+    created_iso: String,
+    revoked: bool,
+}
+
+/// The keys the person made (newest first) and the usernames of their profiles.
+async fn keys_and_profiles(
+    st: &AppState,
+    s: &linkleaf_http::signin::Signed,
+) -> Result<(Vec<KeyRow>, Vec<String>), AppError> {
+    let mut names = std::collections::HashMap::new();
+    for (id, _) in st.stores.accounts.memberships(s.account.id).await? {
+        if let Some(p) = st.stores.profiles.profile_by_id(id).await? {
+            names.insert(id, p.username.as_str().to_owned());
+        }
+    }
+    let keys = st
+        .stores
+        .keys
+        .keys_of(s.account.id)
+        .await?
+        .into_iter()
+        .map(|k| {
+            let (created, created_iso) = when(k.created_at);
+            KeyRow {
+                id: k.id.to_string(),
+                name: k.name,
+                profile: k
+                    .profile
+                    .and_then(|p| names.get(&p).cloned())
+                    .unwrap_or_else(|| "a profile you left".to_owned()),
+                scopes: k.scopes.to_string(),
+                created,
+                created_iso,
+                revoked: k.revoked_at.is_some(),
+            }
+        })
+        .collect();
+    let mut profiles: Vec<String> = names.into_values().collect();
+    profiles.sort();
+    Ok((keys, profiles))
+}
+
+/// `POST /account/keys`: makes a key bound to one of the person's profiles; the page shows its
+/// token this once, or says why it was not made.
+pub async fn make_key(State(st): State<AppState>, req: Request) -> Response {
+    let s = match cookie_write(&st, req.headers()).await {
+        Ok(s) => s,
+        Err(AppError::Unauthorized(_)) => return see_other("/login"),
+        Err(e) => return e.into_response(),
+    };
+    let bytes = match axum::body::to_bytes(req.into_body(), FORM_MAX).await {
+        Ok(b) => b,
+        Err(_) => return StatusCode::PAYLOAD_TOO_LARGE.into_response(),
+    };
+    let (mut name, mut profile, mut scopes) = (String::new(), String::new(), Vec::new());
+    for (k, v) in form_urlencoded::parse(&bytes) {
+        match k.as_ref() {
+            "name" => name = v.into_owned(),
+            "profile" => profile = v.into_owned(),
+            "scope" => scopes.push(v.into_owned()),
+            _ => {}
+        }
+    }
+    match linkleaf_http::access::issue_bound_key(&st, &s, &name, &profile, &scopes).await {
+        Ok((_, token)) => {
+            let said = KeysSaid {
+                token: Some(token.expose().to_owned()),
+                error: None,
+            };
+            account_page_with(&st, &s, StatusCode::CREATED, None, None, said).await
+        }
+        Err(e) => {
+            let (status, why) = match &e {
+                AppError::Validation(v) => (
+                    StatusCode::UNPROCESSABLE_ENTITY,
+                    v.0.iter()
+                        .map(|f| match f.field.as_str() {
+                            "name" => format!("The name: {}.", f.message),
+                            "scopes" => format!("The scopes: {}.", f.message),
+                            _ => format!("{}: {}.", f.field, f.message),
+                        })
+                        .collect::<Vec<_>>()
+                        .join(" "),
+                ),
+                AppError::InsufficientRole(why) => {
+                    (StatusCode::FORBIDDEN, format!("Not made: {why}."))
+                }
+                AppError::ProfileNotFound(_) => (
+                    StatusCode::UNPROCESSABLE_ENTITY,
+                    "Choose one of your profiles.".to_owned(),
+                ),
+                _ => return e.into_response(),
+            };
+            let said = KeysSaid {
+                token: None,
+                error: Some(why),
+            };
+            account_page_with(&st, &s, status, None, None, said).await
+        }
+    }
+}
+
+/// `POST /account/keys/{id}/revoke`: revokes one of the keys the person made.
+pub async fn revoke_key(
+    State(st): State<AppState>,
+    Path(id): Path<String>,
+    req: Request<Body>,
+) -> Response {
+    let s = match cookie_write(&st, req.headers()).await {
+        Ok(s) => s,
+        Err(AppError::Unauthorized(_)) => return see_other("/login"),
+        Err(e) => return e.into_response(),
+    };
+    if let Ok(id) = uuid::Uuid::parse_str(&id)
+        && let Err(e) = st
+            .stores
+            .keys
+            .revoke_key_of(s.account.id, id, time::OffsetDateTime::now_utc())
+            .await
+    {
+        return AppError::from(e).into_response();
+    }
+    see_other("/account")
 }
 
 struct PasskeyRow {
@@ -287,12 +424,32 @@ pub async fn account(
     account_page(&st, &s, StatusCode::OK, notice, None).await
 }
 
+/// What the keys section says after a key was made or refused.
+#[derive(Default)]
+struct KeysSaid {
+    /// A key just made: its token, shown this once.
+    token: Option<String>,
+    /// Why a key was not made.
+    error: Option<String>,
+}
+
 async fn account_page(
     st: &AppState,
     s: &linkleaf_http::signin::Signed,
     status: StatusCode,
     notice: Option<&str>,
     error: Option<String>,
+) -> Response {
+    account_page_with(st, s, status, notice, error, KeysSaid::default()).await
+}
+
+async fn account_page_with(
+    st: &AppState,
+    s: &linkleaf_http::signin::Signed,
+    status: StatusCode,
+    notice: Option<&str>,
+    error: Option<String>,
+    said: KeysSaid,
 ) -> Response {
     let list = match st.sessions.store().sessions_of(s.account.id).await {
         Ok(l) => l,
@@ -331,12 +488,21 @@ async fn account_page(
             }
         })
         .collect();
+    let (keys, profiles) = match keys_and_profiles(st, s).await {
+        Ok(k) => k,
+        Err(e) => return e.into_response(),
+    };
     let html = AccountPage {
         stylesheet: stylesheet(),
         email: &s.account.email,
         display_name: &s.account.display_name,
         sessions,
         passkeys,
+        keys,
+        profiles,
+        new_token: said.token,
+        key_error: said.error,
+        scopes: linkleaf_domain::Scope::ALL.map(|s| s.as_str()).to_vec(),
         notice,
         error,
     }

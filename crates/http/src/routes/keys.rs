@@ -3,7 +3,6 @@
 //! role there; it stops when the maker loses that role or is disabled (`access::Who`). The
 //! token is shown once. Operator keys, made on the command line, are not listed here.
 
-use crate::access::Who;
 use crate::error::AppError;
 use crate::extract::{ApiJson, ApiPath};
 use crate::profiles::{admin_json, no_content};
@@ -16,9 +15,6 @@ use crate::state::AppState;
 use axum::extract::State;
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::Response;
-use linkleaf_access::table::{Action, allows};
-use linkleaf_domain::account::Role;
-use linkleaf_domain::{Scope, Scopes, ValidationErrors};
 use linkleaf_store::keys::ApiKeyRecord;
 use serde::{Deserialize, Serialize};
 use time::OffsetDateTime;
@@ -117,43 +113,8 @@ pub async fn create(
     ApiJson(body): ApiJson<NewKey>,
 ) -> Result<Response, AppError> {
     let s = cookie_write(&st, &headers).await?;
-    let name = linkleaf_access::keys::check_name(&body.name)
-        .map_err(|e| AppError::Validation(ValidationErrors::single("name", e)))?;
-    let scopes = Scopes::parse(&body.scopes.join(" "))
-        .map_err(|e| AppError::Validation(ValidationErrors::single("scopes", e)))?;
-    if scopes.iter().next().is_none() {
-        return Err(AppError::Validation(ValidationErrors::single(
-            "scopes",
-            "name at least one scope",
-        )));
-    }
-    let who = Who::Person(s.clone());
-    // a member of the profile, whatever their role, may make a key within it
-    let profile = who
-        .profile(&st, &body.profile, Action::Scope(Scope::ProfileRead))
-        .await?;
-    let role = if s.account.admin {
-        Role::Owner
-    } else {
-        st.stores
-            .accounts
-            .role_of(profile, s.account.id)
-            .await?
-            .ok_or_else(|| AppError::not_found_profile(&body.profile))?
-    };
-    if let Some(beyond) = scopes.iter().find(|sc| !allows(role, Action::Scope(*sc))) {
-        return Err(AppError::InsufficientRole(match beyond {
-            Scope::WebhooksWrite => "webhooks:write is beyond your role on this profile",
-            Scope::ProfileWrite => "profile:write is beyond your role on this profile",
-            Scope::LinksWrite => "links:write is beyond your role on this profile",
-            Scope::CacheWrite => "cache:write is beyond your role on this profile",
-            _ => "a scope asked for is beyond your role on this profile",
-        }));
-    }
     let (rec, token) =
-        linkleaf_access::keys::issue(name, scopes, Some(profile), Some(s.account.id))
-            .map_err(|e| AppError::Internal(e.into()))?;
-    st.stores.keys.insert_key(&rec).await?;
+        crate::access::issue_bound_key(&st, &s, &body.name, &body.profile, &body.scopes).await?;
     let mut res = admin_json(
         StatusCode::CREATED,
         &KeyWithToken {
