@@ -247,6 +247,37 @@ impl TestApp {
         self.client.request(method, self.url(path)).bearer_auth(key)
     }
 
+    /// Signs in with an email and a password through the API: the session cookie, as
+    /// `name=value` for a `Cookie` header.
+    pub async fn sign_in(&self, email: &str, password: &str) -> String {
+        let r = self
+            .client
+            .post(self.url("/api/session"))
+            .json(&serde_json::json!({"email": email, "password": password}))
+            .send()
+            .await
+            .expect("POST /api/session");
+        assert_eq!(r.status(), 200, "{email} signs in");
+        header(&r, "set-cookie")
+            .split(';')
+            .next()
+            .unwrap_or_default()
+            .to_owned()
+    }
+
+    /// A request carrying the session `cookie`, from the site's own pages (its `Origin`).
+    pub fn as_person(
+        &self,
+        method: reqwest::Method,
+        path: &str,
+        cookie: &str,
+    ) -> reqwest::RequestBuilder {
+        self.client
+            .request(method, self.url(path))
+            .header("cookie", cookie)
+            .header("origin", &self.config.server.public_url)
+    }
+
     /// A new API key with these scopes (comma-separated), as `linkleaf keys create` makes it.
     pub async fn key(&self, scopes: &str) -> String {
         let (_, token) = linkleaf::keys::create(self.stores.keys.as_ref(), "test", scopes)

@@ -14,26 +14,11 @@ use serde_json::{Value, json};
 const PASSWORD: &str = "a long and private phrase";
 
 async fn session(app: &TestApp, email: &str, password: &str) -> String {
-    let r = app
-        .client
-        .post(app.url("/api/session"))
-        .json(&json!({"email": email, "password": password}))
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(r.status(), 200, "{email} signs in");
-    header(&r, "set-cookie")
-        .split(';')
-        .next()
-        .unwrap()
-        .to_owned()
+    app.sign_in(email, password).await
 }
 
 fn as_person(app: &TestApp, method: Method, path: &str, cookie: &str) -> reqwest::RequestBuilder {
-    app.client
-        .request(method, app.url(path))
-        .header("cookie", cookie)
-        .header("origin", &app.config.server.public_url)
+    app.as_person(method, path, cookie)
 }
 
 /// The path of a link (`http://localhost:port/invite/...` → `/invite/...`).

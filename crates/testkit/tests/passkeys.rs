@@ -5,7 +5,7 @@
 
 #![allow(clippy::unwrap_used)] // a test that cannot proceed should stop right there
 
-use linkleaf_testkit::{TestApp, header};
+use linkleaf_testkit::TestApp;
 use serde_json::{Value, json};
 
 const PASSWORD: &str = "a long and private phrase";
@@ -100,18 +100,7 @@ async fn an_unknown_email_looks_like_a_known_one_and_every_failure_is_the_same()
     // registering needs a session, and a write from the site's own pages
     let (s, _) = post(&app, "/api/passkeys/register/start", json!({})).await;
     assert_eq!(s, 401);
-    let r = app
-        .client
-        .post(app.url("/api/session"))
-        .json(&json!({"email": "ada@example.com", "password": PASSWORD}))
-        .send()
-        .await
-        .unwrap();
-    let cookie = header(&r, "set-cookie")
-        .split(';')
-        .next()
-        .unwrap()
-        .to_owned();
+    let cookie = app.sign_in("ada@example.com", PASSWORD).await;
     let start = |origin: Option<String>| {
         let mut r = app
             .client

@@ -109,6 +109,20 @@ pub async fn list(
     Ok(admin_json(StatusCode::OK, &AccountPage { items, next }))
 }
 
+/// The account `raw` names, when it is not the admin's own (`instead`: what they do for theirs).
+fn another(s: &Signed, raw: &str, instead: &str) -> Result<Uuid, AppError> {
+    let id = Uuid::parse_str(raw).map_err(|_| AppError::NotFound(format!("no account {raw}")))?;
+    if id == s.account.id {
+        return Err(AppError::Validation(linkleaf_domain::ValidationErrors(
+            vec![FieldError::new(
+                "id",
+                format!("is your own account: {instead}"),
+            )],
+        )));
+    }
+    Ok(id)
+}
+
 /// Disable an account
 ///
 /// Its sessions stop at their next request, on every instance; its pages stay public until an
@@ -128,17 +142,7 @@ pub async fn disable(
     req: Request,
 ) -> Result<Response, AppError> {
     let s = admin(cookie_write(&st, req.headers()).await?)?;
-    let Ok(id) = Uuid::parse_str(&id) else {
-        return Err(AppError::NotFound(format!("no account {id}")));
-    };
-    if id == s.account.id {
-        return Err(AppError::Validation(linkleaf_domain::ValidationErrors(
-            vec![FieldError::new(
-                "id",
-                "is your own account: another admin must disable it",
-            )],
-        )));
-    }
+    let id = another(&s, &id, "another admin must disable it")?;
     let now = st.sessions.now();
     if !st.sessions.store().disable_account(id, now).await? {
         return Err(AppError::NotFound(format!(
@@ -296,16 +300,7 @@ pub async fn delete(
     headers: HeaderMap,
 ) -> Result<Response, AppError> {
     let s = admin(cookie_write(&st, &headers).await?)?;
-    let missing = || AppError::NotFound(format!("no account {id}"));
-    let id = Uuid::parse_str(&id).map_err(|_| missing())?;
-    if id == s.account.id {
-        return Err(AppError::Validation(linkleaf_domain::ValidationErrors(
-            vec![FieldError::new(
-                "id",
-                "is your own account: delete it with DELETE /api/me",
-            )],
-        )));
-    }
+    let id = another(&s, &id, "delete it with DELETE /api/me")?;
     let actor = crate::access::Who::Person(s.clone()).actor();
     crate::profiles::delete_account(&st, id, actor).await?;
     Ok(no_content())

@@ -12,10 +12,10 @@ use crate::responses::{
     BadRequest, Forbidden, NotFound, PayloadTooLarge, RateLimited, Unauthorized,
     UnsupportedMediaType, ValidationFailed,
 };
-use crate::signin::{Signed, cookie_write, session_cookie, signed};
+use crate::signin::{cookie_write, signed};
 use crate::state::AppState;
 use axum::extract::State;
-use axum::http::{HeaderMap, StatusCode, header};
+use axum::http::{HeaderMap, StatusCode};
 use axum::response::Response;
 use linkleaf_access::passkeys::PasskeyError;
 use linkleaf_domain::ValidationErrors;
@@ -207,22 +207,11 @@ pub async fn authenticate_finish(
         .finish_authentication(&body.ceremony, body.credential)
         .await
         .map_err(|e| refused(e, "the passkey did not sign in"))?;
-    let ua = headers
-        .get(header::USER_AGENT)
-        .and_then(|v| v.to_str().ok())
-        .unwrap_or("");
-    let started = st.sessions.start(account, ua).await?;
-    let cookie = session_cookie(&st, &started.cookie_value);
-    let signed = Signed {
-        session_id: started.session_id,
-        account: started.account,
-    };
-    let mut res = admin_json(
-        StatusCode::OK,
-        &crate::routes::session::me_of(&st, &signed).await?,
-    );
-    res.headers_mut().insert(header::SET_COOKIE, cookie);
-    Ok(res)
+    let started = st
+        .sessions
+        .start(account, crate::routes::session::user_agent(&headers))
+        .await?;
+    crate::routes::session::signed_in(&st, StatusCode::OK, started).await
 }
 
 /// Your passkeys

@@ -68,6 +68,31 @@ pub struct SessionView {
     current: bool,
 }
 
+/// The answer to a sign-in, a sign-up or a passkey: who is signed in, with the new session's
+/// cookie.
+pub(crate) async fn signed_in(
+    st: &AppState,
+    status: StatusCode,
+    started: linkleaf_access::sessions::SignedIn,
+) -> Result<Response, AppError> {
+    let cookie = session_cookie(st, &started.cookie_value);
+    let signed = Signed {
+        session_id: started.session_id,
+        account: started.account,
+    };
+    let mut res = admin_json(status, &me_of(st, &signed).await?);
+    res.headers_mut().insert(header::SET_COOKIE, cookie);
+    Ok(res)
+}
+
+/// The user agent a request names ("" without one).
+pub(crate) fn user_agent(headers: &axum::http::HeaderMap) -> &str {
+    headers
+        .get(header::USER_AGENT)
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or("")
+}
+
 pub(crate) async fn me_of(st: &AppState, s: &Signed) -> Result<Me, AppError> {
     let profiles = st
         .sessions
@@ -116,26 +141,18 @@ pub async fn sign_in(
     ApiJson(body): ApiJson<SignInBody>,
 ) -> Result<Response, AppError> {
     crate::signin::attempt(&st, &headers, peer.map(|p| p.0), &body.email).await?;
-    let ua = headers
-        .get(header::USER_AGENT)
-        .and_then(|v| v.to_str().ok())
-        .unwrap_or("");
-    let signed = match st.sessions.sign_in(&body.email, &body.password, ua).await {
+    let started = match st
+        .sessions
+        .sign_in(&body.email, &body.password, user_agent(&headers))
+        .await
+    {
         Ok(s) => s,
         Err(SignInError::Refused) => {
             return Err(AppError::Unauthorized("unknown email or wrong password"));
         }
         Err(SignInError::Store(e)) => return Err(e.into()),
     };
-    let cookie = session_cookie(&st, &signed.cookie_value);
-    let signed = Signed {
-        session_id: signed.session_id,
-        account: signed.account,
-    };
-    let me = me_of(&st, &signed).await?;
-    let mut res = admin_json(StatusCode::OK, &me);
-    res.headers_mut().insert(header::SET_COOKIE, cookie);
-    Ok(res)
+    signed_in(&st, StatusCode::OK, started).await
 }
 
 /// Sign out
@@ -374,19 +391,8 @@ pub async fn sign_up(
             Err(e) => return Err(link_error(e)),
         }
     }
-    let ua = headers
-        .get(header::USER_AGENT)
-        .and_then(|v| v.to_str().ok())
-        .unwrap_or("");
-    let started = st.sessions.start(account, ua).await?;
-    let cookie = session_cookie(&st, &started.cookie_value);
-    let signed = Signed {
-        session_id: started.session_id,
-        account: started.account,
-    };
-    let mut res = admin_json(StatusCode::CREATED, &me_of(&st, &signed).await?);
-    res.headers_mut().insert(header::SET_COOKIE, cookie);
-    Ok(res)
+    let started = st.sessions.start(account, user_agent(&headers)).await?;
+    signed_in(&st, StatusCode::CREATED, started).await
 }
 
 /// The confirmation that deleting an account deletes the profiles it alone owns.
