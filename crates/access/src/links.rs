@@ -60,13 +60,9 @@ async fn hash(password: &str) -> Result<String, LinkError> {
         .map_err(|e| LinkError::Store(StoreError::Other(e)))
 }
 
-/// Makes an account: the email checked, the display name checked (or the email's local part),
-/// the password checked and hashed.
-pub async fn make_account(
-    store: &dyn AccountStore,
-    new: NewAccount<'_>,
-    now: OffsetDateTime,
-) -> Result<AccountRecord, LinkError> {
+/// An account's record from what was given: the email checked, the display name checked (or
+/// the email's local part), the password checked and hashed. Not stored yet.
+async fn prepare(new: NewAccount<'_>, now: OffsetDateTime) -> Result<AccountRecord, LinkError> {
     let email = Email::parse(new.email).map_err(LinkError::Invalid)?;
     let display_name = match new.display_name.map(str::trim).filter(|n| !n.is_empty()) {
         Some(n) => linkleaf_domain::text::display_name(n).map_err(|mut e| {
@@ -82,7 +78,7 @@ pub async fn make_account(
         }
         None => None,
     };
-    let rec = AccountRecord {
+    Ok(AccountRecord {
         id: Uuid::now_v7(),
         email: email.as_str().to_owned(),
         display_name,
@@ -90,12 +86,47 @@ pub async fn make_account(
         admin: new.admin,
         created_at: now,
         disabled_at: None,
-    };
+    })
+}
+
+/// Makes an account (see `prepare`); `Taken` when the email has one.
+pub async fn make_account(
+    store: &dyn AccountStore,
+    new: NewAccount<'_>,
+    now: OffsetDateTime,
+) -> Result<AccountRecord, LinkError> {
+    let rec = prepare(new, now).await?;
     if store.insert_account(&rec).await? {
         Ok(rec)
     } else {
         Err(LinkError::Taken)
     }
+}
+
+/// Signs up with an invitation: the account is made only by the one request that uses the
+/// invitation (checked first, used before the account is stored, given back if the email
+/// turns out to be taken), and joins the invitation's profile with its role.
+pub async fn sign_up_invited(
+    store: &dyn AccountStore,
+    token: &str,
+    new: NewAccount<'_>,
+    now: OffsetDateTime,
+) -> Result<AccountRecord, LinkError> {
+    let rec = prepare(new, now).await?;
+    let d = digest(token);
+    let link = store
+        .take_link(&d, LinkKind::Invite, now)
+        .await?
+        .ok_or(LinkError::Gone)?;
+    let (Some(profile), Some(role)) = (link.profile_id, link.role) else {
+        return Err(LinkError::Gone);
+    };
+    if !store.insert_account(&rec).await? {
+        store.release_link(&d).await?;
+        return Err(LinkError::Taken);
+    }
+    store.set_member(profile, rec.id, role, now).await?;
+    Ok(rec)
 }
 
 async fn issue(
@@ -194,6 +225,10 @@ pub async fn set_password(
         .await?
         .ok_or(LinkError::Gone)?;
     store.set_password(account.id, &hash, None, now).await?;
+    // the account's other password links (an older reset) stop with this one
+    store
+        .retire_links(account.id, LinkKind::Password, now)
+        .await?;
     Ok(AccountRecord {
         password_hash: Some(hash),
         ..account

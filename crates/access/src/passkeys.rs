@@ -203,6 +203,14 @@ impl Passkeys {
             created_at: now,
             last_used_at: None,
         };
+        // counted again: registrations started side by side cannot pass the limit together
+        // (one at the limit is refused; the person removes one and adds again)
+        if self.store.passkeys_of(account.id).await?.len() >= PASSKEYS_MAX {
+            return Err(PasskeyError::Invalid(FieldError::new(
+                "passkey",
+                format!("this account has {PASSKEYS_MAX} passkeys already: remove one first"),
+            )));
+        }
         if !self.store.insert_passkey(&rec).await? {
             return Err(PasskeyError::Refused);
         }
@@ -275,17 +283,24 @@ impl Passkeys {
             .await?
             .filter(|a| a.disabled_at.is_none())
             .ok_or(PasskeyError::Refused)?;
-        // the counter moves: keep it (a clone of the authenticator would fall behind)
+        // the passkey must still be the account's (one removed since the challenge was asked
+        // for signs in no one), and its counter moves: keep it (a clone of the authenticator
+        // would fall behind)
+        let mut found = false;
         for rec in self.store.passkeys_of(account.id).await? {
             let Ok(mut key) = serde_json::from_str::<Passkey>(&rec.credential) else {
                 continue;
             };
             if key.cred_id() == result.cred_id() {
+                found = true;
                 key.update_credential(&result);
                 self.store
                     .passkey_used(&rec.id, &state_json(&key)?, now)
                     .await?;
             }
+        }
+        if !found {
+            return Err(PasskeyError::Refused);
         }
         Ok(account)
     }

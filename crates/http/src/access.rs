@@ -272,6 +272,9 @@ impl Who {
     }
 }
 
+/// Live keys one account may hold.
+pub const KEYS_MAX: usize = 50;
+
 /// A key `s` makes: bound to the profile `profile` names (one they are a member of), with
 /// `scopes` (their names) within their role there. The record as stored, and the token (shown
 /// once). `POST /api/me/keys` and the account page make keys here.
@@ -313,6 +316,17 @@ pub async fn issue_bound_key(
             Scope::CacheWrite => "cache:write is beyond your role on this profile",
             _ => "a scope asked for is beyond your role on this profile",
         }));
+    }
+    let live = st
+        .stores
+        .keys
+        .keys_of(s.account.id)
+        .await?
+        .iter()
+        .filter(|k| k.revoked_at.is_none())
+        .count();
+    if live >= KEYS_MAX {
+        return Err(AppError::LimitReached(KEYS_MAX as u32));
     }
     let (rec, token) = linkleaf_access::keys::issue(name, scopes, Some(id), Some(s.account.id))
         .map_err(|e| AppError::Internal(e.into()))?;

@@ -129,6 +129,10 @@ pub trait AccountStore: Send + Sync + 'static {
     async fn sessions_of(&self, account: Uuid) -> Result<Vec<SessionRecord>>;
 
     async fn insert_link(&self, l: &LinkRecord) -> Result<()>;
+    /// Gives a link taken a moment ago back (what it was for could not be done).
+    async fn release_link(&self, digest: &[u8]) -> Result<()>;
+    /// Marks every unused link of `kind` for `account` used at `at`.
+    async fn retire_links(&self, account: Uuid, kind: LinkKind, at: OffsetDateTime) -> Result<()>;
     /// A one-time link that is still usable at `at` (unused, unexpired), without using it: what
     /// its page shows before the form is sent.
     async fn peek_link(&self, digest: &[u8], at: OffsetDateTime) -> Result<Option<LinkRecord>>;

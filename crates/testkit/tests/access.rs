@@ -165,7 +165,7 @@ fn body(method: &Method, path: &str, sub_profile: Uuid) -> Option<Value> {
         ("PATCH", "/api/profiles/{profile}/links") => Some(json!({"ops": [
             {"op": "add", "title": "New", "url": "https://example.org/"}]})),
         ("POST", "/api/profiles/{profile}/members") => {
-            Some(json!({"email": "other@example.com", "role": "viewer"}))
+            Some(json!({"email": "member@example.com", "role": "editor"}))
         }
         ("PATCH", "/api/webhooks/subscriptions/{id}") => Some(json!({"enabled": false})),
         ("POST", "/api/webhooks/subscriptions") => Some(json!({
@@ -508,6 +508,27 @@ async fn what_the_table_implies_beyond_one_request() {
         .await
         .unwrap();
     assert_eq!(r.status(), 422, "no such account");
+    // an account that exists but is not a member: the same answer (no one added unasked,
+    // nothing said of who has an account)
+    let r = w
+        .request(
+            &Method::POST,
+            "/api/profiles/grace/members",
+            &Cred::Session(owner_cookie.to_owned()),
+        )
+        .json(&json!({"email": "other@example.com", "role": "editor"}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 422, "not a member");
+    assert_eq!(
+        app.stores
+            .accounts
+            .role_of(q, w.person("other").0)
+            .await
+            .unwrap(),
+        None
+    );
     app.stores
         .accounts
         .set_member(q, editor, Role::Owner, time::OffsetDateTime::now_utc())
@@ -680,16 +701,26 @@ async fn every_change_is_a_version_with_its_actor_and_the_events_say_who() {
         .await
         .unwrap();
     assert_eq!(r.status(), 201);
+    // the viewer joins with the owner's invitation
+    let inv: Value = app
+        .as_person(Method::POST, "/api/invitations", &owner)
+        .json(&json!({"profile": "ada", "role": "viewer"}))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let link = inv["url"].as_str().unwrap();
+    let link = &link[link.find("/invite/").unwrap()..];
     let r = app
-        .client
-        .post(app.url("/api/profiles/ada/members"))
-        .header("cookie", &owner)
-        .header("origin", &site)
-        .json(&json!({"email": "viewer@example.com", "role": "viewer"}))
+        .as_person(Method::POST, link, &viewer)
+        .header("content-type", "application/x-www-form-urlencoded")
+        .body("")
         .send()
         .await
         .unwrap();
-    assert_eq!(r.status(), 200);
+    assert_eq!(r.status(), 303, "joined");
     // changed by the operator's key, then by the person
     let patch = |bio: &str| json!({ "bio": bio });
     let r = app

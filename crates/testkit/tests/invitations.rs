@@ -42,6 +42,7 @@ impl Form for reqwest::RequestBuilder {
 async fn post_form(app: &TestApp, path: &str, form: &[(&str, &str)]) -> reqwest::Response {
     app.client
         .post(app.url(path))
+        .header("origin", &app.config.server.public_url)
         .form_body(form)
         .send()
         .await
@@ -78,7 +79,7 @@ async fn an_admins_link_sets_a_password_once_and_a_reset_ends_every_session() {
     for _ in 0..2 {
         let r = app.get(&link).await;
         assert_eq!(r.status(), 200);
-        assert_eq!(header(&r, "referrer-policy"), "no-referrer");
+        assert_eq!(header(&r, "referrer-policy"), "same-origin");
         let html = r.text().await.unwrap();
         assert!(html.contains("grace@example.com") && html.contains("Set password"));
     }
@@ -393,6 +394,37 @@ async fn open_sign_up_is_bounded_and_an_account_goes_with_the_profiles_it_alone_
         .next()
         .unwrap()
         .to_owned();
+    // a form posted from another site signs no one in and makes nothing (login CSRF)
+    for (path, body) in [
+        (
+            "/signup",
+            "email=eve%40example.com&password=a+long+and+private+phrase",
+        ),
+        (
+            "/login",
+            "email=zoe%40example.com&password=a+long+and+private+phrase",
+        ),
+    ] {
+        let r = app
+            .client
+            .post(app.url(path))
+            .header("origin", "https://evil.example")
+            .header("content-type", "application/x-www-form-urlencoded")
+            .body(body)
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(r.status(), 403, "{path}");
+        assert!(r.headers().get("set-cookie").is_none(), "{path}");
+    }
+    assert!(
+        app.stores
+            .accounts
+            .account_by_email("eve@example.com")
+            .await
+            .unwrap()
+            .is_none()
+    );
     let r = app
         .client
         .post(app.url("/api/accounts"))
@@ -446,4 +478,86 @@ async fn open_sign_up_is_bounded_and_an_account_goes_with_the_profiles_it_alone_
         .await
         .unwrap();
     assert_eq!(me.status(), 401);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn one_invitation_makes_one_account_however_many_race_for_it_and_a_reset_retires_older_links()
+{
+    let app = TestApp::spawn().await;
+    let root = app.root_key().await;
+    let p = app
+        .create_profile(&root, json!({"username": "ada", "displayName": "Ada"}))
+        .await;
+    let profile = uuid::Uuid::parse_str(p["id"].as_str().unwrap()).unwrap();
+    let (token, _) = linkleaf_access::links::invitation(
+        app.stores.accounts.as_ref(),
+        profile,
+        linkleaf_domain::account::Role::Editor,
+        time::OffsetDateTime::now_utc(),
+    )
+    .await
+    .unwrap();
+    let tries = (0..8).map(|i| {
+        app.client
+            .post(app.url("/api/accounts"))
+            .json(
+                &json!({"email": format!("racer{i}@example.com"), "password": PASSWORD,
+                          "invitation": token}),
+            )
+            .send()
+    });
+    let answers: Vec<u16> = futures_util::future::join_all(tries)
+        .await
+        .into_iter()
+        .map(|r| r.unwrap().status().as_u16())
+        .collect();
+    assert_eq!(
+        answers.iter().filter(|s| **s == 201).count(),
+        1,
+        "{answers:?}"
+    );
+    assert!(
+        answers.iter().all(|s| *s == 201 || *s == 422),
+        "{answers:?}"
+    );
+    let mut made = Vec::new();
+    for i in 0..8 {
+        let email = format!("racer{i}@example.com");
+        if app
+            .stores
+            .accounts
+            .account_by_email(&email)
+            .await
+            .unwrap()
+            .is_some()
+        {
+            made.push(email);
+        }
+    }
+    assert_eq!(made.len(), 1, "one account for one invitation: {made:?}");
+
+    // two reset links; the newer one used: the older stops too
+    let link = || {
+        linkleaf::accounts::password_link(
+            app.stores.accounts.as_ref(),
+            &made[0],
+            &app.config.server.public_url,
+        )
+    };
+    let (older, _) = link().await.unwrap();
+    let (newer, _) = link().await.unwrap();
+    let r = post_form(
+        &app,
+        &path_of(&newer),
+        &[("password", "a brand new phrase")],
+    )
+    .await;
+    assert_eq!(r.status(), 303);
+    let r = post_form(
+        &app,
+        &path_of(&older),
+        &[("password", "yet another phrase")],
+    )
+    .await;
+    assert_eq!(r.status(), 410, "the older link stopped with the newer");
 }

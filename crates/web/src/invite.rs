@@ -3,7 +3,7 @@
 //! `accounts.signup` is `open`). Looking at a link's page does not use it; sending its form
 //! does. A refusal shows the form again, saying what to fix.
 
-use crate::pages::{form, page, see_other, stylesheet};
+use crate::pages::{form, from_elsewhere, page, see_other, stylesheet};
 use askama::Template;
 use axum::extract::{Path, Request, State};
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
@@ -129,9 +129,11 @@ fn invite_page(
     .render()
     .unwrap_or_default();
     let mut res = page(status, html);
-    // the token is in the address: say it to no one
+    // the token is in the address: say it to no other site (same-origin, not no-referrer:
+    // with no-referrer a browser sends `Origin: null` with the form, which the origin check
+    // rightly refuses)
     res.headers_mut()
-        .insert("referrer-policy", HeaderValue::from_static("no-referrer"));
+        .insert("referrer-policy", HeaderValue::from_static("same-origin"));
     res
 }
 
@@ -190,6 +192,9 @@ pub async fn accept(
         .and_then(|v| v.to_str().ok())
         .unwrap_or("")
         .to_owned();
+    if let Some(refused) = from_elsewhere(&st, &headers) {
+        return refused;
+    }
     let f: LinkForm = match form(req).await {
         Ok(f) => f,
         Err(res) => return res,
@@ -261,8 +266,9 @@ pub async fn accept(
                     &f,
                 );
             }
-            let made = links::make_account(
+            let made = links::sign_up_invited(
                 store,
+                &token,
                 NewAccount {
                     email: &f.email,
                     display_name: Some(&f.display_name),
@@ -276,11 +282,6 @@ pub async fn accept(
                 Ok(a) => a,
                 Err(e) => return refused(e, shown),
             };
-            if let Err(e) = links::accept(store, &token, account.id, now).await
-                && !matches!(e, LinkError::Gone)
-            {
-                return refused(e, shown);
-            }
             match st.sessions.start(account, &ua).await {
                 Ok(s) => signed_in(&st, &s.cookie_value, "/account"),
                 Err(e) => AppError::from(e).into_response(),
@@ -324,6 +325,9 @@ pub async fn signup(State(st): State<AppState>, req: Request) -> Response {
         .and_then(|v| v.to_str().ok())
         .unwrap_or("")
         .to_owned();
+    if let Some(refused) = from_elsewhere(&st, &headers) {
+        return refused;
+    }
     let f: LinkForm = match form(req).await {
         Ok(f) => f,
         Err(res) => return res,

@@ -58,6 +58,21 @@ const PAGE_CSP: HeaderValue = HeaderValue::from_static(
      img-src 'self'; form-action 'self'; base-uri 'none'; frame-ancestors 'none'",
 );
 
+/// A form that signs someone in (or makes an account) must come from this site's own pages, as
+/// a signed-in write must: otherwise another site could sign a visitor into an account of its
+/// choosing (login CSRF). `Origin`, or without it `Sec-Fetch-Site: same-origin`.
+/// The refusal, when it does not.
+pub(crate) fn from_elsewhere(st: &AppState, headers: &HeaderMap) -> Option<Response> {
+    let header = |name: &str| headers.get(name).and_then(|v| v.to_str().ok());
+    linkleaf_access::origin::check_write(
+        header("origin"),
+        header("sec-fetch-site"),
+        &st.settings.accounts.site_origin,
+    )
+    .err()
+    .map(|r| AppError::CrossSite(r.detail()).into_response())
+}
+
 /// `GET /account/passkeys.js`: the vendored script behind "Use a passkey" and "Add a passkey".
 pub async fn passkeys_js() -> Response {
     let mut res = include_str!("../assets/passkeys.js").into_response();
@@ -170,6 +185,10 @@ pub async fn make_key(State(st): State<AppState>, req: Request) -> Response {
                 AppError::ProfileNotFound(_) => (
                     StatusCode::UNPROCESSABLE_ENTITY,
                     "Choose one of your profiles.".to_owned(),
+                ),
+                AppError::LimitReached(max) => (
+                    StatusCode::CONFLICT,
+                    format!("You have {max} keys: revoke one first."),
                 ),
                 _ => return e.into_response(),
             };
@@ -298,6 +317,9 @@ pub async fn login(State(st): State<AppState>, req: Request) -> Response {
         .and_then(|v| v.to_str().ok())
         .unwrap_or("")
         .to_owned();
+    if let Some(refused) = from_elsewhere(&st, &headers) {
+        return refused;
+    }
     let f: LoginForm = match form(req).await {
         Ok(f) => f,
         Err(res) => return res,

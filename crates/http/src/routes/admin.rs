@@ -312,13 +312,14 @@ pub async fn delete(
     ApiPath(reference): ApiPath,
 ) -> Result<Response, AppError> {
     let id = who.profile(&st, &reference, Action::Delete).await?;
+    let actor = who.actor();
     let deleted = detached(&st, {
         let st = st.clone();
         async move {
             let deleted = st
                 .stores
                 .profiles
-                .delete_profile(ProfileRef::Id(id))
+                .delete_profile_as(ProfileRef::Id(id), Some(&actor))
                 .await?;
             if let Some((id, username)) = &deleted {
                 st.invalidate(Some(*id), &[username]).await;

@@ -103,6 +103,7 @@ pub async fn list(State(st): State<AppState>, headers: HeaderMap) -> Result<Resp
         (status = 401, response = Unauthorized),
         (status = 403, response = Forbidden),
         (status = 404, response = NotFound),
+        (status = 409, description = "`limit_reached`: as many live keys as an account may hold", body = crate::error::Problem, content_type = "application/problem+json"),
         (status = 413, response = PayloadTooLarge),
         (status = 415, response = UnsupportedMediaType),
         (status = 422, response = ValidationFailed),

@@ -102,10 +102,11 @@ pub async fn list(
     Ok(admin_json(StatusCode::OK, &members_of(&st, profile).await?))
 }
 
-/// Add a member, or change a member's role
+/// Change a member's role
 ///
-/// An owner adds an existing account by its email with a role, or gives a member another
-/// role. The last owner cannot become less than an owner (409).
+/// An owner gives a member (named by email) another role; someone new comes in through an
+/// invitation (`POST /api/invitations`), which they accept. An operator's key or an admin may
+/// add any account directly. The last owner cannot become less than an owner (409).
 #[utoipa::path(post, path = "/api/profiles/{profile}/members", operation_id = "addMember", tag = "accounts",
     params(("profile" = String, Path, description = "The profile's id (UUID) or username", pattern = r"^[A-Za-z0-9_.-]+$")),
     security(("api_key" = ["profile:write"]), ("session" = [])),
@@ -132,18 +133,33 @@ pub async fn add(
     let role = Role::from(body.role);
     let email =
         Email::parse(&body.email).map_err(|e| AppError::Validation(ValidationErrors(vec![e])))?;
+    // an owner changes the role of a member; someone new comes through an invitation they
+    // accept, so that no one is added without saying yes, and the answer says nothing of
+    // whether an email has an account. The instance's operators and admins may add anyone.
+    let anyone = matches!(who, Who::Operator(_)) || who.person().is_some_and(|p| p.account.admin);
+    let not_member = || {
+        AppError::Validation(ValidationErrors::single(
+            "email",
+            "is not a member of this profile: bring them in with an invitation \
+             (POST /api/invitations)",
+        ))
+    };
     let account = st
         .stores
         .accounts
         .account_by_email(email.as_str())
         .await?
-        .ok_or_else(|| {
-            AppError::Validation(ValidationErrors::single(
-                "email",
-                "no account has this email: make an invitation (POST /api/invitations) to \
-                 bring someone new",
-            ))
-        })?;
+        .ok_or_else(not_member)?;
+    if !anyone
+        && st
+            .stores
+            .accounts
+            .role_of(profile, account.id)
+            .await?
+            .is_none()
+    {
+        return Err(not_member());
+    }
     st.stores
         .accounts
         .set_member(profile, account.id, role, OffsetDateTime::now_utc())

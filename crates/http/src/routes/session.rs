@@ -365,32 +365,18 @@ pub async fn sign_up(
     crate::signin::attempt(&st, &headers, peer.map(|p| p.0), &body.email).await?;
     let now = st.sessions.now();
     let store = st.sessions.store().as_ref();
-    if let Some(token) = &body.invitation {
-        // checked before the account is made, used after
-        let link = linkleaf_access::links::peek(store, token, now).await?;
-        if !link.is_some_and(|l| l.kind == linkleaf_store::accounts::LinkKind::Invite) {
-            return Err(link_error(linkleaf_access::links::LinkError::Gone));
-        }
+    let new = linkleaf_access::links::NewAccount {
+        email: &body.email,
+        display_name: body.display_name.as_deref(),
+        password: Some(&body.password),
+        admin: false,
+    };
+    // with an invitation, the one request that uses it makes the account
+    let account = match &body.invitation {
+        Some(token) => linkleaf_access::links::sign_up_invited(store, token, new, now).await,
+        None => linkleaf_access::links::make_account(store, new, now).await,
     }
-    let account = linkleaf_access::links::make_account(
-        store,
-        linkleaf_access::links::NewAccount {
-            email: &body.email,
-            display_name: body.display_name.as_deref(),
-            password: Some(&body.password),
-            admin: false,
-        },
-        now,
-    )
-    .await
     .map_err(link_error)?;
-    if let Some(token) = &body.invitation {
-        // used meanwhile by someone else: the account stands, without the profile
-        match linkleaf_access::links::accept(store, token, account.id, now).await {
-            Ok(_) | Err(linkleaf_access::links::LinkError::Gone) => {}
-            Err(e) => return Err(link_error(e)),
-        }
-    }
     let started = st.sessions.start(account, user_agent(&headers)).await?;
     signed_in(&st, StatusCode::CREATED, started).await
 }

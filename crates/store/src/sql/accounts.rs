@@ -232,6 +232,11 @@ impl AccountStore for SqlStore {
     }
 
     async fn insert_link(&self, l: &LinkRecord) -> Result<()> {
+        // links used or expired a day ago are gone: the table stays as small as what is live
+        q("DELETE FROM account_links WHERE expires_at < $1 OR used_at < $1")
+            .bind(l.created_at - time::Duration::days(1))
+            .execute(&self.db)
+            .await?;
         q(
             "INSERT INTO account_links (digest, kind, account_id, profile_id, role, created_at,
                                         expires_at)
@@ -267,6 +272,25 @@ impl AccountStore for SqlStore {
         .as_ref()
         .map(link)
         .transpose()
+    }
+
+    async fn release_link(&self, digest: &[u8]) -> Result<()> {
+        q("UPDATE account_links SET used_at = NULL WHERE digest = $1")
+            .bind(digest)
+            .execute(&self.db)
+            .await?;
+        Ok(())
+    }
+
+    async fn retire_links(&self, account: Uuid, kind: LinkKind, at: OffsetDateTime) -> Result<()> {
+        q("UPDATE account_links SET used_at = $1
+           WHERE account_id = $2 AND kind = $3 AND used_at IS NULL")
+        .bind(at)
+        .bind(account)
+        .bind(kind.as_str())
+        .execute(&self.db)
+        .await?;
+        Ok(())
     }
 
     async fn peek_link(&self, digest: &[u8], at: OffsetDateTime) -> Result<Option<LinkRecord>> {
@@ -491,8 +515,15 @@ impl AccountStore for SqlStore {
     }
 }
 
-/// Whether `account` is the one owner of `profile` (inside the caller's write transaction).
+/// Whether `account` is the one owner of `profile` (inside the caller's write transaction). The
+/// profile's row is locked first: on PostgreSQL two owners demoting each other at once would
+/// otherwise each count two owners and leave none (SQLite's write transactions run one at a
+/// time anyway).
 async fn last_owner(tx: &mut crate::db::Tx<'_>, profile: Uuid, account: Uuid) -> Result<bool> {
+    q("SELECT id FROM profiles WHERE id = $1 FOR UPDATE")
+        .bind(profile)
+        .fetch_optional(&mut *tx)
+        .await?;
     let owners = q("SELECT account_id FROM members WHERE profile_id = $1 AND role = 'owner'")
         .bind(profile)
         .fetch_all(&mut *tx)

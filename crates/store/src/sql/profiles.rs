@@ -441,7 +441,12 @@ impl SqlStore {
     ) -> Result<Profile> {
         let mut tx = self.db.begin_write().await?;
         if let Some((owner, Some(max))) = owner {
-            // counted and made in one write transaction: two at once cannot pass the limit
+            // counted and made in one write transaction, the owner's row locked (PostgreSQL's
+            // transactions would otherwise count side by side): two at once cannot pass the limit
+            q("SELECT id FROM accounts WHERE id = $1 FOR UPDATE")
+                .bind(owner)
+                .fetch_optional(&mut tx)
+                .await?;
             let n = q("SELECT count(*) AS n FROM members WHERE account_id = $1 AND role = 'owner'")
                 .bind(owner)
                 .fetch_one(&mut tx)
