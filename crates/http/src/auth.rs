@@ -1,7 +1,8 @@
 //! Who is calling: `Authenticator` finds a request's API key (`Authorization: Bearer lk_...`,
 //! by its public prefix, its digest compared in constant time) and spends a token of the key's
-//! rate-limit bucket; a `Caller` is what it found. (`extract::Auth<S>`, the extractor every
-//! admin route starts with, asks it, then checks the route's scope.) Must not: know routes.
+//! rate-limit bucket; a `Caller` is what it found. (`access::Who`, the extractor every route
+//! on a profile's data starts with, asks it; the access check reads the scope.) Must not: know
+//! routes.
 
 use crate::error::AppError;
 use crate::limit::KeyLimiter;

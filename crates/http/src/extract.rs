@@ -1,9 +1,5 @@
 //! Request extractors whose every rejection is a problem+json answer naming what was wrong.
 //!
-//! `Auth<S>` authenticates the bearer key (`auth::Authenticator`), spends a token of its
-//! rate-limit bucket, then checks scope `S` — before any body is read, so an unauthenticated
-//! caller learns nothing about body validation.
-//!
 //! `ApiJson<T>` reads a JSON body: it insists on a JSON content type, caps the size before
 //! reading further, and reports a malformed document (400) apart from a well-formed one whose
 //! values are wrong (422, with the path of the offending field, such as `links[1].url`).
@@ -17,19 +13,16 @@
 //! given twice is refused too. Must not: build the router or the API description to learn a
 //! schema.
 
-use crate::auth::Caller;
 use crate::error::AppError;
 use crate::state::AppState;
 use axum::extract::{FromRequest, FromRequestParts, Path, Request};
 use axum::http::header;
 use axum::http::request::Parts;
 use http_body_util::{BodyExt, LengthLimitError, Limited};
-use linkleaf_domain::Scope;
 use linkleaf_domain::{FieldError, ValidationErrors};
 use serde::de::DeserializeOwned;
 use serde_json::Value;
 use std::collections::HashMap;
-use std::marker::PhantomData;
 use std::sync::{Arc, Mutex, OnceLock};
 use utoipa::ToSchema;
 
@@ -441,47 +434,5 @@ mod tests {
     fn deep_nesting_is_refused_not_a_stack_overflow() {
         let deep = format!("{}{}", "[".repeat(100_000), "]".repeat(100_000));
         assert!(parse::<serde_json::Value>(deep.as_bytes()).is_err());
-    }
-}
-
-pub trait RequiredScope: Send + Sync {
-    const SCOPE: Scope;
-}
-
-macro_rules! scopes {
-    ($($name:ident => $scope:ident),* $(,)?) => {
-        $(
-            #[derive(Debug)]
-            pub struct $name;
-            impl RequiredScope for $name {
-                const SCOPE: Scope = Scope::$scope;
-            }
-        )*
-    };
-}
-
-scopes! {
-    ProfileRead => ProfileRead,
-    ProfileWrite => ProfileWrite,
-    LinksWrite => LinksWrite,
-    CacheWrite => CacheWrite,
-    AnalyticsRead => AnalyticsRead,
-    WebhooksWrite => WebhooksWrite,
-}
-
-pub struct Auth<S>(pub Caller, PhantomData<S>);
-
-impl<S: RequiredScope> FromRequestParts<AppState> for Auth<S> {
-    type Rejection = AppError;
-
-    async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, AppError> {
-        // An edge owns no profiles: what would read or change them is refused before the key
-        // is even looked at (its cache and its webhook subscriptions are its own).
-        if state.settings.edge && !matches!(S::SCOPE, Scope::CacheWrite | Scope::WebhooksWrite) {
-            return Err(AppError::EdgeMode);
-        }
-        let caller = state.auth.authenticate(&parts.headers).await?;
-        caller.require(S::SCOPE)?;
-        Ok(Self(caller, PhantomData))
     }
 }

@@ -53,14 +53,29 @@ pub async fn signed(st: &AppState, headers: &HeaderMap) -> Result<Signed, AppErr
 /// come from the site's own pages.
 pub async fn cookie_write(st: &AppState, headers: &HeaderMap) -> Result<Signed, AppError> {
     let s = signed(st, headers).await?;
+    from_this_site(st, headers)?;
+    Ok(s)
+}
+
+/// 403 unless the request comes from the site's own pages: its `Origin` is
+/// `server.public_url`'s, or without one `Sec-Fetch-Site` is `same-origin`. A signed-in write
+/// needs it, and so does a form that signs someone in (login CSRF).
+pub fn from_this_site(st: &AppState, headers: &HeaderMap) -> Result<(), AppError> {
     let header = |name: &str| headers.get(name).and_then(|v| v.to_str().ok());
     origin::check_write(
         header("origin"),
         header("sec-fetch-site"),
         &st.settings.accounts.site_origin,
     )
-    .map_err(|r| AppError::CrossSite(r.detail()))?;
-    Ok(s)
+    .map_err(|r| AppError::CrossSite(r.detail()))
+}
+
+/// The user agent a request names ("" without one): what a session's list shows.
+pub fn user_agent(headers: &HeaderMap) -> &str {
+    headers
+        .get(header::USER_AGENT)
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or("")
 }
 
 /// Takes a sign-in attempt from the request's client (its address, or the one a trusted proxy

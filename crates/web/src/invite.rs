@@ -3,14 +3,14 @@
 //! `accounts.signup` is `open`). Looking at a link's page does not use it; sending its form
 //! does. A refusal shows the form again, saying what to fix.
 
-use crate::pages::{form, from_elsewhere, page, see_other, stylesheet};
+use crate::pages::{form, from_elsewhere, page, retry_after, see_other, stylesheet, wait_words};
 use askama::Template;
 use axum::extract::{Path, Request, State};
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use linkleaf_access::links::{self, LinkError, NewAccount};
 use linkleaf_domain::account::Signup;
-use linkleaf_http::signin::{cookie_write, session_cookie, signed};
+use linkleaf_http::signin::{cookie_write, session_cookie, signed, user_agent};
 use linkleaf_http::{AppError, AppState};
 use linkleaf_store::accounts::LinkKind;
 use serde::Deserialize;
@@ -187,11 +187,6 @@ pub async fn accept(
         .get::<linkleaf_http::client::Peer>()
         .copied();
     let headers = req.headers().clone();
-    let ua = headers
-        .get(header::USER_AGENT)
-        .and_then(|v| v.to_str().ok())
-        .unwrap_or("")
-        .to_owned();
     if let Some(refused) = from_elsewhere(&st, &headers) {
         return refused;
     }
@@ -220,7 +215,7 @@ pub async fn accept(
         InviteForm::Gone => invite_page(&st, &token, StatusCode::GONE, shown, None, &f),
         InviteForm::SetPassword { .. } => {
             match links::set_password(store, &token, &f.password, now).await {
-                Ok(account) => match st.sessions.start(account, &ua).await {
+                Ok(account) => match st.sessions.start(account, user_agent(&headers)).await {
                     Ok(s) => signed_in(&st, &s.cookie_value, "/account"),
                     Err(e) => AppError::from(e).into_response(),
                 },
@@ -255,16 +250,15 @@ pub async fn accept(
             if let Err(AppError::RateLimited { retry_after_secs }) =
                 linkleaf_http::signin::attempt(&st, &headers, peer, &f.email).await
             {
-                return invite_page(
+                let page = invite_page(
                     &st,
                     &token,
                     StatusCode::TOO_MANY_REQUESTS,
                     shown,
-                    Some(format!(
-                        "Too many attempts. Wait {retry_after_secs} seconds, then try again."
-                    )),
+                    Some(wait_words(retry_after_secs)),
                     &f,
                 );
+                return retry_after(page, retry_after_secs);
             }
             let made = links::sign_up_invited(
                 store,
@@ -282,7 +276,7 @@ pub async fn accept(
                 Ok(a) => a,
                 Err(e) => return refused(e, shown),
             };
-            match st.sessions.start(account, &ua).await {
+            match st.sessions.start(account, user_agent(&headers)).await {
                 Ok(s) => signed_in(&st, &s.cookie_value, "/account"),
                 Err(e) => AppError::from(e).into_response(),
             }
@@ -320,11 +314,6 @@ pub async fn signup(State(st): State<AppState>, req: Request) -> Response {
         .get::<linkleaf_http::client::Peer>()
         .copied();
     let headers = req.headers().clone();
-    let ua = headers
-        .get(header::USER_AGENT)
-        .and_then(|v| v.to_str().ok())
-        .unwrap_or("")
-        .to_owned();
     if let Some(refused) = from_elsewhere(&st, &headers) {
         return refused;
     }
@@ -338,17 +327,13 @@ pub async fn signup(State(st): State<AppState>, req: Request) -> Response {
     if let Err(AppError::RateLimited { retry_after_secs }) =
         linkleaf_http::signin::attempt(&st, &headers, peer, &f.email).await
     {
-        let mut res = signup_page(
+        let page = signup_page(
             &st,
             StatusCode::TOO_MANY_REQUESTS,
             &f,
-            Some(format!(
-                "Too many attempts. Wait {retry_after_secs} seconds, then try again."
-            )),
+            Some(wait_words(retry_after_secs)),
         );
-        res.headers_mut()
-            .insert(header::RETRY_AFTER, HeaderValue::from(retry_after_secs));
-        return res;
+        return retry_after(page, retry_after_secs);
     }
     let made = links::make_account(
         st.sessions.store().as_ref(),
@@ -362,7 +347,7 @@ pub async fn signup(State(st): State<AppState>, req: Request) -> Response {
     )
     .await;
     match made {
-        Ok(account) => match st.sessions.start(account, &ua).await {
+        Ok(account) => match st.sessions.start(account, user_agent(&headers)).await {
             Ok(s) => signed_in(&st, &s.cookie_value, "/account"),
             Err(e) => AppError::from(e).into_response(),
         },

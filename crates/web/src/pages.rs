@@ -9,7 +9,10 @@ use axum::extract::{Path, Request, State};
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use linkleaf_access::sessions::SignInError;
-use linkleaf_http::signin::{clear_cookie, cookie_value, cookie_write, session_cookie, signed};
+use linkleaf_http::signin::{
+    Signed, clear_cookie, cookie_value, cookie_write, from_this_site, session_cookie, signed,
+    user_agent,
+};
 use linkleaf_http::{AppError, AppState};
 use serde::Deserialize;
 
@@ -59,18 +62,33 @@ const PAGE_CSP: HeaderValue = HeaderValue::from_static(
 );
 
 /// A form that signs someone in (or makes an account) must come from this site's own pages, as
-/// a signed-in write must: otherwise another site could sign a visitor into an account of its
-/// choosing (login CSRF). `Origin`, or without it `Sec-Fetch-Site: same-origin`.
-/// The refusal, when it does not.
+/// a signed-in write must (`signin::from_this_site`): otherwise another site could sign a
+/// visitor into an account of its choosing (login CSRF). The refusal, when it does not.
 pub(crate) fn from_elsewhere(st: &AppState, headers: &HeaderMap) -> Option<Response> {
-    let header = |name: &str| headers.get(name).and_then(|v| v.to_str().ok());
-    linkleaf_access::origin::check_write(
-        header("origin"),
-        header("sec-fetch-site"),
-        &st.settings.accounts.site_origin,
-    )
-    .err()
-    .map(|r| AppError::CrossSite(r.detail()).into_response())
+    from_this_site(st, headers)
+        .err()
+        .map(IntoResponse::into_response)
+}
+
+/// The signed-in person behind a form that changes something (from this site's own pages);
+/// without a session, the way to the sign-in page.
+pub(crate) async fn writer(st: &AppState, headers: &HeaderMap) -> Result<Signed, Response> {
+    match cookie_write(st, headers).await {
+        Ok(s) => Ok(s),
+        Err(AppError::Unauthorized(_)) => Err(see_other("/login")),
+        Err(e) => Err(e.into_response()),
+    }
+}
+
+/// What a form answered past the sign-in limit says, and its `Retry-After`.
+pub(crate) fn wait_words(secs: u64) -> String {
+    format!("Too many attempts. Wait {secs} seconds, then try again.")
+}
+
+pub(crate) fn retry_after(mut res: Response, secs: u64) -> Response {
+    res.headers_mut()
+        .insert(header::RETRY_AFTER, HeaderValue::from(secs));
+    res
 }
 
 /// `GET /account/passkeys.js`: the vendored script behind "Use a passkey" and "Add a passkey".
@@ -140,10 +158,9 @@ async fn keys_and_profiles(
 /// `POST /account/keys`: makes a key bound to one of the person's profiles; the page shows its
 /// token this once, or says why it was not made.
 pub async fn make_key(State(st): State<AppState>, req: Request) -> Response {
-    let s = match cookie_write(&st, req.headers()).await {
+    let s = match writer(&st, req.headers()).await {
         Ok(s) => s,
-        Err(AppError::Unauthorized(_)) => return see_other("/login"),
-        Err(e) => return e.into_response(),
+        Err(res) => return res,
     };
     let bytes = match axum::body::to_bytes(req.into_body(), FORM_MAX).await {
         Ok(b) => b,
@@ -207,10 +224,9 @@ pub async fn revoke_key(
     Path(id): Path<String>,
     req: Request<Body>,
 ) -> Response {
-    let s = match cookie_write(&st, req.headers()).await {
+    let s = match writer(&st, req.headers()).await {
         Ok(s) => s,
-        Err(AppError::Unauthorized(_)) => return see_other("/login"),
-        Err(e) => return e.into_response(),
+        Err(res) => return res,
     };
     if let Ok(id) = uuid::Uuid::parse_str(&id)
         && let Err(e) = st
@@ -311,12 +327,6 @@ pub async fn login(State(st): State<AppState>, req: Request) -> Response {
         .get::<linkleaf_http::client::Peer>()
         .copied();
     let headers = req.headers().clone();
-    let ua = req
-        .headers()
-        .get(header::USER_AGENT)
-        .and_then(|v| v.to_str().ok())
-        .unwrap_or("")
-        .to_owned();
     if let Some(refused) = from_elsewhere(&st, &headers) {
         return refused;
     }
@@ -334,18 +344,18 @@ pub async fn login(State(st): State<AppState>, req: Request) -> Response {
     if let Err(AppError::RateLimited { retry_after_secs }) =
         linkleaf_http::signin::attempt(&st, &headers, peer, &f.email).await
     {
-        let mut res = login_page(
+        let page = login_page(
             StatusCode::TOO_MANY_REQUESTS,
             &f.email,
-            Some(&format!(
-                "Too many attempts to sign in. Wait {retry_after_secs} seconds, then try again."
-            )),
+            Some(&wait_words(retry_after_secs)),
         );
-        res.headers_mut()
-            .insert(header::RETRY_AFTER, HeaderValue::from(retry_after_secs));
-        return res;
+        return retry_after(page, retry_after_secs);
     }
-    match st.sessions.sign_in(&f.email, &f.password, &ua).await {
+    match st
+        .sessions
+        .sign_in(&f.email, &f.password, user_agent(&headers))
+        .await
+    {
         Ok(s) => {
             let mut res = see_other("/account");
             res.headers_mut()
@@ -544,10 +554,9 @@ struct PasswordForm {
 /// `POST /account/password`: changes the password (the current one is asked for); the other
 /// sessions end. A refusal shows the account page again, saying what to fix.
 pub async fn change_password(State(st): State<AppState>, req: Request) -> Response {
-    let s = match cookie_write(&st, req.headers()).await {
+    let s = match writer(&st, req.headers()).await {
         Ok(s) => s,
-        Err(AppError::Unauthorized(_)) => return see_other("/login"),
-        Err(e) => return e.into_response(),
+        Err(res) => return res,
     };
     let f: PasswordForm = match form(req).await {
         Ok(f) => f,
@@ -598,10 +607,9 @@ pub async fn end_session(
     Path(id): Path<String>,
     req: Request<Body>,
 ) -> Response {
-    let s = match cookie_write(&st, req.headers()).await {
+    let s = match writer(&st, req.headers()).await {
         Ok(s) => s,
-        Err(AppError::Unauthorized(_)) => return see_other("/login"),
-        Err(e) => return e.into_response(),
+        Err(res) => return res,
     };
     if let Err(e) = st.sessions.end(&id, s.account.id).await {
         return AppError::from(e).into_response();
@@ -615,10 +623,9 @@ pub async fn remove_passkey(
     Path(id): Path<String>,
     req: Request<Body>,
 ) -> Response {
-    let s = match cookie_write(&st, req.headers()).await {
+    let s = match writer(&st, req.headers()).await {
         Ok(s) => s,
-        Err(AppError::Unauthorized(_)) => return see_other("/login"),
-        Err(e) => return e.into_response(),
+        Err(res) => return res,
     };
     if let Err(e) = st.stores.accounts.delete_passkey(s.account.id, &id).await {
         return AppError::from(e).into_response();

@@ -1,6 +1,7 @@
 //! The admin API: create, read, list, edit and delete profiles, edit links, invalidate caches.
 //!
-//! Every handler starts with `Auth<Scope>` (key, rate limit, scope), parses its body through
+//! Every handler starts with `Who` (a key, spending its rate-limit token, or a session) and
+//! passes the access check for the profile it names (`access`), parses its body through
 //! `ApiJson`, has the store apply the change (a pure domain function) inside one write
 //! transaction, so concurrent edits of a profile queue, then invalidates the cache by id and by
 //! every username involved before answering, so a read that starts after the answer sees the

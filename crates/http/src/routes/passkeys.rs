@@ -209,7 +209,7 @@ pub async fn authenticate_finish(
         .map_err(|e| refused(e, "the passkey did not sign in"))?;
     let started = st
         .sessions
-        .start(account, crate::routes::session::user_agent(&headers))
+        .start(account, crate::signin::user_agent(&headers))
         .await?;
     crate::routes::session::signed_in(&st, StatusCode::OK, started).await
 }

@@ -11,7 +11,7 @@ use crate::responses::{
     BadRequest, Forbidden, NotFound, PayloadTooLarge, RateLimited, Unauthorized,
     UnsupportedMediaType, ValidationFailed,
 };
-use crate::signin::{Signed, cookie_write, session_cookie};
+use crate::signin::{Signed, cookie_write, session_cookie, user_agent};
 use crate::state::AppState;
 use axum::extract::{Request, State};
 use axum::http::{StatusCode, header};
@@ -83,14 +83,6 @@ pub(crate) async fn signed_in(
     let mut res = admin_json(status, &me_of(st, &signed).await?);
     res.headers_mut().insert(header::SET_COOKIE, cookie);
     Ok(res)
-}
-
-/// The user agent a request names ("" without one).
-pub(crate) fn user_agent(headers: &axum::http::HeaderMap) -> &str {
-    headers
-        .get(header::USER_AGENT)
-        .and_then(|v| v.to_str().ok())
-        .unwrap_or("")
 }
 
 pub(crate) async fn me_of(st: &AppState, s: &Signed) -> Result<Me, AppError> {
