@@ -15,6 +15,7 @@ pub mod profile;
 pub mod scope;
 pub mod secret;
 pub mod sketch;
+pub mod snapshot;
 pub mod text;
 pub mod theme;
 pub mod url;

@@ -52,7 +52,8 @@ pub struct Link {
          "position": 1, "clickCount": 0, "enabled": true}
     ],
     "theme": {"preset": "sunset", "buttonStyle": "pill"},
-    "lastModified": "2026-11-25T04:26:01.859Z"
+    "lastModified": "2026-11-25T04:26:01.859Z",
+    "version": 3
 }))]
 pub struct Profile {
     pub id: Uuid,
@@ -73,8 +74,9 @@ pub struct Profile {
     /// too): `None` when they never did, or are not known.
     #[serde(skip)]
     pub counted_at: Option<OffsetDateTime>,
-    /// Bumped by every write that changes the profile.
-    #[serde(skip)]
+    /// Bumped by every write that changes the profile. Send it back in `If-Match` with an
+    /// edit to have the edit refused (412) when someone else changed the profile meanwhile.
+    #[schema(minimum = 0)]
     pub version: i64,
 }
 

@@ -402,6 +402,11 @@ pub const RULES: &[(&str, &str, Rule)] = {
             Profile(S(ProfileRead)),
         ),
         (
+            "POST",
+            "/api/profiles/{profile}/history/{version}/restore",
+            Profile(S(ProfileWrite)),
+        ),
+        (
             "DELETE",
             "/api/profiles/{profile}/members/{account}",
             Profile(Members),

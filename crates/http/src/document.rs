@@ -8,8 +8,8 @@
 
 use crate::error::Problem;
 use crate::responses::{
-    BadRequest, CacheStatus, Conflict, Forbidden, NotFound, PayloadTooLarge, RateLimited,
-    Unauthorized, Unavailable, UnsupportedMediaType, ValidationFailed,
+    BadRequest, CacheStatus, Conflict, Forbidden, NotFound, PayloadTooLarge, PreconditionFailed,
+    RateLimited, Unauthorized, Unavailable, UnsupportedMediaType, ValidationFailed,
 };
 use linkleaf_domain::{
     ButtonStyle, Color, CreateProfile, FieldError, Link, LinkOp, LinksPatch, NewLink, Profile,
@@ -82,7 +82,7 @@ impl Modify for Security {
                 linkleaf_domain::webhook::CreateSubscription,
                 linkleaf_domain::webhook::SubscriptionPatch),
         responses(BadRequest, Unauthorized, Forbidden, NotFound, Conflict, PayloadTooLarge,
-                  UnsupportedMediaType, ValidationFailed, RateLimited, Unavailable),
+                  PreconditionFailed, UnsupportedMediaType, ValidationFailed, RateLimited, Unavailable),
     ),
 )]
 pub struct ApiDoc;

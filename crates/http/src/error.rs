@@ -68,6 +68,9 @@ pub enum AppError {
     /// A write with a session cookie that does not come from the site's own pages.
     #[error("cross-site write: {0}")]
     CrossSite(String),
+    /// `If-Match` named a version the profile is no longer at.
+    #[error("the profile is at version {current}")]
+    Stale { current: i64 },
 }
 
 /// An RFC 9457 problem: what went wrong, for people (`title`, `detail`) and for programs
@@ -93,6 +96,10 @@ pub struct Problem<'a> {
     #[serde(skip_serializing_if = "<[FieldError]>::is_empty")]
     #[schema(required = false)]
     errors: &'a [FieldError],
+    /// For a 412: the version the profile is at now.
+    #[serde(rename = "currentVersion", skip_serializing_if = "Option::is_none")]
+    #[schema(required = false)]
+    current_version: Option<i64>,
 }
 
 impl AppError {
@@ -226,6 +233,15 @@ impl AppError {
                     "there are {max} already, as many as this instance allows; delete one first"
                 ),
             ),
+            Self::Stale { current } => (
+                S::PRECONDITION_FAILED,
+                "version_mismatch",
+                "Changed meanwhile",
+                format!(
+                    "someone else changed the profile since you read it: it is at version \
+                     {current} now; read it again, then repeat the change"
+                ),
+            ),
             Self::EdgeMode => (
                 S::NOT_IMPLEMENTED,
                 "edge_mode",
@@ -255,6 +271,7 @@ impl From<linkleaf_store::ModifyError> for AppError {
     fn from(e: linkleaf_store::ModifyError) -> Self {
         match e {
             linkleaf_store::ModifyError::Invalid(v) => v.into(),
+            linkleaf_store::ModifyError::Stale { current } => Self::Stale { current },
             linkleaf_store::ModifyError::Store(s) => s.into(),
         }
     }
@@ -304,6 +321,17 @@ pub fn problem(
     detail: String,
     errors: &[FieldError],
 ) -> Response {
+    problem_with(status, code, title, detail, errors, None)
+}
+
+fn problem_with(
+    status: StatusCode,
+    code: &str,
+    title: &str,
+    detail: String,
+    errors: &[FieldError],
+    current_version: Option<i64>,
+) -> Response {
     let body = Problem {
         kind: format!("urn:linkleaf:problem:{code}"),
         title,
@@ -311,6 +339,7 @@ pub fn problem(
         detail,
         code,
         errors,
+        current_version,
     };
     let bytes = serde_json::to_vec(&body).unwrap_or_default();
     let mut res = (status, bytes).into_response();
@@ -337,7 +366,11 @@ impl IntoResponse for AppError {
             Self::UsernameTaken(why) => vec![FieldError::new("username", why.clone())],
             _ => vec![],
         };
-        let mut res = problem(status, code, title, detail, &errors);
+        let current = match &self {
+            Self::Stale { current } => Some(*current),
+            _ => None,
+        };
+        let mut res = problem_with(status, code, title, detail, &errors, current);
         res.extensions_mut().insert(cause);
         let h = res.headers_mut();
         match &self {

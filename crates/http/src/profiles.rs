@@ -43,12 +43,50 @@ pub async fn detached<T: Send + 'static>(
         .map_err(|e| AppError::Internal(format!("write task: {e}")))?
 }
 
+/// The version an edit is for, from `If-Match` (RFC 9110 §13.1.1): `"7"` (or `7`, for
+/// curl's sake) is version 7; `*` or no header asks for no check (the last write wins).
+pub fn if_match(headers: &HeaderMap) -> Result<Option<i64>, AppError> {
+    let Some(raw) = headers.get(header::IF_MATCH) else {
+        return Ok(None);
+    };
+    let bad = || {
+        AppError::Validation(ValidationErrors::single(
+            "If-Match",
+            "must be the profile's version as read, such as \"7\" (or *)",
+        ))
+    };
+    let text = raw.to_str().map_err(|_| bad())?.trim();
+    if text == "*" {
+        return Ok(None);
+    }
+    let bare = text
+        .strip_prefix('"')
+        .and_then(|t| t.strip_suffix('"'))
+        .unwrap_or(text);
+    match bare.parse::<i64>() {
+        Ok(v) if v >= 0 && !bare.starts_with('+') => Ok(Some(v)),
+        _ => Err(bad()),
+    }
+}
+
+/// A profile as the admin API answers it, with its version as the `ETag` (what `If-Match`
+/// takes back).
+pub fn profile_json(status: StatusCode, p: &Profile) -> Response {
+    let mut res = admin_json(status, p);
+    if let Ok(tag) = HeaderValue::from_str(&format!("\"{}\"", p.version)) {
+        res.headers_mut().insert(header::ETAG, tag);
+    }
+    res
+}
+
 /// Applies `change` to profile `id` (as the access check found it), in one store
-/// transaction, and invalidates what it touched before returning; detached.
+/// transaction, and invalidates what it touched before returning; detached. With
+/// `if_version`, only while the profile is at that version (412 otherwise).
 pub async fn modify(
     st: &AppState,
     id: Uuid,
     actor: Actor,
+    if_version: Option<i64>,
     change: impl Fn(&Profile) -> Result<Profile, ValidationErrors> + Send + Sync + 'static,
 ) -> Result<Profile, AppError> {
     detached(st, {
@@ -58,7 +96,7 @@ pub async fn modify(
             let m = st
                 .stores
                 .profiles
-                .modify_profile_as(ProfileRef::Id(id), change, Some(&actor))
+                .modify_profile_as(ProfileRef::Id(id), change, Some(&actor), if_version)
                 .await?
                 .ok_or_else(|| AppError::not_found_profile(&id.to_string()))?;
             if m.after != m.before {
@@ -93,7 +131,7 @@ pub async fn read_by_id(
         .profile_by_id(id)
         .await?
         .ok_or_else(|| AppError::not_found_profile(&id.to_string()))?;
-    Ok(admin_json(StatusCode::OK, &p))
+    Ok(profile_json(StatusCode::OK, &p))
 }
 
 /// Deletes an account: first the profiles it alone owns (each as `DELETE /api/profiles/{id}`

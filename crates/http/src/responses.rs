@@ -40,6 +40,12 @@ pub struct NotFound(#[allow(dead_code)] Problem<'static>);
 #[response(content_type = "application/problem+json")]
 pub struct Conflict(#[allow(dead_code)] Problem<'static>);
 
+/// `If-Match` named a version the profile is no longer at: someone else changed it since it
+/// was read. Nothing was changed; `currentVersion` is the version it is at now.
+#[derive(ToResponse)]
+#[response(content_type = "application/problem+json")]
+pub struct PreconditionFailed(#[allow(dead_code)] Problem<'static>);
+
 /// The body is larger than the server accepts (64 KiB by default).
 #[derive(ToResponse)]
 #[response(content_type = "application/problem+json")]

@@ -46,6 +46,10 @@ pub enum ModifyError {
     /// The change refused the current profile.
     #[error(transparent)]
     Invalid(ValidationErrors),
+    /// The profile is no longer at the version the caller read (`If-Match`): someone else
+    /// changed it meanwhile. Nothing was written.
+    #[error("the profile is at version {current}")]
+    Stale { current: i64 },
     #[error(transparent)]
     Store(#[from] StoreError),
 }
@@ -101,18 +105,23 @@ pub trait ProfileStore: Send + Sync + 'static {
         which: ProfileRef<'_>,
         change: Change<'_>,
     ) -> Result<Option<Modified>, ModifyError> {
-        self.modify_profile_as(which, change, None).await
+        self.modify_profile_as(which, change, None, None).await
     }
-    /// `modify_profile`, made by `actor`: the version it writes and its events say so.
+    /// `modify_profile`, made by `actor`: the version it writes and its events say so. With
+    /// `if_version`, only when the profile is still at that version (`ModifyError::Stale`
+    /// otherwise, checked under the write lock).
     async fn modify_profile_as(
         &self,
         which: ProfileRef<'_>,
         change: Change<'_>,
         actor: Option<&Actor>,
+        if_version: Option<i64>,
     ) -> Result<Option<Modified>, ModifyError>;
     /// The newest versions of a profile first, at most `limit` (`history.keep_versions` are
     /// kept).
     async fn history(&self, profile: Uuid, limit: u32) -> Result<Vec<Version>>;
+    /// One version of a profile, while it is kept.
+    async fn version(&self, profile: Uuid, version: i64) -> Result<Option<Version>>;
     /// Where a link points: its profile, its URL and whether it is enabled (for `/r/{link}`).
     async fn link_target(&self, link: Uuid) -> Result<Option<LinkTarget>>;
     /// Deletes a profile and its links, in one statement; returns the id and username it had,

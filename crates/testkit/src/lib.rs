@@ -88,13 +88,23 @@ impl ProfileStore for ObservedStore {
     async fn history(&self, profile: Uuid, limit: u32) -> Result<Vec<linkleaf_store::Version>> {
         self.inner.history(profile, limit).await
     }
+    async fn version(
+        &self,
+        profile: Uuid,
+        version: i64,
+    ) -> Result<Option<linkleaf_store::Version>> {
+        self.inner.version(profile, version).await
+    }
     async fn modify_profile_as(
         &self,
         which: ProfileRef<'_>,
         change: Change<'_>,
         actor: Option<&linkleaf_domain::account::Actor>,
+        if_version: Option<i64>,
     ) -> std::result::Result<Option<Modified>, ModifyError> {
-        self.inner.modify_profile_as(which, change, actor).await
+        self.inner
+            .modify_profile_as(which, change, actor, if_version)
+            .await
     }
     async fn link_target(&self, link: Uuid) -> Result<Option<linkleaf_store::LinkTarget>> {
         self.inner.link_target(link).await

@@ -238,7 +238,8 @@ async fn every_route_has_a_rule_and_every_credential_gets_what_the_table_says() 
             let mut concrete = path
                 .replace("{profile}", &name)
                 .replace("{username}", &name)
-                .replace("{account}", &w.person("member").0.to_string());
+                .replace("{account}", &w.person("member").0.to_string())
+                .replace("{version}", "1");
             if path.contains("{id}") {
                 // a subscription of this profile, made by the operator
                 let s: Value = w

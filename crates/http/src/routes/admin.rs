@@ -10,15 +10,15 @@
 use crate::access::{Among, NotEdge, Who};
 use crate::error::AppError;
 use crate::extract::{ApiJson, ApiPath, ApiQuery};
-use crate::profiles::{admin_json, detached, modify, no_content};
+use crate::profiles::{admin_json, detached, if_match, modify, no_content, profile_json};
 use crate::respond::API_PROFILES;
 use crate::responses::{
-    BadRequest, Conflict, Forbidden, NotFound, PayloadTooLarge, RateLimited, Unauthorized,
-    Unavailable, UnsupportedMediaType, ValidationFailed,
+    BadRequest, Conflict, Forbidden, NotFound, PayloadTooLarge, PreconditionFailed, RateLimited,
+    Unauthorized, Unavailable, UnsupportedMediaType, ValidationFailed,
 };
 use crate::state::AppState;
 use axum::extract::State;
-use axum::http::{HeaderValue, StatusCode, header};
+use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::Response;
 use linkleaf_access::table::Action;
 use linkleaf_domain::{
@@ -86,7 +86,7 @@ pub async fn create(
         }
     })
     .await?;
-    let mut res = admin_json(StatusCode::CREATED, &stored);
+    let mut res = profile_json(StatusCode::CREATED, &stored);
     if let Ok(loc) = HeaderValue::from_str(&format!("{API_PROFILES}{}", stored.id)) {
         res.headers_mut().insert(header::LOCATION, loc);
     }
@@ -213,7 +213,8 @@ pub async fn list(
 /// Absent fields stay as they are; `null` clears `bio` and `avatarUrl`. Renaming frees the old
 /// name at once.
 #[utoipa::path(patch, path = "/api/profiles/{profile}", operation_id = "updateProfile", tag = "admin",
-    params(("profile" = String, Path, description = "The profile's id (UUID) or username", pattern = r"^[A-Za-z0-9_.-]+$")),
+    params(("profile" = String, Path, description = "The profile's id (UUID) or username", pattern = r"^[A-Za-z0-9_.-]+$"),
+           ("If-Match" = Option<String>, Header, description = "The profile's `version` as read (`\"7\"`): the edit is refused with 412 if someone changed the profile since; without it the last write wins", pattern = r#"^(\*|"[0-9]{1,15}"|[0-9]{1,15})$"#)),
     security(("api_key" = ["profile:write"]), ("session" = [])),
     request_body(content = ProfilePatch, content_type = "application/json"),
     responses(
@@ -223,6 +224,7 @@ pub async fn list(
         (status = 403, response = Forbidden),
         (status = 404, response = NotFound),
         (status = 409, response = Conflict),
+        (status = 412, response = PreconditionFailed),
         (status = 413, response = PayloadTooLarge),
         (status = 415, response = UnsupportedMediaType),
         (status = 422, response = ValidationFailed),
@@ -234,13 +236,15 @@ pub async fn update(
     _: NotEdge,
     who: Who,
     ApiPath(reference): ApiPath,
+    headers: HeaderMap,
     ApiJson(patch): ApiJson<ProfilePatch>,
 ) -> Result<Response, AppError> {
+    let expect = if_match(&headers)?;
     let id = who
         .profile(&st, &reference, Action::Scope(Scope::ProfileWrite))
         .await?;
-    let p = modify(&st, id, who.actor(), move |p| patch.apply(p)).await?;
-    Ok(admin_json(StatusCode::OK, &p))
+    let p = modify(&st, id, who.actor(), expect, move |p| patch.apply(p)).await?;
+    Ok(profile_json(StatusCode::OK, &p))
 }
 
 /// Edit a profile's links
@@ -249,7 +253,8 @@ pub async fn update(
 /// new order), `enable`, `disable`, `remove`. Positions are renumbered 0..n afterwards.
 /// Concurrent edits of one profile apply one after the other.
 #[utoipa::path(patch, path = "/api/profiles/{profile}/links", operation_id = "editLinks", tag = "admin",
-    params(("profile" = String, Path, description = "The profile's id (UUID) or username", pattern = r"^[A-Za-z0-9_.-]+$")),
+    params(("profile" = String, Path, description = "The profile's id (UUID) or username", pattern = r"^[A-Za-z0-9_.-]+$"),
+           ("If-Match" = Option<String>, Header, description = "The profile's `version` as read (`\"7\"`): the edit is refused with 412 if someone changed the profile since; without it the last write wins", pattern = r#"^(\*|"[0-9]{1,15}"|[0-9]{1,15})$"#)),
     security(("api_key" = ["links:write"]), ("session" = [])),
     request_body(content = LinksPatch, content_type = "application/json", examples(
         ("addLinks" = (summary = "Add two links, the first at the top (works on any profile)", value = json!(
@@ -267,6 +272,7 @@ pub async fn update(
         (status = 403, response = Forbidden),
         (status = 404, response = NotFound),
         (status = 409, response = Conflict),
+        (status = 412, response = PreconditionFailed),
         (status = 413, response = PayloadTooLarge),
         (status = 415, response = UnsupportedMediaType),
         (status = 422, response = ValidationFailed),
@@ -278,18 +284,20 @@ pub async fn patch_links(
     _: NotEdge,
     who: Who,
     ApiPath(reference): ApiPath,
+    headers: HeaderMap,
     ApiJson(patch): ApiJson<LinksPatch>,
 ) -> Result<Response, AppError> {
+    let expect = if_match(&headers)?;
     let id = who
         .profile(&st, &reference, Action::Scope(Scope::LinksWrite))
         .await?;
-    let p = modify(&st, id, who.actor(), move |p| {
+    let p = modify(&st, id, who.actor(), expect, move |p| {
         let mut next = p.clone();
         next.links = patch.apply(&p.links)?;
         Ok(next)
     })
     .await?;
-    Ok(admin_json(StatusCode::OK, &p))
+    Ok(profile_json(StatusCode::OK, &p))
 }
 
 /// Delete a profile

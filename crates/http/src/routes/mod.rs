@@ -86,6 +86,7 @@ pub fn api_router(recorder: &dyn metrics::Recorder) -> OpenApiRouter<AppState> {
         .routes(timed(routes!(members::remove)))
         .routes(timed(routes!(members::invite)))
         .routes(timed(routes!(history::history)))
+        .routes(timed(routes!(history::restore)))
         .routes(timed(routes!(analytics::report)))
         .routes(timed(routes!(admin::invalidate)))
         .routes(timed(routes!(webhooks::receive)))

@@ -215,20 +215,22 @@ impl ProfileStore for SqlStore {
         .fetch_all(&self.db)
         .await?
         .iter()
-        .map(|r| {
-            let corrupt = |e: serde_json::Error| StoreError::Corrupt(format!("a version: {e}"));
-            Ok(Version {
-                version: r.int("version")?,
-                at: r.time("at")?,
-                actor: r
-                    .opt_text("actor")?
-                    .map(|a| serde_json::from_str(&a))
-                    .transpose()
-                    .map_err(corrupt)?,
-                profile: serde_json::from_str(&r.text("profile")?).map_err(corrupt)?,
-            })
-        })
+        .map(version_from_row)
         .collect()
+    }
+
+    async fn version(&self, profile: Uuid, version: i64) -> Result<Option<Version>> {
+        q(
+            "SELECT version, at, actor::text AS actor, profile::text AS profile
+           FROM profile_versions WHERE profile_id = $1 AND version = $2",
+        )
+        .bind(profile)
+        .bind(version)
+        .fetch_optional(&self.db)
+        .await?
+        .as_ref()
+        .map(version_from_row)
+        .transpose()
     }
 
     async fn modify_profile_as(
@@ -236,12 +238,18 @@ impl ProfileStore for SqlStore {
         which: ProfileRef<'_>,
         change: Change<'_>,
         actor: Option<&Actor>,
+        if_version: Option<i64>,
     ) -> Result<Option<Modified>, ModifyError> {
         let mut tx = self.db.begin_write().await?;
         // the lock: concurrent modifications of this profile wait here
         let Some(before) = read_profile(&mut tx, &which, true).await? else {
             return Ok(None);
         };
+        if if_version.is_some_and(|v| v != before.version) {
+            return Err(ModifyError::Stale {
+                current: before.version,
+            });
+        }
         let next = change(&before).map_err(ModifyError::Invalid)?;
         if next == before {
             return Ok(Some(Modified {
@@ -336,6 +344,20 @@ impl ProfileStore for SqlStore {
         tx.commit().await?;
         Ok(deleted)
     }
+}
+
+fn version_from_row(r: &Row) -> Result<Version> {
+    let corrupt = |e: serde_json::Error| StoreError::Corrupt(format!("a version: {e}"));
+    Ok(Version {
+        version: r.int("version")?,
+        at: r.time("at")?,
+        actor: r
+            .opt_text("actor")?
+            .map(|a| serde_json::from_str(&a))
+            .transpose()
+            .map_err(corrupt)?,
+        profile: serde_json::from_str(&r.text("profile")?).map_err(corrupt)?,
+    })
 }
 
 fn key_from_row(r: &Row) -> Result<ApiKeyRecord> {
