@@ -12,7 +12,9 @@
 //!    the same apps as the apps' preview fetchers;
 //! 4. the link-preview fetchers of chat and social apps, then uptime monitors, by name
 //!    (`PREVIEWS`, `MONITORS`: what the pattern lists lump together as robots, told apart because
-//!    a profile owner wants to know that a link was shared in Slack, not crawled);
+//!    a profile owner wants to know that a link was shared in Slack, not crawled), then tools
+//!    that write a browser's user agent with their name added (`TOOLS`: screenshot renderers,
+//!    translation proxies...);
 //! 5. uap-core's patterns (vendored, see `assets/uap-core`): a device family of `Spider` is a
 //!    `crawler`, and so is a headless browser (automation); a user agent that names no browser,
 //!    or no operating system (scripts and HTTP libraries: curl, python-requests...), is
@@ -93,6 +95,26 @@ pub const MONITORS: &[&str] = &[
     "prtg",
     "newrelicsynthetics",
     "thousandeyes",
+    "debugbear",
+];
+
+/// Robots that send a browser's whole user agent with their own name added, which neither
+/// vendored list knows: screenshot and PDF renderers, translation proxies, performance and SEO
+/// tools, an AI assistant's fetcher. Found on one half of Crawler-Detect's corpus (the lines
+/// whose CRC-32 is even); the other half measures the rules (`tests/corpora.rs`).
+pub const TOOLS: &[&str] = &[
+    "screenshot",
+    "wkhtmlto",
+    "websnapr",
+    "webscreenie",
+    "imgsizer",
+    "yandex.translate",
+    "claude-web",
+    "nodemeter",
+    "heimdall",
+    "fetch api request",
+    "mappercmd",
+    "seolizer",
 ];
 
 /// The names in-app browsers add to their browser's user agent, lowercase.
@@ -316,6 +338,9 @@ fn classify_uncached(ua: &str) -> Class {
     }
     if MONITORS.iter().any(|p| lower.contains(p)) {
         return Class::of(BotClass::Monitor, DeviceClass::Bot);
+    }
+    if TOOLS.iter().any(|p| lower.contains(p)) {
+        return Class::of(BotClass::Crawler, DeviceClass::Bot);
     }
     let Some(x) = EXTRACTOR.as_ref() else {
         return Class::of(BotClass::Unknown, DeviceClass::Other);
