@@ -139,13 +139,14 @@ const CODINGS: [Coding; 3] = [Coding::Identity, Coding::Br, Coding::Gzip];
 /// The coding to answer in, from `Accept-Encoding` (RFC 9110 §12.5.3): brotli or gzip,
 /// whichever the client weighs more (`q`; brotli on a tie, being smaller), a coding it does not
 /// name taking the weight of `*`; identity when it names neither (or sends no header: most
-/// clients that do not say do not decode). Identity is sent even when refused (`identity;q=0`
-/// with nothing else acceptable): a `406` helps no one reading a page.
+/// clients that do not say do not decode), or when it names identity with a weight above the
+/// coding's (`br;q=0.1, identity`). Identity is sent even when refused (`identity;q=0` with
+/// nothing else acceptable): a `406` helps no one reading a page.
 pub fn coding(accept: Option<&HeaderValue>) -> Coding {
     let Some(accept) = accept else {
         return Coding::Identity;
     };
-    let (mut br, mut gzip, mut any) = (None, None, None);
+    let (mut br, mut gzip, mut any, mut identity) = (None, None, None, None);
     for item in accept.as_bytes().split(|b| *b == b',') {
         let mut parts = item.split(|b| *b == b';');
         let name = parts.next().unwrap_or_default().trim_ascii();
@@ -162,15 +163,22 @@ pub fn coding(accept: Option<&HeaderValue>) -> Coding {
             gzip = Some(q);
         } else if name == b"*" {
             any = Some(q);
+        } else if name.eq_ignore_ascii_case(b"identity") {
+            identity = Some(q);
         }
     }
     let (br, gzip) = (br.or(any).unwrap_or(0), gzip.or(any).unwrap_or(0));
-    if br > 0 && br >= gzip {
-        Coding::Br
+    let (chosen, weight) = if br > 0 && br >= gzip {
+        (Coding::Br, br)
     } else if gzip > 0 {
-        Coding::Gzip
+        (Coding::Gzip, gzip)
     } else {
+        return Coding::Identity;
+    };
+    if identity.is_some_and(|q| q > weight) {
         Coding::Identity
+    } else {
+        chosen
     }
 }
 
@@ -560,6 +568,26 @@ mod tests {
         );
         assert_eq!(c("*;q=0"), Coding::Identity);
         assert_eq!(c("identity"), Coding::Identity);
+        assert_eq!(
+            c("br;q=0.1, identity"),
+            Coding::Identity,
+            "identity weighed above brotli"
+        );
+        assert_eq!(
+            c("gzip;q=0.4, identity;q=0.5, br;q=0.2"),
+            Coding::Identity,
+            "identity weighed above either"
+        );
+        assert_eq!(
+            c("identity;q=0.5, gzip"),
+            Coding::Gzip,
+            "identity weighed below"
+        );
+        assert_eq!(
+            c("gzip, identity"),
+            Coding::Gzip,
+            "a tie goes to the coding"
+        );
         assert_eq!(
             c("identity;q=0, gzip;q=0"),
             Coding::Identity,

@@ -248,7 +248,7 @@ impl Application {
                 let default = linkleaf_http::site::SiteFiles::default();
                 linkleaf_http::site::SiteFiles {
                     favicon: cfg.server.favicon.clone().unwrap_or(default.favicon),
-                    touch_icon: default.touch_icon,
+                    touch_icon: cfg.server.touch_icon.clone().unwrap_or(default.touch_icon),
                     robots: cfg.server.robots.clone().unwrap_or(default.robots),
                 }
             },

@@ -19,7 +19,8 @@ async fn the_served_description_is_the_committed_one() {
             .unwrap();
     assert!(
         served == committed,
-        "the API changed: review it, then run  cargo run -q -- openapi > openapi.json  and commit the file"
+        "the API changed: review it, then run  cargo run -q -- openapi > openapi.json  and  \
+         cargo run -q -p linkleaf-http --example compress_assets  and commit the files"
     );
     let spec: Value = serde_json::from_str(&served).unwrap();
     assert_eq!(spec["openapi"], "3.1.0");

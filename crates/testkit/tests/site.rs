@@ -70,11 +70,13 @@ async fn the_site_files_are_served_cached_and_revalidated() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_operators_own_icon_and_robots_replace_the_defaults() {
     let png = Bytes::from_static(b"\x89PNG\r\n\x1a\n(an icon of the operator's)");
+    let touch = Bytes::from_static(b"\x89PNG\r\n\x1a\n(a touch icon of the operator's)");
     let robots = Bytes::from_static(b"User-agent: *\nDisallow: /\n");
     let app = TestApp::spawn_with({
-        let (png, robots) = (png.clone(), robots.clone());
+        let (png, touch, robots) = (png.clone(), touch.clone(), robots.clone());
         move |c| {
             c.server.favicon = Some(StaticFile::new(png, "image/png"));
+            c.server.touch_icon = Some(StaticFile::new(touch, "image/png"));
             c.server.robots = Some(StaticFile::new(robots, "text/plain; charset=utf-8"));
         }
     })
@@ -83,9 +85,9 @@ async fn the_operators_own_icon_and_robots_replace_the_defaults() {
     assert_eq!(header(&r, "content-type"), "image/png");
     assert_eq!(r.bytes().await.unwrap(), png);
     assert_eq!(app.get("/robots.txt").await.bytes().await.unwrap(), robots);
-    // the touch icon stays linkleaf's
     let r = app.get("/apple-touch-icon.png").await;
-    assert_eq!(r.status(), 200);
+    assert_eq!(header(&r, "content-type"), "image/png");
+    assert_eq!(r.bytes().await.unwrap(), touch);
 }
 
 /// The API description and the reference page's assets: compressed as asked (the assets' forms
@@ -241,4 +243,77 @@ async fn pages_style_from_the_stylesheet_and_allow_only_their_own_inline_style()
         .unwrap();
     assert_eq!(again.status(), 304);
     assert_eq!(app.get("/static/page.0000.css").await.status(), 404);
+}
+
+/// BREACH: an answer that carries a secret (a key's token, a subscription's signing secret, a
+/// session cookie, a form's CSRF token beside what the caller typed) goes out uncompressed,
+/// whatever the client accepts.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn answers_that_carry_secrets_are_never_compressed() {
+    const PASSWORD: &str = "a long and private phrase";
+    let app = TestApp::spawn().await;
+    let root = app.root_key().await;
+    let site = app.config.server.public_url.clone();
+    linkleaf::accounts::create(
+        app.stores.accounts.as_ref(),
+        "ada@example.com",
+        None,
+        false,
+        PASSWORD,
+    )
+    .await
+    .unwrap();
+    let compressible = "gzip, deflate, br";
+    let no_coding = |r: &reqwest::Response, what: &str| {
+        assert_eq!(header(r, "content-encoding"), "", "{what} went compressed");
+    };
+    // signing in: the session cookie
+    let r = app
+        .client
+        .post(app.url("/api/session"))
+        .header("accept-encoding", compressible)
+        .header("origin", &site)
+        .json(&serde_json::json!({"email": "ada@example.com", "password": PASSWORD}))
+        .send()
+        .await
+        .unwrap();
+    assert!(r.status().is_success(), "{}", r.status());
+    no_coding(&r, "the session");
+    let cookie = app.sign_in("ada@example.com", PASSWORD).await;
+    let r = app
+        .as_person(reqwest::Method::POST, "/api/profiles", &cookie)
+        .json(&serde_json::json!({"username": "ada", "displayName": "Ada"}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 201, "the person owns the page");
+    // a subscription's secret, by the operator's key
+    let r = app
+        .admin(reqwest::Method::POST, "/api/webhooks/subscriptions", &root)
+        .header("accept-encoding", compressible)
+        .json(&serde_json::json!({"url": "https://hooks.example.com/in"}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 201);
+    no_coding(&r, "a subscription's secret");
+    // the account page (its form's token) and a key a person makes
+    for (method, path, body) in [
+        (reqwest::Method::GET, "/account", None),
+        (
+            reqwest::Method::POST,
+            "/api/me/keys",
+            Some(serde_json::json!({"name": "k", "profile": "ada", "scopes": ["profile:read"]})),
+        ),
+    ] {
+        let mut b = app
+            .as_person(method, path, &cookie)
+            .header("accept-encoding", compressible);
+        if let Some(body) = body {
+            b = b.json(&body);
+        }
+        let r = b.send().await.unwrap();
+        assert!(r.status().is_success(), "{path}: {}", r.status());
+        no_coding(&r, path);
+    }
 }

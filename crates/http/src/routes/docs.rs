@@ -1,8 +1,10 @@
 //! The API description (`/api/openapi.json`) and its reference page (`/api/docs`), whose Swagger
 //! UI assets are compiled into the binary: no CDN, the page works offline. Each is answered in
-//! the coding asked for with its ETag: the large assets' brotli and gzip forms are committed
-//! beside them (`examples/compress_assets.rs`), the description's are made on its first request;
-//! nothing is compressed at start or per request.
+//! the coding asked for with its ETag: the brotli and gzip forms of the large assets and of the
+//! description are committed beside them (`examples/compress_assets.rs`, with the description's
+//! ETag, so forms of another description are never served: a build whose description differs
+//! makes its own on the first request and says so); nothing is compressed at start or per
+//! request.
 
 use crate::error::AppError;
 use crate::responses::NotFound;
@@ -24,7 +26,7 @@ const DOCS_CSP: HeaderValue = HeaderValue::from_static(
     responses((status = 200, description = "This document", body = Object, content_type = "application/json")))]
 pub async fn spec(State(st): State<AppState>, req: axum::extract::Request) -> Response {
     static DOCUMENT: OnceLock<Variant> = OnceLock::new();
-    let v = DOCUMENT.get_or_init(|| Variant::new(st.api_document.clone()));
+    let v = DOCUMENT.get_or_init(|| document(st.api_document.clone()));
     let mut res = crate::respond::static_file(
         req.headers(),
         v,
@@ -36,6 +38,27 @@ pub async fn spec(State(st): State<AppState>, req: axum::extract::Request) -> Re
         HeaderValue::from_static("*"),
     );
     res
+}
+
+/// The description's committed forms, and the ETag of the description they were made from.
+const DOCUMENT_PACKED: (&str, &[u8], &[u8]) = (
+    include_str!("../../assets/openapi.json.etag"),
+    include_bytes!("../../assets/openapi.json.br"),
+    include_bytes!("../../assets/openapi.json.gz"),
+);
+
+/// The description as answered: with its committed forms when they were made from it.
+fn document(body: Bytes) -> Variant {
+    let (etag, br, gz) = DOCUMENT_PACKED;
+    if crate::variant::etag(&body).to_str().ok() == Some(etag.trim()) {
+        Variant::precompressed(body, Bytes::from_static(br), Bytes::from_static(gz))
+    } else {
+        tracing::warn!(
+            "the committed compressed forms of the API description are of another one; \
+             compressing it now (run the compress_assets example to commit them)"
+        );
+        Variant::new(body)
+    }
 }
 
 /// The API reference page
@@ -180,6 +203,32 @@ mod tests {
                 .unwrap();
             assert!(out == *body, "{name}.gz is stale");
         }
+    }
+
+    /// The description's committed forms are of this build's description: changing the API
+    /// without running `examples/compress_assets.rs` fails here.
+    #[test]
+    fn the_committed_forms_of_the_description_are_its_own() {
+        use std::io::Read;
+        let doc = crate::openapi_json();
+        let (etag, br, gz) = super::DOCUMENT_PACKED;
+        assert_eq!(
+            crate::variant::etag(doc).to_str().unwrap(),
+            etag.trim(),
+            "openapi.json.etag is stale: run the compress_assets example"
+        );
+        let mut out = Vec::new();
+        brotli::Decompressor::new(br, 4096)
+            .read_to_end(&mut out)
+            .unwrap();
+        assert!(out == doc.as_ref(), "openapi.json.br is stale");
+        out.clear();
+        flate2::read::GzDecoder::new(gz)
+            .read_to_end(&mut out)
+            .unwrap();
+        assert!(out == doc.as_ref(), "openapi.json.gz is stale");
+        let v = super::document(doc.clone());
+        assert!(v.br.as_ref().is_some_and(|e| e.body.as_ref() == br));
     }
 
     #[test]

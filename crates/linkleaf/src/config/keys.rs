@@ -78,6 +78,15 @@ fn read_server(r: &mut Reader) -> Option<Server> {
         favicon: r.parsed("server.favicon_file", |s| {
             site_file(s, linkleaf_http::site::icon_type)
         }),
+        touch_icon: r.parsed("server.touch_icon_file", |s| {
+            site_file(s, |b| {
+                if b.starts_with(b"\x89PNG\r\n\x1a\n") {
+                    Ok("image/png")
+                } else {
+                    Err("is not a PNG (iOS asks for /apple-touch-icon.png, 180 × 180)".into())
+                }
+            })
+        }),
         robots: r.parsed("server.robots_file", |s| {
             site_file(s, |b| {
                 if b.len() > 500 * 1024 {
@@ -92,7 +101,8 @@ fn read_server(r: &mut Reader) -> Option<Server> {
     })
 }
 
-/// A file served as it is (`server.favicon_file`, `server.robots_file`): empty for the built-in
+/// A file served as it is (`server.favicon_file`, `server.touch_icon_file`, `server.robots_file`):
+/// empty for the built-in
 /// one; else read now, and `kind` says what type it is or why it cannot be served.
 fn site_file(
     path: &str,

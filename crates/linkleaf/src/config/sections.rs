@@ -65,6 +65,8 @@ pub struct Server {
     pub trusted_proxies: TrustedProxies,
     /// `server.favicon_file`, read at start: `None` for linkleaf's own icon.
     pub favicon: Option<StaticFile>,
+    /// `server.touch_icon_file`, read at start: `None` for linkleaf's own.
+    pub touch_icon: Option<StaticFile>,
     /// `server.robots_file`, read at start: `None` for the default.
     pub robots: Option<StaticFile>,
 }

@@ -326,11 +326,13 @@ fn the_site_files_are_read_at_start_and_checked() {
     let t = text.display().to_string();
     let p = problems(&[
         ("LINKLEAF_SERVER__FAVICON_FILE", &t),
+        ("LINKLEAF_SERVER__TOUCH_ICON_FILE", &t),
         ("LINKLEAF_SERVER__ROBOTS_FILE", "/nonexistent/robots.txt"),
     ]);
-    assert_eq!(p.len(), 2, "{p:#?}");
+    assert_eq!(p.len(), 3, "{p:#?}");
     assert!(
         p[0].key == "server.favicon_file" && p[0].message.contains("not an .ico, .png or .svg")
     );
-    assert!(p[1].key == "server.robots_file" && p[1].message.contains("cannot read"));
+    assert!(p[1].key == "server.touch_icon_file" && p[1].message.contains("not a PNG"));
+    assert!(p[2].key == "server.robots_file" && p[2].message.contains("cannot read"));
 }
