@@ -560,7 +560,10 @@ impl<V: Weigh + Send + Sync + 'static> Inner<V> {
                 Ok(found) => found,
                 Err(e) => {
                     self.metrics.loads_failed.increment(1);
-                    tracing::warn!(key = %key, error = %e, "origin load failed");
+                    // counted; the request that waited on it logs the cause in its own line
+                    // (within the log's budget), so a client asking for name after name while
+                    // the origin is down cannot fill the log through this one
+                    tracing::debug!(key = %key, error = %e, "origin load failed");
                     break Err(e);
                 }
             };

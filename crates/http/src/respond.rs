@@ -429,18 +429,28 @@ pub fn json_not_found(name: &str, cache: Option<Status>) -> Response {
 }
 
 /// The page for a failed load: 503 with `Retry-After` when the origin is unreachable or limits
-/// us, 500 when it answered something wrong.
+/// us, 500 when it answered something wrong. The cause rides to the request's log line.
 pub fn unavailable_page(prebuilt: &Prebuilt, e: &linkleaf_cache::LoadError) -> Response {
     use linkleaf_cache::LoadErrorKind as K;
+    let mut res = unavailable_page_of(prebuilt, e);
+    res.extensions_mut().insert(crate::log::Cause {
+        code: match e.kind {
+            K::Internal => "internal_error",
+            K::Unavailable | K::Throttled { .. } => "unavailable",
+        },
+        detail: e.to_string(),
+    });
+    res
+}
+
+fn unavailable_page_of(prebuilt: &Prebuilt, e: &linkleaf_cache::LoadError) -> Response {
+    use linkleaf_cache::LoadErrorKind as K;
     match e.kind {
-        K::Internal => {
-            tracing::error!(cause = %e, "page load failed");
-            html_message(
-                StatusCode::INTERNAL_SERVER_ERROR,
-                &prebuilt.error_html,
-                None,
-            )
-        }
+        K::Internal => html_message(
+            StatusCode::INTERNAL_SERVER_ERROR,
+            &prebuilt.error_html,
+            None,
+        ),
         K::Unavailable | K::Throttled { .. } => {
             let mut res = html_message(
                 StatusCode::SERVICE_UNAVAILABLE,

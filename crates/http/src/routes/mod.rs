@@ -34,6 +34,9 @@ use std::sync::Arc;
 use utoipa_axum::router::{OpenApiRouter, UtoipaMethodRouter};
 use utoipa_axum::routes;
 
+/// The route label of requests no route takes.
+pub const UNMATCHED: &str = "(unmatched)";
+
 /// Puts per-route metrics (registered with `recorder`, labelled by the route template and the
 /// methods the description gives it) around one registration.
 fn timed(
@@ -121,17 +124,35 @@ pub fn api_router(recorder: &dyn metrics::Recorder) -> OpenApiRouter<AppState> {
         .routes(timed(routes!(docs::asset)))
 }
 
-/// The main router. Route metrics are registered with `recorder` here, once.
-pub fn router(
-    state: AppState,
-    recorder: &dyn metrics::Recorder,
-    pages: Router<AppState>,
-) -> Router {
-    let (router, _) = api_router(recorder).split_for_parts();
+/// The people's pages (`linkleaf-web`), as (path template, handlers).
+pub type Pages = Vec<(&'static str, axum::routing::MethodRouter<AppState>)>;
+
+/// The main router. Route metrics are registered with `recorder` here, once: each API route and
+/// each of `pages` under its template, and what matches no route (or not its method) under
+/// `(unmatched)`, so every answer has its count and its log line.
+pub fn router(state: AppState, recorder: &dyn metrics::Recorder, pages: Pages) -> Router {
+    use axum::handler::Handler;
+    let (mut router, _) = api_router(recorder).split_for_parts();
+    let log = Arc::new(RequestLog::new(recorder));
+    let both = [Method::GET, Method::POST];
+    for (path, handlers) in pages {
+        let m = RouteMetrics::new(recorder, log.clone(), path, &both);
+        router = router.route(path, handlers.layer(from_fn_with_state(m, track)));
+    }
+    let every = [
+        Method::GET,
+        Method::POST,
+        Method::PUT,
+        Method::PATCH,
+        Method::DELETE,
+        Method::OPTIONS,
+    ];
+    let unmatched = RouteMetrics::new(recorder, log, UNMATCHED, &every);
     router
-        .merge(pages)
-        .fallback(public::fallback)
-        .method_not_allowed_fallback(public::method_not_allowed)
+        .fallback(public::fallback.layer(from_fn_with_state(unmatched.clone(), track)))
+        .method_not_allowed_fallback(
+            public::method_not_allowed.layer(from_fn_with_state(unmatched, track)),
+        )
         .layer(axum::middleware::map_response(html_guard))
         .with_state(state)
 }
