@@ -1,5 +1,6 @@
 //! The time sessions are judged by: the system's, or (tests) one the test moves, so idle and
 //! absolute expiry are driven step by step rather than waited for.
+//! Must not: read the clock anywhere but here (sessions take a `Clock`), or sleep.
 
 use std::sync::Mutex;
 use time::OffsetDateTime;

@@ -2,6 +2,8 @@
 //! makes, the one profile it is bound to and its maker. The token is shown once; only its
 //! digest is kept. Both the command line (operator keys, instance-wide) and `POST /api/me/keys`
 //! (bound keys) issue keys here.
+//! Must not: keep or log a token after handing it out, or decide what a key may reach (the access
+//! table does).
 
 use linkleaf_domain::{ApiKeyToken, Scopes, now_millis};
 use linkleaf_store::keys::ApiKeyRecord;

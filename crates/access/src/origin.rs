@@ -2,6 +2,7 @@
 //! V3.5.3): its `Origin` is the site's origin (`server.public_url`'s), or, without an `Origin`,
 //! its `Sec-Fetch-Site` is `same-origin`; with neither it is refused. A write with an API key
 //! (a bearer token no browser sends by itself) is not asked.
+//! Must not: trust `Referer`, or refuse a write that carries no cookie (keys are not asked).
 
 /// Why a write was refused.
 #[derive(Debug, Clone, PartialEq, Eq)]

@@ -3,6 +3,7 @@
 //! with an account (`verify` against a dummy hash), so the answer's timing does not tell them
 //! apart; `work_done` counts the hashes computed, for tests to assert on the work rather than on
 //! the clock.
+//! Must not: keep or log a password, or answer an unknown account faster than a known one.
 
 use argon2::Argon2;
 use argon2::password_hash::{PasswordHash, PasswordHasher, PasswordVerifier, SaltString};

@@ -2,6 +2,7 @@
 //! list of sessions and used to end one) and proven by a secret (256 random bits) that only the
 //! cookie holds: the database keeps its SHA-256 digest, compared in constant time. The cookie's
 //! value is `{id}.{secret}`. A new token is made at every sign-in and privilege change.
+//! Must not: store or log a secret, or compare one in variable time.
 
 use base64::Engine;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;

@@ -3,6 +3,8 @@
 //! id, new secret) at every sign-in, found again from the cookie while it is live, ended by an
 //! idle timeout, an absolute lifetime, a sign-out, a password change or the account being
 //! disabled — on every instance at its next request, since every lookup reads the database.
+//! Must not: keep a session in memory (every lookup reads the store), or answer an unknown email
+//! differently from a wrong password.
 
 use crate::clock::Clock;
 use crate::{password, session};

@@ -6,6 +6,8 @@
 //! | owner  | everything: profile, links, cache, analytics, webhooks, keys, members, delete |
 //! | editor | profile:read, profile:write, links:write, cache:write, analytics:read   |
 //! | viewer | profile:read, analytics:read                                            |
+//! Must not: look up accounts or profiles (callers bring the role), or grant anything outside this
+//! table.
 
 use linkleaf_domain::Scope;
 use linkleaf_domain::account::Role;

@@ -5,6 +5,7 @@
 //! Rollups are kept at three granularities. Clicks per link and views are kept per minute, hour
 //! and day; referrers, countries, device classes and bot classes per hour and day. A report's
 //! range is rounded out to its bucket (`from` down, `to` up).
+//! Must not: read a clock, a store or the network.
 
 use serde::{Deserialize, Serialize};
 /// A hash map for counting: foldhash (fast, seeded per process, so keys a client chooses, such

@@ -3,6 +3,7 @@
 //! The prefix finds the key's record; only a SHA-256 digest of the whole token is stored, and it
 //! is compared in constant time. A key is 256 random bits, so a fast digest is enough: there is
 //! no password to stretch. Randomness comes from the caller, so this module stays pure.
+//! Must not: draw randomness itself, or keep a token's secret past issuing it.
 
 use sha2::{Digest, Sha256};
 use subtle::ConstantTimeEq;

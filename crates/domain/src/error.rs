@@ -5,6 +5,7 @@
 //! description's schema says so too), and input that is well formed but conflicts with the
 //! current state (a reserved or taken name, a link id this profile does not have, a position
 //! past the end). The API answers the first with 422 and the second with 409.
+//! Must not: carry a cause meant for the operator (those stay in the log), or know HTTP.
 
 use std::fmt;
 

@@ -6,6 +6,7 @@
 //! formed but does not fit the current links (an id this profile does not have, a position past
 //! the end, a reorder that leaves links out, more than 100 links) is a conflict; a bad title or
 //! URL, or an id listed twice in a reorder, is invalid whatever the state.
+//! Must not: touch storage, or leave positions other than 0..n.
 
 use crate::error::{FieldError, ValidationErrors};
 use crate::profile::{Link, MAX_LINKS, NewLink};

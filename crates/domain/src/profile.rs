@@ -3,6 +3,8 @@
 //!
 //! A `Profile` holds every link, enabled or not, in position order; `PublicProfile` is what the
 //! world may see: enabled links only. Inputs are parsed here, each error naming its field.
+//! Must not: touch storage, HTML or the network; a value that passed here may still be escaped only
+//! by the renderer.
 
 use crate::error::{FieldError, ValidationErrors};
 use crate::theme::Theme;

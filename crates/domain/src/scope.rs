@@ -1,4 +1,5 @@
 //! What an API key may do. A key holds a set of scopes; each admin route requires one.
+//! Must not: know roles or accounts (the access table maps roles to scopes).
 
 use std::fmt;
 

@@ -3,6 +3,7 @@
 //! six-bit registers (about 1.6% standard error, 4 KB whatever the count). Inserting a hash
 //! twice changes nothing and merging is a union, so a sketch can be updated by every window
 //! that saw a visitor and stays right when an event is counted again.
+//! Must not: keep a visitor's hash once the sketch is a HyperLogLog, or ever keep an address.
 
 /// Distinct hashes kept exactly before switching to registers.
 pub const EXACT: usize = 256;

@@ -18,6 +18,7 @@
 //! Lengths count characters as written (before trimming), as JSON Schema's `maxLength` does.
 //! What is kept is trimmed; a bio's `\r\n` becomes `\n`. Escaping is the renderer's job; this
 //! module only decides what is acceptable to keep.
+//! Must not: escape (the renderer does), or accept what its published pattern would refuse.
 
 use crate::error::FieldError;
 use regex::Regex;

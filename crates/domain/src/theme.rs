@@ -8,6 +8,7 @@
 //! the accent colour) 3:1 against the page (SC 1.4.11). An accent colour that cannot reach 3:1
 //! against its preset's background is refused at save (`Theme::check`); one stored before that
 //! rule renders with the preset's own accent (`Theme::accent`), so no page breaks.
+//! Must not: take free-form CSS, or a colour other than `#rrggbb`.
 
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;

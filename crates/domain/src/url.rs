@@ -17,6 +17,8 @@
 //! control characters. An avatar must be `http(s)`. What is kept is the WHATWG-normalized form,
 //! which may be longer than what was sent (percent-encoding), so the 2,048-character limit is on
 //! what is sent.
+//! Must not: resolve or fetch a URL (outbound requests are `linkleaf-outbound`'s, behind its
+//! policy).
 
 use crate::error::FieldError;
 use regex::Regex;

@@ -12,6 +12,8 @@
 //! become `l`; then everything is lowercased; then `rn` becomes `m` and `vv` becomes `w`. Case
 //! is looked at before lowercasing because it is the written form that deceives: `Ian` and `lan`
 //! look alike, `ian` and `lan` do not. `_` and `.` are left as they are.
+//! Must not: accept a name that looks like a taken one once reduced to its skeleton, or a reserved
+//! one.
 
 use crate::error::FieldError;
 use std::fmt;

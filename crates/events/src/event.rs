@@ -4,6 +4,7 @@
 //!
 //! An event's encoding is compact and versioned, every field bounded: it is read back from
 //! files and from a broker, so decoding treats the bytes as untrusted.
+//! Must not: carry a client's address into an `Event`, or trust bytes it decodes.
 
 use http::HeaderValue;
 use std::net::IpAddr;

@@ -3,6 +3,7 @@
 //! not move it). When the queue fails, whatever was sent and not confirmed is sent again after a
 //! pause (backoff with jitter), and the spool grows meanwhile; frames sent twice are recognised
 //! by the consumer's store and counted once.
+//! Must not: move the cursor over a frame the queue has not confirmed, or drop a frame.
 
 use crate::queue::{Confirm, FrameData, MESSAGE_BYTES, MESSAGE_FRAMES, Message, Sink};
 use crate::spool::{Shared, SpoolReader};

@@ -3,6 +3,7 @@
 //! `CF-IPCountry`), else from a MaxMind-format database file (`clicks.geoip_db`; GeoIP2 and
 //! GeoLite2 files, and the db-ip.com files of `@ip-location-db/*-mmdb`, whose records are
 //! `{country_code}`). The address itself goes no further than this lookup.
+//! Must not: keep or pass on the address it looked up, or call a service over the network.
 
 use http::HeaderValue;
 use serde::Deserialize;

@@ -13,6 +13,7 @@
 //! `linkleaf_consumer_held_messages` (received and not yet acknowledged or rejected, those being
 //! rolled up included: what the queue no longer shows as ready), `linkleaf_dlq_depth`
 //! (messages in the dead-letter queue).
+//! Must not: label a series with a profile, a link or a client (every label is from a closed set).
 
 use metrics::{Counter, Gauge, Histogram};
 

@@ -4,6 +4,7 @@
 //! and bot class (by hour and day); a view counts for the
 //! profile's views (by minute, hour and day). People and bots are counted side by side; only
 //! people are visitors, and only people's clicks reach a link's `clickCount`.
+//! Must not: write anything (the store commits a window), or count a bot as a person.
 
 use crate::classify::Classifier;
 use crate::event::{Event, Kind};

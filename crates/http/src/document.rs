@@ -76,7 +76,7 @@ impl Modify for Security {
     components(
         schemas(Problem, FieldError, Profile, Link, Theme, ThemePreset, ButtonStyle, Color,
                 CreateProfile, NewLink, ProfilePatch, LinksPatch, LinkOp, CacheStatus,
-                crate::routes::docs::DocsAsset,
+                crate::responses::DocsAsset,
                 linkleaf_domain::webhook::WebhookEvent, linkleaf_domain::webhook::EventData,
                 linkleaf_domain::webhook::EventType,
                 linkleaf_domain::webhook::CreateSubscription,

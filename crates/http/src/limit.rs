@@ -4,6 +4,8 @@
 //!
 //! `LocalLimiter` is the in-process GCRA bucket (governor): the embedded default, and the
 //! fallback of a shared limiter whose store cannot be reached.
+//! Must not: fail a request because the shared bucket cannot be reached (the local one answers
+//! then).
 
 use async_trait::async_trait;
 use governor::clock::Clock;

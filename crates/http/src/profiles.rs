@@ -3,6 +3,8 @@
 //! before the answer leaves. Each write runs in a task of its own (`detached`), so a request
 //! that goes away (a client hanging up, the request deadline) cannot stop it between its commit
 //! and its announcement. Imports no route module.
+//! Must not: answer a request before its write's invalidation is announced, or read a route's
+//! state.
 
 use crate::error::AppError;
 use crate::state::AppState;
@@ -15,6 +17,9 @@ use linkleaf_store::{Change, ProfileRef};
 use serde::Serialize;
 use std::future::Future;
 use uuid::Uuid;
+
+/// The most items a list answers at once (its `limit`), for every paginated list.
+pub const LIST_MAX: u32 = 100;
 
 pub const NO_STORE: HeaderValue = HeaderValue::from_static("no-store");
 

@@ -4,6 +4,7 @@
 //!
 //! Everything user-written passes through askama's HTML escaping; links and avatars were
 //! restricted to safe schemes when they came in (linkleaf-domain).
+//! Must not: run per request, or put anything user-written into the page unescaped.
 
 use crate::variant::{Encoded, Variant, exact};
 use askama::Template;

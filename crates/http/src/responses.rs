@@ -86,3 +86,17 @@ pub enum CacheStatus {
     MISS,
     STALE,
 }
+
+/// The files of the reference page, by name (for the description).
+#[derive(utoipa::ToSchema, serde::Serialize)]
+#[allow(dead_code)]
+pub enum DocsAsset {
+    #[serde(rename = "swagger-ui-bundle.js")]
+    Bundle,
+    #[serde(rename = "swagger-ui.css")]
+    Css,
+    #[serde(rename = "init.js")]
+    Init,
+    #[serde(rename = "LICENSE")]
+    License,
+}

@@ -9,7 +9,7 @@ use crate::state::AppState;
 pub fn service(
     state: AppState,
     recorder: &dyn metrics::Recorder,
-    pages: crate::routes::Pages,
+    pages: crate::state::Pages,
 ) -> crate::fast::FastPath {
     let r = crate::routes::router(state.clone(), recorder, pages);
     crate::fast::FastPath::new(state, r, recorder)

@@ -6,9 +6,13 @@
 
 use crate::error::AppError;
 use crate::state::AppState;
+use axum::http::StatusCode;
 use axum::http::{HeaderMap, HeaderValue, header};
+use axum::response::{IntoResponse, Response};
 use linkleaf_access::{origin, session};
 use linkleaf_store::accounts::AccountRecord;
+use serde::Serialize;
+use utoipa::ToSchema;
 
 /// A signed-in request: its session's public id and its account.
 #[derive(Debug, Clone)]
@@ -108,6 +112,85 @@ pub fn session_cookie(st: &AppState, value: &str) -> HeaderValue {
 pub fn clear_cookie(st: &AppState) -> HeaderValue {
     let v = session::clear_cookie(st.settings.accounts.secure_cookies);
     HeaderValue::from_str(&v).unwrap_or(HeaderValue::from_static(""))
+}
+
+/// The signed-in person.
+#[derive(Serialize, ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct Me {
+    id: uuid::Uuid,
+    email: String,
+    display_name: String,
+    /// May manage accounts and every profile.
+    admin: bool,
+    /// The profiles this account is a member of, with its role on each.
+    profiles: Vec<Membership>,
+}
+
+#[derive(Serialize, ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct Membership {
+    id: uuid::Uuid,
+    /// `owner`, `editor` or `viewer`.
+    role: &'static str,
+}
+
+/// The answer to a sign-in, a sign-up or a passkey: who is signed in, with the new session's
+/// cookie.
+pub async fn signed_in(
+    st: &AppState,
+    status: StatusCode,
+    started: linkleaf_access::sessions::SignedIn,
+) -> Result<Response, AppError> {
+    let cookie = session_cookie(st, &started.cookie_value);
+    let signed = Signed {
+        session_id: started.session_id,
+        account: started.account,
+    };
+    // as the admin answers are: JSON, never stored (this one carries a fresh cookie)
+    let mut res = (status, axum::Json(me_of(st, &signed).await?)).into_response();
+    res.headers_mut()
+        .insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
+    res.headers_mut().insert(header::SET_COOKIE, cookie);
+    Ok(res)
+}
+
+pub async fn me_of(st: &AppState, s: &Signed) -> Result<Me, AppError> {
+    let profiles = st
+        .sessions
+        .store()
+        .memberships(s.account.id)
+        .await?
+        .into_iter()
+        .map(|(id, role)| Membership {
+            id,
+            role: role.as_str(),
+        })
+        .collect();
+    Ok(Me {
+        id: s.account.id,
+        email: s.account.email.clone(),
+        display_name: s.account.display_name.clone(),
+        admin: s.account.admin,
+        profiles,
+    })
+}
+
+/// A one-time link's refusal as an answer.
+pub fn link_error(e: linkleaf_access::links::LinkError) -> AppError {
+    use linkleaf_access::links::LinkError;
+    match e {
+        LinkError::Gone => AppError::Validation(linkleaf_domain::ValidationErrors::single(
+            "invitation",
+            "is used, expired or unknown: ask for a new link",
+        )),
+        LinkError::Invalid(f) => AppError::Validation(linkleaf_domain::ValidationErrors(vec![f])),
+        LinkError::Taken => AppError::Conflict(linkleaf_domain::ValidationErrors::single(
+            "email",
+            "has an account already: sign in instead",
+        )),
+        LinkError::Store(e) => e.into(),
+    }
 }
 
 #[cfg(test)]

@@ -248,6 +248,10 @@ impl AppState {
     }
 }
 
+/// The people's pages (`linkleaf-web`), as (path template, handlers): the binary hands them to
+/// the service, which times and merges them.
+pub type Pages = Vec<(&'static str, axum::routing::MethodRouter<AppState>)>;
+
 #[cfg(test)]
 mod tests {
     use super::*;

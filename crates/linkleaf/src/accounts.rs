@@ -1,5 +1,6 @@
 //! `linkleaf accounts` and `linkleaf profiles assign`: accounts made by the operator, and
 //! profiles made before accounts given an owner.
+//! Must not: print a password, or run against a database other than the configured one.
 
 use linkleaf_domain::account::{Email, Role};
 use linkleaf_domain::{Username, now_millis};

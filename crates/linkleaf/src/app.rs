@@ -7,6 +7,8 @@
 //! the main one has drained. Every background task and thread starts through the application's
 //! one `Lifecycle` and is drained (threads joined) within the same deadline; what each one may
 //! leave when the deadline cuts it short is in ARCHITECTURE.md.
+//! Must not: start a task or a thread outside the lifecycle, or be ready before both listeners are
+//! bound.
 
 use crate::config::Config;
 use crate::pipeline::Pipeline;

@@ -5,6 +5,7 @@
 //! commits the window it holds, then stops; what it had not acknowledged is delivered again to
 //! the next consumer and recognised. It is `serve`'s process (`process`: the recorder, the
 //! upkeep, the listener, the signal, one `Lifecycle` and its drain) with one task in it.
+//! Must not: serve pages, or acknowledge what it has not committed.
 
 use crate::app::open_stores;
 use crate::config::Config;

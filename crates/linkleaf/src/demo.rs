@@ -1,5 +1,6 @@
 //! The example profile `linkleaf demo` (or `serve --demo`) loads, so a new user sees a page at
 //! once at /demo.
+//! Must not: overwrite a profile that exists.
 
 use linkleaf_domain::{CreateProfile, now_millis};
 use linkleaf_store::{ProfileStore, StoreError};

@@ -1,5 +1,6 @@
 //! `linkleaf keys`: create, list and revoke admin API keys. A key is shown once, at creation;
 //! only its digest is stored.
+//! Must not: print a key's token twice, or store it.
 
 use linkleaf_domain::{ApiKeyToken, Scopes};
 use linkleaf_store::{ApiKeyRecord, KeyStore};

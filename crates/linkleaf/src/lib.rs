@@ -1,6 +1,7 @@
 //! The linkleaf service as a library: configuration, the application (listeners, state, graceful
 //! shutdown), the demo profile and key management. `main.rs` is a thin clap front over it, and
 //! the test kit builds the same `Application` the binary runs.
+//! Must not: hold what the binary alone needs (argument parsing stays in `main.rs`).
 
 pub mod accounts;
 pub mod app;

@@ -1,4 +1,6 @@
 //! `linkleaf`: one binary, a subcommand per role.
+//! Must not: hold the service's logic (the library does), or start anything before the
+//! configuration is read.
 
 use clap::{Parser, Subcommand};
 use linkleaf::{Application, Config, accounts, demo, keys, open_stores, shutdown_signal};

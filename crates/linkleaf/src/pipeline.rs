@@ -10,6 +10,7 @@
 //! consumer stop; the consumer commits the window it holds.
 //! Whatever was written and not yet committed stays in the spool (or the queue) and is sent
 //! again at the next start, where the store recognises what it counted before.
+//! Must not: acknowledge a click before it is spooled, or start a task outside the lifecycle.
 
 use crate::config::Config;
 use anyhow::Context;

@@ -2,6 +2,7 @@
 //! and `min(cap, base × 2^(attempt−1))`, so retries from many clients spread out instead of
 //! arriving together), and a server's `Retry-After` (seconds, or an HTTP date), which wins
 //! when it asks for longer.
+//! Must not: sleep (callers wait), or let a server's `Retry-After` ask for less than the backoff.
 
 use hyper::header::{HeaderMap, RETRY_AFTER};
 use std::time::Duration;

@@ -2,6 +2,7 @@
 //! slot. A fill is a script that stores only if the generation is still the one the loader read
 //! before asking the origin; an invalidation is a script that moves the generation and drops
 //! the page, so a load that raced a write anywhere cannot put the old page back.
+//! Must not: decode or judge what a page holds (the cache does), or fill over a newer generation.
 
 use crate::client::Redis;
 use async_trait::async_trait;

@@ -5,6 +5,7 @@
 //! (default `postgres://postgres@127.0.0.1:5432/test`, which must be allowed to create
 //! databases) and drops it when the guard goes. When no server answers, the test says so loudly
 //! and skips, except under CI (`CI` set), where a missing server fails the run.
+//! Must not: be used by the service, or leave a database behind.
 
 use sqlx::Connection;
 use sqlx::postgres::PgConnection;

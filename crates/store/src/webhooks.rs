@@ -13,6 +13,7 @@
 //! runs out. An event keeps its id wherever it travels: an incoming event's id is recorded in
 //! the same transaction as the event passed on under that same id, and an id already in the
 //! outbox is not written again, so a duplicate or a loop changes nothing.
+//! Must not: send anything, or let a change commit without its events.
 
 use crate::error::Result;
 use async_trait::async_trait;

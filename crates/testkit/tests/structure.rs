@@ -1,10 +1,12 @@
 //! The shape of the code, kept by a test: no module of any crate imports, through any chain of
 //! `crate::` and `super::` paths, a module that imports it back (inside every folder too); no
 //! production source file is longer than `MAX_LINES`; every module says in its `//!` header
-//! what it owns. Read from the source as text: every `crate::…`, `super::…` and `self::…` path,
-//! and every path that starts with a child module's name (`writer::Writer`), outside comments and test modules (`#[cfg(test)]` to the end of a file) is an edge from its
-//! file to the deepest module it names; a name a parent module defines makes an edge to the
-//! parent. Run `cargo test -p linkleaf-testkit --test structure` to see the circles it finds.
+//! what it owns and what it must not do ("Must not: ..." or a "never"). Read from the source as text: every `crate::…`, `super::…` and `self::…` path,
+//! and every path that starts with a child module's name (`writer::Writer`), outside comments
+//! and inline test modules (`#[cfg(test)] mod … {` to the end of a file), is an edge from its
+//! file to the deepest module it names; a name a parent module defines, or a glob
+//! (`use super::*`), makes an edge to the parent. In `linkleaf-http`, route modules are leaves:
+//! only `routes/mod.rs` names one. Run `cargo test -p linkleaf-testkit --test structure` to see the circles it finds.
 
 #![allow(clippy::unwrap_used)] // a test that cannot proceed should stop right there
 
@@ -58,12 +60,25 @@ fn modules(src: &Path) -> BTreeMap<Vec<String>, PathBuf> {
     out
 }
 
+/// A file without its test module: cut at `#[cfg(test)]` before an inline `mod … {` (a
+/// `#[cfg(test)] mod tests;` in a file of its own cuts nothing, nor does a test-only item).
+fn production(text: &str) -> &str {
+    let mut from = 0;
+    while let Some(p) = text[from..].find("#[cfg(test)]") {
+        let at = from + p;
+        let after = text[at + "#[cfg(test)]".len()..].trim_start();
+        let line = after.lines().next().unwrap_or("");
+        if (after.starts_with("mod ") || after.starts_with("pub mod ")) && line.contains('{') {
+            return &text[..at];
+        }
+        from = at + 1;
+    }
+    text
+}
+
 /// The text that counts: comments and string literals blanked, test modules cut.
 fn code(text: &str) -> String {
-    let text = match text.find("#[cfg(test)]") {
-        Some(i) => &text[..i],
-        None => text,
-    };
+    let text = production(text);
     let b = text.as_bytes();
     let mut out = String::with_capacity(text.len());
     let mut i = 0;
@@ -167,6 +182,11 @@ fn expand(s: &str, prefix: &mut Vec<String>, emit: &mut dyn FnMut(Vec<String>)) 
                 i = inner.len() - r.len();
             }
         }
+    }
+    // a glob (`use super::*`): an edge to the module it empties
+    if s.starts_with('*') {
+        emit(prefix.clone());
+        return skipped + 1;
     }
     let mut segs = Vec::new();
     let mut i = 0;
@@ -352,7 +372,7 @@ fn no_module_imports_one_that_imports_it_back() {
 }
 
 #[test]
-fn no_production_file_is_longer_than_the_limit_and_each_says_what_it_owns() {
+fn no_production_file_is_longer_than_the_limit_and_each_says_what_it_owns_and_must_not_do() {
     let mut long = Vec::new();
     let mut silent = Vec::new();
     for (krate, src) in crates() {
@@ -363,16 +383,20 @@ fn no_production_file_is_longer_than_the_limit_and_each_says_what_it_owns() {
         rust_files(&src, &mut files);
         for f in files {
             let text = std::fs::read_to_string(&f).unwrap_or_default();
-            let production = match text.find("#[cfg(test)]") {
-                Some(i) => &text[..i],
-                None => &text,
-            };
-            let n = production.lines().count();
+            let n = production(&text).lines().count();
             let rel = f.strip_prefix(root()).unwrap_or(&f).display().to_string();
             if n > MAX_LINES {
                 long.push(format!("{rel}: {n} lines"));
             }
-            if !text.trim_start().starts_with("//!") {
+            // the header: what the module owns, and what it must not do
+            let header: String = text
+                .lines()
+                .take_while(|l| l.starts_with("//!"))
+                .map(|l| l.trim_start_matches("//!").trim())
+                .collect::<Vec<_>>()
+                .join(" ")
+                .to_lowercase();
+            if header.is_empty() || !(header.contains("must not") || header.contains("never")) {
                 silent.push(rel);
             }
         }
@@ -383,7 +407,7 @@ fn no_production_file_is_longer_than_the_limit_and_each_says_what_it_owns() {
     );
     assert!(
         silent.is_empty(),
-        "no //! header saying what the module owns: {silent:#?}"
+        "no //! header saying what the module owns and what it must not do: {silent:#?}"
     );
 }
 
@@ -392,7 +416,7 @@ fn no_production_file_is_longer_than_the_limit_and_each_says_what_it_owns() {
 #[test]
 fn paths_are_read_as_rust_writes_them() {
     let c = code(
-        "use crate::{a::B, c::{d::E, F}};\nuse super::super::x::Y;\n// crate::nope\nlet s = \"crate::no\"; self::z::w();\nuse writer::Writer; other::writer::f();",
+        "use crate::{a::B, c::{d::E, F}};\nuse super::super::x::Y;\n// crate::nope\nlet s = \"crate::no\"; self::z::w();\nuse writer::Writer; other::writer::f();\nuse super::*;",
     );
     let mut p = paths(&c, &["writer".to_owned()]);
     p.sort();
@@ -404,8 +428,32 @@ fn paths_are_read_as_rust_writes_them() {
             ("crate".into(), vec!["c".into(), "d".into(), "E".into()]),
             ("self".into(), vec!["writer".into(), "Writer".into()]),
             ("self".into(), vec!["z".into(), "w".into()]),
+            ("super".into(), vec![]),
             ("super::super".into(), vec!["x".into(), "Y".into()]),
         ]
+    );
+}
+
+/// In the HTTP crate, route modules are leaves: only the router (`routes/mod.rs`) names one;
+/// what several share (answers, constants, response types) sits below them.
+#[test]
+fn route_modules_are_leaves_only_the_router_names() {
+    let mods = modules(&root().join("crates/http/src"));
+    let g = edges(&mods);
+    let is_leaf = |m: &Vec<String>| m.len() == 2 && m[0] == "routes";
+    let mut bad = Vec::new();
+    for (m, targets) in &g {
+        if m.as_slice() == ["routes"] {
+            continue;
+        }
+        for t in targets.iter().filter(|t| is_leaf(t)) {
+            bad.push(format!("{} -> {}", name(m), name(t)));
+        }
+    }
+    assert!(mods.keys().any(is_leaf), "the route modules are found");
+    assert!(
+        bad.is_empty(),
+        "route modules named outside the router: {bad:#?}"
     );
 }
 

@@ -2,6 +2,7 @@
 //! join a profile from an invitation, signing up first when needed) and `/signup` (when
 //! `accounts.signup` is `open`). Looking at a link's page does not use it; sending its form
 //! does. A refusal shows the form again, saying what to fix.
+//! Must not: use a link by showing its page, or let a refused form use it up.
 
 use crate::pages::{form, from_elsewhere, page, retry_after, see_other, stylesheet, wait_words};
 use askama::Template;

@@ -10,7 +10,7 @@ mod invite;
 mod pages;
 
 use axum::routing::{get, post};
-use linkleaf_http::routes::Pages;
+use linkleaf_http::state::Pages;
 
 /// The pages' routes (path template, handlers), for the service to time and merge.
 pub fn router() -> Pages {

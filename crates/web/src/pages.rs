@@ -2,6 +2,7 @@
 //! and answered with a page or a redirect (303), so everything works without JavaScript. A form
 //! that carries the session cookie must come from this site (the same origin check as the API's);
 //! a failed sign-in shows the form again, with the email kept and the reason said.
+//! Must not: import a route module of the HTTP crate, or need JavaScript for anything but passkeys.
 
 use askama::Template;
 use axum::body::Body;

@@ -5,6 +5,7 @@
 //! anything parses them, and compares in constant time. Svix's own names (`svix-id`,
 //! `svix-timestamp`, `svix-signature`: what its service sends unless a customer pays to rename
 //! them) are read as the standard's when the standard's are absent (`standard_headers`).
+//! Must not: parse a body before its signature checks out, or compare a signature in variable time.
 
 use hyper::header::HeaderMap;
 use std::borrow::Cow;

@@ -5,6 +5,7 @@
 //! `inproc` is the embedded default (a channel; "taken for good" is the consumer's commit, and
 //! the spool makes it crash-safe); `amqp` is RabbitMQ (a durable quorum queue, publisher
 //! confirms, a dead-letter queue after 3 failed deliveries).
+//! Must not: acknowledge before the consumer committed, or know what a frame holds.
 
 pub mod amqp;
 pub mod inproc;

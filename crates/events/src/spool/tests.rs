@@ -1,6 +1,7 @@
 //! The spool's tests: clicks written before they are answered and read back once, views
 //! counted once across flushes, closing, a reader racing the writer, a torn tail, a failed
 //! write taken back, a full spool, a full disk, and damage on disk recovered around.
+//! Must not: sleep to wait for the writer (each test drives a step or waits on a condition).
 
 use super::frame::frame_bytes;
 use super::segments::list as segments;

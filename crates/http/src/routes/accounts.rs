@@ -2,6 +2,8 @@
 //! `GET /api/admin/accounts` lists them and `POST /api/admin/accounts/{id}/disable` disables
 //! one — its sessions stop at their next request on every instance (each lookup reads the
 //! database); its pages stay public until an admin removes them.
+//! Must not: let an admin act on an account without the admin check, or show a password or a
+//! session secret.
 
 use crate::error::AppError;
 use crate::extract::{ApiPath, ApiQuery};
@@ -242,7 +244,7 @@ pub async fn create(
         st.sessions.now(),
     )
     .await
-    .map_err(crate::routes::session::link_error)?;
+    .map_err(crate::signin::link_error)?;
     let link = link_for(&st, a.id).await?;
     Ok(admin_json(
         StatusCode::CREATED,

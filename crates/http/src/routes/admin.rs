@@ -6,11 +6,12 @@
 //! transaction, so concurrent edits of a profile queue, then invalidates the cache by id and by
 //! every username involved before answering, so a read that starts after the answer sees the
 //! write.
+//! Must not: answer a write before the caches it touched are invalidated, or skip the access check.
 
 use crate::access::{Among, NotEdge, Who};
 use crate::error::AppError;
 use crate::extract::{ApiJson, ApiPath, ApiQuery};
-use crate::profiles::{admin_json, detached, if_match, modify, no_content, profile_json};
+use crate::profiles::{LIST_MAX, admin_json, detached, if_match, modify, no_content, profile_json};
 use crate::respond::API_PROFILES;
 use crate::responses::{
     BadRequest, Conflict, Forbidden, NotFound, PayloadTooLarge, PreconditionFailed, RateLimited,
@@ -129,8 +130,6 @@ struct Page {
     #[schema(required = false)]
     next: Option<String>,
 }
-
-pub const LIST_MAX: u32 = 100;
 
 /// List profiles
 ///

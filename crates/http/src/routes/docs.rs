@@ -7,7 +7,7 @@
 //! request.
 
 use crate::error::AppError;
-use crate::responses::NotFound;
+use crate::responses::{DocsAsset, NotFound};
 use crate::state::AppState;
 use crate::variant::Variant;
 use axum::extract::{Path, State};
@@ -78,20 +78,6 @@ pub async fn page() -> Response {
         .into_response();
     crate::respond::html_security_headers(res.headers_mut(), DOCS_CSP);
     res
-}
-
-/// The files of the reference page, by name (for the description).
-#[derive(utoipa::ToSchema, serde::Serialize)]
-#[allow(dead_code)]
-pub enum DocsAsset {
-    #[serde(rename = "swagger-ui-bundle.js")]
-    Bundle,
-    #[serde(rename = "swagger-ui.css")]
-    Css,
-    #[serde(rename = "init.js")]
-    Init,
-    #[serde(rename = "LICENSE")]
-    License,
 }
 
 /// (name, content type, bytes, its brotli and gzip forms when committed) of every asset the

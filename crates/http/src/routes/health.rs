@@ -1,4 +1,5 @@
 //! Liveness, readiness and the Prometheus scrape endpoint.
+//! Must not: need a credential, or wait on the database longer than its own deadline.
 
 use crate::state::AppState;
 use axum::extract::State;

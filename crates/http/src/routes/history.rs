@@ -2,6 +2,8 @@
 //! version (what it became, its actor, when), newest first; `history.keep_versions` are kept.
 //! Any member may read it; `POST …/history/{version}/restore` makes a new version equal to a
 //! kept one (editors and owners).
+//! Must not: change a profile except through `profiles::modify` (one transaction, its events, its
+//! invalidation).
 
 use crate::access::{NotEdge, Who};
 use crate::error::AppError;

@@ -2,6 +2,7 @@
 //! `DELETE /api/me/keys/{id}`. Each is bound to one profile and to scopes within its maker's
 //! role there; it stops when the maker loses that role or is disabled (`access::Who`). The
 //! token is shown once. Operator keys, made on the command line, are not listed here.
+//! Must not: show a token twice, or give a key scopes beyond its maker's role.
 
 use crate::error::AppError;
 use crate::extract::{ApiJson, ApiPath};

@@ -2,6 +2,7 @@
 //! add an account by its email, or change a member's role) and
 //! `DELETE /api/profiles/{profile}/members/{account}` (an owner; or a member leaving). The last
 //! owner cannot leave nor become less than an owner (409): a profile always has an owner.
+//! Must not: leave a profile without an owner, or add someone who was not asked (an invitation is).
 
 use crate::access::{NotEdge, Who};
 use crate::error::AppError;

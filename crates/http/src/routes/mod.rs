@@ -6,6 +6,7 @@
 //! `#[utoipa::path]`: a route cannot join the router without joining `openapi.json`. Public reads
 //! carry no admin middleware: auth, rate limits and body limits live in the admin handlers'
 //! extractors.
+//! Must not: hold a handler's logic (each lives in its leaf module, which only this one names).
 
 pub mod accounts;
 pub mod admin;
@@ -24,7 +25,7 @@ pub mod webhooks;
 
 use crate::log::RequestLog;
 use crate::metrics::{RouteMetrics, track};
-use crate::state::AppState;
+use crate::state::{AppState, Pages};
 use axum::Router;
 use axum::http::Method;
 use axum::middleware::from_fn_with_state;
@@ -123,9 +124,6 @@ pub fn api_router(recorder: &dyn metrics::Recorder) -> OpenApiRouter<AppState> {
         .routes(timed(routes!(docs::page)))
         .routes(timed(routes!(docs::asset)))
 }
-
-/// The people's pages (`linkleaf-web`), as (path template, handlers).
-pub type Pages = Vec<(&'static str, axum::routing::MethodRouter<AppState>)>;
 
 /// The main router. Route metrics are registered with `recorder` here, once: each API route and
 /// each of `pages` under its template, and what matches no route (or not its method) under

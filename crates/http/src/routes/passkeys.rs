@@ -4,6 +4,7 @@
 //! options for `navigator.credentials.create` or `.get`, and a ceremony id) and a `finish` (the
 //! browser's answer, `PublicKeyCredential.toJSON()`). Signing in with a passkey is limited like
 //! signing in with a password, and answers alike for an unknown email.
+//! Must not: tell whether an email has an account, or keep a ceremony past its deadline.
 
 use crate::error::AppError;
 use crate::extract::{ApiJson, ApiPath};
@@ -190,7 +191,7 @@ pub async fn authenticate_start(
 #[utoipa::path(post, path = "/api/passkeys/authenticate/finish", operation_id = "finishPasskeySignIn", tag = "accounts",
     request_body = FinishAuthentication,
     responses(
-        (status = 200, description = "Signed in: the session cookie is set", body = crate::routes::session::Me),
+        (status = 200, description = "Signed in: the session cookie is set", body = crate::signin::Me),
         (status = 400, response = BadRequest),
         (status = 401, response = Unauthorized),
         (status = 413, response = PayloadTooLarge),
@@ -211,7 +212,7 @@ pub async fn authenticate_finish(
         .sessions
         .start(account, crate::signin::user_agent(&headers))
         .await?;
-    crate::routes::session::signed_in(&st, StatusCode::OK, started).await
+    crate::signin::signed_in(&st, StatusCode::OK, started).await
 }
 
 /// Your passkeys

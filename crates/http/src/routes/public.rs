@@ -3,6 +3,7 @@
 //! A hit copies prebuilt bytes and headers out of the cache: no serialization, no database, no
 //! new body. Handlers take the whole `Request` (cheaper than extracting a cloned `HeaderMap`)
 //! and read the name from the path without allocating when it is already lowercase.
+//! Must not: touch the database on a hit, or allocate a body per request.
 
 use crate::client::Peer;
 use crate::cold::Admit;

@@ -4,6 +4,8 @@
 //! malformed id gets the friendly 404 page. The click is written to the spool before the 302
 //! leaves; a `HEAD` is answered too but counted as a monitor, not a person. Cached hits are
 //! answered by the fast path with the same functions (`respond::redirect`, `Recorder`).
+//! Must not: send a visitor anywhere but a stored, enabled link's URL, or answer before the click
+//! is spooled.
 
 use crate::client::Peer;
 use crate::respond::{

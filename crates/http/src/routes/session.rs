@@ -3,6 +3,7 @@
 //! and `DELETE /api/me/sessions/{id}`. The cookie is `HttpOnly`, `SameSite=Lax`, and `Secure`
 //! and `__Host-` prefixed when `server.public_url` is https; a write that carries it must come
 //! from the site's own pages (`Origin`, or `Sec-Fetch-Site: same-origin`).
+//! Must not: put a session's secret in a body or a log, or accept a cookie write from another site.
 
 use crate::error::AppError;
 use crate::extract::{ApiJson, ApiPath};
@@ -11,7 +12,7 @@ use crate::responses::{
     BadRequest, Forbidden, NotFound, PayloadTooLarge, RateLimited, Unauthorized,
     UnsupportedMediaType, ValidationFailed,
 };
-use crate::signin::{Signed, cookie_write, session_cookie, user_agent};
+use crate::signin::{Me, cookie_write, link_error, me_of, signed_in, user_agent};
 use crate::state::AppState;
 use axum::extract::{Request, State};
 use axum::http::{StatusCode, header};
@@ -31,27 +32,6 @@ pub struct SignInBody {
     password: String,
 }
 
-/// The signed-in person.
-#[derive(Serialize, ToSchema)]
-#[serde(rename_all = "camelCase")]
-pub struct Me {
-    id: uuid::Uuid,
-    email: String,
-    display_name: String,
-    /// May manage accounts and every profile.
-    admin: bool,
-    /// The profiles this account is a member of, with its role on each.
-    profiles: Vec<Membership>,
-}
-
-#[derive(Serialize, ToSchema)]
-#[serde(rename_all = "camelCase")]
-pub struct Membership {
-    id: uuid::Uuid,
-    /// `owner`, `editor` or `viewer`.
-    role: &'static str,
-}
-
 /// One of the person's sessions.
 #[derive(Serialize, ToSchema)]
 #[serde(rename_all = "camelCase")]
@@ -66,44 +46,6 @@ pub struct SessionView {
     last_seen_at: OffsetDateTime,
     /// The session this request was made with.
     current: bool,
-}
-
-/// The answer to a sign-in, a sign-up or a passkey: who is signed in, with the new session's
-/// cookie.
-pub(crate) async fn signed_in(
-    st: &AppState,
-    status: StatusCode,
-    started: linkleaf_access::sessions::SignedIn,
-) -> Result<Response, AppError> {
-    let cookie = session_cookie(st, &started.cookie_value);
-    let signed = Signed {
-        session_id: started.session_id,
-        account: started.account,
-    };
-    let mut res = admin_json(status, &me_of(st, &signed).await?);
-    res.headers_mut().insert(header::SET_COOKIE, cookie);
-    Ok(res)
-}
-
-pub(crate) async fn me_of(st: &AppState, s: &Signed) -> Result<Me, AppError> {
-    let profiles = st
-        .sessions
-        .store()
-        .memberships(s.account.id)
-        .await?
-        .into_iter()
-        .map(|(id, role)| Membership {
-            id,
-            role: role.as_str(),
-        })
-        .collect();
-    Ok(Me {
-        id: s.account.id,
-        email: s.account.email.clone(),
-        display_name: s.account.display_name.clone(),
-        admin: s.account.admin,
-        profiles,
-    })
 }
 
 /// Sign in
@@ -300,21 +242,6 @@ pub struct SignUp {
 }
 
 /// What went wrong making an account or using a link, as an answer.
-pub fn link_error(e: linkleaf_access::links::LinkError) -> AppError {
-    use linkleaf_access::links::LinkError;
-    match e {
-        LinkError::Gone => AppError::Validation(linkleaf_domain::ValidationErrors::single(
-            "invitation",
-            "is used, expired or unknown: ask for a new link",
-        )),
-        LinkError::Invalid(f) => AppError::Validation(linkleaf_domain::ValidationErrors(vec![f])),
-        LinkError::Taken => AppError::Conflict(linkleaf_domain::ValidationErrors::single(
-            "email",
-            "has an account already: sign in instead",
-        )),
-        LinkError::Store(e) => e.into(),
-    }
-}
 
 /// Sign up
 ///

@@ -9,6 +9,8 @@
 //! rename) and by id, and only then is its id recorded, in the same transaction as the event's
 //! republication in this instance's outbox (to its own subscribers, and the queue's): an event
 //! whose effects did not all happen is not recorded, so the sender's retry does them again.
+//! Must not: parse an incoming event before its signature is checked, or accept a subscription URL
+//! the outbound policy refuses.
 
 use crate::access::{Among, Who};
 use crate::error::AppError;
@@ -391,7 +393,7 @@ pub async fn list(
 ) -> Result<Response, AppError> {
     let among = who.among(&st, HOOKS).await?;
     let limit = params.limit.unwrap_or(50);
-    let max = crate::routes::admin::LIST_MAX;
+    let max = crate::profiles::LIST_MAX;
     if !(1..=max).contains(&limit) {
         return Err(AppError::Validation(
             linkleaf_domain::ValidationErrors::single(

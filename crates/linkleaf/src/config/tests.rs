@@ -1,6 +1,7 @@
 //! The configuration as an operator meets it: defaults, file and environment in order, every
 //! bad key named at once, the replaced freshness keys refused naming `cache.fresh_secs`, and
 //! no secret printed.
+//! Must not: read the machine's own environment (each test gives the keys it reads).
 
 use super::*;
 use linkleaf_events::spool::Fsync;

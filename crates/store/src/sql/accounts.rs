@@ -1,4 +1,6 @@
 //! `AccountStore`'s statements, written once for both databases.
+//! Must not: keep a password or a session secret in the clear, or decide who may do what (the
+//! access table does).
 
 use super::SqlStore;
 use crate::accounts::{

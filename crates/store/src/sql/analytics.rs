@@ -1,6 +1,7 @@
 //! `AnalyticsStore` written once: a window committed with the identities of the frames it
 //! counted (see `crate::analytics` for what is counted and how), reports read from the coarsest
 //! rollups that fit, the days' visitor salts, pruning.
+//! Must not: count a frame twice (its identity is committed with it), or keep an address.
 
 use super::SqlStore;
 use crate::analytics::{

@@ -6,6 +6,8 @@
 //! (`FOR UPDATE`), so concurrent edits of one profile queue and none is lost. Usernames are
 //! unique by their lowercase key and their look-alike skeleton (two unique constraints whose
 //! names tell which was violated). Each change writes its outbox events in its transaction.
+//! Must not: hold a rule about what a valid profile is (`linkleaf-domain` does), or commit a change
+//! without its events.
 
 use super::SqlStore;
 use crate::db::On;

@@ -1,6 +1,7 @@
 //! `WebhookStore` written once (see `crate::webhooks` for the model): claims skip rows another
 //! instance's dispatcher holds (PostgreSQL: `FOR UPDATE SKIP LOCKED`; SQLite's write
 //! transaction holds the whole database).
+//! Must not: send anything (the dispatcher does), or fan an edit out inside its write.
 
 use super::SqlStore;
 use crate::db::{On, Tx};
