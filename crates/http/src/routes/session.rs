@@ -241,8 +241,6 @@ pub struct SignUp {
     invitation: Option<String>,
 }
 
-/// What went wrong making an account or using a link, as an answer.
-
 /// Sign up
 ///
 /// Makes an account and signs it in, as `accounts.signup` allows: `open`, anyone (attempts are
