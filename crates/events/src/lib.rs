@@ -9,7 +9,7 @@
 //!   -> forward::Forwarder        sends frames after the cursor to the queue, moves the cursor
 //!                                only over what the queue confirmed, deletes forwarded segments
 //!   -> queue::{inproc, amqp}     in-process (the embedded default) or RabbitMQ (a durable quorum
-//!                                queue, publisher confirms, a DLQ after 3 failed deliveries)
+//!                                queue, publisher confirms, a DLQ for what cannot be processed)
 //!   -> consumer::Consumer        windows of analytics.window_secs: frames are classified and
 //!                                rolled up (rollup.rs), then committed in one transaction with
 //!                                the frames' identities (AnalyticsStore), then acknowledged

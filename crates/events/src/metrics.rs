@@ -8,7 +8,7 @@
 //! `linkleaf_frames_forwarded_total`, `linkleaf_frames_confirmed_total`,
 //! `linkleaf_events_consumed_total`, `linkleaf_events_committed_total`,
 //! `linkleaf_events_duplicate_total` (skipped: counted before), `linkleaf_frames_rejected_total`
-//! (deliveries that could not be processed; RabbitMQ dead-letters a message after 3 failed deliveries),
+//! (deliveries that could not be processed; RabbitMQ dead-letters each at once),
 //! `linkleaf_window_commit_seconds`, `linkleaf_consumer_pending_events`,
 //! `linkleaf_consumer_held_messages` (received and not yet acknowledged or rejected, those being
 //! rolled up included: what the queue no longer shows as ready), `linkleaf_dlq_depth`

@@ -137,7 +137,15 @@ fn main() -> ExitCode {
         }
     };
     tracing_subscriber::fmt()
-        .with_env_filter(tracing_subscriber::EnvFilter::new(&cfg.log.filter))
+        .with_env_filter(
+            cfg.log
+                .filter
+                .iter()
+                .cloned()
+                .fold(tracing_subscriber::EnvFilter::default(), |f, d| {
+                    f.add_directive(d)
+                }),
+        )
         .with_writer(std::io::stderr)
         .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
         .init();

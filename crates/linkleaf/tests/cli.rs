@@ -206,6 +206,7 @@ fn serve_with_the_demo_then_stop_on_sigterm() {
         .status()
         .unwrap();
     assert!(status.success());
+    // a blocking wait on a child process (this test is not async: `until` does not apply)
     let started = Instant::now();
     let exit = loop {
         if let Some(s) = child.try_wait().unwrap() {

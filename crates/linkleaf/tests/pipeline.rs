@@ -1,7 +1,8 @@
 //! Every click answered is counted, none twice, with faults injected in the middle of the load,
 //! on real processes: the embedded default (SQLite, the in-process queue) with its database
 //! locked, a graceful restart and a SIGKILL; and the production setup (`serve` and `linkleaf
-//! consume` on RabbitMQ and PostgreSQL) with the consumer SIGKILLed and restarted, every broker
+//! consume` on RabbitMQ and PostgreSQL) with the consumer SIGKILLed and restarted, stopped with
+//! SIGTERM (exit 0 within its grace) and started again, every broker
 //! connection closed, the consumer's database blackholed then refusing, and the server
 //! SIGKILLed and restarted.
 //!
@@ -265,6 +266,26 @@ async fn rabbitmq_and_postgres_lose_nothing_and_count_nothing_twice_through_faul
     run.wait_for(third).await;
     consumer.kill();
     run.wait_for(third * 2).await;
+    consumer = start_consumer();
+    clicks.add(run.finish().await);
+
+    // the consumer stopped with SIGTERM under load: it commits the window it holds and exits 0
+    // within its grace (server.shutdown_grace_secs = 5), saying so; then it starts again
+    let run = Load::start(base.clone(), part.clone(), 32);
+    run.wait_for(third).await;
+    consumer.log();
+    assert!(
+        consumer.terminate(Duration::from_secs(10)),
+        "the consumer exits 0 on SIGTERM, within its grace"
+    );
+    let said = consumer.log();
+    assert!(said.iter().any(|l| l.ends_with("stopped")), "{said:#?}");
+    assert!(
+        !said
+            .iter()
+            .any(|l| l.contains("did not stop") || l.contains("deadline passed")),
+        "stopped within the grace: {said:#?}"
+    );
     consumer = start_consumer();
     clicks.add(run.finish().await);
 

@@ -4,7 +4,8 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-/// Pool settings shared by every backend.
+/// Pool settings shared by every backend. Its `Debug` shows no URL (a replica's carries its
+/// password): `read_url` stays a `Secret` until the pool is opened.
 #[derive(Debug, Clone)]
 pub struct StoreOptions {
     pub max_connections: u32,
@@ -15,7 +16,7 @@ pub struct StoreOptions {
     pub statement_timeout: Duration,
     /// PostgreSQL: a replica for public reads and listings (writes and read-apply-write always
     /// go to the primary).
-    pub read_url: Option<String>,
+    pub read_url: Option<linkleaf_domain::Secret>,
     /// Versions kept per profile (`history.keep_versions`).
     pub keep_versions: u32,
     /// Tests: SQLite's `max_page_count` from a number the test controls (0: no limit), to fill

@@ -1103,7 +1103,7 @@ async fn postgres_with_a_replica_reads_public_profiles_from_it() {
     // Two databases stand for a primary and a lagging replica: what only the primary has is
     // invisible to replica reads, and visible to primary reads.
     let opts = StoreOptions {
-        read_url: Some(replica.url.clone()),
+        read_url: Some(linkleaf_domain::Secret::new(replica.url.clone())),
         ..StoreOptions::default()
     };
     let s = open(&primary.url, &opts).await.unwrap();

@@ -2,7 +2,7 @@
 //! against real stores and queues: a window is committed once and acknowledged only after its
 //! commit; a frame delivered again adds nothing; while the database cannot commit the window is
 //! kept and nothing is acknowledged; a frame that cannot be processed is set aside (in process)
-//! or dead-lettered after 3 failed deliveries (RabbitMQ) while the rest of its window counts.
+//! or dead-lettered at once (RabbitMQ) while the rest of its window counts.
 
 #![allow(clippy::unwrap_used)] // a test that cannot proceed should stop right there
 
@@ -312,7 +312,8 @@ async fn rabbitmq_dead_letters_poison_after_three_retries_and_the_window_still_c
         )),
         store.clone(),
     );
-    // each take sees the poison again until RabbitMQ gives up on it
+    // each take sees the poison again until RabbitMQ gives up on it (a loop of its own, not
+    // `until`: each turn drives the consumer a step)
     let deadline = std::time::Instant::now() + Duration::from_secs(20);
     while q.depth(&format!("{}.dlq", q.name)).await == 0 {
         assert!(

@@ -1,5 +1,5 @@
 //! `serve` on RabbitMQ (`queue.url`), its consumer inside: clicks go through the broker and are
-//! counted; a message no consumer can process is dead-lettered after 3 failed deliveries, and the
+//! counted; a message no consumer can process is dead-lettered at its first delivery, and the
 //! dead-letter depth shows in `/metrics` and `/readyz` while the other events still count.
 
 #![allow(clippy::unwrap_used)] // a test that cannot proceed should stop right there
@@ -72,8 +72,8 @@ async fn poison_is_dead_lettered_and_shown_while_clicks_count() {
     assert_eq!(q.depth(&format!("{}.dlq", q.name)).await, 1);
     assert_eq!(
         app.metric("linkleaf_frames_rejected_total").await,
-        3.0,
-        "rejected on each of its 3 deliveries, then dead-lettered"
+        1.0,
+        "rejected once, and dead-lettered: a retry would not decode it either"
     );
     let ready: Value = app
         .client
@@ -242,6 +242,7 @@ async fn changes_and_incoming_events_are_republished_for_other_consumers() {
         .unwrap();
     assert_eq!(r.status(), 200);
     let mut got: Vec<(String, Value)> = Vec::new();
+    // a loop of its own, not `until`: it gathers what each look takes off the queue
     let deadline = Instant::now() + Duration::from_secs(10);
     while got.len() < 3 {
         assert!(Instant::now() < deadline, "received {got:#?}");
@@ -317,6 +318,7 @@ async fn a_dead_link_fails_the_publish_in_time_and_a_new_connection_takes_over()
     );
 
     proxy.set(Mode::Pass);
+    // a loop of its own, not `until`: each try is a new publish with a deadline of its own
     let deadline = Instant::now() + Duration::from_secs(20);
     let mut seq = 3;
     loop {

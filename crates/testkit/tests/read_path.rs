@@ -500,6 +500,8 @@ async fn shutdown_lets_in_flight_requests_finish() {
     app.request_stop();
     // while the main listener drains, the operations listener is still up and says so
     let ready = format!("http://{}/readyz", app.ops_addr);
+    // a loop of its own, not `until`: the drain is short, so it looks again at once (a yield,
+    // not `until`'s 20 ms)
     let deadline = std::time::Instant::now() + std::time::Duration::from_secs(5);
     loop {
         let r = app

@@ -131,13 +131,19 @@ async fn failing_writes_degrade_the_instance_and_everything_works_again_once_the
     )
     .await;
     // and every click answered while the disk was full is counted, once
-    let report = loop {
-        let r = load::report(&app.client, &app.url(""), &key, "cached").await;
-        if r["totals"]["clicks"].as_i64() >= Some(clicks) {
-            break r;
-        }
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    };
+    let report = linkleaf_testkit::until(
+        "every answered click is counted",
+        Duration::from_secs(20),
+        || async {
+            let r = load::report(&app.client, &app.url(""), &key, "cached").await;
+            if r["totals"]["clicks"].as_i64() >= Some(clicks) {
+                Ok(r)
+            } else {
+                Err(format!("{r:#}"))
+            }
+        },
+    )
+    .await;
     assert_eq!(
         report["totals"]["clicks"], clicks,
         "lost 0, duplicated 0: {report:#}"

@@ -1,12 +1,16 @@
 //! RabbitMQ (`queue.url = amqp://...`), with lapin.
 //!
 //! Topology (declared by both sides, idempotently): a durable quorum queue `{name}` with
-//! `x-delivery-limit = 2` and a dead-letter exchange `{name}.dlx` (fanout) into the durable
+//! `x-delivery-limit = 20` and a dead-letter exchange `{name}.dlx` (fanout) into the durable
 //! queue `{name}.dlq`; dead-lettering `at-least-once` (which RabbitMQ allows with
-//! `x-overflow = reject-publish`). A message the consumer cannot process is rejected with
-//! requeue; every return counts toward the delivery limit (RabbitMQ 3.10+), and a message
-//! returned more often than the limit is dead-lettered: so its 3rd failed delivery puts it in
-//! the DLQ ("dead-letter after 3 failed deliveries").
+//! `x-overflow = reject-publish`). A message the consumer cannot process (it does not decode,
+//! or the database refuses its events: neither changes on a retry) is rejected without requeue,
+//! so it is dead-lettered at once. The delivery limit is for the rest: every return counts
+//! toward it (RabbitMQ 3.10+), and a consumer that stops, crashes or loses its connection
+//! returns whatever it held, so a small limit would dead-letter good messages held across a few
+//! restarts (a limit of 2 did, in a test that stopped its consumer three times); 20 returns
+//! catch only a message that keeps killing its consumer. (A queue declared by an older build
+//! with another limit is refused by RabbitMQ's declare: delete it once it is empty.)
 //!
 //! The forwarder publishes each frame with `mandatory` (an unroutable message comes back
 //! instead of being silently dropped) on a channel with publisher confirms: a frame is taken for
@@ -33,9 +37,9 @@ use std::time::Duration;
 use tokio::sync::Mutex;
 use tokio_util::sync::CancellationToken;
 
-/// `x-delivery-limit`: RabbitMQ dead-letters a message returned more often than this, so with
-/// 2 its 3rd failed delivery (its 3rd return) sends it to the DLQ.
-pub const DELIVERY_LIMIT: i32 = 2;
+/// `x-delivery-limit`: RabbitMQ dead-letters a message returned more often than this (returns
+/// by consumers that stopped or lost their connection included).
+pub const DELIVERY_LIMIT: i32 = 20;
 
 /// How to reach RabbitMQ and which queue to use.
 #[derive(Debug, Clone)]
@@ -567,7 +571,7 @@ impl Source for AmqpSource {
             let r = within(
                 CALL_TIMEOUT,
                 "rejecting",
-                acker.reject(BasicRejectOptions { requeue: true }),
+                acker.reject(BasicRejectOptions { requeue: false }),
             )
             .await;
             if r.is_err() {

@@ -4,7 +4,7 @@
 //!
 //! `inproc` is the embedded default (a channel; "taken for good" is the consumer's commit, and
 //! the spool makes it crash-safe); `amqp` is RabbitMQ (a durable quorum queue, publisher
-//! confirms, a dead-letter queue after 3 failed deliveries).
+//! confirms, a dead-letter queue for what cannot be processed).
 //! Must not: acknowledge before the consumer committed, or know what a frame holds.
 
 pub mod amqp;
@@ -163,8 +163,9 @@ pub trait Source: Send + 'static {
     async fn receive(&mut self, max: usize, wait: Duration) -> Result<Vec<Delivery>, QueueError>;
     /// Done with these: they are committed (or were counted before).
     async fn ack(&mut self, deliveries: Vec<Delivery>) -> Result<(), QueueError>;
-    /// This one cannot be processed (it does not decode): RabbitMQ delivers it again and, after
-    /// 3 failed deliveries, dead-letters it; in process it is set aside in the spool's `dead-letter`.
+    /// This one cannot be processed (it does not decode, or the database refuses its events:
+    /// neither changes on a retry): RabbitMQ dead-letters it at once; in process it is set
+    /// aside in the spool's `dead-letter`.
     async fn reject(&mut self, delivery: Delivery) -> Result<(), QueueError>;
 }
 

@@ -409,9 +409,14 @@ pub(super) fn read_all(r: &mut Reader) -> Option<Config> {
         }),
         log: typed!(Log {
             filter: r.parsed("log.filter", |s| {
-                tracing_subscriber::EnvFilter::try_new(s)
-                    .map(|_| s.to_owned())
-                    .map_err(|_| format!("'{s}' is not a valid tracing filter"))
+                s.split(',')
+                    .map(str::trim)
+                    .filter(|d| !d.is_empty())
+                    .map(|d| {
+                        d.parse::<tracing_subscriber::filter::Directive>()
+                            .map_err(|e| format!("'{d}' is not a tracing directive: {e}"))
+                    })
+                    .collect::<Result<Vec<_>, _>>()
             }),
         }),
     })

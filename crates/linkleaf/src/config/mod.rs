@@ -117,7 +117,7 @@ impl Config {
             acquire_timeout: d.acquire_timeout,
             busy_timeout: d.busy_timeout,
             statement_timeout: d.statement_timeout,
-            read_url: d.read_url.as_ref().map(|u| u.expose().to_owned()),
+            read_url: d.read_url.clone(),
             keep_versions: self.history.keep_versions,
             sqlite_page_limit: None,
         }

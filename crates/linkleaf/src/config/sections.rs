@@ -183,6 +183,6 @@ pub struct RateLimit {
 
 #[derive(Debug, Clone)]
 pub struct Log {
-    /// A tracing filter, checked.
-    pub filter: String,
+    /// A tracing filter, read into its directives once.
+    pub filter: Vec<tracing_subscriber::filter::Directive>,
 }

@@ -125,7 +125,7 @@ impl Postgres {
     pub(crate) async fn open(url: &str, opts: &StoreOptions) -> Result<Self, OpenError> {
         let primary = pool(url, opts).await?;
         let read_pool = match &opts.read_url {
-            Some(r) if !r.is_empty() => Some(pool(r, opts).await?),
+            Some(r) if !r.expose().is_empty() => Some(pool(r.expose(), opts).await?),
             _ => None,
         };
         Ok(Self {
