@@ -178,9 +178,22 @@ impl Db {
         })
     }
 
+    /// Records a write that worked (see `WriteHealth`, and SQLite's `Retired`).
+    pub(crate) fn succeeded_write(&self) {
+        self.health.succeeded();
+        if let Backend::Sqlite(s) = &self.backend {
+            s.retired.recovered();
+        }
+    }
+
     /// Records a write's failure (see `WriteHealth`) and hands the error on.
     pub(crate) fn failed_write(&self, e: Classified) -> StoreError {
         self.health.failed(&e);
+        if let (Backend::Sqlite(s), Some(crate::error::ErrorClass::Unavailable)) =
+            (&self.backend, e.class)
+        {
+            s.retired.failing();
+        }
         e.error
     }
 }
@@ -195,7 +208,7 @@ impl Tx<'_> {
         match done {
             Ok(()) => {
                 if self.write {
-                    self.db.health.succeeded();
+                    self.db.succeeded_write();
                 }
                 Ok(())
             }
@@ -297,7 +310,7 @@ impl Stmt<'_> {
             // a transaction's writes count when it commits
             Ok(g) => {
                 if writes && single {
-                    db.health.succeeded();
+                    db.succeeded_write();
                 }
                 Ok(g)
             }

@@ -1,5 +1,6 @@
-//! Writes that fail because of the database's state (a full disk, a backend terminated in the
-//! middle of a transaction) must work again as soon as the cause is gone, without a restart,
+//! Writes that fail because of the database's state (a full disk, files made immutable, a
+//! backend terminated in the middle of a transaction) must work again as soon as the cause is
+//! gone, without a restart,
 //! and nothing acknowledged may be lost: each write has an id (a username), the acknowledged
 //! ones are recorded, and after the fault every one of them is stored, once.
 
@@ -265,4 +266,60 @@ async fn sqlite_busy_is_not_a_failing_database() {
     assert_eq!(h.unavailable, None, "{h:?}");
     sqlx::query("COMMIT").execute(&mut locker).await.unwrap();
     create(&stores, "second").await.unwrap();
+}
+
+/// `chattr +i` on the database's files, then off again: SQLite opens a file it cannot write
+/// read-only without a word, and such a connection refused every write for good (half the
+/// writes failed a minute after the files could be written again). Connections made while
+/// writes failed are not used again once one works.
+#[tokio::test]
+async fn sqlite_writes_work_again_after_the_files_were_immutable() {
+    if !is_root() {
+        eprintln!(
+            "\n*** SKIPPED: chattr +i needs root (CI runs as root); the full-disk tests stand in ***\n"
+        );
+        return;
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let db = dir.path().join("linkleaf.db");
+    let url = format!("sqlite://{}", db.display());
+    let stores = open(&url, &StoreOptions::default()).await.unwrap();
+    stores.profiles.migrate().await.unwrap();
+    let mut acked = BTreeSet::new();
+    writes_work(&stores, &mut acked, "before", 5).await;
+    // the database and its log (the shared-memory index stays writable: SQLite maps it, and a
+    // mapping of a file it may not extend ends the process with SIGBUS)
+    let files: Vec<PathBuf> = ["", "-wal"]
+        .iter()
+        .map(|s| PathBuf::from(format!("{}{s}", db.display())))
+        .filter(|p| p.exists())
+        .collect();
+    let chattr = |flag: &str| {
+        for f in &files {
+            let ok = std::process::Command::new("chattr")
+                .arg(flag)
+                .arg(f)
+                .status()
+                .is_ok_and(|s| s.success());
+            assert!(ok, "chattr {flag} {}", f.display());
+        }
+    };
+    chattr("+i");
+    // writes fail, reads go on, and connections are made meanwhile (read-only ones)
+    let mut failed = 0;
+    for i in 0..10 {
+        if create(&stores, &format!("during{i}")).await.is_err() {
+            failed += 1;
+        }
+        let _ = stores.profiles.list_profiles(None, 10).await;
+    }
+    chattr("-i");
+    assert_eq!(failed, 10, "no write goes in while the files are immutable");
+    // the first write may meet a connection made while the files were immutable: it fails,
+    // and from the next one on every write works
+    let _ = create(&stores, "first")
+        .await
+        .map(|()| acked.insert("first".into()));
+    writes_work(&stores, &mut acked, "after", 30).await;
+    all_stored(&stores, &acked).await;
 }

@@ -22,6 +22,8 @@ use sqlx::sqlite::{
 };
 use std::path::PathBuf;
 use std::str::FromStr;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
 use uuid::Uuid;
 
 pub(crate) use translate::translate;
@@ -88,6 +90,50 @@ pub(crate) struct Sqlite {
     pub(crate) pool: SqlitePool,
     /// The database file and its identity (device, inode) when opened; `None` in memory.
     file: Option<(PathBuf, (u64, u64))>,
+    pub(crate) retired: Arc<Retired>,
+}
+
+/// While writes fail for the storage's sake (a full disk, an I/O error, a read-only file), no
+/// connection is used twice, and once a write works again every connection made before it is
+/// closed instead of used again. SQLite opens a file it cannot write (made immutable, say)
+/// read-only without a word, and such a connection refuses every write for good, even once
+/// the file may be written again; a fresh one sees the file as it is now.
+pub(crate) struct Retired {
+    base: std::time::Instant,
+    /// Milliseconds after `base` before which connections were made that are not used again:
+    /// 0 none, `FAILING` every one.
+    before_ms: AtomicU64,
+}
+
+const FAILING: u64 = u64::MAX;
+
+impl Retired {
+    fn new() -> Self {
+        Self {
+            base: std::time::Instant::now(),
+            before_ms: AtomicU64::new(0),
+        }
+    }
+
+    /// A write failed for the storage's sake: no connection is kept until one works again.
+    pub(crate) fn failing(&self) {
+        self.before_ms.store(FAILING, Ordering::Relaxed);
+    }
+
+    /// A write worked: after a failure, the connections made until now go.
+    pub(crate) fn recovered(&self) {
+        let now = (self.base.elapsed().as_millis() as u64).max(1);
+        let _ = self
+            .before_ms
+            .compare_exchange(FAILING, now, Ordering::Relaxed, Ordering::Relaxed);
+    }
+
+    /// Whether a connection `age` old may be used again.
+    fn keeps(&self, age: std::time::Duration) -> bool {
+        let before = self.before_ms.load(Ordering::Relaxed);
+        let made = self.base.elapsed().saturating_sub(age).as_millis() as u64;
+        before == 0 || (before != FAILING && made > before)
+    }
 }
 
 /// What an SQLite result code means (extended codes carry the primary one in their low byte):
@@ -127,17 +173,25 @@ impl Sqlite {
             .busy_timeout(opts.busy_timeout)
             .foreign_keys(true);
         let page_limit = opts.sqlite_page_limit.clone();
+        let retired = Arc::new(Retired::new());
         let pool = SqlitePoolOptions::new()
             .max_connections(opts.max_connections)
             .acquire_timeout(opts.acquire_timeout)
-            .before_acquire(move |conn, _| {
-                let limit = page_limit.clone();
-                Box::pin(async move {
-                    if let Some(l) = limit {
-                        set_page_limit(conn, &l).await?;
-                    }
-                    Ok(true)
-                })
+            .before_acquire({
+                let retired = retired.clone();
+                move |conn, meta| {
+                    let limit = page_limit.clone();
+                    let keep = retired.keeps(meta.age);
+                    Box::pin(async move {
+                        if !keep {
+                            return Ok(false);
+                        }
+                        if let Some(l) = limit {
+                            set_page_limit(conn, &l).await?;
+                        }
+                        Ok(true)
+                    })
+                }
             })
             .after_connect({
                 let page_limit = opts.sqlite_page_limit.clone();
@@ -155,17 +209,24 @@ impl Sqlite {
             // still inside a transaction as far as the driver knows, and every BEGIN on it would
             // fail ("non-zero transaction depth") until a restart: it is closed, not pooled. The
             // ping first lets a rollback the driver queued on drop run.
-            .after_release(|conn, _| {
-                Box::pin(async move {
-                    conn.ping().await?;
-                    let clean = !conn.is_in_transaction();
-                    if !clean {
-                        tracing::warn!(
-                            "a database connection still inside a failed transaction is closed"
-                        );
-                    }
-                    Ok(clean)
-                })
+            .after_release({
+                let retired = retired.clone();
+                move |conn, meta| {
+                    let keep = retired.keeps(meta.age);
+                    Box::pin(async move {
+                        if !keep {
+                            return Ok(false);
+                        }
+                        conn.ping().await?;
+                        let clean = !conn.is_in_transaction();
+                        if !clean {
+                            tracing::warn!(
+                                "a database connection still inside a failed transaction is closed"
+                            );
+                        }
+                        Ok(clean)
+                    })
+                }
             })
             .connect_with(connect)
             .await
@@ -176,7 +237,11 @@ impl Sqlite {
             let id = identity(&path).map_err(|e| OpenError::Connect(e.to_string()))?;
             Some((path, id))
         };
-        Ok(Self { pool, file })
+        Ok(Self {
+            pool,
+            file,
+            retired,
+        })
     }
 
     /// The database file must be the one opened: one deleted, or replaced by another (a restore
