@@ -213,9 +213,10 @@ pub struct WindowOutcome {
 #[serde(deny_unknown_fields)]
 #[into_params(parameter_in = Query)]
 pub struct AnalyticsParams {
-    /// Start of the range (RFC 3339); default: 7 days before `to`. Rounded down to the bucket,
-    /// and no earlier than what the bucket covers before `to` (the answer's `from` says where
-    /// it starts).
+    /// Start of the range (RFC 3339); default: 7 days before `to`. Rounded down to the bucket.
+    /// A range longer than its bucket's rollups are kept is shortened to the part that is kept,
+    /// counted back from now (or from `to` when it is in the past), never to a range wholly in
+    /// the future: the answer's `from` says where it starts, and `shortened` that it was.
     #[param(value_type = Option<String>, format = DateTime)]
     #[serde(default, with = "time::serde::rfc3339::option")]
     pub from: Option<OffsetDateTime>,

@@ -1,5 +1,6 @@
 //! For tests (this crate's and the test kit's), not for the service: a PostgreSQL database of a
-//! test's own, and the rule for a server that is not there.
+//! test's own, a small filesystem to fill (`Tmpfs`, as root), and the rule for a server that is
+//! not there.
 //!
 //! `TempPostgres::create` makes a fresh database on the server named by `LINKLEAF_TEST_POSTGRES`
 //! (default `postgres://postgres@127.0.0.1:5432/test`, which must be allowed to create
@@ -125,4 +126,57 @@ impl Drop for TempPostgres {
             eprintln!("could not drop the test database {}", self.name);
         }
     }
+}
+
+/// A tmpfs of `size` mounted on a directory of the test's own (root only), unmounted and
+/// removed when dropped.
+pub struct Tmpfs {
+    dir: std::path::PathBuf,
+}
+
+impl Tmpfs {
+    pub fn mount(size: &str) -> Option<Self> {
+        static N: std::sync::atomic::AtomicU32 = std::sync::atomic::AtomicU32::new(0);
+        let n = N.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        let dir = std::env::temp_dir().join(format!("linkleaf-tmpfs-{}-{n}", std::process::id()));
+        std::fs::create_dir_all(&dir).ok()?;
+        let ok = std::process::Command::new("mount")
+            .args([
+                "-t",
+                "tmpfs",
+                "-o",
+                &format!("size={size},mode=0700"),
+                "tmpfs",
+            ])
+            .arg(&dir)
+            .status()
+            .is_ok_and(|s| s.success());
+        if !ok {
+            let _ = std::fs::remove_dir(&dir);
+        }
+        ok.then_some(Self { dir })
+    }
+
+    pub fn path(&self) -> &std::path::Path {
+        &self.dir
+    }
+}
+
+impl Drop for Tmpfs {
+    fn drop(&mut self) {
+        let _ = std::process::Command::new("umount")
+            .arg("-l")
+            .arg(&self.dir)
+            .status();
+        let _ = std::fs::remove_dir(&self.dir);
+    }
+}
+
+/// Whether this process runs as root (mounting a tmpfs, `chattr`).
+pub fn is_root() -> bool {
+    std::fs::read_to_string("/proc/self/status").is_ok_and(|s| {
+        s.lines()
+            .find(|l| l.starts_with("Uid:"))
+            .is_some_and(|l| l.split_whitespace().nth(1) == Some("0"))
+    })
 }

@@ -7,10 +7,10 @@
 #![allow(clippy::unwrap_used)] // a test that cannot proceed should stop right there
 
 use linkleaf_domain::{CreateProfile, ProfilePatch, now_millis};
-use linkleaf_store::testing::{TempPostgres, missing};
+use linkleaf_store::testing::{TempPostgres, Tmpfs, is_root, missing};
 use linkleaf_store::{ProfileRef, StoreError, StoreOptions, Stores, open};
 use std::collections::BTreeSet;
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 
@@ -113,50 +113,6 @@ async fn full_then_room(stores: &Stores, give_room: impl FnOnce()) {
             .unwrap();
     }
     all_stored(stores, &acked).await;
-}
-
-/// A tmpfs of `size` mounted on a directory of the test's own, unmounted when dropped.
-struct Tmpfs {
-    dir: tempfile::TempDir,
-}
-
-impl Tmpfs {
-    fn mount(size: &str) -> Option<Self> {
-        let dir = tempfile::tempdir().unwrap();
-        let ok = std::process::Command::new("mount")
-            .args([
-                "-t",
-                "tmpfs",
-                "-o",
-                &format!("size={size},mode=0700"),
-                "tmpfs",
-            ])
-            .arg(dir.path())
-            .status()
-            .is_ok_and(|s| s.success());
-        ok.then_some(Self { dir })
-    }
-
-    fn path(&self) -> &Path {
-        self.dir.path()
-    }
-}
-
-impl Drop for Tmpfs {
-    fn drop(&mut self) {
-        let _ = std::process::Command::new("umount")
-            .arg("-l")
-            .arg(self.dir.path())
-            .status();
-    }
-}
-
-fn is_root() -> bool {
-    std::fs::read_to_string("/proc/self/status").is_ok_and(|s| {
-        s.lines()
-            .find(|l| l.starts_with("Uid:"))
-            .is_some_and(|l| l.split_whitespace().nth(1) == Some("0"))
-    })
 }
 
 /// A real full disk: the database on an 8 MiB tmpfs that a 3 MiB file shares. The WAL grows at

@@ -2,7 +2,7 @@
 //! refuses writes (full) makes the instance degraded while it keeps serving what it has cached,
 //! and works again as soon as there is room, without a restart (every click answered meanwhile
 //! counted once); a database file replaced under the running process makes it unready and
-//! refuses writes loudly.
+//! refuses writes loudly; a spool on a full disk makes it degraded until there is room.
 
 #![allow(clippy::unwrap_used)] // a test that cannot proceed should stop right there
 
@@ -184,4 +184,93 @@ async fn a_database_file_replaced_under_the_process_makes_it_unready_and_refuses
             .unwrap();
         assert!(detail.contains(how), "{how}: {detail}");
     }
+}
+
+/// The spool on a real full disk (a small tmpfs, as root): `/readyz` says the spool cannot
+/// write and the instance is degraded; once there is room, clicks are written and it is back
+/// to normal, without a restart.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_spool_that_cannot_write_degrades_the_instance_until_it_can() {
+    use linkleaf_store::testing::{Tmpfs, is_root};
+    if !is_root() {
+        eprintln!("\n*** SKIPPED: mounting a tmpfs needs root (CI runs as root) ***\n");
+        return;
+    }
+    let fs = Tmpfs::mount("4m").expect("mount a tmpfs (as root)");
+    let spool = fs.path().join("spool");
+    let app = TestApp::spawn_with({
+        let spool = spool.clone();
+        move |c| {
+            quick(c);
+            c.clicks.spool_dir = spool;
+        }
+    })
+    .await;
+    let key = app.root_key().await;
+    assert_eq!(create(&app, &key, "ada").await, 201);
+    let p: serde_json::Value = app.get("/api/profiles/ada").await.json().await.unwrap();
+    let link = format!("/r/{}", p["links"][0]["id"].as_str().unwrap());
+    assert_eq!(app.get(&link).await.status(), 302);
+    let (status, ready) = app.readyz().await;
+    assert_eq!(
+        (status, ready["mode"].as_str()),
+        (200, Some("normal")),
+        "{ready:#}"
+    );
+    // the disk fills up
+    let filler = fs.path().join("filler");
+    let mut f = std::fs::File::create(&filler).unwrap();
+    let block = vec![7u8; 64 * 1024];
+    while std::io::Write::write_all(&mut f, &block).is_ok() {}
+    drop(f);
+    // a visitor still reaches the link; the clicks that cannot be written (once the segment's
+    // last page is full) are counted as dropped for the disk's sake
+    linkleaf_testkit::until(
+        "clicks dropped for the disk",
+        Duration::from_secs(20),
+        || async {
+            for _ in 0..50 {
+                assert_eq!(app.get(&link).await.status(), 302);
+            }
+            let dropped = app
+                .metric("linkleaf_events_dropped_total{reason=\"disk_error\"}")
+                .await;
+            if dropped > 0.0 {
+                Ok(())
+            } else {
+                Err("none dropped yet".to_owned())
+            }
+        },
+    )
+    .await;
+    let ready = linkleaf_testkit::until(
+        "the spool is said to fail",
+        Duration::from_secs(10),
+        || async {
+            let (status, r) = app.readyz().await;
+            let spool = r["dependencies"]["spool"]["detail"]
+                .as_str()
+                .unwrap_or("")
+                .to_owned();
+            if status == 200 && r["mode"] == "degraded" && spool.contains("cannot write") {
+                Ok(r)
+            } else {
+                Err(format!("{status} {r:#}"))
+            }
+        },
+    )
+    .await;
+    assert_eq!(ready["status"], "ready", "it keeps serving: {ready:#}");
+    // room again: clicks are written, and the instance is back to normal
+    std::fs::remove_file(&filler).unwrap();
+    eventually(
+        "a click is written again",
+        Duration::from_secs(10),
+        || async { app.get(&link).await.status() == 302 },
+    )
+    .await;
+    eventually("back to normal", Duration::from_secs(10), || async {
+        app.readyz().await.1["mode"] == "normal"
+    })
+    .await;
 }
