@@ -236,3 +236,71 @@ async fn every_edge_on_a_shared_redis_redirects_the_links_it_serves() {
     let r = b.get(&format!("/r/{}", uuid::Uuid::now_v7())).await;
     assert_eq!(r.status(), 404);
 }
+
+/// A name the upstream's webhooks announce is known to exist: a client that has spent its
+/// allowance of misses for names never seen still gets it, the first time it is asked.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_name_the_upstreams_webhooks_announce_keeps_the_budget() {
+    const SECRET: &str = "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw";
+    let (origin, _) = origin_with(&["announced"]).await;
+    let edge = TestApp::spawn_with(|c| {
+        c.origin.upstream_url = Some(origin.url(""));
+        c.origin.cold_misses_per_minute = 2;
+        c.webhooks.verifier = std::sync::Arc::new(
+            linkleaf_webhooks::Verifier::new(SECRET).expect("a webhook secret"),
+        );
+        c.rate_limit.per_minute = std::num::NonZeroU32::new(1_000_000).expect("non-zero");
+        c.rate_limit.burst = std::num::NonZeroU32::new(1_000_000).expect("non-zero");
+    })
+    .await;
+    // the upstream announces the profile (as its subscription to this edge would)
+    let p: serde_json::Value = origin
+        .get("/api/profiles/announced")
+        .await
+        .json()
+        .await
+        .unwrap();
+    let body = json!({"type": "profile.created", "timestamp": "2026-12-01T10:00:00Z",
+                      "data": {"id": p["id"], "username": "announced"}})
+    .to_string();
+    let ts = time::OffsetDateTime::now_utc().unix_timestamp();
+    let sig =
+        linkleaf_webhooks::sign::sign(&[SECRET.to_owned()], "msg_announce", ts, body.as_bytes())
+            .unwrap();
+    let r = edge
+        .client
+        .post(edge.url("/api/webhooks"))
+        .header("webhook-id", "msg_announce")
+        .header("webhook-timestamp", ts.to_string())
+        .header("webhook-signature", sig)
+        .header("content-type", "application/json")
+        .body(body)
+        .send()
+        .await
+        .unwrap();
+    assert!(r.status().is_success(), "{}", r.status());
+    // one client spends its misses on names never seen
+    let client = reqwest::Client::builder()
+        .local_address(std::net::IpAddr::from([127, 0, 0, 7]))
+        .build()
+        .unwrap();
+    let mut limited = 0;
+    for i in 0..10 {
+        let r = client
+            .get(edge.url(&format!("/api/profiles/nobody{i}")))
+            .send()
+            .await
+            .unwrap();
+        if r.status() == 503 {
+            limited += 1;
+        }
+    }
+    assert!(limited >= 8, "the client's misses are limited: {limited}");
+    // and still gets the announced profile, never asked of this edge before
+    let r = client
+        .get(edge.url("/api/profiles/announced"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 200, "an announced name is not a cold miss");
+}

@@ -176,6 +176,42 @@ async fn subscriptions_cannot_reach_internal_addresses_by_literal_name_or_rebind
         .as_str()
         .unwrap()
         .to_owned();
+    // a subscription's URL changed to one inside: refused like a new one, and left as it was
+    for url in [
+        "http://169.254.169.254/latest/meta-data",
+        "http://10.0.0.1/",
+    ] {
+        let r = app
+            .admin(
+                reqwest::Method::PATCH,
+                &format!("/api/webhooks/subscriptions/{rebind}"),
+                &key,
+            )
+            .json(&json!({ "url": url }))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(r.status(), 422, "{url}");
+        let body: Value = r.json().await.unwrap();
+        assert_eq!(body["errors"][0]["field"], "url", "{url}: {body:#}");
+    }
+    let kept: Value = app
+        .admin(
+            reqwest::Method::GET,
+            &format!("/api/webhooks/subscriptions/{rebind}"),
+            &key,
+        )
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(
+        kept["url"],
+        format!("http://rebind.test:{port}/in"),
+        "{kept:#}"
+    );
     // a subscription stored before the rule existed, pointing inside
     let old = app
         .stores
@@ -338,6 +374,68 @@ async fn receivers_that_never_answer_do_not_starve_a_healthy_one() {
         let at = Instant::now();
         edit(&app, &key, "busy", &format!("v{v}")).await;
         healthy.wait_for(v, Duration::from_secs(2)).await;
+        eprintln!(
+            "event {v} reached the healthy receiver in {:?}",
+            at.elapsed()
+        );
+    }
+}
+
+/// The same with every hanging subscription on a receiver of its own (64 names, each resolving
+/// to the hanging stand): limits per receiver do not help, so the slots a failing or slow send
+/// holds must not be all of them.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn receivers_that_never_answer_on_many_hosts_do_not_starve_a_healthy_one() {
+    let hang = Stand::start(Answer::Hang).await;
+    let healthy = Stand::start(Answer::Status(200)).await;
+    let port = hang
+        .url("/")
+        .split(':')
+        .nth(2)
+        .unwrap()
+        .split('/')
+        .next()
+        .unwrap()
+        .to_owned();
+    let table = Table {
+        answers: (0..64)
+            .map(|i| {
+                (
+                    format!("h{i}.test"),
+                    vec![vec!["127.0.0.1".parse().unwrap()]],
+                )
+            })
+            .collect(),
+        ..Table::default()
+    };
+    let app = TestApp::spawn_overridden(
+        |c| {
+            quick(c);
+            c.webhooks.timeout = std::time::Duration::from_millis(10_000);
+            c.webhooks.max_attempts = 12;
+            c.webhooks.allow_networks = vec!["127.0.0.1/32".parse().expect("a network")];
+        },
+        |_| {},
+        linkleaf::Overrides {
+            resolver: Some(Arc::new(table)),
+            ..Default::default()
+        },
+    )
+    .await;
+    let key = app.root_key().await;
+    app.create_profile(&key, json!({"username": "busy"})).await;
+    for i in 0..64 {
+        let url = format!("http://h{i}.test:{port}/hang");
+        assert_eq!(subscribe(&app, &key, &url).await.status(), 201, "{url}");
+    }
+    assert_eq!(
+        subscribe(&app, &key, &healthy.url("/ok")).await.status(),
+        201
+    );
+    for v in 1..=3 {
+        let at = Instant::now();
+        edit(&app, &key, "busy", &format!("v{v}")).await;
+        healthy.wait_for(v, Duration::from_secs(3)).await;
         eprintln!(
             "event {v} reached the healthy receiver in {:?}",
             at.elapsed()

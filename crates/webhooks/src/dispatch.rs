@@ -19,7 +19,12 @@
 //! receiver that failed `BREAKER_FAILURES` times in a row is left alone for a while (its
 //! breaker opens for `BREAKER_OPEN`, doubling up to `BREAKER_OPEN_MAX`, then one delivery
 //! probes it). A delivery that must wait is given back without an attempt (`postpone`), so
-//! receivers that never answer cannot hold the slots a healthy one needs. It claims whenever a
+//! receivers that never answer cannot hold the slots a healthy one needs. Limits per receiver
+//! do not help when the slow ones are many receivers (a name each), so two more rules hold
+//! whatever the receivers: a send still waiting for its answer after `SLOW` gives its slot back
+//! and waits parked (at most `PARKED_PER_SLOT` times `batch` of them), and a receiver that
+//! failed or was slow shares at most half of the slots with the others like it until it
+//! answers well again. It claims whenever a
 //! write here wakes it (after the write has announced itself: caches dropped, here and in
 //! Redis, so a receiver reading the profile at once reads the new one) and every `poll` for
 //! writes elsewhere; a poll takes an event's first attempt only once it is `SETTLE` old, so it
@@ -100,6 +105,10 @@ pub const PER_RECEIVER: u32 = 8;
 /// Deliveries in flight for one subscription at most (a burst of edits to one edge goes out
 /// together; many subscriptions cannot take every slot).
 pub const PER_SUBSCRIPTION: u32 = 4;
+/// A send still waiting for its answer after this long is slow: its slot goes to others.
+pub const SLOW: Duration = Duration::from_secs(1);
+/// Slow sends parked at most, per slot of `batch`.
+pub const PARKED_PER_SLOT: u32 = 4;
 /// Failures in a row that open a receiver's breaker.
 pub const BREAKER_FAILURES: u32 = 5;
 /// How long an open breaker leaves its receiver alone, first; it doubles while the probes fail.
@@ -115,13 +124,20 @@ const FAN_OUT_BATCH: u32 = 100;
 struct Receivers {
     by_receiver: HashMap<String, Receiver>,
     by_subscription: HashMap<uuid::Uuid, u32>,
+    /// In flight to receivers that failed or were slow, and the most that may be.
+    suspect_in_flight: u32,
+    suspect_cap: u32,
 }
 
 #[derive(Default)]
 struct Receiver {
     in_flight: u32,
+    /// Of those, admitted while the receiver was suspect.
+    suspect_in_flight: u32,
     /// Failures in a row.
     failures: u32,
+    /// A send to it was slow, and none has gone well since.
+    slow: bool,
     /// While set and in the future, nothing is sent; once past, one probe at a time.
     open_until: Option<Instant>,
 }
@@ -160,9 +176,24 @@ impl Receivers {
         if r.in_flight >= PER_RECEIVER || *sub >= PER_SUBSCRIPTION {
             return Err(now + BUSY_WAIT);
         }
+        let suspect = r.failures > 0 || r.slow;
+        if suspect && self.suspect_in_flight >= self.suspect_cap.max(1) {
+            return Err(now + BUSY_WAIT);
+        }
         r.in_flight += 1;
         *sub += 1;
+        if suspect {
+            r.suspect_in_flight += 1;
+            self.suspect_in_flight += 1;
+        }
         Ok(())
+    }
+
+    /// A send to `url`'s receiver is slow.
+    fn slow(&mut self, url: &str) {
+        if let Some(r) = self.by_receiver.get_mut(&receiver_of(url)) {
+            r.slow = true;
+        }
     }
 
     /// Gives the slot back, with how the attempt went.
@@ -178,8 +209,13 @@ impl Receivers {
             return;
         };
         r.in_flight = r.in_flight.saturating_sub(1);
+        if r.suspect_in_flight > 0 {
+            r.suspect_in_flight -= 1;
+            self.suspect_in_flight = self.suspect_in_flight.saturating_sub(1);
+        }
         if ok {
             r.failures = 0;
+            r.slow = false;
             r.open_until = None;
         } else {
             r.failures += 1;
@@ -197,7 +233,7 @@ impl Receivers {
                 }
             }
         }
-        if r.in_flight == 0 && r.failures == 0 {
+        if r.in_flight == 0 && r.failures == 0 && !r.slow {
             self.by_receiver.remove(&key);
         }
     }
@@ -230,10 +266,13 @@ impl Dispatcher {
         Self {
             store,
             client,
-            cfg,
             metrics,
             wake: Arc::new(Notify::new()),
-            receivers: Arc::default(),
+            receivers: Arc::new(Mutex::new(Receivers {
+                suspect_cap: cfg.batch / 2,
+                ..Receivers::default()
+            })),
+            cfg,
         }
     }
 
@@ -431,6 +470,9 @@ impl Dispatcher {
         let stop = life.stopping();
         let tasks = life.tasks();
         let slots = Arc::new(tokio::sync::Semaphore::new(self.cfg.batch.max(1) as usize));
+        let parked = Arc::new(tokio::sync::Semaphore::new(
+            (self.cfg.batch.max(1) * PARKED_PER_SLOT) as usize,
+        ));
         let mut backoff = Duration::from_millis(200);
         let mut woken = true;
         loop {
@@ -462,11 +504,41 @@ impl Dispatcher {
                             };
                             let Ok(slot) = slot else { return };
                             let me = self.clone();
+                            let parked = parked.clone();
                             tasks.spawn(async move {
-                                if let Err(e) = me.deliver(d).await {
+                                let url = d.url.clone();
+                                let send = me.deliver(d);
+                                tokio::pin!(send);
+                                let sent = tokio::select! {
+                                    r = &mut send => {
+                                        drop(slot);
+                                        r
+                                    }
+                                    () = tokio::time::sleep(SLOW) => {
+                                        me.receivers
+                                            .lock()
+                                            .unwrap_or_else(|p| p.into_inner())
+                                            .slow(&url);
+                                        // parked: its slot serves others while it waits
+                                        match parked.try_acquire_owned() {
+                                            Ok(p) => {
+                                                drop(slot);
+                                                me.wake.notify_one();
+                                                let r = send.await;
+                                                drop(p);
+                                                r
+                                            }
+                                            Err(_) => {
+                                                let r = send.await;
+                                                drop(slot);
+                                                r
+                                            }
+                                        }
+                                    }
+                                };
+                                if let Err(e) = sent {
                                     tracing::warn!(error = %e, "a delivery's outcome could not be recorded: it is sent again when its lease ends");
                                 }
-                                drop(slot);
                                 // a slot is free: what else is due can go
                                 me.wake.notify_one();
                             });
@@ -510,6 +582,35 @@ mod tests {
             secrets: vec![],
             lease: 0,
         }
+    }
+
+    #[test]
+    fn receivers_that_failed_or_were_slow_share_half_the_slots() {
+        let mut r = Receivers {
+            suspect_cap: 2,
+            ..Receivers::default()
+        };
+        let t0 = Instant::now();
+        // three receivers of their own failed once, one was slow
+        for i in 0..3 {
+            let d = due(i, &format!("https://h{i}.example/"));
+            r.admit(&d, t0).unwrap();
+            r.done(&d, false, t0);
+        }
+        let slow = due(3, "https://h3.example/");
+        r.admit(&slow, t0).unwrap();
+        r.slow(&slow.url);
+        // together they have two slots, whatever their number
+        assert!(r.admit(&due(10, "https://h0.example/"), t0).is_ok());
+        assert!(r.admit(&due(11, "https://h1.example/"), t0).is_ok());
+        assert!(r.admit(&due(12, "https://h2.example/"), t0).is_err());
+        assert!(r.admit(&due(13, "https://h3.example/"), t0).is_err());
+        // a receiver that has done nothing wrong is not held up
+        assert!(r.admit(&due(14, "https://fine.example/"), t0).is_ok());
+        // one that answers well again is no longer suspect
+        r.done(&slow, true, t0);
+        r.done(&due(10, "https://h0.example/"), false, t0);
+        assert!(r.admit(&due(15, "https://h3.example/"), t0).is_ok());
     }
 
     #[test]

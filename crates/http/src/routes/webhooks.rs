@@ -305,7 +305,7 @@ async fn subscription_for(st: &AppState, who: &Who, raw: &str) -> Result<Subscri
         (status = 401, response = Unauthorized),
         (status = 403, response = Forbidden),
         (status = 404, response = NotFound),
-        (status = 409, description = "`limit_reached`: there are `webhooks.max_subscriptions` already", body = crate::error::Problem, content_type = "application/problem+json"),
+        (status = 409, description = "`limit_reached`: the profile (or the instance) has `webhooks.max_subscriptions` already", body = crate::error::Problem, content_type = "application/problem+json"),
         (status = 413, response = PayloadTooLarge),
         (status = 415, response = UnsupportedMediaType),
         (status = 422, response = ValidationFailed),
