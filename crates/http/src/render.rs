@@ -22,6 +22,13 @@ pub struct RenderedPage {
     pub json: Variant,
     pub html: Variant,
     pub last_modified: HeaderValue,
+    /// Whether `last_modified` tells this page from any later one: it was rendered a second
+    /// or more after its last change, so a change after it falls in a later second and moves
+    /// the date. `Last-Modified` has whole seconds; a page rendered within the second of its
+    /// change could be followed by another change in that same second, and a client asking
+    /// `If-Modified-Since` with that date would be told "not modified" wrongly, so such a page
+    /// answers `If-Modified-Since` with the whole body (its ETag still revalidates).
+    pub last_modified_strong: bool,
     /// The page's content security policy: its inline style's hash, when it has one.
     pub csp: HeaderValue,
 }
@@ -65,6 +72,7 @@ impl Codec for RenderedPage {
         }
         put(self.last_modified.as_bytes());
         put(self.csp.as_bytes());
+        put(&[u8::from(self.last_modified_strong)]);
     }
 
     fn decode(mut b: &[u8]) -> Result<Self, String> {
@@ -102,6 +110,11 @@ impl Codec for RenderedPage {
         let html = variant()?;
         let last_modified = header(next()?)?;
         let csp = header(next()?)?;
+        let last_modified_strong = match next()? {
+            [0] => false,
+            [1] => true,
+            _ => return Err("not a flag".into()),
+        };
         if !b.is_empty() {
             return Err("trailing bytes".into());
         }
@@ -109,6 +122,7 @@ impl Codec for RenderedPage {
             json,
             html,
             last_modified,
+            last_modified_strong,
             csp,
         })
     }
@@ -201,6 +215,8 @@ impl Renderer {
             json: Variant::new(exact(json)),
             html: Variant::new(exact(html.into_bytes())),
             last_modified: http_date(p.changed_at()),
+            last_modified_strong: OffsetDateTime::now_utc() - p.changed_at()
+                >= time::Duration::SECOND,
             csp,
         })
     }
@@ -252,6 +268,7 @@ mod tests {
         assert_eq!(back.json.body, r.json.body);
         assert_eq!(back.html.etag, r.html.etag);
         assert_eq!(back.last_modified, r.last_modified);
+        assert_eq!(back.last_modified_strong, r.last_modified_strong);
         for (a, b) in [(&back.json, &r.json), (&back.html, &r.html)] {
             let (ab, bb) = (a.br.as_ref().unwrap(), b.br.as_ref().unwrap());
             assert_eq!((&ab.body, &ab.etag), (&bb.body, &bb.etag));

@@ -306,9 +306,12 @@ pub fn cached(
     // If-None-Match decides when it is there (RFC 9110 §13.1.3); else If-Modified-Since
     let fresh = match asked.get(header::IF_NONE_MATCH) {
         Some(inm) => etag_matches(inm.as_bytes(), etag.as_bytes()),
-        None => asked
-            .get(header::IF_MODIFIED_SINCE)
-            .is_some_and(|ims| not_modified_since(ims, last_modified)),
+        None => {
+            page.last_modified_strong
+                && asked
+                    .get(header::IF_MODIFIED_SINCE)
+                    .is_some_and(|ims| not_modified_since(ims, last_modified))
+        }
     };
     let h = headers.headers(
         kind,
