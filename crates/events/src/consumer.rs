@@ -43,7 +43,12 @@ pub struct Consumer {
     /// A window closes early once it holds this many messages (RabbitMQ delivers no more
     /// than the prefetch until some are acknowledged).
     max_messages: usize,
+    /// Told the profiles a committed window counted for (their cached reports go).
+    committed: Option<Committed>,
 }
+
+/// What hears of the profiles each committed window counted for.
+pub type Committed = Arc<dyn Fn(Vec<uuid::Uuid>) + Send + Sync>;
 
 /// A commit's deadline grows to this many times `commit_timeout` at most.
 const DEADLINE_GROWTH_MAX: u32 = 16;
@@ -73,6 +78,36 @@ impl Consumer {
             rollups: Vec::new(),
             spans: Vec::new(),
             max_messages: 1000,
+            committed: None,
+        }
+    }
+
+    /// `hook` hears, after each commit, which profiles it counted for.
+    pub fn on_commit(mut self, hook: Committed) -> Self {
+        self.committed = Some(hook);
+        self
+    }
+
+    /// The profiles the pending window counts for (when someone listens).
+    fn touched(&self) -> Vec<uuid::Uuid> {
+        if self.committed.is_none() {
+            return Vec::new();
+        }
+        let mut ids: Vec<uuid::Uuid> = self
+            .rollups
+            .iter()
+            .flat_map(|f| f.counts.keys().map(|k| k.profile))
+            .collect();
+        ids.sort_unstable();
+        ids.dedup();
+        ids
+    }
+
+    fn tell(&self, ids: Vec<uuid::Uuid>) {
+        if let Some(hook) = &self.committed
+            && !ids.is_empty()
+        {
+            hook(ids);
         }
     }
 
@@ -168,6 +203,7 @@ impl Consumer {
             return Ok(WindowOutcome::default());
         }
         let started = Instant::now();
+        let touched = self.touched();
         let frames = Arc::new(std::mem::take(&mut self.rollups));
         let result = commit(&self.store, self.deadline(), &self.metrics, frames.clone()).await;
         self.timed(&result);
@@ -186,9 +222,14 @@ impl Consumer {
             tokio::task::spawn_blocking(move || drop(frames));
         }
         let outcome = match result {
-            Err(StoreError::Refused(e)) => return self.isolate(e).await,
+            Err(StoreError::Refused(e)) => {
+                let done = self.isolate(e).await;
+                self.tell(touched);
+                return done;
+            }
             r => r?,
         };
+        self.tell(touched);
         self.metrics
             .commit_seconds
             .record(started.elapsed().as_secs_f64());

@@ -392,6 +392,11 @@ pub const RULES: &[(&str, &str, Rule)] = {
         ),
         (
             "GET",
+            "/api/profiles/{profile}/analytics.csv",
+            Profile(S(AnalyticsRead)),
+        ),
+        (
+            "GET",
             "/api/profiles/{profile}/members",
             Profile(S(ProfileRead)),
         ),

@@ -12,6 +12,7 @@ pub mod client;
 pub mod cold;
 pub mod document;
 pub mod error;
+pub mod export;
 pub mod extract;
 pub mod fast;
 pub mod limit;

@@ -80,13 +80,48 @@ pub type ReportKey = (Uuid, i64, i64, Bucket, bool);
 /// Analytics answers kept for reuse (`analytics.cache_secs`, `analytics.cache_max_bytes`).
 pub type ReportCache = moka::sync::Cache<ReportKey, Arc<AnalyticsReport>>;
 
-/// The report cache: reports kept for `ttl`, weighing `max_bytes` together at most.
+/// The report cache: reports kept for `ttl`, weighing `max_bytes` together at most; a
+/// profile's go when a committed window counted for it (`Reports`, through the invalidation
+/// announcements).
 pub fn report_cache(max_bytes: u64, ttl: Duration) -> ReportCache {
     moka::sync::Cache::builder()
         .max_capacity(max_bytes)
         .weigher(|_, r: &Arc<AnalyticsReport>| report_weight(r))
         .time_to_live(ttl.max(Duration::from_millis(1)))
+        .support_invalidation_closures()
         .build()
+}
+
+/// The invalidation key that says a profile's counts moved (no username can be written so).
+pub fn counted_key(profile: Uuid) -> String {
+    format!("{COUNTED}{profile}")
+}
+
+const COUNTED: &str = "~counted/";
+
+/// The report cache as an invalidation announcement reaches it: `counted_key`s drop their
+/// profile's reports (here, and on every instance through the bus); whatever else an
+/// announcement names leaves them be.
+pub struct Reports(pub ReportCache);
+
+impl linkleaf_cache::invalidate::Forget for Reports {
+    fn forget(&self, inv: &Invalidation) {
+        for key in &inv.keys {
+            if let Some(id) = key
+                .strip_prefix(COUNTED)
+                .and_then(|k| Uuid::try_parse(k).ok())
+            {
+                // moka runs the predicate over the entries lazily, on its own housekeeping
+                if let Err(e) = self.0.invalidate_entries_if(move |k, _| k.0 == id) {
+                    tracing::warn!(error = %e, "a profile's reports could not be dropped");
+                }
+            }
+        }
+    }
+
+    fn forget_all(&self) {
+        self.0.invalidate_all();
+    }
 }
 
 /// What a report weighs in memory, roughly: the bound of the report cache.

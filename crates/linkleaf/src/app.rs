@@ -197,11 +197,13 @@ impl Application {
                 cfg.accounts.signin_account_per_minute.get(),
             ),
         };
+        let reports = report_cache(settings.analytics_cache_bytes, settings.analytics_cache);
         let invalidator = Arc::new(Invalidator::new(
             vec![
                 Arc::new(read.pages.clone()),
                 Arc::new(ByOwner(read.links.clone())),
                 Arc::new(read.recent.clone()),
+                Arc::new(linkleaf_http::state::Reports(reports.clone())),
             ],
             read.shared.clone(),
             settings.cache.fresh + settings.cache.stale,
@@ -232,7 +234,7 @@ impl Application {
             ),
             signin_limits,
             recorder: Some(clicks),
-            reports: report_cache(settings.analytics_cache_bytes, settings.analytics_cache),
+            reports,
             cold: read.cold,
             verifier: cfg.webhooks.verifier.clone(),
             dispatch: dispatcher.as_ref().map(|d| d.waker()),
@@ -350,7 +352,8 @@ impl Application {
             webhook_keep,
             changes,
         } = self;
-        let spool = pipeline.start(&life);
+        let counted = crate::pipeline::reports_hook(state.invalidator.clone(), &life);
+        let spool = pipeline.start(&life, Some(counted));
         if let Some(d) = dispatcher {
             life.spawn("webhook dispatcher", d.run(life.clone()));
         }

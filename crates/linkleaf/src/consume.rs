@@ -80,7 +80,34 @@ pub async fn run(cfg: &Config, shutdown: impl Future<Output = ()>) -> anyhow::Re
     let ops_metrics = ServerMetrics::register(&recorder, "ops");
     let prometheus = recorder.handle();
     let life = Lifecycle::new(cfg.server.shutdown_grace);
-    let queue = consume_only(cfg, stores.analytics.clone(), metrics, &life)?;
+    // with Redis, a committed window's profiles drop their reports on every serving instance
+    // (through the bus); without it, each instance keeps its reports for analytics.cache_secs
+    let counted = match cfg.redis_config() {
+        Some(rc) => {
+            let redis = linkleaf_redis::Redis::open(&rc, &recorder).context("redis.url")?;
+            let settings = cfg.http_settings();
+            let invalidator = Arc::new(linkleaf_cache::invalidate::Invalidator::new(
+                Vec::new(),
+                Some(linkleaf_cache::invalidate::Shared {
+                    tier: Arc::new(redis.clone()),
+                    bus: Arc::new(linkleaf_redis::bus::RedisBus::new(
+                        redis,
+                        uuid::Uuid::now_v7(),
+                    )),
+                }),
+                settings.cache.fresh + settings.cache.stale,
+                linkleaf_cache::invalidate::InvalidationMetrics::register(&recorder),
+                life.tasks(),
+            ));
+            life.spawn("invalidation retry", {
+                let (inv, stop) = (invalidator.clone(), life.stopping());
+                async move { inv.retry(Duration::from_millis(250), stop).await }
+            });
+            Some(crate::pipeline::reports_hook(invalidator, &life))
+        }
+        None => None,
+    };
+    let queue = consume_only(cfg, stores.analytics.clone(), metrics, &life, counted)?;
     let health = Health {
         analytics: stores.analytics.clone(),
         queue,

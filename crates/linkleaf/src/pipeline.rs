@@ -15,7 +15,7 @@
 use crate::config::Config;
 use anyhow::Context;
 use async_trait::async_trait;
-use linkleaf_events::consumer::Consumer;
+use linkleaf_events::consumer::{Committed, Consumer};
 use linkleaf_events::geo::Geo;
 use linkleaf_events::metrics::EventMetrics;
 use linkleaf_events::queue::amqp::{AmqpConfig, AmqpSink, AmqpSource, dlq_depth};
@@ -218,9 +218,9 @@ impl Pipeline {
         ]
     }
 
-    /// Starts the forwarder, the consumer (when here) and the upkeep under `life`. Returns
-    /// what closes the spool.
-    pub fn start(self, life: &Lifecycle) -> Closer {
+    /// Starts the forwarder, the consumer (when here) and the upkeep under `life`; `counted`
+    /// hears of the profiles each committed window counted for. Returns what closes the spool.
+    pub fn start(self, life: &Lifecycle, counted: Option<Committed>) -> Closer {
         life.spawn(
             "spool forwarder",
             linkleaf_events::forward::forward(
@@ -247,6 +247,7 @@ impl Pipeline {
                 self.windows,
                 self.metrics.clone(),
                 self.amqp.clone().map(|a| (a, self.state.clone())),
+                counted,
             );
         } else if let Some(a) = self.amqp {
             life.spawn(
@@ -310,8 +311,9 @@ pub fn start_consumer(
     metrics: EventMetrics,
     // RabbitMQ's dead-letter queue to watch, and where to report it
     dlq: Option<(AmqpConfig, Arc<QueueState>)>,
+    counted: Option<Committed>,
 ) {
-    let consumer = Consumer::new(
+    let mut consumer = Consumer::new(
         source,
         analytics.clone(),
         windows.length,
@@ -320,6 +322,9 @@ pub fn start_consumer(
         metrics.clone(),
     )
     .with_max_messages(windows.max_messages);
+    if let Some(hook) = counted {
+        consumer = consumer.on_commit(hook);
+    }
     life.spawn("consumer", consumer.run(life.stopping()));
     life.spawn("rollup pruning", prune(analytics, life.stopping()));
     if let Some((a, state)) = dlq {
@@ -379,12 +384,14 @@ async fn watch_dlq(
     }
 }
 
-/// `linkleaf consume`: the consumer alone, on RabbitMQ.
+/// `linkleaf consume`: the consumer alone, on RabbitMQ; `counted` hears of the profiles each
+/// committed window counted for.
 pub fn consume_only(
     cfg: &Config,
     analytics: Arc<dyn AnalyticsStore>,
     metrics: EventMetrics,
     life: &Lifecycle,
+    counted: Option<Committed>,
 ) -> anyhow::Result<Arc<dyn Dependency>> {
     let Some(a) = cfg.amqp() else {
         anyhow::bail!(
@@ -399,6 +406,30 @@ pub fn consume_only(
         Windows::from_config(cfg),
         metrics,
         Some((a, state.clone())),
+        counted,
     );
     Ok(Arc::new(QueueHealth { amqp: true, state }))
+}
+
+/// The hook that tells the report caches a window counted for these profiles: through
+/// `invalidator` (this instance's caches at once; the other instances' through the bus when
+/// Redis is configured), as a task of `life`.
+pub fn reports_hook(
+    invalidator: Arc<linkleaf_cache::invalidate::Invalidator>,
+    life: &Lifecycle,
+) -> Committed {
+    let tasks = life.tasks();
+    Arc::new(move |ids: Vec<uuid::Uuid>| {
+        let inv = invalidator.clone();
+        tasks.spawn(async move {
+            inv.announce(linkleaf_cache::Invalidation {
+                keys: ids
+                    .into_iter()
+                    .map(linkleaf_http::state::counted_key)
+                    .collect(),
+                owner: None,
+            })
+            .await;
+        });
+    })
 }

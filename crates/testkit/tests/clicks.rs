@@ -497,34 +497,59 @@ async fn the_analytics_api_checks_its_query_and_caches_its_answer() {
             .unwrap();
         assert_eq!(r.status(), 404, "{missing}");
     }
-    let first: Value = q("?bucket=day").send().await.unwrap().json().await.unwrap();
+    let first = q("?bucket=day").send().await.unwrap();
+    assert_eq!(header(&first, "x-cache"), "MISS");
+    let first: Value = first.json().await.unwrap();
     assert_eq!(first["totals"]["clicks"], 0);
     assert_eq!(first["profileId"], id);
-    // a click, committed: the cached answer stays until it expires, another range sees it
+    let again = q("?bucket=day").send().await.unwrap();
+    assert_eq!(
+        header(&again, "x-cache"),
+        "HIT",
+        "kept for analytics.cache_secs"
+    );
+    // another profile's report, kept too
+    let other = app.create_profile(&key, json!({"username": "quiet"})).await;
+    let quiet = || {
+        app.admin(
+            reqwest::Method::GET,
+            "/api/profiles/quiet/analytics?bucket=day",
+            &key,
+        )
+        .send()
+    };
+    assert_eq!(header(&quiet().await.unwrap(), "x-cache"), "MISS");
+    assert_eq!(other["username"], "quiet");
+    // a click: once its window is committed, the profile's kept report goes (an hour of
+    // analytics.cache_secs notwithstanding), and the next answer counts the click
     let link = p["links"][0]["id"].as_str().unwrap();
+    let clicked = std::time::Instant::now();
     assert_eq!(app.get(&format!("/r/{link}")).await.status(), 302);
-    let deadline = std::time::Instant::now() + Duration::from_secs(10);
-    for minutes in 1.. {
-        // a range of its own each time: each is answered once, then cached
-        let from = time::OffsetDateTime::now_utc() - time::Duration::minutes(minutes);
-        let from = from
-            .format(&time::format_description::well_known::Rfc3339)
-            .unwrap();
-        let r: Value = q(&format!("?bucket=minute&from={}", from.replace('+', "%2B")))
-            .send()
-            .await
-            .unwrap()
-            .json()
-            .await
-            .unwrap();
-        if r["totals"]["clicks"] == 1 {
-            break;
-        }
-        assert!(std::time::Instant::now() < deadline, "{r:#}");
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    }
-    let cached: Value = q("?bucket=day").send().await.unwrap().json().await.unwrap();
-    assert_eq!(cached, first, "reused for analytics.cache_secs");
+    let counted: Value = linkleaf_testkit::until(
+        "the click is in the answer",
+        Duration::from_secs(5),
+        || async {
+            let r: Value = q("?bucket=day").send().await.unwrap().json().await.unwrap();
+            if r["totals"]["clicks"] == 1 {
+                Ok(r)
+            } else {
+                Err(format!("{r:#}"))
+            }
+        },
+    )
+    .await;
+    assert!(
+        clicked.elapsed() < Duration::from_millis(50) + Duration::from_secs(1),
+        "within analytics.window_secs and a second: {:?}",
+        clicked.elapsed()
+    );
+    assert_eq!(counted["profileId"], id);
+    // the profile nothing was counted for keeps its report
+    assert_eq!(
+        header(&quiet().await.unwrap(), "x-cache"),
+        "HIT",
+        "a commit drops only the reports of the profiles it counted for"
+    );
 }
 
 /// The real db-ip country file that `scripts/geo` fetches (or `LINKLEAF_TEST_GEOIP`).
@@ -652,4 +677,91 @@ async fn the_fsync_setting_decides_when_the_spool_reaches_the_disk() {
             Fsync::Never => assert_eq!(fsyncs, 0.0),
         }
     }
+}
+
+/// The analytics as CSV: the click is in its link's row, and titles a spreadsheet would read
+/// as formulas come out as text (CSV injection).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn analytics_as_csv_counts_the_click_and_runs_no_formula() {
+    let app = TestApp::spawn_with(|c| {
+        c.analytics.window = std::time::Duration::from_secs_f64(0.05);
+    })
+    .await;
+    let key = app.key("analytics:read,profile:write").await;
+    let titles = [
+        "=HYPERLINK(\"https://evil.example\",\"x\")",
+        "+1",
+        "-2+3",
+        "@SUM(A1)",
+        "Plain, with a comma",
+    ];
+    let links: Vec<Value> = titles
+        .iter()
+        .enumerate()
+        .map(|(i, t)| json!({"title": t, "url": format!("https://e.example/{i}")}))
+        .collect();
+    let p = app
+        .create_profile(&key, json!({"username": "sheet", "links": links}))
+        .await;
+    let first = p["links"][0]["id"].as_str().unwrap().to_owned();
+    let r = app
+        .client
+        .get(app.url(&format!("/r/{first}")))
+        .header("user-agent", linkleaf_testkit::load::BROWSER)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 302);
+    let csv = linkleaf_testkit::until(
+        "the click is in the CSV",
+        Duration::from_secs(5),
+        || async {
+            let r = app
+                .admin(
+                    reqwest::Method::GET,
+                    "/api/profiles/sheet/analytics.csv?bucket=hour",
+                    &key,
+                )
+                .send()
+                .await
+                .unwrap();
+            assert_eq!(r.status(), 200);
+            assert_eq!(header(&r, "content-type"), "text/csv; charset=utf-8");
+            assert!(header(&r, "content-disposition").contains("sheet-analytics.csv"));
+            let text = r.text().await.unwrap();
+            if text
+                .lines()
+                .any(|l| l.starts_with("total,") && l.contains(",1,1,0,"))
+            {
+                Ok(text)
+            } else {
+                Err(text)
+            }
+        },
+    )
+    .await;
+    let lines: Vec<&str> = csv.lines().collect();
+    assert_eq!(
+        lines[0],
+        "section,key,label,clicks,human_clicks,bot_clicks,views,unique_visitors,range"
+    );
+    let row = lines
+        .iter()
+        .find(|l| l.starts_with(&format!("link,{first},")))
+        .unwrap_or_else(|| panic!("the clicked link's row: {csv}"));
+    assert!(row.contains("'=HYPERLINK"), "{row}");
+    assert!(row.contains(",1,1,0,"), "one click, a person's: {row}");
+    // no cell of the whole file starts like a formula
+    for cell in csv
+        .lines()
+        .skip(1)
+        .flat_map(|l| l.split(','))
+        .map(|c| c.trim_start_matches('"'))
+    {
+        assert!(
+            !cell.starts_with(['=', '+', '-', '@', '\t', '\r']),
+            "{cell:?} in {csv}"
+        );
+    }
+    assert!(csv.contains("\"Plain, with a comma\""), "quoted: {csv}");
 }

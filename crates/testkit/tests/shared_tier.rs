@@ -304,3 +304,75 @@ async fn a_read_just_after_a_write_anywhere_skips_a_lagging_replica() {
         1.0
     );
 }
+
+/// A click counted by one instance's consumer drops the profile's kept analytics on every
+/// instance (the bus): another instance answers it within a window and a second, however long
+/// `analytics.cache_secs` is.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_committed_window_drops_the_profiles_reports_on_every_instance() {
+    let Some(d) = deployment(2, |c| {
+        c.analytics.window = Duration::from_millis(50);
+        c.analytics.cache_for = Duration::from_secs(3600);
+        c.rate_limit.per_minute = std::num::NonZeroU32::new(1_000_000).expect("non-zero");
+        c.rate_limit.burst = std::num::NonZeroU32::new(1_000_000).expect("non-zero");
+    })
+    .await
+    else {
+        return;
+    };
+    let (a, b) = (&d.apps[0], &d.apps[1]);
+    let key = a.key("analytics:read,profile:write").await;
+    let p = a
+        .create_profile(
+            &key,
+            json!({"username": "watched", "links": [{"title": "a", "url": "https://a.example/"}]}),
+        )
+        .await;
+    let report = |app: &TestApp| {
+        app.admin(
+            reqwest::Method::GET,
+            "/api/profiles/watched/analytics?bucket=day",
+            &key,
+        )
+        .send()
+    };
+    let link = p["links"][0]["id"].as_str().unwrap().to_owned();
+    let click = || {
+        a.client
+            .get(a.url(&format!("/r/{link}")))
+            .header("user-agent", linkleaf_testkit::load::BROWSER)
+            .send()
+    };
+    let counts = |n: i64| {
+        let report = &report;
+        async move {
+            let r: Value = report(b).await.unwrap().json().await.unwrap();
+            r["totals"]["clicks"] == n
+        }
+    };
+    // a first click, counted (the pipeline is running)
+    assert_eq!(click().await.unwrap().status(), 302);
+    linkleaf_testkit::eventually(
+        "the first click is counted",
+        Duration::from_secs(10),
+        || counts(1),
+    )
+    .await;
+    // b keeps its answer
+    assert_eq!(header(&report(b).await.unwrap(), "x-cache"), "HIT");
+    // a person's click on a, counted by a's consumer: b's kept answer goes
+    let clicked = Instant::now();
+    assert_eq!(click().await.unwrap().status(), 302);
+    linkleaf_testkit::eventually(
+        "b's answer counts the click",
+        Duration::from_secs(5),
+        || counts(2),
+    )
+    .await;
+    let took = clicked.elapsed();
+    eprintln!("the click was in the other instance's answer after {took:?}");
+    assert!(
+        took < Duration::from_millis(50) + Duration::from_secs(1),
+        "within analytics.window_secs and a second: {took:?}"
+    );
+}

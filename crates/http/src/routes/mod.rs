@@ -92,6 +92,7 @@ pub fn api_router(recorder: &dyn metrics::Recorder) -> OpenApiRouter<AppState> {
         .routes(timed(routes!(history::history)))
         .routes(timed(routes!(history::restore)))
         .routes(timed(routes!(analytics::report)))
+        .routes(timed(routes!(analytics::report_csv)))
         .routes(timed(routes!(admin::invalidate)))
         .routes(timed(routes!(webhooks::receive)))
         .routes(timed(routes!(webhooks::list, webhooks::create)))
