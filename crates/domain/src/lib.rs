@@ -9,6 +9,7 @@ pub mod account;
 pub mod analytics;
 pub mod apikey;
 pub mod error;
+pub mod import;
 pub mod link_ops;
 pub mod net;
 pub mod profile;

@@ -412,6 +412,16 @@ pub const RULES: &[(&str, &str, Rule)] = {
             Profile(S(ProfileWrite)),
         ),
         (
+            "GET",
+            "/api/profiles/{profile}/export",
+            Profile(S(ProfileRead)),
+        ),
+        (
+            "POST",
+            "/api/profiles/{profile}/import",
+            Profile(S(ProfileWrite)),
+        ),
+        (
             "DELETE",
             "/api/profiles/{profile}/members/{account}",
             Profile(Members),

@@ -167,6 +167,7 @@ fn body(method: &Method, path: &str, sub_profile: Uuid) -> Option<Value> {
         ("POST", "/api/profiles/{profile}/members") => {
             Some(json!({"email": "member@example.com", "role": "editor"}))
         }
+        ("POST", "/api/profiles/{profile}/import") => Some(json!({"bio": "imported"})),
         ("PATCH", "/api/webhooks/subscriptions/{id}") => Some(json!({"enabled": false})),
         ("POST", "/api/webhooks/subscriptions") => Some(json!({
             "url": "https://receiver.example/in", "profile": sub_profile.to_string()})),
@@ -239,7 +240,8 @@ async fn every_route_has_a_rule_and_every_credential_gets_what_the_table_says() 
                 .replace("{profile}", &name)
                 .replace("{username}", &name)
                 .replace("{account}", &w.person("member").0.to_string())
-                .replace("{version}", "1");
+                .replace("{version}", "1")
+                .replace("/import", "/import?format=linkleaf");
             if path.contains("{id}") {
                 // a subscription of this profile, made by the operator
                 let s: Value = w

@@ -21,6 +21,7 @@ pub mod public;
 pub mod redirect;
 pub mod session;
 pub mod site;
+pub mod transfer;
 pub mod webhooks;
 
 use crate::log::RequestLog;
@@ -91,6 +92,8 @@ pub fn api_router(recorder: &dyn metrics::Recorder) -> OpenApiRouter<AppState> {
         .routes(timed(routes!(members::invite)))
         .routes(timed(routes!(history::history)))
         .routes(timed(routes!(history::restore)))
+        .routes(timed(routes!(transfer::export)))
+        .routes(timed(routes!(transfer::import)))
         .routes(timed(routes!(analytics::report)))
         .routes(timed(routes!(analytics::report_csv)))
         .routes(timed(routes!(admin::invalidate)))
