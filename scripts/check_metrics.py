@@ -42,7 +42,8 @@ if requests is not None:
     for route in ["/{username}", "/api/profiles/{profile}", "/api/profiles"]:
         if route not in routes:
             problems.append(f"no linkleaf_http_requests_total sample for route {route}")
-    if any(r is None or not r.startswith("/") for r in routes):
+    # a route's template, or "(unmatched)" for what no route takes
+    if any(r is None or not (r.startswith("/") or r == "(unmatched)") for r in routes):
         problems.append(f"odd route labels: {routes}")
     served = sum(s.value for s in requests.samples if s.name.endswith("_total"))
     if served <= 0:

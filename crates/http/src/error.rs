@@ -23,6 +23,9 @@ pub enum AppError {
     MalformedJson(String),
     #[error("unsupported media type")]
     UnsupportedMediaType,
+    /// The body must be of this media type.
+    #[error("unsupported media type: send {0}")]
+    UnsupportedMediaTypeOf(&'static str),
     #[error("payload too large")]
     PayloadTooLarge(usize),
     #[error("unauthorized: {0}")]
@@ -131,6 +134,12 @@ impl AppError {
                 "unsupported_media_type",
                 "Unsupported media type",
                 "send the body as application/json".into(),
+            ),
+            Self::UnsupportedMediaTypeOf(wanted) => (
+                S::UNSUPPORTED_MEDIA_TYPE,
+                "unsupported_media_type",
+                "Unsupported media type",
+                format!("send the body as {wanted}"),
             ),
             Self::PayloadTooLarge(limit) => (
                 S::PAYLOAD_TOO_LARGE,

@@ -71,6 +71,7 @@ pub async fn export(
 pub struct ImportParams {
     /// What the body is: `linkleaf` (this API's export), `linkstack` (LinkStack's "export
     /// all" JSON) or `csv` (`title,url` rows, a header row optional).
+    #[param(inline)]
     pub format: Format,
     /// `true`: answer what would change and change nothing (the default); `false`: apply it.
     pub dry_run: Option<bool>,
@@ -109,6 +110,7 @@ pub struct ImportOutcome {
         (status = 404, response = NotFound),
         (status = 412, response = PreconditionFailed),
         (status = 413, response = PayloadTooLarge),
+        (status = 415, description = "The body is not what `format` reads: `application/json` for `linkleaf` and `linkstack`, `text/csv` for `csv`", body = crate::error::Problem, content_type = "application/problem+json"),
         (status = 422, response = ValidationFailed),
     ))]
 pub async fn import(
@@ -120,6 +122,21 @@ pub async fn import(
     req: Request,
 ) -> Result<Response, AppError> {
     let expect = if_match(req.headers())?;
+    // the body is what the format says it is
+    let ct = req
+        .headers()
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.split(';').next())
+        .map(|v| v.trim().to_ascii_lowercase())
+        .unwrap_or_default();
+    let wanted = match params.format {
+        Format::Linkleaf | Format::Linkstack => "application/json",
+        Format::Csv => "text/csv",
+    };
+    if ct != wanted {
+        return Err(AppError::UnsupportedMediaTypeOf(wanted));
+    }
     let id = who
         .profile(&st, &raw, Action::Scope(Scope::ProfileWrite))
         .await?;
