@@ -92,6 +92,10 @@ impl Forget for RecentKeys {
     fn forget_all(&self) {}
 }
 
+/// What a key begins with when it signals the instances' own caches and names nothing the
+/// shared tier holds (`~counted/{profile}`: a profile's counts moved).
+pub const SIGNAL: char = '~';
+
 /// The shared tier and the bus, when there are.
 #[derive(Clone)]
 pub struct Shared {
@@ -102,7 +106,19 @@ pub struct Shared {
 impl Shared {
     /// Makes the shared tier forget, then tells the other instances. `Err` when either failed.
     async fn announce(&self, inv: &Invalidation) -> Result<(), String> {
-        let forgot = self.tier.forget(&inv.keys).await;
+        // a key beginning with `~` signals the instances' own caches (a profile's counts
+        // moved): the tier holds nothing under it
+        let held: Vec<String> = inv
+            .keys
+            .iter()
+            .filter(|k| !k.starts_with(SIGNAL))
+            .cloned()
+            .collect();
+        let forgot = if held.is_empty() {
+            Ok(())
+        } else {
+            self.tier.forget(&held).await
+        };
         let told = self.bus.publish(inv).await;
         match (forgot, told) {
             (Ok(()), Ok(())) => Ok(()),

@@ -63,7 +63,9 @@ pub trait Codec: Sized {
     fn decode(bytes: &[u8]) -> Result<Self, String>;
 }
 
-const FORMAT: u8 = 1;
+/// Bumped when what a value encodes changes (2: a page's `Last-Modified` strength), so builds
+/// of a rolling deploy read each other's entries as another format, not as corrupt ones.
+const FORMAT: u8 = 2;
 const ABSENT: u8 = 0;
 const FOUND: u8 = 1;
 

@@ -281,6 +281,8 @@ fn json<T: serde::de::DeserializeOwned>(body: &[u8]) -> Result<T, ValidationErro
 
 /// `title,url` rows; a first row of `title,url` is a header.
 fn csv_rows(body: &[u8]) -> Result<Vec<(String, String, bool)>, ValidationErrors> {
+    // a spreadsheet's "UTF-8 CSV" starts with a byte order mark
+    let body = body.strip_prefix("\u{feff}".as_bytes()).unwrap_or(body);
     let mut rows = Vec::new();
     let mut r = csv::ReaderBuilder::new()
         .has_headers(false)
@@ -325,12 +327,13 @@ fn strip_tags(html: &str) -> String {
             _ => {}
         }
     }
+    // `&amp;` last, so `&amp;lt;` stays the text `&lt;`
     let out = out
-        .replace("&amp;", "&")
         .replace("&lt;", "<")
         .replace("&gt;", ">")
         .replace("&quot;", "\"")
-        .replace("&#039;", "'");
+        .replace("&#039;", "'")
+        .replace("&amp;", "&");
     out.split_whitespace().collect::<Vec<_>>().join(" ")
 }
 
@@ -352,6 +355,13 @@ mod tests {
         .unwrap();
         assert_eq!(with, without);
         assert_eq!(with.links[1].0, "Talks, all");
+        let bom = Imported::read(
+            Format::Csv,
+            "\u{feff}title,url\nBlog,https://a.example/\n\"Talks, all\",https://b.example/\n"
+                .as_bytes(),
+        )
+        .unwrap();
+        assert_eq!(bom, with, "a spreadsheet's byte order mark");
         let e = Imported::read(Format::Csv, b"Blog,javascript:alert(1)\n").unwrap_err();
         assert_eq!(e.0[0].field, "links[0].url");
     }
@@ -362,5 +372,6 @@ mod tests {
             strip_tags("<p>Hello <strong>you</strong> &amp; me</p>"),
             "Hello you & me"
         );
+        assert_eq!(strip_tags("a &amp;lt; b"), "a &lt; b", "decoded once");
     }
 }

@@ -2,8 +2,8 @@
 //! up, commits the window in one transaction with the frames' identities (a frame counted before
 //! adds nothing), and only then acknowledges them.
 //!
-//! A frame that does not decode is rejected (RabbitMQ delivers it again, and dead-letters it
-//! after its third delivery); the window's other frames still count. So is a message whose
+//! A frame that does not decode is rejected (RabbitMQ dead-letters it at once: a retry would
+//! not decode it either); the window's other frames still count. So is a message whose
 //! events the database refuses (see `process_batch`). While the analytics store
 //! cannot take a commit the window is kept in memory and retried with backoff and jitter; up to
 //! `max_pending_events` more are received meanwhile, then none (the queue keeps them, and in
@@ -196,7 +196,7 @@ impl Consumer {
     /// the window stays pending and the error is returned. When the database refuses the
     /// window's data (`StoreError::Refused`: a message that decoded but holds what the
     /// database cannot take), each message is committed alone: those that commit are
-    /// acknowledged, those refused again are rejected (dead-lettered after the queue's retries),
+    /// acknowledged, those refused again are rejected (dead-lettered at once),
     /// so one bad message cannot stall every event behind it.
     pub async fn process_batch(&mut self) -> Result<WindowOutcome, StoreError> {
         if self.pending.is_empty() {
@@ -284,7 +284,7 @@ impl Consumer {
                     }
                 }
                 Err(StoreError::Refused(e)) => {
-                    tracing::error!(error = %e, "the database refuses a message's events: rejected (dead-lettered after the queue's retries)");
+                    tracing::error!(error = %e, "the database refuses a message's events: rejected (dead-lettered)");
                     self.metrics.rejected.increment(1);
                     if let Err(e) = self.source.reject(d).await {
                         tracing::warn!(error = %e, "could not reject a message");

@@ -49,7 +49,9 @@ pub async fn detached<T: Send + 'static>(
 }
 
 /// The version an edit is for, from `If-Match` (RFC 9110 §13.1.1): `"7"` (or `7`, for
-/// curl's sake) is version 7; `*` or no header asks for no check (the last write wins).
+/// curl's sake) is version 7; `*` or no header asks for no check (the last write wins). A weak
+/// tag (`W/"7"`) never matches (the comparison is strong), so a list of weak tags is a version
+/// no profile is at (412); of a list, the one strong version in it is taken.
 pub fn if_match(headers: &HeaderMap) -> Result<Option<i64>, AppError> {
     let Some(raw) = headers.get(header::IF_MATCH) else {
         return Ok(None);
@@ -61,16 +63,30 @@ pub fn if_match(headers: &HeaderMap) -> Result<Option<i64>, AppError> {
         ))
     };
     let text = raw.to_str().map_err(|_| bad())?.trim();
-    if text == "*" {
-        return Ok(None);
+    let mut strong = Vec::new();
+    for item in text.split(',').map(str::trim) {
+        if item == "*" {
+            return Ok(None);
+        }
+        if item.starts_with("W/") {
+            continue;
+        }
+        let bare = item
+            .strip_prefix('"')
+            .and_then(|t| t.strip_suffix('"'))
+            .unwrap_or(item);
+        match bare.parse::<i64>() {
+            Ok(v) if v >= 0 && !bare.starts_with('+') => strong.push(v),
+            _ => return Err(bad()),
+        }
     }
-    let bare = text
-        .strip_prefix('"')
-        .and_then(|t| t.strip_suffix('"'))
-        .unwrap_or(text);
-    match bare.parse::<i64>() {
-        Ok(v) if v >= 0 && !bare.starts_with('+') => Ok(Some(v)),
-        _ => Err(bad()),
+    match strong.as_slice() {
+        [] => Ok(Some(-1)),
+        [one] => Ok(Some(*one)),
+        _ => Err(AppError::Validation(ValidationErrors::single(
+            "If-Match",
+            "name one version: the one you read",
+        ))),
     }
 }
 

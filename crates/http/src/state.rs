@@ -99,28 +99,66 @@ pub fn counted_key(profile: Uuid) -> String {
 
 const COUNTED: &str = "~counted/";
 
-/// The report cache as an invalidation announcement reaches it: `counted_key`s drop their
-/// profile's reports (here, and on every instance through the bus); whatever else an
-/// announcement names leaves them be.
-pub struct Reports(pub ReportCache);
+/// The report cache as the handlers and the invalidation announcements reach it: a
+/// `counted_key` drops its profile's reports (here, and on every instance through the bus);
+/// whatever else an announcement names leaves them be. Every drop moves an epoch, and a report
+/// read from the store is kept only if no drop came while it was read (one that came would
+/// otherwise be undone by the older report).
+#[derive(Clone)]
+pub struct Reports {
+    cache: ReportCache,
+    epoch: Arc<std::sync::atomic::AtomicU64>,
+}
+
+impl Reports {
+    pub fn new(cache: ReportCache) -> Self {
+        Self {
+            cache,
+            epoch: Arc::default(),
+        }
+    }
+
+    pub fn get(&self, key: &ReportKey) -> Option<Arc<AnalyticsReport>> {
+        self.cache.get(key)
+    }
+
+    /// Where the drops are: take it before reading a report from the store.
+    pub fn epoch(&self) -> u64 {
+        self.epoch.load(Ordering::Acquire)
+    }
+
+    /// Keeps `report`, read since `epoch`, unless a drop came meanwhile.
+    pub fn keep(&self, key: ReportKey, report: Arc<AnalyticsReport>, epoch: u64) {
+        if self.epoch() == epoch {
+            self.cache.insert(key, report);
+        }
+    }
+}
 
 impl linkleaf_cache::invalidate::Forget for Reports {
     fn forget(&self, inv: &Invalidation) {
-        for key in &inv.keys {
-            if let Some(id) = key
-                .strip_prefix(COUNTED)
-                .and_then(|k| Uuid::try_parse(k).ok())
-            {
-                // moka runs the predicate over the entries lazily, on its own housekeeping
-                if let Err(e) = self.0.invalidate_entries_if(move |k, _| k.0 == id) {
-                    tracing::warn!(error = %e, "a profile's reports could not be dropped");
-                }
-            }
+        let ids: std::collections::HashSet<Uuid> = inv
+            .keys
+            .iter()
+            .filter_map(|k| k.strip_prefix(COUNTED))
+            .filter_map(|k| Uuid::try_parse(k).ok())
+            .collect();
+        if ids.is_empty() {
+            return;
+        }
+        self.epoch.fetch_add(1, Ordering::AcqRel);
+        // one predicate for the announcement, which moka runs over the entries lazily
+        if let Err(e) = self
+            .cache
+            .invalidate_entries_if(move |k, _| ids.contains(&k.0))
+        {
+            tracing::warn!(error = %e, "reports could not be dropped");
         }
     }
 
     fn forget_all(&self) {
-        self.0.invalidate_all();
+        self.epoch.fetch_add(1, Ordering::AcqRel);
+        self.cache.invalidate_all();
     }
 }
 
@@ -165,7 +203,7 @@ pub struct Handles {
     pub signin_limits: crate::limit::SignInLimits,
     /// Records clicks and views, when there is a spool.
     pub recorder: Option<Recorder>,
-    pub reports: ReportCache,
+    pub reports: Reports,
     /// An edge's misses for names never seen (`None` on an origin).
     pub cold: Option<Arc<ColdMisses>>,
     /// Checks incoming webhooks (`webhooks.secret`; empty: every one is refused).

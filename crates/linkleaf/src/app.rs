@@ -197,13 +197,16 @@ impl Application {
                 cfg.accounts.signin_account_per_minute.get(),
             ),
         };
-        let reports = report_cache(settings.analytics_cache_bytes, settings.analytics_cache);
+        let reports = linkleaf_http::state::Reports::new(report_cache(
+            settings.analytics_cache_bytes,
+            settings.analytics_cache,
+        ));
         let invalidator = Arc::new(Invalidator::new(
             vec![
                 Arc::new(read.pages.clone()),
                 Arc::new(ByOwner(read.links.clone())),
                 Arc::new(read.recent.clone()),
-                Arc::new(linkleaf_http::state::Reports(reports.clone())),
+                Arc::new(reports.clone()),
             ],
             read.shared.clone(),
             settings.cache.fresh + settings.cache.stale,

@@ -422,14 +422,18 @@ pub fn reports_hook(
     Arc::new(move |ids: Vec<uuid::Uuid>| {
         let inv = invalidator.clone();
         tasks.spawn(async move {
-            inv.announce(linkleaf_cache::Invalidation {
-                keys: ids
-                    .into_iter()
-                    .map(linkleaf_http::state::counted_key)
-                    .collect(),
-                owner: None,
-            })
-            .await;
+            // a bounded message each, however many profiles a window counted for
+            for chunk in ids.chunks(256) {
+                inv.announce(linkleaf_cache::Invalidation {
+                    keys: chunk
+                        .iter()
+                        .copied()
+                        .map(linkleaf_http::state::counted_key)
+                        .collect(),
+                    owner: None,
+                })
+                .await;
+            }
         });
     })
 }

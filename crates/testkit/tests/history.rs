@@ -303,8 +303,13 @@ async fn an_edit_for_a_version_someone_changed_since_is_refused_with_412() {
             .unwrap();
         assert_eq!(r.status(), 200, "{tag:?}");
     }
+    // a weak tag never matches (the comparison is strong): 412, not a lost edit
+    let r = edit("/api/profiles/ada", Some("W/\"5\""), json!({"bio": "weak"}))
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 412);
     // a value that is no version is named
-    let r = edit("/api/profiles/ada", Some("W/\"x\""), json!({"bio": "x"}))
+    let r = edit("/api/profiles/ada", Some("\"x\""), json!({"bio": "x"}))
         .await
         .unwrap();
     assert_eq!(r.status(), 422);

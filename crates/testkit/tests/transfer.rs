@@ -240,6 +240,29 @@ async fn imports_too_big_too_long_or_wrong_are_refused_naming_what() {
     // an unknown format
     let r = import(&app, &key, "ada", "format=xml", "text/csv", "x").await;
     assert_eq!(r.status(), 422);
+    // it rewrites the links: a key for the profile's text alone may not, nor restore
+    let text_only = app.key("profile:write").await;
+    let csv = "Blog,https://a.example/\n";
+    let r = import(
+        &app,
+        &text_only,
+        "ada",
+        "format=csv&dryRun=false",
+        "text/csv",
+        csv,
+    )
+    .await;
+    assert_eq!(r.status(), 403, "links:write is needed too");
+    let r = app
+        .admin(
+            Method::POST,
+            "/api/profiles/ada/history/1/restore",
+            &text_only,
+        )
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 403);
     // nothing of it was written
     let p: Value = app
         .admin(Method::GET, "/api/profiles/ada/export", &key)

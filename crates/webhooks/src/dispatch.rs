@@ -142,6 +142,13 @@ struct Receiver {
     open_until: Option<Instant>,
 }
 
+/// How a delivery took its slot.
+#[derive(Debug, Clone, Copy)]
+struct Admitted {
+    /// As a receiver that failed or was slow (one of those sharing half the slots).
+    suspect: bool,
+}
+
 /// The receiver of a URL: its scheme, host and port.
 fn receiver_of(url: &str) -> String {
     match url.parse::<hyper::Uri>() {
@@ -160,8 +167,9 @@ fn receiver_of(url: &str) -> String {
 }
 
 impl Receivers {
-    /// Takes a slot for `d`, or says until when it must wait.
-    fn admit(&mut self, d: &Due, now: Instant) -> Result<(), Instant> {
+    /// Takes a slot for `d` (saying whether it was taken as a suspect receiver's), or says
+    /// until when it must wait.
+    fn admit(&mut self, d: &Due, now: Instant) -> Result<Admitted, Instant> {
         let r = self.by_receiver.entry(receiver_of(&d.url)).or_default();
         if let Some(until) = r.open_until {
             if until > now {
@@ -186,7 +194,7 @@ impl Receivers {
             r.suspect_in_flight += 1;
             self.suspect_in_flight += 1;
         }
-        Ok(())
+        Ok(Admitted { suspect })
     }
 
     /// A send to `url`'s receiver is slow.
@@ -196,8 +204,10 @@ impl Receivers {
         }
     }
 
-    /// Gives the slot back, with how the attempt went.
-    fn done(&mut self, d: &Due, ok: bool, now: Instant) {
+    /// Gives the slot back, with how the attempt went and how long it took: only an answer
+    /// within `SLOW` clears a receiver's slowness (a tarpit that answers 2xx just before the
+    /// deadline stays suspect).
+    fn done(&mut self, d: &Due, admitted: Admitted, ok: bool, took: Duration, now: Instant) {
         if let Some(n) = self.by_subscription.get_mut(&d.subscription) {
             *n = n.saturating_sub(1);
             if *n == 0 {
@@ -209,13 +219,18 @@ impl Receivers {
             return;
         };
         r.in_flight = r.in_flight.saturating_sub(1);
-        if r.suspect_in_flight > 0 {
-            r.suspect_in_flight -= 1;
+        if admitted.suspect {
+            r.suspect_in_flight = r.suspect_in_flight.saturating_sub(1);
             self.suspect_in_flight = self.suspect_in_flight.saturating_sub(1);
+        }
+        if took >= SLOW {
+            r.slow = true;
         }
         if ok {
             r.failures = 0;
-            r.slow = false;
+            if took < SLOW {
+                r.slow = false;
+            }
             r.open_until = None;
         } else {
             r.failures += 1;
@@ -309,14 +324,14 @@ impl Dispatcher {
 
     /// Takes a slot for each due delivery, or gives it back without an attempt until its
     /// receiver can take it; returns those to send.
-    async fn admit(&self, due: Vec<Due>) -> Vec<Due> {
+    async fn admit(&self, due: Vec<Due>) -> Vec<(Due, Admitted)> {
         let now = Instant::now();
         let (mut go, mut wait) = (Vec::new(), Vec::new());
         {
             let mut r = self.receivers.lock().unwrap_or_else(|p| p.into_inner());
             for d in due {
                 match r.admit(&d, now) {
-                    Ok(()) => go.push(d),
+                    Ok(a) => go.push((d, a)),
                     Err(until) => wait.push((d, until)),
                 }
             }
@@ -339,9 +354,9 @@ impl Dispatcher {
         let n = due.len();
         // a set, not detached tasks: dropping the step aborts its sends
         let mut sends = tokio::task::JoinSet::new();
-        for d in due {
+        for (d, a) in due {
             let me = self.clone();
-            sends.spawn(async move { me.deliver(d).await });
+            sends.spawn(async move { me.deliver(d, a).await });
         }
         while let Some(s) = sends.join_next().await {
             if let Ok(Err(e)) = s {
@@ -352,12 +367,13 @@ impl Dispatcher {
     }
 
     /// One attempt of an admitted delivery; its slot is given back with how it went.
-    async fn deliver(&self, d: Due) -> Result<(), linkleaf_store::StoreError> {
+    async fn deliver(&self, d: Due, a: Admitted) -> Result<(), linkleaf_store::StoreError> {
+        let started = Instant::now();
         let (d, ok, recorded) = self.attempt(d).await;
         self.receivers
             .lock()
             .unwrap_or_else(|p| p.into_inner())
-            .done(&d, ok, Instant::now());
+            .done(&d, a, ok, started.elapsed(), Instant::now());
         recorded
     }
 
@@ -495,7 +511,7 @@ impl Dispatcher {
                         let due = self.admit(due).await;
                         // some were given back for their receivers: others may be due
                         again = due.len() < claimed;
-                        for d in due {
+                        for (d, admitted) in due {
                             // stopping: what was claimed and not sent is claimed again when
                             // its lease ends
                             let slot = tokio::select! {
@@ -507,7 +523,7 @@ impl Dispatcher {
                             let parked = parked.clone();
                             tasks.spawn(async move {
                                 let url = d.url.clone();
-                                let send = me.deliver(d);
+                                let send = me.deliver(d, admitted);
                                 tokio::pin!(send);
                                 let sent = tokio::select! {
                                     r = &mut send => {
@@ -591,26 +607,47 @@ mod tests {
             ..Receivers::default()
         };
         let t0 = Instant::now();
+        let fast = Duration::from_millis(5);
         // three receivers of their own failed once, one was slow
         for i in 0..3 {
             let d = due(i, &format!("https://h{i}.example/"));
-            r.admit(&d, t0).unwrap();
-            r.done(&d, false, t0);
+            let a = r.admit(&d, t0).unwrap();
+            r.done(&d, a, false, fast, t0);
         }
         let slow = due(3, "https://h3.example/");
-        r.admit(&slow, t0).unwrap();
+        let slow_a = r.admit(&slow, t0).unwrap();
         r.slow(&slow.url);
         // together they have two slots, whatever their number
-        assert!(r.admit(&due(10, "https://h0.example/"), t0).is_ok());
-        assert!(r.admit(&due(11, "https://h1.example/"), t0).is_ok());
+        let (h0, h1) = (
+            due(10, "https://h0.example/"),
+            due(11, "https://h1.example/"),
+        );
+        let h0_a = r.admit(&h0, t0).unwrap();
+        assert!(h0_a.suspect);
+        assert!(r.admit(&h1, t0).is_ok());
         assert!(r.admit(&due(12, "https://h2.example/"), t0).is_err());
         assert!(r.admit(&due(13, "https://h3.example/"), t0).is_err());
         // a receiver that has done nothing wrong is not held up
-        assert!(r.admit(&due(14, "https://fine.example/"), t0).is_ok());
-        // one that answers well again is no longer suspect
-        r.done(&slow, true, t0);
-        r.done(&due(10, "https://h0.example/"), false, t0);
-        assert!(r.admit(&due(15, "https://h3.example/"), t0).is_ok());
+        assert!(
+            !r.admit(&due(14, "https://fine.example/"), t0)
+                .unwrap()
+                .suspect
+        );
+        // a 2xx that took longer than SLOW leaves it slow; one within SLOW clears it
+        r.done(&slow, slow_a, true, SLOW + fast, t0);
+        r.done(&h0, h0_a, false, fast, t0);
+        assert!(
+            r.admit(&due(15, "https://h3.example/"), t0)
+                .unwrap()
+                .suspect
+        );
+        let again = due(16, "https://h3.example/");
+        r.done(&again, Admitted { suspect: true }, true, fast, t0);
+        assert!(
+            !r.admit(&due(17, "https://h3.example/"), t0)
+                .unwrap()
+                .suspect
+        );
     }
 
     #[test]
@@ -635,24 +672,24 @@ mod tests {
         // failures in a row open the receiver's breaker; a success closes it
         let failing = due(200, "http://c.example/");
         for _ in 0..BREAKER_FAILURES {
-            r.admit(&failing, t0).unwrap();
-            r.done(&failing, false, t0);
+            let a = r.admit(&failing, t0).unwrap();
+            r.done(&failing, a, false, Duration::ZERO, t0);
         }
         let until = r.admit(&failing, t0).unwrap_err();
         assert_eq!(until, t0 + BREAKER_OPEN);
         // once past: one probe at a time
         let later = t0 + BREAKER_OPEN;
-        assert!(r.admit(&failing, later).is_ok());
+        let probe = r.admit(&failing, later).unwrap();
         assert!(r.admit(&failing, later).is_err(), "one probe");
-        r.done(&failing, false, later);
+        r.done(&failing, probe, false, Duration::ZERO, later);
         assert_eq!(
             r.admit(&failing, later).unwrap_err(),
             later + BREAKER_OPEN * 2,
             "doubled"
         );
         let later = later + BREAKER_OPEN * 2;
-        r.admit(&failing, later).unwrap();
-        r.done(&failing, true, later);
+        let a = r.admit(&failing, later).unwrap();
+        r.done(&failing, a, true, Duration::ZERO, later);
         assert!(r.admit(&failing, later).is_ok(), "closed by a success");
     }
 }

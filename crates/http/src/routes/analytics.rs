@@ -78,8 +78,9 @@ async fn report_of(
     Ok(match st.reports.get(&key) {
         Some(r) => (r, Status::Hit),
         None => {
+            let epoch = st.reports.epoch();
             let r = Arc::new(st.stores.analytics.report(id, q).await?);
-            st.reports.insert(key, r.clone());
+            st.reports.keep(key, r.clone(), epoch);
             (r, Status::Miss)
         }
     })

@@ -107,7 +107,7 @@ pub async fn history(
     params(("profile" = String, Path, description = "The profile's id (UUID) or username", pattern = r"^[A-Za-z0-9_.-]+$"),
            ("version" = i64, Path, description = "The version to restore, as the history lists it", minimum = 1),
            ("If-Match" = Option<String>, Header, description = "The profile's current `version` as read: refused with 412 if it changed since", pattern = r#"^(\*|"[0-9]{1,15}"|[0-9]{1,15})$"#)),
-    security(("api_key" = ["profile:write"]), ("session" = [])),
+    security(("api_key" = ["profile:write", "links:write"]), ("session" = [])),
     responses(
         (status = 200, description = "The profile as it now is", body = linkleaf_domain::Profile),
         (status = 401, response = Unauthorized),
@@ -128,6 +128,8 @@ pub async fn restore(
     let id = who
         .profile(&st, &raw, Action::Scope(Scope::ProfileWrite))
         .await?;
+    // it rewrites the links too: a key for the profile's text alone may not
+    who.on(&st, id, Action::Scope(Scope::LinksWrite)).await?;
     let missing = || {
         AppError::NotFound(format!(
             "this profile keeps no version '{}' (history.keep_versions are kept)",

@@ -102,7 +102,7 @@ pub struct ImportOutcome {
            ("If-Match" = Option<String>, Header, description = "The profile's `version` as read: refused with 412 if it changed since", pattern = r#"^(\*|"[0-9]{1,15}"|[0-9]{1,15})$"#)),
     request_body(description = "The file: JSON for `linkleaf` and `linkstack`, CSV for `csv`", content(
         (Object = "application/json"), (String = "text/csv"))),
-    security(("api_key" = ["profile:write"]), ("session" = [])),
+    security(("api_key" = ["profile:write", "links:write"]), ("session" = [])),
     responses(
         (status = 200, description = "What changed, or would", body = ImportOutcome),
         (status = 401, response = Unauthorized),
@@ -140,6 +140,8 @@ pub async fn import(
     let id = who
         .profile(&st, &raw, Action::Scope(Scope::ProfileWrite))
         .await?;
+    // it rewrites the links too: a key for the profile's text alone may not
+    who.on(&st, id, Action::Scope(Scope::LinksWrite)).await?;
     let body = Limited::new(req.into_body(), IMPORT_MAX_BYTES)
         .collect()
         .await
