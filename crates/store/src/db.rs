@@ -137,7 +137,10 @@ impl Db {
                 crate::sqlite::run(&mut *t, stmt, Want::Execute)
                     .await
                     .map_err(sqlite_err)?;
-                t.commit().await.map_err(sqlite_err)
+                t.commit().await.map_err(sqlite_err)?;
+                // a write worked: connections made while writes failed go
+                s.retired.recovered();
+                Ok(())
             }
             Backend::Postgres(p) => {
                 let mut t = p.pool.begin().await.map_err(postgres_err)?;
