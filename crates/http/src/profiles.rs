@@ -12,8 +12,8 @@ use axum::Json;
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use linkleaf_domain::account::Actor;
-use linkleaf_domain::{Profile, Scope, ValidationErrors};
-use linkleaf_store::{Change, ProfileRef};
+use linkleaf_domain::{Profile, ValidationErrors};
+use linkleaf_store::{Change, Modified, ProfileRef};
 use serde::Serialize;
 use std::future::Future;
 use uuid::Uuid;
@@ -110,6 +110,17 @@ pub async fn modify(
     if_version: Option<i64>,
     change: impl Fn(&Profile) -> Result<Profile, ValidationErrors> + Send + Sync + 'static,
 ) -> Result<Profile, AppError> {
+    Ok(modify_seen(st, id, actor, if_version, change).await?.after)
+}
+
+/// `modify`, answering the profile as it was before the change too.
+pub async fn modify_seen(
+    st: &AppState,
+    id: Uuid,
+    actor: Actor,
+    if_version: Option<i64>,
+    change: impl Fn(&Profile) -> Result<Profile, ValidationErrors> + Send + Sync + 'static,
+) -> Result<Modified, AppError> {
     detached(st, {
         let st = st.clone();
         async move {
@@ -123,36 +134,10 @@ pub async fn modify(
             if m.after != m.before {
                 st.invalidate_profile(Some(&m.before), &m.after).await;
             }
-            Ok(m.after)
+            Ok(m)
         }
     })
     .await
-}
-
-/// `GET /api/profiles/{id}` with a key: the whole profile, disabled links included.
-pub async fn read_by_id(
-    st: &AppState,
-    headers: &HeaderMap,
-    id: Uuid,
-) -> Result<Response, AppError> {
-    if st.settings.edge {
-        return Err(AppError::EdgeMode);
-    }
-    crate::access::Who::find(st, &axum::http::Method::GET, headers)
-        .await?
-        .on(
-            st,
-            id,
-            linkleaf_access::table::Action::Scope(Scope::ProfileRead),
-        )
-        .await?;
-    let p = st
-        .stores
-        .profiles
-        .profile_by_id(id)
-        .await?
-        .ok_or_else(|| AppError::not_found_profile(&id.to_string()))?;
-    Ok(profile_json(StatusCode::OK, &p))
 }
 
 /// Deletes an account: first the profiles it alone owns (each as `DELETE /api/profiles/{id}`

@@ -8,7 +8,7 @@ use crate::error::AppError;
 use crate::state::AppState;
 use axum::http::StatusCode;
 use axum::http::{HeaderMap, HeaderValue, header};
-use axum::response::{IntoResponse, Response};
+use axum::response::Response;
 use linkleaf_access::{origin, session};
 use linkleaf_store::accounts::AccountRecord;
 use serde::Serialize;
@@ -147,10 +147,7 @@ pub async fn signed_in(
         session_id: started.session_id,
         account: started.account,
     };
-    // as the admin answers are: JSON, never stored (this one carries a fresh cookie)
-    let mut res = (status, axum::Json(me_of(st, &signed).await?)).into_response();
-    res.headers_mut()
-        .insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
+    let mut res = crate::profiles::admin_json(status, &me_of(st, &signed).await?);
     res.headers_mut().insert(header::SET_COOKIE, cookie);
     Ok(res)
 }

@@ -113,9 +113,7 @@ pub async fn profile_json(State(st): State<AppState>, req: Request) -> Response 
     };
     let key = match ProfileRef::parse(&name) {
         Some(ProfileRef::Id(id)) => {
-            return profiles::read_by_id(&st, req.headers(), id)
-                .await
-                .into_response();
+            return read_by_id(&st, req.headers(), id).await.into_response();
         }
         Some(ProfileRef::Key(key)) => key,
         None => return json_not_found(&name, None),
@@ -199,4 +197,30 @@ pub async fn fallback(State(st): State<AppState>, req: Request) -> Response {
 
 pub async fn method_not_allowed() -> AppError {
     AppError::MethodNotAllowed
+}
+
+/// `GET /api/profiles/{id}` with a key: the whole profile, disabled links included.
+async fn read_by_id(
+    st: &AppState,
+    headers: &axum::http::HeaderMap,
+    id: uuid::Uuid,
+) -> Result<Response, AppError> {
+    if st.settings.edge {
+        return Err(AppError::EdgeMode);
+    }
+    crate::access::Who::find(st, &axum::http::Method::GET, headers)
+        .await?
+        .on(
+            st,
+            id,
+            linkleaf_access::table::Action::Scope(linkleaf_domain::Scope::ProfileRead),
+        )
+        .await?;
+    let p = st
+        .stores
+        .profiles
+        .profile_by_id(id)
+        .await?
+        .ok_or_else(|| AppError::not_found_profile(&id.to_string()))?;
+    Ok(profiles::profile_json(StatusCode::OK, &p))
 }

@@ -8,7 +8,7 @@
 use crate::access::{NotEdge, Who};
 use crate::error::AppError;
 use crate::extract::{ApiPath, ApiQuery};
-use crate::profiles::{admin_json, if_match, modify};
+use crate::profiles::{admin_json, if_match, modify_seen};
 use crate::responses::{
     Forbidden, NotFound, PayloadTooLarge, PreconditionFailed, Unauthorized, ValidationFailed,
 };
@@ -170,21 +170,11 @@ pub async fn import(
         let after = imported.apply(&before);
         (before, after)
     } else {
-        let seen = std::sync::Arc::new(std::sync::Mutex::new(None));
-        let after = modify(&st, id, who.actor(), expect, {
-            let seen = seen.clone();
-            move |current| {
-                *seen.lock().unwrap_or_else(|p| p.into_inner()) = Some(current.clone());
-                Ok(imported.apply(current))
-            }
+        let m = modify_seen(&st, id, who.actor(), expect, move |current| {
+            Ok(imported.apply(current))
         })
         .await?;
-        let before = seen
-            .lock()
-            .unwrap_or_else(|p| p.into_inner())
-            .take()
-            .unwrap_or_else(|| after.clone());
-        (before, after)
+        (m.before, m.after)
     };
     Ok(admin_json(
         StatusCode::OK,
