@@ -69,6 +69,13 @@ impl Policy {
 /// `Policy::max_weight` bounds memory, not a notion of it.
 pub trait Weigh {
     fn weight(&self) -> u32;
+
+    /// When the value stops being true by itself (ms since the epoch; a page whose scheduled
+    /// link appears or goes then): a hard end no entry outlives, fresh or stale, whatever the
+    /// origin does. `None`: only the policy's periods apply.
+    fn expires_at_ms(&self) -> Option<u64> {
+        None
+    }
 }
 
 /// What one entry costs beyond its key and its value: the `Entry` and its `Arc`, the key's
@@ -184,6 +191,8 @@ pub struct Entry<V> {
     fresh_until: Instant,
     stale_until: Instant,
     lifetime: Duration,
+    /// The value's hard end (`Weigh::expires_at_ms`), when it has one.
+    ends_at: Option<Instant>,
     refreshing: AtomicBool,
     /// Milliseconds after `Inner::epoch` before which no refresh is attempted.
     retry_at_ms: AtomicU64,
@@ -426,7 +435,12 @@ impl<V: Weigh + Send + Sync + 'static> ReadCache<V> {
             }
         }
         inner.metrics.misses.increment(1);
-        let entry = self.flight(key).await?;
+        let mut entry = self.flight(key).await?;
+        // A load that began before a value's hard end may finish after it; a read that came
+        // after the end does not take what it produced.
+        if entry.ends_at.is_some_and(|e| e <= Instant::now()) {
+            entry = self.flight(key).await?;
+        }
         Ok(Read {
             entry,
             status: Status::Miss,
@@ -615,13 +629,23 @@ impl<V: Weigh + Send + Sync + 'static> Inner<V> {
             None => (self.policy.negative, Duration::ZERO, Duration::ZERO),
         };
         // A value that aged in a shared tier is fresh, then stale, only for what is left.
-        let fresh = fresh_for.saturating_sub(age);
-        let lifetime = (fresh_for + stale_for).saturating_sub(age);
+        let mut fresh = fresh_for.saturating_sub(age);
+        let mut lifetime = (fresh_for + stale_for).saturating_sub(age);
+        // ...and neither past its hard end (the wall clock's distance to it, on this clock)
+        let ends_at = found
+            .as_ref()
+            .and_then(|l| l.value.expires_at_ms())
+            .map(|end| Duration::from_millis(end.saturating_sub(tier::now_ms())));
+        if let Some(left) = ends_at {
+            fresh = fresh.min(left);
+            lifetime = lifetime.min(left);
+        }
         Entry {
             found: found.map(Box::new),
             fresh_until: now + fresh,
             stale_until: now + lifetime,
             lifetime,
+            ends_at: ends_at.map(|left| now + left),
             refreshing: AtomicBool::new(false),
             retry_at_ms: AtomicU64::new(0),
         }

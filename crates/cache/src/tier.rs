@@ -63,9 +63,10 @@ pub trait Codec: Sized {
     fn decode(bytes: &[u8]) -> Result<Self, String>;
 }
 
-/// Bumped when what a value encodes changes (2: a page's `Last-Modified` strength), so builds
-/// of a rolling deploy read each other's entries as another format, not as corrupt ones.
-const FORMAT: u8 = 2;
+/// Bumped when what a value encodes changes (2: a page's `Last-Modified` strength; 3: its
+/// hard end), so builds of a rolling deploy read each other's entries as another format, not
+/// as corrupt ones.
+const FORMAT: u8 = 3;
 const ABSENT: u8 = 0;
 const FOUND: u8 = 1;
 
@@ -128,7 +129,8 @@ fn decode<V: Codec>(b: &[u8]) -> Result<Held<V>, String> {
     }
 }
 
-fn now_ms() -> u64 {
+/// The wall clock, in ms since the epoch.
+pub fn now_ms() -> u64 {
     SystemTime::now()
         .duration_since(UNIX_EPOCH)
         .map_or(0, |d| d.as_millis() as u64)
@@ -207,7 +209,7 @@ impl<V> TieredLoader<V> {
 }
 
 #[async_trait]
-impl<V: Codec + Send + Sync + 'static> Loader<V> for TieredLoader<V> {
+impl<V: Codec + crate::Weigh + Send + Sync + 'static> Loader<V> for TieredLoader<V> {
     async fn load(&self, key: &str) -> Result<Option<Loaded<V>>, LoadError> {
         let m = &self.metrics;
         let now = now_ms();
@@ -243,13 +245,17 @@ impl<V: Codec + Send + Sync + 'static> Loader<V> for TieredLoader<V> {
                     })) => {
                         let age = Duration::from_millis(now.saturating_sub(produced_ms));
                         let loaded = Loaded { owner, value, age };
-                        if age < self.policy.fresh {
+                        if loaded.value.expires_at_ms().is_some_and(|end| end <= now) {
+                            // past its hard end: not servable, not even if the origin fails
+                            m.miss.increment(1);
+                        } else if age < self.policy.fresh {
                             m.hit.increment(1);
                             return Ok(Some(loaded));
-                        }
-                        m.stale.increment(1);
-                        if age < self.policy.fresh + self.policy.stale {
-                            fallback = Some(loaded);
+                        } else {
+                            m.stale.increment(1);
+                            if age < self.policy.fresh + self.policy.stale {
+                                fallback = Some(loaded);
+                            }
                         }
                     }
                 }
@@ -276,15 +282,24 @@ impl<V: Codec + Send + Sync + 'static> Loader<V> for TieredLoader<V> {
         // Fill the tier, unless it did not answer (then it is not asked twice in one load).
         if let Some(g) = generation {
             let ttl = match &found {
-                Some(_) => self.policy.fresh + self.policy.stale,
+                // the entry ends at the value's hard end, if that comes first
+                Some(l) => (self.policy.fresh + self.policy.stale).min(
+                    l.value.expires_at_ms().map_or(Duration::MAX, |end| {
+                        Duration::from_millis(end.saturating_sub(now_ms()))
+                    }),
+                ),
                 None => self.policy.negative,
             };
             let bytes = encode(found.as_ref(), now);
-            match self.tier.put(key, g, &bytes, ttl).await {
-                Ok(()) => m.stored.increment(1),
-                Err(e) => {
-                    m.fill_failed.increment(1);
-                    tracing::debug!(key, error = %e, "shared tier not filled");
+            if ttl.is_zero() {
+                // already past its end: nothing to keep
+            } else {
+                match self.tier.put(key, g, &bytes, ttl).await {
+                    Ok(()) => m.stored.increment(1),
+                    Err(e) => {
+                        m.fill_failed.increment(1);
+                        tracing::debug!(key, error = %e, "shared tier not filled");
+                    }
                 }
             }
         }
@@ -304,6 +319,111 @@ mod tests {
         fn decode(b: &[u8]) -> Result<Self, String> {
             Ok(V(b.to_vec()))
         }
+    }
+
+    impl crate::Weigh for V {
+        fn weight(&self) -> u32 {
+            self.0.len() as u32
+        }
+    }
+
+    /// A value that ends at the time it holds.
+    struct Ending(u64);
+    impl Codec for Ending {
+        fn encode(&self, out: &mut Vec<u8>) {
+            out.extend_from_slice(&self.0.to_be_bytes());
+        }
+        fn decode(b: &[u8]) -> Result<Self, String> {
+            Ok(Ending(u64::from_be_bytes(b.try_into().map_err(|_| "len")?)))
+        }
+    }
+    impl crate::Weigh for Ending {
+        fn weight(&self) -> u32 {
+            8
+        }
+        fn expires_at_ms(&self) -> Option<u64> {
+            Some(self.0)
+        }
+    }
+
+    /// A tier holding one entry for every key, recording the time each fill is kept for.
+    struct Holding {
+        bytes: Vec<u8>,
+        ttls: std::sync::Mutex<Vec<Duration>>,
+    }
+    #[async_trait]
+    impl SecondTier for Holding {
+        async fn get(&self, _: &str) -> Result<(Option<Vec<u8>>, u64), TierError> {
+            Ok((Some(self.bytes.clone()), 0))
+        }
+        async fn put(&self, _: &str, _: u64, _: &[u8], ttl: Duration) -> Result<(), TierError> {
+            self.ttls.lock().unwrap().push(ttl);
+            Ok(())
+        }
+        async fn forget(&self, _: &[String]) -> Result<(), TierError> {
+            Ok(())
+        }
+    }
+    /// An origin that fails, or answers a value ending at a time.
+    struct EndingOrigin(Option<u64>);
+    #[async_trait]
+    impl Loader<Ending> for EndingOrigin {
+        async fn load(&self, _: &str) -> Result<Option<Loaded<Ending>>, LoadError> {
+            match self.0 {
+                Some(end) => Ok(Some(Loaded::new(Uuid::nil(), Ending(end)))),
+                None => Err(LoadError::unavailable("down")),
+            }
+        }
+    }
+
+    #[tokio::test]
+    async fn a_value_past_its_hard_end_is_never_served_and_a_fill_ends_with_it() {
+        let policy = Policy {
+            fresh: Duration::from_secs(60),
+            stale: Duration::from_secs(3600),
+            negative: Duration::from_secs(1),
+            retry_after_error: Duration::from_secs(1),
+            max_weight: 1 << 20,
+        };
+        let recorder = metrics::NoopRecorder;
+        let tiered = |held: Vec<u8>, origin: Option<u64>| {
+            let tier = Arc::new(Holding {
+                bytes: held,
+                ttls: Default::default(),
+            });
+            let loader = TieredLoader::new(
+                tier.clone(),
+                Arc::new(EndingOrigin(origin)),
+                policy.clone(),
+                TierMetrics::register(&recorder, "t"),
+            );
+            (tier, loader)
+        };
+        let now = now_ms();
+        // stale in the tier and the origin down: served stale, while before its end...
+        let before_end = encode(
+            Some(&Loaded::new(Uuid::nil(), Ending(now + 60_000))),
+            now - 120_000,
+        );
+        let (_, l) = tiered(before_end, None);
+        assert_eq!(l.load("k").await.unwrap().unwrap().value.0, now + 60_000);
+        // ...but not once its end has passed, fresh or stale
+        for produced in [now - 1_000, now - 120_000] {
+            let past_end = encode(Some(&Loaded::new(Uuid::nil(), Ending(now - 1))), produced);
+            let (_, l) = tiered(past_end, None);
+            assert!(l.load("k").await.is_err(), "produced {produced}");
+        }
+        // a fill is kept no longer than to the value's end
+        let past_end = encode(Some(&Loaded::new(Uuid::nil(), Ending(now - 1))), now);
+        let (tier, l) = tiered(past_end, Some(now + 5_000));
+        assert_eq!(l.load("k").await.unwrap().unwrap().value.0, now + 5_000);
+        let ttls = tier.ttls.lock().unwrap().clone();
+        assert!(
+            ttls.len() == 1
+                && ttls[0] <= Duration::from_secs(5)
+                && ttls[0] > Duration::from_secs(4),
+            "{ttls:?}"
+        );
     }
 
     /// A tier holding nothing, whose keys were all last written at `generation`.

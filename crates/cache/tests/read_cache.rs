@@ -17,6 +17,17 @@ impl Weigh for Val {
     fn weight(&self) -> u32 {
         self.0.len() as u32
     }
+    /// A value written `text@<ms>` ends at that wall-clock time (a scheduled link's boundary).
+    fn expires_at_ms(&self) -> Option<u64> {
+        self.0.split_once('@').and_then(|(_, end)| end.parse().ok())
+    }
+}
+
+fn wall_ms() -> u64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_millis() as u64
 }
 
 /// An origin whose contents, failures and speed the test controls.
@@ -299,4 +310,56 @@ async fn a_load_racing_a_write_does_not_store_what_it_read_before_the_write() {
         (Status::Hit, Some("new")),
         "the old flight stored nothing stale"
     );
+}
+
+/// A value with a hard end is fresh, then stale, only up to it; past it, a read loads again,
+/// and while the origin fails it answers the failure rather than the value it has (nothing is
+/// served stale across the end, not even on error).
+#[tokio::test(start_paused = true)]
+async fn nothing_is_served_past_a_value_s_hard_end() {
+    let o = Arc::new(Origin::default());
+    let owner = Uuid::now_v7();
+    // ends in 5 s of this (paused) clock: the entry reads the wall clock's distance once
+    let before = format!("before@{}", wall_ms() + 5_000);
+    o.put("jane", owner, &before);
+    let c = cache(&o);
+    let r = c.get("jane").await.unwrap();
+    assert_eq!((r.status, val(&r)), (Status::Miss, Some(before.as_str())));
+    tokio::time::advance(Duration::from_millis(4_900)).await;
+    let r = c.get("jane").await.unwrap();
+    assert_eq!(r.status, Status::Hit, "fresh up to its end");
+    assert!(c.get_fresh("jane", tokio::time::Instant::now()).is_some());
+    tokio::time::advance(Duration::from_millis(200)).await;
+    assert!(c.get_fresh("jane", tokio::time::Instant::now()).is_none());
+    assert!(!c.holds("jane"), "not even stale");
+    o.failing.store(true, Ordering::SeqCst);
+    assert!(
+        c.get("jane").await.is_err(),
+        "no stale-if-error across the end"
+    );
+    o.failing.store(false, Ordering::SeqCst);
+    o.put("jane", owner, "after");
+    let r = c.get("jane").await.unwrap();
+    assert_eq!((r.status, val(&r)), (Status::Miss, Some("after")));
+    tokio::time::advance(FRESH - Duration::from_secs(1)).await;
+    assert_eq!(c.get("jane").await.unwrap().status, Status::Hit);
+}
+
+/// A load that began before a value's end and finished after it answers the reads that were
+/// waiting before the end, but a read that came after the end loads again.
+#[tokio::test(start_paused = true)]
+async fn a_read_after_the_end_does_not_take_a_load_made_before_it() {
+    let o = Arc::new(Origin::default());
+    let owner = Uuid::now_v7();
+    // already past its end by the time it is stored
+    o.put(
+        "jane",
+        owner,
+        &format!("before@{}", wall_ms().saturating_sub(1)),
+    );
+    let c = cache(&o);
+    let loads = o.loads();
+    let r = c.get("jane").await.unwrap();
+    assert_eq!(o.loads(), loads + 2, "loaded again once");
+    assert_eq!(r.status, Status::Miss);
 }

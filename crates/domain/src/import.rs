@@ -12,6 +12,7 @@ use crate::profile::{Link, MAX_LINKS, Profile};
 use crate::theme::Theme;
 use crate::{text, url};
 use serde::{Deserialize, Serialize};
+use time::OffsetDateTime;
 use utoipa::ToSchema;
 use uuid::Uuid;
 
@@ -34,9 +35,22 @@ pub struct Imported {
     pub bio: Option<String>,
     pub avatar_url: Option<Option<String>>,
     pub theme: Option<Theme>,
-    /// (title, url, enabled), checked.
-    pub links: Vec<(String, String, bool)>,
+    /// Checked.
+    pub links: Vec<ImportedLink>,
 }
+
+/// A link as a file gives it, checked.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ImportedLink {
+    pub title: String,
+    pub url: String,
+    pub enabled: bool,
+    pub visible_from: Option<OffsetDateTime>,
+    pub visible_until: Option<OffsetDateTime>,
+}
+
+/// A link as a file gives it, before it is checked: title, URL, enabled, and its window.
+type RawLink = (String, String, bool, Option<String>, Option<String>);
 
 /// What an import changes, as its answer says it.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, ToSchema)]
@@ -109,6 +123,8 @@ struct LinkleafLink {
     url: String,
     #[serde(default = "yes")]
     enabled: bool,
+    visible_from: Option<String>,
+    visible_until: Option<String>,
 }
 
 fn yes() -> bool {
@@ -146,7 +162,7 @@ impl Imported {
                     links: f
                         .links
                         .into_iter()
-                        .map(|l| (l.title, l.url, l.enabled))
+                        .map(|l| (l.title, l.url, l.enabled, l.visible_from, l.visible_until))
                         .collect(),
                 }
             }
@@ -173,7 +189,10 @@ impl Imported {
                     bio: f.littlelink_description.map(|d| strip_tags(&d)),
                     avatar_url: None,
                     theme: None,
-                    links: links.into_iter().map(|(_, t, u)| (t, u, true)).collect(),
+                    links: links
+                        .into_iter()
+                        .map(|(_, t, u)| (t, u, true, None, None))
+                        .collect(),
                 }
             }
             Format::Csv => Raw {
@@ -205,18 +224,20 @@ impl Imported {
             .links
             .iter()
             .enumerate()
-            .map(|(i, (title, link_url, enabled))| {
+            .map(|(i, l)| {
                 let same = unused
                     .iter()
-                    .position(|l| l.title == *title && l.url == *link_url)
+                    .position(|c| c.title == l.title && c.url == l.url)
                     .map(|at| unused.remove(at));
                 Link {
-                    id: same.map_or_else(Uuid::now_v7, |l| l.id),
-                    title: title.clone(),
-                    url: link_url.clone(),
+                    id: same.map_or_else(Uuid::now_v7, |c| c.id),
+                    title: l.title.clone(),
+                    url: l.url.clone(),
                     position: i as u32,
-                    click_count: same.map_or(0, |l| l.click_count),
-                    enabled: *enabled,
+                    click_count: same.map_or(0, |c| c.click_count),
+                    enabled: l.enabled,
+                    visible_from: l.visible_from,
+                    visible_until: l.visible_until,
                 }
             })
             .collect();
@@ -231,7 +252,7 @@ struct Raw {
     bio: Option<String>,
     avatar_url: Option<Option<String>>,
     theme: Option<Theme>,
-    links: Vec<(String, String, bool)>,
+    links: Vec<RawLink>,
 }
 
 impl Raw {
@@ -256,12 +277,26 @@ impl Raw {
             ));
         }
         let mut links = Vec::with_capacity(self.links.len().min(MAX_LINKS));
-        for (i, (title, link_url, enabled)) in self.links.into_iter().take(MAX_LINKS).enumerate() {
+        for (i, (title, link_url, enabled, from, until)) in
+            self.links.into_iter().take(MAX_LINKS).enumerate()
+        {
             let at = format!("links[{i}]");
             let t = errs.check(text::link_title(&title).map_err(|e| e.under(&at)));
             let u = errs.check(url::link_url(&link_url).map_err(|e| e.under(&at)));
-            if let (Some(t), Some(u)) = (t, u) {
-                links.push((t, u, enabled));
+            let mut window_errs = ValidationErrors::default();
+            let (visible_from, visible_until) =
+                crate::profile::window(&mut window_errs, from.as_deref(), until.as_deref());
+            for e in window_errs.0 {
+                errs.push(e.under(&at));
+            }
+            if let (Some(title), Some(url)) = (t, u) {
+                links.push(ImportedLink {
+                    title,
+                    url,
+                    enabled,
+                    visible_from,
+                    visible_until,
+                });
             }
         }
         errs.into_result(Imported {
@@ -280,7 +315,7 @@ fn json<T: serde::de::DeserializeOwned>(body: &[u8]) -> Result<T, ValidationErro
 }
 
 /// `title,url` rows; a first row of `title,url` is a header.
-fn csv_rows(body: &[u8]) -> Result<Vec<(String, String, bool)>, ValidationErrors> {
+fn csv_rows(body: &[u8]) -> Result<Vec<RawLink>, ValidationErrors> {
     // a spreadsheet's "UTF-8 CSV" starts with a byte order mark
     let body = body.strip_prefix("\u{feff}".as_bytes()).unwrap_or(body);
     let mut rows = Vec::new();
@@ -306,7 +341,7 @@ fn csv_rows(body: &[u8]) -> Result<Vec<(String, String, bool)>, ValidationErrors
                 "has more than two cells: write title,url (quote a title that holds a comma)",
             ));
         }
-        rows.push((title.to_owned(), link.to_owned(), true));
+        rows.push((title.to_owned(), link.to_owned(), true, None, None));
     }
     Ok(rows)
 }
@@ -354,7 +389,7 @@ mod tests {
         )
         .unwrap();
         assert_eq!(with, without);
-        assert_eq!(with.links[1].0, "Talks, all");
+        assert_eq!(with.links[1].title, "Talks, all");
         let bom = Imported::read(
             Format::Csv,
             "\u{feff}title,url\nBlog,https://a.example/\n\"Talks, all\",https://b.example/\n"

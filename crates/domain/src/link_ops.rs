@@ -34,8 +34,17 @@ pub enum LinkOp {
         enabled: Option<bool>,
         #[serde(default, deserialize_with = "whole_opt")]
         position: Option<u32>,
+        /// Shown from this time on (RFC 3339 with its offset).
+        #[serde(default, rename = "visibleFrom")]
+        #[schema(value_type = Option<String>, format = DateTime)]
+        visible_from: Option<String>,
+        /// Shown until this time, exclusive; later than `visibleFrom`.
+        #[serde(default, rename = "visibleUntil")]
+        #[schema(value_type = Option<String>, format = DateTime)]
+        visible_until: Option<String>,
     },
-    /// Changes any of a link's title, URL and enabled flag.
+    /// Changes any of a link's title, URL, enabled flag and window (`null` clears an end of
+    /// the window; absent leaves it).
     Edit {
         id: Uuid,
         #[serde(default)]
@@ -46,6 +55,14 @@ pub enum LinkOp {
         url: Option<String>,
         #[serde(default)]
         enabled: Option<bool>,
+        /// Shown from this time on (RFC 3339 with its offset); `null`: from now.
+        #[serde(default, rename = "visibleFrom", deserialize_with = "set_or_clear")]
+        #[schema(value_type = Option<String>, format = DateTime, nullable)]
+        visible_from: Option<Option<String>>,
+        /// Shown until this time, exclusive; `null`: for good.
+        #[serde(default, rename = "visibleUntil", deserialize_with = "set_or_clear")]
+        #[schema(value_type = Option<String>, format = DateTime, nullable)]
+        visible_until: Option<Option<String>>,
     },
     /// Moves one link to `position`.
     Move {
@@ -123,6 +140,13 @@ fn whole_opt<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Option<u32>, D::E
     Option::<Whole>::deserialize(d).map(|o| o.map(|w| w.0))
 }
 
+/// A field that may be cleared: absent (the default) leaves it, `null` clears it.
+fn set_or_clear<'de, D: serde::Deserializer<'de>>(
+    d: D,
+) -> Result<Option<Option<String>>, D::Error> {
+    Option::<String>::deserialize(d).map(Some)
+}
+
 fn find(links: &[Link], id: Uuid) -> Result<usize, FieldError> {
     links
         .iter()
@@ -137,6 +161,8 @@ fn apply_one(links: &mut Vec<Link>, op: &LinkOp) -> Result<(), ValidationErrors>
             url,
             enabled,
             position,
+            visible_from,
+            visible_until,
         } => {
             let at = position.map_or(links.len(), |p| p as usize);
             if at > links.len() {
@@ -150,6 +176,8 @@ fn apply_one(links: &mut Vec<Link>, op: &LinkOp) -> Result<(), ValidationErrors>
                 title: title.clone(),
                 url: url.clone(),
                 enabled: *enabled,
+                visible_from: visible_from.clone(),
+                visible_until: visible_until.clone(),
             };
             links.insert(at, new.into_link(0)?);
         }
@@ -158,16 +186,39 @@ fn apply_one(links: &mut Vec<Link>, op: &LinkOp) -> Result<(), ValidationErrors>
             title,
             url: u,
             enabled,
+            visible_from,
+            visible_until,
         } => {
             let i = find(links, *id)?;
             let mut errs = ValidationErrors::default();
             let title = title.as_deref().map(text::link_title).transpose();
             let u = u.as_deref().map(url::link_url).transpose();
             let (title, u) = (errs.check(title), errs.check(u));
+            let time = |errs: &mut ValidationErrors, v: &Option<Option<String>>, field, old| match v
+            {
+                None => old,
+                Some(None) => None,
+                Some(Some(t)) => errs.check(crate::schedule::parse_time(t, field)),
+            };
+            let from = time(
+                &mut errs,
+                visible_from,
+                "visibleFrom",
+                links[i].visible_from,
+            );
+            let until = time(
+                &mut errs,
+                visible_until,
+                "visibleUntil",
+                links[i].visible_until,
+            );
+            errs.check(crate::schedule::check_window(from, until));
             if !errs.is_empty() {
                 return Err(errs);
             }
             let l = &mut links[i];
+            l.visible_from = from;
+            l.visible_until = until;
             if let Some(Some(t)) = title {
                 l.title = t;
             }
@@ -292,6 +343,8 @@ mod tests {
                 position: i as u32,
                 click_count: i as u64,
                 enabled: true,
+                visible_from: None,
+                visible_until: None,
             })
             .collect()
     }

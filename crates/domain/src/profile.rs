@@ -35,6 +35,23 @@ pub struct Link {
     pub click_count: u64,
     /// Disabled links are kept but not shown publicly.
     pub enabled: bool,
+    /// Shown from this time on (RFC 3339; absent: from now). The page changes at it by itself,
+    /// and nothing that keeps the page (a browser, a cache, an edge) keeps it past it.
+    #[serde(
+        default,
+        with = "time::serde::rfc3339::option",
+        skip_serializing_if = "Option::is_none"
+    )]
+    #[schema(value_type = Option<String>, format = DateTime, required = false)]
+    pub visible_from: Option<OffsetDateTime>,
+    /// Shown until this time, exclusive (RFC 3339; absent: for good).
+    #[serde(
+        default,
+        with = "time::serde::rfc3339::option",
+        skip_serializing_if = "Option::is_none"
+    )]
+    #[schema(value_type = Option<String>, format = DateTime, required = false)]
+    pub visible_until: Option<OffsetDateTime>,
 }
 
 /// A profile. Publicly (`GET /api/profiles/{username}`) `links` holds the enabled links only;
@@ -80,6 +97,17 @@ pub struct Profile {
     /// edit to have the edit refused (412) when someone else changed the profile meanwhile.
     #[schema(minimum = 0)]
     pub version: i64,
+    /// Public answers only: when the answer stops being true by itself (a scheduled link
+    /// appears or goes then). Nothing may keep it past this time. Absent when no such time is
+    /// known. (Read back from an upstream's answer by an edge; links held here add their own
+    /// boundaries to it, `public_at`.)
+    #[serde(
+        rename = "validUntil",
+        with = "time::serde::rfc3339::option",
+        skip_serializing_if = "Option::is_none"
+    )]
+    #[schema(value_type = Option<String>, format = DateTime, required = false)]
+    pub next_change: Option<OffsetDateTime>,
 }
 
 /// The public face of a profile: what `GET /api/profiles/{username}` and the page show.
@@ -95,19 +123,45 @@ pub struct PublicProfile<'a> {
     pub theme: &'a Theme,
     #[serde(with = "time::serde::rfc3339")]
     pub last_modified: OffsetDateTime,
+    /// When this answer stops being true by itself (a scheduled link appears or goes then):
+    /// nothing may keep it past this time. Absent when no such time is known.
+    #[serde(
+        with = "time::serde::rfc3339::option",
+        skip_serializing_if = "Option::is_none"
+    )]
+    pub valid_until: Option<OffsetDateTime>,
 }
 
 impl Profile {
-    /// When what its page shows last changed: its edit, or its counters moving after it.
-    pub fn changed_at(&self) -> OffsetDateTime {
-        self.counted_at
-            .map_or(self.last_modified, |c| c.max(self.last_modified))
+    /// When what its page shows at `now` last changed: its edit, its counters moving, or a
+    /// scheduled link appearing or going, whichever came last.
+    pub fn changed_at(&self, now: OffsetDateTime) -> OffsetDateTime {
+        let mut t = self.last_modified;
+        for c in [
+            self.counted_at,
+            crate::schedule::last_boundary(&self.links, now),
+        ]
+        .into_iter()
+        .flatten()
+        {
+            t = t.max(c);
+        }
+        t
     }
 
-    /// Enabled links only, in position order.
-    pub fn public(&self) -> PublicProfile<'_> {
-        let mut links: Vec<&Link> = self.links.iter().filter(|l| l.enabled).collect();
+    /// The links the public sees at `now` (enabled, within their windows), in position
+    /// order, and until when that holds.
+    pub fn public_at(&self, now: OffsetDateTime) -> PublicProfile<'_> {
+        let mut links: Vec<&Link> = self.links.iter().filter(|l| l.visible_at(now)).collect();
         links.sort_by_key(|l| l.position);
+        let valid_until = [
+            crate::schedule::next_boundary(&self.links, now),
+            self.next_change,
+        ]
+        .into_iter()
+        .flatten()
+        .filter(|t| *t > now)
+        .min();
         PublicProfile {
             id: self.id,
             username: &self.username,
@@ -117,6 +171,7 @@ impl Profile {
             links,
             theme: &self.theme,
             last_modified: self.last_modified,
+            valid_until,
         }
     }
 }
@@ -145,6 +200,27 @@ pub struct NewLink {
     /// Defaults to true.
     #[serde(default)]
     pub enabled: Option<bool>,
+    /// Shown from this time on (RFC 3339 with its offset).
+    #[serde(default)]
+    #[schema(value_type = Option<String>, format = DateTime)]
+    pub visible_from: Option<String>,
+    /// Shown until this time, exclusive; later than `visibleFrom`.
+    #[serde(default)]
+    #[schema(value_type = Option<String>, format = DateTime)]
+    pub visible_until: Option<String>,
+}
+
+/// A link's window as sent: each end read (`None` when absent or `null`), then checked
+/// together.
+pub fn window(
+    errs: &mut ValidationErrors,
+    from: Option<&str>,
+    until: Option<&str>,
+) -> (Option<OffsetDateTime>, Option<OffsetDateTime>) {
+    let from = from.and_then(|f| errs.check(crate::schedule::parse_time(f, "visibleFrom")));
+    let until = until.and_then(|u| errs.check(crate::schedule::parse_time(u, "visibleUntil")));
+    errs.check(crate::schedule::check_window(from, until));
+    (from, until)
 }
 
 impl NewLink {
@@ -153,6 +229,11 @@ impl NewLink {
         let mut errs = ValidationErrors::default();
         let title = errs.check(text::link_title(&self.title));
         let url = errs.check(url::link_url(&self.url));
+        let (visible_from, visible_until) = window(
+            &mut errs,
+            self.visible_from.as_deref(),
+            self.visible_until.as_deref(),
+        );
         match (title, url) {
             (Some(title), Some(url)) if errs.is_empty() => Ok(Link {
                 id: Uuid::now_v7(),
@@ -161,6 +242,8 @@ impl NewLink {
                 position,
                 click_count: 0,
                 enabled: self.enabled.unwrap_or(true),
+                visible_from,
+                visible_until,
             }),
             _ => Err(errs),
         }
@@ -254,6 +337,7 @@ impl CreateProfile {
                     last_modified: now,
                     counted_at: None,
                     version: 1,
+                    next_change: None,
                 })
             }
             _ => Err(errs),
@@ -412,6 +496,14 @@ fn read_public(bytes: &[u8]) -> Result<Profile, ValidationErrors> {
                 .map_err(|e| FieldError::new("lastModified", format!("is not RFC 3339: {e}"))),
         )
     });
+    // an optional time: absent or null is none
+    let when = |errs: &mut ValidationErrors, v: Option<&Value>, field: &str| match v {
+        None | Some(Value::Null) => Some(None),
+        v => text(errs, v, field)
+            .and_then(|t| errs.check(crate::schedule::parse_time(&t, field)))
+            .map(Some),
+    };
+    let next_change = when(&mut errs, o.get("validUntil"), "validUntil").flatten();
     let mut links = Vec::new();
     match o.get("links") {
         Some(Value::Array(items)) if items.len() <= MAX_LINKS => {
@@ -443,9 +535,25 @@ fn read_public(bytes: &[u8]) -> Result<Profile, ValidationErrors> {
                         None
                     }
                 };
-                if let (Some(id), Some(title), Some(url), Some(click_count), Some(enabled)) =
-                    (id, title, url, click_count, enabled)
-                {
+                let visible_from = when(&mut errs, l.get("visibleFrom"), &at("visibleFrom"));
+                let visible_until = when(&mut errs, l.get("visibleUntil"), &at("visibleUntil"));
+                if let (
+                    Some(id),
+                    Some(title),
+                    Some(url),
+                    Some(click_count),
+                    Some(enabled),
+                    Some(visible_from),
+                    Some(visible_until),
+                ) = (
+                    id,
+                    title,
+                    url,
+                    click_count,
+                    enabled,
+                    visible_from,
+                    visible_until,
+                ) {
                     if links.iter().any(|x: &Link| x.id == id) {
                         errs.push(FieldError::new(at("id"), "appears twice"));
                     }
@@ -457,6 +565,8 @@ fn read_public(bytes: &[u8]) -> Result<Profile, ValidationErrors> {
                         position: i as u32,
                         click_count,
                         enabled,
+                        visible_from,
+                        visible_until,
                     });
                 }
             }
@@ -495,6 +605,7 @@ fn read_public(bytes: &[u8]) -> Result<Profile, ValidationErrors> {
             last_modified,
             counted_at: None,
             version: 0,
+            next_change,
         }),
         _ => Err(errs),
     }
@@ -590,9 +701,14 @@ mod tests {
         )
         .unwrap();
         p.links.reverse();
-        let titles: Vec<&str> = p.public().links.iter().map(|l| l.title.as_str()).collect();
+        let titles: Vec<&str> = p
+            .public_at(OffsetDateTime::now_utc())
+            .links
+            .iter()
+            .map(|l| l.title.as_str())
+            .collect();
         assert_eq!(titles, ["a", "c"]);
-        let json = serde_json::to_value(p.public()).unwrap();
+        let json = serde_json::to_value(p.public_at(OffsetDateTime::now_utc())).unwrap();
         for key in [
             "id",
             "username",
@@ -614,7 +730,7 @@ mod tests {
             r#"{"username":"Jane","displayName":"Jane","bio":"hi","links":[{"title":"a","url":"https://a.example"},{"title":"b","url":"mailto:b@example.com"}]}"#,
         )
         .unwrap();
-        let json = serde_json::to_vec(&p.public()).unwrap();
+        let json = serde_json::to_vec(&p.public_at(OffsetDateTime::now_utc())).unwrap();
         let back = from_public_json(&json).unwrap();
         assert_eq!(
             (

@@ -35,6 +35,10 @@ struct SnapshotLink {
     url: String,
     #[serde(default = "yes")]
     enabled: bool,
+    #[serde(default, with = "time::serde::rfc3339::option")]
+    visible_from: Option<time::OffsetDateTime>,
+    #[serde(default, with = "time::serde::rfc3339::option")]
+    visible_until: Option<time::OffsetDateTime>,
 }
 
 fn yes() -> bool {
@@ -89,6 +93,8 @@ impl Snapshot {
                     position: i as u32,
                     click_count: kept.map_or(0, |c| c.click_count),
                     enabled: l.enabled,
+                    visible_from: l.visible_from,
+                    visible_until: l.visible_until,
                 });
             }
         }

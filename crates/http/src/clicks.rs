@@ -21,13 +21,21 @@ pub struct Redirect {
     pub profile: Uuid,
     /// The link's URL, ready to be the `Location` header.
     pub location: HeaderValue,
+    /// Shown to the public now: enabled and within its window (a link not shown does not
+    /// redirect).
     pub enabled: bool,
+    /// When that changes by itself (the link's next boundary, or its page's), ms since the
+    /// epoch.
+    pub expires_at_ms: Option<u64>,
 }
 
 impl Weigh for Redirect {
     /// The `Location` text (its own allocation); the cache adds the rest.
     fn weight(&self) -> u32 {
         self.location.len() as u32 + 16
+    }
+    fn expires_at_ms(&self) -> Option<u64> {
+        self.expires_at_ms
     }
 }
 

@@ -31,6 +31,9 @@ pub struct RenderedPage {
     pub last_modified_strong: bool,
     /// The page's content security policy: its inline style's hash, when it has one.
     pub csp: HeaderValue,
+    /// When the page stops being true by itself (a scheduled link appears or goes), in ms
+    /// since the epoch: no cache keeps it past this, and `Cache-Control` does not reach past it.
+    pub expires_at_ms: Option<u64>,
 }
 
 impl Weigh for RenderedPage {
@@ -41,6 +44,9 @@ impl Weigh for RenderedPage {
         let bodies = self.json.bytes() + self.html.bytes();
         // mimalloc rounds each allocation up to its size class: up to 1/8 more
         (bodies + bodies / 8 + 8 * 80) as u32
+    }
+    fn expires_at_ms(&self) -> Option<u64> {
+        self.expires_at_ms
     }
 }
 
@@ -73,6 +79,10 @@ impl Codec for RenderedPage {
         put(self.last_modified.as_bytes());
         put(self.csp.as_bytes());
         put(&[u8::from(self.last_modified_strong)]);
+        match self.expires_at_ms {
+            Some(end) => put(&end.to_be_bytes()),
+            None => put(b""),
+        }
     }
 
     fn decode(mut b: &[u8]) -> Result<Self, String> {
@@ -115,6 +125,12 @@ impl Codec for RenderedPage {
             [1] => true,
             _ => return Err("not a flag".into()),
         };
+        let expires_at_ms = match next()? {
+            [] => None,
+            end => Some(u64::from_be_bytes(
+                end.try_into().map_err(|_| "not a time")?,
+            )),
+        };
         if !b.is_empty() {
             return Err("trailing bytes".into());
         }
@@ -124,6 +140,7 @@ impl Codec for RenderedPage {
             last_modified,
             last_modified_strong,
             csp,
+            expires_at_ms,
         })
     }
 }
@@ -184,8 +201,18 @@ pub struct Renderer {
 }
 
 impl Renderer {
+    /// The page as the public sees it now.
     pub fn render(&self, p: &Profile) -> Result<RenderedPage, String> {
-        let public = p.public();
+        self.render_at(p, OffsetDateTime::now_utc())
+    }
+
+    /// The page as the public sees it at `now`: the links shown then, and until when.
+    pub fn render_at(&self, p: &Profile, now: OffsetDateTime) -> Result<RenderedPage, String> {
+        let public = p.public_at(now);
+        let expires_at_ms = public
+            .valid_until
+            .map(|t| linkleaf_domain::unix_millis(t).max(0) as u64);
+        let changed_at = p.changed_at(now);
         let json = serde_json::to_vec(&public).map_err(|e| e.to_string())?;
         let description = if p.bio.is_empty() {
             format!("Links of {}", p.display_name)
@@ -214,10 +241,10 @@ impl Renderer {
         Ok(RenderedPage {
             json: Variant::new(exact(json)),
             html: Variant::new(exact(html.into_bytes())),
-            last_modified: http_date(p.changed_at()),
-            last_modified_strong: OffsetDateTime::now_utc() - p.changed_at()
-                >= time::Duration::SECOND,
+            last_modified: http_date(changed_at),
+            last_modified_strong: now - changed_at >= time::Duration::SECOND,
             csp,
+            expires_at_ms,
         })
     }
 }

@@ -45,12 +45,8 @@ impl Prebuilt {
     ) -> Self {
         Self {
             cached_headers: CachedHeaders::new(
-                HeaderValue::from_str(&format!(
-                    "public, max-age={}, stale-while-revalidate={}",
-                    browser_max_age.as_secs(),
-                    stale_while_revalidate.as_secs()
-                ))
-                .unwrap_or(HeaderValue::from_static("no-cache")),
+                browser_max_age.as_secs(),
+                stale_while_revalidate.as_secs(),
             ),
             not_found_html: message_page(
                 "Nothing here",
@@ -210,13 +206,28 @@ fn qvalue(v: &[u8]) -> Option<u16> {
 /// inserting nine headers into an empty map (BENCHMARKS.md, the page read).
 pub struct CachedHeaders {
     maps: [HeaderMap; 12],
+    /// `max-age` and `stale-while-revalidate`, in seconds.
+    max_age: u64,
+    swr: u64,
 }
 
 /// The entry's own headers, first in every map, in this order.
 const OWN: [&HeaderName; 3] = [&header::ETAG, &header::LAST_MODIFIED, &X_CACHE];
 
+/// `Cache-Control` for a public answer kept `max_age` seconds, then served stale while
+/// revalidating for `swr` more (left out when 0).
+fn cache_control(max_age: u64, swr: u64) -> HeaderValue {
+    let v = if swr == 0 {
+        format!("public, max-age={max_age}")
+    } else {
+        format!("public, max-age={max_age}, stale-while-revalidate={swr}")
+    };
+    HeaderValue::from_str(&v).unwrap_or(NO_CACHE)
+}
+
 impl CachedHeaders {
-    pub fn new(cache_control: HeaderValue) -> Self {
+    pub fn new(max_age: u64, swr: u64) -> Self {
+        let cache_control = cache_control(max_age, swr);
         let map = |kind: Kind, coding: Coding, ok: bool| {
             let mut h = HeaderMap::with_capacity(14);
             for name in OWN {
@@ -251,7 +262,22 @@ impl CachedHeaders {
                 let kind = if i / 6 == 0 { Kind::Html } else { Kind::Json };
                 map(kind, CODINGS[i / 2 % 3], i % 2 == 0)
             }),
+            max_age,
+            swr,
         }
+    }
+
+    /// `Cache-Control` for an answer that stops being true `end_ms` (ms since the epoch), when
+    /// the usual one would let a browser or a shared cache keep it, or serve it stale, past
+    /// that: both periods shortened to end at it (whole seconds, rounded down). `None` when
+    /// the usual one ends before it.
+    pub fn ending_at(&self, end_ms: u64, now_ms: u64) -> Option<HeaderValue> {
+        let left = end_ms.saturating_sub(now_ms) / 1000;
+        if left >= self.max_age + self.swr {
+            return None;
+        }
+        let max_age = self.max_age.min(left);
+        Some(cache_control(max_age, self.swr.min(left - max_age)))
     }
 
     /// The headers of a `200` (`ok`) or `304` of `kind`, with the entry's `ETag`,
@@ -320,6 +346,12 @@ pub fn cached(
         [etag.clone(), last_modified.clone(), x_cache(status)],
         &page.csp,
     );
+    let mut h = h;
+    if let Some(end) = page.expires_at_ms
+        && let Some(cc) = headers.ending_at(end, linkleaf_cache::tier::now_ms())
+    {
+        h.insert(header::CACHE_CONTROL, cc);
+    }
     let mut res = if fresh {
         let mut r = Response::new(Body::empty());
         *r.status_mut() = StatusCode::NOT_MODIFIED;
@@ -506,8 +538,23 @@ mod tests {
     }
 
     #[test]
+    fn cache_control_never_reaches_past_an_answers_end() {
+        let c = CachedHeaders::new(60, 30);
+        let now = 1_000_000;
+        // far enough: the usual header
+        assert_eq!(c.ending_at(now + 90_000, now), None);
+        let at = |left_ms| c.ending_at(now + left_ms, now).unwrap();
+        // within the stale period: kept the whole max-age, stale only up to the end
+        assert_eq!(at(89_999), "public, max-age=60, stale-while-revalidate=29");
+        // within max-age: kept to the end (rounded down), never stale
+        assert_eq!(at(45_500), "public, max-age=45");
+        assert_eq!(at(999), "public, max-age=0");
+        assert_eq!(c.ending_at(now - 5, now).unwrap(), "public, max-age=0");
+    }
+
+    #[test]
     fn cached_headers_carry_the_entrys_own_values_under_their_names() {
-        let c = CachedHeaders::new(HeaderValue::from_static("public, max-age=60"));
+        let c = CachedHeaders::new(60, 0);
         let v = HeaderValue::from_static;
         for (kind, coding, ok) in [Kind::Html, Kind::Json]
             .into_iter()

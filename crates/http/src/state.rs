@@ -210,6 +210,9 @@ pub struct Handles {
     pub verifier: Arc<linkleaf_webhooks::Verifier>,
     /// Woken after a write commits events to the outbox (the dispatcher, when it runs here).
     pub dispatch: Option<Arc<tokio::sync::Notify>>,
+    /// Woken after a write, so the announcer of links' boundaries looks for the next one
+    /// (a link may have been scheduled sooner).
+    pub boundaries: Arc<tokio::sync::Notify>,
     /// Where URLs users supply may lead (subscriptions).
     pub destinations: linkleaf_outbound::Destinations,
     /// What `/readyz` reports, besides the database.
@@ -307,6 +310,7 @@ impl AppState {
             })
             .await;
         self.wake_dispatcher();
+        self.boundaries.notify_one();
     }
 
     /// Invalidates after a write that produced `after` from `before`.

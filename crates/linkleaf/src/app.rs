@@ -241,6 +241,7 @@ impl Application {
             cold: read.cold,
             verifier: cfg.webhooks.verifier.clone(),
             dispatch: dispatcher.as_ref().map(|d| d.waker()),
+            boundaries: Arc::new(tokio::sync::Notify::new()),
             destinations,
             dependencies,
             prebuilt: Prebuilt::new(
@@ -369,6 +370,18 @@ impl Application {
                 life.stopping(),
             ),
         );
+        if state.cold.is_none() {
+            // an origin: its links' boundaries are announced as they pass (an edge has none)
+            life.spawn(
+                "link boundaries",
+                crate::schedule::announce_boundaries(
+                    state.stores.profiles.clone(),
+                    state.boundaries.clone(),
+                    state.dispatch.clone(),
+                    life.stopping(),
+                ),
+            );
+        }
         if let Some(c) = changes {
             life.spawn(
                 "changes relay",

@@ -13,6 +13,7 @@ pub mod keys;
 pub mod origins;
 pub mod pipeline;
 pub mod process;
+pub mod schedule;
 pub mod wiring;
 
 pub use app::{Application, Overrides, open_stores};

@@ -13,6 +13,7 @@ use axum::http::HeaderValue;
 use linkleaf_cache::invalidate::{RecentKeys, Shared};
 use linkleaf_cache::tier::{SecondTier, TierMetrics, TieredLoader};
 use linkleaf_cache::{CacheMetrics, LoadError, Loaded, Loader, ReadCache};
+use linkleaf_domain::schedule;
 use linkleaf_http::clicks::Redirect;
 use linkleaf_http::cold::ColdMisses;
 use linkleaf_http::render::{RenderedPage, Renderer};
@@ -101,12 +102,18 @@ impl Loader<Redirect> for StoreLinks {
         let location = HeaderValue::from_str(&t.url).map_err(|_| {
             LoadError::internal(format!("link {id} has a URL that is not a header"))
         })?;
+        // shown now, and until when that holds (the link's own next boundary)
+        let now = time::OffsetDateTime::now_utc();
+        let (on, from, until) = (t.enabled, t.visible_from, t.visible_until);
+        let expires_at_ms = schedule::next_change(on, from, until, now)
+            .map(|b| linkleaf_domain::unix_millis(b).max(0) as u64);
         Ok(Some(Loaded::new(
             t.profile,
             Redirect {
                 profile: t.profile,
                 location,
-                enabled: t.enabled,
+                enabled: schedule::shown_at(on, from, until, now),
+                expires_at_ms,
             },
         )))
     }
@@ -228,8 +235,9 @@ impl Loader<Redirect> for EdgeLinks {
                     Redirect {
                         profile,
                         location,
-                        // the public JSON lists enabled links only
+                        // the public JSON lists the links shown now only
                         enabled: true,
+                        expires_at_ms: page.expires_at_ms,
                     },
                 )
             }))

@@ -31,8 +31,8 @@ pub use health::{DatabaseHealth, DbHealth};
 pub use keys::{ApiKeyRecord, KeyStore};
 pub use options::StoreOptions;
 pub use profiles::{
-    Change, LinkTarget, Modified, ModifyError, ProfileRef, ProfileStore, ProfileSummary, ReadFrom,
-    Version,
+    Boundaries, Change, LinkTarget, Modified, ModifyError, ProfileRef, ProfileStore,
+    ProfileSummary, ReadFrom, Version,
 };
 pub use sql::SqlStore;
 pub use webhooks::WebhookStore;

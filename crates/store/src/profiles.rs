@@ -124,6 +124,17 @@ pub trait ProfileStore: Send + Sync + 'static {
     async fn version(&self, profile: Uuid, version: i64) -> Result<Option<Version>>;
     /// Where a link points: its profile, its URL and whether it is enabled (for `/r/{link}`).
     async fn link_target(&self, link: Uuid) -> Result<Option<LinkTarget>>;
+    /// Announces the boundaries of enabled scheduled links after `after` (a boundary in ms
+    /// since the epoch and a profile id: the last one announced) up to `until_ms`, the earliest
+    /// first and at most `limit`: one `links.updated` event per profile and boundary, in one
+    /// transaction. An event's id is made of its profile and boundary, so instances announcing
+    /// the same boundary write it once.
+    async fn pass_boundaries(
+        &self,
+        after: (i64, Uuid),
+        until_ms: i64,
+        limit: u32,
+    ) -> Result<Boundaries>;
     /// Deletes a profile and its links, in one statement; returns the id and username it had,
     /// if it existed.
     async fn delete_profile(&self, which: ProfileRef<'_>) -> Result<Option<(Uuid, Username)>> {
@@ -143,6 +154,18 @@ pub struct LinkTarget {
     pub profile: Uuid,
     pub url: String,
     pub enabled: bool,
+    pub visible_from: Option<OffsetDateTime>,
+    pub visible_until: Option<OffsetDateTime>,
+}
+
+/// What `pass_boundaries` did: the boundaries it announced (in time order, at most the limit
+/// it was given) and whether more are due.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Boundaries {
+    /// (profile, its username, the boundary in ms since the epoch).
+    pub passed: Vec<(Uuid, Username, i64)>,
+    /// The first boundary after the window, if any.
+    pub next_ms: Option<i64>,
 }
 
 /// Where a read may be answered from.

@@ -642,6 +642,106 @@ async fn story(s: Stores) {
             .is_some()
     );
     accounts::accounts_story(&s).await;
+    schedule_story(&s).await;
+}
+
+/// Scheduled links: their windows are kept, and their boundaries are announced once each, in
+/// time order, a page at a time, disabled links' never.
+async fn schedule_story(s: &Stores) {
+    // times of their own, far ahead (2031), so that nothing else in the story has boundaries
+    let base: i64 = 1_924_992_000_000;
+    let at = |ms: i64| serde_json::to_value(linkleaf_store_time(ms)).unwrap();
+    let a = new_profile(&format!(
+        r#"{{"username": "sched_a", "links": [
+            {{"title": "On", "url": "https://a.example/", "visibleFrom": {}, "visibleUntil": {}}},
+            {{"title": "Off", "url": "https://b.example/", "enabled": false, "visibleFrom": {}}}]}}"#,
+        at(base + 1000),
+        at(base + 5000),
+        at(base + 2000),
+    ));
+    let b = new_profile(&format!(
+        r#"{{"username": "sched_b", "links": [
+            {{"title": "On", "url": "https://a.example/", "visibleFrom": {}}}]}}"#,
+        at(base + 1000),
+    ));
+    let db = &s.profiles;
+    let a = db.create_profile(&a).await.unwrap();
+    let b = db.create_profile(&b).await.unwrap();
+    let read = db.profile_by_id(a.id).await.unwrap().unwrap();
+    assert_eq!(read.links, a.links);
+    assert_eq!(
+        read.links[0]
+            .visible_until
+            .map(linkleaf_domain::unix_millis),
+        Some(base + 5000)
+    );
+    let ids = |bs: &linkleaf_store::Boundaries| -> Vec<(Uuid, i64)> {
+        bs.passed.iter().map(|(p, _, t)| (*p, *t)).collect()
+    };
+    let mut at_1000 = vec![(a.id, base + 1000), (b.id, base + 1000)];
+    at_1000.sort();
+    // nothing due yet; the next is the first start
+    let none = db
+        .pass_boundaries((base - 10_000, Uuid::nil()), base, 10)
+        .await
+        .unwrap();
+    assert_eq!((none.passed.len(), none.next_ms), (0, Some(base + 1000)));
+    // both starts at once, the disabled link's never; the end comes next
+    let first = db
+        .pass_boundaries((base, Uuid::nil()), base + 4000, 10)
+        .await
+        .unwrap();
+    assert_eq!(ids(&first), at_1000);
+    assert_eq!(
+        first.passed[0].1.as_str(),
+        if at_1000[0].0 == a.id {
+            "sched_a"
+        } else {
+            "sched_b"
+        }
+    );
+    assert_eq!(first.next_ms, Some(base + 5000));
+    // a page at a time, from where the last one stopped
+    let one = db
+        .pass_boundaries((base, Uuid::nil()), base + 4000, 1)
+        .await
+        .unwrap();
+    assert_eq!(ids(&one), at_1000[..1]);
+    let rest = db
+        .pass_boundaries((base + 1000, at_1000[0].0), base + 4000, 1)
+        .await
+        .unwrap();
+    assert_eq!(ids(&rest), at_1000[1..]);
+    let end = db
+        .pass_boundaries((base + 4000, Uuid::max()), base + 5000, 10)
+        .await
+        .unwrap();
+    assert_eq!((ids(&end), end.next_ms), (vec![(a.id, base + 5000)], None));
+    // announced three times over, written once each
+    let events = s
+        .webhooks
+        .unpublished(i64::MAX / 2, 1, 10_000)
+        .await
+        .unwrap();
+    for (p, t) in at_1000.iter().chain([&(a.id, base + 5000)]) {
+        let mine: Vec<_> = events
+            .iter()
+            .filter(|e| {
+                let v: serde_json::Value = serde_json::from_str(&e.payload).unwrap();
+                v["data"]["id"] == p.to_string()
+                    && v["timestamp"] == at(*t)
+                    && e.kind == "links.updated"
+            })
+            .collect();
+        assert_eq!(mine.len(), 1, "{p} at {t}: {events:?}");
+    }
+}
+
+fn linkleaf_store_time(ms: i64) -> String {
+    time::OffsetDateTime::from_unix_timestamp_nanos(i128::from(ms) * 1_000_000)
+        .unwrap()
+        .format(&time::format_description::well_known::Rfc3339)
+        .unwrap()
 }
 
 #[tokio::test]

@@ -109,6 +109,14 @@ impl ProfileStore for ObservedStore {
     async fn link_target(&self, link: Uuid) -> Result<Option<linkleaf_store::LinkTarget>> {
         self.inner.link_target(link).await
     }
+    async fn pass_boundaries(
+        &self,
+        after: (i64, Uuid),
+        until_ms: i64,
+        limit: u32,
+    ) -> Result<linkleaf_store::Boundaries> {
+        self.inner.pass_boundaries(after, until_ms, limit).await
+    }
     async fn delete_profile_as(
         &self,
         which: ProfileRef<'_>,

@@ -731,3 +731,119 @@ async fn a_faint_accent_is_refused_and_a_stored_one_renders_with_the_presets() {
     assert!(!page.contains("<style"), "{page}");
     assert!(!page.contains("#ffd0b0"), "the faint accent is not drawn");
 }
+
+/// A link's window through the API: set when added, changed and cleared by `edit` (`null`
+/// clears an end, absence leaves it), each refusal naming its field; the public answer shows
+/// only what is shown now and says until when (`validUntil`), and no `Cache-Control` reaches
+/// past that.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_links_window_is_set_changed_and_cleared_and_refusals_name_the_field() {
+    let app = TestApp::spawn().await;
+    let key = app.root_key().await;
+    let p = app
+        .create_profile(
+            &key,
+            json!({"username": "windows", "links": [
+                {"title": "now", "url": "https://now.example"},
+                {"title": "later", "url": "https://later.example",
+                 "visibleFrom": "2099-01-01T00:00:00+01:00"}]}),
+        )
+        .await;
+    let later = p["links"][1]["id"].as_str().unwrap().to_owned();
+    assert_eq!(p["links"][1]["visibleFrom"], "2098-12-31T23:00:00Z");
+    assert!(p["links"][0].get("visibleFrom").is_none());
+    let (_, cache, body) = public(&app, "windows").await;
+    assert_eq!(
+        (cache.as_str(), titles(&body)),
+        ("MISS", vec!["now".to_owned()])
+    );
+    assert_eq!(body["validUntil"], "2098-12-31T23:00:00Z");
+    let path = "/api/profiles/windows/links";
+
+    // refusals, each by its field; nothing applies
+    for (ops, field) in [
+        (
+            json!([{"op": "add", "title": "x", "url": "https://x.example", "visibleFrom": "tomorrow"}]),
+            "ops[0].visibleFrom",
+        ),
+        (
+            json!([{"op": "add", "title": "x", "url": "https://x.example",
+                 "visibleFrom": "2030-01-02T00:00:00Z", "visibleUntil": "2030-01-01T00:00:00Z"}]),
+            "ops[0].visibleUntil",
+        ),
+        (
+            json!([{"op": "edit", "id": later, "visibleUntil": "2098-12-31T22:00:00Z"}]),
+            "ops[0].visibleUntil",
+        ),
+        (
+            json!([{"op": "edit", "id": later, "visibleFrom": "2026-12-24"}]),
+            "ops[0].visibleFrom",
+        ),
+    ] {
+        let (s, e) = send(&app, Method::PATCH, path, &key, Some(json!({"ops": ops}))).await;
+        assert_eq!(s, 422, "{e}");
+        assert_eq!(e["errors"][0]["field"], field, "{e}");
+    }
+
+    // a window that has begun and ends far ahead; then the start cleared, the end kept
+    let (s, after) = send(&app, Method::PATCH, path, &key, Some(json!({"ops": [
+        {"op": "edit", "id": later, "visibleFrom": "2020-01-01T00:00:00Z", "visibleUntil": "2099-01-01T00:00:00Z"}]}))).await;
+    assert_eq!(s, 200, "{after}");
+    let (_, _, body) = public(&app, "windows").await;
+    assert_eq!(titles(&body), ["now", "later"]);
+    assert_eq!(body["validUntil"], "2099-01-01T00:00:00Z");
+    let (s, after) = send(
+        &app,
+        Method::PATCH,
+        path,
+        &key,
+        Some(json!({"ops": [
+        {"op": "edit", "id": later, "visibleFrom": null, "title": "Later"}]})),
+    )
+    .await;
+    assert_eq!(s, 200, "{after}");
+    assert!(after["links"][1].get("visibleFrom").is_none(), "{after}");
+    assert_eq!(after["links"][1]["visibleUntil"], "2099-01-01T00:00:00Z");
+    // an end in a few seconds: Cache-Control is cut to it
+    let soon = time::OffsetDateTime::now_utc() + time::Duration::seconds(20);
+    let soon = soon
+        .format(&time::format_description::well_known::Rfc3339)
+        .unwrap();
+    let (s, after) = send(
+        &app,
+        Method::PATCH,
+        path,
+        &key,
+        Some(json!({"ops": [
+        {"op": "edit", "id": later, "visibleUntil": soon}]})),
+    )
+    .await;
+    assert_eq!(s, 200, "{after}");
+    let r = app.get("/windows").await;
+    let cc = header(&r, "cache-control").to_owned();
+    let age: u64 = cc
+        .split(", ")
+        .find_map(|p| p.strip_prefix("max-age="))
+        .unwrap()
+        .parse()
+        .unwrap();
+    assert!(
+        age <= 20 && !cc.contains("stale-while-revalidate=6"),
+        "{cc}"
+    );
+    // cleared: shown for good, the usual Cache-Control again
+    let (s, _) = send(
+        &app,
+        Method::PATCH,
+        path,
+        &key,
+        Some(json!({"ops": [
+        {"op": "edit", "id": later, "visibleUntil": null}]})),
+    )
+    .await;
+    assert_eq!(s, 200);
+    let (_, _, body) = public(&app, "windows").await;
+    assert!(body.get("validUntil").is_none(), "{body}");
+    let r = app.get("/windows").await;
+    assert_ne!(header(&r, "cache-control"), cc);
+}

@@ -68,6 +68,11 @@ pub(crate) const MIGRATIONS: &[(i64, &str, &str)] = &[
         "passkeys",
         include_str!("../../migrations/postgres/0010_passkeys.sql"),
     ),
+    (
+        11,
+        "link schedule",
+        include_str!("../../migrations/postgres/0011_link_schedule.sql"),
+    ),
 ];
 
 pub(crate) struct Postgres {
@@ -197,13 +202,19 @@ pub(crate) async fn write_links(
     let titles: Vec<&str> = links.iter().map(|l| l.title.as_str()).collect();
     let urls: Vec<&str> = links.iter().map(|l| l.url.as_str()).collect();
     let enabled: Vec<bool> = links.iter().map(|l| l.enabled).collect();
+    let ms = |t: Option<time::OffsetDateTime>| t.map(linkleaf_domain::unix_millis);
+    let from: Vec<Option<i64>> = links.iter().map(|l| ms(l.visible_from)).collect();
+    let until: Vec<Option<i64>> = links.iter().map(|l| ms(l.visible_until)).collect();
     sqlx::query(
-        "INSERT INTO links (id, profile_id, position, title, url, enabled)
-         SELECT l.id, $2, l.position, l.title, l.url, l.enabled
-         FROM UNNEST($1::uuid[], $3::int[], $4::text[], $5::text[], $6::bool[])
-              AS l(id, position, title, url, enabled)
+        "INSERT INTO links (id, profile_id, position, title, url, enabled, visible_from,
+                            visible_until)
+         SELECT l.id, $2, l.position, l.title, l.url, l.enabled, l.visible_from, l.visible_until
+         FROM UNNEST($1::uuid[], $3::int[], $4::text[], $5::text[], $6::bool[], $7::bigint[],
+                     $8::bigint[])
+              AS l(id, position, title, url, enabled, visible_from, visible_until)
          ON CONFLICT (id) DO UPDATE SET position = excluded.position, title = excluded.title,
-            url = excluded.url, enabled = excluded.enabled
+            url = excluded.url, enabled = excluded.enabled,
+            visible_from = excluded.visible_from, visible_until = excluded.visible_until
          WHERE links.profile_id = excluded.profile_id",
     )
     .bind(&ids)
@@ -212,6 +223,8 @@ pub(crate) async fn write_links(
     .bind(&titles)
     .bind(&urls)
     .bind(&enabled)
+    .bind(&from)
+    .bind(&until)
     .execute(&mut *conn)
     .await?;
     Ok(())

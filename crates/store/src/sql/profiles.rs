@@ -14,8 +14,8 @@ use crate::db::On;
 use crate::error::{Result, StoreError};
 use crate::keys::{ApiKeyRecord, KeyStore};
 use crate::profiles::{
-    Change, LinkTarget, Modified, ModifyError, ProfileRef, ProfileStore, ProfileSummary, ReadFrom,
-    Version,
+    Boundaries, Change, LinkTarget, Modified, ModifyError, ProfileRef, ProfileStore,
+    ProfileSummary, ReadFrom, Version,
 };
 use crate::seam::{Row, q, q_built};
 use crate::sql::webhooks::write_events;
@@ -43,7 +43,14 @@ fn link_from_row(row: &Row) -> Result<Link> {
         position: row.int("position")?.max(0) as u32,
         click_count: row.int("click_count")?.max(0) as u64,
         enabled: row.flag("enabled")?,
+        visible_from: opt_millis(row, "visible_from")?,
+        visible_until: opt_millis(row, "visible_until")?,
     })
+}
+
+/// A time kept as ms since the epoch, or none.
+fn opt_millis(row: &Row, col: &str) -> Result<Option<OffsetDateTime>> {
+    row.opt_int(col)?.map(crate::seam::from_millis).transpose()
 }
 
 /// Reads one profile and its links (inside the caller's transaction, so the two reads see one
@@ -67,7 +74,8 @@ async fn read_profile<'e, 'd: 'e>(
     let theme: Theme = serde_json::from_str(&row.text("theme")?)
         .map_err(|e| StoreError::Corrupt(format!("theme of {id}: {e}")))?;
     let rows = q(
-        "SELECT id, title, url, position, enabled, click_count, counted_at FROM links
+        "SELECT id, title, url, position, enabled, click_count, counted_at, visible_from,
+                visible_until FROM links
          WHERE profile_id = $1 ORDER BY position",
     )
     .bind(id)
@@ -95,6 +103,7 @@ async fn read_profile<'e, 'd: 'e>(
         last_modified: row.time("updated_at")?,
         counted_at,
         version: row.int("version")?,
+        next_change: None,
     }))
 }
 
@@ -294,7 +303,7 @@ impl ProfileStore for SqlStore {
     }
 
     async fn link_target(&self, link: Uuid) -> Result<Option<LinkTarget>> {
-        q("SELECT profile_id, url, enabled FROM links WHERE id = $1")
+        q("SELECT profile_id, url, enabled, visible_from, visible_until FROM links WHERE id = $1")
             .bind(link)
             .fetch_optional(On::Replica(&self.db))
             .await?
@@ -303,9 +312,75 @@ impl ProfileStore for SqlStore {
                     profile: r.id("profile_id")?,
                     url: r.text("url")?,
                     enabled: r.flag("enabled")?,
+                    visible_from: opt_millis(&r, "visible_from")?,
+                    visible_until: opt_millis(&r, "visible_until")?,
                 })
             })
             .transpose()
+    }
+
+    async fn pass_boundaries(
+        &self,
+        (after_ms, after_profile): (i64, Uuid),
+        until_ms: i64,
+        limit: u32,
+    ) -> Result<Boundaries> {
+        const DUE: &str = "SELECT profile_id, visible_from AS b FROM links
+               WHERE enabled = TRUE AND visible_from >= $1 AND visible_from <= $2
+             UNION
+             SELECT profile_id, visible_until AS b FROM links
+               WHERE enabled = TRUE AND visible_until >= $1 AND visible_until <= $2";
+        // read first (most calls find nothing due, and take no write lock)
+        let rows = q_built(format!(
+            "SELECT d.profile_id, d.b, p.username FROM ({DUE}) d
+             JOIN profiles p ON p.id = d.profile_id
+             WHERE d.b > $1 OR d.profile_id > $4
+             ORDER BY d.b, d.profile_id LIMIT $3"
+        ))
+        .bind(after_ms)
+        .bind(until_ms)
+        .bind(i64::from(limit))
+        .bind(after_profile)
+        .fetch_all(On::Primary(&self.db))
+        .await?;
+        let next = q("SELECT min(b) AS b FROM (
+                SELECT min(visible_from) AS b FROM links WHERE enabled = TRUE AND visible_from > $1
+                UNION ALL
+                SELECT min(visible_until) AS b FROM links WHERE enabled = TRUE AND visible_until > $1
+             ) n")
+        .bind(until_ms)
+        .fetch_one(On::Primary(&self.db))
+        .await?
+        .opt_int("b")?;
+        if rows.is_empty() {
+            return Ok(Boundaries {
+                passed: Vec::new(),
+                next_ms: next,
+            });
+        }
+        let mut passed = Vec::with_capacity(rows.len());
+        let mut events = Vec::with_capacity(rows.len());
+        for r in &rows {
+            let (profile, b) = (r.id("profile_id")?, r.int("b")?);
+            let username = Username::from_stored(r.text("username")?);
+            let mut e = WebhookEvent::new(
+                EventType::LinksUpdated,
+                crate::seam::from_millis(b)?,
+                profile,
+                &username,
+                None,
+            );
+            e.id = format!("msg_{}{b:012x}", profile.simple());
+            events.push(e);
+            passed.push((profile, username, b));
+        }
+        let mut tx = self.db.begin_write().await?;
+        write_events(&mut tx, &events, crate::seam::millis(now_millis())).await?;
+        tx.commit().await?;
+        Ok(Boundaries {
+            passed,
+            next_ms: next,
+        })
     }
 
     async fn delete_profile_as(

@@ -84,6 +84,11 @@ pub(crate) const MIGRATIONS: &[(i64, &str, &str)] = &[
         "passkeys",
         include_str!("../../migrations/sqlite/0011_passkeys.sql"),
     ),
+    (
+        12,
+        "link schedule",
+        include_str!("../../migrations/sqlite/0012_link_schedule.sql"),
+    ),
 ];
 
 pub(crate) struct Sqlite {
@@ -369,9 +374,11 @@ pub(crate) async fn write_links(
     .await?;
     for l in links {
         sqlx::query(
-            "INSERT INTO links (id, profile_id, position, title, url, enabled) VALUES (?, ?, ?, ?, ?, ?)
+            "INSERT INTO links (id, profile_id, position, title, url, enabled, visible_from,
+                                visible_until) VALUES (?, ?, ?, ?, ?, ?, ?, ?)
              ON CONFLICT (id) DO UPDATE SET position = excluded.position, title = excluded.title,
-                url = excluded.url, enabled = excluded.enabled
+                url = excluded.url, enabled = excluded.enabled,
+                visible_from = excluded.visible_from, visible_until = excluded.visible_until
              WHERE links.profile_id = excluded.profile_id",
         )
         .bind(l.id.to_string())
@@ -380,6 +387,8 @@ pub(crate) async fn write_links(
         .bind(&l.title)
         .bind(&l.url)
         .bind(l.enabled)
+        .bind(l.visible_from.map(linkleaf_domain::unix_millis))
+        .bind(l.visible_until.map(linkleaf_domain::unix_millis))
         .execute(&mut *conn)
         .await?;
     }

@@ -1,0 +1,194 @@
+//! Scheduled links: when a link is shown (`visibleFrom`, `visibleUntil`), the times a profile's
+//! page changes by itself (its boundaries), and how such times are read from outside.
+//!
+//! A boundary is a hard limit for everything that keeps a page: the read path's caches end an
+//! entry at the next one (`next_boundary`), and the instance announces each one passed
+//! (`links.updated`) without any request.
+//! Must not: read the clock itself (every rule here takes `now`), or touch storage.
+
+use crate::error::FieldError;
+use crate::profile::Link;
+use time::OffsetDateTime;
+use time::format_description::well_known::Rfc3339;
+
+/// The earliest and latest times taken (a year a person would schedule in; also what both
+/// databases store as milliseconds without overflow).
+const EARLIEST_YEAR: i32 = 2000;
+const LATEST_YEAR: i32 = 9999;
+
+/// An RFC 3339 time from a request (`field` names it in the error), cut to whole milliseconds
+/// as it is stored and shown.
+pub fn parse_time(raw: &str, field: &str) -> Result<OffsetDateTime, FieldError> {
+    let t = OffsetDateTime::parse(raw, &Rfc3339).map_err(|_| {
+        FieldError::new(
+            field,
+            "must be an RFC 3339 date and time with its offset, such as 2026-12-24T18:00:00+01:00",
+        )
+    })?;
+    if !(EARLIEST_YEAR..=LATEST_YEAR).contains(&t.year()) {
+        return Err(FieldError::new(
+            field,
+            format!("must be between the years {EARLIEST_YEAR} and {LATEST_YEAR}"),
+        ));
+    }
+    let t = t.to_offset(time::UtcOffset::UTC);
+    Ok(t.replace_nanosecond(t.nanosecond() / 1_000_000 * 1_000_000)
+        .unwrap_or(t))
+}
+
+/// A window's two ends, checked together: `visibleUntil` must come after `visibleFrom`.
+pub fn check_window(
+    from: Option<OffsetDateTime>,
+    until: Option<OffsetDateTime>,
+) -> Result<(), FieldError> {
+    match (from, until) {
+        (Some(f), Some(u)) if u <= f => Err(FieldError::new(
+            "visibleUntil",
+            "must be later than visibleFrom",
+        )),
+        _ => Ok(()),
+    }
+}
+
+/// Whether the public sees a link at `now`: enabled, and within its window (from `from`,
+/// inclusive, to `until`, exclusive).
+pub fn shown_at(
+    enabled: bool,
+    from: Option<OffsetDateTime>,
+    until: Option<OffsetDateTime>,
+    now: OffsetDateTime,
+) -> bool {
+    enabled && from.is_none_or(|f| f <= now) && until.is_none_or(|u| now < u)
+}
+
+/// When `shown_at` next changes for a link, after `now`.
+pub fn next_change(
+    enabled: bool,
+    from: Option<OffsetDateTime>,
+    until: Option<OffsetDateTime>,
+    now: OffsetDateTime,
+) -> Option<OffsetDateTime> {
+    [from, until]
+        .into_iter()
+        .flatten()
+        .filter(|b| enabled && *b > now)
+        .min()
+}
+
+impl Link {
+    /// Whether the public sees this link at `now` (`shown_at`).
+    pub fn visible_at(&self, now: OffsetDateTime) -> bool {
+        shown_at(self.enabled, self.visible_from, self.visible_until, now)
+    }
+
+    /// This link's boundaries (the times it appears or goes), for an enabled link.
+    fn boundaries(&self) -> impl Iterator<Item = OffsetDateTime> {
+        let on = self.enabled;
+        [self.visible_from, self.visible_until]
+            .into_iter()
+            .flatten()
+            .filter(move |_| on)
+    }
+}
+
+/// The first time after `now` at which what `links` show publicly changes by itself.
+pub fn next_boundary<'a>(
+    links: impl IntoIterator<Item = &'a Link>,
+    now: OffsetDateTime,
+) -> Option<OffsetDateTime> {
+    links
+        .into_iter()
+        .flat_map(Link::boundaries)
+        .filter(|b| *b > now)
+        .min()
+}
+
+/// The last time at or before `now` at which what `links` show changed by itself (a page's
+/// `Last-Modified` is at least this: the page changed then, without an edit).
+pub fn last_boundary<'a>(
+    links: impl IntoIterator<Item = &'a Link>,
+    now: OffsetDateTime,
+) -> Option<OffsetDateTime> {
+    links
+        .into_iter()
+        .flat_map(Link::boundaries)
+        .filter(|b| *b <= now)
+        .max()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use time::macros::datetime;
+
+    fn link(enabled: bool, from: Option<OffsetDateTime>, until: Option<OffsetDateTime>) -> Link {
+        Link {
+            id: uuid::Uuid::now_v7(),
+            title: "t".into(),
+            url: "https://a.example/".into(),
+            position: 0,
+            click_count: 0,
+            enabled,
+            visible_from: from,
+            visible_until: until,
+        }
+    }
+
+    #[test]
+    fn a_link_is_visible_from_its_start_inclusive_to_its_end_exclusive() {
+        let (f, u) = (
+            datetime!(2026-12-24 18:00 UTC),
+            datetime!(2026-12-26 00:00 UTC),
+        );
+        let l = link(true, Some(f), Some(u));
+        assert!(!l.visible_at(f - time::Duration::MILLISECOND));
+        assert!(l.visible_at(f));
+        assert!(l.visible_at(u - time::Duration::MILLISECOND));
+        assert!(!l.visible_at(u));
+        assert!(!link(false, Some(f), Some(u)).visible_at(f));
+        assert!(link(true, None, None).visible_at(f));
+    }
+
+    #[test]
+    fn boundaries_are_those_of_enabled_links_on_either_side_of_now() {
+        let t = |h| datetime!(2026-12-24 00:00 UTC) + time::Duration::hours(h);
+        let links = [
+            link(true, Some(t(2)), Some(t(5))),
+            link(true, None, Some(t(3))),
+            link(false, Some(t(1)), None),
+        ];
+        assert_eq!(next_boundary(&links, t(0)), Some(t(2)));
+        assert_eq!(next_boundary(&links, t(2)), Some(t(3)));
+        assert_eq!(next_boundary(&links, t(5)), None);
+        assert_eq!(last_boundary(&links, t(0)), None);
+        assert_eq!(last_boundary(&links, t(4)), Some(t(3)));
+    }
+
+    #[test]
+    fn times_are_read_with_their_offset_and_cut_to_milliseconds() {
+        let t = parse_time("2026-12-24T18:00:00.123456+01:00", "visibleFrom").unwrap();
+        assert_eq!(t, datetime!(2026-12-24 17:00:00.123 UTC));
+        for bad in [
+            "2026-12-24",
+            "2026-12-24T18:00:00",
+            "tomorrow",
+            "1900-01-01T00:00:00Z",
+        ] {
+            let e = parse_time(bad, "visibleFrom").unwrap_err();
+            assert_eq!(e.field, "visibleFrom", "{bad}");
+        }
+        let (a, b) = (
+            datetime!(2026-01-01 0:00 UTC),
+            datetime!(2026-01-02 0:00 UTC),
+        );
+        assert!(check_window(Some(a), Some(b)).is_ok());
+        assert_eq!(
+            check_window(Some(b), Some(a)).unwrap_err().field,
+            "visibleUntil"
+        );
+        assert_eq!(
+            check_window(Some(a), Some(a)).unwrap_err().field,
+            "visibleUntil"
+        );
+    }
+}
