@@ -63,6 +63,13 @@ impl Policy {
     }
 }
 
+/// The wall clock, in ms since the epoch.
+pub fn now_ms() -> u64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_millis() as u64)
+}
+
 /// What a value costs to keep, in bytes: what it holds on the heap, as allocated (not as used).
 /// The cache adds its inline size, what an entry costs around it (`ENTRY_OVERHEAD`,
 /// `OWNER_INDEX_OVERHEAD`, the key), so that the sum is what the process really spends and
@@ -635,7 +642,7 @@ impl<V: Weigh + Send + Sync + 'static> Inner<V> {
         let ends_at = found
             .as_ref()
             .and_then(|l| l.value.expires_at_ms())
-            .map(|end| Duration::from_millis(end.saturating_sub(tier::now_ms())));
+            .map(|end| Duration::from_millis(end.saturating_sub(now_ms())));
         if let Some(left) = ends_at {
             fresh = fresh.min(left);
             lifetime = lifetime.min(left);

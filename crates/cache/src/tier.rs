@@ -13,11 +13,11 @@
 //! the implementation's own timeout and breaker bound what a call may cost.
 //! Must not: know what the values are (they are `Codec`s), or talk to a driver.
 
-use crate::{Invalidation, LoadError, Loaded, Loader, Policy};
+use crate::{Invalidation, LoadError, Loaded, Loader, Policy, now_ms};
 use async_trait::async_trait;
 use metrics::Counter;
 use std::sync::Arc;
-use std::time::{Duration, SystemTime, UNIX_EPOCH};
+use std::time::Duration;
 use uuid::Uuid;
 
 /// Why a call to the tier or the bus did not happen.
@@ -127,13 +127,6 @@ fn decode<V: Codec>(b: &[u8]) -> Result<Held<V>, String> {
         }
         k => Err(format!("kind {k}")),
     }
-}
-
-/// The wall clock, in ms since the epoch.
-pub fn now_ms() -> u64 {
-    SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map_or(0, |d| d.as_millis() as u64)
 }
 
 /// The tier's counters: `linkleaf_l2_requests_total{cache, outcome}` with outcome `hit`,

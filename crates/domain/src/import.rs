@@ -285,7 +285,7 @@ impl Raw {
             let u = errs.check(url::link_url(&link_url).map_err(|e| e.under(&at)));
             let mut window_errs = ValidationErrors::default();
             let (visible_from, visible_until) =
-                crate::profile::window(&mut window_errs, from.as_deref(), until.as_deref());
+                crate::schedule::window(&mut window_errs, from.as_deref(), until.as_deref());
             for e in window_errs.0 {
                 errs.push(e.under(&at));
             }

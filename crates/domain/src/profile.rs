@@ -7,6 +7,7 @@
 //! by the renderer.
 
 use crate::error::{FieldError, ValidationErrors};
+use crate::schedule;
 use crate::theme::Theme;
 use crate::username::Username;
 use crate::{text, url};
@@ -110,6 +111,18 @@ pub struct Profile {
     pub next_change: Option<OffsetDateTime>,
 }
 
+impl Link {
+    /// Whether the public sees this link at `now` (`schedule::shown_at`).
+    pub fn visible_at(&self, now: OffsetDateTime) -> bool {
+        schedule::shown_at(self.enabled, self.visible_from, self.visible_until, now)
+    }
+
+    /// Its window, as `schedule` reads it.
+    pub fn window(&self) -> schedule::Window {
+        (self.enabled, self.visible_from, self.visible_until)
+    }
+}
+
 /// The public face of a profile: what `GET /api/profiles/{username}` and the page show.
 #[derive(Debug, Serialize)]
 #[serde(rename_all = "camelCase")]
@@ -139,7 +152,7 @@ impl Profile {
         let mut t = self.last_modified;
         for c in [
             self.counted_at,
-            crate::schedule::last_boundary(&self.links, now),
+            schedule::last_boundary(self.links.iter().map(Link::window), now),
         ]
         .into_iter()
         .flatten()
@@ -155,7 +168,7 @@ impl Profile {
         let mut links: Vec<&Link> = self.links.iter().filter(|l| l.visible_at(now)).collect();
         links.sort_by_key(|l| l.position);
         let valid_until = [
-            crate::schedule::next_boundary(&self.links, now),
+            schedule::next_boundary(self.links.iter().map(Link::window), now),
             self.next_change,
         ]
         .into_iter()
@@ -210,26 +223,13 @@ pub struct NewLink {
     pub visible_until: Option<String>,
 }
 
-/// A link's window as sent: each end read (`None` when absent or `null`), then checked
-/// together.
-pub fn window(
-    errs: &mut ValidationErrors,
-    from: Option<&str>,
-    until: Option<&str>,
-) -> (Option<OffsetDateTime>, Option<OffsetDateTime>) {
-    let from = from.and_then(|f| errs.check(crate::schedule::parse_time(f, "visibleFrom")));
-    let until = until.and_then(|u| errs.check(crate::schedule::parse_time(u, "visibleUntil")));
-    errs.check(crate::schedule::check_window(from, until));
-    (from, until)
-}
-
 impl NewLink {
     /// A validated link with a fresh id; errors are named relative to the link (`title`, `url`).
     pub fn into_link(self, position: u32) -> Result<Link, ValidationErrors> {
         let mut errs = ValidationErrors::default();
         let title = errs.check(text::link_title(&self.title));
         let url = errs.check(url::link_url(&self.url));
-        let (visible_from, visible_until) = window(
+        let (visible_from, visible_until) = schedule::window(
             &mut errs,
             self.visible_from.as_deref(),
             self.visible_until.as_deref(),
@@ -500,7 +500,7 @@ fn read_public(bytes: &[u8]) -> Result<Profile, ValidationErrors> {
     let when = |errs: &mut ValidationErrors, v: Option<&Value>, field: &str| match v {
         None | Some(Value::Null) => Some(None),
         v => text(errs, v, field)
-            .and_then(|t| errs.check(crate::schedule::parse_time(&t, field)))
+            .and_then(|t| errs.check(schedule::parse_time(&t, field)))
             .map(Some),
     };
     let next_change = when(&mut errs, o.get("validUntil"), "validUntil").flatten();

@@ -6,8 +6,7 @@
 //! (`links.updated`) without any request.
 //! Must not: read the clock itself (every rule here takes `now`), or touch storage.
 
-use crate::error::FieldError;
-use crate::profile::Link;
+use crate::error::{FieldError, ValidationErrors};
 use time::OffsetDateTime;
 use time::format_description::well_known::Rfc3339;
 
@@ -75,43 +74,48 @@ pub fn next_change(
         .min()
 }
 
-impl Link {
-    /// Whether the public sees this link at `now` (`shown_at`).
-    pub fn visible_at(&self, now: OffsetDateTime) -> bool {
-        shown_at(self.enabled, self.visible_from, self.visible_until, now)
-    }
+/// A link's window: whether it is enabled, and its two ends.
+pub type Window = (bool, Option<OffsetDateTime>, Option<OffsetDateTime>);
 
-    /// This link's boundaries (the times it appears or goes), for an enabled link.
-    fn boundaries(&self) -> impl Iterator<Item = OffsetDateTime> {
-        let on = self.enabled;
-        [self.visible_from, self.visible_until]
-            .into_iter()
-            .flatten()
-            .filter(move |_| on)
-    }
+/// A link's window as sent: each end read (`None` when absent or `null`), then checked
+/// together.
+pub fn window(
+    errs: &mut ValidationErrors,
+    from: Option<&str>,
+    until: Option<&str>,
+) -> (Option<OffsetDateTime>, Option<OffsetDateTime>) {
+    let from = from.and_then(|f| errs.check(parse_time(f, "visibleFrom")));
+    let until = until.and_then(|u| errs.check(parse_time(u, "visibleUntil")));
+    errs.check(check_window(from, until));
+    (from, until)
 }
 
-/// The first time after `now` at which what `links` show publicly changes by itself.
-pub fn next_boundary<'a>(
-    links: impl IntoIterator<Item = &'a Link>,
+/// A window's boundaries (the times its link appears or goes), when its link is enabled.
+fn boundaries((on, from, until): Window) -> impl Iterator<Item = OffsetDateTime> {
+    [from, until].into_iter().flatten().filter(move |_| on)
+}
+
+/// The first time after `now` at which what these windows show changes by itself.
+pub fn next_boundary(
+    windows: impl IntoIterator<Item = Window>,
     now: OffsetDateTime,
 ) -> Option<OffsetDateTime> {
-    links
+    windows
         .into_iter()
-        .flat_map(Link::boundaries)
+        .flat_map(boundaries)
         .filter(|b| *b > now)
         .min()
 }
 
-/// The last time at or before `now` at which what `links` show changed by itself (a page's
-/// `Last-Modified` is at least this: the page changed then, without an edit).
-pub fn last_boundary<'a>(
-    links: impl IntoIterator<Item = &'a Link>,
+/// The last time at or before `now` at which what these windows show changed by itself (a
+/// page's `Last-Modified` is at least this: the page changed then, without an edit).
+pub fn last_boundary(
+    windows: impl IntoIterator<Item = Window>,
     now: OffsetDateTime,
 ) -> Option<OffsetDateTime> {
-    links
+    windows
         .into_iter()
-        .flat_map(Link::boundaries)
+        .flat_map(boundaries)
         .filter(|b| *b <= now)
         .max()
 }
@@ -121,47 +125,36 @@ mod tests {
     use super::*;
     use time::macros::datetime;
 
-    fn link(enabled: bool, from: Option<OffsetDateTime>, until: Option<OffsetDateTime>) -> Link {
-        Link {
-            id: uuid::Uuid::now_v7(),
-            title: "t".into(),
-            url: "https://a.example/".into(),
-            position: 0,
-            click_count: 0,
-            enabled,
-            visible_from: from,
-            visible_until: until,
-        }
-    }
-
     #[test]
     fn a_link_is_visible_from_its_start_inclusive_to_its_end_exclusive() {
         let (f, u) = (
             datetime!(2026-12-24 18:00 UTC),
             datetime!(2026-12-26 00:00 UTC),
         );
-        let l = link(true, Some(f), Some(u));
-        assert!(!l.visible_at(f - time::Duration::MILLISECOND));
-        assert!(l.visible_at(f));
-        assert!(l.visible_at(u - time::Duration::MILLISECOND));
-        assert!(!l.visible_at(u));
-        assert!(!link(false, Some(f), Some(u)).visible_at(f));
-        assert!(link(true, None, None).visible_at(f));
+        let ms = time::Duration::MILLISECOND;
+        assert!(!shown_at(true, Some(f), Some(u), f - ms));
+        assert!(shown_at(true, Some(f), Some(u), f));
+        assert!(shown_at(true, Some(f), Some(u), u - ms));
+        assert!(!shown_at(true, Some(f), Some(u), u));
+        assert!(!shown_at(false, Some(f), Some(u), f));
+        assert!(shown_at(true, None, None, f));
+        assert_eq!(next_change(true, Some(f), Some(u), f), Some(u));
+        assert_eq!(next_change(false, Some(f), Some(u), f - ms), None);
     }
 
     #[test]
     fn boundaries_are_those_of_enabled_links_on_either_side_of_now() {
         let t = |h| datetime!(2026-12-24 00:00 UTC) + time::Duration::hours(h);
         let links = [
-            link(true, Some(t(2)), Some(t(5))),
-            link(true, None, Some(t(3))),
-            link(false, Some(t(1)), None),
+            (true, Some(t(2)), Some(t(5))),
+            (true, None, Some(t(3))),
+            (false, Some(t(1)), None),
         ];
-        assert_eq!(next_boundary(&links, t(0)), Some(t(2)));
-        assert_eq!(next_boundary(&links, t(2)), Some(t(3)));
-        assert_eq!(next_boundary(&links, t(5)), None);
-        assert_eq!(last_boundary(&links, t(0)), None);
-        assert_eq!(last_boundary(&links, t(4)), Some(t(3)));
+        assert_eq!(next_boundary(links, t(0)), Some(t(2)));
+        assert_eq!(next_boundary(links, t(2)), Some(t(3)));
+        assert_eq!(next_boundary(links, t(5)), None);
+        assert_eq!(last_boundary(links, t(0)), None);
+        assert_eq!(last_boundary(links, t(4)), Some(t(3)));
     }
 
     #[test]

@@ -348,7 +348,7 @@ pub fn cached(
     );
     let mut h = h;
     if let Some(end) = page.expires_at_ms
-        && let Some(cc) = headers.ending_at(end, linkleaf_cache::tier::now_ms())
+        && let Some(cc) = headers.ending_at(end, linkleaf_cache::now_ms())
     {
         h.insert(header::CACHE_CONTROL, cc);
     }
