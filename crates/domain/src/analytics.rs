@@ -134,6 +134,9 @@ pub enum Dimension {
     Os,
     /// Clicks by bot class.
     Bot,
+    /// Page views by source (value: `qr`, a `utm_source`, `(other)` or `(direct)`; see
+    /// `view_source`).
+    Source,
 }
 
 impl Dimension {
@@ -154,6 +157,7 @@ impl Dimension {
             Self::Browser => "browser",
             Self::Os => "os",
             Self::Bot => "bot",
+            Self::Source => "source",
         }
     }
 
@@ -287,6 +291,48 @@ pub struct Share {
     pub human_clicks: i64,
 }
 
+/// One source of page views.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct SourceShare {
+    /// `qr` (the page's QR code), a `utm_source` the page's address carried, `(other)` for a
+    /// `utm_source` that is not a plain word, `(direct)` for neither.
+    pub value: String,
+    pub views: i64,
+    pub human_views: i64,
+}
+
+/// The longest `utm_source` kept as a source (longer ones count as `(other)`).
+pub const SOURCE_MAX: usize = 32;
+
+/// Where a page view came from, by its address's query string: `qr` for `src=qr` (the page's
+/// QR code, whatever else is there); else its `utm_source`, lowercased, when it is a plain word
+/// (letters, digits, `.`, `_`, `-`, at most `SOURCE_MAX`), `(other)` when it is not; `None`
+/// without either. The values are few and short by construction, and each profile keeps its
+/// most counted ones only (`BREAKDOWN_VALUES_MAX` in the store), so made-up sources cannot grow
+/// the rollups.
+pub fn view_source(query: &str) -> Option<std::borrow::Cow<'static, str>> {
+    let mut utm = None;
+    for pair in query.split('&') {
+        let (k, v) = pair.split_once('=').unwrap_or((pair, ""));
+        if k == "src" && v == "qr" {
+            return Some("qr".into());
+        }
+        if k == "utm_source" && utm.is_none() {
+            let plain = !v.is_empty()
+                && v.len() <= SOURCE_MAX
+                && v.bytes()
+                    .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'.' | b'_' | b'-'));
+            utm = Some(if plain {
+                v.to_ascii_lowercase().into()
+            } else {
+                "(other)".into()
+            });
+        }
+    }
+    utm
+}
+
 /// What `GET /api/profiles/{profile}/analytics` answers: counted from rollups, never from raw
 /// events.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, ToSchema)]
@@ -317,6 +363,8 @@ pub struct AnalyticsReport {
     /// Top operating systems, most clicks first.
     pub operating_systems: Vec<Share>,
     pub bot_classes: Vec<Share>,
+    /// Where page views came from (`qr`, `utm_source` values, `(direct)`), most views first.
+    pub sources: Vec<SourceShare>,
 }
 
 /// How many values a breakdown lists at most.
@@ -382,6 +430,36 @@ impl AnalyticsQuery {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_views_source_is_qr_a_plain_utm_source_or_other() {
+        let src = |q: &str| view_source(q).map(|s| s.into_owned());
+        assert_eq!(src("src=qr").as_deref(), Some("qr"));
+        assert_eq!(src("utm_source=IG&src=qr").as_deref(), Some("qr"));
+        assert_eq!(src("utm_source=Instagram").as_deref(), Some("instagram"));
+        assert_eq!(
+            src("a=1&utm_source=news-letter_2.0").as_deref(),
+            Some("news-letter_2.0")
+        );
+        for other in [
+            "utm_source=%3Cscript%3E",
+            "utm_source=a+b",
+            &format!("utm_source={}", "x".repeat(33)),
+        ] {
+            assert_eq!(src(other).as_deref(), Some("(other)"), "{other}");
+        }
+        for none in ["", "src=email", "utm_medium=social", "utm_source=", "src"] {
+            assert_eq!(
+                src(none),
+                if none == "utm_source=" {
+                    Some("(other)".into())
+                } else {
+                    None
+                },
+                "{none}"
+            );
+        }
+    }
     use time::macros::datetime;
 
     fn params(

@@ -56,7 +56,8 @@ pub struct Event {
     /// ISO 3166-1 alpha-2, or empty.
     pub country: String,
     pub region: String,
-    /// The referring host, or empty (none, or not kept).
+    /// A click's referring host, or empty (none, or not kept); a view's source (`qr`, a
+    /// `utm_source`: `linkleaf_domain::analytics::view_source`), or empty.
     pub referrer: String,
     pub user_agent: String,
     pub head: bool,

@@ -2,7 +2,7 @@
 //! belongs to. A click counts for its link and for the profile's clicks (by minute, hour and
 //! day), its referring host, its country, its device class, browser family, operating system
 //! and bot class (by hour and day); a view counts for the
-//! profile's views (by minute, hour and day). People and bots are counted side by side; only
+//! profile's views (by minute, hour and day) and its source (by hour and day). People and bots are counted side by side; only
 //! people are visitors, and only people's clicks reach a link's `clickCount`.
 //! Must not: write anything (the store commits a window), or count a bot as a person.
 
@@ -100,15 +100,20 @@ pub fn rollup(
                     *f.link_clicks.entry(link).or_default() += n;
                 }
             }
-            _ => add(
-                &mut by_minute,
-                p,
-                minute,
-                Dimension::Views,
-                Value::Text(""),
-                human,
-                n,
-            ),
+            _ => {
+                // a view's `referrer` is its source
+                let source = if e.referrer.is_empty() {
+                    "(direct)"
+                } else {
+                    &e.referrer
+                };
+                for (dim, value) in [
+                    (Dimension::Views, Value::Text("")),
+                    (Dimension::Source, Value::Text(source)),
+                ] {
+                    add(&mut by_minute, p, minute, dim, value, human, n);
+                }
+            }
         }
         if human {
             f.visitors
@@ -159,6 +164,37 @@ mod tests {
             head: false,
             count: 1,
         }
+    }
+
+    #[test]
+    fn views_count_for_their_source_and_untagged_ones_as_direct() {
+        let mut events = vec![
+            event(Kind::View, None, BROWSER, 1),
+            event(Kind::View, None, BROWSER, 2),
+            event(Kind::View, None, "Googlebot/2.1", 3),
+            event(Kind::View, None, BROWSER, 4),
+        ];
+        events[0].referrer = "qr".into();
+        events[1].referrer = "qr".into();
+        events[2].referrer = "qr".into();
+        let f = rollup(Uuid::now_v7(), 1, &events, &mut Classifier::default());
+        let hour = |v: &str| {
+            f.counts.get(&RollupKey {
+                profile: Uuid::nil(),
+                bucket: Bucket::Hour,
+                start_ms: Bucket::Hour.floor(1_795_600_000_000),
+                dimension: Dimension::Source,
+                value: v.into(),
+            })
+        };
+        assert_eq!(hour("qr"), Some(&Counts { human: 2, bot: 1 }));
+        assert_eq!(hour("(direct)"), Some(&Counts { human: 1, bot: 0 }));
+        // by hour and day only, as the other breakdowns
+        assert!(
+            !f.counts
+                .keys()
+                .any(|k| k.dimension == Dimension::Source && k.bucket == Bucket::Minute)
+        );
     }
 
     #[test]

@@ -397,6 +397,16 @@ pub const RULES: &[(&str, &str, Rule)] = {
         ),
         (
             "GET",
+            "/api/profiles/{profile}/qr.svg",
+            Profile(S(ProfileRead)),
+        ),
+        (
+            "GET",
+            "/api/profiles/{profile}/qr.png",
+            Profile(S(ProfileRead)),
+        ),
+        (
+            "GET",
             "/api/profiles/{profile}/members",
             Profile(S(ProfileRead)),
         ),

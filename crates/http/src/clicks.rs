@@ -106,11 +106,13 @@ impl Recorder {
 
     /// Records a view of `profile`'s page by the request's client (no `Hit`: a view keeps only
     /// its page, client, user agent and minute).
-    pub fn view(&self, profile: Uuid, peer: IpAddr, headers: &HeaderMap) {
+    pub fn view(&self, profile: Uuid, peer: IpAddr, headers: &HeaderMap, query: Option<&str>) {
         let client = self.proxies.client(peer, headers);
         let ua = headers
             .get(header::USER_AGENT)
             .map_or(&b""[..], HeaderValue::as_bytes);
-        self.spool.view(profile, client, ua);
+        let source = query.and_then(linkleaf_domain::analytics::view_source);
+        self.spool
+            .view(profile, client, ua, source.as_deref().unwrap_or(""));
     }
 }

@@ -33,7 +33,8 @@ const HEADER: [&str; 9] = [
 ];
 
 /// The report as one CSV table: the totals, each bucket of the series, each link of the profile
-/// (with its title; those not clicked with zeros) and each value of every breakdown, a row each.
+/// (with its title; those not clicked with zeros), each value of every breakdown of clicks and
+/// each source of views, a row each.
 pub fn analytics_csv(r: &AnalyticsReport, profile: &Profile) -> Result<Vec<u8>, csv::Error> {
     let mut w = csv::Writer::from_writer(Vec::new());
     w.write_record(HEADER)?;
@@ -129,6 +130,20 @@ pub fn analytics_csv(r: &AnalyticsReport, profile: &Profile) -> Result<Vec<u8>, 
                 &range,
             ])?;
         }
+    }
+    // sources count views, not clicks
+    for s in &r.sources {
+        w.write_record([
+            "source",
+            &cell(&s.value),
+            "",
+            "",
+            "",
+            "",
+            &n(s.views),
+            "",
+            &range,
+        ])?;
     }
     w.into_inner().map_err(|e| e.into_error().into())
 }

@@ -19,6 +19,7 @@ pub mod limit;
 pub mod log;
 pub mod metrics;
 pub mod profiles;
+pub mod qr;
 pub mod render;
 pub mod respond;
 pub mod responses;

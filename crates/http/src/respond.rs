@@ -516,7 +516,7 @@ pub fn record_view(
     if req.method() == axum::http::Method::GET
         && (status == StatusCode::OK || status == StatusCode::NOT_MODIFIED)
     {
-        rec.view(profile, peer, req.headers());
+        rec.view(profile, peer, req.headers(), req.uri().query());
     }
 }
 

@@ -176,7 +176,11 @@ fn report_weight(r: &AnalyticsReport) -> u32 {
     .iter()
     .flat_map(|s| s.iter())
     .map(|s| size_of::<linkleaf_domain::analytics::Share>() + s.value.len())
-    .sum::<usize>();
+    .sum::<usize>()
+        + r.sources
+            .iter()
+            .map(|s| size_of::<linkleaf_domain::analytics::SourceShare>() + s.value.len())
+            .sum::<usize>();
     let bytes = size_of::<AnalyticsReport>()
         + r.links.len() * size_of::<linkleaf_domain::analytics::LinkClicks>()
         + r.series.len() * size_of::<linkleaf_domain::analytics::SeriesPoint>()
@@ -362,6 +366,7 @@ mod tests {
             browsers: Vec::new(),
             operating_systems: Vec::new(),
             bot_classes: Vec::new(),
+            sources: Vec::new(),
         })
     }
 

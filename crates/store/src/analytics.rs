@@ -11,7 +11,7 @@ use async_trait::async_trait;
 use linkleaf_domain::analytics::Map;
 use linkleaf_domain::analytics::{
     AnalyticsQuery, AnalyticsReport, Bucket, Counts, FrameRollup, LinkClicks, RollupKey,
-    SeriesPoint, Share, TOP, Totals, WindowOutcome,
+    SeriesPoint, Share, SourceShare, TOP, Totals, WindowOutcome,
 };
 use linkleaf_domain::sketch::Sketch;
 use std::collections::{BTreeMap, HashMap};
@@ -32,7 +32,8 @@ pub const BREAKDOWN_VALUES_MAX: i64 = 50;
 /// Where a breakdown's values past `BREAKDOWN_VALUES_MAX` are counted.
 pub const OTHER: &str = "(other)";
 /// The breakdowns' dimensions, as stored.
-pub(crate) const BREAKDOWNS: &str = "'referrer', 'country', 'device', 'browser', 'os', 'bot'";
+pub(crate) const BREAKDOWNS: &str =
+    "'referrer', 'country', 'device', 'browser', 'os', 'bot', 'source'";
 
 #[async_trait]
 pub trait AnalyticsStore: Send + Sync + 'static {
@@ -250,7 +251,7 @@ impl ReportPart {
             ),
             Self::Breakdowns => (
                 "CAST(0 AS BIGINT) AS bucket, dimension, value",
-                "'referrer', 'country', 'device', 'browser', 'os', 'bot'",
+                BREAKDOWNS,
                 "dimension, value",
             ),
         };
@@ -374,6 +375,14 @@ pub(crate) fn assemble(
         browsers: shares("browser"),
         operating_systems: shares("os"),
         bot_classes: shares("bot"),
+        sources: shares("source")
+            .into_iter()
+            .map(|s| SourceShare {
+                value: s.value,
+                views: s.clicks,
+                human_views: s.human_clicks,
+            })
+            .collect(),
     }
 }
 

@@ -78,7 +78,7 @@ impl Enrich {
                 visitor: self.salts.visitor(g.at_ms, g.client, &g.user_agent),
                 country: String::new(),
                 region: String::new(),
-                referrer: String::new(),
+                referrer: g.source.into(),
                 user_agent: user_agent(&g.user_agent),
                 head: false,
                 count: g.count,

@@ -133,10 +133,13 @@ impl Spool {
     /// added to its group (page, minute, client, user agent), which the writer takes every
     /// `VIEW_FLUSH`. Costs a hash and a short lock; it is timed by the spool's clock (within
     /// `VIEW_FLUSH`), so a page read builds no `Hit` and reads no clock.
-    pub fn view(&self, profile: Uuid, client: IpAddr, ua: &[u8]) {
+    /// Counts a view of `profile`'s page, from `source` (`qr`, a `utm_source`: short, checked
+    /// by `linkleaf_domain::analytics::view_source`; empty: none).
+    pub fn view(&self, profile: Uuid, client: IpAddr, ua: &[u8], source: &str) {
         let at_ms = self.now_ms.load(Ordering::Relaxed);
         let ua = &ua[..ua.len().min(USER_AGENT_MAX)];
-        if let views::Added::Dropped = self.views.add(profile, at_ms, client, ua) {
+        let source = &source[..source.floor_char_boundary(linkleaf_domain::analytics::SOURCE_MAX)];
+        if let views::Added::Dropped = self.views.add(profile, at_ms, client, ua, source) {
             self.shared.metrics.dropped_busy.increment(1);
         }
     }

@@ -98,7 +98,12 @@ async fn written_and_read_back(fsync: Fsync) {
     for t in tasks {
         t.await.unwrap().unwrap();
     }
-    spool.view(Uuid::nil(), "203.0.113.9".parse().unwrap(), b"Mozilla/5.0");
+    spool.view(
+        Uuid::nil(),
+        "203.0.113.9".parse().unwrap(),
+        b"Mozilla/5.0",
+        "",
+    );
     drop(spool);
     stopped(&life).await;
     let r = SpoolReader::new(shared.clone());
@@ -163,7 +168,7 @@ async fn views_from_many_threads_are_each_counted_once_across_flushes() {
                     } else {
                         (pages[t as usize % 2], format!("Mozilla/5.0 ({t})"))
                     };
-                    spool.view(page, client, ua.as_bytes());
+                    spool.view(page, client, ua.as_bytes(), "");
                     *sent.entry((page, ua.into_bytes())).or_default() += 1;
                     i += 1;
                 }
@@ -213,7 +218,12 @@ async fn closing_writes_what_was_sent_and_refuses_the_rest_and_one_process_owns_
     .expect("a second open of a spool in use fails");
     assert!(err.to_string().contains("in use"), "{err}");
     for _ in 0..100 {
-        spool.view(Uuid::nil(), "203.0.113.9".parse().unwrap(), b"Mozilla/5.0");
+        spool.view(
+            Uuid::nil(),
+            "203.0.113.9".parse().unwrap(),
+            b"Mozilla/5.0",
+            "",
+        );
     }
     spool.close().await;
     let shared = spool.shared().clone();

@@ -32,16 +32,19 @@ pub(crate) struct ViewGroup {
     pub at_ms: u64,
     pub client: IpAddr,
     pub user_agent: Box<[u8]>,
+    /// Where the views came from (`qr`, a `utm_source`), or empty.
+    pub source: Box<str>,
     /// The views counted (saturating).
     pub count: u32,
 }
 
 impl ViewGroup {
-    fn is(&self, profile: Uuid, minute_ms: u64, client: IpAddr, ua: &[u8]) -> bool {
+    fn is(&self, profile: Uuid, minute_ms: u64, client: IpAddr, ua: &[u8], source: &str) -> bool {
         self.profile == profile
             && self.minute_ms == minute_ms
             && self.client == client
             && *self.user_agent == *ua
+            && *self.source == *source
     }
 }
 
@@ -61,15 +64,24 @@ pub(crate) enum Added {
 
 impl Views {
     /// Adds a view at `at_ms` (user agent already cut to its bound) to its group.
-    pub(crate) fn add(&self, profile: Uuid, at_ms: u64, client: IpAddr, ua: &[u8]) -> Added {
+    pub(crate) fn add(
+        &self,
+        profile: Uuid,
+        at_ms: u64,
+        client: IpAddr,
+        ua: &[u8],
+        source: &str,
+    ) -> Added {
         let minute_ms = at_ms - at_ms % 60_000;
-        let h = self.hasher.hash_one((profile, minute_ms, client, ua));
+        let h = self
+            .hasher
+            .hash_one((profile, minute_ms, client, ua, source));
         let mut v = self.pending.lock().unwrap_or_else(|p| p.into_inner());
         let len = v.len;
         let groups = v.groups.entry(h).or_default();
         if let Some(g) = groups
             .iter_mut()
-            .find(|g| g.is(profile, minute_ms, client, ua))
+            .find(|g| g.is(profile, minute_ms, client, ua, source))
         {
             g.count = g.count.saturating_add(1);
         } else if len >= VIEW_GROUPS_MAX {
@@ -81,6 +93,7 @@ impl Views {
                 at_ms,
                 client,
                 user_agent: ua.into(),
+                source: source.into(),
                 count: 1,
             });
             v.len += 1;

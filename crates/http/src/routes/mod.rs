@@ -18,6 +18,7 @@ pub mod keys;
 pub mod members;
 pub mod passkeys;
 pub mod public;
+pub mod qr;
 pub mod redirect;
 pub mod session;
 pub mod site;
@@ -96,6 +97,8 @@ pub fn api_router(recorder: &dyn metrics::Recorder) -> OpenApiRouter<AppState> {
         .routes(timed(routes!(transfer::import)))
         .routes(timed(routes!(analytics::report)))
         .routes(timed(routes!(analytics::report_csv)))
+        .routes(timed(routes!(qr::qr_svg)))
+        .routes(timed(routes!(qr::qr_png)))
         .routes(timed(routes!(admin::invalidate)))
         .routes(timed(routes!(webhooks::receive)))
         .routes(timed(routes!(webhooks::list, webhooks::create)))
