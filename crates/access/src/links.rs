@@ -86,6 +86,7 @@ async fn prepare(new: NewAccount<'_>, now: OffsetDateTime) -> Result<AccountReco
         admin: new.admin,
         created_at: now,
         disabled_at: None,
+        time_zone: "UTC".into(),
     })
 }
 

@@ -232,10 +232,17 @@ pub struct AnalyticsParams {
     /// of the range, hour buckets 90, day buckets 10 years.
     #[serde(default)]
     pub bucket: Option<Bucket>,
+    /// The IANA time zone whose days the `day` buckets are (default: the profile's zone). Local
+    /// days are regrouped from hour rollups, which are kept 90 days: a range beginning before
+    /// that is in UTC days, and the answer's `timeZone` says which. Hour and minute buckets are
+    /// instants whatever the zone.
+    #[serde(default, rename = "timeZone")]
+    #[param(rename = "timeZone", example = "Europe/Paris")]
+    pub time_zone: Option<String>,
 }
 
 /// A resolved analytics query.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub struct AnalyticsQuery {
     pub from_ms: i64,
     pub to_ms: i64,
@@ -243,6 +250,8 @@ pub struct AnalyticsQuery {
     /// The range asked for began before what this granularity's rollups keep, and was
     /// shortened (see `resolve`).
     pub shortened: bool,
+    /// Day buckets that are the local days of this zone (from hours; `None`: UTC days).
+    pub zone: Option<crate::zone::Zone>,
 }
 
 /// Totals over the range.
@@ -254,7 +263,8 @@ pub struct Totals {
     pub bot_clicks: i64,
     pub views: i64,
     /// Distinct visitors per day, added over the days (a visitor on two days counts twice:
-    /// visitors are told apart only within a day). Exact up to 256 a day, then estimated
+    /// visitors are told apart only within a day, by a salt each UTC day has). The days are
+    /// the UTC days the range touches, whatever `timeZone` says. Exact up to 256 a day, then estimated
     /// within about 2%.
     pub unique_visitors: i64,
 }
@@ -365,6 +375,11 @@ pub struct AnalyticsReport {
     pub bot_classes: Vec<Share>,
     /// Where page views came from (`qr`, `utm_source` values, `(direct)`), most views first.
     pub sources: Vec<SourceShare>,
+    /// The zone whose local days the `day` buckets (and the range's ends) are: the one asked
+    /// for, or the profile's; `UTC` when the range begins before the hours local days are
+    /// made of are kept (90 days), or for hour and minute buckets.
+    #[schema(example = "Europe/Paris")]
+    pub time_zone: String,
 }
 
 /// How many values a breakdown lists at most.
@@ -373,7 +388,50 @@ pub const TOP: usize = 10;
 impl AnalyticsQuery {
     /// The query for `params` at `now`: defaults filled, rounded out to the bucket, and checked
     /// against what the rollups keep. Errors name the parameter.
+    ///
+    /// Day buckets in a zone other than UTC are its local days, from the local midnight at or
+    /// before `from` to the one at or after `to`, when the hours they are made of are kept
+    /// (from 90 days back); else, and for hours and minutes, UTC as below.
     pub fn resolve(
+        params: &AnalyticsParams,
+        now: OffsetDateTime,
+        default_zone: &crate::zone::Zone,
+    ) -> Result<Self, crate::ValidationErrors> {
+        let zone = match &params.time_zone {
+            Some(name) => {
+                crate::zone::Zone::parse(name, "timeZone").map_err(crate::ValidationErrors::from)?
+            }
+            None => default_zone.clone(),
+        };
+        let mut utc = Self::resolve_utc(params, now)?;
+        if utc.bucket != Bucket::Day || zone.is_utc() {
+            return Ok(utc);
+        }
+        let ms = |t: OffsetDateTime| (t.unix_timestamp_nanos() / 1_000_000) as i64;
+        let to = params.to.map_or(ms(now), ms);
+        let from = params.from.map_or(to - 7 * Bucket::Day.millis(), ms);
+        let from_ms = zone.day_start_ms(from);
+        let to_ms = {
+            let d = zone.day_start_ms(to);
+            if d == to {
+                d
+            } else {
+                zone.next_day_start_ms(to)
+            }
+        };
+        // the hours a local day is made of are kept for 90 days back from now
+        let hours_from = Bucket::Hour.floor(ms(now)) - 90 * Bucket::Day.millis();
+        if from_ms >= hours_from {
+            utc.from_ms = from_ms;
+            utc.to_ms = to_ms;
+            utc.shortened = false;
+            utc.zone = Some(zone);
+        }
+        Ok(utc)
+    }
+
+    /// `resolve` in UTC.
+    fn resolve_utc(
         params: &AnalyticsParams,
         now: OffsetDateTime,
     ) -> Result<Self, crate::ValidationErrors> {
@@ -413,13 +471,23 @@ impl AnalyticsQuery {
             to_ms,
             bucket,
             shortened: from_ms < earliest,
+            zone: None,
         })
     }
 
+    /// The granularity the series is read at: hours for local days (regrouped), else its own.
+    pub fn series_bucket(&self) -> Bucket {
+        if self.zone.is_some() {
+            Bucket::Hour
+        } else {
+            self.bucket
+        }
+    }
+
     /// The granularity the breakdowns (referrers, countries...) are read at: days when the
-    /// series is by day, else hours.
+    /// series is by UTC day, else hours.
     pub fn breakdown_bucket(&self) -> Bucket {
-        if self.bucket == Bucket::Day {
+        if self.bucket == Bucket::Day && self.zone.is_none() {
             Bucket::Day
         } else {
             Bucket::Hour
@@ -430,6 +498,7 @@ impl AnalyticsQuery {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::zone::Zone;
 
     #[test]
     fn a_views_source_is_qr_a_plain_utm_source_or_other() {
@@ -471,13 +540,62 @@ mod tests {
             from,
             to,
             bucket: b,
+            time_zone: None,
         }
+    }
+
+    #[test]
+    fn day_buckets_in_a_zone_are_its_local_days_while_their_hours_are_kept() {
+        let now = datetime!(2026-12-06 12:00 UTC);
+        let paris = Zone::parse("Europe/Paris", "tz").unwrap();
+        let ms = |t: OffsetDateTime| (t.unix_timestamp_nanos() / 1_000_000) as i64;
+        let mut p = params(
+            Some(datetime!(2026-12-01 10:00 UTC)),
+            Some(datetime!(2026-12-03 10:00 UTC)),
+            None,
+        );
+        // the profile's zone, by default
+        let q = AnalyticsQuery::resolve(&p, now, &paris).unwrap();
+        assert_eq!(q.from_ms, ms(datetime!(2026-11-30 23:00 UTC)));
+        assert_eq!(q.to_ms, ms(datetime!(2026-12-03 23:00 UTC)));
+        assert_eq!(q.zone.as_ref().map(Zone::name), Some("Europe/Paris"));
+        assert_eq!(q.series_bucket(), Bucket::Hour);
+        // named in the query, over the default
+        p.time_zone = Some("America/New_York".into());
+        let q = AnalyticsQuery::resolve(&p, now, &paris).unwrap();
+        assert_eq!(q.from_ms, ms(datetime!(2026-12-01 05:00 UTC)));
+        // UTC: UTC days, as before
+        p.time_zone = Some("UTC".into());
+        let q = AnalyticsQuery::resolve(&p, now, &paris).unwrap();
+        assert_eq!(
+            (q.from_ms, q.zone),
+            (ms(datetime!(2026-12-01 0:00 UTC)), None)
+        );
+        // a range beginning before the hours are kept: UTC days, and the answer says so
+        p.time_zone = None;
+        p.from = Some(datetime!(2026-08-01 10:00 UTC));
+        let q = AnalyticsQuery::resolve(&p, now, &paris).unwrap();
+        assert_eq!(
+            (q.from_ms, q.zone),
+            (ms(datetime!(2026-08-01 0:00 UTC)), None)
+        );
+        // hours are instants whatever the zone
+        p.from = Some(datetime!(2026-12-01 10:30 UTC));
+        p.bucket = Some(Bucket::Hour);
+        let q = AnalyticsQuery::resolve(&p, now, &paris).unwrap();
+        assert_eq!(
+            (q.from_ms, q.zone),
+            (ms(datetime!(2026-12-01 10:00 UTC)), None)
+        );
+        p.time_zone = Some("Paris".into());
+        let e = AnalyticsQuery::resolve(&p, now, &paris).unwrap_err();
+        assert_eq!(e.0[0].field, "timeZone");
     }
 
     #[test]
     fn ranges_are_rounded_out_to_the_bucket_and_bounded() {
         let now = datetime!(2026-11-25 14:37:10 UTC);
-        let q = AnalyticsQuery::resolve(&params(None, None, None), now).unwrap();
+        let q = AnalyticsQuery::resolve(&params(None, None, None), now, &Zone::utc()).unwrap();
         assert_eq!(q.bucket, Bucket::Day);
         assert_eq!(q.to_ms % Bucket::Day.millis(), 0, "rounded up to a day");
         assert_eq!((q.to_ms - q.from_ms) / Bucket::Day.millis(), 8);
@@ -488,6 +606,7 @@ mod tests {
                 Some(Bucket::Minute),
             ),
             now,
+            &Zone::utc(),
         )
         .unwrap();
         assert_eq!((q.to_ms - q.from_ms) / 60_000, 5);
@@ -500,6 +619,7 @@ mod tests {
                 Some(Bucket::Minute),
             ),
             now,
+            &Zone::utc(),
         )
         .unwrap();
         assert_eq!(q.to_ms - q.from_ms, 2 * Bucket::Day.millis());
@@ -513,6 +633,7 @@ mod tests {
                 None,
             ),
             now,
+            &Zone::utc(),
         )
         .unwrap();
         assert!(q.shortened);
@@ -530,6 +651,7 @@ mod tests {
                 Some(Bucket::Hour),
             ),
             now,
+            &Zone::utc(),
         )
         .unwrap();
         assert_eq!(q.to_ms - q.from_ms, 90 * Bucket::Day.millis());
@@ -541,6 +663,7 @@ mod tests {
                 Some(Bucket::Hour),
             ),
             now,
+            &Zone::utc(),
         )
         .unwrap();
         assert!(!q.shortened);
@@ -552,12 +675,14 @@ mod tests {
                 None,
             ),
             now,
+            &Zone::utc(),
         )
         .unwrap();
         assert_eq!(q.from_ms, q.to_ms);
         let e = AnalyticsQuery::resolve(
             &params(Some(now), Some(now - time::Duration::hours(1)), None),
             now,
+            &Zone::utc(),
         )
         .unwrap_err();
         assert_eq!(e.0[0].field, "to");

@@ -23,6 +23,7 @@ pub mod theme;
 pub mod url;
 pub mod username;
 pub mod webhook;
+pub mod zone;
 
 pub use apikey::{ApiKeyToken, KEY_PREFIX};
 pub use error::{FieldError, ValidationErrors};

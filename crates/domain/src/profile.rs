@@ -10,6 +10,7 @@ use crate::error::{FieldError, ValidationErrors};
 use crate::schedule;
 use crate::theme::Theme;
 use crate::username::Username;
+use crate::zone::Zone;
 use crate::{text, url};
 use serde::{Deserialize, Deserializer, Serialize};
 use time::OffsetDateTime;
@@ -73,7 +74,8 @@ pub struct Link {
     ],
     "theme": {"preset": "sunset", "buttonStyle": "pill"},
     "lastModified": "2026-11-25T04:26:01.859Z",
-    "version": 3
+    "version": 3,
+    "timeZone": "Europe/Paris"
 }))]
 pub struct Profile {
     pub id: Uuid,
@@ -98,6 +100,9 @@ pub struct Profile {
     /// edit to have the edit refused (412) when someone else changed the profile meanwhile.
     #[schema(minimum = 0)]
     pub version: i64,
+    /// The IANA time zone its analytics' days are in (and its schedules shown in, by a client).
+    #[schema(example = "Europe/Paris")]
+    pub time_zone: String,
     /// Public answers only: when the answer stops being true by itself (a scheduled link
     /// appears or goes then). Nothing may keep it past this time. Absent when no such time is
     /// known. (Read back from an upstream's answer by an edge; links held here add their own
@@ -285,6 +290,10 @@ pub struct CreateProfile {
     #[serde(default)]
     #[schema(max_items = 100)]
     pub links: Vec<NewLink>,
+    /// An IANA time zone name (default `UTC`): the days of its analytics.
+    #[serde(default)]
+    #[schema(example = "Europe/Paris", max_length = 64)]
+    pub time_zone: Option<String>,
 }
 
 impl CreateProfile {
@@ -307,6 +316,10 @@ impl CreateProfile {
         if let Some(Err(e)) = self.theme.as_ref().map(Theme::check) {
             errs.push(e);
         }
+        let time_zone = match &self.time_zone {
+            Some(z) => errs.check(Zone::parse(z, "timeZone")).unwrap_or_default(),
+            None => Zone::utc(),
+        };
         if self.links.len() > MAX_LINKS {
             errs.push(FieldError::new(
                 "links",
@@ -337,6 +350,7 @@ impl CreateProfile {
                     last_modified: now,
                     counted_at: None,
                     version: 1,
+                    time_zone: time_zone.name().to_owned(),
                     next_change: None,
                 })
             }
@@ -376,6 +390,10 @@ pub struct ProfilePatch {
     pub avatar_url: Option<Option<String>>,
     #[serde(default)]
     pub theme: Option<Theme>,
+    /// An IANA time zone name.
+    #[serde(default)]
+    #[schema(example = "Europe/Paris", max_length = 64)]
+    pub time_zone: Option<String>,
 }
 
 impl ProfilePatch {
@@ -414,6 +432,11 @@ impl ProfilePatch {
                 Ok(()) => out.theme = t.clone(),
                 Err(e) => errs.push(e),
             }
+        }
+        if let Some(z) = &self.time_zone
+            && let Some(z) = errs.check(Zone::parse(z, "timeZone"))
+        {
+            out.time_zone = z.name().to_owned();
         }
         errs.into_result(out)
     }
@@ -605,6 +628,7 @@ fn read_public(bytes: &[u8]) -> Result<Profile, ValidationErrors> {
             last_modified,
             counted_at: None,
             version: 0,
+            time_zone: "UTC".to_owned(),
             next_change,
         }),
         _ => Err(errs),

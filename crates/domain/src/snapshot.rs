@@ -25,6 +25,8 @@ pub struct Snapshot {
     theme: Theme,
     #[serde(default)]
     links: Vec<SnapshotLink>,
+    /// Absent from versions kept before profiles had one.
+    time_zone: Option<String>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -72,6 +74,11 @@ impl Snapshot {
         };
         if errs.check(self.theme.check()).is_some() {
             out.theme = self.theme.clone();
+        }
+        if let Some(z) = &self.time_zone
+            && let Some(z) = errs.check(crate::zone::Zone::parse(z, "timeZone"))
+        {
+            out.time_zone = z.name().to_owned();
         }
         if self.links.len() > MAX_LINKS {
             errs.push(FieldError::new(

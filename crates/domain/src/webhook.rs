@@ -62,6 +62,7 @@ impl EventType {
                 p.bio.clone(),
                 p.avatar_url.clone(),
                 p.theme.clone(),
+                p.time_zone.clone(),
             )
         };
         if fields(before) != fields(after) {

@@ -470,6 +470,7 @@ pub const RULES: &[(&str, &str, Rule)] = {
         ("DELETE", "/api/session", SignIn),
         ("GET", "/api/me", Own),
         ("DELETE", "/api/me", Own),
+        ("PATCH", "/api/me", Own),
         ("GET", "/api/me/sessions", Own),
         ("DELETE", "/api/me/sessions/{id}", Own),
         ("PUT", "/api/me/password", Own),

@@ -123,6 +123,8 @@ pub struct Me {
     display_name: String,
     /// May manage accounts and every profile.
     admin: bool,
+    /// An IANA time zone name: the days this person sees (`PATCH /api/me` sets it).
+    time_zone: String,
     /// The profiles this account is a member of, with its role on each.
     profiles: Vec<Membership>,
 }
@@ -169,6 +171,7 @@ pub async fn me_of(st: &AppState, s: &Signed) -> Result<Me, AppError> {
         email: s.account.email.clone(),
         display_name: s.account.display_name.clone(),
         admin: s.account.admin,
+        time_zone: s.account.time_zone.clone(),
         profiles,
     })
 }

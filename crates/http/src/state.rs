@@ -75,7 +75,7 @@ pub trait Dependency: Send + Sync + 'static {
 
 /// A report's identity in the report cache: the profile, the resolved range, and whether it
 /// was shortened.
-pub type ReportKey = (Uuid, i64, i64, Bucket, bool);
+pub type ReportKey = (Uuid, i64, i64, Bucket, bool, Option<String>);
 
 /// Analytics answers kept for reuse (`analytics.cache_secs`, `analytics.cache_max_bytes`).
 pub type ReportCache = moka::sync::Cache<ReportKey, Arc<AnalyticsReport>>;
@@ -367,6 +367,7 @@ mod tests {
             operating_systems: Vec::new(),
             bot_classes: Vec::new(),
             sources: Vec::new(),
+            time_zone: "UTC".into(),
         })
     }
 
@@ -383,7 +384,10 @@ mod tests {
             "a two-day series by the minute: {weight} bytes"
         );
         for i in 0..200 {
-            cache.insert((Uuid::now_v7(), i, i, Bucket::Minute, false), big.clone());
+            cache.insert(
+                (Uuid::now_v7(), i, i, Bucket::Minute, false, None),
+                big.clone(),
+            );
         }
         cache.run_pending_tasks();
         assert!(

@@ -197,6 +197,7 @@ async fn main() {
         to_ms: bucket.floor(now as i64) + bucket.millis(),
         bucket,
         shortened: false,
+        zone: None,
     };
     let queries = [
         ("30 days by day", q(30, Bucket::Day)),

@@ -20,6 +20,8 @@ pub struct AccountRecord {
     pub admin: bool,
     pub created_at: OffsetDateTime,
     pub disabled_at: Option<OffsetDateTime>,
+    /// An IANA time zone name (`UTC` unless its person chose one): the days they see.
+    pub time_zone: String,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -103,6 +105,9 @@ pub trait AccountStore: Send + Sync + 'static {
     /// Disables an account at `at` (its sessions stop at their next use); `false` when there
     /// is no such account or it is disabled already.
     async fn disable_account(&self, id: Uuid, at: OffsetDateTime) -> Result<bool>;
+    /// Sets the account's time zone (a name checked by `linkleaf_domain::zone`); `false` when
+    /// there is no such account.
+    async fn set_time_zone(&self, account: Uuid, name: &str) -> Result<bool>;
     /// Sets the password; ends every session of the account but `keep` (a password change
     /// ends the others).
     async fn set_password(

@@ -217,10 +217,10 @@ impl ReportPart {
     pub(crate) fn pieces(self, q: &AnalyticsQuery) -> Vec<Piece> {
         let mut out = Vec::new();
         match self {
-            Self::Series => out.push((q.bucket, q.from_ms, q.to_ms)),
+            Self::Series => out.push((q.series_bucket(), q.from_ms, q.to_ms)),
             Self::Links | Self::Breakdowns => {
                 let finest = if self == Self::Links {
-                    q.bucket
+                    q.series_bucket()
                 } else {
                     q.breakdown_bucket()
                 };
@@ -293,8 +293,13 @@ pub(crate) fn assemble(
     let mut links: BTreeMap<String, (i64, i64)> = BTreeMap::new();
     let mut series: BTreeMap<i64, SeriesPoint> = BTreeMap::new();
     for r in &series_rows {
-        let p = series.entry(r.bucket).or_insert_with(|| SeriesPoint {
-            start: at(r.bucket),
+        // local days are their hours regrouped
+        let start = q
+            .zone
+            .as_ref()
+            .map_or(r.bucket, |z| z.day_start_ms(r.bucket));
+        let p = series.entry(start).or_insert_with(|| SeriesPoint {
+            start: at(start),
             clicks: 0,
             human_clicks: 0,
             views: 0,
@@ -375,6 +380,11 @@ pub(crate) fn assemble(
         browsers: shares("browser"),
         operating_systems: shares("os"),
         bot_classes: shares("bot"),
+        time_zone: q
+            .zone
+            .as_ref()
+            .map_or("UTC", linkleaf_domain::zone::Zone::name)
+            .to_owned(),
         sources: shares("source")
             .into_iter()
             .map(|s| SourceShare {

@@ -156,6 +156,7 @@ async fn analytics_story(s: &Stores) {
             to_ms: day + 86_400_000,
             bucket,
             shortened: false,
+            zone: None,
         };
         let r = a.report(p.id, &q).await.unwrap();
         assert_eq!(r.totals.clicks, 10, "{bucket:?}");
@@ -180,6 +181,7 @@ async fn analytics_story(s: &Stores) {
         to_ms: day + 86_400_000,
         bucket: Bucket::Minute,
         shortened: false,
+        zone: None,
     };
     assert_eq!(
         a.report(p.id, &q).await.unwrap().series.len(),
@@ -209,6 +211,7 @@ async fn analytics_story(s: &Stores) {
         to_ms: day + 86_400_000,
         bucket: Bucket::Day,
         shortened: false,
+        zone: None,
     };
     assert_eq!(a.report(p.id, &q).await.unwrap().totals.clicks, 10);
     let q = AnalyticsQuery {
@@ -216,6 +219,7 @@ async fn analytics_story(s: &Stores) {
         to_ms: day + 86_400_000,
         bucket: Bucket::Hour,
         shortened: false,
+        zone: None,
     };
     assert_eq!(
         a.report(p.id, &q).await.unwrap().totals.clicks,
@@ -231,8 +235,88 @@ async fn analytics_story(s: &Stores) {
         to_ms: day + 86_400_000,
         bucket: Bucket::Day,
         shortened: false,
+        zone: None,
     };
     assert_eq!(a.report(p.id, &q).await.unwrap().totals.clicks, 0);
+}
+
+/// Day buckets in a time zone are its local days, regrouped from hours: clicks on either side
+/// of Paris's midnight (an hour before UTC's) fall on two local days, though on one UTC day;
+/// the link's and the breakdowns' sums take the same range.
+async fn local_days(s: &Stores) {
+    let a = &s.analytics;
+    let p = s
+        .profiles
+        .create_profile(&new_profile(
+            r#"{"username":"parisian","timeZone":"Europe/Paris","links":[{"title":"a","url":"https://a.example"}]}"#,
+        ))
+        .await
+        .unwrap();
+    assert_eq!(p.time_zone, "Europe/Paris");
+    assert_eq!(
+        s.profiles
+            .profile_by_id(p.id)
+            .await
+            .unwrap()
+            .unwrap()
+            .time_zone,
+        "Europe/Paris"
+    );
+    let link = p.links[0].id;
+    const H: i64 = 3_600_000;
+    // a UTC midnight (a Thursday in winter: Paris is UTC+1)
+    let d0 = Bucket::Day.floor(1_795_600_000_000);
+    let source = Uuid::now_v7();
+    // 22:30 UTC is 23:30 in Paris, day 0; 23:30 UTC is 00:30 there, day 1; 21:59 UTC the day
+    // before is 22:59 there, outside the range
+    let at = [
+        (d0 - 2 * H - 60_000, 1000),
+        (d0 + 22 * H + H / 2, 1),
+        (d0 + 23 * H + H / 2, 10),
+    ];
+    let frames: Vec<FrameRollup> = at
+        .iter()
+        .enumerate()
+        .map(|(i, (t, n))| clicks(source, i as u64 + 1, p.id, link, *t, true, *n, &[1]))
+        .collect();
+    a.commit_window(Arc::new(frames)).await.unwrap();
+    let paris = linkleaf_domain::zone::Zone::parse("Europe/Paris", "tz").unwrap();
+    // Paris's days 0 and 1: from 23:00 UTC the day before to 23:00 UTC on day 1
+    let q = AnalyticsQuery {
+        from_ms: paris.day_start_ms(d0 + 12 * H),
+        to_ms: paris.next_day_start_ms(d0 + 36 * H),
+        bucket: Bucket::Day,
+        shortened: false,
+        zone: Some(paris),
+    };
+    assert_eq!(q.from_ms, d0 - H);
+    let r = a.report(p.id, &q).await.unwrap();
+    assert_eq!(r.time_zone, "Europe/Paris");
+    let points: Vec<(i64, i64)> = r
+        .series
+        .iter()
+        .map(|pt| (linkleaf_domain::unix_millis(pt.start), pt.clicks))
+        .collect();
+    assert_eq!(points, [(d0 - H, 1), (d0 + 23 * H, 10)]);
+    assert_eq!(r.totals.clicks, 11);
+    assert_eq!(r.links[0].clicks, 11);
+    assert_eq!(r.referrers[0].clicks, 11);
+    // the same range in UTC days: one day (the click before it is outside either way)
+    let q = AnalyticsQuery {
+        from_ms: d0,
+        to_ms: d0 + 24 * H,
+        bucket: Bucket::Day,
+        shortened: false,
+        zone: None,
+    };
+    let r = a.report(p.id, &q).await.unwrap();
+    assert_eq!(r.time_zone, "UTC");
+    assert_eq!(r.series.len(), 1);
+    assert_eq!(r.totals.clicks, 11);
+    s.profiles
+        .delete_profile(ProfileRef::Id(p.id))
+        .await
+        .unwrap();
 }
 
 /// A range that starts and ends inside days is read from the edges' hours and the whole days'
@@ -271,6 +355,7 @@ async fn analytics_ranges(s: &Stores) {
             to_ms: d0 + 48 * H + 12 * H,
             bucket,
             shortened: false,
+            zone: None,
         };
         let r = a.report(p.id, &q).await.unwrap();
         assert_eq!(r.totals.clicks, 1_110, "{bucket:?}: the series");
@@ -339,6 +424,7 @@ async fn breakdowns_are_bounded(s: &Stores) {
         to_ms: Bucket::Day.floor(at) + 86_400_000,
         bucket: Bucket::Hour,
         shortened: false,
+        zone: None,
     };
     let r = s.analytics.report(p.id, &q).await.unwrap();
     // the 70 least counted (1..=70 clicks) are one value now
@@ -373,6 +459,7 @@ async fn story(s: Stores) {
     db.ping().await.unwrap();
     analytics_story(&s).await;
     analytics_ranges(&s).await;
+    local_days(&s).await;
     breakdowns_are_bounded(&s).await;
     webhooks_story(&s).await;
 

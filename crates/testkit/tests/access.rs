@@ -169,6 +169,7 @@ fn body(method: &Method, path: &str, sub_profile: Uuid) -> Option<Value> {
         }
         ("POST", "/api/profiles/{profile}/import") => Some(json!({"bio": "imported"})),
         ("PATCH", "/api/webhooks/subscriptions/{id}") => Some(json!({"enabled": false})),
+        ("PATCH", "/api/me") => Some(json!({"timeZone": "Europe/Paris"})),
         ("POST", "/api/webhooks/subscriptions") => Some(json!({
             "url": "https://receiver.example/in", "profile": sub_profile.to_string()})),
         _ => None,

@@ -496,3 +496,48 @@ async fn an_admin_lists_accounts_and_disables_one() {
     let page: Value = list(&root).await.unwrap().json().await.unwrap();
     assert!(page["items"][0]["disabledAt"].is_string(), "{page}");
 }
+
+/// An account's time zone: UTC until its person sets another through `PATCH /api/me`; a name
+/// the zone database does not hold is refused by name; a request from another site changes
+/// nothing.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_accounts_time_zone_is_set_by_its_person() {
+    let app = TestApp::spawn().await;
+    account(&app, "ada@example.com").await;
+    let me = cookie(&sign_in(&app, "ada@example.com", PASSWORD).await);
+    let read = || async {
+        let r = app
+            .as_person(reqwest::Method::GET, "/api/me", &me)
+            .send()
+            .await
+            .unwrap();
+        r.json::<serde_json::Value>().await.unwrap()
+    };
+    assert_eq!(read().await["timeZone"], "UTC");
+    let set = |tz: &str| {
+        app.as_person(reqwest::Method::PATCH, "/api/me", &me)
+            .json(&json!({"timeZone": tz}))
+            .send()
+    };
+    let r = set("Asia/Tokyo").await.unwrap();
+    assert_eq!(r.status(), 200);
+    assert_eq!(
+        r.json::<serde_json::Value>().await.unwrap()["timeZone"],
+        "Asia/Tokyo"
+    );
+    let r = set("Tokyo").await.unwrap();
+    assert_eq!(r.status(), 422);
+    let e: serde_json::Value = r.json().await.unwrap();
+    assert_eq!(e["errors"][0]["field"], "timeZone");
+    let r = app
+        .client
+        .patch(app.url("/api/me"))
+        .header("cookie", &me)
+        .header("origin", "https://elsewhere.example")
+        .json(&json!({"timeZone": "Europe/Paris"}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 403);
+    assert_eq!(read().await["timeZone"], "Asia/Tokyo");
+}

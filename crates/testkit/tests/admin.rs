@@ -847,3 +847,105 @@ async fn a_links_window_is_set_changed_and_cleared_and_refusals_name_the_field()
     let r = app.get("/windows").await;
     assert_ne!(header(&r, "cache-control"), cc);
 }
+
+/// A profile's time zone: set when it is made or edited (a name the zone database does not hold
+/// is refused by name), in its admin JSON and history, and the zone of its analytics' days
+/// unless a query names another.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_profiles_time_zone_is_kept_and_its_analytics_days_are_in_it() {
+    let app = TestApp::spawn().await;
+    let key = app.root_key().await;
+    let p = app
+        .create_profile(
+            &key,
+            json!({"username": "zoned", "timeZone": "Europe/Paris"}),
+        )
+        .await;
+    assert_eq!(p["timeZone"], "Europe/Paris");
+    let (s, e) = send(
+        &app,
+        Method::PATCH,
+        "/api/profiles/zoned",
+        &key,
+        Some(json!({"timeZone": "Europe/Nowhere"})),
+    )
+    .await;
+    assert_eq!(
+        (s, e["errors"][0]["field"].as_str()),
+        (422, Some("timeZone")),
+        "{e}"
+    );
+    let (s, e) = send(
+        &app,
+        Method::POST,
+        "/api/profiles",
+        &key,
+        Some(json!({"username": "unzoned", "timeZone": ""})),
+    )
+    .await;
+    assert_eq!(
+        (s, e["errors"][0]["field"].as_str()),
+        (422, Some("timeZone")),
+        "{e}"
+    );
+    let (_, r) = send(
+        &app,
+        Method::GET,
+        "/api/profiles/zoned/analytics",
+        &key,
+        None,
+    )
+    .await;
+    assert_eq!(r["timeZone"], "Europe/Paris", "{r}");
+    let from = r["from"].as_str().unwrap();
+    assert!(
+        from.ends_with("T23:00:00Z") || from.ends_with("T22:00:00Z"),
+        "a Paris midnight: {from}"
+    );
+    let (_, r) = send(
+        &app,
+        Method::GET,
+        "/api/profiles/zoned/analytics?timeZone=UTC",
+        &key,
+        None,
+    )
+    .await;
+    assert_eq!(r["timeZone"], "UTC");
+    assert!(r["from"].as_str().unwrap().ends_with("T00:00:00Z"));
+    let (_, r) = send(
+        &app,
+        Method::GET,
+        "/api/profiles/zoned/analytics?bucket=hour",
+        &key,
+        None,
+    )
+    .await;
+    assert_eq!(r["timeZone"], "UTC", "hours are instants");
+    let (s, e) = send(
+        &app,
+        Method::GET,
+        "/api/profiles/zoned/analytics?timeZone=Paris",
+        &key,
+        None,
+    )
+    .await;
+    assert_eq!(
+        (s, e["errors"][0]["field"].as_str()),
+        (422, Some("timeZone")),
+        "{e}"
+    );
+    let (s, p) = send(
+        &app,
+        Method::PATCH,
+        "/api/profiles/zoned",
+        &key,
+        Some(json!({"timeZone": "Asia/Kolkata"})),
+    )
+    .await;
+    assert_eq!((s, p["timeZone"].as_str()), (200, Some("Asia/Kolkata")));
+    let (_, h) = send(&app, Method::GET, "/api/profiles/zoned/history", &key, None).await;
+    assert_eq!(
+        h[0]["profile"]["timeZone"], "Asia/Kolkata",
+        "{h}"
+    );
+}

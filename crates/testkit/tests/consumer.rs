@@ -61,8 +61,10 @@ async fn clicks(store: &dyn AnalyticsStore, profile: Uuid) -> i64 {
             from: None,
             to: None,
             bucket: Some(Bucket::Hour),
+            time_zone: None,
         },
         linkleaf_domain::now_millis(),
+        &linkleaf_domain::zone::Zone::utc(),
     )
     .unwrap();
     store.report(profile, &q).await.unwrap().totals.clicks

@@ -64,7 +64,7 @@ async fn every_described_operation_is_routed() {
             );
         }
     }
-    assert_eq!(count, 59, "operations described");
+    assert_eq!(count, 60, "operations described");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -26,7 +26,8 @@ use linkleaf_access::table::Action;
 use linkleaf_cache::Status;
 use linkleaf_domain::Scope;
 use linkleaf_domain::analytics::{AnalyticsParams, AnalyticsQuery, AnalyticsReport};
-use linkleaf_domain::now_millis;
+use linkleaf_domain::zone::Zone;
+use linkleaf_domain::{Profile, now_millis};
 use std::sync::Arc;
 
 /// A profile's analytics
@@ -58,14 +59,35 @@ pub async fn report(
     ApiPath(raw): ApiPath,
     ApiQuery(params): ApiQuery<AnalyticsParams>,
 ) -> Result<Response, AppError> {
-    let q = AnalyticsQuery::resolve(&params, now_millis())?;
-    let id = who
-        .profile(&st, &raw, Action::Scope(Scope::AnalyticsRead))
-        .await?;
-    let (report, status) = report_of(&st, id, &q).await?;
+    let (q, profile) = query_of(&st, &who, &raw, &params).await?;
+    let (report, status) = report_of(&st, profile.id, &q).await?;
     let mut res = admin_json(StatusCode::OK, &*report);
     res.headers_mut().insert(X_CACHE.clone(), x_cache(status));
     Ok(res)
+}
+
+/// The query asked for and the profile it is about, once the parameters are checked (before
+/// access: a bad query is refused whoever asks) and the caller may read its analytics; days
+/// are the profile's unless the query names a zone.
+async fn query_of(
+    st: &AppState,
+    who: &Who,
+    raw: &str,
+    params: &AnalyticsParams,
+) -> Result<(AnalyticsQuery, Profile), AppError> {
+    let now = now_millis();
+    AnalyticsQuery::resolve(params, now, &Zone::utc())?;
+    let id = who
+        .profile(st, raw, Action::Scope(Scope::AnalyticsRead))
+        .await?;
+    let profile = st
+        .stores
+        .profiles
+        .profile_by_id(id)
+        .await?
+        .ok_or_else(|| AppError::not_found_profile(raw))?;
+    let q = AnalyticsQuery::resolve(params, now, &Zone::from_stored(&profile.time_zone))?;
+    Ok((q, profile))
 }
 
 /// The report of `id` over `q`: kept, or read from the rollups and kept.
@@ -74,7 +96,14 @@ async fn report_of(
     id: uuid::Uuid,
     q: &AnalyticsQuery,
 ) -> Result<(Arc<AnalyticsReport>, Status), AppError> {
-    let key = (id, q.from_ms, q.to_ms, q.bucket, q.shortened);
+    let key = (
+        id,
+        q.from_ms,
+        q.to_ms,
+        q.bucket,
+        q.shortened,
+        q.zone.as_ref().map(|z| z.name().to_owned()),
+    );
     Ok(match st.reports.get(&key) {
         Some(r) => (r, Status::Hit),
         None => {
@@ -112,17 +141,8 @@ pub async fn report_csv(
     ApiPath(raw): ApiPath,
     ApiQuery(params): ApiQuery<AnalyticsParams>,
 ) -> Result<Response, AppError> {
-    let q = AnalyticsQuery::resolve(&params, now_millis())?;
-    let id = who
-        .profile(&st, &raw, Action::Scope(Scope::AnalyticsRead))
-        .await?;
-    let (report, _) = report_of(&st, id, &q).await?;
-    let profile = st
-        .stores
-        .profiles
-        .profile_by_id(id)
-        .await?
-        .ok_or_else(|| AppError::not_found_profile(&raw))?;
+    let (q, profile) = query_of(&st, &who, &raw, &params).await?;
+    let (report, _) = report_of(&st, profile.id, &q).await?;
     let body = crate::export::analytics_csv(&report, &profile)
         .map_err(|e| AppError::Internal(format!("writing the CSV: {e}")))?;
     let disposition = format!(

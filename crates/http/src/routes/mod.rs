@@ -110,7 +110,11 @@ pub fn api_router(recorder: &dyn metrics::Recorder) -> OpenApiRouter<AppState> {
         .routes(timed(routes!(webhooks::rotate)))
         .routes(timed(routes!(webhooks::deliveries)))
         .routes(timed(routes!(session::sign_in, session::sign_out)))
-        .routes(timed(routes!(session::me, session::delete_me)))
+        .routes(timed(routes!(
+            session::me,
+            session::delete_me,
+            session::update_me
+        )))
         .routes(timed(routes!(session::sessions)))
         .routes(timed(routes!(session::end_session)))
         .routes(timed(routes!(session::change_password)))

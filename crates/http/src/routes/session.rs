@@ -181,6 +181,49 @@ pub struct PasswordChange {
     new_password: String,
 }
 
+/// What `PATCH /api/me` changes.
+#[derive(Deserialize, ToSchema)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
+#[schema(example = json!({"timeZone": "Europe/Paris"}))]
+pub struct MePatch {
+    /// An IANA time zone name: the days your dashboard shows ("today", the analytics' days).
+    #[serde(default)]
+    #[schema(max_length = 64)]
+    time_zone: Option<String>,
+}
+
+/// Change your settings
+///
+/// The signed-in account's time zone.
+#[utoipa::path(patch, path = "/api/me", operation_id = "updateMe", tag = "accounts",
+    request_body = MePatch,
+    responses(
+        (status = 200, description = "The signed-in person, changed", body = Me),
+        (status = 400, response = BadRequest),
+        (status = 401, response = Unauthorized),
+        (status = 403, response = Forbidden),
+        (status = 413, response = PayloadTooLarge),
+        (status = 415, response = UnsupportedMediaType),
+        (status = 422, response = ValidationFailed),
+    ))]
+pub async fn update_me(
+    State(st): State<AppState>,
+    headers: axum::http::HeaderMap,
+    ApiJson(body): ApiJson<MePatch>,
+) -> Result<Response, AppError> {
+    let mut s = cookie_write(&st, &headers).await?;
+    if let Some(name) = &body.time_zone {
+        let zone = linkleaf_domain::zone::Zone::parse(name, "timeZone")
+            .map_err(|e| AppError::Validation(linkleaf_domain::ValidationErrors(vec![e])))?;
+        st.sessions
+            .store()
+            .set_time_zone(s.account.id, zone.name())
+            .await?;
+        s.account.time_zone = zone.name().to_owned();
+    }
+    Ok(admin_json(StatusCode::OK, &me_of(&st, &s).await?))
+}
+
 /// Change your password
 ///
 /// Needs the current password. Every other session of the account ends (on every instance at

@@ -70,8 +70,8 @@ pub(crate) const MIGRATIONS: &[(i64, &str, &str)] = &[
     ),
     (
         11,
-        "link schedule",
-        include_str!("../../migrations/postgres/0011_link_schedule.sql"),
+        "schedules and time zones",
+        include_str!("../../migrations/postgres/0011_schedules_and_zones.sql"),
     ),
 ];
 

@@ -15,7 +15,7 @@ use uuid::Uuid;
 
 const ACCOUNT: &str =
     "a.id AS a_id, a.email, a.display_name, a.password_hash, a.admin, a.created_at AS a_created_at,
-     a.disabled_at";
+     a.disabled_at, a.time_zone";
 const SESSION: &str = "s.id AS s_id, s.account_id, s.digest, s.user_agent,
      s.created_at AS s_created_at, s.last_seen_at, s.ended_at";
 
@@ -28,6 +28,7 @@ fn account(r: &Row) -> Result<AccountRecord> {
         admin: r.flag("admin")?,
         created_at: r.time("a_created_at")?,
         disabled_at: r.opt_time("disabled_at")?,
+        time_zone: r.text("time_zone")?,
     })
 }
 
@@ -69,8 +70,8 @@ impl AccountStore for SqlStore {
     async fn insert_account(&self, a: &AccountRecord) -> Result<bool> {
         let done = q(
             "INSERT INTO accounts (id, email, display_name, password_hash, admin, created_at,
-                                   disabled_at)
-             VALUES ($1, $2, $3, $4, $5, $6, $7) ON CONFLICT (email) DO NOTHING",
+                                   disabled_at, time_zone)
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8) ON CONFLICT (email) DO NOTHING",
         )
         .bind(a.id)
         .bind(&a.email)
@@ -79,6 +80,7 @@ impl AccountStore for SqlStore {
         .bind(a.admin)
         .bind(a.created_at)
         .bind(a.disabled_at)
+        .bind(&a.time_zone)
         .execute(&self.db)
         .await?;
         Ok(done > 0)
@@ -123,6 +125,15 @@ impl AccountStore for SqlStore {
         let done = q("UPDATE accounts SET disabled_at = $1 WHERE id = $2 AND disabled_at IS NULL")
             .bind(at)
             .bind(id)
+            .execute(&self.db)
+            .await?;
+        Ok(done > 0)
+    }
+
+    async fn set_time_zone(&self, account: Uuid, name: &str) -> Result<bool> {
+        let done = q("UPDATE accounts SET time_zone = $1 WHERE id = $2")
+            .bind(name)
+            .bind(account)
             .execute(&self.db)
             .await?;
         Ok(done > 0)

@@ -27,13 +27,13 @@ use time::OffsetDateTime;
 use uuid::Uuid;
 
 const PROFILE_BY_ID: &str = "SELECT id, username, display_name, bio, avatar_url, \
-     theme::text AS theme, version, updated_at FROM profiles WHERE id = $1";
+     theme::text AS theme, version, updated_at, time_zone FROM profiles WHERE id = $1";
 const PROFILE_BY_KEY: &str = "SELECT id, username, display_name, bio, avatar_url, \
-     theme::text AS theme, version, updated_at FROM profiles WHERE username_key = $1";
+     theme::text AS theme, version, updated_at, time_zone FROM profiles WHERE username_key = $1";
 const PROFILE_BY_ID_LOCKED: &str = "SELECT id, username, display_name, bio, avatar_url, \
-     theme::text AS theme, version, updated_at FROM profiles WHERE id = $1 FOR UPDATE";
+     theme::text AS theme, version, updated_at, time_zone FROM profiles WHERE id = $1 FOR UPDATE";
 const PROFILE_BY_KEY_LOCKED: &str = "SELECT id, username, display_name, bio, avatar_url, \
-     theme::text AS theme, version, updated_at FROM profiles WHERE username_key = $1 FOR UPDATE";
+     theme::text AS theme, version, updated_at, time_zone FROM profiles WHERE username_key = $1 FOR UPDATE";
 
 fn link_from_row(row: &Row) -> Result<Link> {
     Ok(Link {
@@ -103,6 +103,7 @@ async fn read_profile<'e, 'd: 'e>(
         last_modified: row.time("updated_at")?,
         counted_at,
         version: row.int("version")?,
+        time_zone: row.text("time_zone")?,
         next_change: None,
     }))
 }
@@ -270,7 +271,7 @@ impl ProfileStore for SqlStore {
         }
         let updated = q("UPDATE profiles SET username = $1, username_key = $2,
                     username_skeleton = $3, display_name = $4, bio = $5, avatar_url = $6,
-                    theme = $7::jsonb, version = version + 1, updated_at = $8
+                    theme = $7::jsonb, version = version + 1, updated_at = $8, time_zone = $10
              WHERE id = $9")
         .bind(next.username.as_str())
         .bind(next.username.key())
@@ -281,6 +282,7 @@ impl ProfileStore for SqlStore {
         .bind(theme_json(&next)?)
         .bind(now_millis())
         .bind(before.id)
+        .bind(&next.time_zone)
         .execute(&mut tx)
         .await;
         if let Err(e) = updated {
@@ -556,8 +558,9 @@ impl SqlStore {
             }
         }
         let inserted = q("INSERT INTO profiles (id, username, username_key, username_skeleton,
-                                 display_name, bio, avatar_url, theme, version, created_at, updated_at)
-             VALUES ($1, $2, $3, $4, $5, $6, $7, $8::jsonb, 1, $9, $9)")
+                                 display_name, bio, avatar_url, theme, version, created_at, updated_at,
+                                 time_zone)
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8::jsonb, 1, $9, $9, $10)")
         .bind(p.id)
         .bind(p.username.as_str())
         .bind(p.username.key())
@@ -567,6 +570,7 @@ impl SqlStore {
         .bind(&p.avatar_url)
         .bind(theme_json(p)?)
         .bind(p.last_modified)
+        .bind(&p.time_zone)
         .execute(&mut tx)
         .await;
         if let Err(e) = inserted {

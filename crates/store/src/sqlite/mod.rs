@@ -86,8 +86,8 @@ pub(crate) const MIGRATIONS: &[(i64, &str, &str)] = &[
     ),
     (
         12,
-        "link schedule",
-        include_str!("../../migrations/sqlite/0012_link_schedule.sql"),
+        "schedules and time zones",
+        include_str!("../../migrations/sqlite/0012_schedules_and_zones.sql"),
     ),
 ];
 

@@ -24,6 +24,7 @@ pub(crate) async fn accounts_story(s: &Stores) {
         admin: true,
         created_at: now,
         disabled_at: None,
+        time_zone: "UTC".into(),
     };
     assert!(a.insert_account(&ada).await.unwrap());
     let twin = AccountRecord {
@@ -189,6 +190,7 @@ async fn access_story(s: &Stores) {
         admin: false,
         created_at: now,
         disabled_at: None,
+        time_zone: "UTC".into(),
     };
     let (bea, cy) = (person("bea@example.com"), person("cy@example.com"));
     assert!(a.insert_account(&bea).await.unwrap());

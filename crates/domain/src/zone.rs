@@ -1,0 +1,149 @@
+//! IANA time zones: an account's and a profile's, and the local days an analytics report
+//! groups its hours into. The zone database is built into the binary (jiff's bundled tzdb), so
+//! every host reads the same days.
+//! Must not: read the clock, or take a zone name that is not in the database.
+
+use crate::error::FieldError;
+use jiff::tz::TimeZone;
+use jiff::{Timestamp, ToSpan};
+
+/// The longest zone name taken (the database's longest is some 30 characters).
+const NAME_MAX: usize = 64;
+
+/// A zone of the IANA database, by its name.
+#[derive(Clone, Debug)]
+pub struct Zone {
+    name: String,
+    tz: TimeZone,
+}
+
+impl PartialEq for Zone {
+    fn eq(&self, other: &Self) -> bool {
+        self.name == other.name
+    }
+}
+
+impl Eq for Zone {}
+
+impl Default for Zone {
+    fn default() -> Self {
+        Self::utc()
+    }
+}
+
+impl Zone {
+    pub fn utc() -> Self {
+        Self {
+            name: "UTC".into(),
+            tz: TimeZone::UTC,
+        }
+    }
+
+    /// A zone by its IANA name (`Europe/Paris`), `field` naming it in the error.
+    pub fn parse(name: &str, field: &str) -> Result<Self, FieldError> {
+        let unknown = || {
+            FieldError::new(
+                field,
+                "must be an IANA time zone name, such as Europe/Paris or America/New_York",
+            )
+        };
+        if name.is_empty() || name.len() > NAME_MAX {
+            return Err(unknown());
+        }
+        let tz = TimeZone::get(name).map_err(|_| unknown())?;
+        let name = tz.iana_name().unwrap_or(name).to_owned();
+        Ok(Self { name, tz })
+    }
+
+    /// A name stored before (checked when it came in); UTC if it no longer reads.
+    pub fn from_stored(name: &str) -> Self {
+        Self::parse(name, "timeZone").unwrap_or_default()
+    }
+
+    pub fn name(&self) -> &str {
+        &self.name
+    }
+
+    pub fn is_utc(&self) -> bool {
+        self.name == "UTC"
+    }
+
+    /// The start of the local day holding `ms` (ms since the epoch), floored to the whole
+    /// hour: hours are the finest rollups kept for months, so a zone whose midnight is not on
+    /// the hour (India's, at :30 UTC) has its days begin at the hour that midnight falls in.
+    pub fn day_start_ms(&self, ms: i64) -> i64 {
+        let hour = 3_600_000;
+        let start = Timestamp::from_millisecond(ms)
+            .ok()
+            .and_then(|t| t.to_zoned(self.tz.clone()).start_of_day().ok())
+            .map_or(ms, |z| z.timestamp().as_millisecond());
+        start.div_euclid(hour) * hour
+    }
+
+    /// The start of the local day after the one holding `ms` (`day_start_ms` of the next day:
+    /// 23 or 25 hours on when the clocks change).
+    pub fn next_day_start_ms(&self, ms: i64) -> i64 {
+        let start = self.day_start_ms(ms);
+        // a day is 23 to 25 hours long: 26 hours on is within the next one
+        let next = Timestamp::from_millisecond(start)
+            .ok()
+            .and_then(|t| t.checked_add(26.hours()).ok())
+            .map_or(start + 86_400_000, Timestamp::as_millisecond);
+        self.day_start_ms(next)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn ms(rfc: &str) -> i64 {
+        rfc.parse::<Timestamp>().unwrap().as_millisecond()
+    }
+
+    #[test]
+    fn names_are_those_of_the_database() {
+        assert_eq!(
+            Zone::parse("Europe/Paris", "tz").unwrap().name(),
+            "Europe/Paris"
+        );
+        for bad in ["", "Mars/Olympus", "+01:00", &"A/".repeat(40)] {
+            assert_eq!(
+                Zone::parse(bad, "timeZone").unwrap_err().field,
+                "timeZone",
+                "{bad}"
+            );
+        }
+        assert!(Zone::utc().is_utc());
+        assert_eq!(Zone::from_stored("Nowhere/Else"), Zone::utc());
+    }
+
+    #[test]
+    fn local_days_begin_at_local_midnight_and_last_as_long_as_the_clocks_say() {
+        let paris = Zone::parse("Europe/Paris", "tz").unwrap();
+        // 23:30 in Paris on 24 December is 22:30 UTC: that day began at 23:00 UTC the day before
+        assert_eq!(
+            paris.day_start_ms(ms("2026-12-24T22:30:00Z")),
+            ms("2026-12-23T23:00:00Z")
+        );
+        // half an hour later it is the 25th there
+        assert_eq!(
+            paris.day_start_ms(ms("2026-12-24T23:00:00Z")),
+            ms("2026-12-24T23:00:00Z")
+        );
+        // the day the clocks go forward is 23 hours long
+        let spring = ms("2026-03-28T23:00:00Z");
+        assert_eq!(paris.next_day_start_ms(spring) - spring, 23 * 3_600_000);
+        let ny = Zone::parse("America/New_York", "tz").unwrap();
+        assert_eq!(
+            ny.day_start_ms(ms("2026-12-25T04:59:00Z")),
+            ms("2026-12-24T05:00:00Z")
+        );
+        // India's midnight is at 18:30 UTC: its days begin at 18:00
+        let india = Zone::parse("Asia/Kolkata", "tz").unwrap();
+        assert_eq!(
+            india.day_start_ms(ms("2026-12-24T19:00:00Z")),
+            ms("2026-12-24T18:00:00Z")
+        );
+    }
+}
