@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # The read-path benchmark: linkleaf's hot JSON and HTML reads against nginx serving the very same
-# bytes as static files, alternated in one run, on loopback.
+# bytes as static files, alternated in one run, on loopback; and the page as its QR code opens it
+# (`/bench?src=qr`: the same bytes, its view counted under the source `qr`).
 #
 #   bench/run.sh                 # 3 rounds of 8 s per server and representation, 64 connections
 #   ROUNDS=5 DURATION=10 CONNS=64 WORKERS=1 bench/run.sh
@@ -192,6 +193,9 @@ targets=(
     "json linkleaf http://127.0.0.1:$PORT/api/profiles/bench"
     "html nginx http://127.0.0.1:$NGINX_PORT/bench"
     "html linkleaf http://127.0.0.1:$PORT/bench"
+    # the page as a QR code opens it: the same bytes, a view counted under the source qr
+    "qr nginx http://127.0.0.1:$NGINX_PORT/bench?src=qr"
+    "qr linkleaf http://127.0.0.1:$PORT/bench?src=qr"
 )
 servers=(nginx linkleaf)
 if [ -n "${BASE_BIN:-}" ]; then
@@ -223,8 +227,9 @@ echo "linkleaf read path vs nginx static, $(date -u +%Y-%m-%d), $(nproc) cores, 
 echo "JSON body $json_bytes bytes, HTML body $html_bytes bytes; linkleaf cache hits during the run: $hits; page views recorded: ${views:-0}"
 [ -n "${BASE_BIN:-}" ] && echo "base = $BASE_BIN (JSON $base_json_bytes bytes, HTML $base_html_bytes bytes; its ratios are to nginx-base, nginx serving those)"
 printf '%-6s %-10s %12s %10s %8s %14s %10s\n' repr server req/s p99_ms ratio cpu_ns/req cpu_ratio
-for repr in json html; do
+for repr in json html qr; do
     for s in "${servers[@]}"; do
+        [ "$repr" = qr ] && case $s in base | nginx-base) continue ;; esac
         ref=nginx
         case $s in base | nginx-base) ref=nginx-base ;; esac
         n=$(tr ' ' '\n' <<<"${rps[$repr.$ref]}" | grep . | median)
