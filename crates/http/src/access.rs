@@ -217,6 +217,16 @@ impl Who {
         raw: &str,
         action: Action,
     ) -> Result<Uuid, AppError> {
+        self.read_profile(st, raw, action).await.map(|p| p.id)
+    }
+
+    /// `profile`, as it was read to find it (for a route that only reads it).
+    pub async fn read_profile(
+        &self,
+        st: &AppState,
+        raw: &str,
+        action: Action,
+    ) -> Result<linkleaf_domain::Profile, AppError> {
         if st.settings.edge {
             return Err(AppError::EdgeMode);
         }
@@ -230,12 +240,12 @@ impl Who {
             ProfileRef::Id(id) => profiles.profile_by_id(id).await?,
             ProfileRef::Key(k) => profiles.profile_by_username(&k, ReadFrom::Primary).await?,
         };
-        let id = found.map(|p| p.id).ok_or_else(missing)?;
-        self.on(st, id, action).await.map_err(|e| match e {
+        let found = found.ok_or_else(missing)?;
+        self.on(st, found.id, action).await.map_err(|e| match e {
             AppError::ProfileNotFound(_) => missing(),
             other => other,
         })?;
-        Ok(id)
+        Ok(found)
     }
 
     /// The profiles this credential may do `action` on.

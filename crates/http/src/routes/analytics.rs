@@ -77,15 +77,9 @@ async fn query_of(
 ) -> Result<(AnalyticsQuery, Profile), AppError> {
     let now = now_millis();
     AnalyticsQuery::resolve(params, now, &Zone::utc())?;
-    let id = who
-        .profile(st, raw, Action::Scope(Scope::AnalyticsRead))
+    let profile = who
+        .read_profile(st, raw, Action::Scope(Scope::AnalyticsRead))
         .await?;
-    let profile = st
-        .stores
-        .profiles
-        .profile_by_id(id)
-        .await?
-        .ok_or_else(|| AppError::not_found_profile(raw))?;
     let q = AnalyticsQuery::resolve(params, now, &Zone::from_stored(&profile.time_zone))?;
     Ok((q, profile))
 }

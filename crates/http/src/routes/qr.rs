@@ -28,15 +28,9 @@ pub struct PngParams {
 
 /// The tagged URL of the profile the request names, once its access is checked.
 async fn url_of(st: &AppState, who: &Who, raw: &str) -> Result<(String, String), AppError> {
-    let id = who
-        .profile(st, raw, Action::Scope(Scope::ProfileRead))
+    let p = who
+        .read_profile(st, raw, Action::Scope(Scope::ProfileRead))
         .await?;
-    let p = st
-        .stores
-        .profiles
-        .profile_by_id(id)
-        .await?
-        .ok_or_else(|| AppError::not_found_profile(raw))?;
     Ok((
         tagged_url(&st.settings.public_url, &p.username),
         p.username.key(),

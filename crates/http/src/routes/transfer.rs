@@ -45,15 +45,9 @@ pub async fn export(
     who: Who,
     ApiPath(raw): ApiPath,
 ) -> Result<Response, AppError> {
-    let id = who
-        .profile(&st, &raw, Action::Scope(Scope::ProfileRead))
+    let p = who
+        .read_profile(&st, &raw, Action::Scope(Scope::ProfileRead))
         .await?;
-    let p = st
-        .stores
-        .profiles
-        .profile_by_id(id)
-        .await?
-        .ok_or_else(|| AppError::not_found_profile(&raw))?;
     let mut res = admin_json(StatusCode::OK, &p);
     if let Ok(v) = HeaderValue::from_str(&format!(
         "attachment; filename=\"{}.linkleaf.json\"",
