@@ -1117,6 +1117,36 @@ async fn webhooks_story(s: &Stores) {
             .iter()
             .all(|d| !d.payload.contains(&p2.id.to_string()))
     );
+    // it is the event's age that settles, not its attempt's: a first attempt given back for
+    // its receiver (postponed) is taken when due, not a settling period after that
+    let settled = linkleaf_domain::unix_millis(now_millis()) + 1;
+    let mine = |ds: Vec<linkleaf_store::webhooks::Due>| {
+        ds.into_iter()
+            .filter(|d| d.payload.contains(&p2.id.to_string()))
+            .collect::<Vec<_>>()
+    };
+    let first = mine(
+        w.claim_due(now + 3 * day, 30_000, 100, settled)
+            .await
+            .unwrap(),
+    );
+    assert_eq!(first.len(), 1);
+    assert!(w.postpone(&first[0], now + 3 * day + 10).await.unwrap());
+    assert!(
+        mine(
+            w.claim_due(now + 3 * day + 5, 30_000, 100, settled)
+                .await
+                .unwrap()
+        )
+        .is_empty()
+    );
+    let again = mine(
+        w.claim_due(now + 3 * day + 20, 30_000, 100, settled)
+            .await
+            .unwrap(),
+    );
+    assert_eq!(again.len(), 1, "taken once due");
+    w.postpone(&again[0], now + 3 * day).await.unwrap();
     s.profiles
         .delete_profile(ProfileRef::Id(p2.id))
         .await

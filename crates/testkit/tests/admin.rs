@@ -944,8 +944,5 @@ async fn a_profiles_time_zone_is_kept_and_its_analytics_days_are_in_it() {
     .await;
     assert_eq!((s, p["timeZone"].as_str()), (200, Some("Asia/Kolkata")));
     let (_, h) = send(&app, Method::GET, "/api/profiles/zoned/history", &key, None).await;
-    assert_eq!(
-        h[0]["profile"]["timeZone"], "Asia/Kolkata",
-        "{h}"
-    );
+    assert_eq!(h[0]["profile"]["timeZone"], "Asia/Kolkata", "{h}");
 }
