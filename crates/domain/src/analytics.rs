@@ -411,7 +411,10 @@ impl AnalyticsQuery {
         let to = params.to.map_or(ms(now), ms);
         let from = params.from.map_or(to - 7 * Bucket::Day.millis(), ms);
         let from_ms = zone.day_start_ms(from);
-        let to_ms = {
+        let to_ms = if from == to {
+            // an empty range here too
+            from_ms
+        } else {
             let d = zone.day_start_ms(to);
             if d == to {
                 d

@@ -118,6 +118,7 @@ fn some<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Option<Option<String>>
 }
 
 #[derive(Deserialize)]
+#[serde(rename_all = "camelCase")]
 struct LinkleafLink {
     title: String,
     url: String,
@@ -375,6 +376,28 @@ fn strip_tags(html: &str) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn an_export_brings_its_links_windows_back() {
+        let f =
+            br#"{"displayName": "Jane", "links": [{"title": "Launch", "url": "https://l.example/",
+            "visibleFrom": "2030-01-01T00:00:00Z", "visibleUntil": "2030-01-02T00:00:00+01:00"}]}"#;
+        let i = Imported::read(Format::Linkleaf, f).unwrap();
+        let l = &i.links[0];
+        assert_eq!(
+            (l.visible_from, l.visible_until),
+            (
+                Some(time::macros::datetime!(2030-01-01 0:00 UTC)),
+                Some(time::macros::datetime!(2030-01-01 23:00 UTC))
+            )
+        );
+        let bad = br#"{"links": [{"title": "x", "url": "https://x.example/",
+            "visibleFrom": "2030-01-02T00:00:00Z", "visibleUntil": "2030-01-01T00:00:00Z"}]}"#;
+        assert_eq!(
+            Imported::read(Format::Linkleaf, bad).unwrap_err().0[0].field,
+            "links[0].visibleUntil"
+        );
+    }
 
     #[test]
     fn a_csv_of_titles_and_urls_with_or_without_a_header() {

@@ -89,6 +89,8 @@ pub struct Profile {
     /// Links in position order (positions are 0..n).
     pub links: Vec<Link>,
     pub theme: Theme,
+    /// The last edit; in a public answer, when what it shows last changed (an edit, a click
+    /// count, a scheduled link appearing or going), as its `Last-Modified` says.
     #[serde(with = "time::serde::rfc3339")]
     #[schema(value_type = String, format = DateTime)]
     pub last_modified: OffsetDateTime,
@@ -101,7 +103,8 @@ pub struct Profile {
     #[schema(minimum = 0)]
     pub version: i64,
     /// The IANA time zone its analytics' days are in (and its schedules shown in, by a client).
-    #[schema(example = "Europe/Paris")]
+    /// Not in public answers.
+    #[schema(example = "Europe/Paris", required = false)]
     pub time_zone: String,
     /// Public answers only: when the answer stops being true by itself (a scheduled link
     /// appears or goes then). Nothing may keep it past this time. Absent when no such time is
@@ -139,6 +142,9 @@ pub struct PublicProfile<'a> {
     pub avatar_url: Option<&'a str>,
     pub links: Vec<&'a Link>,
     pub theme: &'a Theme,
+    /// When what this answer shows last changed: an edit, a click count, a scheduled link
+    /// appearing or going (`Profile::changed_at`), so a copy made from it (an edge's) dates
+    /// itself as the origin does.
     #[serde(with = "time::serde::rfc3339")]
     pub last_modified: OffsetDateTime,
     /// When this answer stops being true by itself (a scheduled link appears or goes then):
@@ -172,13 +178,14 @@ impl Profile {
     pub fn public_at(&self, now: OffsetDateTime) -> PublicProfile<'_> {
         let mut links: Vec<&Link> = self.links.iter().filter(|l| l.visible_at(now)).collect();
         links.sort_by_key(|l| l.position);
+        // an upstream's `validUntil` that has passed already (the answer came late) ends the
+        // answer now: it is not dropped, which would let it live a whole cache period
         let valid_until = [
             schedule::next_boundary(self.links.iter().map(Link::window), now),
-            self.next_change,
+            self.next_change.map(|t| t.max(now)),
         ]
         .into_iter()
         .flatten()
-        .filter(|t| *t > now)
         .min();
         PublicProfile {
             id: self.id,
@@ -188,7 +195,7 @@ impl Profile {
             avatar_url: self.avatar_url.as_deref(),
             links,
             theme: &self.theme,
-            last_modified: self.last_modified,
+            last_modified: self.changed_at(now),
             valid_until,
         }
     }

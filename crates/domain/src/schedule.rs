@@ -24,13 +24,16 @@ pub fn parse_time(raw: &str, field: &str) -> Result<OffsetDateTime, FieldError> 
             "must be an RFC 3339 date and time with its offset, such as 2026-12-24T18:00:00+01:00",
         )
     })?;
-    if !(EARLIEST_YEAR..=LATEST_YEAR).contains(&t.year()) {
-        return Err(FieldError::new(
-            field,
-            format!("must be between the years {EARLIEST_YEAR} and {LATEST_YEAR}"),
-        ));
-    }
-    let t = t.to_offset(time::UtcOffset::UTC);
+    // in UTC first (9999-12-31T23:00-05:00 is in the year 10000 there), then bounded
+    let t = t
+        .checked_to_offset(time::UtcOffset::UTC)
+        .filter(|t| (EARLIEST_YEAR..=LATEST_YEAR).contains(&t.year()))
+        .ok_or_else(|| {
+            FieldError::new(
+                field,
+                format!("must be between the years {EARLIEST_YEAR} and {LATEST_YEAR} (UTC)"),
+            )
+        })?;
     Ok(t.replace_nanosecond(t.nanosecond() / 1_000_000 * 1_000_000)
         .unwrap_or(t))
 }
@@ -166,6 +169,8 @@ mod tests {
             "2026-12-24T18:00:00",
             "tomorrow",
             "1900-01-01T00:00:00Z",
+            "9999-12-31T23:00:00-05:00",
+            "2000-01-01T00:30:00+01:00",
         ] {
             let e = parse_time(bad, "visibleFrom").unwrap_err();
             assert_eq!(e.field, "visibleFrom", "{bad}");

@@ -80,6 +80,13 @@ impl Zone {
         start.div_euclid(hour) * hour
     }
 
+    /// The local day an hour rollup (starting at `hour_ms`) counts for: the day of its last
+    /// millisecond, so that with midnight not on the hour the hour that holds midnight counts
+    /// for the day it opens (as `day_start_ms` says days begin).
+    pub fn day_of_hour_ms(&self, hour_ms: i64) -> i64 {
+        self.day_start_ms(hour_ms + 3_599_999)
+    }
+
     /// The start of the local day after the one holding `ms` (`day_start_ms` of the next day:
     /// 23 or 25 hours on when the clocks change).
     pub fn next_day_start_ms(&self, ms: i64) -> i64 {
@@ -144,6 +151,24 @@ mod tests {
         assert_eq!(
             india.day_start_ms(ms("2026-12-24T19:00:00Z")),
             ms("2026-12-24T18:00:00Z")
+        );
+        // the hour from 18:00 UTC (23:30 to 00:30 there) counts for the day it opens; the
+        // hour before for the day before
+        assert_eq!(
+            india.day_of_hour_ms(ms("2026-12-24T18:00:00Z")),
+            ms("2026-12-24T18:00:00Z")
+        );
+        assert_eq!(
+            india.day_of_hour_ms(ms("2026-12-24T17:00:00Z")),
+            ms("2026-12-23T18:00:00Z")
+        );
+        assert_eq!(
+            paris.day_of_hour_ms(ms("2026-12-24T22:00:00Z")),
+            ms("2026-12-23T23:00:00Z")
+        );
+        assert_eq!(
+            paris.day_of_hour_ms(ms("2026-12-24T23:00:00Z")),
+            ms("2026-12-24T23:00:00Z")
         );
     }
 }

@@ -105,7 +105,7 @@ impl Recorder {
     }
 
     /// Records a view of `profile`'s page by the request's client (no `Hit`: a view keeps only
-    /// its page, client, user agent and minute).
+    /// its page, client, user agent, minute and source: `view_source` of `query`).
     pub fn view(&self, profile: Uuid, peer: IpAddr, headers: &HeaderMap, query: Option<&str>) {
         let client = self.proxies.client(peer, headers);
         let ua = headers

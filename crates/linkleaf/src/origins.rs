@@ -184,10 +184,14 @@ impl Loader<RenderedPage> for UpstreamPages {
 }
 
 /// Around an edge's whole page loader (shared tier included): records the links of every page
-/// loaded, wherever it came from.
+/// loaded, wherever it came from. A link seen for the first time drops what the link cache
+/// held for its id: a `404` kept from before it was shown (a scheduled link, before its
+/// start) must not outlive its appearing.
 pub struct Indexing {
     pub inner: Arc<dyn Loader<RenderedPage>>,
     pub links: LinkIndex,
+    /// The link cache, once it is made (after the page cache it reads).
+    pub redirects: Arc<std::sync::OnceLock<ReadCache<Redirect>>>,
 }
 
 #[async_trait]
@@ -195,8 +199,18 @@ impl Loader<RenderedPage> for Indexing {
     async fn load(&self, key: &str) -> Result<Option<Loaded<RenderedPage>>, LoadError> {
         let loaded = self.inner.load(key).await?;
         if let Some(l) = &loaded {
+            let mut new = Vec::new();
             for (id, _) in targets(&l.value) {
+                if self.links.0.get(&id).is_none() {
+                    new.push(id.to_string());
+                }
                 self.links.0.insert(id, key.to_owned());
+            }
+            if let (false, Some(redirects)) = (new.is_empty(), self.redirects.get()) {
+                redirects.invalidate(&linkleaf_cache::Invalidation {
+                    keys: new,
+                    owner: None,
+                });
             }
         }
         Ok(loaded)
@@ -332,10 +346,12 @@ pub fn compose(
     let index = cfg
         .is_edge()
         .then(|| LinkIndex::new(cfg.cache.max_bytes.get() / 32));
+    let redirects = Arc::new(std::sync::OnceLock::new());
     let pages_loader: Arc<dyn Loader<RenderedPage>> = match &index {
         Some(links) => Arc::new(Indexing {
             inner: pages_loader,
             links: links.clone(),
+            redirects: redirects.clone(),
         }),
         None => pages_loader,
     };
@@ -359,6 +375,8 @@ pub fn compose(
         CacheMetrics::register(recorder, "link"),
     )
     .with_tasks(life.tasks());
+    // a second set cannot happen: this is the only one
+    let _ = redirects.set(links.clone());
     Ok(ReadPath {
         pages,
         links,

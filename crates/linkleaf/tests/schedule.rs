@@ -222,6 +222,8 @@ async fn a_scheduled_link_appears_and_goes_at_its_boundaries_everywhere_without_
         async move { c.get(url).send().await.unwrap().status().as_u16() }
     };
     assert_eq!(redirect(&origins[0]).await, 404);
+    // the edge knows no such link yet (it is not in the public answer): a 404 it keeps
+    assert_eq!(redirect(&edge).await, 404);
     let heard_before = receiver.count();
 
     // a reader polling through the start: never the old page once the start has passed
@@ -248,6 +250,21 @@ async fn a_scheduled_link_appears_and_goes_at_its_boundaries_everywhere_without_
     }
     assert_eq!(redirect(&origins[0]).await, 302);
     assert_eq!(redirect(&origins[1]).await, 302);
+    // the edge's kept 404 went when the page it read showed the link
+    assert_eq!(redirect(&edge).await, 302);
+    let last_modified = |i: &Instance| {
+        let (c, url) = (c.clone(), i.url("/launch"));
+        async move {
+            let r = c.get(url).send().await.unwrap();
+            httpdate::parse_http_date(linkleaf_testkit::header(&r, "last-modified")).unwrap()
+        }
+    };
+    let started = last_modified(&edge).await;
+    assert_eq!(
+        started,
+        last_modified(&origins[0]).await,
+        "the edge dates as the origin"
+    );
     let seen = poller.await.unwrap();
     assert!(seen.len() > 10, "{} reads", seen.len());
     for (sent, answered, shown) in &seen {
@@ -285,6 +302,12 @@ async fn a_scheduled_link_appears_and_goes_at_its_boundaries_everywhere_without_
         assert!(!page_shows(&c, i, "launch", "launch.example").await);
     }
     assert_eq!(redirect(&origins[1]).await, 404);
+    let ended = last_modified(&edge).await;
+    assert!(
+        ended > started,
+        "Last-Modified moves on at the end, never back"
+    );
+    assert_eq!(ended, last_modified(&origins[1]).await);
     let events = receiver
         .wait_for(heard_before + 2, Duration::from_secs(5))
         .await;

@@ -297,7 +297,7 @@ pub(crate) fn assemble(
         let start = q
             .zone
             .as_ref()
-            .map_or(r.bucket, |z| z.day_start_ms(r.bucket));
+            .map_or(r.bucket, |z| z.day_of_hour_ms(r.bucket));
         let p = series.entry(start).or_insert_with(|| SeriesPoint {
             start: at(start),
             clicks: 0,
