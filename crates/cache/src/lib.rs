@@ -70,6 +70,16 @@ pub fn now_ms() -> u64 {
         .map_or(0, |d| d.as_millis() as u64)
 }
 
+/// How long from now (by the wall clock, to the nanosecond) until `end_ms`, ms since the
+/// epoch; zero once it has passed. Not rounded to the millisecond: an entry must not outlive
+/// its end by the part of a millisecond the clock had gone into.
+pub fn until_wall(end_ms: u64) -> Duration {
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap_or_default();
+    Duration::from_millis(end_ms).saturating_sub(now)
+}
+
 /// What a value costs to keep, in bytes: what it holds on the heap, as allocated (not as used).
 /// The cache adds its inline size, what an entry costs around it (`ENTRY_OVERHEAD`,
 /// `OWNER_INDEX_OVERHEAD`, the key), so that the sum is what the process really spends and
@@ -642,7 +652,7 @@ impl<V: Weigh + Send + Sync + 'static> Inner<V> {
         let ends_at = found
             .as_ref()
             .and_then(|l| l.value.expires_at_ms())
-            .map(|end| Duration::from_millis(end.saturating_sub(now_ms())));
+            .map(until_wall);
         if let Some(left) = ends_at {
             fresh = fresh.min(left);
             lifetime = lifetime.min(left);

@@ -277,9 +277,9 @@ impl<V: Codec + crate::Weigh + Send + Sync + 'static> Loader<V> for TieredLoader
             let ttl = match &found {
                 // the entry ends at the value's hard end, if that comes first
                 Some(l) => (self.policy.fresh + self.policy.stale).min(
-                    l.value.expires_at_ms().map_or(Duration::MAX, |end| {
-                        Duration::from_millis(end.saturating_sub(now_ms()))
-                    }),
+                    l.value
+                        .expires_at_ms()
+                        .map_or(Duration::MAX, crate::until_wall),
                 ),
                 None => self.policy.negative,
             };

@@ -291,7 +291,10 @@ async fn if_modified_since_and_a_last_modified_that_moves_with_the_counts() {
         &time::format_description::well_known::Rfc3339,
     )
     .unwrap();
-    assert_ne!(body["lastModified"], p["lastModified"], "the count moved it");
+    assert_ne!(
+        body["lastModified"], p["lastModified"],
+        "the count moved it"
+    );
     assert_eq!(
         dated.unix_timestamp(),
         moved_t
