@@ -339,6 +339,23 @@ pub struct ReadCache<V> {
     inner: Arc<Inner<V>>,
 }
 
+/// A `ReadCache` that does not keep it alive (for a loader of one cache that must reach
+/// another, which may hold the first).
+pub struct WeakCache<V>(std::sync::Weak<Inner<V>>);
+
+impl<V> WeakCache<V> {
+    /// The cache, while it lives.
+    pub fn upgrade(&self) -> Option<ReadCache<V>> {
+        self.0.upgrade().map(|inner| ReadCache { inner })
+    }
+}
+
+impl<V> ReadCache<V> {
+    pub fn downgrade(&self) -> WeakCache<V> {
+        WeakCache(Arc::downgrade(&self.inner))
+    }
+}
+
 impl<V> Clone for ReadCache<V> {
     fn clone(&self) -> Self {
         Self {

@@ -454,6 +454,8 @@ impl AnalyticsQuery {
             let f = bucket.floor(t);
             if f == t { t } else { f + bucket.millis() }
         });
+        // empty wherever it falls, not the bucket around it
+        let to_ms = if from == to { from_ms } else { to_ms };
         // what the rollups keep at this granularity, counted back from now (or from `to` when
         // it is in the past): a range reaching further back is shortened at its start (the
         // answer's `from` says where it starts, `shortened` that it was), never to a range
@@ -593,6 +595,12 @@ mod tests {
         p.time_zone = Some("Paris".into());
         let e = AnalyticsQuery::resolve(&p, now, &paris).unwrap_err();
         assert_eq!(e.0[0].field, "timeZone");
+        // from = to is empty wherever it falls, in a zone or not
+        for zone in [&paris, &Zone::utc()] {
+            let t = Some(datetime!(2026-12-01 12:00 UTC));
+            let q = AnalyticsQuery::resolve(&params(t, t, None), now, zone).unwrap();
+            assert_eq!(q.from_ms, q.to_ms, "{}", zone.name());
+        }
     }
 
     #[test]

@@ -190,8 +190,9 @@ impl Loader<RenderedPage> for UpstreamPages {
 pub struct Indexing {
     pub inner: Arc<dyn Loader<RenderedPage>>,
     pub links: LinkIndex,
-    /// The link cache, once it is made (after the page cache it reads).
-    pub redirects: Arc<std::sync::OnceLock<ReadCache<Redirect>>>,
+    /// The link cache, once it is made (after the page cache it reads; weak, as the link
+    /// cache holds the page cache).
+    pub redirects: Arc<std::sync::OnceLock<linkleaf_cache::WeakCache<Redirect>>>,
 }
 
 #[async_trait]
@@ -206,7 +207,12 @@ impl Loader<RenderedPage> for Indexing {
                 }
                 self.links.0.insert(id, key.to_owned());
             }
-            if let (false, Some(redirects)) = (new.is_empty(), self.redirects.get()) {
+            if let (false, Some(redirects)) = (
+                new.is_empty(),
+                self.redirects
+                    .get()
+                    .and_then(linkleaf_cache::WeakCache::upgrade),
+            ) {
                 redirects.invalidate(&linkleaf_cache::Invalidation {
                     keys: new,
                     owner: None,
@@ -239,22 +245,22 @@ impl Loader<Redirect> for EdgeLinks {
         let (Some(page), Some(profile)) = (read.entry.value(), read.entry.owner()) else {
             return Ok(None);
         };
-        Ok(targets(page)
+        // the public JSON lists the links shown now only: one not in it is not shown (hidden,
+        // or outside its window) until the page changes, and its answer ends with the page's
+        // (and goes with it, by owner), so a link shown again is not kept a 404
+        let shown = targets(page)
             .into_iter()
             .find(|(l, _)| *l == id)
-            .and_then(|(_, url)| HeaderValue::from_str(&url).ok())
-            .map(|location| {
-                Loaded::new(
-                    profile,
-                    Redirect {
-                        profile,
-                        location,
-                        // the public JSON lists the links shown now only
-                        enabled: true,
-                        expires_at_ms: page.expires_at_ms,
-                    },
-                )
-            }))
+            .and_then(|(_, url)| HeaderValue::from_str(&url).ok());
+        Ok(Some(Loaded::new(
+            profile,
+            Redirect {
+                profile,
+                enabled: shown.is_some(),
+                location: shown.unwrap_or(HeaderValue::from_static("/")),
+                expires_at_ms: page.expires_at_ms,
+            },
+        )))
     }
 }
 
@@ -376,7 +382,7 @@ pub fn compose(
     )
     .with_tasks(life.tasks());
     // a second set cannot happen: this is the only one
-    let _ = redirects.set(links.clone());
+    let _ = redirects.set(links.downgrade());
     Ok(ReadPath {
         pages,
         links,

@@ -302,8 +302,9 @@ impl Origin {
                         self.metrics.malformed.increment(1);
                         LoadError::internal(format!("the upstream's answer for {key}: {e}"))
                     })?;
-                    // the upstream's Last-Modified moves with the counts its JSON shows, which
-                    // lastModified (the edit) does not: this edge's page says the same
+                    // the upstream's Last-Modified (what its JSON's lastModified says too, to
+                    // the second: the edit, the counts, a scheduled link): this edge's page
+                    // says the same
                     p.counted_at = a
                         .headers
                         .get(hyper::header::LAST_MODIFIED)

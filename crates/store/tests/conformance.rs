@@ -1117,9 +1117,10 @@ async fn webhooks_story(s: &Stores) {
             .iter()
             .all(|d| !d.payload.contains(&p2.id.to_string()))
     );
-    // it is the event's age that settles, not its attempt's: a first attempt given back for
-    // its receiver (postponed) is taken when due, not a settling period after that
-    let settled = linkleaf_domain::unix_millis(now_millis()) + 1;
+    // it is the delivery's age (since its fan-out, after the commit) that settles, not its
+    // next attempt's time: a first attempt given back for its receiver (postponed) is taken
+    // when due, not a settling period after that
+    let settled = now + 3 * day;
     let mine = |ds: Vec<linkleaf_store::webhooks::Due>| {
         ds.into_iter()
             .filter(|d| d.payload.contains(&p2.id.to_string()))
