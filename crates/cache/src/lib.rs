@@ -63,21 +63,23 @@ impl Policy {
     }
 }
 
-/// The wall clock, in ms since the epoch.
-pub fn now_ms() -> u64 {
+/// The wall clock, since the epoch.
+fn wall() -> Duration {
     std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
-        .map_or(0, |d| d.as_millis() as u64)
+        .unwrap_or_default()
+}
+
+/// The wall clock, in ms since the epoch.
+pub fn now_ms() -> u64 {
+    wall().as_millis() as u64
 }
 
 /// How long from now (by the wall clock, to the nanosecond) until `end_ms`, ms since the
 /// epoch; zero once it has passed. Not rounded to the millisecond: an entry must not outlive
 /// its end by the part of a millisecond the clock had gone into.
 pub fn until_wall(end_ms: u64) -> Duration {
-    let now = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .unwrap_or_default();
-    Duration::from_millis(end_ms).saturating_sub(now)
+    Duration::from_millis(end_ms).saturating_sub(wall())
 }
 
 /// What a value costs to keep, in bytes: what it holds on the heap, as allocated (not as used).

@@ -63,20 +63,6 @@ pub fn shown_at(
     enabled && from.is_none_or(|f| f <= now) && until.is_none_or(|u| now < u)
 }
 
-/// When `shown_at` next changes for a link, after `now`.
-pub fn next_change(
-    enabled: bool,
-    from: Option<OffsetDateTime>,
-    until: Option<OffsetDateTime>,
-    now: OffsetDateTime,
-) -> Option<OffsetDateTime> {
-    [from, until]
-        .into_iter()
-        .flatten()
-        .filter(|b| enabled && *b > now)
-        .min()
-}
-
 /// A link's window: whether it is enabled, and its two ends.
 pub type Window = (bool, Option<OffsetDateTime>, Option<OffsetDateTime>);
 
@@ -141,8 +127,8 @@ mod tests {
         assert!(!shown_at(true, Some(f), Some(u), u));
         assert!(!shown_at(false, Some(f), Some(u), f));
         assert!(shown_at(true, None, None, f));
-        assert_eq!(next_change(true, Some(f), Some(u), f), Some(u));
-        assert_eq!(next_change(false, Some(f), Some(u), f - ms), None);
+        assert_eq!(next_boundary([(true, Some(f), Some(u))], f), Some(u));
+        assert_eq!(next_boundary([(false, Some(f), Some(u))], f - ms), None);
     }
 
     #[test]

@@ -339,14 +339,13 @@ pub fn cached(
                     .is_some_and(|ims| not_modified_since(ims, last_modified))
         }
     };
-    let h = headers.headers(
+    let mut h = headers.headers(
         kind,
         coding,
         !fresh,
         [etag.clone(), last_modified.clone(), x_cache(status)],
         &page.csp,
     );
-    let mut h = h;
     if let Some(end) = page.expires_at_ms
         && let Some(cc) = headers.ending_at(end, linkleaf_cache::now_ms())
     {

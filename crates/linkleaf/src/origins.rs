@@ -105,7 +105,7 @@ impl Loader<Redirect> for StoreLinks {
         // shown now, and until when that holds (the link's own next boundary)
         let now = time::OffsetDateTime::now_utc();
         let (on, from, until) = (t.enabled, t.visible_from, t.visible_until);
-        let expires_at_ms = schedule::next_change(on, from, until, now)
+        let expires_at_ms = schedule::next_boundary([(on, from, until)], now)
             .map(|b| linkleaf_domain::unix_millis(b).max(0) as u64);
         Ok(Some(Loaded::new(
             t.profile,
