@@ -13,6 +13,7 @@ pub mod import;
 pub mod link_ops;
 pub mod net;
 pub mod profile;
+pub mod public_json;
 pub mod schedule;
 pub mod scope;
 pub mod secret;
