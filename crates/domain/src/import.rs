@@ -16,6 +16,9 @@ use time::OffsetDateTime;
 use utoipa::ToSchema;
 use uuid::Uuid;
 
+/// The largest file an import reads (a hundred links with long URLs fit many times over).
+pub const MAX_BYTES: usize = 512 * 1024;
+
 /// The formats an import reads.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Serialize, ToSchema)]
 #[serde(rename_all = "lowercase")]

@@ -149,6 +149,16 @@ impl ThemePreset {
 
 impl ButtonStyle {
     pub const ALL: [Self; 4] = [Self::Rounded, Self::Pill, Self::Square, Self::Outline];
+
+    /// Its name, as the API writes it.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Rounded => "rounded",
+            Self::Pill => "pill",
+            Self::Square => "square",
+            Self::Outline => "outline",
+        }
+    }
 }
 
 impl Theme {

@@ -68,6 +68,37 @@ impl Zone {
         self.name == "UTC"
     }
 
+    /// `ms` as a `datetime-local` field shows it in this zone: `2026-12-06T18:30`.
+    pub fn local_input(&self, ms: i64) -> String {
+        Timestamp::from_millisecond(ms)
+            .map(|t| {
+                t.to_zoned(self.tz.clone())
+                    .strftime("%Y-%m-%dT%H:%M")
+                    .to_string()
+            })
+            .unwrap_or_default()
+    }
+
+    /// `ms` as a person reads it in this zone: `6 Dec 2026, 18:30`.
+    pub fn local_words(&self, ms: i64) -> String {
+        Timestamp::from_millisecond(ms)
+            .map(|t| {
+                t.to_zoned(self.tz.clone())
+                    .strftime("%-d %b %Y, %H:%M")
+                    .to_string()
+            })
+            .unwrap_or_default()
+    }
+
+    /// A `datetime-local` field's value (`2026-12-06T18:30`, seconds optional) read in this
+    /// zone, as RFC 3339 with its offset; `None` when it is not such a value. A wall time the
+    /// clocks skip or repeat takes the earlier reading.
+    pub fn from_local_input(&self, value: &str) -> Option<String> {
+        let civil: jiff::civil::DateTime = value.trim().parse().ok()?;
+        let zoned = civil.to_zoned(self.tz.clone()).ok()?;
+        Some(zoned.strftime("%Y-%m-%dT%H:%M:%S%:z").to_string())
+    }
+
     /// The start of the local day holding `ms` (ms since the epoch), floored to the whole
     /// hour: hours are the finest rollups kept for months, so a zone whose midnight is not on
     /// the hour (India's, at :30 UTC) has its days begin at the hour that midnight falls in.
@@ -169,6 +200,25 @@ mod tests {
         assert_eq!(
             paris.day_of_hour_ms(ms("2026-12-24T23:00:00Z")),
             ms("2026-12-24T23:00:00Z")
+        );
+    }
+    #[test]
+    fn local_inputs_read_and_write_in_the_zone() {
+        let paris = Zone::parse("Europe/Paris", "z").unwrap();
+        let at = paris.from_local_input("2026-07-01T09:30").unwrap();
+        assert_eq!(at, "2026-07-01T09:30:00+02:00");
+        assert_eq!(
+            paris.local_input(ms("2026-07-01T07:30:00Z")),
+            "2026-07-01T09:30"
+        );
+        assert_eq!(
+            paris.local_words(ms("2026-12-06T17:05:00Z")),
+            "6 Dec 2026, 18:05"
+        );
+        assert_eq!(paris.from_local_input("soon"), None);
+        assert_eq!(
+            Zone::utc().from_local_input("2026-01-02T03:04:05").unwrap(),
+            "2026-01-02T03:04:05+00:00"
         );
     }
 }

@@ -248,6 +248,22 @@ impl Who {
         Ok(found)
     }
 
+    /// Who owns a profile this credential makes: a person (up to `accounts.max_profiles`,
+    /// unless an admin); no one yet for an operator's key (`linkleaf profiles assign`); a key
+    /// bound to one profile makes none.
+    pub fn new_owner(&self, st: &AppState) -> Result<Option<(Uuid, Option<u32>)>, AppError> {
+        match self {
+            Self::Operator(c) => c.require(Scope::ProfileWrite).map(|()| None),
+            Self::Bound { .. } => Err(AppError::InsufficientRole(
+                "a key bound to one profile cannot make another",
+            )),
+            Self::Person(s) => Ok(Some((
+                s.account.id,
+                (!s.account.admin).then_some(st.settings.accounts.max_profiles),
+            ))),
+        }
+    }
+
     /// The profiles this credential may do `action` on.
     pub async fn among(&self, st: &AppState, action: Action) -> Result<Among, AppError> {
         match self {

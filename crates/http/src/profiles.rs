@@ -140,6 +140,31 @@ pub async fn modify_seen(
     .await
 }
 
+/// Makes the profile `body` describes, owned by `owner` (an account, with the most profiles it
+/// may own then; `None`: no one yet, for `linkleaf profiles assign`), as `actor`. Detached, and
+/// invalidated before it returns. `Who::new_owner` says who owns what a credential makes.
+pub async fn create(
+    st: &AppState,
+    owner: Option<(Uuid, Option<u32>)>,
+    actor: Actor,
+    body: linkleaf_domain::CreateProfile,
+) -> Result<Profile, AppError> {
+    let p = body.into_profile(linkleaf_domain::now_millis())?;
+    detached(st, {
+        let st = st.clone();
+        async move {
+            let stored = st
+                .stores
+                .profiles
+                .create_profile_with(&p, owner, Some(&actor))
+                .await?;
+            st.invalidate_profile(None, &stored).await;
+            Ok(stored)
+        }
+    })
+    .await
+}
+
 /// Deletes an account: first the profiles it alone owns (each as `DELETE /api/profiles/{id}`
 /// would: its event written, its caches dropped everywhere), then the account with its
 /// sessions, memberships and keys. Returns the usernames of the profiles deleted. A failure

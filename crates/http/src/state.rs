@@ -233,6 +233,9 @@ pub struct Handles {
     pub site: crate::site::SiteFiles,
     /// The process's lifecycle tracker: writes that outlive their request run in it.
     pub tasks: tokio_util::task::TaskTracker,
+    /// The process's metrics, as `/metrics` renders them (the admin's health page reads its
+    /// key figures).
+    pub metrics: Option<metrics_exporter_prometheus::PrometheusHandle>,
 }
 
 /// What became of an incoming webhook.

@@ -252,6 +252,7 @@ impl Application {
             received: AppState::received_counters(&recorder),
             draining: AtomicBool::new(false),
             tasks: life.tasks(),
+            metrics: Some(recorder.handle()),
             site: {
                 let default = linkleaf_http::site::SiteFiles::default();
                 linkleaf_http::site::SiteFiles {

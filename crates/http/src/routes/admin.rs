@@ -22,9 +22,7 @@ use axum::extract::State;
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::Response;
 use linkleaf_access::table::Action;
-use linkleaf_domain::{
-    CreateProfile, LinksPatch, Profile, ProfilePatch, Scope, Username, now_millis,
-};
+use linkleaf_domain::{CreateProfile, LinksPatch, Profile, ProfilePatch, Scope, Username};
 use linkleaf_store::ProfileRef;
 use serde::{Deserialize, Serialize};
 use utoipa::{IntoParams, ToSchema};
@@ -55,38 +53,7 @@ pub async fn create(
     who: Who,
     ApiJson(body): ApiJson<CreateProfile>,
 ) -> Result<Response, AppError> {
-    // a person becomes the owner (up to accounts.max_profiles, unless an admin); an
-    // operator's key makes a profile no one owns yet (`linkleaf profiles assign`)
-    let owner = match &who {
-        Who::Operator(c) => {
-            c.require(Scope::ProfileWrite)?;
-            None
-        }
-        Who::Bound { .. } => {
-            return Err(AppError::InsufficientRole(
-                "a key bound to one profile cannot make another",
-            ));
-        }
-        Who::Person(s) => Some((
-            s.account.id,
-            (!s.account.admin).then_some(st.settings.accounts.max_profiles),
-        )),
-    };
-    let p = body.into_profile(now_millis())?;
-    let actor = who.actor();
-    let stored = detached(&st, {
-        let st = st.clone();
-        async move {
-            let stored = st
-                .stores
-                .profiles
-                .create_profile_with(&p, owner, Some(&actor))
-                .await?;
-            st.invalidate_profile(None, &stored).await;
-            Ok(stored)
-        }
-    })
-    .await?;
+    let stored = crate::profiles::create(&st, who.new_owner(&st)?, who.actor(), body).await?;
     let mut res = profile_json(StatusCode::CREATED, &stored);
     if let Ok(loc) = HeaderValue::from_str(&format!("{API_PROFILES}{}", stored.id)) {
         res.headers_mut().insert(header::LOCATION, loc);

@@ -22,13 +22,7 @@ use crate::state::AppState;
 use axum::extract::State;
 use axum::http::{StatusCode, header};
 use axum::response::{IntoResponse, Response};
-use linkleaf_access::table::Action;
-use linkleaf_cache::Status;
-use linkleaf_domain::Scope;
-use linkleaf_domain::analytics::{AnalyticsParams, AnalyticsQuery, AnalyticsReport};
-use linkleaf_domain::zone::Zone;
-use linkleaf_domain::{Profile, now_millis};
-use std::sync::Arc;
+use linkleaf_domain::analytics::{AnalyticsParams, AnalyticsReport};
 
 /// A profile's analytics
 ///
@@ -59,54 +53,11 @@ pub async fn report(
     ApiPath(raw): ApiPath,
     ApiQuery(params): ApiQuery<AnalyticsParams>,
 ) -> Result<Response, AppError> {
-    let (q, profile) = query_of(&st, &who, &raw, &params).await?;
-    let (report, status) = report_of(&st, profile.id, &q).await?;
+    let (q, profile) = crate::reports::query_of(&st, &who, &raw, &params).await?;
+    let (report, status) = crate::reports::report_of(&st, profile.id, &q).await?;
     let mut res = admin_json(StatusCode::OK, &*report);
     res.headers_mut().insert(X_CACHE.clone(), x_cache(status));
     Ok(res)
-}
-
-/// The query asked for and the profile it is about, once the parameters are checked (before
-/// access: a bad query is refused whoever asks) and the caller may read its analytics; days
-/// are the profile's unless the query names a zone.
-async fn query_of(
-    st: &AppState,
-    who: &Who,
-    raw: &str,
-    params: &AnalyticsParams,
-) -> Result<(AnalyticsQuery, Profile), AppError> {
-    let now = now_millis();
-    AnalyticsQuery::resolve(params, now, &Zone::utc())?;
-    let profile = who
-        .read_profile(st, raw, Action::Scope(Scope::AnalyticsRead))
-        .await?;
-    let q = AnalyticsQuery::resolve(params, now, &Zone::from_stored(&profile.time_zone))?;
-    Ok((q, profile))
-}
-
-/// The report of `id` over `q`: kept, or read from the rollups and kept.
-async fn report_of(
-    st: &AppState,
-    id: uuid::Uuid,
-    q: &AnalyticsQuery,
-) -> Result<(Arc<AnalyticsReport>, Status), AppError> {
-    let key = (
-        id,
-        q.from_ms,
-        q.to_ms,
-        q.bucket,
-        q.shortened,
-        q.zone.as_ref().map(|z| z.name().to_owned()),
-    );
-    Ok(match st.reports.get(&key) {
-        Some(r) => (r, Status::Hit),
-        None => {
-            let epoch = st.reports.epoch();
-            let r = Arc::new(st.stores.analytics.report(id, q).await?);
-            st.reports.keep(key, r.clone(), epoch);
-            (r, Status::Miss)
-        }
-    })
 }
 
 /// A profile's analytics as CSV
@@ -135,8 +86,8 @@ pub async fn report_csv(
     ApiPath(raw): ApiPath,
     ApiQuery(params): ApiQuery<AnalyticsParams>,
 ) -> Result<Response, AppError> {
-    let (q, profile) = query_of(&st, &who, &raw, &params).await?;
-    let (report, _) = report_of(&st, profile.id, &q).await?;
+    let (q, profile) = crate::reports::query_of(&st, &who, &raw, &params).await?;
+    let (report, _) = crate::reports::report_of(&st, profile.id, &q).await?;
     let body = crate::export::analytics_csv(&report, &profile)
         .map_err(|e| AppError::Internal(format!("writing the CSV: {e}")))?;
     let disposition = format!(

@@ -23,8 +23,8 @@ use linkleaf_domain::{Profile, Scope};
 use serde::{Deserialize, Serialize};
 use utoipa::{IntoParams, ToSchema};
 
-/// The largest file an import reads (a hundred links with long URLs fit many times over).
-pub const IMPORT_MAX_BYTES: usize = 512 * 1024;
+/// The largest file an import reads (`linkleaf_domain::import::MAX_BYTES`).
+pub const IMPORT_MAX_BYTES: usize = linkleaf_domain::import::MAX_BYTES;
 
 /// Export a profile
 ///
