@@ -31,12 +31,15 @@ export async function launch() {
 }
 
 /// A new context and page on `origin`, watched. `problems` collects what went wrong.
+/// `options.also`: other origins of the same server (its address besides its name).
 export async function open(browser, origin, options = {}) {
-  const context = await browser.newContext({ ...PHONE, ...options });
+  const { also = [], ...rest } = options;
+  const context = await browser.newContext({ ...PHONE, ...rest });
   const problems = [];
+  const ours = [origin, ...also];
   await context.route('**/*', (route) => {
     const url = route.request().url();
-    if (url.startsWith(origin + '/') || url === origin || url.startsWith('data:')) {
+    if (ours.some((o) => url.startsWith(o + '/') || url === o) || url.startsWith('data:')) {
       return route.continue();
     }
     problems.push(`a request left the server: ${url}`);

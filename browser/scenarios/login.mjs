@@ -47,10 +47,10 @@ export default async function (browser, { origin, email, password, shots }) {
     await page.keyboard.press('Tab');
     await page.keyboard.type(password);
     await Promise.all([page.waitForNavigation({ waitUntil: 'load' }), page.keyboard.press('Enter')]);
-    if (!page.url().endsWith('/account')) problems.push(at(`signed in, landed on ${page.url()}`));
+    if (!page.url().endsWith('/dashboard')) problems.push(at(`signed in, landed on ${page.url()}`));
     const heading = await page.getByRole('heading', { level: 1 }).textContent();
-    if (heading !== 'Your account') problems.push(at(`account heading: ${heading}`));
-    await look('account');
+    if (heading !== 'Your pages') problems.push(at(`dashboard heading: ${heading}`));
+    await look('dashboard');
 
     await page.getByRole('button', { name: 'Sign out' }).focus();
     await Promise.all([page.waitForNavigation({ waitUntil: 'load' }), page.keyboard.press('Enter')]);

@@ -38,7 +38,8 @@ export default async function (browser, { origin, email, password, shots }) {
 
     await page.goto(origin + '/login', { waitUntil: 'load' });
     await keyboardSignIn(page, email, password);
-    if (!page.url().endsWith('/account')) problems.push(`signed in with the password, landed on ${page.url()}`);
+    if (!page.url().endsWith('/dashboard')) problems.push(`signed in with the password, landed on ${page.url()}`);
+    await page.goto(origin + '/account', { waitUntil: 'load' });
     await look(page, 'account-before');
 
     // add a passkey, keyboard only
@@ -73,9 +74,9 @@ export default async function (browser, { origin, email, password, shots }) {
     await page.getByRole('textbox', { name: 'Email' }).focus();
     await page.keyboard.type(email);
     await use.focus();
-    await Promise.all([page.waitForURL('**/account', { timeout: 10000 }), page.keyboard.press('Enter')]);
+    await Promise.all([page.waitForURL('**/dashboard', { timeout: 10000 }), page.keyboard.press('Enter')]);
     const heading = await page.getByRole('heading', { level: 1 }).textContent();
-    if (heading !== 'Your account') problems.push(`after the passkey: ${heading}`);
+    if (heading !== 'Your pages') problems.push(`after the passkey: ${heading}`);
     const { credentials } = await cdp.send('WebAuthn.getCredentials', { authenticatorId });
     if (credentials.length !== 1 || credentials[0].signCount < 1)
       problems.push(`the authenticator's credentials: ${JSON.stringify(credentials.map((c) => c.signCount))}`);
@@ -92,6 +93,7 @@ export default async function (browser, { origin, email, password, shots }) {
     if ((await page.getByRole('button', { name: 'Sign in' }).count()) !== 1)
       problems.push('without JavaScript, no "Sign in"');
     await keyboardSignIn(page, email, password);
+    await page.goto(origin + '/account', { waitUntil: 'load' });
     if ((await page.getByRole('button', { name: 'Add a passkey' }).count()) !== 0)
       problems.push('without JavaScript, "Add a passkey" is offered');
     if (shots) await page.screenshot({ path: `${shots}/nojs-account.png`, fullPage: true });

@@ -126,6 +126,18 @@ impl ProfileStore for ObservedStore {
     }
 }
 
+/// A form as a browser posts it (`application/x-www-form-urlencoded`).
+pub trait FormBody {
+    fn form_body<T: serde::Serialize + ?Sized>(self, form: &T) -> Self;
+}
+
+impl FormBody for reqwest::RequestBuilder {
+    fn form_body<T: serde::Serialize + ?Sized>(self, form: &T) -> Self {
+        self.header("content-type", "application/x-www-form-urlencoded")
+            .body(serde_urlencoded::to_string(form).expect("a form encodes"))
+    }
+}
+
 /// A response header as text ("" when absent or not text).
 pub fn header<'a>(r: &'a reqwest::Response, name: &str) -> &'a str {
     r.headers()

@@ -7,7 +7,7 @@
 #![allow(clippy::unwrap_used)] // a test that cannot proceed should stop right there
 
 use linkleaf_domain::account::Signup;
-use linkleaf_testkit::{TestApp, header};
+use linkleaf_testkit::{FormBody, TestApp, header};
 use reqwest::Method;
 use serde_json::{Value, json};
 
@@ -25,18 +25,6 @@ fn as_person(app: &TestApp, method: Method, path: &str, cookie: &str) -> reqwest
 fn path_of(url: &str) -> String {
     let i = url.find("/invite/").unwrap();
     url[i..].to_owned()
-}
-
-/// A form as a browser posts it.
-trait Form {
-    fn form_body(self, form: &[(&str, &str)]) -> Self;
-}
-
-impl Form for reqwest::RequestBuilder {
-    fn form_body(self, form: &[(&str, &str)]) -> Self {
-        self.header("content-type", "application/x-www-form-urlencoded")
-            .body(serde_urlencoded::to_string(form).unwrap())
-    }
 }
 
 async fn post_form(app: &TestApp, path: &str, form: &[(&str, &str)]) -> reqwest::Response {

@@ -47,7 +47,7 @@
           credential: credential.toJSON(),
         });
         if (!done.ok) throw new Error('refused');
-        window.location.assign('/account');
+        window.location.assign('/dashboard');
       } catch (_) {
         say('passkey-error', 'That passkey did not sign you in. Try again, or use your password.');
       }

@@ -349,7 +349,7 @@ pub async fn signup(State(st): State<AppState>, req: Request) -> Response {
     .await;
     match made {
         Ok(account) => match st.sessions.start(account, user_agent(&headers)).await {
-            Ok(s) => signed_in(&st, &s.cookie_value, "/account"),
+            Ok(s) => signed_in(&st, &s.cookie_value, "/dashboard"),
             Err(e) => AppError::from(e).into_response(),
         },
         Err(LinkError::Store(e)) => AppError::from(e).into_response(),

@@ -289,7 +289,7 @@ fn login_page(status: StatusCode, email: &str, error: Option<&str>) -> Response 
 /// `GET /login`: the form; a signed-in person goes to their account.
 pub async fn login_form(State(st): State<AppState>, headers: HeaderMap) -> Response {
     if signed(&st, &headers).await.is_ok() {
-        return see_other("/account");
+        return see_other("/dashboard");
     }
     login_page(StatusCode::OK, "", None)
 }
@@ -358,7 +358,7 @@ pub async fn login(State(st): State<AppState>, req: Request) -> Response {
         .await
     {
         Ok(s) => {
-            let mut res = see_other("/account");
+            let mut res = see_other("/dashboard");
             res.headers_mut()
                 .insert(header::SET_COOKIE, session_cookie(&st, &s.cookie_value));
             res

@@ -1,0 +1,283 @@
+//! The link forms of the editor (`/dashboard/{profile}/links…`, `/order`): add, edit (title,
+//! address, when it is shown), move up or down, show or hide, remove, and the whole order as
+//! dragging posts it. Each is one `LinksPatch` applied through the editor's `apply`, as of the
+//! version its form was made from; dates are read in the account's time zone.
+//! Must not: change a profile except through `editor::apply`.
+
+use super::editor::{Edit, Keep, apply};
+use super::{Form, failed, posted};
+use axum::extract::{Path, Request, State};
+use axum::response::Response;
+use linkleaf_domain::link_ops::{LinkOp, LinksPatch};
+use linkleaf_domain::zone::Zone;
+use linkleaf_domain::{Profile, Scope, ValidationErrors};
+use linkleaf_http::{AppError, AppState};
+use uuid::Uuid;
+
+/// A `datetime-local` field read in the account's zone; an unreadable one is a field error.
+fn local_time(
+    zone: &Zone,
+    form: &Form,
+    name: &str,
+    field: &str,
+    errs: &mut ValidationErrors,
+) -> Option<String> {
+    let v = form.get(name).trim();
+    if v.is_empty() {
+        return None;
+    }
+    match zone.from_local_input(v) {
+        Some(t) => Some(t),
+        None => {
+            errs.0.push(linkleaf_domain::FieldError::new(
+                field,
+                "enter a date and a time, such as 2026-12-24 18:00",
+            ));
+            None
+        }
+    }
+}
+
+/// The links of `p` after `ops`.
+fn links_change(
+    ops: Vec<LinkOp>,
+    pre: ValidationErrors,
+) -> impl Fn(&Profile) -> Result<Profile, ValidationErrors> + Send + Sync + 'static {
+    let patch = LinksPatch { ops };
+    move |p| {
+        if !pre.0.is_empty() {
+            return Err(pre.clone());
+        }
+        let mut next = p.clone();
+        next.links = patch.apply(&p.links)?;
+        Ok(next)
+    }
+}
+
+/// `POST /dashboard/{profile}/links`: "Add link".
+pub async fn add_link(
+    State(st): State<AppState>,
+    Path(raw): Path<String>,
+    req: Request,
+) -> Response {
+    let (s, form) = match posted(&st, req).await {
+        Ok(x) => x,
+        Err(res) => return res,
+    };
+    let zone = Zone::from_stored(&s.account.time_zone);
+    let mut pre = ValidationErrors::default();
+    let visible_from = local_time(&zone, &form, "visible_from", "visibleFrom", &mut pre);
+    let visible_until = local_time(&zone, &form, "visible_until", "visibleUntil", &mut pre);
+    let op = LinkOp::Add {
+        title: form.get("title").trim().to_owned(),
+        url: form.get("url").trim().to_owned(),
+        enabled: None,
+        position: None,
+        visible_from,
+        visible_until,
+    };
+    apply(
+        &st,
+        &s,
+        &raw,
+        Edit {
+            form,
+            scope: Scope::LinksWrite,
+            saved: "added",
+            keep: Keep::Add,
+        },
+        links_change(vec![op], pre),
+    )
+    .await
+}
+
+fn link_id(raw: &str) -> Option<Uuid> {
+    Uuid::parse_str(raw).ok()
+}
+
+/// `POST /dashboard/{profile}/links/{id}`: "Save" of a link's edit form.
+pub async fn edit_link(
+    State(st): State<AppState>,
+    Path((raw, id)): Path<(String, String)>,
+    req: Request,
+) -> Response {
+    let (s, form) = match posted(&st, req).await {
+        Ok(x) => x,
+        Err(res) => return res,
+    };
+    let Some(id) = link_id(&id) else {
+        return failed(&st, &s, AppError::NotFound("no such link".into())).await;
+    };
+    let zone = Zone::from_stored(&s.account.time_zone);
+    let mut pre = ValidationErrors::default();
+    let visible_from = local_time(&zone, &form, "visible_from", "visibleFrom", &mut pre);
+    let visible_until = local_time(&zone, &form, "visible_until", "visibleUntil", &mut pre);
+    let op = LinkOp::Edit {
+        id,
+        title: Some(form.get("title").trim().to_owned()),
+        url: Some(form.get("url").trim().to_owned()),
+        enabled: None,
+        visible_from: Some(visible_from),
+        visible_until: Some(visible_until),
+    };
+    apply(
+        &st,
+        &s,
+        &raw,
+        Edit {
+            form,
+            scope: Scope::LinksWrite,
+            saved: "link",
+            keep: Keep::Link(id),
+        },
+        links_change(vec![op], pre),
+    )
+    .await
+}
+
+/// `POST /dashboard/{profile}/links/{id}/move`: "Move up" (`to=up`) or "Move down".
+pub async fn move_link(
+    State(st): State<AppState>,
+    Path((raw, id)): Path<(String, String)>,
+    req: Request,
+) -> Response {
+    let (s, form) = match posted(&st, req).await {
+        Ok(x) => x,
+        Err(res) => return res,
+    };
+    let Some(id) = link_id(&id) else {
+        return failed(&st, &s, AppError::NotFound("no such link".into())).await;
+    };
+    let up = form.get("to") == "up";
+    // the position is the link's own, one step on, in the profile as the form saw it (the
+    // version check refuses a form made from another order)
+    let change = move |p: &Profile| {
+        let Some(at) = p.links.iter().position(|l| l.id == id) else {
+            return Err(ValidationErrors::single("id", "no such link"));
+        };
+        let to = if up {
+            at.saturating_sub(1)
+        } else {
+            (at + 1).min(p.links.len().saturating_sub(1))
+        };
+        let patch = LinksPatch {
+            ops: vec![LinkOp::Move {
+                id,
+                position: to as u32,
+            }],
+        };
+        let mut next = p.clone();
+        next.links = patch.apply(&p.links)?;
+        Ok(next)
+    };
+    apply(
+        &st,
+        &s,
+        &raw,
+        Edit {
+            form,
+            scope: Scope::LinksWrite,
+            saved: "moved",
+            keep: Keep::Nothing,
+        },
+        change,
+    )
+    .await
+}
+
+/// `POST /dashboard/{profile}/links/{id}/toggle`: "Hide" (`enabled=false`) or "Show".
+pub async fn toggle_link(
+    State(st): State<AppState>,
+    Path((raw, id)): Path<(String, String)>,
+    req: Request,
+) -> Response {
+    let (s, form) = match posted(&st, req).await {
+        Ok(x) => x,
+        Err(res) => return res,
+    };
+    let Some(id) = link_id(&id) else {
+        return failed(&st, &s, AppError::NotFound("no such link".into())).await;
+    };
+    let (op, saved) = if form.get("enabled") == "true" {
+        (LinkOp::Enable { id }, "shown")
+    } else {
+        (LinkOp::Disable { id }, "hidden")
+    };
+    apply(
+        &st,
+        &s,
+        &raw,
+        Edit {
+            form,
+            scope: Scope::LinksWrite,
+            saved,
+            keep: Keep::Nothing,
+        },
+        links_change(vec![op], ValidationErrors::default()),
+    )
+    .await
+}
+
+/// `POST /dashboard/{profile}/links/{id}/remove`: "Remove".
+pub async fn remove_link(
+    State(st): State<AppState>,
+    Path((raw, id)): Path<(String, String)>,
+    req: Request,
+) -> Response {
+    let (s, form) = match posted(&st, req).await {
+        Ok(x) => x,
+        Err(res) => return res,
+    };
+    let Some(id) = link_id(&id) else {
+        return failed(&st, &s, AppError::NotFound("no such link".into())).await;
+    };
+    apply(
+        &st,
+        &s,
+        &raw,
+        Edit {
+            form,
+            scope: Scope::LinksWrite,
+            saved: "removed",
+            keep: Keep::Nothing,
+        },
+        links_change(vec![LinkOp::Remove { id }], ValidationErrors::default()),
+    )
+    .await
+}
+
+/// `POST /dashboard/{profile}/order`: every link's id in the new order (`id`, repeated), as
+/// dragging posts it.
+pub async fn reorder(
+    State(st): State<AppState>,
+    Path(raw): Path<String>,
+    req: Request,
+) -> Response {
+    let (s, form) = match posted(&st, req).await {
+        Ok(x) => x,
+        Err(res) => return res,
+    };
+    let mut pre = ValidationErrors::default();
+    let mut ids = Vec::new();
+    for v in form.all("id") {
+        match link_id(v) {
+            Some(id) => ids.push(id),
+            None => pre
+                .0
+                .push(linkleaf_domain::FieldError::new("ids", "no such link")),
+        }
+    }
+    apply(
+        &st,
+        &s,
+        &raw,
+        Edit {
+            form,
+            scope: Scope::LinksWrite,
+            saved: "order",
+            keep: Keep::Nothing,
+        },
+        links_change(vec![LinkOp::Reorder { ids }], pre),
+    )
+    .await
+}
