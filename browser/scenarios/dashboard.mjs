@@ -23,14 +23,14 @@ export default async function (browser, args) {
   // what a page weighs: every response's body as it crossed the wire, from a fresh load
   async function weigh(context, path, name) {
     const page = await context.newPage();
-    let bytes = 0;
-    page.on('requestfinished', async (req) => {
-      const s = await req.sizes().catch(() => null);
-      if (s) bytes += s.responseBodySize + s.responseHeadersSize;
-    });
+    const sizes = [];
+    page.on('requestfinished', (req) => sizes.push(req.sizes().catch(() => null)));
     await page.goto(origin + path, { waitUntil: 'load' });
     await page.waitForLoadState('networkidle');
-    weights[name] = bytes;
+    // every finished request's sizes, once each has been read
+    weights[name] = (await Promise.all(sizes))
+      .filter(Boolean)
+      .reduce((n, s) => n + s.responseBodySize + s.responseHeadersSize, 0);
     await page.close();
   }
 

@@ -677,3 +677,233 @@ async fn a_creator_uses_the_dashboard_in_a_browser() {
         ["One", "Three (edited)", "Two", "From A", "No script"]
     );
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_viewer_reads_the_dashboard_and_every_write_is_refused() {
+    let app = TestApp::spawn_with(quick).await;
+    let ada = person(&app, "ada@example.com", false).await;
+    post(
+        &app,
+        &ada,
+        "/dashboard",
+        &[("username", "ada"), ("display_name", "Ada")],
+    )
+    .await;
+    let v = profile(&app, "ada").await.version.to_string();
+    post(
+        &app,
+        &ada,
+        "/dashboard/ada/links",
+        &[
+            ("version", &v),
+            ("title", "One"),
+            ("url", "https://example.com/1"),
+        ],
+    )
+    .await;
+    let p = profile(&app, "ada").await;
+    let grace = person(&app, "grace@example.com", false).await;
+    let grace_id = app
+        .stores
+        .accounts
+        .account_by_email("grace@example.com")
+        .await
+        .unwrap()
+        .unwrap()
+        .id;
+    app.stores
+        .accounts
+        .set_member(
+            p.id,
+            grace_id,
+            linkleaf_domain::account::Role::Viewer,
+            time::OffsetDateTime::now_utc(),
+        )
+        .await
+        .unwrap();
+    // reads: the editor without its forms, the analytics, the history, the share page
+    let (status, html) = page(&app, &grace, "/dashboard/ada").await;
+    assert_eq!(status, 200);
+    assert!(html.contains(">One<"), "{html}");
+    assert!(
+        !html.contains("aria-label=\"Add link\""),
+        "a viewer is offered no form"
+    );
+    for path in [
+        "/dashboard/ada/analytics",
+        "/dashboard/ada/history",
+        "/dashboard/ada/share",
+        "/dashboard/ada/preview",
+    ] {
+        assert_eq!(page(&app, &grace, path).await.0, 200, "{path}");
+    }
+    // writes: every one refused with words, nothing changed
+    let link = p.links[0].id;
+    let version = p.version.to_string();
+    let v = version.as_str();
+    for (path, form) in [
+        (
+            "/dashboard/ada/profile".to_owned(),
+            vec![
+                ("version", v),
+                ("display_name", "Mine"),
+                ("preset", "light"),
+                ("button_style", "pill"),
+            ],
+        ),
+        (
+            "/dashboard/ada/links".to_owned(),
+            vec![
+                ("version", v),
+                ("title", "Mine"),
+                ("url", "https://x.example"),
+            ],
+        ),
+        (
+            format!("/dashboard/ada/links/{link}"),
+            vec![
+                ("version", v),
+                ("title", "Mine"),
+                ("url", "https://x.example"),
+            ],
+        ),
+        (
+            format!("/dashboard/ada/links/{link}/move"),
+            vec![("version", v), ("to", "down")],
+        ),
+        (
+            format!("/dashboard/ada/links/{link}/toggle"),
+            vec![("version", v), ("enabled", "false")],
+        ),
+        (
+            format!("/dashboard/ada/links/{link}/remove"),
+            vec![("version", v)],
+        ),
+        (
+            "/dashboard/ada/order".to_owned(),
+            vec![("version", v), ("id", &link.to_string())],
+        ),
+        (
+            "/dashboard/ada/history/1/restore".to_owned(),
+            vec![("version", v)],
+        ),
+        (
+            "/dashboard/ada/import".to_owned(),
+            vec![
+                ("version", v),
+                ("format", "csv"),
+                ("content", "a,https://a.example"),
+                ("step", "apply"),
+            ],
+        ),
+    ] {
+        let r = post(&app, &grace, &path, &form).await;
+        assert_eq!(r.status(), 403, "{path}");
+        assert!(
+            r.text()
+                .await
+                .unwrap()
+                .contains("Your role on this page does not allow this"),
+            "{path}"
+        );
+    }
+    let after = profile(&app, "ada").await;
+    assert_eq!((after.version, titles(&after)), (p.version, vec!["One"]));
+    // a form without the version it was made from is refused, not applied unchecked
+    let r = post(
+        &app,
+        &ada,
+        "/dashboard/ada/links",
+        &[("title", "Unchecked"), ("url", "https://u.example")],
+    )
+    .await;
+    assert_eq!(r.status(), 422);
+    assert_eq!(titles(&profile(&app, "ada").await), ["One"]);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn analytics_are_in_the_accounts_days_and_its_csv_link_answers() {
+    let app = TestApp::spawn_with(quick).await;
+    let ada = person(&app, "ada@example.com", false).await;
+    let id = app
+        .stores
+        .accounts
+        .account_by_email("ada@example.com")
+        .await
+        .unwrap()
+        .unwrap()
+        .id;
+    app.stores
+        .accounts
+        .set_time_zone(id, "Asia/Kolkata")
+        .await
+        .unwrap();
+    post(
+        &app,
+        &ada,
+        "/dashboard",
+        &[("username", "ada"), ("display_name", "Ada")],
+    )
+    .await;
+    let (status, html) = page(&app, &ada, "/dashboard/ada/analytics?range=7d").await;
+    assert_eq!(status, 200);
+    // seven rows of seven dates, each once, in India's days
+    let rows: Vec<&str> = html
+        .split("<tbody>")
+        .nth(1)
+        .unwrap()
+        .split("</tbody>")
+        .next()
+        .unwrap()
+        .matches("<th scope=\"row\">")
+        .collect();
+    assert_eq!(rows.len(), 7, "{html}");
+    assert!(html.contains("(Asia/Kolkata)"), "{html}");
+    // the CSV link of the page answers the same range
+    let href = html
+        .split("href=\"")
+        .find_map(|s| s.split('"').next().filter(|h| h.contains("analytics.csv")))
+        .unwrap()
+        .replace("&amp;", "&");
+    assert!(href.contains("timeZone=Asia%2FKolkata"), "{href}");
+    let r = app
+        .as_person(reqwest::Method::GET, &href, &ada)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 200, "{href}");
+    assert!(r.text().await.unwrap().starts_with("section,"));
+    // a zone whose name holds a '+' reaches the API whole
+    app.stores
+        .accounts
+        .set_time_zone(id, "Etc/GMT+5")
+        .await
+        .unwrap();
+    let (_, html) = page(&app, &ada, "/dashboard/ada/analytics?range=30d").await;
+    let href = html
+        .split("href=\"")
+        .find_map(|s| s.split('"').next().filter(|h| h.contains("analytics.csv")))
+        .unwrap()
+        .replace("&amp;", "&");
+    assert!(href.contains("timeZone=Etc%2FGMT%2B5"), "{href}");
+    let r = app
+        .as_person(reqwest::Method::GET, &href, &ada)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 200, "{href}");
+    // "today" is by hour, its date the account's
+    let (_, html) = page(&app, &ada, "/dashboard/ada/analytics?range=today").await;
+    assert!(
+        html.contains("by hour") && html.contains("(Etc/GMT+5)"),
+        "{html}"
+    );
+    // more than a year at once is refused in words
+    let (_, html) = page(
+        &app,
+        &ada,
+        "/dashboard/ada/analytics?range=custom&from=2024-01-01&to=2026-01-01",
+    )
+    .await;
+    assert!(html.contains("at most a year"), "{html}");
+}

@@ -1,7 +1,7 @@
 // linkleaf's dashboard, enhanced: everything works without this file (forms post, then the
 // server redirects). With it: links reorder by dragging (SortableJS, vendored, in its fallback
-// mode: pointer and touch alike), the new order posted as the form "order" would be; the page
-// switcher opens a page when chosen; a file chosen for an import fills the text field.
+// mode: pointer and touch alike), the new order posted as the form "order" would be; a file
+// chosen for an import fills the text field.
 (function () {
   'use strict';
   var list = document.getElementById('links');
@@ -30,12 +30,6 @@
         document.body.appendChild(form);
         form.submit();
       },
-    });
-  }
-  var sw = document.querySelector('select[data-switch]');
-  if (sw) {
-    sw.addEventListener('change', function () {
-      window.location.assign('/dashboard/' + encodeURIComponent(sw.value));
     });
   }
   var file = document.getElementById('import-file');

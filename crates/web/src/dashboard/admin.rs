@@ -104,6 +104,9 @@ struct Admin {
     accounts_next: Option<String>,
     profiles: Vec<ProfileRow>,
     profiles_next: Option<String>,
+    /// Where each list stands now (kept when the other one moves on).
+    accounts_at: String,
+    profiles_at: String,
 }
 
 fn enc(s: &str) -> String {
@@ -169,19 +172,25 @@ pub async fn admin(
             .collect()
     };
     let listed = async {
-        let after_a = q.get("accounts").map(String::as_str);
+        let after_a = q
+            .get("accounts")
+            .map(String::as_str)
+            .filter(|a| !a.is_empty());
         let mut accounts = st.stores.accounts.list_accounts(after_a, PAGE + 1).await?;
         let accounts_next = (accounts.len() > PAGE as usize).then(|| {
             accounts.truncate(PAGE as usize);
             accounts.last().map(|a| a.email.clone()).unwrap_or_default()
         });
-        let after_p = q.get("profiles").map(String::as_str);
+        let after_p = q
+            .get("profiles")
+            .map(String::as_str)
+            .filter(|a| !a.is_empty());
         let mut profiles = st.stores.profiles.list_profiles(after_p, PAGE + 1).await?;
         let profiles_next = (profiles.len() > PAGE as usize).then(|| {
             profiles.truncate(PAGE as usize);
             profiles
                 .last()
-                .map(|p| p.username.as_str().to_owned())
+                .map(|p| p.username.key())
                 .unwrap_or_default()
         });
         Ok::<_, AppError>((accounts, accounts_next, profiles, profiles_next))
@@ -225,6 +234,8 @@ pub async fn admin(
             })
             .collect(),
         profiles_next: profiles_next.map(|e| enc(&e)),
+        accounts_at: enc(q.get("accounts").map_or("", String::as_str)),
+        profiles_at: enc(q.get("profiles").map_or("", String::as_str)),
     };
     show(StatusCode::OK, &t)
 }

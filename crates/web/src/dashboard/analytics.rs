@@ -83,10 +83,41 @@ fn day_start(zone: &Zone, date: &str) -> Option<i64> {
     Some(unix_millis(t))
 }
 
-/// The date of the day holding the last moment before `to_ms`.
-fn last_day_of(zone: &Zone, to_ms: i64) -> String {
-    let words = zone.local_words(to_ms - 1);
-    words.split(", ").next().unwrap_or(&words).to_owned()
+/// The most buckets a chart draws: a year of days and a day more (custom ranges are refused
+/// past a year).
+const MAX_BUCKETS: usize = 367;
+
+/// The starts of the buckets of `[from_ms, to_ms)`: hours, or the local days of `zone` (a day
+/// start is floored to the hour, so a zone whose midnight is not on the hour has its day begin
+/// up to an hour early: the next day is looked for from an hour into this one).
+pub fn buckets(zone: &Zone, hourly: bool, from_ms: i64, to_ms: i64) -> Vec<i64> {
+    let mut out = Vec::new();
+    let mut t = from_ms;
+    while t < to_ms && out.len() < MAX_BUCKETS {
+        out.push(t);
+        let next = if hourly {
+            t + 3_600_000
+        } else {
+            zone.next_day_start_ms(t + 3_600_000)
+        };
+        if next <= t {
+            break;
+        }
+        t = next;
+    }
+    out
+}
+
+/// A bucket as a person reads it: an hour's time, or a day's date (of the hour after its start,
+/// which is inside the local day whatever its start was floored to).
+pub fn bucket_label(zone: &Zone, hourly: bool, start_ms: i64) -> String {
+    if hourly {
+        let words = zone.local_words(start_ms);
+        words.rsplit(", ").next().unwrap_or(&words).to_owned()
+    } else {
+        let words = zone.local_words(start_ms + 3_600_000);
+        words.split(", ").next().unwrap_or(&words).to_owned()
+    }
 }
 
 fn at(ms: i64) -> Option<time::OffsetDateTime> {
@@ -218,6 +249,9 @@ pub async fn analytics(
     let mut params: AnalyticsParams = range_params(range, &zone);
     if range == "custom" {
         match (day_start(&zone, &from_date), day_start(&zone, &to_date)) {
+            (Some(a), Some(b)) if a <= b && b - a > 366 * 86_400_000 => {
+                error = Some("Choose at most a year (366 days) at a time.".to_owned());
+            }
             (Some(a), Some(b)) if a <= b => {
                 params.from = at(a);
                 params.to = at(zone.next_day_start_ms(b));
@@ -250,19 +284,12 @@ pub async fn analytics(
     };
     let r: &AnalyticsReport = &report;
     let hourly = query.bucket == Bucket::Hour;
-    // days are the account zone's when the report could regroup them, UTC's otherwise
-    let days_zone = if query.zone.is_some() {
+    // days are the account zone's when the report could regroup them, UTC's otherwise; hours
+    // are instants, shown in the account's zone
+    let days_zone = if query.zone.is_some() || hourly {
         zone.clone()
     } else {
         Zone::utc()
-    };
-    let label = |ms: i64| {
-        let words = days_zone.local_words(ms);
-        if hourly {
-            words.rsplit(", ").next().unwrap_or(&words).to_owned()
-        } else {
-            words.split(", ").next().unwrap_or(&words).to_owned()
-        }
     };
     // every bucket of the range, those nothing happened in too
     let by_start: HashMap<i64, &linkleaf_domain::analytics::SeriesPoint> = r
@@ -271,23 +298,19 @@ pub async fn analytics(
         .map(|pt| (unix_millis(pt.start), pt))
         .collect();
     let (from_ms, to_ms) = (unix_millis(r.from), unix_millis(r.to));
-    let mut points = Vec::new();
-    let mut t = from_ms;
-    while t < to_ms && points.len() < 1000 {
-        let pt = by_start.get(&t);
-        points.push(Point {
-            label: label(t),
-            views: pt.map_or(0, |p| p.views),
-            clicks: pt.map_or(0, |p| p.clicks),
-            human_clicks: pt.map_or(0, |p| p.human_clicks),
-        });
-        t = if hourly {
-            t + 3_600_000
-        } else {
-            days_zone.next_day_start_ms(t)
-        };
-    }
-    let human_views: i64 = r.sources.iter().map(|s| s.human_views).sum();
+    let points: Vec<Point> = buckets(&days_zone, hourly, from_ms, to_ms)
+        .into_iter()
+        .map(|t| {
+            let pt = by_start.get(&t);
+            Point {
+                label: bucket_label(&days_zone, hourly, t),
+                views: pt.map_or(0, |p| p.views),
+                clicks: pt.map_or(0, |p| p.clicks),
+                human_clicks: pt.map_or(0, |p| p.human_clicks),
+            }
+        })
+        .collect();
+    let human_views = r.totals.human_views;
     let ctr = if human_views > 0 {
         format!(
             "{:.1} %",
@@ -296,15 +319,19 @@ pub async fn analytics(
     } else {
         "–".to_owned()
     };
-    let last_day = label(days_zone.day_start_ms(to_ms - 1));
     let words = if hourly {
         format!(
             "Today, {} ({}), by hour",
-            last_day_of(&days_zone, to_ms),
+            bucket_label(&days_zone, false, days_zone.day_start_ms(from_ms)),
             days_zone.name()
         )
     } else {
-        format!("From {} to {} ({})", label(from_ms), last_day, r.time_zone)
+        format!(
+            "From {} to {} ({})",
+            bucket_label(&days_zone, false, from_ms),
+            bucket_label(&days_zone, false, days_zone.day_start_ms(to_ms - 1)),
+            r.time_zone
+        )
     };
     let titles: HashMap<uuid::Uuid, &str> =
         p.links.iter().map(|l| (l.id, l.title.as_str())).collect();
@@ -369,15 +396,16 @@ pub async fn analytics(
         },
     ];
     let chart_caption = format!("Views and people's clicks: {words}");
+    let enc = |v: &str| form_urlencoded::byte_serialize(v.as_bytes()).collect::<String>();
     let mut csv = format!(
         "/api/profiles/{}/analytics.csv?from={}&to={}&bucket={}",
         p.id,
-        rfc(r.from).replace('+', "%2B"),
-        rfc(r.to).replace('+', "%2B"),
+        enc(&rfc(r.from)),
+        enc(&rfc(r.to)),
         if hourly { "hour" } else { "day" }
     );
     if query.zone.is_some() {
-        let _ = write!(csv, "&timeZone={}", r.time_zone.replace('/', "%2F"));
+        let _ = write!(csv, "&timeZone={}", enc(&r.time_zone));
     }
     let f = match frame(
         &st,
@@ -426,6 +454,69 @@ pub async fn analytics(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    fn ms(rfc: &str) -> i64 {
+        unix_millis(
+            time::OffsetDateTime::parse(rfc, &time::format_description::well_known::Rfc3339)
+                .unwrap(),
+        )
+    }
+
+    #[test]
+    fn every_local_day_is_a_bucket_with_its_own_date_even_off_the_hour() {
+        for (name, from, to) in [
+            (
+                "Asia/Kolkata",
+                "2026-11-29T18:00:00Z",
+                "2026-12-06T18:00:00Z",
+            ),
+            (
+                "America/St_Johns",
+                "2026-11-30T03:00:00Z",
+                "2026-12-07T03:00:00Z",
+            ),
+            (
+                "Europe/Paris",
+                "2026-11-29T23:00:00Z",
+                "2026-12-06T23:00:00Z",
+            ),
+            ("UTC", "2026-11-30T00:00:00Z", "2026-12-07T00:00:00Z"),
+        ] {
+            let zone = Zone::parse(name, "z").unwrap();
+            let starts = buckets(&zone, false, ms(from), ms(to));
+            let labels: Vec<String> = starts
+                .iter()
+                .map(|t| bucket_label(&zone, false, *t))
+                .collect();
+            let want: Vec<String> = (30..=30)
+                .map(|d| format!("{d} Nov 2026"))
+                .chain((1..=6).map(|d| format!("{d} Dec 2026")))
+                .collect();
+            assert_eq!(labels, want, "{name}");
+        }
+        // a day the clocks change is one bucket of 23 hours
+        let paris = Zone::parse("Europe/Paris", "z").unwrap();
+        let starts = buckets(
+            &paris,
+            false,
+            ms("2026-03-28T23:00:00Z"),
+            ms("2026-03-30T22:00:00Z"),
+        );
+        assert_eq!(
+            starts,
+            vec![ms("2026-03-28T23:00:00Z"), ms("2026-03-29T22:00:00Z")]
+        );
+        // hours in the account's zone
+        let ny = Zone::parse("America/New_York", "z").unwrap();
+        let hours = buckets(
+            &ny,
+            true,
+            ms("2026-12-06T05:00:00Z"),
+            ms("2026-12-06T08:00:00Z"),
+        );
+        let labels: Vec<String> = hours.iter().map(|t| bucket_label(&ny, true, *t)).collect();
+        assert_eq!(labels, ["00:00", "01:00", "02:00"]);
+    }
 
     #[test]
     fn the_chart_draws_every_bucket_and_escapes_its_words() {

@@ -44,7 +44,11 @@ pub fn range_params(range: &str, zone: &Zone) -> AnalyticsParams {
         _ => 7,
     };
     let now = unix_millis(linkleaf_domain::now_millis());
-    let from = zone.day_start_ms(now - (days - 1) * 86_400_000);
+    // calendar days back: a day the clocks change is a day, whatever its hours
+    let mut from = zone.day_start_ms(now);
+    for _ in 1..days {
+        from = zone.day_start_ms(from - 1);
+    }
     AnalyticsParams {
         from: time::OffsetDateTime::from_unix_timestamp_nanos(i128::from(from) * 1_000_000).ok(),
         to: None,
@@ -92,6 +96,10 @@ pub struct LinkRow {
     pub state: String,
     pub from: String,
     pub until: String,
+    /// The window as stored, in the fields' form: a field sent back unchanged leaves the
+    /// stored time as it is (to its second), whatever the minutes-only field can say.
+    pub from_was: String,
+    pub until_was: String,
     pub clicks: i64,
     pub first: bool,
     pub last: bool,
@@ -220,12 +228,16 @@ pub async fn editor(
                     .visible_until
                     .map(|t| zone.local_input(unix_millis(t)))
                     .unwrap_or_default(),
+                from_was: String::new(),
+                until_was: String::new(),
                 clicks: clicks.get(&l.id).copied().unwrap_or(0),
                 first: i == 0,
                 last: i + 1 == n,
                 open: false,
                 errors: HashMap::new(),
             };
+            row.from_was = row.from.clone();
+            row.until_was = row.until.clone();
             if let Some((id, form, errors)) = &said.link
                 && *id == l.id
             {
@@ -261,6 +273,17 @@ pub async fn editor(
             HashMap::new(),
         ),
     };
+    // a refused edit of a link that is gone since: its input goes to "Add link", said so
+    let mut said = said;
+    if let Some((id, form, _)) = &said.link
+        && !p.links.iter().any(|l| l.id == *id)
+    {
+        said.error = Some(format!(
+            "{} The link you edited is no longer on the page: what you typed is in \"Add link\" below, to add it again.",
+            said.error.as_deref().unwrap_or_default()
+        ).trim().to_owned());
+        said.add = Some((Form(form.0.clone()), HashMap::new()));
+    }
     let add = match &said.add {
         Some((form, errors)) => AddView {
             title: form.get("title").to_owned(),
@@ -416,8 +439,12 @@ pub(super) async fn apply(
         Ok(p) => p,
         Err(e) => return failed(st, s, e).await,
     };
+    let version = match form.version() {
+        Ok(v) => v,
+        Err(e) => return failed(st, s, e).await,
+    };
     let actor = linkleaf_http::access::Who::Person(s.clone()).actor();
-    match linkleaf_http::profiles::modify(st, p.id, actor, form.version(), change).await {
+    match linkleaf_http::profiles::modify(st, p.id, actor, Some(version), change).await {
         Ok(after) => back(after.username.as_str(), &format!("?saved={saved}")),
         Err(e) => {
             let (status, mut said, errors) = match e {

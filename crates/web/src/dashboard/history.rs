@@ -286,6 +286,7 @@ pub async fn history(
     };
     let notice = q
         .get("restored")
+        .and_then(|v| v.parse::<i64>().ok())
         .map(|v| format!("Version {v} is restored, as a new version."));
     history_page(&st, &s, &raw, StatusCode::OK, notice, None).await
 }
@@ -319,8 +320,12 @@ pub async fn restore(
     let Some(snapshot) = Snapshot::read(&kept.profile) else {
         return failed(&st, &s, missing()).await;
     };
+    let version = match form.version() {
+        Ok(v) => v,
+        Err(e) => return failed(&st, &s, e).await,
+    };
     let actor = linkleaf_http::access::Who::Person(s.clone()).actor();
-    match linkleaf_http::profiles::modify(&st, p.id, actor, form.version(), move |current| {
+    match linkleaf_http::profiles::modify(&st, p.id, actor, Some(version), move |current| {
         snapshot.restore(current)
     })
     .await

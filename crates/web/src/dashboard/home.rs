@@ -63,7 +63,8 @@ async fn home(st: &AppState, s: &Signed, status: StatusCode, said: Said) -> Resp
         let f = frame(st, s, None, "home", "Your pages".to_owned()).await?;
         Ok::<_, AppError>(Home {
             f,
-            can_create: s.account.admin || pages.len() < max as usize,
+            can_create: s.account.admin
+                || pages.iter().filter(|p| p.role == "owner").count() < max as usize,
             pages,
             public_url: st.settings.public_url.trim_end_matches('/').to_owned(),
             max_profiles: max,
@@ -114,6 +115,9 @@ pub async fn create(State(st): State<AppState>, req: Request) -> Response {
         links: Vec::new(),
         time_zone: Some(s.account.time_zone.clone()),
     };
+    if st.settings.edge {
+        return super::failed(&st, &s, AppError::EdgeMode).await;
+    }
     let who = Who::Person(s.clone());
     let owner = match who.new_owner(&st) {
         Ok(o) => o,

@@ -110,15 +110,21 @@ pub async fn edit_link(
     };
     let zone = Zone::from_stored(&s.account.time_zone);
     let mut pre = ValidationErrors::default();
-    let visible_from = local_time(&zone, &form, "visible_from", "visibleFrom", &mut pre);
-    let visible_until = local_time(&zone, &form, "visible_until", "visibleUntil", &mut pre);
+    // a field sent back as it was shown leaves the stored time alone
+    let mut changed = |name: &str, field: &str| {
+        let was = format!("{name}_was");
+        (form.get(name).trim() != form.get(&was).trim() || !form.0.iter().any(|(k, _)| *k == was))
+            .then(|| local_time(&zone, &form, name, field, &mut pre))
+    };
+    let visible_from = changed("visible_from", "visibleFrom");
+    let visible_until = changed("visible_until", "visibleUntil");
     let op = LinkOp::Edit {
         id,
         title: Some(form.get("title").trim().to_owned()),
         url: Some(form.get("url").trim().to_owned()),
         enabled: None,
-        visible_from: Some(visible_from),
-        visible_until: Some(visible_until),
+        visible_from,
+        visible_until,
     };
     apply(
         &st,

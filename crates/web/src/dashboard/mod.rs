@@ -145,6 +145,17 @@ pub async fn failed(st: &AppState, s: &Signed, e: AppError) -> Response {
             "Not allowed",
             format!("This needs the {} permission.", scope.as_str()),
         ),
+        AppError::Validation(v) => (
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "Not saved",
+            format!(
+                "This form could not be read ({}): nothing was saved. Reload the page and try again.",
+                v.0.iter()
+                    .map(|f| format!("{}: {}", f.field, f.message))
+                    .collect::<Vec<_>>()
+                    .join("; ")
+            ),
+        ),
         AppError::EdgeMode => (
             StatusCode::NOT_FOUND,
             "Not here",
@@ -216,9 +227,15 @@ impl Form {
             .collect()
     }
 
-    /// The profile version the form was made from (its `If-Match`); none when absent.
-    pub fn version(&self) -> Option<i64> {
-        self.get("version").parse().ok()
+    /// The profile version the form was made from (its `If-Match`). Every form of the
+    /// dashboard carries one: without it, the edit is refused rather than made unchecked.
+    pub fn version(&self) -> Result<i64, AppError> {
+        self.get("version").parse().map_err(|_| {
+            AppError::Validation(ValidationErrors::single(
+                "version",
+                "the form lacks the version of the page it was made from",
+            ))
+        })
     }
 }
 

@@ -166,8 +166,12 @@ pub async fn import(State(st): State<AppState>, Path(raw): Path<String>, req: Re
         view.changes = Some(Changes::of(&p, &imported.apply(&p)));
         return share_page(&st, &s, &p, StatusCode::OK, view, None).await;
     }
+    let version = match form.version() {
+        Ok(v) => v,
+        Err(e) => return failed(&st, &s, e).await,
+    };
     let actor = linkleaf_http::access::Who::Person(s.clone()).actor();
-    match linkleaf_http::profiles::modify(&st, p.id, actor, form.version(), move |current| {
+    match linkleaf_http::profiles::modify(&st, p.id, actor, Some(version), move |current| {
         Ok(imported.apply(current))
     })
     .await
