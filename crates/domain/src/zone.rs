@@ -102,13 +102,20 @@ impl Zone {
     /// The start of the local day holding `ms` (ms since the epoch), floored to the whole
     /// hour: hours are the finest rollups kept for months, so a zone whose midnight is not on
     /// the hour (India's, at :30 UTC) has its days begin at the hour that midnight falls in.
+    /// The hour that holds midnight counts for the day it opens, so an instant in that hour but
+    /// before midnight is in the new day, and a day's start is its own start (idempotent).
     pub fn day_start_ms(&self, ms: i64) -> i64 {
         let hour = 3_600_000;
-        let start = Timestamp::from_millisecond(ms)
-            .ok()
-            .and_then(|t| t.to_zoned(self.tz.clone()).start_of_day().ok())
-            .map_or(ms, |z| z.timestamp().as_millisecond());
-        start.div_euclid(hour) * hour
+        let floored = |at: i64| {
+            let start = Timestamp::from_millisecond(at)
+                .ok()
+                .and_then(|t| t.to_zoned(self.tz.clone()).start_of_day().ok())
+                .map_or(at, |z| z.timestamp().as_millisecond());
+            start.div_euclid(hour) * hour
+        };
+        // within an hour of the next local midnight: the next day, if its start is reached
+        let next = floored(ms + hour);
+        if next <= ms { next } else { floored(ms) }
     }
 
     /// The local day an hour rollup (starting at `hour_ms`) counts for: the day of its last
@@ -219,6 +226,40 @@ mod tests {
         assert_eq!(
             Zone::utc().from_local_input("2026-01-02T03:04:05").unwrap(),
             "2026-01-02T03:04:05+00:00"
+        );
+    }
+    #[test]
+    fn a_days_start_is_its_own_start_even_off_the_hour() {
+        for name in [
+            "Asia/Kolkata",
+            "America/St_Johns",
+            "Asia/Kathmandu",
+            "Europe/Paris",
+            "UTC",
+        ] {
+            let z = Zone::parse(name, "z").unwrap();
+            let mut t = ms("2026-11-20T12:00:00Z");
+            for _ in 0..40 {
+                let start = z.day_start_ms(t);
+                assert!(start <= t, "{name}");
+                assert_eq!(z.day_start_ms(start), start, "{name}: idempotent");
+                assert_eq!(
+                    z.day_of_hour_ms(start),
+                    start,
+                    "{name}: the day's first hour is its own"
+                );
+                t += 3 * 3_600_000 + 7 * 60_000;
+            }
+        }
+        // India: 23:45 on the 1st is in the hour that opens the 2nd
+        let india = Zone::parse("Asia/Kolkata", "z").unwrap();
+        assert_eq!(
+            india.day_start_ms(ms("2026-12-01T18:15:00Z")),
+            ms("2026-12-01T18:00:00Z")
+        );
+        assert_eq!(
+            india.day_start_ms(ms("2026-12-01T17:59:00Z")),
+            ms("2026-11-30T18:00:00Z")
         );
     }
 }
