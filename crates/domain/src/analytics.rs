@@ -262,6 +262,8 @@ pub struct Totals {
     pub human_clicks: i64,
     pub bot_clicks: i64,
     pub views: i64,
+    /// Page views by people (not robots): what a click-through rate is taken over.
+    pub human_views: i64,
     /// Distinct visitors per day, added over the days (a visitor on two days counts twice:
     /// visitors are told apart only within a day, by a salt each UTC day has). The days are
     /// the UTC days the range touches, whatever `timeZone` says. Exact up to 256 a day, then estimated

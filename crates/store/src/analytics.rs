@@ -314,6 +314,7 @@ pub(crate) fn assemble(
             }
             "views" => {
                 totals.views += r.human + r.bot;
+                totals.human_views += r.human;
                 p.views += r.human + r.bot;
             }
             _ => {}
