@@ -26,9 +26,11 @@
 //! failed or was slow shares at most half of the slots with the others like it until it
 //! answers well again. It claims whenever a
 //! write here wakes it (after the write has announced itself: caches dropped, here and in
-//! Redis, so a receiver reading the profile at once reads the new one) and every `poll` for
-//! writes elsewhere; a poll takes an event's first attempt only once it is `SETTLE` old, so it
-//! does not race the other instance's announcement. `step` (fan out, claim, send, wait) is the
+//! Redis, so a receiver reading the profile at once reads the new one), when a delivery it gave
+//! back is due again (its subscription was busy with the edit before: without this wake it would
+//! wait for a poll and its `SETTLE`), and every `poll` for writes elsewhere; a poll takes an
+//! event's first attempt only once it is `SETTLE` old, so it does not race the other instance's
+//! announcement. `step` (fan out, claim, send, wait) is the
 //! deterministic form tests drive.
 
 use bytes::Bytes;
@@ -325,6 +327,11 @@ impl Dispatcher {
     /// Takes a slot for each due delivery, or gives it back without an attempt until its
     /// receiver can take it; returns those to send.
     async fn admit(&self, due: Vec<Due>) -> Vec<(Due, Admitted)> {
+        self.admit_until(due).await.0
+    }
+
+    /// `admit`, with the earliest time a delivery given back is due again.
+    async fn admit_until(&self, due: Vec<Due>) -> (Vec<(Due, Admitted)>, Option<Instant>) {
         let now = Instant::now();
         let (mut go, mut wait) = (Vec::new(), Vec::new());
         {
@@ -336,13 +343,14 @@ impl Dispatcher {
                 }
             }
         }
+        let earliest = wait.iter().map(|(_, until)| *until).min();
         for (d, until) in wait {
             let at = now_ms() + until.saturating_duration_since(now).as_millis() as i64;
             if let Err(e) = self.store.postpone(&d, at).await {
                 tracing::warn!(error = %e, "a delivery could not be given back: it is claimed again when its lease ends");
             }
         }
-        go
+        (go, earliest)
     }
 
     /// Fans out, claims what is due and sends what its receivers can take; returns how many
@@ -491,6 +499,10 @@ impl Dispatcher {
         ));
         let mut backoff = Duration::from_millis(200);
         let mut woken = true;
+        // when a delivery given back (its receiver or subscription busy) is due again: it was
+        // claimed once, so it has settled, and the loop wakes for it then rather than at the
+        // next poll (which would hold it until it is `SETTLE` old)
+        let mut retry_at: Option<Instant> = None;
         loop {
             let mut again = false;
             let free = slots.available_permits() as u32;
@@ -508,7 +520,11 @@ impl Dispatcher {
                     Ok(due) => {
                         backoff = Duration::from_millis(200);
                         let claimed = due.len();
-                        let due = self.admit(due).await;
+                        let (due, earliest) = self.admit_until(due).await;
+                        retry_at = match (retry_at, earliest) {
+                            (Some(a), Some(b)) => Some(a.min(b)),
+                            (a, b) => a.or(b),
+                        };
                         // some were given back for their receivers: others may be due
                         again = due.len() < claimed;
                         for (d, admitted) in due {
@@ -574,9 +590,19 @@ impl Dispatcher {
             if again && slots.available_permits() > 0 {
                 continue;
             }
+            let retry = async {
+                match retry_at {
+                    Some(at) => tokio::time::sleep_until(at.into()).await,
+                    None => std::future::pending().await,
+                }
+            };
             tokio::select! {
                 () = stop.cancelled() => return,
                 () = self.wake.notified() => woken = true,
+                () = retry => {
+                    woken = true;
+                    retry_at = None;
+                }
                 () = tokio::time::sleep(self.cfg.poll) => woken = false,
             }
         }
