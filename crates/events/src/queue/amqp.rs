@@ -206,11 +206,25 @@ impl Drop for Live {
     }
 }
 
-/// Closes `conn` in the background (within [`CALL_TIMEOUT`]) if it is still open.
+/// How long a connection given up may take to close once the process is stopping: the drain
+/// waits for the close, and a broker that is itself closing the connection may never answer
+/// it (seen: a close that waited out its whole `CALL_TIMEOUT`, as long as the grace).
+const CLOSE_WHILE_STOPPING: Duration = Duration::from_secs(1);
+
+/// Closes `conn` in the background (within [`CALL_TIMEOUT`], or [`CLOSE_WHILE_STOPPING`] once
+/// the process stops) if it is still open.
 fn close_soon(life: &Lifecycle, conn: Connection) {
     if tokio::runtime::Handle::try_current().is_ok() && conn.status().connected() {
+        let stopping = life.stopping();
         life.tasks().spawn(async move {
-            let _ = tokio::time::timeout(CALL_TIMEOUT, conn.close(200, "given up".into())).await;
+            let close = conn.close(200, "given up".into());
+            tokio::pin!(close);
+            tokio::select! {
+                _ = tokio::time::timeout(CALL_TIMEOUT, &mut close) => {}
+                () = stopping.cancelled() => {
+                    let _ = tokio::time::timeout(CLOSE_WHILE_STOPPING, &mut close).await;
+                }
+            }
         });
     }
 }
