@@ -202,11 +202,21 @@ export default async function (browser, args) {
     await expectOrder(page, ['One', 'Two', 'Three'], 'restored');
     steps.push('restored');
 
-    // share: the QR code and the import's dry run
+    // share: the QR code, and an import's dry run (shown, not applied)
     await page.goto(origin + '/dashboard/ada/share', { waitUntil: 'load' });
     const qr = await page.getByRole('img', { name: /QR code/ }).evaluate((img) => img.naturalWidth);
     if (!(qr > 0)) problems.push('the QR code did not load');
     await look('share');
+    await page.getByLabel('Format').selectOption('csv');
+    await typeInto(page, page.getByRole('textbox', { name: 'File contents' }), 'title,url\nFour,https://four.example');
+    await submitWith(page, page.getByRole('button', { name: 'Preview import' }));
+    const preview = await page.getByRole('status').textContent().catch(() => '');
+    if (!preview.includes('Adds 1 link: Four') || !preview.includes('Removes 3 links'))
+      problems.push(`the import's dry run: ${preview}`);
+    if ((await page.getByRole('button', { name: 'Apply import' }).count()) !== 1) problems.push('no "Apply import"');
+    await look('import-preview');
+    await page.goto(origin + '/dashboard', { waitUntil: 'load' });
+    await look('home');
     steps.push('share');
 
     await weigh(context, '/dashboard/ada', 'editor');
@@ -299,7 +309,12 @@ export default async function (browser, args) {
     const text = await M.page.locator('main').textContent();
     if (!text.includes(email) || !text.includes('@ada') || !text.includes('ready')) problems.push('the admin page lacks the account, the profile or the health');
     await lookOn(M.page, 'desktop')('admin');
-    for (const w of M.problems) problems.push(`admin: ${w}`);
+    // a page that is not there says so in words (a 404 on purpose: not a console error to count)
+    const r = await M.page.goto(origin + '/dashboard/nobody-here', { waitUntil: 'load' });
+    if (r.status() !== 404 || !(await M.page.getByRole('heading', { level: 1 }).textContent()).includes('Not found'))
+      problems.push(`a page not there: ${r.status()}`);
+    await lookOn(M.page, 'desktop')('not-found');
+    for (const w of M.problems) if (!w.includes('404')) problems.push(`admin: ${w}`);
     await M.context.close();
     steps.push('admin');
   }
