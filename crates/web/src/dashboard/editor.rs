@@ -1,7 +1,8 @@
 //! `/dashboard/{profile}`: the editor. The profile (display name, bio, avatar, theme, time
 //! zone) and its links (add, edit, show or hide, schedule, remove, "Move up" / "Move down",
-//! and dragging, which posts the whole order), beside the preview of the page as the renderer
-//! makes it. Every form carries the version it was made from, so an edit made while someone
+//! and dragging, which posts the whole order: their forms' handlers are in `links`), beside the
+//! preview of the page as the renderer makes it; the profile form's handler and `apply`, which
+//! every form of the editor goes through, are here. Every form carries the version it was made from, so an edit made while someone
 //! else changed the profile is refused (the API's 412) and the page says so, shows the profile
 //! as it now is, and keeps what was sent in its form. Each link shows its people-clicks over
 //! the range chosen.

@@ -95,18 +95,28 @@ fn link_id(raw: &str) -> Option<Uuid> {
     Uuid::parse_str(raw).ok()
 }
 
+/// The person, the form and the link (by its id in the path) of a form about one link.
+async fn posted_link(
+    st: &AppState,
+    req: Request,
+    id: &str,
+) -> Result<(linkleaf_http::signin::Signed, Form, Uuid), Response> {
+    let (s, form) = posted(st, req).await?;
+    match link_id(id) {
+        Some(id) => Ok((s, form, id)),
+        None => Err(failed(st, &s, AppError::NotFound("no such link".into())).await),
+    }
+}
+
 /// `POST /dashboard/{profile}/links/{id}`: "Save" of a link's edit form.
 pub async fn edit_link(
     State(st): State<AppState>,
     Path((raw, id)): Path<(String, String)>,
     req: Request,
 ) -> Response {
-    let (s, form) = match posted(&st, req).await {
+    let (s, form, id) = match posted_link(&st, req, &id).await {
         Ok(x) => x,
         Err(res) => return res,
-    };
-    let Some(id) = link_id(&id) else {
-        return failed(&st, &s, AppError::NotFound("no such link".into())).await;
     };
     let zone = Zone::from_stored(&s.account.time_zone);
     let mut pre = ValidationErrors::default();
@@ -147,12 +157,9 @@ pub async fn move_link(
     Path((raw, id)): Path<(String, String)>,
     req: Request,
 ) -> Response {
-    let (s, form) = match posted(&st, req).await {
+    let (s, form, id) = match posted_link(&st, req, &id).await {
         Ok(x) => x,
         Err(res) => return res,
-    };
-    let Some(id) = link_id(&id) else {
-        return failed(&st, &s, AppError::NotFound("no such link".into())).await;
     };
     let up = form.get("to") == "up";
     // the position is the link's own, one step on, in the profile as the form saw it (the
@@ -197,12 +204,9 @@ pub async fn toggle_link(
     Path((raw, id)): Path<(String, String)>,
     req: Request,
 ) -> Response {
-    let (s, form) = match posted(&st, req).await {
+    let (s, form, id) = match posted_link(&st, req, &id).await {
         Ok(x) => x,
         Err(res) => return res,
-    };
-    let Some(id) = link_id(&id) else {
-        return failed(&st, &s, AppError::NotFound("no such link".into())).await;
     };
     let (op, saved) = if form.get("enabled") == "true" {
         (LinkOp::Enable { id }, "shown")
@@ -230,12 +234,9 @@ pub async fn remove_link(
     Path((raw, id)): Path<(String, String)>,
     req: Request,
 ) -> Response {
-    let (s, form) = match posted(&st, req).await {
+    let (s, form, id) = match posted_link(&st, req, &id).await {
         Ok(x) => x,
         Err(res) => return res,
-    };
-    let Some(id) = link_id(&id) else {
-        return failed(&st, &s, AppError::NotFound("no such link".into())).await;
     };
     apply(
         &st,
