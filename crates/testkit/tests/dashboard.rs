@@ -618,6 +618,25 @@ async fn an_import_is_shown_before_it_is_applied_as_one_version() {
     assert_eq!(header(&r, "content-encoding"), "br");
     assert!(header(&r, "cache-control").contains("immutable"));
     assert_eq!(app.get("/dashboard/assets/other.css").await.status(), 404);
+    // the pages themselves, rendered per request, in the coding asked for
+    let r = app
+        .as_person(reqwest::Method::GET, "/dashboard/ada/share", &cookie)
+        .header("accept-encoding", "br")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(header(&r, "content-encoding"), "br");
+    assert!(header(&r, "vary").contains("accept-encoding"));
+    let packed = r.bytes().await.unwrap();
+    let mut html = Vec::new();
+    std::io::copy(&mut brotli::Decompressor::new(&packed[..], 4096), &mut html).unwrap();
+    let html = String::from_utf8(html).unwrap();
+    assert!(
+        html.contains("<h1>Share") && html.len() > 2 * packed.len(),
+        "{} → {}",
+        html.len(),
+        packed.len()
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -667,6 +686,7 @@ async fn a_creator_uses_the_dashboard_in_a_browser() {
     // a page with its scripts and styles: at most 100 KB as it crossed the wire
     for page in ["editor", "analytics"] {
         let bytes = report["weights"][page].as_u64().unwrap();
+        println!("the {page} page weighs {bytes} bytes as they crossed the wire");
         assert!(bytes > 0 && bytes <= 100_000, "{page} weighs {bytes} bytes");
     }
     // nothing lost: both browsers' changes stand

@@ -1,7 +1,9 @@
 //! The dashboard's own files, served from the binary: its stylesheet, its script and the
 //! vendored SortableJS (1.15.6, MIT, unchanged), each at a URL naming its digest
 //! (`/dashboard/assets/{name}.{digest}.{ext}`) so it is cached for a year, and each compressed
-//! once (brotli and gzip) when first asked for, never per request.
+//! once (brotli and gzip) when first asked for, never per request. And `compressed`: the
+//! dashboard's pages themselves, rendered per request, sent in the coding the browser asks for
+//! (an editor with many links is mostly markup that compresses tenfold).
 //! Must not: serve a file that is not one of these, or anything from outside the binary.
 
 use axum::extract::Path;
@@ -76,4 +78,59 @@ pub async fn serve(Path(file): Path<String>, headers: HeaderMap) -> Response {
         }
     }
     StatusCode::NOT_FOUND.into_response()
+}
+
+/// The largest page `compressed` compresses (larger ones go as they are).
+const PAGE_MAX: usize = 4 * 1024 * 1024;
+
+/// Middleware for the dashboard's pages: an HTML answer in brotli or gzip when the request
+/// accepts one (`respond::coding`), marked `Vary: accept-encoding`. brotli at level 5 and gzip
+/// at 6, as the public pages are made (a 45 KB editor in about a millisecond).
+pub async fn compressed(req: axum::extract::Request, next: axum::middleware::Next) -> Response {
+    use axum::http::header;
+    use linkleaf_http::respond::{Coding, coding};
+    let wanted = coding(req.headers().get(header::ACCEPT_ENCODING));
+    let res = next.run(req).await;
+    let html = res
+        .headers()
+        .get(header::CONTENT_TYPE)
+        .is_some_and(|v| v.as_bytes().starts_with(b"text/html"));
+    if wanted == Coding::Identity || !html || res.headers().contains_key(header::CONTENT_ENCODING) {
+        return res;
+    }
+    let (mut parts, body) = res.into_parts();
+    let Ok(bytes) = axum::body::to_bytes(body, PAGE_MAX).await else {
+        return StatusCode::INTERNAL_SERVER_ERROR.into_response();
+    };
+    let (out, name) = match wanted {
+        Coding::Br => {
+            let mut out = Vec::with_capacity(bytes.len() / 4);
+            {
+                let mut w = brotli::CompressorWriter::new(
+                    &mut out,
+                    4096,
+                    linkleaf_http::variant::BR_LEVEL,
+                    22,
+                );
+                let _ = std::io::Write::write_all(&mut w, &bytes);
+            }
+            (out, "br")
+        }
+        _ => {
+            let mut w = flate2::write::GzEncoder::new(
+                Vec::with_capacity(bytes.len() / 4),
+                flate2::Compression::new(linkleaf_http::variant::GZIP_LEVEL),
+            );
+            let _ = std::io::Write::write_all(&mut w, &bytes);
+            (w.finish().unwrap_or_default(), "gzip")
+        }
+    };
+    parts.headers.remove(header::CONTENT_LENGTH);
+    parts
+        .headers
+        .insert(header::CONTENT_ENCODING, HeaderValue::from_static(name));
+    parts
+        .headers
+        .append(header::VARY, HeaderValue::from_static("accept-encoding"));
+    Response::from_parts(parts, axum::body::Body::from(out))
 }

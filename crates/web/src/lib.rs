@@ -15,9 +15,10 @@ mod pages;
 use axum::routing::{get, post};
 use linkleaf_http::state::Pages;
 
-/// The pages' routes (path template, handlers), for the service to time and merge.
+/// The pages' routes (path template, handlers), for the service to time and merge; every
+/// page's HTML is sent in the coding the browser asks for (`assets::compressed`).
 pub fn router() -> Pages {
-    vec![
+    let pages: Pages = vec![
         ("/login", get(pages::login_form).post(pages::login)),
         ("/logout", post(pages::logout)),
         ("/account", get(pages::account)),
@@ -85,5 +86,9 @@ pub fn router() -> Pages {
             "/dashboard/{profile}/history/{version}/restore",
             post(dashboard::history::restore),
         ),
-    ]
+    ];
+    pages
+        .into_iter()
+        .map(|(path, m)| (path, m.layer(axum::middleware::from_fn(assets::compressed))))
+        .collect()
 }
