@@ -99,6 +99,18 @@ impl Zone {
         Some(zoned.strftime("%Y-%m-%dT%H:%M:%S%:z").to_string())
     }
 
+    /// The start of the local date `ms` is on (floored to the hour, as `day_start_ms`), even in
+    /// the hour before an off-the-hour midnight, which `day_start_ms` counts for the next day:
+    /// "today" as the person whose zone it is reads their clock.
+    pub fn local_date_start_ms(&self, ms: i64) -> i64 {
+        let hour = 3_600_000;
+        let start = Timestamp::from_millisecond(ms)
+            .ok()
+            .and_then(|t| t.to_zoned(self.tz.clone()).start_of_day().ok())
+            .map_or(ms, |z| z.timestamp().as_millisecond());
+        start.div_euclid(hour) * hour
+    }
+
     /// The start of the local day holding `ms` (ms since the epoch), floored to the whole
     /// hour: hours are the finest rollups kept for months, so a zone whose midnight is not on
     /// the hour (India's, at :30 UTC) has its days begin at the hour that midnight falls in.
@@ -106,16 +118,13 @@ impl Zone {
     /// before midnight is in the new day, and a day's start is its own start (idempotent).
     pub fn day_start_ms(&self, ms: i64) -> i64 {
         let hour = 3_600_000;
-        let floored = |at: i64| {
-            let start = Timestamp::from_millisecond(at)
-                .ok()
-                .and_then(|t| t.to_zoned(self.tz.clone()).start_of_day().ok())
-                .map_or(at, |z| z.timestamp().as_millisecond());
-            start.div_euclid(hour) * hour
-        };
         // within an hour of the next local midnight: the next day, if its start is reached
-        let next = floored(ms + hour);
-        if next <= ms { next } else { floored(ms) }
+        let next = self.local_date_start_ms(ms + hour);
+        if next <= ms {
+            next
+        } else {
+            self.local_date_start_ms(ms)
+        }
     }
 
     /// The local day an hour rollup (starting at `hour_ms`) counts for: the day of its last
@@ -259,6 +268,11 @@ mod tests {
         );
         assert_eq!(
             india.day_start_ms(ms("2026-12-01T17:59:00Z")),
+            ms("2026-11-30T18:00:00Z")
+        );
+        // while a person there still reads the 1st on their clock
+        assert_eq!(
+            india.local_date_start_ms(ms("2026-12-01T18:15:00Z")),
             ms("2026-11-30T18:00:00Z")
         );
     }

@@ -95,7 +95,15 @@ pub async fn compressed(req: axum::extract::Request, next: axum::middleware::Nex
         .headers()
         .get(header::CONTENT_TYPE)
         .is_some_and(|v| v.as_bytes().starts_with(b"text/html"));
-    if wanted == Coding::Identity || !html || res.headers().contains_key(header::CONTENT_ENCODING) {
+    // a body of unknown or too great a length goes as it is
+    let small = axum::body::HttpBody::size_hint(res.body())
+        .upper()
+        .is_some_and(|n| n <= PAGE_MAX as u64);
+    if wanted == Coding::Identity
+        || !html
+        || !small
+        || res.headers().contains_key(header::CONTENT_ENCODING)
+    {
         return res;
     }
     let (mut parts, body) = res.into_parts();

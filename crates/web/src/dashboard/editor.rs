@@ -45,14 +45,17 @@ pub fn range_params(range: &str, zone: &Zone) -> AnalyticsParams {
         _ => 7,
     };
     let now = unix_millis(linkleaf_domain::now_millis());
-    // calendar days back: a day the clocks change is a day, whatever its hours
-    let mut from = zone.day_start_ms(now);
+    // today as the clock reads it there, and calendar days back from it (a day the clocks
+    // change is a day, whatever its hours), to the end of today
+    let today = zone.local_date_start_ms(now);
+    let mut from = today;
     for _ in 1..days {
         from = zone.day_start_ms(from - 1);
     }
+    let to = zone.next_day_start_ms(today);
     AnalyticsParams {
         from: time::OffsetDateTime::from_unix_timestamp_nanos(i128::from(from) * 1_000_000).ok(),
-        to: None,
+        to: time::OffsetDateTime::from_unix_timestamp_nanos(i128::from(to) * 1_000_000).ok(),
         bucket: Some(if days == 1 {
             linkleaf_domain::analytics::Bucket::Hour
         } else {
@@ -244,8 +247,18 @@ pub async fn editor(
             {
                 row.title = form.get("title").to_owned();
                 row.url = form.get("url").to_owned();
-                row.from = form.get("visible_from").to_owned();
-                row.until = form.get("visible_until").to_owned();
+                // a schedule field the person left as it was shows the time as it is now
+                // (someone else may have changed it): sent again, it leaves it alone
+                let kept = |name: &str, now: &str| {
+                    let sent = form.get(name);
+                    if sent == form.get(&format!("{name}_was")) {
+                        now.to_owned()
+                    } else {
+                        sent.to_owned()
+                    }
+                };
+                row.from = kept("visible_from", &row.from);
+                row.until = kept("visible_until", &row.until);
                 row.open = true;
                 row.errors = errors.clone();
             }
