@@ -195,7 +195,8 @@ pub trait WebhookStore: Send + Sync + 'static {
     async fn delete_subscription(&self, id: Uuid) -> Result<bool>;
     /// Claims up to `limit` pending deliveries due at `now_ms` of enabled subscriptions, for
     /// `lease_ms`: no other dispatcher takes them meanwhile. A first attempt is claimed only for
-    /// an event written at or before `first_before_ms` (see the dispatcher).
+    /// an event written at or before `first_before_ms` (see the dispatcher), or one claimed and
+    /// given back before (`postpone`: it has settled).
     async fn claim_due(
         &self,
         now_ms: i64,

@@ -344,8 +344,11 @@ impl Dispatcher {
             }
         }
         let earliest = wait.iter().map(|(_, until)| *until).min();
+        // one reading of the wall clock for all of them, so none is stored later than the
+        // wake `earliest` stands for
+        let wall = now_ms();
         for (d, until) in wait {
-            let at = now_ms() + until.saturating_duration_since(now).as_millis() as i64;
+            let at = wall + until.saturating_duration_since(now).as_millis() as i64;
             if let Err(e) = self.store.postpone(&d, at).await {
                 tracing::warn!(error = %e, "a delivery could not be given back: it is claimed again when its lease ends");
             }
@@ -592,7 +595,10 @@ impl Dispatcher {
             }
             let retry = async {
                 match retry_at {
-                    Some(at) => tokio::time::sleep_until(at.into()).await,
+                    // a moment after: the claim compares the wall clock, read later
+                    Some(at) => {
+                        tokio::time::sleep_until((at + Duration::from_millis(5)).into()).await
+                    }
                     None => std::future::pending().await,
                 }
             };

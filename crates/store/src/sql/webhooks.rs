@@ -194,7 +194,7 @@ impl WebhookStore for SqlStore {
                SELECT d.subscription_id, d.event_id
                FROM webhook_deliveries d JOIN webhook_subscriptions s ON s.id = d.subscription_id
                WHERE d.status = 'pending' AND d.next_attempt_at <= $1
-                 AND (d.attempts > 0 OR d.updated_at <= $4)
+                 AND (d.attempts > 0 OR d.updated_at <= $4 OR d.next_attempt_at > d.updated_at)
                  AND (d.lease_until IS NULL OR d.lease_until <= $1) AND s.enabled = TRUE
                ORDER BY d.next_attempt_at LIMIT $3
                FOR UPDATE OF d SKIP LOCKED)
