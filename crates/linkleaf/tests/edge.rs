@@ -218,8 +218,10 @@ async fn an_edge_in_front_of_an_origin_serves_edits_within_a_second_and_survives
             }
             assert!(
                 written.elapsed() < Duration::from_secs(1),
-                "v{v} not on the edge after {:?}",
-                written.elapsed()
+                "v{v} not on the edge after {:?}\norigin: {:#?}\nedge: {:#?}",
+                written.elapsed(),
+                origin.log(),
+                edge.log()
             );
             tokio::time::sleep(Duration::from_millis(5)).await;
         }
