@@ -297,7 +297,15 @@ async fn answers_that_carry_secrets_are_never_compressed() {
         .unwrap();
     assert_eq!(r.status(), 201);
     no_coding(&r, "a subscription's secret");
-    // the account page (its form's token) and a key a person makes
+    // the account page (its form's token) and a key a person makes; the dashboard's pages,
+    // which carry none, do go compressed
+    let r = app
+        .as_person(reqwest::Method::GET, "/dashboard", &cookie)
+        .header("accept-encoding", compressible)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(header(&r, "content-encoding"), "br", "the dashboard");
     for (method, path, body) in [
         (reqwest::Method::GET, "/account", None),
         (

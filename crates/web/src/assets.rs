@@ -4,7 +4,9 @@
 //! once (brotli and gzip) when first asked for, never per request. And `compressed`: the
 //! dashboard's pages themselves, rendered per request, sent in the coding the browser asks for
 //! (an editor with many links is mostly markup that compresses tenfold).
-//! Must not: serve a file that is not one of these, or anything from outside the binary.
+//! Must not: serve a file that is not one of these, or anything from outside the binary; or
+//! compress a page that carries a secret (a key's token, an invitation's): BREACH would read it
+//! back through the compressed length beside what an attacker makes the page reflect.
 
 use axum::extract::Path;
 use axum::http::{HeaderMap, HeaderValue, StatusCode};

@@ -15,8 +15,8 @@ mod pages;
 use axum::routing::{get, post};
 use linkleaf_http::state::Pages;
 
-/// The pages' routes (path template, handlers), for the service to time and merge; every
-/// page's HTML is sent in the coding the browser asks for (`assets::compressed`).
+/// The pages' routes (path template, handlers), for the service to time and merge; the
+/// dashboard's HTML is sent in the coding the browser asks for (`assets::compressed`).
 pub fn router() -> Pages {
     let pages: Pages = vec![
         ("/login", get(pages::login_form).post(pages::login)),
@@ -87,8 +87,16 @@ pub fn router() -> Pages {
             post(dashboard::history::restore),
         ),
     ];
+    // the dashboard's pages carry no secret; the account page (a key's token, shown once) and
+    // an invitation's page (its token) must never go compressed (BREACH)
     pages
         .into_iter()
-        .map(|(path, m)| (path, m.layer(axum::middleware::from_fn(assets::compressed))))
+        .map(|(path, m)| {
+            if path.starts_with("/dashboard") {
+                (path, m.layer(axum::middleware::from_fn(assets::compressed)))
+            } else {
+                (path, m)
+            }
+        })
         .collect()
 }
