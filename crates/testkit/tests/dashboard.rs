@@ -511,6 +511,68 @@ async fn a_stranger_sees_nothing_of_a_page_and_only_admins_see_the_admin_page() 
     );
     assert!(html.contains("Requests answered"), "{html}");
     assert!(!html.contains("argon2"), "no password hash is shown");
+    // "Disable": Eve's session stops at its next request; an admin cannot disable themself
+    let eve_id = app
+        .stores
+        .accounts
+        .account_by_email("eve@example.com")
+        .await
+        .unwrap()
+        .unwrap()
+        .id;
+    let root_id = app
+        .stores
+        .accounts
+        .account_by_email("root@example.com")
+        .await
+        .unwrap()
+        .unwrap()
+        .id;
+    assert!(html.contains(&format!("/dashboard/admin/accounts/{eve_id}/disable")));
+    assert!(!html.contains(&format!("/dashboard/admin/accounts/{root_id}/disable")));
+    let r = post(
+        &app,
+        &ada,
+        &format!("/dashboard/admin/accounts/{eve_id}/disable"),
+        &[],
+    )
+    .await;
+    assert_eq!(r.status(), 404, "not an admin");
+    let r = post(
+        &app,
+        &root,
+        &format!("/dashboard/admin/accounts/{root_id}/disable"),
+        &[],
+    )
+    .await;
+    assert_eq!(r.status(), 403);
+    assert_eq!(
+        page(&app, &eve, "/dashboard").await.0,
+        200,
+        "still signed in"
+    );
+    let r = post(
+        &app,
+        &root,
+        &format!("/dashboard/admin/accounts/{eve_id}/disable"),
+        &[],
+    )
+    .await;
+    assert_eq!(r.status(), 303);
+    assert_eq!(header(&r, "location"), "/dashboard/admin?disabled=1");
+    let r = app
+        .as_person(reqwest::Method::GET, "/dashboard", &eve)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(
+        (r.status().as_u16(), header(&r, "location")),
+        (303, "/login"),
+        "Eve's session stopped"
+    );
+    let (_, html) = page(&app, &root, "/dashboard/admin?disabled=1").await;
+    assert!(html.contains("The account is disabled"));
+    assert!(!html.contains(&format!("/dashboard/admin/accounts/{eve_id}/disable")));
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -35,6 +35,10 @@ pub fn router() -> Pages {
             get(dashboard::home::index).post(dashboard::home::create),
         ),
         ("/dashboard/admin", get(dashboard::admin::admin)),
+        (
+            "/dashboard/admin/accounts/{id}/disable",
+            post(dashboard::admin::disable),
+        ),
         ("/dashboard/assets/{file}", get(assets::serve)),
         ("/dashboard/{profile}", get(dashboard::editor::show_editor)),
         (

@@ -1,6 +1,7 @@
 //! `/dashboard/admin` (admins only): the instance's health (what `/readyz` says: ready or
-//! not, the mode, each dependency; and the key figures of `/metrics`), its accounts and its
-//! profiles, a page of each at a time.
+//! not, the mode, each dependency; and the key figures of `/metrics`), its accounts (each but
+//! one's own with "Disable": its sessions and the keys it made stop at their next request, on
+//! every instance; its pages stay public) and its profiles, a page of each at a time.
 //! Must not: show anything to a person who is not an admin (they get 404, as the API's
 //! instance-wide routes answer), or show a secret (password hashes, key digests).
 
@@ -77,6 +78,9 @@ pub struct Figure {
 }
 
 pub struct AccountRow {
+    pub id: String,
+    /// The admin's own (not to be disabled from here).
+    pub own: bool,
     pub email: String,
     pub display_name: String,
     pub admin: bool,
@@ -199,10 +203,15 @@ pub async fn admin(
         Ok(x) => x,
         Err(e) => return e.into_response(),
     };
-    let f = match frame(&st, &s, None, "admin", "Admin".to_owned()).await {
+    let mut f = match frame(&st, &s, None, "admin", "Admin".to_owned()).await {
         Ok(f) => f,
         Err(e) => return e.into_response(),
     };
+    if q.contains_key("disabled") {
+        f.notice = Some(
+            "The account is disabled: its sessions and keys stop at their next request.".to_owned(),
+        );
+    }
     let t = Admin {
         f,
         status: text(&ready["status"]),
@@ -216,6 +225,8 @@ pub async fn admin(
         accounts: accounts
             .into_iter()
             .map(|a| AccountRow {
+                id: a.id.to_string(),
+                own: a.id == s.account.id,
                 email: a.email,
                 display_name: a.display_name,
                 admin: a.admin,
@@ -238,6 +249,49 @@ pub async fn admin(
         profiles_at: enc(q.get("profiles").map_or("", String::as_str)),
     };
     show(StatusCode::OK, &t)
+}
+
+/// `POST /dashboard/admin/accounts/{id}/disable`: "Disable" (an admin, another account).
+pub async fn disable(
+    State(st): State<AppState>,
+    axum::extract::Path(id): axum::extract::Path<String>,
+    req: axum::extract::Request,
+) -> Response {
+    let (s, _) = match super::posted(&st, req).await {
+        Ok(x) => x,
+        Err(res) => return res,
+    };
+    if !s.account.admin {
+        return super::failed(&st, &s, AppError::NotFound("not an admin".into())).await;
+    }
+    let Ok(id) = uuid::Uuid::parse_str(&id) else {
+        return super::failed(&st, &s, AppError::NotFound("no such account".into())).await;
+    };
+    if id == s.account.id {
+        return super::failed(
+            &st,
+            &s,
+            AppError::InsufficientRole("another admin must disable your own account"),
+        )
+        .await;
+    }
+    match st
+        .sessions
+        .store()
+        .disable_account(id, st.sessions.now())
+        .await
+    {
+        Ok(true) => crate::pages::see_other("/dashboard/admin?disabled=1"),
+        Ok(false) => {
+            super::failed(
+                &st,
+                &s,
+                AppError::NotFound("no such account, or it is disabled already".into()),
+            )
+            .await
+        }
+        Err(e) => super::failed(&st, &s, AppError::from(e)).await,
+    }
 }
 
 #[cfg(test)]
