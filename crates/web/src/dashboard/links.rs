@@ -11,6 +11,7 @@ use axum::response::Response;
 use linkleaf_domain::link_ops::{LinkOp, LinksPatch};
 use linkleaf_domain::zone::Zone;
 use linkleaf_domain::{Profile, Scope, ValidationErrors};
+use linkleaf_http::signin::Signed;
 use linkleaf_http::{AppError, AppState};
 use uuid::Uuid;
 
@@ -38,20 +39,41 @@ fn local_time(
     }
 }
 
-/// The links of `p` after `ops`.
-fn links_change(
+/// Operations that are the same whatever the profile is.
+fn fixed(
     ops: Vec<LinkOp>,
+) -> impl Fn(&Profile) -> Result<Vec<LinkOp>, ValidationErrors> + Send + Sync + 'static {
+    move |_| Ok(ops.clone())
+}
+
+/// Applies the operations `ops` makes of the profile (as the form's version has it) through
+/// the editor's `apply`, which answers; `pre` are the form's own refusals (a date that does not
+/// read), reported with whatever the operations refuse.
+async fn edit_links(
+    st: &AppState,
+    s: &Signed,
+    raw: &str,
+    form: Form,
+    (saved, keep): (&'static str, Keep),
     pre: ValidationErrors,
-) -> impl Fn(&Profile) -> Result<Profile, ValidationErrors> + Send + Sync + 'static {
-    let patch = LinksPatch { ops };
-    move |p| {
+    ops: impl Fn(&Profile) -> Result<Vec<LinkOp>, ValidationErrors> + Send + Sync + 'static,
+) -> Response {
+    let edit = Edit {
+        form,
+        scope: Scope::LinksWrite,
+        saved,
+        keep,
+    };
+    apply(st, s, raw, edit, move |p| {
         if !pre.0.is_empty() {
             return Err(pre.clone());
         }
+        let patch = LinksPatch { ops: ops(p)? };
         let mut next = p.clone();
         next.links = patch.apply(&p.links)?;
         Ok(next)
-    }
+    })
+    .await
 }
 
 /// `POST /dashboard/{profile}/links`: "Add link".
@@ -76,17 +98,14 @@ pub async fn add_link(
         visible_from,
         visible_until,
     };
-    apply(
+    edit_links(
         &st,
         &s,
         &raw,
-        Edit {
-            form,
-            scope: Scope::LinksWrite,
-            saved: "added",
-            keep: Keep::Add,
-        },
-        links_change(vec![op], pre),
+        form,
+        ("added", Keep::Add),
+        pre,
+        fixed(vec![op]),
     )
     .await
 }
@@ -100,7 +119,7 @@ async fn posted_link(
     st: &AppState,
     req: Request,
     id: &str,
-) -> Result<(linkleaf_http::signin::Signed, Form, Uuid), Response> {
+) -> Result<(Signed, Form, Uuid), Response> {
     let (s, form) = posted(st, req).await?;
     match link_id(id) {
         Some(id) => Ok((s, form, id)),
@@ -136,17 +155,14 @@ pub async fn edit_link(
         visible_from,
         visible_until,
     };
-    apply(
+    edit_links(
         &st,
         &s,
         &raw,
-        Edit {
-            form,
-            scope: Scope::LinksWrite,
-            saved: "link",
-            keep: Keep::Link(id),
-        },
-        links_change(vec![op], pre),
+        form,
+        ("link", Keep::Link(id)),
+        pre,
+        fixed(vec![op]),
     )
     .await
 }
@@ -164,36 +180,27 @@ pub async fn move_link(
     let up = form.get("to") == "up";
     // the position is the link's own, one step on, in the profile as the form saw it (the
     // version check refuses a form made from another order)
-    let change = move |p: &Profile| {
-        let Some(at) = p.links.iter().position(|l| l.id == id) else {
-            return Err(ValidationErrors::single("id", "no such link"));
-        };
-        let to = if up {
-            at.saturating_sub(1)
-        } else {
-            (at + 1).min(p.links.len().saturating_sub(1))
-        };
-        let patch = LinksPatch {
-            ops: vec![LinkOp::Move {
-                id,
-                position: to as u32,
-            }],
-        };
-        let mut next = p.clone();
-        next.links = patch.apply(&p.links)?;
-        Ok(next)
-    };
-    apply(
+    edit_links(
         &st,
         &s,
         &raw,
-        Edit {
-            form,
-            scope: Scope::LinksWrite,
-            saved: "moved",
-            keep: Keep::Nothing,
+        form,
+        ("moved", Keep::Nothing),
+        ValidationErrors::default(),
+        move |p: &Profile| {
+            let Some(at) = p.links.iter().position(|l| l.id == id) else {
+                return Err(ValidationErrors::single("id", "no such link"));
+            };
+            let to = if up {
+                at.saturating_sub(1)
+            } else {
+                (at + 1).min(p.links.len().saturating_sub(1))
+            };
+            Ok(vec![LinkOp::Move {
+                id,
+                position: to as u32,
+            }])
         },
-        change,
     )
     .await
 }
@@ -213,17 +220,14 @@ pub async fn toggle_link(
     } else {
         (LinkOp::Disable { id }, "hidden")
     };
-    apply(
+    edit_links(
         &st,
         &s,
         &raw,
-        Edit {
-            form,
-            scope: Scope::LinksWrite,
-            saved,
-            keep: Keep::Nothing,
-        },
-        links_change(vec![op], ValidationErrors::default()),
+        form,
+        (saved, Keep::Nothing),
+        ValidationErrors::default(),
+        fixed(vec![op]),
     )
     .await
 }
@@ -238,17 +242,14 @@ pub async fn remove_link(
         Ok(x) => x,
         Err(res) => return res,
     };
-    apply(
+    edit_links(
         &st,
         &s,
         &raw,
-        Edit {
-            form,
-            scope: Scope::LinksWrite,
-            saved: "removed",
-            keep: Keep::Nothing,
-        },
-        links_change(vec![LinkOp::Remove { id }], ValidationErrors::default()),
+        form,
+        ("removed", Keep::Nothing),
+        ValidationErrors::default(),
+        fixed(vec![LinkOp::Remove { id }]),
     )
     .await
 }
@@ -274,17 +275,14 @@ pub async fn reorder(
                 .push(linkleaf_domain::FieldError::new("ids", "no such link")),
         }
     }
-    apply(
+    edit_links(
         &st,
         &s,
         &raw,
-        Edit {
-            form,
-            scope: Scope::LinksWrite,
-            saved: "order",
-            keep: Keep::Nothing,
-        },
-        links_change(vec![LinkOp::Reorder { ids }], pre),
+        form,
+        ("order", Keep::Nothing),
+        pre,
+        fixed(vec![LinkOp::Reorder { ids }]),
     )
     .await
 }
