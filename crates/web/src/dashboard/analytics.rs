@@ -268,18 +268,18 @@ pub async fn analytics(
             }
         }
     }
-    let (report, query) = match linkleaf_http::reports::query_of(
-        &st,
-        &linkleaf_http::access::Who::Person(s.clone()),
-        &p.id.to_string(),
+    // the access check read the profile already: the query is resolved here, not by
+    // `reports::query_of`, which would read it again
+    let query = match linkleaf_domain::analytics::AnalyticsQuery::resolve(
         &params,
-    )
-    .await
-    {
-        Ok((query, _)) => match linkleaf_http::reports::report_of(&st, p.id, &query).await {
-            Ok((r, _)) => (r, query),
-            Err(e) => return failed(&st, &s, e).await,
-        },
+        linkleaf_domain::now_millis(),
+        &Zone::from_stored(&p.time_zone),
+    ) {
+        Ok(q) => q,
+        Err(e) => return failed(&st, &s, linkleaf_http::AppError::Validation(e)).await,
+    };
+    let report = match linkleaf_http::reports::report_of(&st, p.id, &query).await {
+        Ok((r, _)) => r,
         Err(e) => return failed(&st, &s, e).await,
     };
     let r: &AnalyticsReport = &report;

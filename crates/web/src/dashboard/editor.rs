@@ -177,14 +177,7 @@ pub async fn editor(
     said: Said,
 ) -> Response {
     let zone = Zone::from_stored(&s.account.time_zone);
-    let can_write = profile_for(
-        st,
-        s,
-        p.id.to_string().as_str(),
-        Action::Scope(Scope::LinksWrite),
-    )
-    .await
-    .is_ok();
+    let can_write = super::may_write(st, s, p).await;
     // each link's people-clicks over the range (the exactly-once rollups)
     let mut clicks: HashMap<Uuid, i64> = HashMap::new();
     if let Ok(q) = linkleaf_domain::analytics::AnalyticsQuery::resolve(

@@ -3,7 +3,7 @@
 //! Must not: make a profile except through `profiles::create` (its limit, its version, its
 //! invalidation).
 
-use super::{Form, Frame, field_errors, frame, posted, reader, show};
+use super::{Form, Frame, field_errors, posted, reader, show};
 use askama::Template;
 use axum::extract::{Request, State};
 use axum::http::{HeaderMap, StatusCode};
@@ -60,7 +60,9 @@ async fn home(st: &AppState, s: &Signed, status: StatusCode, said: Said) -> Resp
         }
         pages.sort_by_key(|p| p.username.to_ascii_lowercase());
         let max = st.settings.accounts.max_profiles;
-        let f = frame(st, s, None, "home", "Your pages".to_owned()).await?;
+        // the switcher's names are those just read
+        let names = pages.iter().map(|p| p.username.clone()).collect();
+        let f = Frame::new(s, names, None, "home", "Your pages".to_owned());
         Ok::<_, AppError>(Home {
             f,
             can_create: s.account.admin

@@ -89,17 +89,32 @@ pub async fn frame(
     tab: &'static str,
     title: String,
 ) -> Result<Frame, AppError> {
-    Ok(Frame {
-        title,
-        css: &assets::CSS.path,
-        js: &assets::JS.path,
-        sortable: None,
-        admin: s.account.admin,
-        profiles: profile_names(st, s).await?,
-        current: current.map(|p| p.username.as_str().to_owned()),
-        tab,
-        notice: None,
-    })
+    let names = profile_names(st, s).await?;
+    Ok(Frame::new(s, names, current, tab, title))
+}
+
+impl Frame {
+    /// The frame, for a page that has read the person's profiles (`profiles`: their usernames,
+    /// sorted) itself.
+    pub fn new(
+        s: &Signed,
+        profiles: Vec<String>,
+        current: Option<&Profile>,
+        tab: &'static str,
+        title: String,
+    ) -> Self {
+        Frame {
+            title,
+            css: &assets::CSS.path,
+            js: &assets::JS.path,
+            sortable: None,
+            admin: s.account.admin,
+            profiles,
+            current: current.map(|p| p.username.as_str().to_owned()),
+            tab,
+            notice: None,
+        }
+    }
 }
 
 /// A dashboard page: not stored (it is a person's), the dashboard's policy.
@@ -198,6 +213,24 @@ pub async fn profile_for(
     action: Action,
 ) -> Result<Profile, AppError> {
     Who::Person(s.clone()).read_profile(st, raw, action).await
+}
+
+/// May `s` do `action` on `p`, a profile already read (the access check alone, without
+/// reading the profile again)?
+pub async fn allowed(
+    st: &AppState,
+    s: &Signed,
+    p: &Profile,
+    action: Action,
+) -> Result<(), AppError> {
+    Who::Person(s.clone()).on(st, p.id, action).await
+}
+
+/// Whether `s` may write `p`'s links (its editor's forms).
+pub async fn may_write(st: &AppState, s: &Signed, p: &Profile) -> bool {
+    allowed(st, s, p, Action::Scope(Scope::LinksWrite))
+        .await
+        .is_ok()
 }
 
 /// The profile of a page that reads it (any member).

@@ -53,10 +53,8 @@ async fn share_page(
     import: ImportView,
     error: Option<String>,
 ) -> Response {
-    let can_write = profile_for(st, s, &p.id.to_string(), Action::Scope(Scope::LinksWrite))
-        .await
-        .is_ok()
-        && profile_for(st, s, &p.id.to_string(), Action::Scope(Scope::ProfileWrite))
+    let can_write = super::may_write(st, s, p).await
+        && super::allowed(st, s, p, Action::Scope(Scope::ProfileWrite))
             .await
             .is_ok();
     let f = match frame(
@@ -126,7 +124,7 @@ pub async fn import(State(st): State<AppState>, Path(raw): Path<String>, req: Re
         Ok(p) => p,
         Err(e) => return failed(&st, &s, e).await,
     };
-    if let Err(e) = profile_for(&st, &s, &raw, Action::Scope(Scope::LinksWrite)).await {
+    if let Err(e) = super::allowed(&st, &s, &p, Action::Scope(Scope::LinksWrite)).await {
         return failed(&st, &s, e).await;
     }
     let mut view = ImportView {
