@@ -12,35 +12,36 @@ use serde::Deserialize;
 use uuid::Uuid;
 
 /// A profile as a version keeps it (the admin JSON of its time; unknown fields are ignored, so
-/// versions written by older builds read back).
+/// versions written by older builds read back). Its fields are as the version holds them,
+/// unchecked: `restore` checks them (the dashboard's history reads them to say what changed).
 #[derive(Debug, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct Snapshot {
-    username: String,
-    display_name: String,
+    pub username: String,
+    pub display_name: String,
     #[serde(default)]
-    bio: String,
-    avatar_url: Option<String>,
+    pub bio: String,
+    pub avatar_url: Option<String>,
     #[serde(default)]
-    theme: Theme,
+    pub theme: Theme,
     #[serde(default)]
-    links: Vec<SnapshotLink>,
+    pub links: Vec<SnapshotLink>,
     /// Absent from versions kept before profiles had one.
-    time_zone: Option<String>,
+    pub time_zone: Option<String>,
 }
 
 #[derive(Debug, Deserialize)]
 #[serde(rename_all = "camelCase")]
-struct SnapshotLink {
-    id: Uuid,
-    title: String,
-    url: String,
+pub struct SnapshotLink {
+    pub id: Uuid,
+    pub title: String,
+    pub url: String,
     #[serde(default = "yes")]
-    enabled: bool,
+    pub enabled: bool,
     #[serde(default, with = "time::serde::rfc3339::option")]
-    visible_from: Option<time::OffsetDateTime>,
+    pub visible_from: Option<time::OffsetDateTime>,
     #[serde(default, with = "time::serde::rfc3339::option")]
-    visible_until: Option<time::OffsetDateTime>,
+    pub visible_until: Option<time::OffsetDateTime>,
 }
 
 fn yes() -> bool {

@@ -10,45 +10,16 @@ use axum::extract::{Path, Query, Request, State};
 use axum::http::{HeaderMap, StatusCode};
 use axum::response::Response;
 use linkleaf_access::table::Action;
-use linkleaf_domain::snapshot::Snapshot;
+use linkleaf_domain::snapshot::{Snapshot, SnapshotLink};
 use linkleaf_domain::zone::Zone;
 use linkleaf_domain::{Scope, unix_millis};
 use linkleaf_http::signin::Signed;
 use linkleaf_http::{AppError, AppState};
-use serde::Deserialize;
 use std::collections::HashMap;
+use uuid::Uuid;
 
 /// How many versions the page lists.
 const SHOWN: u32 = 50;
-
-/// What of a version a difference reads.
-#[derive(Deserialize, Default)]
-#[serde(rename_all = "camelCase", default)]
-pub struct Seen {
-    pub username: String,
-    pub display_name: String,
-    pub bio: String,
-    pub avatar_url: Option<String>,
-    pub theme: serde_json::Value,
-    pub time_zone: Option<String>,
-    pub links: Vec<SeenLink>,
-}
-
-#[derive(Deserialize, Default, Clone, PartialEq)]
-#[serde(rename_all = "camelCase", default)]
-pub struct SeenLink {
-    pub id: String,
-    pub title: String,
-    pub url: String,
-    #[serde(default = "yes")]
-    pub enabled: bool,
-    pub visible_from: Option<String>,
-    pub visible_until: Option<String>,
-}
-
-fn yes() -> bool {
-    true
-}
 
 fn quoted(s: &str) -> String {
     let short: String = s.chars().take(60).collect();
@@ -60,7 +31,7 @@ fn quoted(s: &str) -> String {
 }
 
 /// What `after` changed from `before`, in words (`before` = `None`: the first version).
-pub fn difference(before: Option<&Seen>, after: &Seen) -> Vec<String> {
+pub fn difference(before: Option<&Snapshot>, after: &Snapshot) -> Vec<String> {
     let Some(b) = before else {
         return vec![format!(
             "Made the page @{} with {} link{}.",
@@ -94,11 +65,10 @@ pub fn difference(before: Option<&Seen>, after: &Seen) -> Vec<String> {
         });
     }
     if b.theme != after.theme {
-        let name = |t: &serde_json::Value| {
-            let preset = t["preset"].as_str().unwrap_or("light");
-            let button = t["buttonStyle"].as_str().unwrap_or("rounded");
-            match t["accentColor"].as_str() {
-                Some(a) => format!("{preset}, {button} buttons, accent {a}"),
+        let name = |t: &linkleaf_domain::Theme| {
+            let (preset, button) = (t.preset.as_str(), t.button_style.as_str());
+            match &t.accent_color {
+                Some(a) => format!("{preset}, {button} buttons, accent {}", a.as_str()),
                 None => format!("{preset}, {button} buttons"),
             }
         };
@@ -114,10 +84,10 @@ pub fn difference(before: Option<&Seen>, after: &Seen) -> Vec<String> {
             after.time_zone.as_deref().unwrap_or("UTC")
         ));
     }
-    let old: HashMap<&str, &SeenLink> = b.links.iter().map(|l| (l.id.as_str(), l)).collect();
-    let new: HashMap<&str, &SeenLink> = after.links.iter().map(|l| (l.id.as_str(), l)).collect();
+    let old: HashMap<Uuid, &SnapshotLink> = b.links.iter().map(|l| (l.id, l)).collect();
+    let new: HashMap<Uuid, &SnapshotLink> = after.links.iter().map(|l| (l.id, l)).collect();
     for l in &after.links {
-        match old.get(l.id.as_str()) {
+        match old.get(&l.id) {
             None => out.push(format!("Added the link {} ({}).", quoted(&l.title), l.url)),
             Some(o) => {
                 if o.title != l.title {
@@ -151,15 +121,15 @@ pub fn difference(before: Option<&Seen>, after: &Seen) -> Vec<String> {
         }
     }
     for l in &b.links {
-        if !new.contains_key(l.id.as_str()) {
+        if !new.contains_key(&l.id) {
             out.push(format!("Removed the link {}.", quoted(&l.title)));
         }
     }
-    let kept_order = |links: &[SeenLink], other: &HashMap<&str, &SeenLink>| -> Vec<String> {
+    let kept_order = |links: &[SnapshotLink], other: &HashMap<Uuid, &SnapshotLink>| -> Vec<Uuid> {
         links
             .iter()
-            .filter(|l| other.contains_key(l.id.as_str()))
-            .map(|l| l.id.clone())
+            .filter(|l| other.contains_key(&l.id))
+            .map(|l| l.id)
             .collect()
     };
     if kept_order(&b.links, &new) != kept_order(&after.links, &old) {
@@ -204,18 +174,16 @@ async fn history_page(
         Ok(p) => p,
         Err(e) => return failed(st, s, e).await,
     };
-    let can_write = profile_for(st, s, &p.id.to_string(), Action::Scope(Scope::LinksWrite))
-        .await
-        .is_ok();
+    let can_write = super::may_write(st, s, &p).await;
     // one more than shown, so the last shown has the version before it
     let versions = match st.stores.profiles.history(p.id, SHOWN + 1).await {
         Ok(v) => v,
         Err(e) => return failed(st, s, AppError::from(e)).await,
     };
     let zone = Zone::from_stored(&s.account.time_zone);
-    let seen: Vec<Seen> = versions
+    let read: Vec<Option<Snapshot>> = versions
         .iter()
-        .map(|v| serde_json::from_value(v.profile.clone()).unwrap_or_default())
+        .map(|v| Snapshot::read(&v.profile))
         .collect();
     let rows = versions
         .iter()
@@ -223,8 +191,8 @@ async fn history_page(
         .take(SHOWN as usize)
         .map(|(i, v)| {
             // the oldest kept version of a profile with more behind it has no "before" here
-            let before = seen.get(i + 1);
-            let first = before.is_none() && v.version == 1;
+            let before = read.get(i + 1).and_then(Option::as_ref);
+            let first = i + 1 >= read.len() && v.version == 1;
             VersionRow {
                 version: v.version,
                 when: zone.local_words(unix_millis(v.at)),
@@ -237,10 +205,12 @@ async fn history_page(
                     Some(a) => a.name.clone(),
                     None => "the operator's command line".to_owned(),
                 },
-                changes: if before.is_none() && !first {
-                    vec!["The oldest version kept: what it changed is no longer known.".to_owned()]
-                } else {
-                    difference(before, &seen[i])
+                changes: match &read[i] {
+                    None => vec!["This version cannot be read.".to_owned()],
+                    Some(_) if before.is_none() && !first => vec![
+                        "The oldest version kept: what it changed is no longer known.".to_owned(),
+                    ],
+                    Some(after) => difference(before, after),
                 },
                 current: v.version == p.version,
             }
@@ -305,7 +275,7 @@ pub async fn restore(
         Ok(p) => p,
         Err(e) => return failed(&st, &s, e).await,
     };
-    if let Err(e) = profile_for(&st, &s, &raw, Action::Scope(Scope::LinksWrite)).await {
+    if let Err(e) = super::allowed(&st, &s, &p, Action::Scope(Scope::LinksWrite)).await {
         return failed(&st, &s, e).await;
     }
     let missing = || AppError::NotFound(format!("no version {number}"));
@@ -380,31 +350,36 @@ pub async fn restore(
 mod tests {
     use super::*;
 
-    fn link(id: &str, title: &str) -> SeenLink {
-        SeenLink {
-            id: id.into(),
-            title: title.into(),
-            url: format!("https://{id}.example"),
-            enabled: true,
-            ..SeenLink::default()
-        }
+    fn link(n: u128, title: &str, enabled: bool) -> serde_json::Value {
+        serde_json::json!({"id": Uuid::from_u128(n), "title": title,
+            "url": format!("https://{n}.example"), "enabled": enabled})
+    }
+
+    fn version(display_name: &str, links: Vec<serde_json::Value>) -> Snapshot {
+        Snapshot::read(
+            &serde_json::json!({"username": "ada", "displayName": display_name, "links": links}),
+        )
+        .unwrap()
     }
 
     #[test]
     fn a_difference_says_what_changed_in_words() {
-        let before = Seen {
-            username: "ada".into(),
-            display_name: "Ada".into(),
-            links: vec![link("a", "Blog"), link("b", "Shop"), link("c", "Talks")],
-            ..Seen::default()
-        };
-        let mut after = Seen {
-            username: "ada".into(),
-            display_name: "Ada L.".into(),
-            links: vec![link("c", "Talks"), link("a", "Writing"), link("d", "News")],
-            ..Seen::default()
-        };
-        after.links[0].enabled = false;
+        let before = version(
+            "Ada",
+            vec![
+                link(1, "Blog", true),
+                link(2, "Shop", true),
+                link(3, "Talks", true),
+            ],
+        );
+        let after = version(
+            "Ada L.",
+            vec![
+                link(3, "Talks", false),
+                link(1, "Writing", true),
+                link(4, "News", true),
+            ],
+        );
         let d = difference(Some(&before), &after);
         assert!(
             d.contains(&"Display name “Ada” → “Ada L.”.".to_owned()),
